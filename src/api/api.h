@@ -1,0 +1,37 @@
+// api: HTTP handlers per API family, registered on a server::Router.
+//
+// Contract: Register* functions add routes and keep references to what they are given;
+// those objects must outlive the server. Handlers are thread-safe and never block.
+// Responses follow the shapes of the API they imitate (Prometheus's JSON envelope for
+// /api/v1/*). This header grows with each API family (Prometheus query API, Loki, Jaeger).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <string>
+
+#include "config/config.h"
+#include "selfmon/metrics.h"
+#include "server/server.h"
+
+namespace pharos::api {
+
+struct BuildInfo {
+  std::string version;
+  std::string revision;
+  std::string branch;
+  std::string build_date;
+  std::string compiler;
+};
+
+/// Health, readiness, /metrics and status routes:
+///   GET /healthz, /-/healthy            200 while the process serves requests (public)
+///   GET /readyz, /-/ready               200 once `ready` is true, 503 before (public)
+///   GET /metrics                         the registry in text format 0.0.4 (read)
+///   GET /api/v1/status/buildinfo         Prometheus's shape (read)
+///   GET /api/v1/status/config            {"yaml": config in effect, secrets hidden} (admin)
+void RegisterStatusRoutes(server::Router& router, const BuildInfo& build,
+                          const std::atomic<bool>& ready, const selfmon::Registry& registry,
+                          const config::Config& config);
+
+}  // namespace pharos::api

@@ -1,0 +1,39 @@
+// app: the `pharos` command line: subcommands, flags, and the wiring of `serve`.
+//
+// Contract: Run() parses argv and runs one subcommand, returning the process exit code:
+// 0 on success, 2 for usage and configuration errors (with a message naming the flag or
+// key), 1 for run-time failures (cannot listen, data directory in use). It writes help
+// and version text to stdout and JSON log lines to stderr. Only main.cc calls it, after
+// which nothing else runs; tests call the pieces below.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "config/config.h"
+
+namespace pharos::app {
+
+int Run(int argc, char** argv, char** environ);
+
+/// Options of `pharos serve` that are not configuration keys.
+struct ServeOptions {
+  std::string config_file;
+  std::string port_file;
+  config::Config config;
+};
+
+/// Builds the configuration for `serve`: defaults, then --config FILE, then PHAROS_*
+/// variables, then flags (--listen, --data, --insecure, --log-level, --threads,
+/// --set key=value).
+Result<ServeOptions> ParseServeArgs(const std::vector<std::string>& args, char** environ);
+
+/// Runs the server until SIGTERM or SIGINT; returns the exit code.
+int Serve(const ServeOptions& options);
+
+/// Creates the data directory and takes its lock; the lock is held while the returned
+/// descriptor is open. FailedPrecondition when another process holds it.
+Result<int> OpenDataDir(const std::string& path);
+
+}  // namespace pharos::app

@@ -1,0 +1,175 @@
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "api/api.h"
+#include "app/app.h"
+#include "app/version.h"
+#include "common/log.h"
+#include "selfmon/metrics.h"
+#include "server/server.h"
+
+namespace pharos::app {
+namespace {
+
+Status WriteFileAtomically(const std::string& path, const std::string& content) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Internal(fmt::format("cannot write {}: {}", tmp, std::strerror(errno)));
+  ssize_t n = ::write(fd, content.data(), content.size());
+  ::close(fd);
+  if (n != static_cast<ssize_t>(content.size())) {
+    return Internal(fmt::format("cannot write {}", tmp));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return Internal(fmt::format("cannot rename {} to {}: {}", tmp, path, std::strerror(errno)));
+  }
+  return Status::Ok();
+}
+
+std::string UrlFor(const config::ServerConfig& server, uint16_t port) {
+  std::string host;
+  uint16_t ignored = 0;
+  (void)config::ParseHostPort(server.listen, host, ignored);
+  if (host == "0.0.0.0" || host == "::") host = "127.0.0.1";
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return fmt::format("{}://{}:{}/", server.tls.enabled() ? "https" : "http", host, port);
+}
+
+// Re-reads the config file. Only log.level applies without a restart so far.
+Status Reload(const ServeOptions& options) {
+  if (options.config_file.empty()) {
+    return Status::Ok();
+  }
+  config::Config reloaded;
+  PHAROS_RETURN_IF_ERROR(config::LoadFile(options.config_file, reloaded));
+  SetLogLevel(reloaded.log.level);
+  LogInfo("configuration reloaded: log.level applied, other changes need a restart",
+          {{"level", LogLevelName(reloaded.log.level)}});
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<int> OpenDataDir(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) {
+    return Unavailable(
+        fmt::format("storage.data_dir: cannot create \"{}\": {}", path, ec.message()));
+  }
+  std::string lock_path = (std::filesystem::path(path) / "LOCK").string();
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return Unavailable(
+        fmt::format("storage.data_dir: cannot open \"{}\": {}", lock_path, std::strerror(errno)));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return FailedPrecondition(
+        fmt::format("storage.data_dir: \"{}\" is in use by another pharos process", path));
+  }
+  return fd;
+}
+
+int Serve(const ServeOptions& options) {
+  const config::Config& config = options.config;
+  SetLogLevel(config.log.level);
+
+  // Every thread inherits this mask; only this thread receives the signals, via sigwait.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  selfmon::Registry registry;
+  selfmon::RegisterProcessCollector(registry);
+  selfmon::RegisterBuildInfo(registry, PHAROS_VERSION, PHAROS_REVISION);
+
+  api::BuildInfo build{PHAROS_VERSION, PHAROS_REVISION, "main", __DATE__, PHAROS_COMPILER};
+  std::atomic<bool> ready{false};
+  auto router = std::make_shared<server::Router>();
+  api::RegisterStatusRoutes(*router, build, ready, registry, config);
+  // Prometheus's lifecycle endpoint: the same reload as SIGHUP.
+  router->Handle(
+      server::Method::kPost, "/-/reload", config::kScopeAdmin,
+      [&options](const server::Request&, server::Response& r) {
+        Status s = Reload(options);
+        if (!s.ok()) {
+          LogError("reload failed; keeping the running configuration", {{"error", s.message()}});
+          r = server::Response::Error(500, "internal", s.message());
+          return;
+        }
+        r = server::Response::Text(200, "Reloaded.\n");
+      });
+
+  Result<std::unique_ptr<server::HttpServer>> created =
+      server::HttpServer::Create(config.server, config.auth, router, registry);
+  if (!created.ok()) {
+    const Status& s = created.status();
+    LogError("cannot start the HTTP server", {{"error", s.message()}});
+    bool config_error =
+        s.code() == StatusCode::kFailedPrecondition || s.code() == StatusCode::kInvalidArgument;
+    return config_error ? 2 : 1;
+  }
+  std::unique_ptr<server::HttpServer> http = std::move(created).value();
+  http->Start();
+  std::string url = UrlFor(config.server, http->port());
+  if (!options.port_file.empty()) {
+    Status s = WriteFileAtomically(options.port_file, std::to_string(http->port()) + "\n");
+    if (!s.ok()) {
+      LogError("cannot write the port file", {{"error", s.message()}});
+      http->Shutdown();
+      return 1;
+    }
+  }
+  LogInfo("listening", {{"url", url},
+                        {"port", static_cast<int>(http->port())},
+                        {"tls", config.server.tls.enabled()},
+                        {"tokens", config.auth.tokens.size()},
+                        {"version", PHAROS_VERSION}});
+
+  // Storage recovery happens behind a live /healthz, with /readyz answering 503 until done.
+  Result<int> lock = OpenDataDir(config.storage.data_dir);
+  if (!lock.ok()) {
+    LogError("cannot open the data directory", {{"error", lock.status().message()}});
+    http->Shutdown();
+    return 1;
+  }
+  ready.store(true, std::memory_order_release);
+  LogInfo("ready", {{"data_dir", config.storage.data_dir}});
+
+  while (true) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      Status s = Reload(options);
+      if (!s.ok()) {
+        LogError("reload failed; keeping the running configuration", {{"error", s.message()}});
+      }
+      continue;
+    }
+    LogInfo("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    break;
+  }
+  ready.store(false, std::memory_order_release);
+  http->Shutdown();
+  ::close(*lock);
+  LogInfo("stopped");
+  return 0;
+}
+
+}  // namespace pharos::app

@@ -1,0 +1,33 @@
+// Small string helpers used everywhere: JSON escaping, splitting, trimming, comparisons.
+//
+// Contract: pure functions, no allocation beyond their results, safe from any thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pharos {
+
+/// Appends `s` as a JSON string literal (quoted, escaped; invalid UTF-8 bytes become U+FFFD).
+void AppendJsonString(std::string& out, std::string_view s);
+std::string JsonString(std::string_view s);
+
+std::vector<std::string_view> Split(std::string_view s, char sep);
+std::string_view Trim(std::string_view s);
+std::string ToLower(std::string_view s);
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+
+/// Lower-case hex of `data`.
+std::string HexEncode(std::string_view data);
+
+/// Compares without an early exit, so timing does not reveal where two secrets differ.
+/// Lengths are not secret (callers compare fixed-length digests).
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
+
+/// Percent-decodes a URL component; '+' becomes a space when `plus_as_space`.
+/// Returns false on a malformed escape.
+bool UrlDecode(std::string_view in, std::string& out, bool plus_as_space);
+
+}  // namespace pharos

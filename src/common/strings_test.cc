@@ -1,0 +1,53 @@
+#include "common/strings.h"
+
+#include <gtest/gtest.h>
+
+namespace pharos {
+namespace {
+
+TEST(JsonStringTest, EscapesControlAndQuotes) {
+  EXPECT_EQ(JsonString("a\"b\\c\n\t\x01"), R"("a\"b\\c\n\t\u0001")");
+}
+
+TEST(JsonStringTest, KeepsValidUtf8AndReplacesInvalid) {
+  EXPECT_EQ(JsonString("\xE4\xB8\xAD"), "\"\xE4\xB8\xAD\"");  // 中
+  EXPECT_EQ(JsonString("a\xFF"
+                       "b"),
+            "\"a\xEF\xBF\xBD"
+            "b\"");                                                   // stray byte
+  EXPECT_EQ(JsonString("\xE4\xB8"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");  // truncated sequence
+  EXPECT_EQ(JsonString("\xED\xA0\x80"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");  // surrogate
+}
+
+TEST(StringsTest, SplitTrimLower) {
+  auto parts = Split("a,,b", ',');
+  ASSERT_EQ(parts.size(), 3u);
+  EXPECT_EQ(parts[0], "a");
+  EXPECT_EQ(parts[1], "");
+  EXPECT_EQ(parts[2], "b");
+  EXPECT_EQ(Trim("  x y \t"), "x y");
+  EXPECT_EQ(ToLower("GzIp"), "gzip");
+  EXPECT_TRUE(EqualsIgnoreCase("Bearer", "bEARER"));
+  EXPECT_FALSE(EqualsIgnoreCase("Bearer", "Bearers"));
+}
+
+TEST(StringsTest, HexAndConstantTime) {
+  EXPECT_EQ(HexEncode(std::string("\x00\xff\x10", 3)), "00ff10");
+  EXPECT_TRUE(ConstantTimeEquals("secret", "secret"));
+  EXPECT_FALSE(ConstantTimeEquals("secret", "secreT"));
+  EXPECT_FALSE(ConstantTimeEquals("secret", "secre"));
+}
+
+TEST(StringsTest, UrlDecode) {
+  std::string out;
+  EXPECT_TRUE(UrlDecode("a%20b+c", out, true));
+  EXPECT_EQ(out, "a b c");
+  EXPECT_TRUE(UrlDecode("a+b", out, false));
+  EXPECT_EQ(out, "a+b");
+  EXPECT_FALSE(UrlDecode("bad%2", out, true));
+  EXPECT_FALSE(UrlDecode("bad%zz", out, true));
+  EXPECT_FALSE(UrlDecode("%", out, true));
+}
+
+}  // namespace
+}  // namespace pharos

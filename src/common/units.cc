@@ -1,0 +1,131 @@
+#include "common/units.h"
+
+#include <limits>
+
+#include <fmt/format.h>
+
+namespace pharos {
+namespace {
+
+struct Unit {
+  std::string_view name;
+  int64_t millis;
+};
+// Ordered largest first; "ms" before "m" is handled by matching the longest name.
+constexpr Unit kDurationUnits[] = {
+    {"y", 365LL * 24 * 3600 * 1000},
+    {"w", 7LL * 24 * 3600 * 1000},
+    {"d", 24LL * 3600 * 1000},
+    {"h", 3600LL * 1000},
+    {"m", 60LL * 1000},
+    {"s", 1000},
+    {"ms", 1},
+};
+
+}  // namespace
+
+Result<Duration> ParseDuration(std::string_view text) {
+  if (text.empty()) return InvalidArgument("empty duration");
+  if (text == "0") return Duration(0);
+  int64_t total = 0;
+  size_t last_unit = 0;  // index+1 of the previous unit, to enforce largest-first order
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    size_t digits = 0;
+    while (digits < rest.size() && rest[digits] >= '0' && rest[digits] <= '9') ++digits;
+    if (digits == 0) {
+      return InvalidArgument(
+          fmt::format("invalid duration \"{}\" (want e.g. 30s, 5m, 1h30m)", text));
+    }
+    if (digits > 15) return InvalidArgument(fmt::format("duration \"{}\" is too large", text));
+    int64_t number = 0;
+    for (size_t i = 0; i < digits; ++i) number = number * 10 + (rest[i] - '0');
+    rest.remove_prefix(digits);
+    size_t unit_len = 0;
+    while (unit_len < rest.size() && !(rest[unit_len] >= '0' && rest[unit_len] <= '9')) ++unit_len;
+    std::string_view unit_name = rest.substr(0, unit_len);
+    rest.remove_prefix(unit_len);
+    size_t index = 0;
+    for (; index < std::size(kDurationUnits); ++index) {
+      if (kDurationUnits[index].name == unit_name) break;
+    }
+    if (index == std::size(kDurationUnits)) {
+      return InvalidArgument(fmt::format(
+          "invalid duration \"{}\": unknown or missing unit \"{}\" (use ms, s, m, h, d, w, y)",
+          text, unit_name));
+    }
+    if (index + 1 <= last_unit) {
+      return InvalidArgument(
+          fmt::format("invalid duration \"{}\": units must appear once, largest first", text));
+    }
+    last_unit = index + 1;
+    int64_t millis = kDurationUnits[index].millis;
+    if (number > (std::numeric_limits<int64_t>::max() - total) / millis) {
+      return InvalidArgument(fmt::format("duration \"{}\" is too large", text));
+    }
+    total += number * millis;
+  }
+  return Duration(total);
+}
+
+std::string FormatDuration(Duration d) {
+  int64_t ms = d.count();
+  if (ms == 0) return "0s";
+  std::string out;
+  if (ms < 0) {
+    out += '-';
+    ms = -ms;
+  }
+  for (const Unit& u : kDurationUnits) {
+    // Prometheus prints years/weeks/days only when they divide evenly; keep it simple and
+    // use h/m/s/ms below a day unless the value is a whole number of days.
+    if (u.millis >= 24LL * 3600 * 1000 && ms % u.millis != 0) continue;
+    if (ms >= u.millis) {
+      fmt::format_to(std::back_inserter(out), "{}{}", ms / u.millis, u.name);
+      ms %= u.millis;
+    }
+  }
+  return out;
+}
+
+Result<uint64_t> ParseByteSize(std::string_view text) {
+  if (text.empty()) return InvalidArgument("empty byte size");
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 19) {
+    return InvalidArgument(
+        fmt::format("invalid byte size \"{}\" (want e.g. 1048576, 16MiB, 1GB)", text));
+  }
+  uint64_t number = 0;
+  for (size_t i = 0; i < digits; ++i) number = number * 10 + static_cast<uint64_t>(text[i] - '0');
+  std::string_view unit = text.substr(digits);
+  struct ByteUnit {
+    std::string_view name;
+    uint64_t factor;
+  };
+  static constexpr ByteUnit kUnits[] = {
+      {"", 1},
+      {"B", 1},
+      {"KB", 1000ULL},
+      {"MB", 1000ULL * 1000},
+      {"GB", 1000ULL * 1000 * 1000},
+      {"TB", 1000ULL * 1000 * 1000 * 1000},
+      {"KiB", 1ULL << 10},
+      {"MiB", 1ULL << 20},
+      {"GiB", 1ULL << 30},
+      {"TiB", 1ULL << 40},
+  };
+  for (const ByteUnit& u : kUnits) {
+    if (u.name == unit) {
+      if (number > std::numeric_limits<uint64_t>::max() / u.factor) {
+        return InvalidArgument(fmt::format("byte size \"{}\" is too large", text));
+      }
+      return number * u.factor;
+    }
+  }
+  return InvalidArgument(fmt::format(
+      "invalid byte size \"{}\": unknown unit \"{}\" (use B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)",
+      text, unit));
+}
+
+}  // namespace pharos

@@ -1,0 +1,26 @@
+// Durations and byte sizes as people write them in config files and flags.
+//
+// Contract: pure functions. Durations use Prometheus's syntax ("1h30m", "500ms", "10s";
+// units y w d h m s ms, each at most once, largest first). Byte sizes accept a plain
+// integer or a number with a unit (B, KB, MB, GB, TB decimal; KiB, MiB, GiB, TiB binary).
+// Errors name what was wrong with the text.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace pharos {
+
+using Duration = std::chrono::milliseconds;
+
+Result<Duration> ParseDuration(std::string_view text);
+/// The shortest Prometheus-style spelling: 90000ms -> "1m30s", 0 -> "0s".
+std::string FormatDuration(Duration d);
+
+Result<uint64_t> ParseByteSize(std::string_view text);
+
+}  // namespace pharos

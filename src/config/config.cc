@@ -1,0 +1,519 @@
+#include "config/config.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "common/strings.h"
+
+namespace pharos::config {
+namespace {
+
+using Setter = std::function<Status(std::string_view, Config&)>;
+using Getter = std::function<std::string(const Config&)>;
+
+struct Field {
+  std::string_view key;
+  std::string_view type;
+  std::string_view help;
+  Setter set;
+  Getter get;
+};
+
+template <typename Access>
+Field StringField(std::string_view key, std::string_view help, Access access,
+                  std::function<Status(std::string_view)> check = nullptr) {
+  return {key, "string", help,
+          [access, check](std::string_view v, Config& c) -> Status {
+            if (check) PHAROS_RETURN_IF_ERROR(check(v));
+            access(c) = std::string(v);
+            return Status::Ok();
+          },
+          [access](const Config& c) { return access(const_cast<Config&>(c)); }};
+}
+
+template <typename Access>
+Field BoolField(std::string_view key, std::string_view help, Access access) {
+  return {key, "bool", help,
+          [access](std::string_view v, Config& c) -> Status {
+            if (v == "true") {
+              access(c) = true;
+            } else if (v == "false") {
+              access(c) = false;
+            } else {
+              return InvalidArgument(fmt::format("expected true or false, got \"{}\"", v));
+            }
+            return Status::Ok();
+          },
+          [access](const Config& c) -> std::string {
+            return access(const_cast<Config&>(c)) ? "true" : "false";
+          }};
+}
+
+template <typename Access>
+Field IntField(std::string_view key, std::string_view help, Access access, int64_t min,
+               int64_t max) {
+  return {key, "integer", help,
+          [access, min, max](std::string_view v, Config& c) -> Status {
+            int64_t n = 0;
+            bool negative = !v.empty() && v[0] == '-';
+            std::string_view digits = negative ? v.substr(1) : v;
+            if (digits.empty() || digits.size() > 18 ||
+                !std::all_of(digits.begin(), digits.end(),
+                             [](char ch) { return ch >= '0' && ch <= '9'; })) {
+              return InvalidArgument(fmt::format("expected an integer, got \"{}\"", v));
+            }
+            for (char ch : digits) n = n * 10 + (ch - '0');
+            if (negative) n = -n;
+            if (n < min || n > max) {
+              return InvalidArgument(fmt::format("{} is out of range [{}, {}]", n, min, max));
+            }
+            access(c) = static_cast<std::remove_reference_t<decltype(access(c))>>(n);
+            return Status::Ok();
+          },
+          [access](const Config& c) { return std::to_string(access(const_cast<Config&>(c))); }};
+}
+
+template <typename Access>
+Field BytesField(std::string_view key, std::string_view help, Access access, uint64_t min,
+                 uint64_t max) {
+  return {key, "bytes", help,
+          [access, min, max](std::string_view v, Config& c) -> Status {
+            Result<uint64_t> n = ParseByteSize(v);
+            if (!n.ok()) return n.status();
+            if (*n < min || *n > max) {
+              return InvalidArgument(fmt::format("{} is out of range [{}, {}] bytes", v, min, max));
+            }
+            access(c) = *n;
+            return Status::Ok();
+          },
+          [access](const Config& c) { return std::to_string(access(const_cast<Config&>(c))); }};
+}
+
+template <typename Access>
+Field DurationField(std::string_view key, std::string_view help, Access access, Duration min,
+                    Duration max) {
+  return {key, "duration", help,
+          [access, min, max](std::string_view v, Config& c) -> Status {
+            Result<Duration> d = ParseDuration(v);
+            if (!d.ok()) return d.status();
+            if (*d < min || *d > max) {
+              return InvalidArgument(fmt::format("{} is out of range [{}, {}]", v,
+                                                 FormatDuration(min), FormatDuration(max)));
+            }
+            access(c) = *d;
+            return Status::Ok();
+          },
+          [access](const Config& c) { return FormatDuration(access(const_cast<Config&>(c))); }};
+}
+
+Status CheckListen(std::string_view v) {
+  std::string host;
+  uint16_t port;
+  return ParseHostPort(v, host, port);
+}
+
+const std::vector<Field>& Fields() {
+  using std::chrono::hours;
+  using std::chrono::milliseconds;
+  using std::chrono::seconds;
+  static const std::vector<Field> fields = {
+      StringField(
+          "server.listen", "address of the HTTP listener, HOST:PORT (port 0 picks one)",
+          [](Config& c) -> std::string& { return c.server.listen; }, CheckListen),
+      BoolField("server.insecure",
+                "allow a non-loopback listener without API tokens (not recommended)",
+                [](Config& c) -> bool& { return c.server.insecure; }),
+      IntField(
+          "server.threads", "I/O threads; 0 means one per core",
+          [](Config& c) -> int& { return c.server.threads; }, 0, 256),
+      BytesField(
+          "server.max_body_bytes", "largest request body accepted as sent (413 above)",
+          [](Config& c) -> uint64_t& { return c.server.max_body_bytes; }, 1024, 4ULL << 30),
+      BytesField(
+          "server.max_decompressed_bytes",
+          "largest request body after gzip/deflate/snappy decoding (413 above)",
+          [](Config& c) -> uint64_t& { return c.server.max_decompressed_bytes; }, 1024,
+          16ULL << 30),
+      BytesField(
+          "server.max_header_bytes", "largest request line plus headers (431 above)",
+          [](Config& c) -> uint64_t& { return c.server.max_header_bytes; }, 1024, 1ULL << 20),
+      DurationField(
+          "server.request_timeout", "time allowed to receive one whole request",
+          [](Config& c) -> Duration& { return c.server.request_timeout; }, milliseconds(100),
+          hours(1)),
+      DurationField(
+          "server.idle_timeout", "keep-alive connections idle longer are closed",
+          [](Config& c) -> Duration& { return c.server.idle_timeout; }, milliseconds(100),
+          hours(24)),
+      DurationField(
+          "server.shutdown_timeout", "on SIGTERM, how long in-flight requests may take to finish",
+          [](Config& c) -> Duration& { return c.server.shutdown_timeout; }, milliseconds(0),
+          hours(1)),
+      IntField(
+          "server.max_connections", "open connections above this are refused",
+          [](Config& c) -> uint32_t& { return c.server.max_connections; }, 1, 1000000),
+      StringField("server.tls.cert_file", "PEM certificate chain; enables TLS with key_file",
+                  [](Config& c) -> std::string& { return c.server.tls.cert_file; }),
+      StringField("server.tls.key_file", "PEM private key",
+                  [](Config& c) -> std::string& { return c.server.tls.key_file; }),
+      {"log.level", "string", "debug, info, warn or error",
+       [](std::string_view v, Config& c) -> Status {
+         Result<LogLevel> level = ParseLogLevel(v);
+         if (!level.ok()) return level.status();
+         c.log.level = *level;
+         return Status::Ok();
+       },
+       [](const Config& c) { return std::string(LogLevelName(c.log.level)); }},
+      StringField(
+          "storage.data_dir", "directory that holds all of Pharos's data",
+          [](Config& c) -> std::string& { return c.storage.data_dir; },
+          [](std::string_view v) -> Status {
+            if (v.empty()) return InvalidArgument("must not be empty");
+            return Status::Ok();
+          }),
+  };
+  return fields;
+}
+
+const Field* FindField(std::string_view key) {
+  for (const Field& f : Fields()) {
+    if (f.key == key) return &f;
+  }
+  return nullptr;
+}
+
+// True when `prefix` names a section: some key starts with "prefix.".
+bool IsSection(std::string_view prefix) {
+  if (prefix == "auth") return true;
+  for (const Field& f : Fields()) {
+    if (f.key.size() > prefix.size() && f.key.substr(0, prefix.size()) == prefix &&
+        f.key[prefix.size()] == '.') {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string Sha256(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<char*>(digest), len);
+}
+
+std::string_view NodeKind(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: return "a map";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Null: return "nothing";
+    case YAML::NodeType::Scalar: return "a scalar";
+    default: return "an undefined value";
+  }
+}
+
+class YamlLoader {
+ public:
+  YamlLoader(std::string_view source, Config& config) : source_(source), config_(config) {}
+
+  Status LoadRoot(const YAML::Node& root) {
+    if (root.IsNull()) return Status::Ok();  // an empty file keeps the defaults
+    if (!root.IsMap())
+      return Error(root, "", fmt::format("expected a map, got {}", NodeKind(root)));
+    return LoadMap(root, "");
+  }
+
+ private:
+  Status Error(const YAML::Node& node, std::string_view key, std::string_view reason) {
+    int line = node.Mark().line + 1;
+    if (key.empty()) return InvalidArgument(fmt::format("{}:{}: {}", source_, line, reason));
+    return InvalidArgument(fmt::format("{}:{}: {}: {}", source_, line, key, reason));
+  }
+
+  Status LoadMap(const YAML::Node& map, const std::string& prefix) {
+    std::vector<std::string> seen;
+    for (const auto& kv : map) {
+      std::string name = kv.first.as<std::string>();
+      std::string key = prefix.empty() ? name : prefix + "." + name;
+      if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
+        return Error(kv.first, key, "duplicate key");
+      }
+      seen.push_back(name);
+      const YAML::Node& value = kv.second;
+      if (key == "auth.tokens") {
+        PHAROS_RETURN_IF_ERROR(LoadTokens(value, kv.first));
+        continue;
+      }
+      if (const Field* f = FindField(key)) {
+        if (!value.IsScalar()) {
+          return Error(kv.first, key,
+                       fmt::format("expected a {}, got {}", f->type, NodeKind(value)));
+        }
+        Status s = f->set(value.Scalar(), config_);
+        if (!s.ok()) return Error(value, key, s.message());
+        continue;
+      }
+      if (IsSection(key)) {
+        if (value.IsNull()) continue;
+        if (!value.IsMap()) {
+          return Error(kv.first, key, fmt::format("expected a map, got {}", NodeKind(value)));
+        }
+        PHAROS_RETURN_IF_ERROR(LoadMap(value, key));
+        continue;
+      }
+      return Error(kv.first, key, "unknown key");
+    }
+    return Status::Ok();
+  }
+
+  Status LoadTokens(const YAML::Node& list, const YAML::Node& at) {
+    if (list.IsNull()) return Status::Ok();
+    if (!list.IsSequence()) {
+      return Error(at, "auth.tokens", fmt::format("expected a list, got {}", NodeKind(list)));
+    }
+    std::vector<TokenConfig> tokens;
+    for (size_t i = 0; i < list.size(); ++i) {
+      const YAML::Node& item = list[i];
+      std::string base = fmt::format("auth.tokens[{}]", i);
+      if (!item.IsMap()) {
+        return Error(item, base, fmt::format("expected a map, got {}", NodeKind(item)));
+      }
+      TokenConfig token;
+      int secrets = 0;
+      bool has_scopes = false;
+      for (const auto& kv : item) {
+        std::string name = kv.first.as<std::string>();
+        std::string key = base + "." + name;
+        const YAML::Node& v = kv.second;
+        if (name == "scopes") {
+          if (!v.IsSequence()) {
+            return Error(kv.first, key, fmt::format("expected a list, got {}", NodeKind(v)));
+          }
+          has_scopes = true;
+          for (const auto& s : v) {
+            std::string scope = s.IsScalar() ? s.Scalar() : "";
+            if (scope == "read") {
+              token.scopes |= kScopeRead;
+            } else if (scope == "write") {
+              token.scopes |= kScopeWrite;
+            } else if (scope == "admin") {
+              token.scopes |= kScopeAdmin;
+            } else {
+              return Error(s, key,
+                           fmt::format("unknown scope \"{}\" (want read, write or admin)", scope));
+            }
+          }
+          continue;
+        }
+        if (!v.IsScalar()) {
+          return Error(kv.first, key, fmt::format("expected a string, got {}", NodeKind(v)));
+        }
+        const std::string& text = v.Scalar();
+        if (name == "name") {
+          token.name = text;
+        } else if (name == "token") {
+          if (text.size() < 16) return Error(v, key, "too short (at least 16 characters)");
+          token.sha256 = Sha256(text);
+          ++secrets;
+        } else if (name == "token_file") {
+          std::ifstream in(text);
+          if (!in) return Error(v, key, fmt::format("cannot read \"{}\"", text));
+          std::stringstream ss;
+          ss << in.rdbuf();
+          std::string secret(Trim(ss.str()));
+          if (secret.size() < 16) {
+            return Error(
+                v, key, fmt::format("token in \"{}\" is too short (at least 16 characters)", text));
+          }
+          token.sha256 = Sha256(secret);
+          ++secrets;
+        } else if (name == "token_sha256") {
+          std::string lower = ToLower(text);
+          if (lower.size() != 64 ||
+              lower.find_first_not_of("0123456789abcdef") != std::string::npos) {
+            return Error(v, key, "expected 64 hex digits (sha256sum of the token)");
+          }
+          token.sha256.clear();
+          for (size_t k = 0; k < 64; k += 2) {
+            token.sha256 += static_cast<char>(std::stoi(lower.substr(k, 2), nullptr, 16));
+          }
+          ++secrets;
+        } else {
+          return Error(kv.first, key, "unknown key");
+        }
+      }
+      if (token.name.empty()) return Error(item, base + ".name", "required");
+      if (secrets != 1) {
+        return Error(item, base, "needs exactly one of token, token_file or token_sha256");
+      }
+      if (!has_scopes || token.scopes == 0) {
+        return Error(item, base + ".scopes", "required: a list of read, write, admin");
+      }
+      tokens.push_back(std::move(token));
+    }
+    config_.auth.tokens = std::move(tokens);
+    return Status::Ok();
+  }
+
+  std::string_view source_;
+  Config& config_;
+};
+
+}  // namespace
+
+Status LoadYaml(std::string_view text, std::string_view source, Config& config) {
+  try {
+    YAML::Node root = YAML::Load(std::string(text));
+    YamlLoader loader(source, config);
+    PHAROS_RETURN_IF_ERROR(loader.LoadRoot(root));
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(fmt::format("{}:{}: invalid YAML: {}", source, e.mark.line + 1, e.msg));
+  }
+  return Validate(config);
+}
+
+Status LoadFile(const std::string& path, Config& config) {
+  std::ifstream in(path);
+  if (!in) return NotFound(fmt::format("cannot read config file \"{}\"", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return LoadYaml(ss.str(), path, config);
+}
+
+Status ApplyOverride(std::string_view key, std::string_view value, Config& config) {
+  const Field* f = FindField(key);
+  if (!f) return InvalidArgument(fmt::format("{}: unknown key", key));
+  Status s = f->set(value, config);
+  if (!s.ok()) return s.WithContext(key);
+  return Status::Ok();
+}
+
+Status ApplyEnvironment(char** environ, Config& config) {
+  if (!environ) return Status::Ok();
+  for (char** e = environ; *e; ++e) {
+    std::string_view entry(*e);
+    if (entry.substr(0, 7) != "PHAROS_") continue;
+    size_t eq = entry.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view name = entry.substr(0, eq);
+    std::string_view value = entry.substr(eq + 1);
+    // PHAROS_SERVER_MAX_BODY_BYTES -> server.max_body_bytes: match against the table,
+    // since keys hold underscores themselves.
+    std::string lower = ToLower(name.substr(7));
+    const Field* match = nullptr;
+    for (const Field& f : Fields()) {
+      std::string flat(f.key);
+      std::replace(flat.begin(), flat.end(), '.', '_');
+      if (flat == lower) match = &f;
+    }
+    if (match) {
+      Status s = match->set(value, config);
+      if (!s.ok()) return s.WithContext(fmt::format("{} ({})", name, match->key));
+      continue;
+    }
+    for (std::string_view section : {"server_", "log_", "storage_", "auth_"}) {
+      if (lower.rfind(section, 0) == 0) {
+        return InvalidArgument(fmt::format("{}: unknown configuration variable", name));
+      }
+    }
+  }
+  return Validate(config);
+}
+
+Status Validate(const Config& config) {
+  const TlsConfig& tls = config.server.tls;
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    return InvalidArgument("server.tls: cert_file and key_file must be given together");
+  }
+  return Status::Ok();
+}
+
+std::string RenderYaml(const Config& config) {
+  std::string out;
+  std::string section;
+  for (const Field& f : Fields()) {
+    size_t dot = f.key.rfind('.');
+    std::string parent(f.key.substr(0, dot));
+    if (parent != section) {
+      // Print each path component that changed, indented by depth.
+      std::vector<std::string_view> old_parts = Split(section, '.');
+      std::vector<std::string_view> new_parts = Split(parent, '.');
+      size_t common = 0;
+      while (!section.empty() && common < old_parts.size() && common < new_parts.size() &&
+             old_parts[common] == new_parts[common]) {
+        ++common;
+      }
+      for (size_t d = common; d < new_parts.size(); ++d) {
+        out += std::string(d * 2, ' ');
+        out += new_parts[d];
+        out += ":\n";
+      }
+      section = parent;
+    }
+    size_t depth = static_cast<size_t>(std::count(f.key.begin(), f.key.end(), '.'));
+    out += std::string(depth * 2, ' ');
+    out += f.key.substr(dot + 1);
+    out += ": ";
+    out += JsonString(f.get(config));
+    out += '\n';
+  }
+  out += "auth:\n  tokens:";
+  if (config.auth.tokens.empty()) out += " []";
+  out += '\n';
+  for (const TokenConfig& t : config.auth.tokens) {
+    out += "    - name: " + JsonString(t.name) + "\n      token: \"<hidden>\"\n      scopes: [";
+    std::vector<std::string> scopes;
+    if (t.scopes & kScopeRead) scopes.emplace_back("read");
+    if (t.scopes & kScopeWrite) scopes.emplace_back("write");
+    if (t.scopes & kScopeAdmin) scopes.emplace_back("admin");
+    for (size_t i = 0; i < scopes.size(); ++i) out += (i ? ", " : "") + scopes[i];
+    out += "]\n";
+  }
+  return out;
+}
+
+Status ParseHostPort(std::string_view text, std::string& host, uint16_t& port) {
+  size_t colon;
+  if (!text.empty() && text[0] == '[') {
+    size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return InvalidArgument(fmt::format("\"{}\" is not HOST:PORT", text));
+    }
+    host = std::string(text.substr(1, close - 1));
+    colon = close + 1;
+  } else {
+    colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      return InvalidArgument(fmt::format("\"{}\" is not HOST:PORT", text));
+    }
+    host = std::string(text.substr(0, colon));
+    if (host.find(':') != std::string::npos) {
+      return InvalidArgument(fmt::format("\"{}\": write IPv6 addresses as [addr]:port", text));
+    }
+  }
+  std::string_view p = text.substr(colon + 1);
+  if (p.empty() || p.size() > 5 ||
+      !std::all_of(p.begin(), p.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return InvalidArgument(fmt::format("\"{}\": port must be a number 0-65535", text));
+  }
+  int n = std::stoi(std::string(p));
+  if (n > 65535) return InvalidArgument(fmt::format("\"{}\": port must be a number 0-65535", text));
+  if (host.empty()) return InvalidArgument(fmt::format("\"{}\": host is missing", text));
+  port = static_cast<uint16_t>(n);
+  return Status::Ok();
+}
+
+std::vector<KeyDoc> ListKeys() {
+  std::vector<KeyDoc> out;
+  for (const Field& f : Fields()) out.push_back({f.key, f.type, f.help});
+  return out;
+}
+
+}  // namespace pharos::config

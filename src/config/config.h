@@ -1,0 +1,97 @@
+// config: Pharos's configuration schema, loading and validation.
+//
+// Contract: a Config is a plain value. It is built from defaults, then a YAML file, then
+// PHAROS_* environment variables, then command-line overrides, in that order; each step
+// returns a Status whose message names the key (as a dotted path, with the file and line
+// for YAML) and the reason: unknown key, wrong type, or a value out of range. Nothing here
+// throws: yaml-cpp's exceptions are converted at this boundary. Every key is listed once
+// in the field table in config.cc, which the YAML loader, the environment and the
+// `--set key=value` flag all share.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/log.h"
+#include "common/status.h"
+#include "common/units.h"
+
+namespace pharos::config {
+
+/// Scopes a token can hold. `admin` does not imply the others: list what a token may do.
+enum Scope : uint32_t { kScopeRead = 1, kScopeWrite = 2, kScopeAdmin = 4 };
+
+struct TokenConfig {
+  std::string name;     // shown in logs instead of the secret
+  std::string sha256;   // raw 32-byte SHA-256 digest of the token
+  uint32_t scopes = 0;  // bit set of Scope
+};
+
+struct TlsConfig {
+  std::string cert_file;
+  std::string key_file;
+  bool enabled() const { return !cert_file.empty(); }
+};
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:7070";
+  bool insecure = false;  // allow a non-loopback listener without tokens
+  int threads = 0;        // I/O threads; 0 = one per core
+  uint64_t max_body_bytes = 32ULL << 20;
+  uint64_t max_decompressed_bytes = 128ULL << 20;
+  uint64_t max_header_bytes = 16ULL << 10;
+  Duration request_timeout = std::chrono::seconds(30);   // to read one whole request
+  Duration idle_timeout = std::chrono::seconds(120);     // keep-alive with no request
+  Duration shutdown_timeout = std::chrono::seconds(10);  // drain in-flight requests
+  uint32_t max_connections = 10000;
+  TlsConfig tls;
+};
+
+struct AuthConfig {
+  std::vector<TokenConfig> tokens;
+};
+
+struct LogConfig {
+  LogLevel level = LogLevel::kInfo;
+};
+
+struct StorageConfig {
+  std::string data_dir = "./data";
+};
+
+struct Config {
+  ServerConfig server;
+  AuthConfig auth;
+  LogConfig log;
+  StorageConfig storage;
+};
+
+/// Loads YAML from a file into `config` (on top of what it holds).
+Status LoadFile(const std::string& path, Config& config);
+/// Loads YAML text; `source` names it in error messages.
+Status LoadYaml(std::string_view text, std::string_view source, Config& config);
+/// Applies PHAROS_<SECTION>_<KEY> variables from `environ`. Variables under a known section
+/// prefix that name no key are refused; other PHAROS_* variables are ignored.
+Status ApplyEnvironment(char** environ, Config& config);
+/// Sets one scalar key from text, as `--set server.threads=4` does.
+Status ApplyOverride(std::string_view key, std::string_view value, Config& config);
+/// Cross-field checks (TLS cert without key, and the like).
+Status Validate(const Config& config);
+
+/// The config in effect as YAML, with token digests shown as "<hidden>".
+std::string RenderYaml(const Config& config);
+
+/// Splits "host:port" or "[v6]:port"; the port must be 0..65535.
+Status ParseHostPort(std::string_view text, std::string& host, uint16_t& port);
+
+/// Every scalar key, as a dotted path, with its documentation (for `--help`).
+struct KeyDoc {
+  std::string_view key;
+  std::string_view type;
+  std::string_view help;
+};
+std::vector<KeyDoc> ListKeys();
+
+}  // namespace pharos::config

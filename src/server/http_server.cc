@@ -1,0 +1,694 @@
+// The HTTP server: an io_context per I/O thread, an acceptor that hands sockets out round
+// robin, one coroutine per connection, and a per-thread sweeper that closes connections
+// past their deadline (no timer per operation, so keep-alive requests arm nothing).
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <ctime>
+#include <random>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <fmt/format.h>
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/status.hpp>
+
+#include "common/log.h"
+#include "common/strings.h"
+#include "server/request_parser.h"
+#include "server/server.h"
+#include "server/server_metrics.h"
+
+namespace pharos::server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
+
+class RequestBuilder {
+ public:
+  static void Fill(Request& r, const RequestData& d, std::string_view request_id,
+                   std::string_view remote) {
+    r.method_ = d.method;
+    r.target_ = d.target;
+    size_t q = r.target_.find('?');
+    r.path_ = r.target_.substr(0, q);
+    r.query_ = q == std::string_view::npos ? std::string_view() : r.target_.substr(q + 1);
+    r.headers_ = &d.headers;
+    r.header_count_ = d.header_count;
+    r.body_ = &d.decoded_body;
+    r.request_id_ = request_id;
+    r.remote_address_ = remote;
+    r.scopes_ = 0;
+    r.principal_ = {};
+  }
+  static void Grant(Request& r, uint32_t scopes, std::string_view principal) {
+    r.scopes_ = scopes;
+    r.principal_ = principal;
+  }
+};
+
+namespace {
+
+constexpr uint32_t kAllScopes = config::kScopeRead | config::kScopeWrite | config::kScopeAdmin;
+
+/// A connection as the sweeper and shutdown see it. Lives in the session's frame.
+struct Conn {
+  tcp::socket* socket = nullptr;  // lowest layer, closed to cancel whatever is pending
+  SteadyClock::time_point deadline;
+  bool idle = true;  // waiting for the first byte of a request
+  bool timed_out = false;
+};
+
+/// One I/O thread with its own io_context. Everything but `ioc.post` is confined to it.
+struct Worker {
+  std::unordered_set<Conn*> conns;
+  bool shutting_down = false;
+  std::string date;  // the HTTP Date header value, refreshed by the sweeper
+  std::thread thread;
+  asio::io_context ioc{1};  // last: destroyed first, so frames unregister from conns
+};
+
+void RefreshDate(std::string& out) {
+  time_t now = std::time(nullptr);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  char buf[64];
+  size_t n = std::strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  out.assign(buf, n);
+}
+
+bool ValidRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              c == '-' || c == '_' || c == '.' || c == ':';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+void NewRequestId(std::string& out) {
+  thread_local uint64_t state = [] {
+    std::random_device rd;
+    return (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ 0x9E3779B97F4A7C15ULL;
+  }();
+  // splitmix64: cheap and well distributed; request ids need uniqueness, not secrecy.
+  state += 0x9E3779B97F4A7C15ULL;
+  uint64_t z = state;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  z ^= z >> 31;
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.resize(16);
+  for (int i = 15; i >= 0; --i, z >>= 4) out[static_cast<size_t>(i)] = kHex[z & 0xF];
+}
+
+std::string Sha256(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<char*>(digest), len);
+}
+
+void SerializeHead(const Response& r, size_t body_size, bool keep_alive, bool http10,
+                   std::string_view request_id, std::string_view date, std::string& out) {
+  out.clear();
+  out += "HTTP/1.1 ";
+  out += std::to_string(r.status);
+  out += ' ';
+  beast::string_view reason = http::obsolete_reason(static_cast<http::status>(r.status));
+  out.append(reason.data(), reason.size());
+  out += "\r\nServer: pharos\r\nDate: ";
+  out += date;
+  out += "\r\nContent-Type: ";
+  out += r.content_type;
+  out += "\r\nContent-Length: ";
+  out += std::to_string(body_size);
+  out += "\r\nX-Request-Id: ";
+  out += request_id;
+  for (const auto& [k, v] : r.headers) {
+    out += "\r\n";
+    out += k;
+    out += ": ";
+    out += v;
+  }
+  if (!keep_alive) {
+    out += "\r\nConnection: close";
+  } else if (http10) {
+    out += "\r\nConnection: keep-alive";
+  }
+  out += "\r\n\r\n";
+}
+
+class HttpServerImpl final : public HttpServer {
+ public:
+  HttpServerImpl(const config::ServerConfig& config, const config::AuthConfig& auth,
+                 std::shared_ptr<const Router> router, selfmon::Registry& registry)
+      : config_(config), auth_(auth), router_(std::move(router)), metrics_(registry) {
+    int threads = config_.threads > 0 ? config_.threads
+                                      : static_cast<int>(std::thread::hardware_concurrency());
+    if (threads <= 0) threads = 1;
+    for (int i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
+    for (auto& w : workers_) RefreshDate(w->date);
+  }
+
+  ~HttpServerImpl() override { Shutdown(); }
+
+  Status Bind(const std::string& host, uint16_t port) {
+    try {
+      tcp::resolver resolver(workers_[0]->ioc);
+      auto results = resolver.resolve(host, std::to_string(port),
+                                      tcp::resolver::numeric_service | tcp::resolver::passive);
+      if (results.empty()) return InvalidArgument(fmt::format("cannot resolve \"{}\"", host));
+      tcp::endpoint endpoint = results.begin()->endpoint();
+      acceptor_ = std::make_unique<tcp::acceptor>(workers_[0]->ioc);
+      acceptor_->open(endpoint.protocol());
+      acceptor_->set_option(asio::socket_base::reuse_address(true));
+      acceptor_->bind(endpoint);
+      acceptor_->listen(asio::socket_base::max_listen_connections);
+      port_ = acceptor_->local_endpoint().port();
+    } catch (const boost::system::system_error& e) {
+      return Unavailable(
+          fmt::format("cannot listen on {}: {}", config_.listen, e.code().message()));
+    }
+    return Status::Ok();
+  }
+
+  Status SetUpTls() {
+    if (!config_.tls.enabled()) return Status::Ok();
+    tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    boost::system::error_code ec;
+    tls_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                          asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                          asio::ssl::context::no_tlsv1_1,
+                      ec);
+    tls_->use_certificate_chain_file(config_.tls.cert_file, ec);
+    if (ec) {
+      return InvalidArgument(fmt::format("server.tls.cert_file: cannot load \"{}\": {}",
+                                         config_.tls.cert_file, ec.message()));
+    }
+    tls_->use_private_key_file(config_.tls.key_file, asio::ssl::context::pem, ec);
+    if (ec) {
+      return InvalidArgument(fmt::format("server.tls.key_file: cannot load \"{}\": {}",
+                                         config_.tls.key_file, ec.message()));
+    }
+    return Status::Ok();
+  }
+
+  uint16_t port() const override { return port_; }
+
+  void Start() override {
+    for (auto& w : workers_) {
+      asio::co_spawn(w->ioc, Sweep(*w), asio::detached);
+    }
+    asio::co_spawn(workers_[0]->ioc, Accept(), asio::detached);
+    for (auto& w : workers_) {
+      Worker* worker = w.get();
+      worker->thread = std::thread([worker] {
+        auto guard = asio::make_work_guard(worker->ioc);
+        worker->ioc.run();
+      });
+    }
+    started_ = true;
+  }
+
+  void Shutdown() override {
+    if (shutdown_.exchange(true)) return;
+    if (!started_) return;
+    asio::post(workers_[0]->ioc, [this] {
+      boost::system::error_code ec;
+      acceptor_->close(ec);
+    });
+    for (auto& w : workers_) {
+      Worker* worker = w.get();
+      asio::post(worker->ioc, [worker] {
+        worker->shutting_down = true;
+        for (Conn* c : worker->conns) {
+          boost::system::error_code ec;
+          if (c->idle) c->socket->close(ec);
+        }
+      });
+    }
+    auto deadline = SteadyClock::now() + config_.shutdown_timeout;
+    while (open_.load() > 0 && SteadyClock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (open_.load() > 0) {
+      LogWarn("shutdown timeout: closing connections with requests in flight",
+              {{"connections", static_cast<int64_t>(open_.load())}});
+    }
+    for (auto& w : workers_) w->ioc.stop();
+    for (auto& w : workers_) {
+      if (w->thread.joinable()) w->thread.join();
+    }
+  }
+
+ private:
+  Worker& NextWorker() {
+    size_t i = next_worker_++ % workers_.size();
+    return *workers_[i];
+  }
+
+  asio::awaitable<void> Sweep(Worker& w) {
+    asio::steady_timer timer(w.ioc);
+    std::vector<Conn*> expired;
+    while (true) {
+      RefreshDate(w.date);
+      auto now = SteadyClock::now();
+      expired.clear();
+      for (Conn* c : w.conns) {
+        if (c->deadline < now) expired.push_back(c);
+      }
+      for (Conn* c : expired) {
+        c->timed_out = true;
+        boost::system::error_code ec;
+        c->socket->close(ec);
+      }
+      timer.expires_after(std::chrono::milliseconds(250));
+      auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+    }
+  }
+
+  asio::awaitable<void> Accept() {
+    while (true) {
+      Worker& target = NextWorker();
+      auto [ec, socket] =
+          co_await acceptor_->async_accept(target.ioc, asio::as_tuple(asio::use_awaitable));
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !acceptor_->is_open()) co_return;
+        // Out of descriptors and the like: back off rather than spin.
+        LogWarn("accept failed", {{"error", ec.message()}});
+        asio::steady_timer pause(workers_[0]->ioc, std::chrono::milliseconds(50));
+        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        continue;
+      }
+      if (open_.load() >= config_.max_connections) {
+        metrics_.Refused("max_connections").Inc();
+        static const std::string kBusy = [] {
+          Response r = Response::Error(503, "unavailable", "too many open connections");
+          return fmt::format(
+              "HTTP/1.1 503 Service Unavailable\r\nContent-Type: {}\r\nConnection: close\r\n"
+              "Content-Length: {}\r\n\r\n{}",
+              r.content_type, r.body.size(), r.body);
+        }();
+        boost::system::error_code wec;
+        socket.non_blocking(true, wec);
+        socket.write_some(asio::buffer(kBusy.data(), kBusy.size()), wec);
+        socket.close(wec);
+        continue;
+      }
+      boost::system::error_code opt_ec;
+      socket.set_option(tcp::no_delay(true), opt_ec);
+      open_.fetch_add(1);
+      metrics_.accepted.Inc();
+      metrics_.open_connections.Inc();
+      asio::co_spawn(target.ioc, Connection(target, std::move(socket)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> Connection(Worker& w, tcp::socket socket) {
+    std::string remote;
+    {
+      boost::system::error_code ec;
+      auto ep = socket.remote_endpoint(ec);
+      if (!ec) remote = fmt::format("{}:{}", ep.address().to_string(), ep.port());
+    }
+    Conn conn;
+    w.conns.insert(&conn);
+    try {
+      if (tls_) {
+        asio::ssl::stream<tcp::socket> stream(std::move(socket), *tls_);
+        conn.socket = &stream.next_layer();
+        conn.deadline = SteadyClock::now() + config_.request_timeout;
+        auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server,
+                                                    asio::as_tuple(asio::use_awaitable));
+        if (ec) {
+          metrics_.tls_handshake_errors.Inc();
+          LogDebug("TLS handshake failed", {{"remote", remote}, {"error", ec.message()}});
+        } else {
+          co_await Serve(w, conn, stream, remote);
+          auto [sec] = co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
+        }
+      } else {
+        conn.socket = &socket;
+        co_await Serve(w, conn, socket, remote);
+        boost::system::error_code ec;
+        socket.shutdown(tcp::socket::shutdown_send, ec);
+      }
+    } catch (const std::exception& e) {
+      LogError("connection failed", {{"remote", remote}, {"error", e.what()}});
+    }
+    w.conns.erase(&conn);
+    open_.fetch_sub(1);
+    metrics_.open_connections.Dec();
+  }
+
+  template <typename Stream>
+  asio::awaitable<void> Serve(Worker& w, Conn& conn, Stream& stream, const std::string& remote) {
+    beast::flat_buffer buffer;
+    RequestData data;
+    std::string head;
+    std::string request_id;
+    std::string allow;
+    Request request;
+    bool keep_alive = true;
+    while (keep_alive && !w.shutting_down) {
+      data.Clear();
+      std::optional<RequestParser> parser;
+      parser.emplace(data);
+      parser->eager(true);
+      parser->header_limit(static_cast<uint32_t>(config_.max_header_bytes));
+      parser->body_limit(config_.max_body_bytes);
+      conn.idle = buffer.size() == 0;
+      conn.deadline =
+          SteadyClock::now() + (conn.idle ? config_.idle_timeout : config_.request_timeout);
+      bool in_flight = false;
+      auto start = SteadyClock::now();
+      if (!conn.idle) {
+        in_flight = true;
+        metrics_.in_flight.Inc();
+      }
+      struct InFlightGuard {
+        bool& flag;
+        selfmon::Gauge& gauge;
+        ~InFlightGuard() {
+          if (flag) gauge.Dec();
+        }
+      } guard{in_flight, metrics_.in_flight};
+
+      // ---- read one request ----
+      beast::error_code parse_ec;
+      bool sent_continue = false;
+      bool connection_lost = false;
+      while (!parser->is_done()) {
+        if (buffer.size() > 0) {
+          size_t used = parser->put(buffer.data(), parse_ec);
+          buffer.consume(used);
+          if (parse_ec == http::error::need_more) {
+            parse_ec = {};
+          } else if (parse_ec) {
+            break;
+          }
+          if (parser->is_done()) break;
+          if (parser->is_header_done() && data.expect_continue && !sent_continue) {
+            sent_continue = true;
+            static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+            auto [wec, wn] =
+                co_await asio::async_write(stream, asio::buffer(kContinue.data(), kContinue.size()),
+                                           asio::as_tuple(asio::use_awaitable));
+            if (wec) {
+              connection_lost = true;
+              break;
+            }
+          }
+          if (used > 0 && buffer.size() > 0) continue;
+        }
+        // Read in large pieces: a reserved buffer avoids Beast's ~512-byte reads.
+        size_t want = 64 * 1024;
+        if (parser->is_header_done()) {
+          if (auto remaining = parser->content_length_remaining()) {
+            want = static_cast<size_t>(
+                std::clamp<uint64_t>(*remaining + 1024, 16 * 1024, 4 * 1024 * 1024));
+          }
+        }
+        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(want),
+                                                       asio::as_tuple(asio::use_awaitable));
+        buffer.commit(n);
+        if (n > 0) {
+          metrics_.received_bytes.Inc(static_cast<double>(n));
+          if (conn.idle) {
+            conn.idle = false;
+            conn.deadline = SteadyClock::now() + config_.request_timeout;
+            start = SteadyClock::now();
+            in_flight = true;
+            metrics_.in_flight.Inc();
+          }
+        }
+        if (ec) {
+          if (ec == asio::error::eof && buffer.size() == 0 && parser->got_some()) {
+            parser->put_eof(parse_ec);
+            if (!parse_ec) break;
+          }
+          if (conn.timed_out && !conn.idle) metrics_.Refused("request_timeout").Inc();
+          connection_lost = true;
+          break;
+        }
+      }
+      if (connection_lost) co_return;
+
+      Response response;
+      const Router::Route* route = nullptr;
+      std::string_view label = "none";
+      bool close_after = false;
+
+      if (parse_ec) {
+        close_after = true;
+        if (parse_ec == http::error::header_limit) {
+          metrics_.Refused("header_too_large").Inc();
+          response = Response::Error(431, "header_too_large",
+                                     fmt::format("request header exceeds the limit of {} bytes",
+                                                 config_.max_header_bytes));
+        } else if (parse_ec == http::error::body_limit) {
+          metrics_.Refused("body_too_large").Inc();
+          response = Response::Error(
+              413, "too_large",
+              fmt::format("request body exceeds the limit of {} bytes", config_.max_body_bytes));
+        } else {
+          metrics_.Refused("malformed").Inc();
+          response = Response::Error(400, "bad_data",
+                                     fmt::format("malformed HTTP request: {}", parse_ec.message()));
+        }
+        request_id.clear();
+        NewRequestId(request_id);
+      } else {
+        keep_alive = parser->keep_alive();
+        std::optional<std::string_view> id_header;
+        for (size_t i = 0; i < data.header_count; ++i) {
+          if (EqualsIgnoreCase(data.headers[i].first, "X-Request-Id")) {
+            id_header = data.headers[i].second;
+            break;
+          }
+        }
+        if (id_header && ValidRequestId(*id_header)) {
+          request_id.assign(*id_header);
+        } else {
+          NewRequestId(request_id);
+        }
+        RequestBuilder::Fill(request, data, request_id, remote);
+        route = Dispatch(request, data, allow, response, close_after);
+        if (route) label = route->label;
+      }
+
+      // ---- write the response ----
+      if (close_after || w.shutting_down) keep_alive = false;
+      bool head_only = !parse_ec && data.method == Method::kHead;
+      SerializeHead(response, response.body.size(), keep_alive, data.version == 10, request_id,
+                    w.date, head);
+      std::array<asio::const_buffer, 2> buffers = {
+          asio::buffer(head), head_only ? asio::const_buffer() : asio::buffer(response.body)};
+      auto [wec, written] =
+          co_await asio::async_write(stream, buffers, asio::as_tuple(asio::use_awaitable));
+      metrics_.sent_bytes.Inc(static_cast<double>(written));
+      double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
+      metrics_.Observe(label, response.status, seconds);
+      if (LogEnabled(LogLevel::kDebug)) {
+        LogDebug("request", {{"method", MethodName(data.method)},
+                             {"path", request.path()},
+                             {"status", response.status},
+                             {"seconds", seconds},
+                             {"request_id", request_id},
+                             {"remote", remote}});
+      }
+      if (wec) co_return;
+      if (parse_ec) {
+        co_await LingeringClose(conn, stream);
+        co_return;
+      }
+      // Large one-off bodies should not pin memory on an idle keep-alive connection.
+      if (data.body.capacity() > (1u << 20)) std::string().swap(data.body);
+      if (data.decoded_body.capacity() > (1u << 20)) std::string().swap(data.decoded_body);
+    }
+  }
+
+  // After refusing a request whose body is still arriving, closing at once would make the
+  // kernel reset the connection and could discard our error response before the client
+  // reads it. So stop sending, then read and drop what the client still sends, for a
+  // bounded time (the sweeper closes the socket at the deadline).
+  template <typename Stream>
+  asio::awaitable<void> LingeringClose(Conn& conn, Stream& stream) {
+    boost::system::error_code ec;
+    conn.socket->shutdown(tcp::socket::shutdown_send, ec);
+    conn.deadline = SteadyClock::now() + std::chrono::seconds(2);
+    std::array<char, 16384> scratch;
+    size_t drained = 0;
+    while (drained < (64u << 20)) {
+      auto [rec, n] = co_await conn.socket->async_read_some(asio::buffer(scratch),
+                                                            asio::as_tuple(asio::use_awaitable));
+      if (rec) break;
+      drained += n;
+    }
+  }
+
+  // Runs decoding, routing, auth and the handler. Returns the matched route, if any.
+  const Router::Route* Dispatch(Request& request, RequestData& data, std::string& allow,
+                                Response& response, bool& close_after) {
+    std::string_view path = request.path();
+    if (path.empty() || path[0] != '/') {
+      metrics_.Refused("malformed").Inc();
+      response = Response::Error(400, "bad_data", "request target must be an absolute path");
+      close_after = true;
+      return nullptr;
+    }
+    bool path_known = false;
+    const Router::Route* route = router_->Find(data.method, path, path_known, allow);
+    if (!route) {
+      if (path_known) {
+        response = Response::Error(405, "method_not_allowed",
+                                   fmt::format("method {} is not allowed on {} (allowed: {})",
+                                               MethodName(data.method), path, allow));
+        response.headers.emplace_back("Allow", allow);
+      } else {
+        response = Response::Error(404, "not_found", fmt::format("no route for {}", path));
+      }
+      return nullptr;
+    }
+    // Auth before decoding, so an anonymous client cannot make us inflate anything.
+    if (route->required_scopes != kPublic || !auth_.tokens.empty()) {
+      if (!Authorize(request, *route, response)) return route;
+    } else {
+      RequestBuilder::Grant(request, kAllScopes, {});
+    }
+    std::string_view encoding = request.Header("Content-Encoding").value_or("");
+    if (!data.body.empty() || !encoding.empty()) {
+      Status s = DecodeBody(encoding, data.body, config_.max_decompressed_bytes, data.decoded_body);
+      if (!s.ok()) {
+        switch (s.code()) {
+          case StatusCode::kResourceExhausted:
+            metrics_.Refused("decompressed_too_large").Inc();
+            response = Response::Error(413, "too_large", s.message());
+            break;
+          case StatusCode::kUnimplemented:
+            metrics_.Refused("unsupported_encoding").Inc();
+            response = Response::Error(415, "unsupported_media_type", s.message());
+            break;
+          default:
+            metrics_.Refused("bad_encoding").Inc();
+            response = Response::Error(400, "bad_data", s.message());
+        }
+        return route;
+      }
+    }
+    try {
+      route->handler(request, response);
+    } catch (const std::exception& e) {
+      LogError(
+          "handler threw",
+          {{"route", route->label}, {"error", e.what()}, {"request_id", request.request_id()}});
+      response = Response::Error(500, "internal", "internal error");
+    }
+    return route;
+  }
+
+  bool Authorize(Request& request, const Router::Route& route, Response& response) {
+    if (auth_.tokens.empty()) {
+      RequestBuilder::Grant(request, kAllScopes, {});
+      return true;
+    }
+    std::optional<std::string_view> header = request.Header("Authorization");
+    const config::TokenConfig* match = nullptr;
+    if (header && header->size() > 7 && EqualsIgnoreCase(header->substr(0, 7), "Bearer ")) {
+      std::string digest = Sha256(Trim(header->substr(7)));
+      for (const config::TokenConfig& t : auth_.tokens) {
+        // No early exit: every token is compared, in constant time each.
+        if (ConstantTimeEquals(digest, t.sha256) && !match) match = &t;
+      }
+    }
+    if (match) RequestBuilder::Grant(request, match->scopes, match->name);
+    if (route.required_scopes == kPublic) return true;
+    if (!match) {
+      metrics_.Refused("unauthenticated").Inc();
+      response = Response::Error(
+          401, "unauthorized",
+          header ? "invalid bearer token" : "missing bearer token (Authorization: Bearer ...)");
+      response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"pharos\"");
+      return false;
+    }
+    if ((match->scopes & route.required_scopes) != route.required_scopes) {
+      metrics_.Refused("forbidden").Inc();
+      std::string need;
+      if (route.required_scopes & config::kScopeRead) need += " read";
+      if (route.required_scopes & config::kScopeWrite) need += " write";
+      if (route.required_scopes & config::kScopeAdmin) need += " admin";
+      response = Response::Error(
+          403, "forbidden",
+          fmt::format("token \"{}\" lacks the scope this route needs:{}", match->name, need));
+      return false;
+    }
+    return true;
+  }
+
+  config::ServerConfig config_;
+  config::AuthConfig auth_;
+  std::shared_ptr<const Router> router_;
+  ServerMetrics metrics_;
+  std::unique_ptr<asio::ssl::context> tls_;
+  std::atomic<uint32_t> open_{0};
+  std::atomic<size_t> next_worker_{0};
+  std::atomic<bool> shutdown_{false};
+  bool started_ = false;
+  uint16_t port_ = 0;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<tcp::acceptor> acceptor_;  // on workers_[0]; destroyed before it
+};
+
+}  // namespace
+
+Result<bool> IsLoopbackHost(const std::string& host) {
+  try {
+    asio::io_context ioc;
+    tcp::resolver resolver(ioc);
+    auto results = resolver.resolve(host, "0", tcp::resolver::numeric_service);
+    if (results.empty()) return InvalidArgument(fmt::format("cannot resolve \"{}\"", host));
+    for (const auto& r : results) {
+      if (!r.endpoint().address().is_loopback()) return false;
+    }
+    return true;
+  } catch (const boost::system::system_error& e) {
+    return InvalidArgument(fmt::format("cannot resolve \"{}\": {}", host, e.code().message()));
+  }
+}
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Create(const config::ServerConfig& config,
+                                                       const config::AuthConfig& auth,
+                                                       std::shared_ptr<const Router> router,
+                                                       selfmon::Registry& registry) {
+  std::string host;
+  uint16_t port = 0;
+  PHAROS_RETURN_IF_ERROR(
+      config::ParseHostPort(config.listen, host, port).WithContext("server.listen"));
+  Result<bool> loopback = IsLoopbackHost(host);
+  if (!loopback.ok()) return loopback.status().WithContext("server.listen");
+  if (!*loopback && auth.tokens.empty() && !config.insecure) {
+    return FailedPrecondition(fmt::format(
+        "refusing to listen on non-loopback address {} without API tokens: configure "
+        "auth.tokens, or pass --insecure to accept unauthenticated access from the network",
+        config.listen));
+  }
+  auto server = std::make_unique<HttpServerImpl>(config, auth, std::move(router), registry);
+  PHAROS_RETURN_IF_ERROR(server->SetUpTls());
+  PHAROS_RETURN_IF_ERROR(server->Bind(host, port));
+  return std::unique_ptr<HttpServer>(std::move(server));
+}
+
+}  // namespace pharos::server

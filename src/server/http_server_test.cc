@@ -1,0 +1,338 @@
+// The server in-process on port 0, spoken to over loopback with raw sockets.
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <thread>
+
+#include "server/server.h"
+#include "tests/support/http_client.h"
+
+namespace pharos::server {
+namespace {
+
+using pharos::testing::Get;
+using pharos::testing::Post;
+using pharos::testing::RawConnection;
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void StartServer(config::ServerConfig cfg = {}, config::AuthConfig auth = {}) {
+    cfg.listen = "127.0.0.1:0";
+    cfg.threads = 2;
+    auto router = std::make_shared<Router>();
+    router->Handle(Method::kPost, "/echo", config::kScopeWrite,
+                   [](const Request& req, Response& r) {
+                     r = Response::Text(200, req.body());
+                     r.headers.emplace_back("X-Principal", std::string(req.principal()));
+                   });
+    router->Handle(Method::kGet, "/read", config::kScopeRead, [](const Request& req, Response& r) {
+      r = Response::Text(200, req.QueryParam("q").value_or("none"));
+    });
+    router->Handle(Method::kGet, "/public", kPublic,
+                   [](const Request&, Response& r) { r = Response::Text(200, "hi"); });
+    router->Handle(Method::kGet, "/throw", kPublic,
+                   [](const Request&, Response&) { throw std::runtime_error("boom"); });
+    auto created = HttpServer::Create(cfg, auth, router, registry_);
+    ASSERT_TRUE(created.ok()) << created.status().ToString();
+    server_ = std::move(created).value();
+    server_->Start();
+    port_ = server_->port();
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown();
+  }
+
+  selfmon::Registry registry_;
+  std::unique_ptr<HttpServer> server_;
+  uint16_t port_ = 0;
+};
+
+TEST_F(HttpServerTest, KeepAliveAndPipelining) {
+  StartServer();
+  RawConnection c(port_);
+  ASSERT_TRUE(c.connected());
+  // Three requests in one write; answers must come back in order on the same connection.
+  ASSERT_TRUE(
+      c.Send("GET /read?q=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+             "GET /read?q=two%202 HTTP/1.1\r\nHost: x\r\n\r\n"
+             "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"));
+  auto r1 = c.Read();
+  auto r2 = c.Read();
+  auto r3 = c.Read();
+  EXPECT_EQ(r1.status, 200);
+  EXPECT_EQ(r1.body, "1");
+  EXPECT_EQ(r2.body, "two 2");
+  EXPECT_EQ(r3.body, "abc");
+  EXPECT_FALSE(r3.closed);
+  EXPECT_EQ(r1.headers["x-request-id"].size(), 16u);
+  EXPECT_NE(r1.headers["x-request-id"], r2.headers["x-request-id"]);
+  EXPECT_FALSE(r1.headers["date"].empty());
+}
+
+TEST_F(HttpServerTest, RequestIdIsTakenFromRequest) {
+  StartServer();
+  auto r = Get(port_, "/public", "X-Request-Id: abc-123\r\n");
+  EXPECT_EQ(r.headers["x-request-id"], "abc-123");
+  auto bad = Get(port_, "/public", "X-Request-Id: has space\"quote\r\n");
+  EXPECT_EQ(bad.headers["x-request-id"].size(), 16u);
+}
+
+TEST_F(HttpServerTest, ChunkedBody) {
+  StartServer();
+  RawConnection c(port_);
+  ASSERT_TRUE(
+      c.Send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "5\r\nhello\r\n"));
+  ASSERT_TRUE(c.Send("6\r\n world\r\n0\r\n\r\n"));
+  auto r = c.Read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "hello world");
+}
+
+TEST_F(HttpServerTest, LargeBodyInPieces) {
+  StartServer();
+  std::string body(5 << 20, 'z');
+  auto r = Post(port_, "/echo", body);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body.size(), body.size());
+}
+
+TEST_F(HttpServerTest, ExpectContinue) {
+  StartServer();
+  RawConnection c(port_);
+  ASSERT_TRUE(
+      c.Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+             "Expect: 100-continue\r\n\r\n"));
+  // The client waits for 100 Continue before sending the body.
+  pharos::testing::RawConnection* conn = &c;
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(conn->Send("ok"));
+  auto r = c.Read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "ok");
+}
+
+TEST_F(HttpServerTest, Limits) {
+  config::ServerConfig cfg;
+  cfg.max_body_bytes = 1500;
+  cfg.max_header_bytes = 1024;
+  cfg.max_decompressed_bytes = 4096;
+  StartServer(cfg);
+  auto big = Post(port_, "/echo", std::string(2000, 'a'));
+  EXPECT_EQ(big.status, 413);
+  EXPECT_NE(big.body.find("exceeds the limit of 1500 bytes"), std::string::npos);
+  EXPECT_TRUE(big.closed);
+  auto header = Get(port_, "/public", "X-Big: " + std::string(2000, 'h') + "\r\n");
+  EXPECT_EQ(header.status, 431);
+  EXPECT_NE(header.body.find("\"errorType\":\"header_too_large\""), std::string::npos);
+
+  // A chunked body over the limit is refused too.
+  RawConnection c(port_);
+  ASSERT_TRUE(
+      c.Send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "800\r\n" +
+             std::string(2048, 'q') + "\r\n0\r\n\r\n"));
+  EXPECT_EQ(c.Read().status, 413);
+
+  // 1 MiB of zeros gzips to about 1 KiB: under the body limit, over the decoded limit.
+  std::string zeros(1 << 20, '\0');
+  z_stream zs{};
+  deflateInit2(&zs, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY);
+  std::string gz(deflateBound(&zs, zeros.size()), '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(zeros.data());
+  zs.avail_in = static_cast<uInt>(zeros.size());
+  zs.next_out = reinterpret_cast<Bytef*>(gz.data());
+  zs.avail_out = static_cast<uInt>(gz.size());
+  deflate(&zs, Z_FINISH);
+  gz.resize(zs.total_out);
+  deflateEnd(&zs);
+  ASSERT_LT(gz.size(), 1500u);
+  auto bomb = Post(port_, "/echo", gz, "Content-Encoding: gzip\r\n");
+  EXPECT_EQ(bomb.status, 413);
+  EXPECT_NE(bomb.body.find("decompressed body exceeds the limit of 4096 bytes"), std::string::npos);
+
+  auto unknown = Post(port_, "/echo", "x", "Content-Encoding: br\r\n");
+  EXPECT_EQ(unknown.status, 415);
+
+  std::string metrics = registry_.Render();
+  EXPECT_NE(metrics.find("pharos_http_refused_total{reason=\"body_too_large\"} 2"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("pharos_http_refused_total{reason=\"header_too_large\"} 1"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("pharos_http_refused_total{reason=\"decompressed_too_large\"} 1"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("pharos_http_refused_total{reason=\"unsupported_encoding\"} 1"),
+            std::string::npos);
+}
+
+TEST_F(HttpServerTest, MalformedRequestsGet400AndClose) {
+  StartServer();
+  for (std::string_view junk :
+       {std::string_view("GARBAGE\r\n\r\n"), std::string_view("GET / HTTP/9.9\r\n\r\n"),
+        std::string_view("GET /public HTTP/1.1\r\nBad Header\r\n\r\n"),
+        std::string_view("POST /echo HTTP/1.1\r\nContent-Length: -1\r\n\r\n"),
+        std::string_view("POST /echo HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+        std::string_view("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
+        std::string_view("GET nopath HTTP/1.1\r\n\r\n")}) {
+    RawConnection c(port_);
+    ASSERT_TRUE(c.Send(junk));
+    auto r = c.Read();
+    EXPECT_EQ(r.status, 400) << junk;
+    EXPECT_TRUE(r.closed) << junk;
+    EXPECT_TRUE(c.WaitClosed()) << junk;
+  }
+  // Binary noise, then a half-sent request: neither takes the server down.
+  RawConnection noise(port_);
+  std::string bytes;
+  for (int i = 0; i < 4096; ++i) bytes += static_cast<char>((i * 7919) & 0xFF);
+  noise.Send(bytes);
+  RawConnection half(port_);
+  half.Send("GET /pub");
+  half.CloseWrite();
+  EXPECT_EQ(Get(port_, "/public").status, 200);
+}
+
+TEST_F(HttpServerTest, NotFoundAndMethodNotAllowed) {
+  StartServer();
+  auto nf = Get(port_, "/nope");
+  EXPECT_EQ(nf.status, 404);
+  EXPECT_EQ(nf.body, R"({"status":"error","errorType":"not_found","error":"no route for /nope"})");
+  auto na = Post(port_, "/public", "");
+  EXPECT_EQ(na.status, 405);
+  EXPECT_EQ(na.headers["allow"], "GET, HEAD");
+  RawConnection c(port_);
+  c.Send("HEAD /public HTTP/1.1\r\nHost: x\r\n\r\nGET /public HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto head = c.Read();
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.headers["content-length"], "2");
+  // The HEAD response had no body, so the next response parses cleanly.
+  auto get = c.Read();
+  EXPECT_EQ(get.body, "hi");
+}
+
+TEST_F(HttpServerTest, HandlerExceptionIs500) {
+  StartServer();
+  auto r = Get(port_, "/throw");
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(Get(port_, "/public").status, 200);
+}
+
+TEST_F(HttpServerTest, TokensAndScopes) {
+  config::AuthConfig auth;
+  config::Config parsed;
+  ASSERT_TRUE(
+      config::LoadYaml("auth:\n  tokens:\n"
+                       "    - {name: reader, token: reader-token-0123456789, scopes: [read]}\n"
+                       "    - {name: writer, token: writer-token-0123456789, scopes: [write]}\n",
+                       "t", parsed)
+          .ok());
+  StartServer({}, parsed.auth);
+  EXPECT_EQ(Get(port_, "/public").status, 200);
+  auto none = Get(port_, "/read");
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(none.headers["www-authenticate"], "Bearer realm=\"pharos\"");
+  EXPECT_EQ(Get(port_, "/read", "Authorization: Bearer wrong-token-0123456789\r\n").status, 401);
+  EXPECT_EQ(Get(port_, "/read", "Authorization: Basic abc\r\n").status, 401);
+  EXPECT_EQ(Get(port_, "/read", "Authorization: Bearer reader-token-0123456789\r\n").status, 200);
+  EXPECT_EQ(Get(port_, "/read", "Authorization: bearer reader-token-0123456789\r\n").status, 200);
+  auto forbidden = Post(port_, "/echo", "x", "Authorization: Bearer reader-token-0123456789\r\n");
+  EXPECT_EQ(forbidden.status, 403);
+  EXPECT_NE(forbidden.body.find("token \\\"reader\\\" lacks the scope this route needs: write"),
+            std::string::npos)
+      << forbidden.body;
+  auto ok = Post(port_, "/echo", "x", "Authorization: Bearer writer-token-0123456789\r\n");
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.headers["x-principal"], "writer");
+}
+
+TEST_F(HttpServerTest, IdleConnectionsAreClosed) {
+  config::ServerConfig cfg;
+  cfg.idle_timeout = std::chrono::milliseconds(300);
+  StartServer(cfg);
+  RawConnection c(port_);
+  ASSERT_TRUE(c.Send("GET /public HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(c.Read().status, 200);
+  EXPECT_TRUE(c.WaitClosed(3000));
+}
+
+TEST_F(HttpServerTest, SlowRequestTimesOut) {
+  config::ServerConfig cfg;
+  cfg.request_timeout = std::chrono::milliseconds(300);
+  StartServer(cfg);
+  RawConnection c(port_);
+  ASSERT_TRUE(c.Send("GET /public HTTP/1.1\r\nHo"));
+  EXPECT_TRUE(c.WaitClosed(3000));
+  EXPECT_NE(registry_.Render().find("pharos_http_refused_total{reason=\"request_timeout\"} 1"),
+            std::string::npos);
+}
+
+TEST_F(HttpServerTest, MaxConnections) {
+  config::ServerConfig cfg;
+  cfg.max_connections = 2;
+  StartServer(cfg);
+  RawConnection a(port_), b(port_);
+  ASSERT_TRUE(a.Send("GET /public HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(b.Send("GET /public HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(a.Read().status, 200);
+  EXPECT_EQ(b.Read().status, 200);
+  RawConnection third(port_);
+  auto r = third.Read();
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(registry_.Render().find("pharos_http_refused_total{reason=\"max_connections\"} 1"),
+            std::string::npos);
+}
+
+TEST_F(HttpServerTest, ShutdownFinishesInFlightRequest) {
+  StartServer();
+  RawConnection idle(port_);
+  ASSERT_TRUE(idle.Send("GET /public HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(idle.Read().status, 200);
+
+  RawConnection slow(port_);
+  ASSERT_TRUE(slow.Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::thread stopper([&] { server_->Shutdown(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // The idle keep-alive connection was closed; the in-flight one is still being served.
+  EXPECT_TRUE(idle.WaitClosed(2000));
+  ASSERT_TRUE(slow.Send("world"));
+  auto r = slow.Read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "helloworld");
+  EXPECT_TRUE(r.closed);
+  stopper.join();
+  // Not accepting any more.
+  RawConnection after(port_);
+  EXPECT_FALSE(after.connected() && after.Send("GET / HTTP/1.1\r\n\r\n") && after.Read().status);
+}
+
+TEST(HttpServerCreateTest, RefusesNonLoopbackWithoutTokens) {
+  selfmon::Registry registry;
+  config::ServerConfig cfg;
+  cfg.listen = "0.0.0.0:0";
+  auto router = std::make_shared<Router>();
+  auto created = HttpServer::Create(cfg, {}, router, registry);
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(created.status().message().find("--insecure"), std::string::npos);
+  cfg.insecure = true;
+  auto insecure = HttpServer::Create(cfg, {}, router, registry);
+  EXPECT_TRUE(insecure.ok()) << insecure.status().ToString();
+}
+
+TEST(HttpServerCreateTest, ReportsBindFailure) {
+  selfmon::Registry registry;
+  config::ServerConfig cfg;
+  cfg.listen = "127.0.0.1:0";
+  auto router = std::make_shared<Router>();
+  auto first = HttpServer::Create(cfg, {}, router, registry);
+  ASSERT_TRUE(first.ok());
+  cfg.listen = "127.0.0.1:" + std::to_string((*first)->port());
+  auto second = HttpServer::Create(cfg, {}, router, registry);
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("cannot listen on"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pharos::server

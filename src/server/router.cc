@@ -1,0 +1,171 @@
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "common/strings.h"
+#include "server/server.h"
+
+namespace pharos::server {
+
+std::string_view MethodName(Method m) {
+  switch (m) {
+    case Method::kGet: return "GET";
+    case Method::kHead: return "HEAD";
+    case Method::kPost: return "POST";
+    case Method::kPut: return "PUT";
+    case Method::kDelete: return "DELETE";
+    case Method::kPatch: return "PATCH";
+    case Method::kOptions: return "OPTIONS";
+    case Method::kOther: return "OTHER";
+  }
+  return "OTHER";
+}
+
+std::optional<std::string_view> Request::Header(std::string_view name) const {
+  for (size_t i = 0; i < header_count_; ++i) {
+    const auto& [k, v] = (*headers_)[i];
+    if (EqualsIgnoreCase(k, name)) return std::string_view(v);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> Request::QueryParam(std::string_view name) const {
+  std::string key;
+  std::string value;
+  for (std::string_view pair : Split(query_, '&')) {
+    if (pair.empty()) continue;
+    size_t eq = pair.find('=');
+    std::string_view raw_key = pair.substr(0, eq);
+    if (!UrlDecode(raw_key, key, true) || key != name) continue;
+    std::string_view raw_value = eq == std::string_view::npos ? "" : pair.substr(eq + 1);
+    if (!UrlDecode(raw_value, value, true)) return std::nullopt;
+    return value;
+  }
+  return std::nullopt;
+}
+
+Response Response::JsonSuccess(std::string_view data_json) {
+  Response r;
+  r.body.reserve(data_json.size() + 32);
+  r.body += R"({"status":"success","data":)";
+  r.body += data_json;
+  r.body += '}';
+  return r;
+}
+
+Response Response::Error(int http_status, std::string_view error_type, std::string_view message) {
+  Response r;
+  r.status = http_status;
+  r.body = R"({"status":"error","errorType":)";
+  AppendJsonString(r.body, error_type);
+  r.body += R"(,"error":)";
+  AppendJsonString(r.body, message);
+  r.body += '}';
+  return r;
+}
+
+Response Response::FromStatus(const Status& status) {
+  return Error(HttpStatusFor(status.code()), ErrorTypeFor(status.code()), status.message());
+}
+
+Response Response::Text(int http_status, std::string body, std::string content_type) {
+  Response r;
+  r.status = http_status;
+  r.body = std::move(body);
+  r.content_type = std::move(content_type);
+  return r;
+}
+
+int HttpStatusFor(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk: return 200;
+    case StatusCode::kInvalidArgument: return 400;
+    case StatusCode::kUnauthenticated: return 401;
+    case StatusCode::kPermissionDenied: return 403;
+    case StatusCode::kNotFound: return 404;
+    case StatusCode::kAlreadyExists: return 409;
+    case StatusCode::kFailedPrecondition: return 422;
+    case StatusCode::kResourceExhausted: return 429;
+    case StatusCode::kCancelled: return 499;
+    case StatusCode::kUnimplemented: return 501;
+    case StatusCode::kUnavailable:
+    case StatusCode::kDeadlineExceeded: return 503;
+    case StatusCode::kInternal:
+    case StatusCode::kDataLoss: return 500;
+  }
+  return 500;
+}
+
+std::string_view ErrorTypeFor(StatusCode code) {
+  switch (code) {
+    case StatusCode::kInvalidArgument: return "bad_data";
+    case StatusCode::kUnauthenticated: return "unauthorized";
+    case StatusCode::kPermissionDenied: return "forbidden";
+    case StatusCode::kNotFound: return "not_found";
+    case StatusCode::kAlreadyExists: return "conflict";
+    case StatusCode::kFailedPrecondition: return "execution";
+    case StatusCode::kResourceExhausted: return "too_many_requests";
+    case StatusCode::kCancelled: return "canceled";
+    case StatusCode::kDeadlineExceeded: return "timeout";
+    case StatusCode::kUnavailable: return "unavailable";
+    case StatusCode::kUnimplemented: return "not_implemented";
+    default: return "internal";
+  }
+}
+
+Router::Entry& Router::EntryFor(std::string path, bool prefix) {
+  for (Entry& e : entries_) {
+    if (e.path == path && e.prefix == prefix) return e;
+  }
+  entries_.push_back(Entry{path, prefix, {}});
+  // Exact entries first, then prefixes longest first, so Find takes the first match.
+  std::stable_sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) {
+    if (a.prefix != b.prefix) return !a.prefix;
+    return a.prefix && a.path.size() > b.path.size();
+  });
+  for (Entry& e : entries_) {
+    if (e.path == path && e.prefix == prefix) return e;
+  }
+  std::abort();  // unreachable: the entry was just added
+}
+
+void Router::Handle(Method method, std::string path, uint32_t required_scopes, Handler handler,
+                    std::string label) {
+  if (label.empty()) label = path;
+  Entry& e = EntryFor(std::move(path), false);
+  e.methods.emplace_back(method, Route{std::move(label), required_scopes, std::move(handler)});
+}
+
+void Router::HandlePrefix(Method method, std::string prefix, uint32_t required_scopes,
+                          Handler handler, std::string label) {
+  if (label.empty()) label = prefix + "*";
+  Entry& e = EntryFor(std::move(prefix), true);
+  e.methods.emplace_back(method, Route{std::move(label), required_scopes, std::move(handler)});
+}
+
+const Router::Route* Router::Find(Method method, std::string_view path, bool& path_known,
+                                  std::string& allow) const {
+  path_known = false;
+  for (const Entry& e : entries_) {
+    bool match = e.prefix ? path.substr(0, e.path.size()) == e.path : path == e.path;
+    if (!match) continue;
+    path_known = true;
+    const Route* get_route = nullptr;
+    for (const auto& [m, route] : e.methods) {
+      if (m == method) return &route;
+      if (m == Method::kGet) get_route = &route;
+    }
+    // HEAD is answered by the GET handler, without the body.
+    if (method == Method::kHead && get_route) return get_route;
+    allow.clear();
+    for (const auto& [m, route] : e.methods) {
+      if (!allow.empty()) allow += ", ";
+      allow += MethodName(m);
+      if (m == Method::kGet) allow += ", HEAD";
+    }
+    return nullptr;
+  }
+  return nullptr;
+}
+
+}  // namespace pharos::server

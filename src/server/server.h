@@ -1,0 +1,156 @@
+// server: Pharos's HTTP/1.1 server (Boost.Beast parser on Asio, C++20 coroutines), its
+// router, bearer-token auth with scopes, request limits and body decoding.
+//
+// Contract:
+// - Build a Router, register handlers, then HttpServer::Create() binds the listener and
+//   Start() runs the I/O threads. port() tells the bound port (useful with port 0).
+// - Handlers run on an I/O thread and must not block; they may be called concurrently
+//   from several threads, so anything they share must be thread-safe. A handler fills
+//   the Response; it must not throw (an escaped exception becomes a logged 500).
+// - Before a handler runs, the server has read the whole body within server.max_body_bytes
+//   (413), the header within max_header_bytes (431), decoded Content-Encoding gzip, deflate
+//   or snappy within max_decompressed_bytes (413; unknown encodings get 415), matched the
+//   route (404, or 405 with Allow), and checked the bearer token against the route's
+//   scopes (401, 403). Every refusal is answered in Prometheus's error envelope and
+//   counted in pharos_http_refused_total{reason}. Malformed HTTP gets 400 and the
+//   connection is closed.
+// - Shutdown() stops accepting, closes idle keep-alive connections, lets in-flight
+//   requests finish for up to server.shutdown_timeout, then stops the threads. It is
+//   idempotent and safe to call from any thread.
+// - Beast and Asio stay inside this module's .cc files.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+#include "config/config.h"
+#include "selfmon/metrics.h"
+
+namespace pharos::server {
+
+enum class Method : uint8_t { kGet, kHead, kPost, kPut, kDelete, kPatch, kOptions, kOther };
+std::string_view MethodName(Method m);
+
+/// One parsed request. Views point into connection-owned buffers that live until the
+/// response has been produced: copy what must outlive the handler call.
+class Request {
+ public:
+  Method method() const { return method_; }
+  std::string_view target() const { return target_; }
+  std::string_view path() const { return path_; }
+  std::string_view query() const { return query_; }
+  /// A header value by case-insensitive name (the first one when repeated).
+  std::optional<std::string_view> Header(std::string_view name) const;
+  /// The body, already decoded from its Content-Encoding.
+  const std::string& body() const { return *body_; }
+  /// The decoded value of a query parameter, or nullopt.
+  std::optional<std::string> QueryParam(std::string_view name) const;
+  std::string_view request_id() const { return request_id_; }
+  /// Scopes granted to the caller (all of them when no tokens are configured).
+  uint32_t scopes() const { return scopes_; }
+  /// The configured name of the caller's token ("" when anonymous).
+  std::string_view principal() const { return principal_; }
+  std::string_view remote_address() const { return remote_address_; }
+
+ private:
+  friend class RequestBuilder;
+  Method method_ = Method::kOther;
+  std::string_view target_, path_, query_;
+  const std::vector<std::pair<std::string, std::string>>* headers_ = nullptr;
+  size_t header_count_ = 0;
+  const std::string* body_ = nullptr;
+  std::string_view request_id_;
+  uint32_t scopes_ = 0;
+  std::string_view principal_;
+  std::string_view remote_address_;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+
+  /// {"status":"success","data":<data_json>} with status 200.
+  static Response JsonSuccess(std::string_view data_json);
+  /// Prometheus's error envelope {"status":"error","errorType":...,"error":...}.
+  static Response Error(int http_status, std::string_view error_type, std::string_view message);
+  /// The error envelope for a non-OK Status, with the mapped HTTP status and errorType.
+  static Response FromStatus(const Status& status);
+  static Response Text(int http_status, std::string body,
+                       std::string content_type = "text/plain; charset=utf-8");
+};
+
+/// The HTTP status and Prometheus errorType for a Status code.
+int HttpStatusFor(StatusCode code);
+std::string_view ErrorTypeFor(StatusCode code);
+
+using Handler = std::function<void(const Request&, Response&)>;
+
+/// Scope bits (config::Scope); 0 means the route is public.
+inline constexpr uint32_t kPublic = 0;
+
+/// Maps method and path to a handler. Filled before the server starts; read-only after.
+class Router {
+ public:
+  /// An exact path. `label` names the route in metrics (defaults to the path).
+  void Handle(Method method, std::string path, uint32_t required_scopes, Handler handler,
+              std::string label = "");
+  /// Every path starting with `prefix` (longest prefix wins over shorter ones).
+  void HandlePrefix(Method method, std::string prefix, uint32_t required_scopes, Handler handler,
+                    std::string label = "");
+
+  struct Route {
+    std::string label;
+    uint32_t required_scopes = 0;
+    Handler handler;
+  };
+  /// The route for method and path; sets `path_known` when another method would match.
+  const Route* Find(Method method, std::string_view path, bool& path_known,
+                    std::string& allow) const;
+
+ private:
+  struct Entry {
+    std::string path;
+    bool prefix = false;
+    std::vector<std::pair<Method, Route>> methods;
+  };
+  Entry& EntryFor(std::string path, bool prefix);
+  std::vector<Entry> entries_;  // exact entries and prefixes, searched in Find
+};
+
+class HttpServer {
+ public:
+  virtual ~HttpServer() = default;
+
+  /// Binds the listener (config.listen) and prepares TLS when configured. Refuses a
+  /// non-loopback address when `auth` has no tokens and config.insecure is false.
+  static Result<std::unique_ptr<HttpServer>> Create(const config::ServerConfig& config,
+                                                    const config::AuthConfig& auth,
+                                                    std::shared_ptr<const Router> router,
+                                                    selfmon::Registry& registry);
+
+  virtual uint16_t port() const = 0;
+  /// Starts the I/O threads; returns at once.
+  virtual void Start() = 0;
+  /// Graceful stop (see the contract above); blocks until the threads have ended.
+  virtual void Shutdown() = 0;
+};
+
+/// True when `host` resolves only to loopback addresses (127.0.0.0/8, ::1).
+Result<bool> IsLoopbackHost(const std::string& host);
+
+/// Decodes a request body by Content-Encoding ("", "identity", "gzip", "x-gzip", "deflate",
+/// "snappy"), refusing output larger than `max_output` (ResourceExhausted), corrupt input
+/// (InvalidArgument) and unknown encodings (Unimplemented).
+Status DecodeBody(std::string_view encoding, std::string_view input, uint64_t max_output,
+                  std::string& output);
+
+}  // namespace pharos::server

@@ -1,0 +1,45 @@
+// Test support: starts the real pharos binary on a free loopback port and stops it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pharos::testing {
+
+class PharosProcess {
+ public:
+  /// A fresh temporary directory holds the data directory, port file and captured output.
+  PharosProcess();
+  ~PharosProcess();
+
+  /// Runs `pharos ARGS...` with stdout and stderr captured; does not wait.
+  void Spawn(const std::vector<std::string>& args);
+  /// Runs `pharos serve --listen 127.0.0.1:0 --port-file ... --data ... EXTRA...` and waits
+  /// until the port file appears. Returns false when the process exits or times out first.
+  bool StartServe(const std::vector<std::string>& extra = {});
+  /// Waits for exit; returns the exit code, or -1 on a timeout, 128+N for signal N.
+  int Wait(int timeout_ms = 20000);
+  void Signal(int sig);
+  bool Running();
+
+  uint16_t port() const { return port_; }
+  const std::string& dir() const { return dir_; }
+  std::string Stderr() const;
+  std::string Stdout() const;
+  /// Writes a file into the temporary directory and returns its path.
+  std::string WriteFile(const std::string& name, const std::string& content) const;
+
+ private:
+  std::string dir_;
+  pid_t pid_ = -1;
+  int exit_code_ = -1;
+  uint16_t port_ = 0;
+};
+
+/// Runs `pharos ARGS...` to completion; returns the exit code and fills stdout/stderr.
+int RunPharos(const std::vector<std::string>& args, std::string* out, std::string* err);
+
+}  // namespace pharos::testing

@@ -1,0 +1,49 @@
+// Test support: a blocking HTTP/1.1 client over raw sockets, able to send anything
+// (malformed requests, partial bodies, slow uploads) and read one response at a time.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace pharos::testing {
+
+struct HttpResponse {
+  int status = 0;                              // 0 when no response could be read
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  bool closed = false;  // the server closed the connection after this response
+};
+
+class RawConnection {
+ public:
+  explicit RawConnection(uint16_t port, std::string host = "127.0.0.1");
+  ~RawConnection();
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  bool connected() const { return fd_ >= 0; }
+  bool Send(std::string_view bytes);
+  /// Reads one response (Content-Length or chunked, or until close). Times out after
+  /// `timeout_ms`, returning status 0.
+  HttpResponse Read(int timeout_ms = 10000);
+  /// True when the peer has closed (read returns 0) within `timeout_ms`.
+  bool WaitClosed(int timeout_ms = 5000);
+  void CloseWrite();
+
+ private:
+  bool Fill(int timeout_ms);
+  int fd_ = -1;
+  std::string buffer_;
+};
+
+/// One request on a fresh connection.
+HttpResponse Get(uint16_t port, std::string_view path, std::string_view extra_headers = "");
+HttpResponse Post(uint16_t port, std::string_view path, std::string_view body,
+                  std::string_view extra_headers = "");
+
+/// A loopback TCP port nothing listens on right now.
+uint16_t FreePort();
+
+}  // namespace pharos::testing
