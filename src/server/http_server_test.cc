@@ -1,7 +1,9 @@
 // The server in-process on port 0, spoken to over loopback with raw sockets.
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <zlib.h>
 
+#include <cstdio>
 #include <thread>
 
 #include "server/server.h"
@@ -332,6 +334,67 @@ TEST(HttpServerCreateTest, ReportsBindFailure) {
   auto second = HttpServer::Create(cfg, {}, router, registry);
   ASSERT_FALSE(second.ok());
   EXPECT_NE(second.status().message().find("cannot listen on"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pharos::server
+
+namespace pharos::server {
+namespace {
+
+std::string RunCommand(const std::string& command) {
+  std::string out;
+  FILE* p = ::popen(command.c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  ::pclose(p);
+  return out;
+}
+
+TEST(HttpServerTlsTest, ServesOverTls) {
+  std::string dir = ::testing::TempDir() + "pharos_tls_" + std::to_string(::getpid());
+  RunCommand("mkdir -p " + dir + " && openssl req -x509 -newkey ec -pkeyopt "
+             "ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost -keyout " +
+             dir + "/key.pem -out " + dir + "/cert.pem 2>/dev/null");
+  config::ServerConfig cfg;
+  cfg.listen = "127.0.0.1:0";
+  cfg.threads = 1;
+  cfg.tls.cert_file = dir + "/cert.pem";
+  cfg.tls.key_file = dir + "/key.pem";
+  selfmon::Registry registry;
+  auto router = std::make_shared<Router>();
+  router->Handle(Method::kGet, "/public", kPublic,
+                 [](const Request&, Response& r) { r = Response::Text(200, "secure hi"); });
+  auto created = HttpServer::Create(cfg, {}, router, registry);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  auto& server = *created;
+  server->Start();
+  std::string port = std::to_string(server->port());
+  // Two requests on one TLS connection: keep-alive works through the TLS stream.
+  std::string out = RunCommand("curl -sS --cacert " + dir + "/cert.pem https://localhost:" + port +
+                               "/public https://localhost:" + port + "/public 2>&1");
+  EXPECT_EQ(out, "secure hisecure hi");
+  // Plain HTTP to a TLS port fails the handshake and is counted.
+  pharos::testing::RawConnection plain(server->port());
+  plain.Send("GET /public HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_TRUE(plain.WaitClosed(3000));
+  server->Shutdown();
+  EXPECT_NE(registry.Render().find("pharos_http_tls_handshake_errors_total 1"), std::string::npos);
+  RunCommand("rm -rf " + dir);
+}
+
+TEST(HttpServerTlsTest, BadCertificateIsAConfigError) {
+  config::ServerConfig cfg;
+  cfg.listen = "127.0.0.1:0";
+  cfg.tls.cert_file = "/nonexistent/cert.pem";
+  cfg.tls.key_file = "/nonexistent/key.pem";
+  selfmon::Registry registry;
+  auto created = HttpServer::Create(cfg, {}, std::make_shared<Router>(), registry);
+  ASSERT_FALSE(created.ok());
+  EXPECT_NE(created.status().message().find("server.tls.cert_file: cannot load"),
+            std::string::npos);
 }
 
 }  // namespace
