@@ -355,7 +355,8 @@ std::string RunCommand(const std::string& command) {
 
 TEST(HttpServerTlsTest, ServesOverTls) {
   std::string dir = ::testing::TempDir() + "pharos_tls_" + std::to_string(::getpid());
-  RunCommand("mkdir -p " + dir + " && openssl req -x509 -newkey ec -pkeyopt "
+  RunCommand("mkdir -p " + dir +
+             " && openssl req -x509 -newkey ec -pkeyopt "
              "ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost -keyout " +
              dir + "/key.pem -out " + dir + "/cert.pem 2>/dev/null");
   config::ServerConfig cfg;

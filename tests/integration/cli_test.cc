@@ -48,9 +48,9 @@ TEST(CliTest, CheckConfig) {
 
 TEST(CliTest, ExampleConfigIsValid) {
   std::string err;
-  EXPECT_EQ(RunPharos({"check-config", PHAROS_SOURCE_DIR "/config/pharos.example.yaml"}, nullptr,
-                      &err),
-            0)
+  EXPECT_EQ(
+      RunPharos({"check-config", PHAROS_SOURCE_DIR "/config/pharos.example.yaml"}, nullptr, &err),
+      0)
       << err;
 }
 

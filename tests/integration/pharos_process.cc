@@ -62,8 +62,8 @@ void PharosProcess::Spawn(const std::vector<std::string>& args) {
 
 bool PharosProcess::StartServe(const std::vector<std::string>& extra) {
   std::string port_file = dir_ + "/port";
-  std::vector<std::string> args = {"serve",       "--listen", "127.0.0.1:0", "--port-file",
-                                   port_file,     "--data",   dir_ + "/data"};
+  std::vector<std::string> args = {"serve",   "--listen", "127.0.0.1:0", "--port-file",
+                                   port_file, "--data",   dir_ + "/data"};
   args.insert(args.end(), extra.begin(), extra.end());
   Spawn(args);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);

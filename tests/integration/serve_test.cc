@@ -108,15 +108,17 @@ TEST_F(ServeTest, LimitsOnBodyAndHeader) {
 
 TEST_F(ServeTest, ChunkedAndGzipBodies) {
   RawConnection c(port());
-  ASSERT_TRUE(c.Send("POST /-/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     "3\r\nabc\r\n0\r\n\r\n"));
+  ASSERT_TRUE(
+      c.Send("POST /-/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "3\r\nabc\r\n0\r\n\r\n"));
   EXPECT_EQ(c.Read().status, 200);
   std::string gz = Gzip("a small gzip body");
   EXPECT_EQ(Post(port(), "/-/reload", gz, "Content-Encoding: gzip\r\n").status, 200);
   // Chunked and gzip together, as an OpenTelemetry exporter sends.
   RawConnection both(port());
-  ASSERT_TRUE(both.Send("POST /-/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-                        "Content-Encoding: gzip\r\n\r\n"));
+  ASSERT_TRUE(
+      both.Send("POST /-/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                "Content-Encoding: gzip\r\n\r\n"));
   char size[16];
   std::snprintf(size, sizeof(size), "%zx\r\n", gz.size());
   ASSERT_TRUE(both.Send(std::string(size) + gz + "\r\n0\r\n\r\n"));
@@ -134,8 +136,8 @@ TEST_F(ServeTest, ZipBombIsRefused) {
   EXPECT_EQ(r.status, 413);
   EXPECT_NE(r.body.find("decompressed body exceeds the limit"), std::string::npos);
   EXPECT_EQ(Get(port(), "/healthz").status, 200);
-  EXPECT_NE(Get(port(), "/metrics").body.find(
-                "pharos_http_refused_total{reason=\"decompressed_too_large\"} 1"),
+  EXPECT_NE(Get(port(), "/metrics")
+                .body.find("pharos_http_refused_total{reason=\"decompressed_too_large\"} 1"),
             std::string::npos);
 }
 
@@ -227,8 +229,7 @@ auth:
   EXPECT_EQ(Get(port, "/healthz").status, 200);  // probes need no token
   EXPECT_EQ(Get(port, "/metrics").status, 401);
   EXPECT_EQ(Get(port, "/metrics", "Authorization: Bearer nope-0123456789abcdef\r\n").status, 401);
-  EXPECT_EQ(Get(port, "/metrics", "Authorization: Bearer reader-0123456789abcdef\r\n").status,
-            200);
+  EXPECT_EQ(Get(port, "/metrics", "Authorization: Bearer reader-0123456789abcdef\r\n").status, 200);
   EXPECT_EQ(Post(port, "/-/reload", "", "Authorization: Bearer reader-0123456789abcdef\r\n").status,
             403);
   EXPECT_EQ(Post(port, "/-/reload", "", "Authorization: Bearer admin-0123456789abcdef\r\n").status,
