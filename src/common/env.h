@@ -1,0 +1,56 @@
+// Env: the file system as an interface, so storage code can be tested against torn
+// writes, failing fsync and full disks (LevelDB's Env, reduced to what Pharos uses).
+//
+// Contract: every call returns a Status naming the path and the OS error; nothing throws.
+// DefaultEnv() is the real POSIX file system and is safe for concurrent use; a File is
+// used by one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace pharos {
+
+/// A file open for appending.
+class AppendFile {
+ public:
+  virtual ~AppendFile() = default;
+  /// Writes all of `data` to the OS (it survives the process being killed once this returns).
+  virtual Status Append(std::string_view data) = 0;
+  /// Makes appended data durable (fdatasync).
+  virtual Status Sync() = 0;
+  virtual Status Close() = 0;
+  virtual uint64_t Size() const = 0;
+};
+
+class Env {
+ public:
+  virtual ~Env() = default;
+  /// Opens `path` for appending, creating it when missing; Size() starts at the file size.
+  virtual Result<std::unique_ptr<AppendFile>> OpenAppend(const std::string& path) = 0;
+  virtual Result<std::string> ReadFile(const std::string& path) = 0;
+  virtual Status WriteFile(const std::string& path, std::string_view data) = 0;
+  virtual Status Truncate(const std::string& path, uint64_t size) = 0;
+  /// File names (not paths) in `dir`, sorted.
+  virtual Result<std::vector<std::string>> ListDir(const std::string& dir) = 0;
+  virtual Status MakeDirs(const std::string& dir) = 0;
+  virtual Status Remove(const std::string& path) = 0;
+  virtual Status RemoveAll(const std::string& path) = 0;
+  virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  /// fsync on a directory, so that created, renamed and removed entries are durable.
+  virtual Status SyncDir(const std::string& dir) = 0;
+  virtual bool Exists(const std::string& path) = 0;
+};
+
+/// The real file system.
+Env* DefaultEnv();
+
+/// CRC-32C (Castagnoli), hardware-accelerated where the CPU has SSE4.2.
+uint32_t Crc32c(std::string_view data, uint32_t crc = 0);
+
+}  // namespace pharos

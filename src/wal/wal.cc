@@ -1,0 +1,417 @@
+#include "wal/wal.h"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "common/log.h"
+#include "wal/wal_format.h"
+
+namespace pharos::wal {
+namespace {
+
+void PutU32(std::string& out, uint32_t v) {
+  char b[4];
+  std::memcpy(b, &v, 4);  // the format is little-endian, as is every machine we build for
+  out.append(b, 4);
+}
+
+uint32_t GetU32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+std::string SegmentHeader() {
+  std::string h;
+  PutU32(h, kSegmentMagic);
+  PutU32(h, kFormatVersion);
+  return h;
+}
+
+bool ParseSegmentName(const std::string& name, uint64_t& number) {
+  if (name.size() != static_cast<size_t>(kSegmentNameDigits)) return false;
+  number = 0;
+  for (char c : name) {
+    if (c < '0' || c > '9') return false;
+    number = number * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return true;
+}
+
+struct WalMetrics {
+  explicit WalMetrics(selfmon::Registry& r)
+      : records(r.AddCounter("pharos_wal_records_total", "Records appended to the WAL.")
+                    .WithLabels({})),
+        bytes(r.AddCounter("pharos_wal_bytes_total", "Bytes appended to the WAL.").WithLabels({})),
+        writes(r.AddCounter("pharos_wal_writes_total",
+                            "write() calls, each carrying one group-committed batch.")
+                   .WithLabels({})),
+        fsyncs(r.AddCounter("pharos_wal_fsyncs_total", "fdatasync calls on WAL segments.")
+                   .WithLabels({})),
+        fsync_seconds(r.AddHistogram("pharos_wal_fsync_duration_seconds",
+                                     "Time spent in fdatasync on WAL segments.", {},
+                                     selfmon::LatencyBuckets())
+                          .WithLabels({})),
+        errors(r.AddCounter("pharos_wal_errors_total",
+                            "WAL writes or syncs that failed; the WAL refuses appends after one.")
+                   .WithLabels({})),
+        repairs(r.AddCounter("pharos_wal_repairs_total",
+                             "Torn or corrupt WAL tails truncated at start-up.")
+                    .WithLabels({})),
+        segments(r.AddGauge("pharos_wal_segments", "WAL segments on disk.").WithLabels({})) {}
+  selfmon::Counter& records;
+  selfmon::Counter& bytes;
+  selfmon::Counter& writes;
+  selfmon::Counter& fsyncs;
+  selfmon::Histogram& fsync_seconds;
+  selfmon::Counter& errors;
+  selfmon::Counter& repairs;
+  selfmon::Gauge& segments;
+};
+
+class WalImpl final : public Wal {
+ public:
+  WalImpl(const Options& options, selfmon::Registry& registry)
+      : options_(options), metrics_(registry) {}
+
+  ~WalImpl() override { (void)Close(); }
+
+  Status OpenAndReplay(const ReplayFn& replay, ReplayReport* report) {
+    Env* env = options_.env;
+    PHAROS_RETURN_IF_ERROR(env->MakeDirs(options_.dir));
+    Result<std::vector<std::string>> names = env->ListDir(options_.dir);
+    if (!names.ok()) return names.status();
+    for (const std::string& name : *names) {
+      uint64_t n;
+      if (ParseSegmentName(name, n)) segments_.push_back(n);
+    }
+    std::sort(segments_.begin(), segments_.end());
+    ReplayReport local;
+    ReplayReport& rep = report ? *report : local;
+    for (size_t i = 0; i < segments_.size(); ++i) {
+      std::string path = Path(segments_[i]);
+      Result<std::string> data = env->ReadFile(path);
+      if (!data.ok()) return data.status();
+      ++rep.segments;
+      uint64_t good_end = 0;
+      std::string problem;
+      PHAROS_RETURN_IF_ERROR(ReplaySegment(*data, replay, rep, good_end, problem));
+      if (problem.empty()) continue;
+      // Cut here; everything after is gone (it may depend on what was lost).
+      rep.repaired = true;
+      rep.repair_reason = fmt::format("segment {} offset {}: {}", SegmentName(segments_[i]),
+                                      good_end, problem);
+      rep.dropped_bytes += data->size() - good_end;
+      if (good_end < kSegmentHeaderBytes) {
+        PHAROS_RETURN_IF_ERROR(env->WriteFile(path, SegmentHeader()));
+      } else {
+        PHAROS_RETURN_IF_ERROR(env->Truncate(path, good_end));
+      }
+      for (size_t j = i + 1; j < segments_.size(); ++j) {
+        Result<std::string> later = env->ReadFile(Path(segments_[j]));
+        if (later.ok()) rep.dropped_bytes += later->size();
+        PHAROS_RETURN_IF_ERROR(env->Remove(Path(segments_[j])));
+      }
+      segments_.resize(i + 1);
+      PHAROS_RETURN_IF_ERROR(env->SyncDir(options_.dir));
+      metrics_.repairs.Inc();
+      LogWarn("WAL: torn or corrupt tail truncated",
+              {{"dir", options_.dir}, {"reason", rep.repair_reason},
+               {"dropped_bytes", rep.dropped_bytes}});
+      break;
+    }
+    if (segments_.empty()) {
+      PHAROS_RETURN_IF_ERROR(StartSegment(1));
+    } else {
+      Result<std::unique_ptr<AppendFile>> f = env->OpenAppend(Path(segments_.back()));
+      if (!f.ok()) return f.status();
+      file_ = std::shared_ptr<AppendFile>(std::move(f).value());
+    }
+    metrics_.segments.Set(static_cast<double>(segments_.size()));
+    if (options_.sync == SyncPolicy::kInterval) {
+      syncer_ = std::thread([this] { SyncLoop(); });
+    }
+    return Status::Ok();
+  }
+
+  Status Append(std::string_view record) override {
+    return AppendBatch(std::span<const std::string_view>(&record, 1));
+  }
+
+  Status AppendBatch(std::span<const std::string_view> records) override {
+    for (std::string_view r : records) {
+      if (r.empty()) return InvalidArgument("WAL record is empty");
+      if (r.size() > options_.max_record_bytes) {
+        return InvalidArgument(fmt::format("WAL record of {} bytes exceeds the limit of {}",
+                                           r.size(), options_.max_record_bytes));
+      }
+    }
+    Writer w;
+    w.records = records;
+    std::unique_lock<std::mutex> lock(mu_);
+    writers_.push_back(&w);
+    while (!w.done && &w != writers_.front()) w.cv.wait(lock);
+    if (w.done) return w.status;
+
+    // This writer leads: take everyone queued, write once, release them all.
+    Status status = error_;
+    Writer* last = &w;
+    if (status.ok() && closed_) status = Unavailable("WAL is closed");
+    if (status.ok()) {
+      batch_.clear();
+      uint64_t count = 0;
+      for (Writer* q : writers_) {
+        if (q != &w && batch_.size() > (4u << 20)) break;  // bound one write
+        for (std::string_view r : q->records) {
+          PutU32(batch_, static_cast<uint32_t>(r.size()));
+          PutU32(batch_, Crc32c(r));
+          batch_.append(r.data(), r.size());
+          ++count;
+        }
+        last = q;
+      }
+      if (file_->Size() > kSegmentHeaderBytes &&
+          file_->Size() + batch_.size() > options_.segment_bytes) {
+        status = StartSegment(segments_.back() + 1);
+      }
+      if (status.ok()) {
+        std::shared_ptr<AppendFile> file = file_;
+        lock.unlock();
+        status = file->Append(batch_);
+        if (status.ok() && options_.sync == SyncPolicy::kAlways) status = TimedSync(*file);
+        lock.lock();
+        if (status.ok()) {
+          dirty_ = options_.sync != SyncPolicy::kAlways;
+          metrics_.records.Inc(static_cast<double>(count));
+          metrics_.bytes.Inc(static_cast<double>(batch_.size()));
+          metrics_.writes.Inc();
+        }
+      }
+      if (!status.ok() && error_.ok()) {
+        error_ = Unavailable(fmt::format("WAL failed, refusing writes: {}", status.message()));
+        metrics_.errors.Inc();
+        LogError("WAL write failed; refusing further appends", {{"error", status.message()}});
+        status = error_;
+      }
+    }
+    while (true) {
+      Writer* q = writers_.front();
+      writers_.pop_front();
+      if (q != &w) {
+        q->status = status;
+        q->done = true;
+        q->cv.notify_one();
+      }
+      if (q == last) break;
+    }
+    if (!writers_.empty()) writers_.front()->cv.notify_one();
+    return status;
+  }
+
+  Status Sync() override {
+    std::shared_ptr<AppendFile> file;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      PHAROS_RETURN_IF_ERROR(error_);
+      if (!file_) return Unavailable("WAL is closed");
+      file = file_;
+      dirty_ = false;
+    }
+    Status s = TimedSync(*file);
+    if (!s.ok()) Fail(s);
+    return s;
+  }
+
+  Result<uint64_t> Roll() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    PHAROS_RETURN_IF_ERROR(error_);
+    uint64_t next = segments_.back() + 1;
+    Status s = StartSegment(next);
+    if (!s.ok()) {
+      error_ = Unavailable(fmt::format("WAL failed, refusing writes: {}", s.message()));
+      return s;
+    }
+    return next;
+  }
+
+  Status RemoveSegmentsBefore(uint64_t segment) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<uint64_t> keep;
+    for (uint64_t n : segments_) {
+      // Never remove the segment being written.
+      if (n < segment && n != segments_.back()) {
+        PHAROS_RETURN_IF_ERROR(options_.env->Remove(Path(n)));
+      } else {
+        keep.push_back(n);
+      }
+    }
+    segments_ = std::move(keep);
+    metrics_.segments.Set(static_cast<double>(segments_.size()));
+    return options_.env->SyncDir(options_.dir);
+  }
+
+  std::vector<uint64_t> Segments() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return segments_;
+  }
+
+  Status Close() override {
+    std::shared_ptr<AppendFile> file;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (closed_) return Status::Ok();
+      closed_ = true;
+      file = file_;
+    }
+    stop_cv_.notify_all();
+    if (syncer_.joinable()) syncer_.join();
+    Status s;
+    if (file && error_.ok()) s = TimedSync(*file);
+    std::lock_guard<std::mutex> lock(mu_);
+    file_.reset();
+    return s;
+  }
+
+ private:
+  struct Writer {
+    std::span<const std::string_view> records;
+    Status status;
+    bool done = false;
+    std::condition_variable cv;
+  };
+
+  std::string Path(uint64_t segment) const { return options_.dir + "/" + SegmentName(segment); }
+
+  // Parses one segment, calling `replay` per intact record. On damage sets `problem` and
+  // leaves `good_end` at the end of the last intact record.
+  Status ReplaySegment(const std::string& data, const ReplayFn& replay, ReplayReport& rep,
+                       uint64_t& good_end, std::string& problem) {
+    good_end = 0;
+    if (data.size() < kSegmentHeaderBytes) {
+      if (!data.empty()) problem = "short segment header";
+      else problem = "empty segment";
+      return Status::Ok();
+    }
+    if (GetU32(data.data()) != kSegmentMagic) {
+      problem = "bad segment magic";
+      return Status::Ok();
+    }
+    if (GetU32(data.data() + 4) != kFormatVersion) {
+      return DataLoss(fmt::format("WAL segment format version {} is not supported (want {})",
+                                  GetU32(data.data() + 4), kFormatVersion));
+    }
+    uint64_t pos = kSegmentHeaderBytes;
+    good_end = pos;
+    while (pos < data.size()) {
+      if (data.size() - pos < kRecordHeaderBytes) {
+        problem = "torn record header";
+        return Status::Ok();
+      }
+      uint32_t length = GetU32(data.data() + pos);
+      uint32_t crc = GetU32(data.data() + pos + 4);
+      if (length == 0) {
+        problem = "zero-length record";
+        return Status::Ok();
+      }
+      if (length > data.size() - pos - kRecordHeaderBytes) {
+        problem = fmt::format("record of {} bytes runs past the end", length);
+        return Status::Ok();
+      }
+      std::string_view payload(data.data() + pos + kRecordHeaderBytes, length);
+      if (Crc32c(payload) != crc) {
+        problem = "record checksum mismatch";
+        return Status::Ok();
+      }
+      PHAROS_RETURN_IF_ERROR(replay(payload));
+      ++rep.records;
+      rep.bytes += length;
+      pos += kRecordHeaderBytes + length;
+      good_end = pos;
+    }
+    return Status::Ok();
+  }
+
+  // Requires mu_ (or single-threaded start-up). Syncs the current segment, then starts
+  // `number` with its header, durable in the directory.
+  Status StartSegment(uint64_t number) {
+    if (file_) PHAROS_RETURN_IF_ERROR(TimedSync(*file_));
+    Result<std::unique_ptr<AppendFile>> f = options_.env->OpenAppend(Path(number));
+    if (!f.ok()) return f.status();
+    std::shared_ptr<AppendFile> file(std::move(f).value());
+    if (file->Size() == 0) PHAROS_RETURN_IF_ERROR(file->Append(SegmentHeader()));
+    PHAROS_RETURN_IF_ERROR(file->Sync());
+    PHAROS_RETURN_IF_ERROR(options_.env->SyncDir(options_.dir));
+    file_ = std::move(file);  // the old file closes when its last user lets go
+    segments_.push_back(number);
+    metrics_.segments.Set(static_cast<double>(segments_.size()));
+    return Status::Ok();
+  }
+
+  Status TimedSync(AppendFile& file) {
+    auto start = std::chrono::steady_clock::now();
+    Status s = file.Sync();
+    metrics_.fsyncs.Inc();
+    metrics_.fsync_seconds.Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    return s;
+  }
+
+  void Fail(const Status& s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!error_.ok()) return;
+    error_ = Unavailable(fmt::format("WAL failed, refusing writes: {}", s.message()));
+    metrics_.errors.Inc();
+    LogError("WAL sync failed; refusing further appends", {{"error", s.message()}});
+  }
+
+  void SyncLoop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!closed_) {
+      stop_cv_.wait_for(lock, options_.sync_interval);
+      if (closed_ || !dirty_ || !error_.ok() || !file_) continue;
+      std::shared_ptr<AppendFile> file = file_;
+      dirty_ = false;
+      lock.unlock();
+      Status s = TimedSync(*file);
+      if (!s.ok()) Fail(s);
+      lock.lock();
+    }
+  }
+
+  Options options_;
+  WalMetrics metrics_;
+  mutable std::mutex mu_;
+  std::deque<Writer*> writers_;         // guarded by mu_
+  std::vector<uint64_t> segments_;      // guarded by mu_
+  std::shared_ptr<AppendFile> file_;    // guarded by mu_
+  std::string batch_;                   // used by the leader only
+  Status error_;                        // guarded by mu_; sticky
+  bool dirty_ = false;                  // guarded by mu_
+  bool closed_ = false;                 // guarded by mu_
+  std::condition_variable stop_cv_;
+  std::thread syncer_;
+};
+
+}  // namespace
+
+std::string SegmentName(uint64_t segment) {
+  return fmt::format("{:0{}}", segment, kSegmentNameDigits);
+}
+
+Result<std::unique_ptr<Wal>> Wal::Open(const Options& options, const ReplayFn& replay,
+                                       ReplayReport* report) {
+  static selfmon::Registry* fallback = new selfmon::Registry();
+  selfmon::Registry& registry = options.registry ? *options.registry : *fallback;
+  auto wal = std::make_unique<WalImpl>(options, registry);
+  PHAROS_RETURN_IF_ERROR(wal->OpenAndReplay(replay, report));
+  return std::unique_ptr<Wal>(std::move(wal));
+}
+
+}  // namespace pharos::wal
