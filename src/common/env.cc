@@ -210,7 +210,7 @@ uint32_t Crc32cSoftware(const unsigned char* p, size_t n, uint32_t crc) {
 
 #if defined(__x86_64__)
 __attribute__((target("sse4.2"))) uint32_t Crc32cHardware(const unsigned char* p, size_t n,
-                                                           uint32_t crc) {
+                                                          uint32_t crc) {
   uint64_t c = crc;
   while (n >= 8) {
     uint64_t word;

@@ -130,10 +130,13 @@ void SerializeHead(const Response& r, size_t body_size, bool keep_alive, bool ht
   out.append(reason.data(), reason.size());
   out += "\r\nServer: pharos\r\nDate: ";
   out += date;
-  out += "\r\nContent-Type: ";
-  out += r.content_type;
-  out += "\r\nContent-Length: ";
-  out += std::to_string(body_size);
+  // 204 and 304 carry no body and must not announce one (RFC 9110 8.6).
+  if (r.status != 204 && r.status != 304) {
+    out += "\r\nContent-Type: ";
+    out += r.content_type;
+    out += "\r\nContent-Length: ";
+    out += std::to_string(body_size);
+  }
   out += "\r\nX-Request-Id: ";
   out += request_id;
   for (const auto& [k, v] : r.headers) {
@@ -492,7 +495,8 @@ class HttpServerImpl final : public HttpServer {
 
       // ---- write the response ----
       if (close_after || w.shutting_down) keep_alive = false;
-      bool head_only = !parse_ec && data.method == Method::kHead;
+      bool head_only = (!parse_ec && data.method == Method::kHead) || response.status == 204 ||
+                       response.status == 304;
       SerializeHead(response, response.body.size(), keep_alive, data.version == 10, request_id,
                     w.date, head);
       std::array<asio::const_buffer, 2> buffers = {

@@ -205,11 +205,13 @@ TEST_F(HttpServerTest, NotFoundAndMethodNotAllowed) {
   EXPECT_EQ(na.headers["allow"], "GET, HEAD");
   RawConnection c(port_);
   c.Send("HEAD /public HTTP/1.1\r\nHost: x\r\n\r\nGET /public HTTP/1.1\r\nHost: x\r\n\r\n");
-  auto head = c.Read();
+  auto head = c.Read(10000, /*head=*/true);
   EXPECT_EQ(head.status, 200);
   EXPECT_EQ(head.headers["content-length"], "2");
+  EXPECT_EQ(head.body, "");
   // The HEAD response had no body, so the next response parses cleanly.
   auto get = c.Read();
+  EXPECT_EQ(get.status, 200);
   EXPECT_EQ(get.body, "hi");
 }
 

@@ -106,8 +106,8 @@ class WalImpl final : public Wal {
       if (problem.empty()) continue;
       // Cut here; everything after is gone (it may depend on what was lost).
       rep.repaired = true;
-      rep.repair_reason = fmt::format("segment {} offset {}: {}", SegmentName(segments_[i]),
-                                      good_end, problem);
+      rep.repair_reason =
+          fmt::format("segment {} offset {}: {}", SegmentName(segments_[i]), good_end, problem);
       rep.dropped_bytes += data->size() - good_end;
       if (good_end < kSegmentHeaderBytes) {
         PHAROS_RETURN_IF_ERROR(env->WriteFile(path, SegmentHeader()));
@@ -122,9 +122,9 @@ class WalImpl final : public Wal {
       segments_.resize(i + 1);
       PHAROS_RETURN_IF_ERROR(env->SyncDir(options_.dir));
       metrics_.repairs.Inc();
-      LogWarn("WAL: torn or corrupt tail truncated",
-              {{"dir", options_.dir}, {"reason", rep.repair_reason},
-               {"dropped_bytes", rep.dropped_bytes}});
+      LogWarn("WAL: torn or corrupt tail truncated", {{"dir", options_.dir},
+                                                      {"reason", rep.repair_reason},
+                                                      {"dropped_bytes", rep.dropped_bytes}});
       break;
     }
     if (segments_.empty()) {
@@ -295,8 +295,10 @@ class WalImpl final : public Wal {
                        uint64_t& good_end, std::string& problem) {
     good_end = 0;
     if (data.size() < kSegmentHeaderBytes) {
-      if (!data.empty()) problem = "short segment header";
-      else problem = "empty segment";
+      if (!data.empty())
+        problem = "short segment header";
+      else
+        problem = "empty segment";
       return Status::Ok();
     }
     if (GetU32(data.data()) != kSegmentMagic) {
@@ -388,13 +390,13 @@ class WalImpl final : public Wal {
   Options options_;
   WalMetrics metrics_;
   mutable std::mutex mu_;
-  std::deque<Writer*> writers_;         // guarded by mu_
-  std::vector<uint64_t> segments_;      // guarded by mu_
-  std::shared_ptr<AppendFile> file_;    // guarded by mu_
-  std::string batch_;                   // used by the leader only
-  Status error_;                        // guarded by mu_; sticky
-  bool dirty_ = false;                  // guarded by mu_
-  bool closed_ = false;                 // guarded by mu_
+  std::deque<Writer*> writers_;       // guarded by mu_
+  std::vector<uint64_t> segments_;    // guarded by mu_
+  std::shared_ptr<AppendFile> file_;  // guarded by mu_
+  std::string batch_;                 // used by the leader only
+  Status error_;                      // guarded by mu_; sticky
+  bool dirty_ = false;                // guarded by mu_
+  bool closed_ = false;               // guarded by mu_
   std::condition_variable stop_cv_;
   std::thread syncer_;
 };

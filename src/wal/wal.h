@@ -52,9 +52,9 @@ struct ReplayReport {
   uint64_t records = 0;
   uint64_t segments = 0;
   uint64_t bytes = 0;
-  bool repaired = false;      // a torn or corrupt tail was cut off
-  uint64_t dropped_bytes = 0; // bytes removed by the repair
-  std::string repair_reason;  // what was wrong, with segment and offset
+  bool repaired = false;       // a torn or corrupt tail was cut off
+  uint64_t dropped_bytes = 0;  // bytes removed by the repair
+  std::string repair_reason;   // what was wrong, with segment and offset
 };
 
 /// Called for each replayed record; the view is valid during the call only. An error

@@ -110,7 +110,8 @@ TEST_F(WalTest, AppendAndReplayInOrderAcrossSegments) {
     auto wal = OpenCollect(none);
     EXPECT_TRUE(none.empty());
     for (int i = 0; i < 100; ++i) {
-      written.push_back("record-" + std::to_string(i) + std::string(static_cast<size_t>(i % 7), 'x'));
+      written.push_back("record-" + std::to_string(i) +
+                        std::string(static_cast<size_t>(i % 7), 'x'));
       ASSERT_TRUE(wal->Append(written.back()).ok());
     }
     EXPECT_GT(wal->Segments().size(), 5u);
@@ -172,7 +173,8 @@ TEST_F(WalTest, BadCrcInMiddleSegmentDropsTheRest) {
   EXPECT_NE(report.repair_reason.find("segment 00000002"), std::string::npos);
   // Everything before the damage survives; nothing after it is replayed.
   ASSERT_FALSE(replayed.empty());
-  for (size_t i = 0; i < replayed.size(); ++i) EXPECT_EQ(replayed[i], "payload-" + std::to_string(i));
+  for (size_t i = 0; i < replayed.size(); ++i)
+    EXPECT_EQ(replayed[i], "payload-" + std::to_string(i));
   EXPECT_LT(replayed.size(), 12u);
   EXPECT_EQ(wal->Segments(), (std::vector<uint64_t>{1, 2}));
   EXPECT_GT(report.dropped_bytes, 0u);
@@ -336,8 +338,8 @@ TEST_F(WalTest, ReplayErrorFailsOpen) {
     auto wal = OpenCollect(none);
     ASSERT_TRUE(wal->Append("bad").ok());
   }
-  auto wal = Wal::Open(options_, [](std::string_view) { return DataLoss("cannot decode"); },
-                       nullptr);
+  auto wal = Wal::Open(
+      options_, [](std::string_view) { return DataLoss("cannot decode"); }, nullptr);
   ASSERT_FALSE(wal.ok());
   EXPECT_EQ(wal.status().message(), "cannot decode");
 }

@@ -66,7 +66,7 @@ bool RawConnection::WaitClosed(int timeout_ms) {
   return false;
 }
 
-HttpResponse RawConnection::Read(int timeout_ms) {
+HttpResponse RawConnection::Read(int timeout_ms, bool head_request) {
   HttpResponse r;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   auto remaining = [&] {
@@ -107,7 +107,9 @@ HttpResponse RawConnection::Read(int timeout_ms) {
     }
     pos = next + 2;
   }
-  if (auto it = r.headers.find("content-length"); it != r.headers.end()) {
+  if (head_request || r.status == 204 || r.status == 304) {
+    // No body follows, whatever Content-Length announces.
+  } else if (auto it = r.headers.find("content-length"); it != r.headers.end()) {
     size_t length = std::stoul(it->second);
     while (buffer_.size() < length) {
       if (!Fill(remaining())) {

@@ -25,9 +25,9 @@ class RawConnection {
 
   bool connected() const { return fd_ >= 0; }
   bool Send(std::string_view bytes);
-  /// Reads one response (Content-Length or chunked, or until close). Times out after
-  /// `timeout_ms`, returning status 0.
-  HttpResponse Read(int timeout_ms = 10000);
+  /// Reads one response (by Content-Length, or until close). Times out after
+  /// `timeout_ms`, returning status 0. `head` says the request was HEAD (no body follows).
+  HttpResponse Read(int timeout_ms = 10000, bool head = false);
   /// True when the peer has closed (read returns 0) within `timeout_ms`.
   bool WaitClosed(int timeout_ms = 5000);
   void CloseWrite();

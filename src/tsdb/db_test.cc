@@ -1,0 +1,183 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "tsdb/tsdb.h"
+
+namespace pharos::tsdb {
+namespace {
+
+class DbTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    options_.dir = ::testing::TempDir() + "pharos_tsdb_" + std::to_string(::getpid()) + "_" +
+                   ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    (void)DefaultEnv()->RemoveAll(options_.dir);
+    Open();
+  }
+  void TearDown() override {
+    db_.reset();
+    (void)DefaultEnv()->RemoveAll(options_.dir);
+  }
+  void Open() {
+    db_.reset();
+    registry_ = std::make_unique<selfmon::Registry>();
+    auto db = Db::Open(options_, *registry_);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    db_ = std::move(db).value();
+  }
+  AppendResult Append(std::vector<LabelView> labels, std::vector<Sample> samples) {
+    SeriesInput in{labels, samples};
+    AppendResult r;
+    Status s = db_->Append(std::span<const SeriesInput>(&in, 1), r);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return r;
+  }
+  std::vector<SeriesData> Select(std::vector<Matcher> ms, int64_t mint = INT64_MIN,
+                                 int64_t maxt = INT64_MAX) {
+    auto q = db_->Query(mint, maxt);
+    auto r = q->Select(ms);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : std::vector<SeriesData>{};
+  }
+  static Matcher Eq(std::string n, std::string v) { return *Matcher::Make(MatchType::kEqual, n, v); }
+
+  Options options_;
+  std::unique_ptr<selfmon::Registry> registry_;
+  std::unique_ptr<Db> db_;
+};
+
+TEST_F(DbTest, AppendQueryAndSurviveRestart) {
+  AppendResult r = Append({{"job", "api"}, {"__name__", "up"}, {"empty", ""}},
+                          {{1000, 1}, {2000, 0}, {3000, StaleNaN()}});
+  EXPECT_EQ(r.samples_accepted, 3u);
+  EXPECT_EQ(r.series_created, 1u);
+  Append({{"__name__", "up"}, {"job", "db"}}, {{1000, 1}});
+  auto check = [&] {
+    auto got = Select({Eq("__name__", "up")});
+    ASSERT_EQ(got.size(), 2u);
+    // Sorted by labels; the empty-valued label was dropped; labels sorted by name.
+    EXPECT_EQ(got[0].labels, (Labels{{"__name__", "up"}, {"job", "api"}}));
+    ASSERT_EQ(got[0].samples.size(), 3u);
+    EXPECT_TRUE(IsStaleNaN(got[0].samples[2].v));
+    EXPECT_EQ(got[1].labels, (Labels{{"__name__", "up"}, {"job", "db"}}));
+    EXPECT_EQ(Select({Eq("job", "api")}, 1500, 2500)[0].samples.size(), 1u);
+  };
+  check();
+  Open();  // replays the WAL
+  check();
+  // Appends continue after a restart without duplicating series.
+  AppendResult again = Append({{"__name__", "up"}, {"job", "api"}}, {{4000, 5}});
+  EXPECT_EQ(again.series_created, 0u);
+  EXPECT_EQ(Select({Eq("job", "api")})[0].samples.size(), 4u);
+}
+
+TEST_F(DbTest, RejectsBadSeriesAndKeepsTheRest) {
+  std::vector<LabelView> bad_name = {{"__name__", "bad-metric"}};
+  std::vector<LabelView> bad_label = {{"__name__", "m"}, {"1abc", "x"}};
+  std::vector<LabelView> dup = {{"__name__", "m"}, {"a", "1"}, {"a", "2"}};
+  std::vector<LabelView> good = {{"__name__", "m"}, {"a", "1"}};
+  std::vector<Sample> samples = {{1000, 1}};
+  SeriesInput batch[] = {{bad_name, samples}, {bad_label, samples}, {dup, samples}, {good, samples}};
+  AppendResult r;
+  ASSERT_TRUE(db_->Append(batch, r).ok());
+  EXPECT_EQ(r.series_rejected, 3u);
+  EXPECT_EQ(r.samples_rejected, 3u);
+  EXPECT_EQ(r.samples_accepted, 1u);
+  ASSERT_EQ(r.errors.size(), 3u);
+  EXPECT_NE(r.errors[0].find("bad-metric"), std::string::npos);
+  EXPECT_NE(registry_->Render().find("pharos_tsdb_rejected_series_total{reason=\"invalid_labels\"} 3"),
+            std::string::npos);
+}
+
+TEST_F(DbTest, Limits) {
+  options_.limits.max_labels_per_series = 3;
+  options_.limits.max_label_value_bytes = 8;
+  options_.limits.max_series = 3;
+  options_.limits.max_series_per_metric = 2;
+  Open();
+  EXPECT_EQ(Append({{"__name__", "m"}, {"a", "1"}, {"b", "2"}, {"c", "3"}}, {{1, 1}}).series_rejected,
+            1u);
+  AppendResult long_value = Append({{"__name__", "m"}, {"a", "123456789"}}, {{1, 1}});
+  EXPECT_EQ(long_value.series_rejected, 1u);
+  EXPECT_NE(long_value.errors[0].find("longer than the limit of 8"), std::string::npos);
+  EXPECT_EQ(Append({{"__name__", "m"}, {"a", "1"}}, {{1, 1}}).series_created, 1u);
+  EXPECT_EQ(Append({{"__name__", "m"}, {"a", "2"}}, {{1, 1}}).series_created, 1u);
+  AppendResult per_metric = Append({{"__name__", "m"}, {"a", "3"}}, {{1, 1}});
+  EXPECT_EQ(per_metric.series_rejected, 1u);
+  EXPECT_NE(per_metric.errors[0].find("limit of 2 series for metric m"), std::string::npos);
+  EXPECT_EQ(Append({{"__name__", "n"}}, {{1, 1}}).series_created, 1u);
+  AppendResult total = Append({{"__name__", "o"}}, {{1, 1}});
+  EXPECT_EQ(total.series_rejected, 1u);
+  EXPECT_NE(total.errors[0].find("limit of 3 series reached"), std::string::npos);
+  // Existing series still take samples at the limit.
+  EXPECT_EQ(Append({{"__name__", "n"}}, {{2, 1}}).samples_accepted, 1u);
+}
+
+TEST_F(DbTest, OutOfOrderWindowAndDuplicates) {
+  options_.out_of_order_window = std::chrono::minutes(1);
+  Open();
+  Append({{"__name__", "m"}}, {{100000, 1}});
+  EXPECT_EQ(Append({{"__name__", "m"}}, {{90000, 2}}).samples_accepted, 1u);  // inside the window
+  AppendResult old = Append({{"__name__", "m"}}, {{10000, 3}});
+  EXPECT_EQ(old.samples_rejected, 1u);
+  EXPECT_NE(old.errors[0].find("out of order sample at 10000"), std::string::npos);
+  EXPECT_EQ(Append({{"__name__", "m"}}, {{100000, 1}}).samples_accepted, 1u);  // same value
+  AppendResult conflict = Append({{"__name__", "m"}}, {{100000, 7}});
+  EXPECT_EQ(conflict.samples_rejected, 1u);
+  auto got = Select({Eq("__name__", "m")});
+  ASSERT_EQ(got[0].samples.size(), 2u);
+  EXPECT_EQ(got[0].samples[0].t, 90000);
+  Open();
+  EXPECT_EQ(Select({Eq("__name__", "m")})[0].samples.size(), 2u);
+}
+
+TEST_F(DbTest, ConcurrentWritersSeeEverySampleAfterRestart) {
+  constexpr int kThreads = 4;
+  constexpr int kSeriesPerThread = 50;
+  constexpr int kSamples = 100;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kSamples; ++i) {
+        std::vector<std::string> ids;
+        for (int s = 0; s < kSeriesPerThread; ++s) ids.push_back(std::to_string(t * 1000 + s));
+        std::vector<std::vector<LabelView>> labels;
+        std::vector<std::vector<Sample>> samples;
+        for (int s = 0; s < kSeriesPerThread; ++s) {
+          labels.push_back({{"__name__", "load"}, {"id", ids[s]}});
+          samples.push_back({{int64_t{i} * 1000, double(i)}});
+        }
+        std::vector<SeriesInput> batch;
+        for (int s = 0; s < kSeriesPerThread; ++s) batch.push_back({labels[s], samples[s]});
+        AppendResult r;
+        ASSERT_TRUE(db_->Append(batch, r).ok());
+        ASSERT_EQ(r.samples_accepted, static_cast<uint64_t>(kSeriesPerThread));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  Open();
+  auto got = Select({Eq("__name__", "load")});
+  ASSERT_EQ(got.size(), static_cast<size_t>(kThreads * kSeriesPerThread));
+  for (const SeriesData& s : got) EXPECT_EQ(s.samples.size(), static_cast<size_t>(kSamples));
+}
+
+TEST_F(DbTest, LabelApisAndStats) {
+  Append({{"__name__", "up"}, {"job", "a"}}, {{1000, 1}});
+  Append({{"__name__", "up"}, {"job", "b"}}, {{5000, 1}});
+  Append({{"__name__", "other"}, {"zone", "x"}}, {{1000, 1}});
+  auto q = db_->Query(0, 2000);
+  EXPECT_EQ(*q->LabelNames({}), (std::vector<std::string>{"__name__", "job", "zone"}));
+  std::vector<Matcher> up = {Eq("__name__", "up")};
+  EXPECT_EQ(*q->LabelValues("job", up), std::vector<std::string>{"a"});  // b is outside the range
+  EXPECT_EQ(q->Series(up)->size(), 1u);
+  Stats st = db_->GetStats(10);
+  EXPECT_EQ(st.num_series, 3u);
+  EXPECT_EQ(st.min_time, 1000);
+  EXPECT_EQ(st.max_time, 5000);
+}
+
+}  // namespace
+}  // namespace pharos::tsdb

@@ -1,0 +1,376 @@
+#include "tsdb/head.h"
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+
+namespace pharos::tsdb {
+namespace {
+
+constexpr uint16_t kSamplesPerChunk = 120;
+
+uint64_t Bits(double v) {
+  uint64_t b;
+  std::memcpy(&b, &v, 8);
+  return b;
+}
+
+std::vector<uint64_t> Intersect(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+  std::vector<uint64_t> out;
+  std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
+  return out;
+}
+
+std::vector<uint64_t> Subtract(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+  std::vector<uint64_t> out;
+  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
+  return out;
+}
+
+}  // namespace
+
+// ---- SymbolTable ----
+
+SymbolTable::SymbolTable() : blocks_(std::make_unique<std::atomic<std::string_view*>[]>(kMaxBlocks)) {
+  Intern("");  // id 0
+}
+
+uint32_t SymbolTable::Find(std::string_view s) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  auto it = ids_.find(s);
+  return it == ids_.end() ? 0 : it->second;
+}
+
+uint32_t SymbolTable::Intern(std::string_view s) {
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    auto it = ids_.find(s);
+    if (it != ids_.end()) return it->second;
+  }
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  auto it = ids_.find(s);
+  if (it != ids_.end()) return it->second;
+  uint32_t id = count_.load(std::memory_order_relaxed);
+  uint32_t block = id >> kBlockBits;
+  if ((id & kBlockMask) == 0) {
+    owned_.push_back(std::make_unique<std::string_view[]>(size_t{1} << kBlockBits));
+    blocks_[block].store(owned_.back().get(), std::memory_order_release);
+  }
+  const std::string& stored = strings_.emplace_back(s);
+  blocks_[block].load(std::memory_order_relaxed)[id & kBlockMask] = stored;
+  ids_.emplace(stored, id);
+  count_.store(id + 1, std::memory_order_release);
+  return id;
+}
+
+// ---- Head: series ----
+
+Head::Head(const Options& options) : options_(options) {
+  by_ref_.emplace_back();  // ref 0 is never used
+}
+
+uint64_t Head::HashLabels(std::span<const LabelView> labels) {
+  thread_local std::string buffer;
+  buffer.clear();
+  for (const LabelView& l : labels) {
+    buffer.append(l.name);
+    buffer.push_back('\xff');
+    buffer.append(l.value);
+    buffer.push_back('\xff');
+  }
+  return std::hash<std::string_view>{}(buffer);
+}
+
+bool Head::SameLabels(const MemSeries& s, std::span<const LabelView> labels) const {
+  if (s.label_syms.size() != labels.size() * 2) return false;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (symbols_.Get(s.label_syms[2 * i]) != labels[i].name ||
+        symbols_.Get(s.label_syms[2 * i + 1]) != labels[i].value) {
+      return false;
+    }
+  }
+  return true;
+}
+
+MemSeries* Head::Find(std::span<const LabelView> labels, uint64_t hash) {
+  HashShard& shard = shards_[hash & (kHashShards - 1)];
+  std::lock_guard<std::mutex> lock(shard.mu);
+  auto [begin, end] = shard.map.equal_range(hash);
+  for (auto it = begin; it != end; ++it) {
+    if (SameLabels(*it->second, labels)) return it->second;
+  }
+  return nullptr;
+}
+
+MemSeries* Head::Create(std::span<const LabelView> labels, uint64_t hash, uint64_t ref,
+                        bool& created) {
+  created = false;
+  HashShard& shard = shards_[hash & (kHashShards - 1)];
+  std::lock_guard<std::mutex> shard_lock(shard.mu);
+  auto [begin, end] = shard.map.equal_range(hash);
+  for (auto it = begin; it != end; ++it) {
+    if (SameLabels(*it->second, labels)) return it->second;
+  }
+  auto series = std::make_unique<MemSeries>();
+  series->label_syms.reserve(labels.size() * 2);
+  for (const LabelView& l : labels) {
+    uint32_t name = symbols_.Intern(l.name);
+    uint32_t value = symbols_.Intern(l.value);
+    series->label_syms.push_back(name);
+    series->label_syms.push_back(value);
+    if (l.name == "__name__") series->metric_name_sym = value;
+  }
+  series->appender.emplace(&series->head_chunk);
+  MemSeries* raw = series.get();
+  {
+    std::unique_lock<std::shared_mutex> lock(index_mu_);
+    if (ref == 0) ref = next_ref_;
+    next_ref_ = std::max(next_ref_, ref + 1);
+    raw->ref = ref;
+    if (by_ref_.size() <= ref) by_ref_.resize(ref + 1);
+    by_ref_[ref] = std::move(series);
+    for (size_t i = 0; i < raw->label_syms.size(); i += 2) {
+      uint32_t name = raw->label_syms[i];
+      uint32_t value = raw->label_syms[i + 1];
+      std::vector<uint64_t>& list = postings_[PairKey(name, value)];
+      if (list.empty()) values_[name].push_back(value);
+      // Refs mostly arrive in increasing order; replay may not, so keep lists sorted.
+      if (list.empty() || list.back() < ref) {
+        list.push_back(ref);
+      } else {
+        list.insert(std::lower_bound(list.begin(), list.end(), ref), ref);
+      }
+    }
+    if (raw->metric_name_sym) ++series_per_metric_[raw->metric_name_sym];
+  }
+  shard.map.emplace(hash, raw);
+  num_series_.fetch_add(1, std::memory_order_relaxed);
+  created = true;
+  return raw;
+}
+
+MemSeries* Head::ByRef(uint64_t ref) const {
+  std::shared_lock<std::shared_mutex> lock(index_mu_);
+  return ref < by_ref_.size() ? by_ref_[ref].get() : nullptr;
+}
+
+uint64_t Head::SeriesForMetric(std::string_view name) const {
+  uint32_t sym = symbols_.Find(name);
+  if (sym == 0) return 0;
+  std::shared_lock<std::shared_mutex> lock(index_mu_);
+  auto it = series_per_metric_.find(sym);
+  return it == series_per_metric_.end() ? 0 : it->second;
+}
+
+// ---- Head: samples ----
+
+SampleVerdict Head::Check(const MemSeries& s, int64_t t, double v) const {
+  if (s.max_t == INT64_MIN || t > s.max_t) return SampleVerdict::kAppend;
+  if (t == s.max_t) {
+    return Bits(v) == s.last_bits ? SampleVerdict::kDuplicate : SampleVerdict::kConflict;
+  }
+  int64_t window = options_.out_of_order_window.count();
+  if (window <= 0 || t < s.max_t - window) return SampleVerdict::kTooOld;
+  auto it = std::lower_bound(s.out_of_order.begin(), s.out_of_order.end(), t,
+                             [](const Sample& a, int64_t b) { return a.t < b; });
+  if (it != s.out_of_order.end() && it->t == t) {
+    return Bits(it->v) == Bits(v) ? SampleVerdict::kDuplicate : SampleVerdict::kConflict;
+  }
+  return SampleVerdict::kOutOfOrder;
+}
+
+void Head::Apply(MemSeries& s, SampleVerdict verdict, int64_t t, double v) {
+  if (verdict == SampleVerdict::kOutOfOrder) {
+    auto it = std::lower_bound(s.out_of_order.begin(), s.out_of_order.end(), t,
+                               [](const Sample& a, int64_t b) { return a.t < b; });
+    s.out_of_order.insert(it, Sample{t, v});
+  } else if (verdict == SampleVerdict::kAppend) {
+    if (s.appender->count() >= kSamplesPerChunk) {
+      ClosedChunk closed{s.head_min_t, s.max_t, std::string(s.head_chunk)};  // exact-size copy
+      s.closed.push_back(std::move(closed));
+      s.appender.emplace(&s.head_chunk);
+      num_chunks_.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (s.appender->count() == 0) {
+      s.head_min_t = t;
+      if (s.closed.empty()) num_chunks_.fetch_add(1, std::memory_order_relaxed);
+    }
+    s.appender->Append(t, v);
+    s.max_t = t;
+    s.last_bits = Bits(v);
+  } else {
+    return;
+  }
+  int64_t cur = min_t_.load(std::memory_order_relaxed);
+  while (t < cur && !min_t_.compare_exchange_weak(cur, t, std::memory_order_relaxed)) {
+  }
+  cur = max_t_.load(std::memory_order_relaxed);
+  while (t > cur && !max_t_.compare_exchange_weak(cur, t, std::memory_order_relaxed)) {
+  }
+}
+
+void Head::Read(const MemSeries& s, int64_t mint, int64_t maxt, std::vector<Sample>& out) const {
+  out.clear();
+  auto decode = [&](std::string_view data) {
+    XorIterator it(data);
+    while (it.Next()) {
+      if (it.t() < mint) continue;
+      if (it.t() > maxt) break;
+      out.push_back(Sample{it.t(), it.v()});
+    }
+  };
+  for (const ClosedChunk& c : s.closed) {
+    if (c.max_t < mint || c.min_t > maxt) continue;
+    decode(c.data);
+  }
+  if (s.appender && s.appender->count() > 0 && s.head_min_t <= maxt && s.max_t >= mint) {
+    decode(s.head_chunk);
+  }
+  if (s.out_of_order.empty()) return;
+  std::vector<Sample> merged;
+  merged.reserve(out.size() + s.out_of_order.size());
+  size_t i = 0;
+  for (const Sample& o : s.out_of_order) {
+    if (o.t < mint || o.t > maxt) continue;
+    while (i < out.size() && out[i].t < o.t) merged.push_back(out[i++]);
+    if (i < out.size() && out[i].t == o.t) continue;  // in-order sample wins
+    merged.push_back(o);
+  }
+  while (i < out.size()) merged.push_back(out[i++]);
+  out.swap(merged);
+}
+
+// ---- Head: index ----
+
+Labels Head::LabelsOf(const MemSeries& s) const {
+  Labels labels;
+  labels.reserve(s.label_syms.size() / 2);
+  for (size_t i = 0; i < s.label_syms.size(); i += 2) {
+    labels.push_back(Label{std::string(symbols_.Get(s.label_syms[i])),
+                           std::string(symbols_.Get(s.label_syms[i + 1]))});
+  }
+  return labels;
+}
+
+std::vector<uint64_t> Head::AllRefs() const {
+  std::vector<uint64_t> refs;
+  refs.reserve(by_ref_.size());
+  for (size_t r = 1; r < by_ref_.size(); ++r) {
+    if (by_ref_[r]) refs.push_back(r);
+  }
+  return refs;
+}
+
+template <typename Pred>
+std::vector<uint64_t> Head::UnionWhere(uint32_t name, Pred pred) const {
+  std::vector<uint64_t> out;
+  auto vit = values_.find(name);
+  if (vit == values_.end()) return out;
+  for (uint32_t value : vit->second) {
+    if (!pred(symbols_.Get(value))) continue;
+    auto pit = postings_.find(PairKey(name, value));
+    if (pit == postings_.end()) continue;
+    std::vector<uint64_t> merged;
+    merged.reserve(out.size() + pit->second.size());
+    std::merge(out.begin(), out.end(), pit->second.begin(), pit->second.end(),
+               std::back_inserter(merged));
+    out.swap(merged);
+  }
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::vector<uint64_t> Head::Postings(std::span<const Matcher> matchers) const {
+  std::shared_lock<std::shared_mutex> lock(index_mu_);
+  std::optional<std::vector<uint64_t>> result;
+  std::vector<const Matcher*> subtractive;
+  for (const Matcher& m : matchers) {
+    if (m.Matches("")) {
+      // Matches series without the label too: remove those whose value does not match.
+      subtractive.push_back(&m);
+      continue;
+    }
+    uint32_t name = symbols_.Find(m.name());
+    std::vector<uint64_t> refs;
+    if (name != 0 || m.name().empty()) {
+      if (m.type() == MatchType::kEqual) {
+        uint32_t value = symbols_.Find(m.value());
+        auto it = value ? postings_.find(PairKey(name, value)) : postings_.end();
+        if (it != postings_.end()) refs = it->second;
+      } else {
+        refs = UnionWhere(name, [&m](std::string_view v) { return m.Matches(v); });
+      }
+    }
+    result = result ? Intersect(*result, refs) : std::move(refs);
+    if (result->empty()) return {};
+  }
+  if (!result) result = AllRefs();
+  for (const Matcher* m : subtractive) {
+    uint32_t name = symbols_.Find(m->name());
+    if (name == 0) continue;  // nobody has the label: everyone matches
+    std::vector<uint64_t> drop =
+        UnionWhere(name, [m](std::string_view v) { return !m->Matches(v); });
+    result = Subtract(*result, drop);
+  }
+  return *result;
+}
+
+std::vector<std::string> Head::LabelNames() const {
+  std::shared_lock<std::shared_mutex> lock(index_mu_);
+  std::vector<std::string> names;
+  for (const auto& [name, values] : values_) names.emplace_back(symbols_.Get(name));
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::vector<std::string> Head::LabelValues(std::string_view name) const {
+  uint32_t sym = symbols_.Find(name);
+  std::vector<std::string> out;
+  if (sym == 0) return out;
+  std::shared_lock<std::shared_mutex> lock(index_mu_);
+  auto it = values_.find(sym);
+  if (it == values_.end()) return out;
+  for (uint32_t v : it->second) out.emplace_back(symbols_.Get(v));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Stats Head::GetStats(size_t limit) const {
+  Stats st;
+  st.num_series = NumSeries();
+  st.num_chunks = NumChunks();
+  if (st.num_series > 0 && MinTime() != INT64_MAX) {
+    st.min_time = MinTime();
+    st.max_time = MaxTime();
+  }
+  std::shared_lock<std::shared_mutex> lock(index_mu_);
+  st.num_label_pairs = postings_.size();
+  uint32_t metric = symbols_.Find("__name__");
+  auto top = [limit](std::vector<Stats::Count>& v) {
+    std::sort(v.begin(), v.end(), [](const Stats::Count& a, const Stats::Count& b) {
+      return a.value != b.value ? a.value > b.value : a.name < b.name;
+    });
+    if (v.size() > limit) v.resize(limit);
+  };
+  for (const auto& [name, values] : values_) {
+    std::string label(symbols_.Get(name));
+    st.label_value_count_by_label_name.push_back({label, values.size()});
+    uint64_t bytes = 0;
+    for (uint32_t v : values) {
+      auto it = postings_.find(PairKey(name, v));
+      uint64_t n = it == postings_.end() ? 0 : it->second.size();
+      bytes += symbols_.Get(v).size() * n;
+      if (name == metric) st.series_count_by_metric_name.push_back({std::string(symbols_.Get(v)), n});
+      st.series_count_by_label_value_pair.push_back(
+          {label + "=" + std::string(symbols_.Get(v)), n});
+    }
+    st.memory_in_bytes_by_label_name.push_back({label, bytes});
+  }
+  top(st.series_count_by_metric_name);
+  top(st.label_value_count_by_label_name);
+  top(st.memory_in_bytes_by_label_name);
+  top(st.series_count_by_label_value_pair);
+  return st;
+}
+
+}  // namespace pharos::tsdb

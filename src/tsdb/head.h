@@ -1,0 +1,141 @@
+// Internal to tsdb: the in-memory head. Series are interned label sets with compressed
+// chunks; an inverted index maps label pairs to series refs. See README.md.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "tsdb/chunk.h"
+#include "tsdb/tsdb.h"
+
+namespace pharos::tsdb {
+
+/// Interned strings. Lookups take no lock: blocks of ids are preallocated and published.
+class SymbolTable {
+ public:
+  SymbolTable();
+  uint32_t Intern(std::string_view s);
+  /// The id of `s`, or 0 when it was never interned (id 0 is the empty string).
+  uint32_t Find(std::string_view s) const;
+  std::string_view Get(uint32_t id) const {
+    return blocks_[id >> kBlockBits].load(std::memory_order_acquire)[id & kBlockMask];
+  }
+  size_t size() const { return count_.load(std::memory_order_acquire); }
+
+ private:
+  static constexpr uint32_t kBlockBits = 16;
+  static constexpr uint32_t kBlockMask = (1u << kBlockBits) - 1;
+  static constexpr uint32_t kMaxBlocks = 1u << 14;
+  mutable std::shared_mutex mu_;
+  std::deque<std::string> strings_;                          // guarded by mu_
+  std::unordered_map<std::string_view, uint32_t> ids_;       // guarded by mu_
+  std::unique_ptr<std::atomic<std::string_view*>[]> blocks_;
+  std::vector<std::unique_ptr<std::string_view[]>> owned_;   // guarded by mu_
+  std::atomic<uint32_t> count_{0};
+};
+
+struct ClosedChunk {
+  int64_t min_t;
+  int64_t max_t;
+  std::string data;
+};
+
+/// One series. Label syms are fixed at creation; everything else is guarded by the
+/// series' stripe lock (Head::Stripe).
+struct MemSeries {
+  uint64_t ref = 0;
+  std::vector<uint32_t> label_syms;  // name, value, name, value... sorted by name
+  uint32_t metric_name_sym = 0;
+  int64_t max_t = INT64_MIN;  // last in-order timestamp
+  uint64_t last_bits = 0;     // its value's bits
+  int64_t head_min_t = INT64_MIN;
+  std::string head_chunk;
+  std::optional<XorAppender> appender;
+  std::vector<ClosedChunk> closed;
+  std::vector<Sample> out_of_order;  // sorted by t
+};
+
+enum class SampleVerdict {
+  kAppend,            // in order
+  kOutOfOrder,        // older than max_t but inside the window
+  kDuplicate,         // same timestamp and value as stored: accepted, nothing to do
+  kConflict,          // same timestamp, another value
+  kTooOld,            // older than the out-of-order window allows
+};
+
+class Head {
+ public:
+  Head(const Options& options);
+
+  static constexpr size_t kStripes = 4096;
+  std::mutex& Stripe(uint64_t ref) { return stripes_[ref & (kStripes - 1)]; }
+
+  /// The series with exactly these (sorted, validated) labels, or nullptr.
+  MemSeries* Find(std::span<const LabelView> labels, uint64_t hash);
+  /// Creates the series; `ref` 0 assigns the next ref. Returns the existing series when
+  /// another thread created it first.
+  MemSeries* Create(std::span<const LabelView> labels, uint64_t hash, uint64_t ref, bool& created);
+  MemSeries* ByRef(uint64_t ref) const;
+  uint64_t NumSeries() const { return num_series_.load(std::memory_order_relaxed); }
+  /// Series currently carrying this metric name.
+  uint64_t SeriesForMetric(std::string_view name) const;
+
+  /// Requires the stripe lock.
+  SampleVerdict Check(const MemSeries& s, int64_t t, double v) const;
+  /// Requires the stripe lock; `verdict` from Check.
+  void Apply(MemSeries& s, SampleVerdict verdict, int64_t t, double v);
+  /// Samples of `s` in [mint, maxt], ascending; requires the stripe lock.
+  void Read(const MemSeries& s, int64_t mint, int64_t maxt, std::vector<Sample>& out) const;
+
+  /// Refs of series matching every matcher, ascending.
+  std::vector<uint64_t> Postings(std::span<const Matcher> matchers) const;
+  Labels LabelsOf(const MemSeries& s) const;
+  std::vector<std::string> LabelNames() const;
+  std::vector<std::string> LabelValues(std::string_view name) const;
+  Stats GetStats(size_t limit) const;
+  uint64_t NumChunks() const { return num_chunks_.load(std::memory_order_relaxed); }
+  int64_t MinTime() const { return min_t_.load(std::memory_order_relaxed); }
+  int64_t MaxTime() const { return max_t_.load(std::memory_order_relaxed); }
+
+  static uint64_t HashLabels(std::span<const LabelView> labels);
+
+ private:
+  static constexpr size_t kHashShards = 256;
+  struct HashShard {
+    std::mutex mu;
+    std::unordered_multimap<uint64_t, MemSeries*> map;
+  };
+  static uint64_t PairKey(uint32_t name, uint32_t value) {
+    return (static_cast<uint64_t>(name) << 32) | value;
+  }
+  bool SameLabels(const MemSeries& s, std::span<const LabelView> labels) const;
+  std::vector<uint64_t> AllRefs() const;
+  // Union of postings of `name`'s values that satisfy `pred` (index lock held).
+  template <typename Pred>
+  std::vector<uint64_t> UnionWhere(uint32_t name, Pred pred) const;
+
+  Options options_;
+  SymbolTable symbols_;
+  std::array<std::mutex, kStripes> stripes_;
+  std::array<HashShard, kHashShards> shards_;
+  mutable std::shared_mutex index_mu_;
+  std::vector<std::unique_ptr<MemSeries>> by_ref_;                     // guarded by index_mu_; [ref]
+  std::unordered_map<uint64_t, std::vector<uint64_t>> postings_;       // guarded by index_mu_
+  std::unordered_map<uint32_t, std::vector<uint32_t>> values_;         // guarded by index_mu_
+  std::unordered_map<uint32_t, uint64_t> series_per_metric_;           // guarded by index_mu_
+  uint64_t next_ref_ = 1;                                               // guarded by index_mu_
+  std::atomic<uint64_t> num_series_{0};
+  std::atomic<uint64_t> num_chunks_{0};
+  std::atomic<int64_t> min_t_{INT64_MAX};
+  std::atomic<int64_t> max_t_{INT64_MIN};
+};
+
+}  // namespace pharos::tsdb

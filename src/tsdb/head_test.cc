@@ -1,0 +1,140 @@
+#include "tsdb/head.h"
+
+#include <gtest/gtest.h>
+
+namespace pharos::tsdb {
+namespace {
+
+class HeadTest : public ::testing::Test {
+ protected:
+  HeadTest() : head_(Options{}) {
+    Add({{"__name__", "up"}, {"job", "api"}, {"instance", "a"}});
+    Add({{"__name__", "up"}, {"job", "api"}, {"instance", "b"}});
+    Add({{"__name__", "up"}, {"job", "db"}, {"instance", "c"}});
+    Add({{"__name__", "http_requests_total"}, {"job", "api"}, {"code", "500"}});
+    Add({{"__name__", "http_requests_total"}, {"job", "api"}});
+  }
+  void Add(std::vector<LabelView> labels) {
+    std::sort(labels.begin(), labels.end(),
+              [](const LabelView& a, const LabelView& b) { return a.name < b.name; });
+    bool created;
+    head_.Create(labels, Head::HashLabels(labels), 0, created);
+    ASSERT_TRUE(created);
+  }
+  std::vector<uint64_t> Select(std::vector<std::tuple<MatchType, std::string, std::string>> spec) {
+    std::vector<Matcher> ms;
+    for (auto& [t, n, v] : spec) ms.push_back(*Matcher::Make(t, n, v));
+    return head_.Postings(ms);
+  }
+  Head head_;
+};
+
+using V = std::vector<uint64_t>;
+
+TEST_F(HeadTest, EqualityAndIntersection) {
+  EXPECT_EQ(Select({{MatchType::kEqual, "__name__", "up"}}), (V{1, 2, 3}));
+  EXPECT_EQ(Select({{MatchType::kEqual, "__name__", "up"}, {MatchType::kEqual, "job", "api"}}),
+            (V{1, 2}));
+  EXPECT_EQ(Select({{MatchType::kEqual, "__name__", "nope"}}), V{});
+  EXPECT_EQ(Select({{MatchType::kEqual, "nolabel", "x"}}), V{});
+}
+
+TEST_F(HeadTest, NegativeAndRegexMatchers) {
+  EXPECT_EQ(Select({{MatchType::kEqual, "__name__", "up"}, {MatchType::kNotEqual, "job", "api"}}),
+            (V{3}));
+  EXPECT_EQ(Select({{MatchType::kRegexMatch, "instance", "a|c"}}), (V{1, 3}));
+  EXPECT_EQ(Select({{MatchType::kRegexMatch, "__name__", "http_.*"}}), (V{4, 5}));
+  EXPECT_EQ(Select({{MatchType::kRegexNoMatch, "job", "api"}}), (V{3}));
+  // Anchored: "ap" does not match "api".
+  EXPECT_EQ(Select({{MatchType::kRegexMatch, "job", "ap"}}), V{});
+}
+
+TEST_F(HeadTest, EmptyMatchingMatchersSelectSeriesWithoutTheLabel) {
+  // code="" selects series without a code label.
+  EXPECT_EQ(Select({{MatchType::kEqual, "__name__", "http_requests_total"},
+                    {MatchType::kEqual, "code", ""}}),
+            (V{5}));
+  // code!="500" includes the series that has no code at all.
+  EXPECT_EQ(Select({{MatchType::kEqual, "__name__", "http_requests_total"},
+                    {MatchType::kNotEqual, "code", "500"}}),
+            (V{5}));
+  // code=~".*" matches everything, code=~".+" only series with the label.
+  EXPECT_EQ(Select({{MatchType::kRegexMatch, "code", ".*"}}), (V{1, 2, 3, 4, 5}));
+  EXPECT_EQ(Select({{MatchType::kRegexMatch, "code", ".+"}}), (V{4}));
+  // A label nobody has, matched against "": everyone.
+  EXPECT_EQ(Select({{MatchType::kEqual, "__name__", "up"}, {MatchType::kEqual, "zone", ""}}),
+            (V{1, 2, 3}));
+}
+
+TEST_F(HeadTest, LabelNamesAndValues) {
+  EXPECT_EQ(head_.LabelNames(),
+            (std::vector<std::string>{"__name__", "code", "instance", "job"}));
+  EXPECT_EQ(head_.LabelValues("job"), (std::vector<std::string>{"api", "db"}));
+  EXPECT_TRUE(head_.LabelValues("nope").empty());
+}
+
+TEST_F(HeadTest, SamplesOrderDuplicatesAndWindow) {
+  MemSeries* s = head_.ByRef(1);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(head_.Check(*s, 1000, 1), SampleVerdict::kAppend);
+  head_.Apply(*s, SampleVerdict::kAppend, 1000, 1);
+  head_.Apply(*s, head_.Check(*s, 2000, 2), 2000, 2);
+  EXPECT_EQ(head_.Check(*s, 2000, 2), SampleVerdict::kDuplicate);
+  EXPECT_EQ(head_.Check(*s, 2000, 3), SampleVerdict::kConflict);
+  // Default window is 10 minutes.
+  EXPECT_EQ(head_.Check(*s, 1500, 9), SampleVerdict::kOutOfOrder);
+  head_.Apply(*s, SampleVerdict::kOutOfOrder, 1500, 9);
+  EXPECT_EQ(head_.Check(*s, 1500, 9), SampleVerdict::kDuplicate);
+  EXPECT_EQ(head_.Check(*s, 1500, 8), SampleVerdict::kConflict);
+  head_.Apply(*s, head_.Check(*s, 700000, 4), 700000, 4);
+  EXPECT_EQ(head_.Check(*s, 2500, 1), SampleVerdict::kTooOld);
+  std::vector<Sample> out;
+  head_.Read(*s, 0, 1000000, out);
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[0].t, 1000);
+  EXPECT_EQ(out[1].t, 1500);
+  EXPECT_EQ(out[1].v, 9);
+  EXPECT_EQ(out[2].t, 2000);
+  EXPECT_EQ(out[3].t, 700000);
+  head_.Read(*s, 1500, 2000, out);
+  EXPECT_EQ(out.size(), 2u);
+}
+
+TEST_F(HeadTest, ManySamplesCutChunks) {
+  MemSeries* s = head_.ByRef(2);
+  for (int i = 0; i < 1000; ++i) head_.Apply(*s, SampleVerdict::kAppend, i * 1000, i);
+  EXPECT_EQ(s->closed.size(), 8u);  // 120 per chunk
+  std::vector<Sample> out;
+  head_.Read(*s, 0, 1000000, out);
+  ASSERT_EQ(out.size(), 1000u);
+  for (int i = 0; i < 1000; ++i) EXPECT_EQ(out[i].v, i);
+  head_.Read(*s, 500000, 600000, out);
+  EXPECT_EQ(out.size(), 101u);
+  EXPECT_EQ(out.front().t, 500000);
+}
+
+TEST_F(HeadTest, StatsCountByMetric) {
+  Stats st = head_.GetStats(10);
+  EXPECT_EQ(st.num_series, 5u);
+  ASSERT_FALSE(st.series_count_by_metric_name.empty());
+  EXPECT_EQ(st.series_count_by_metric_name[0].name, "up");
+  EXPECT_EQ(st.series_count_by_metric_name[0].value, 3u);
+  EXPECT_EQ(head_.SeriesForMetric("http_requests_total"), 2u);
+}
+
+TEST(SymbolTableTest, InternAndFind) {
+  SymbolTable t;
+  EXPECT_EQ(t.Find(""), 0u);
+  uint32_t a = t.Intern("alpha");
+  EXPECT_EQ(t.Intern("alpha"), a);
+  EXPECT_EQ(t.Get(a), "alpha");
+  EXPECT_EQ(t.Find("alpha"), a);
+  EXPECT_EQ(t.Find("beta"), 0u);
+  // Past one block of ids.
+  for (int i = 0; i < 70000; ++i) t.Intern("s" + std::to_string(i));
+  EXPECT_EQ(t.Get(t.Find("s69999")), "s69999");
+  EXPECT_EQ(t.Get(a), "alpha");
+}
+
+}  // namespace
+}  // namespace pharos::tsdb

@@ -1,0 +1,77 @@
+#include <re2/re2.h>
+
+#include <cmath>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "common/strings.h"
+#include "tsdb/tsdb.h"
+
+namespace pharos::tsdb {
+
+double StaleNaN() {
+  double v;
+  std::memcpy(&v, &kStaleNaNBits, 8);
+  return v;
+}
+
+bool IsStaleNaN(double v) {
+  uint64_t bits;
+  std::memcpy(&bits, &v, 8);
+  return bits == kStaleNaNBits;
+}
+
+namespace {
+
+template <typename L>
+std::string Format(const L& labels) {
+  std::string out = "{";
+  bool first = true;
+  for (const auto& l : labels) {
+    if (!first) out += ", ";
+    first = false;
+    out.append(l.name);
+    out += '=';
+    AppendJsonString(out, l.value);
+  }
+  out += '}';
+  return out;
+}
+
+}  // namespace
+
+std::string FormatLabels(std::span<const LabelView> labels) { return Format(labels); }
+std::string FormatLabels(const Labels& labels) { return Format(labels); }
+
+Result<Matcher> Matcher::Make(MatchType type, std::string name, std::string value) {
+  Matcher m;
+  m.type_ = type;
+  m.name_ = std::move(name);
+  m.value_ = std::move(value);
+  if (type == MatchType::kRegexMatch || type == MatchType::kRegexNoMatch) {
+    RE2::Options options;
+    options.set_log_errors(false);
+    options.set_dot_nl(true);  // Prometheus compiles with (?s)
+    auto re = std::make_shared<RE2>("^(?:" + m.value_ + ")$", options);
+    if (!re->ok()) {
+      return InvalidArgument(fmt::format("invalid regular expression \"{}\": {}", m.value_,
+                                         re->error()));
+    }
+    m.re_ = std::move(re);
+  }
+  return m;
+}
+
+bool Matcher::Matches(std::string_view value) const {
+  switch (type_) {
+    case MatchType::kEqual: return value == value_;
+    case MatchType::kNotEqual: return value != value_;
+    case MatchType::kRegexMatch: return RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *re_);
+    case MatchType::kRegexNoMatch:
+      return !RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *re_);
+  }
+  return false;
+}
+
+}  // namespace pharos::tsdb

@@ -1,0 +1,166 @@
+// tsdb: Pharos's embedded time-series store for metrics.
+//
+// Contract:
+// - Db::Open() replays the write-ahead log into the in-memory head and is then ready.
+//   Every method is safe for concurrent use.
+// - Append() validates each series (label names, sizes and counts, series limits) and each
+//   sample (order per series, out-of-order window), writes what it accepts to the WAL, and
+//   only then makes it visible and returns. When it returns OK, the accepted samples
+//   survive a kill -9; a WAL failure returns Unavailable and nothing is acknowledged.
+//   Rejected series and samples are counted by reason and described in AppendResult; they
+//   never fail the samples around them.
+// - A Querier sees a consistent view of each series at the time it reads it. Matchers
+//   follow Prometheus: a matcher that matches the empty string also selects series that
+//   lack the label.
+// - Label sets are sorted by name with unique names; a label with an empty value is the
+//   same as an absent label and is dropped on the way in.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/env.h"
+#include "common/status.h"
+#include "common/units.h"
+#include "selfmon/metrics.h"
+
+namespace re2 {
+class RE2;
+}
+
+namespace pharos::tsdb {
+
+struct Label {
+  std::string name;
+  std::string value;
+  bool operator==(const Label&) const = default;
+};
+using Labels = std::vector<Label>;
+
+/// A label by reference, for the write path (views into a decoded request).
+struct LabelView {
+  std::string_view name;
+  std::string_view value;
+};
+
+struct Sample {
+  int64_t t;  // milliseconds since the Unix epoch
+  double v;
+};
+
+/// The NaN bit pattern Prometheus uses to mark a series as stale.
+inline constexpr uint64_t kStaleNaNBits = 0x7ff0000000000002ULL;
+double StaleNaN();
+bool IsStaleNaN(double v);
+
+/// "{__name__="x", a="b"}" in Prometheus's notation, for messages.
+std::string FormatLabels(std::span<const LabelView> labels);
+std::string FormatLabels(const Labels& labels);
+
+enum class MatchType { kEqual, kNotEqual, kRegexMatch, kRegexNoMatch };
+
+class Matcher {
+ public:
+  /// Regexes are RE2 (linear time), anchored at both ends as in Prometheus.
+  static Result<Matcher> Make(MatchType type, std::string name, std::string value);
+  bool Matches(std::string_view value) const;
+  MatchType type() const { return type_; }
+  const std::string& name() const { return name_; }
+  const std::string& value() const { return value_; }
+
+ private:
+  MatchType type_ = MatchType::kEqual;
+  std::string name_;
+  std::string value_;
+  std::shared_ptr<const re2::RE2> re_;
+};
+
+/// One series of an append request.
+struct SeriesInput {
+  std::span<const LabelView> labels;
+  std::span<const Sample> samples;
+};
+
+struct AppendResult {
+  uint64_t samples_accepted = 0;
+  uint64_t samples_rejected = 0;
+  uint64_t series_rejected = 0;
+  uint64_t series_created = 0;
+  /// The first few reasons, each naming the series ("out of order sample for {...}").
+  std::vector<std::string> errors;
+};
+
+struct Limits {
+  uint64_t max_series = 10'000'000;
+  uint64_t max_series_per_metric = 1'000'000;
+  uint32_t max_labels_per_series = 64;
+  uint32_t max_label_name_bytes = 256;
+  uint32_t max_label_value_bytes = 4096;
+};
+
+struct Options {
+  std::string dir;  // the TSDB's own directory (WAL under dir/wal)
+  Duration out_of_order_window = std::chrono::minutes(10);
+  bool wal_sync_always = false;
+  Duration wal_sync_interval = std::chrono::milliseconds(200);
+  uint64_t wal_segment_bytes = 64ULL << 20;
+  Limits limits;
+  Env* env = DefaultEnv();
+};
+
+struct SeriesData {
+  Labels labels;
+  std::vector<Sample> samples;  // ascending by time
+};
+
+class Querier {
+ public:
+  virtual ~Querier() = default;
+  /// Series matching all `matchers` with their samples in [mint, maxt]. Series without a
+  /// sample in the range are left out.
+  virtual Result<std::vector<SeriesData>> Select(std::span<const Matcher> matchers) = 0;
+  /// Label sets only, for series with samples in [mint, maxt].
+  virtual Result<std::vector<Labels>> Series(std::span<const Matcher> matchers) = 0;
+  /// Sorted label names (of series matching `matchers`, or all when empty).
+  virtual Result<std::vector<std::string>> LabelNames(std::span<const Matcher> matchers) = 0;
+  /// Sorted values of `name`.
+  virtual Result<std::vector<std::string>> LabelValues(const std::string& name,
+                                                       std::span<const Matcher> matchers) = 0;
+};
+
+struct Stats {
+  uint64_t num_series = 0;
+  uint64_t num_samples = 0;
+  uint64_t num_chunks = 0;
+  int64_t min_time = 0;  // ms; 0 when empty
+  int64_t max_time = 0;
+  uint64_t num_label_pairs = 0;
+  struct Count {
+    std::string name;
+    uint64_t value;
+  };
+  std::vector<Count> series_count_by_metric_name;
+  std::vector<Count> label_value_count_by_label_name;
+  std::vector<Count> memory_in_bytes_by_label_name;
+  std::vector<Count> series_count_by_label_value_pair;
+};
+
+class Db {
+ public:
+  virtual ~Db() = default;
+
+  static Result<std::unique_ptr<Db>> Open(const Options& options, selfmon::Registry& registry);
+
+  /// See the contract above. `result` is filled even when an error is returned.
+  virtual Status Append(std::span<const SeriesInput> batch, AppendResult& result) = 0;
+  virtual std::unique_ptr<Querier> Query(int64_t mint, int64_t maxt) = 0;
+  /// Head statistics with the top `limit` entries per list, as /api/v1/status/tsdb shows.
+  virtual Stats GetStats(size_t limit) = 0;
+  virtual Status Close() = 0;
+};
+
+}  // namespace pharos::tsdb
