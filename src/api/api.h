@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "selfmon/metrics.h"
 #include "server/server.h"
+#include "tsdb/tsdb.h"
 
 namespace pharos::api {
 
@@ -33,5 +34,16 @@ struct BuildInfo {
 void RegisterStatusRoutes(server::Router& router, const BuildInfo& build,
                           const std::atomic<bool>& ready, const selfmon::Registry& registry,
                           const config::Config& config);
+
+/// Routes over the metrics store. `db` is null until storage has recovered; until then
+/// they answer 503 (errorType "unavailable").
+///   GET/POST /api/v1/series              Prometheus's shape; match[] required (read)
+///   GET/POST /api/v1/labels              label names; optional match[] (read)
+///   GET      /api/v1/label/<name>/values label values; optional match[] (read)
+///   GET      /api/v1/status/tsdb         head statistics in Prometheus's shape (read)
+///   GET/POST /api/v1/export              raw samples as JSON lines, VictoriaMetrics's
+///                                        format; match[] required (read)
+/// start and end take Unix seconds or RFC 3339, as Prometheus's API does.
+void RegisterTsdbRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db);
 
 }  // namespace pharos::api

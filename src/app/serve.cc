@@ -16,8 +16,10 @@
 #include "app/app.h"
 #include "app/version.h"
 #include "common/log.h"
+#include "ingest/ingest.h"
 #include "selfmon/metrics.h"
 #include "server/server.h"
+#include "tsdb/tsdb.h"
 
 namespace pharos::app {
 namespace {
@@ -57,6 +59,21 @@ Status Reload(const ServeOptions& options) {
   LogInfo("configuration reloaded: log.level applied, other changes need a restart",
           {{"level", LogLevelName(reloaded.log.level)}});
   return Status::Ok();
+}
+
+tsdb::Options TsdbOptions(const config::Config& config) {
+  tsdb::Options o;
+  o.dir = (std::filesystem::path(config.storage.data_dir) / "tsdb").string();
+  o.out_of_order_window = config.storage.out_of_order_window;
+  o.wal_sync_always = config.storage.wal.sync_always;
+  o.wal_sync_interval = config.storage.wal.sync_interval;
+  o.wal_segment_bytes = config.storage.wal.segment_bytes;
+  o.limits.max_series = config.limits.max_series;
+  o.limits.max_series_per_metric = config.limits.max_series_per_metric;
+  o.limits.max_labels_per_series = config.limits.max_labels_per_series;
+  o.limits.max_label_name_bytes = config.limits.max_label_name_bytes;
+  o.limits.max_label_value_bytes = config.limits.max_label_value_bytes;
+  return o;
 }
 
 }  // namespace
@@ -103,6 +120,11 @@ int Serve(const ServeOptions& options) {
   std::atomic<bool> ready{false};
   auto router = std::make_shared<server::Router>();
   api::RegisterStatusRoutes(*router, build, ready, registry, config);
+  std::atomic<tsdb::Db*> db_ptr{nullptr};
+  api::RegisterTsdbRoutes(*router, db_ptr);
+  ingest::Options ingest_options;
+  ingest_options.max_concurrent_writes = config.limits.max_concurrent_writes;
+  ingest::RegisterRoutes(*router, db_ptr, registry, ingest_options);
   // Prometheus's lifecycle endpoint: the same reload as SIGHUP.
   router->Handle(
       server::Method::kPost, "/-/reload", config::kScopeAdmin,
@@ -149,6 +171,14 @@ int Serve(const ServeOptions& options) {
     http->Shutdown();
     return 1;
   }
+  Result<std::unique_ptr<tsdb::Db>> opened = tsdb::Db::Open(TsdbOptions(config), registry);
+  if (!opened.ok()) {
+    LogError("cannot open the metrics store", {{"error", opened.status().message()}});
+    http->Shutdown();
+    return 1;
+  }
+  std::unique_ptr<tsdb::Db> db = std::move(opened).value();
+  db_ptr.store(db.get(), std::memory_order_release);
   ready.store(true, std::memory_order_release);
   LogInfo("ready", {{"data_dir", config.storage.data_dir}});
 
@@ -166,7 +196,10 @@ int Serve(const ServeOptions& options) {
     break;
   }
   ready.store(false, std::memory_order_release);
-  http->Shutdown();
+  http->Shutdown();  // in-flight writes finish first
+  db_ptr.store(nullptr, std::memory_order_release);
+  Status closed = db->Close();
+  if (!closed.ok()) LogError("closing the metrics store failed", {{"error", closed.message()}});
   ::close(*lock);
   LogInfo("stopped");
   return 0;

@@ -1,6 +1,10 @@
 #include "common/units.h"
 
+#include <cmath>
+#include <cstdlib>
+#include <ctime>
 #include <limits>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -126,6 +130,61 @@ Result<uint64_t> ParseByteSize(std::string_view text) {
   return InvalidArgument(fmt::format(
       "invalid byte size \"{}\": unknown unit \"{}\" (use B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)",
       text, unit));
+}
+
+Result<int64_t> ParseTimestampMs(std::string_view text) {
+  if (text.empty()) return InvalidArgument("empty timestamp");
+  std::string copy(text);
+  char* end = nullptr;
+  double seconds = std::strtod(copy.c_str(), &end);
+  if (end == copy.c_str() + copy.size() && copy.find_first_of("xXpPiInN") == std::string::npos) {
+    if (!std::isfinite(seconds) || std::fabs(seconds) > 9.2e15) {
+      return InvalidArgument(fmt::format("timestamp \"{}\" is out of range", text));
+    }
+    return static_cast<int64_t>(std::llround(seconds * 1000));
+  }
+  // RFC 3339: YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)
+  struct tm tm = {};
+  int consumed = 0;
+  if (std::sscanf(copy.c_str(), "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+                  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6 ||
+      consumed == 0) {
+    return InvalidArgument(fmt::format(
+        "cannot parse \"{}\" to a valid timestamp (want Unix seconds or RFC 3339)", text));
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  std::string_view rest = std::string_view(copy).substr(static_cast<size_t>(consumed));
+  int64_t millis = 0;
+  if (!rest.empty() && rest[0] == '.') {
+    rest.remove_prefix(1);
+    int digits = 0;
+    int64_t scale = 100;
+    while (!rest.empty() && rest[0] >= '0' && rest[0] <= '9') {
+      if (digits < 3) millis += (rest[0] - '0') * scale;
+      scale /= 10;
+      ++digits;
+      rest.remove_prefix(1);
+    }
+    if (digits == 0) return InvalidArgument(fmt::format("invalid fraction in \"{}\"", text));
+  }
+  int64_t offset_seconds = 0;
+  if (rest.empty()) {
+    return InvalidArgument(fmt::format("timestamp \"{}\" lacks a time zone (Z or +HH:MM)", text));
+  }
+  if (rest == "Z" || rest == "z") {
+    rest = {};
+  } else if (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':') {
+    int hh = (rest[1] - '0') * 10 + (rest[2] - '0');
+    int mm = (rest[4] - '0') * 10 + (rest[5] - '0');
+    offset_seconds = (hh * 3600 + mm * 60) * (rest[0] == '+' ? 1 : -1);
+    rest = {};
+  }
+  if (!rest.empty()) {
+    return InvalidArgument(fmt::format("cannot parse \"{}\" to a valid timestamp", text));
+  }
+  time_t t = timegm(&tm);
+  return (static_cast<int64_t>(t) - offset_seconds) * 1000 + millis;
 }
 
 }  // namespace pharos

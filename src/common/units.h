@@ -23,4 +23,9 @@ std::string FormatDuration(Duration d);
 
 Result<uint64_t> ParseByteSize(std::string_view text);
 
+/// A point in time as Prometheus's HTTP API takes it: Unix seconds with an optional
+/// fraction ("1700000000.5"), or RFC 3339 ("2026-11-26T17:00:00Z", "...+08:00", with
+/// fractional seconds). Returns milliseconds since the epoch.
+Result<int64_t> ParseTimestampMs(std::string_view text);
+
 }  // namespace pharos

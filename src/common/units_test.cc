@@ -47,5 +47,20 @@ TEST(ByteSizeTest, ParsesUnits) {
   EXPECT_FALSE(ParseByteSize("99999999999TiB").ok());
 }
 
+TEST(TimestampTest, UnixSecondsAndRfc3339) {
+  EXPECT_EQ(*ParseTimestampMs("1700000000"), 1700000000000);
+  EXPECT_EQ(*ParseTimestampMs("1700000000.123"), 1700000000123);
+  EXPECT_EQ(*ParseTimestampMs("-1.5"), -1500);
+  EXPECT_EQ(*ParseTimestampMs("2023-11-14T22:13:20Z"), 1700000000000);
+  EXPECT_EQ(*ParseTimestampMs("2023-11-14T22:13:20.5Z"), 1700000000500);
+  EXPECT_EQ(*ParseTimestampMs("2023-11-15T06:13:20+08:00"), 1700000000000);
+  EXPECT_EQ(*ParseTimestampMs("2023-11-14T22:13:20.123456789Z"), 1700000000123);
+  EXPECT_FALSE(ParseTimestampMs("").ok());
+  EXPECT_FALSE(ParseTimestampMs("yesterday").ok());
+  EXPECT_FALSE(ParseTimestampMs("2023-11-14T22:13:20").ok());
+  EXPECT_FALSE(ParseTimestampMs("0x10").ok());
+  EXPECT_FALSE(ParseTimestampMs("inf").ok());
+}
+
 }  // namespace
 }  // namespace pharos

@@ -179,6 +179,56 @@ const std::vector<Field>& Fields() {
             if (v.empty()) return InvalidArgument("must not be empty");
             return Status::Ok();
           }),
+      DurationField(
+          "storage.out_of_order_window",
+          "samples this much older than a series' newest are still accepted (0 "
+          "refuses any out-of-order sample)",
+          [](Config& c) -> Duration& { return c.storage.out_of_order_window; }, milliseconds(0),
+          hours(24 * 7)),
+      {"storage.wal.sync", "string",
+       "interval: acknowledge once written to the OS, fdatasync every sync_interval; always: "
+       "fdatasync before acknowledging",
+       [](std::string_view v, Config& c) -> Status {
+         if (v == "always") {
+           c.storage.wal.sync_always = true;
+         } else if (v == "interval") {
+           c.storage.wal.sync_always = false;
+         } else {
+           return InvalidArgument(fmt::format("expected always or interval, got \"{}\"", v));
+         }
+         return Status::Ok();
+       },
+       [](const Config& c) {
+         return std::string(c.storage.wal.sync_always ? "always" : "interval");
+       }},
+      DurationField(
+          "storage.wal.sync_interval", "how often the WAL is synced under sync: interval",
+          [](Config& c) -> Duration& { return c.storage.wal.sync_interval; }, milliseconds(1),
+          hours(1)),
+      BytesField(
+          "storage.wal.segment_bytes", "size at which a WAL segment is closed",
+          [](Config& c) -> uint64_t& { return c.storage.wal.segment_bytes; }, 1ULL << 20,
+          1ULL << 30),
+      IntField(
+          "limits.max_series", "active series; new series above are refused",
+          [](Config& c) -> uint64_t& { return c.limits.max_series; }, 1, 1'000'000'000'000LL),
+      IntField(
+          "limits.max_series_per_metric", "active series of one metric name",
+          [](Config& c) -> uint64_t& { return c.limits.max_series_per_metric; }, 1,
+          1'000'000'000'000LL),
+      IntField(
+          "limits.max_labels_per_series", "labels of one series, __name__ included",
+          [](Config& c) -> uint32_t& { return c.limits.max_labels_per_series; }, 1, 1024),
+      IntField(
+          "limits.max_label_name_bytes", "length of a label name",
+          [](Config& c) -> uint32_t& { return c.limits.max_label_name_bytes; }, 1, 65536),
+      IntField(
+          "limits.max_label_value_bytes", "length of a label value",
+          [](Config& c) -> uint32_t& { return c.limits.max_label_value_bytes; }, 1, 1 << 20),
+      IntField(
+          "limits.max_concurrent_writes",
+          "write requests handled at once; more get 429 with Retry-After",
+          [](Config& c) -> uint32_t& { return c.limits.max_concurrent_writes; }, 1, 65536),
   };
   return fields;
 }
@@ -418,7 +468,7 @@ Status ApplyEnvironment(char** environ, Config& config) {
       if (!s.ok()) return s.WithContext(fmt::format("{} ({})", name, match->key));
       continue;
     }
-    for (std::string_view section : {"server_", "log_", "storage_", "auth_"}) {
+    for (std::string_view section : {"server_", "log_", "storage_", "auth_", "limits_"}) {
       if (lower.rfind(section, 0) == 0) {
         return InvalidArgument(fmt::format("{}: unknown configuration variable", name));
       }

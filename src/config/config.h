@@ -57,8 +57,26 @@ struct LogConfig {
   LogLevel level = LogLevel::kInfo;
 };
 
+struct WalConfig {
+  bool sync_always =
+      false;  // "always": fdatasync before acknowledging; "interval": every sync_interval
+  Duration sync_interval = std::chrono::milliseconds(200);
+  uint64_t segment_bytes = 64ULL << 20;
+};
+
 struct StorageConfig {
   std::string data_dir = "./data";
+  Duration out_of_order_window = std::chrono::minutes(10);
+  WalConfig wal;
+};
+
+struct LimitsConfig {
+  uint64_t max_series = 10'000'000;
+  uint64_t max_series_per_metric = 1'000'000;
+  uint32_t max_labels_per_series = 64;
+  uint32_t max_label_name_bytes = 256;
+  uint32_t max_label_value_bytes = 4096;
+  uint32_t max_concurrent_writes = 64;
 };
 
 struct Config {
@@ -66,6 +84,7 @@ struct Config {
   AuthConfig auth;
   LogConfig log;
   StorageConfig storage;
+  LimitsConfig limits;
 };
 
 /// Loads YAML from a file into `config` (on top of what it holds).

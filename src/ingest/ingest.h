@@ -8,6 +8,7 @@
 // the reasons, 415, 429/503 with Retry-After).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -48,8 +49,9 @@ struct Options {
   uint32_t max_concurrent_writes = 64;
 };
 
-/// POST /api/v1/write (remote_write 1.0).
-void RegisterRoutes(server::Router& router, tsdb::Db& db, selfmon::Registry& registry,
-                    const Options& options);
+/// POST /api/v1/write (remote_write 1.0). `db` is null until storage has recovered;
+/// until then writes get 503 with Retry-After.
+void RegisterRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db,
+                    selfmon::Registry& registry, const Options& options);
 
 }  // namespace pharos::ingest

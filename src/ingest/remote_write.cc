@@ -61,12 +61,8 @@ Status DecodeTimeSeries(std::string_view data, DecodedBatch& out) {
     if (type == WireType::kLen && (field >= 1 && field <= 4)) {
       if (!r.Bytes(sub)) break;
       switch (field) {
-        case 1:
-          PHAROS_RETURN_IF_ERROR(DecodeLabel(sub, out.labels.emplace_back()));
-          break;
-        case 2:
-          PHAROS_RETURN_IF_ERROR(DecodeSample(sub, out.samples.emplace_back()));
-          break;
+        case 1: PHAROS_RETURN_IF_ERROR(DecodeLabel(sub, out.labels.emplace_back())); break;
+        case 2: PHAROS_RETURN_IF_ERROR(DecodeSample(sub, out.samples.emplace_back())); break;
         case 3: ++out.exemplars; break;
         case 4: ++out.histograms; break;
       }
@@ -95,11 +91,11 @@ void DecodedBatch::Seal() {
   series.clear();
   series.reserve(ranges.size());
   for (const Range& r : ranges) {
-    series.push_back(tsdb::SeriesInput{
-        std::span<const tsdb::LabelView>(labels.data() + r.label_begin,
-                                         r.label_end - r.label_begin),
-        std::span<const tsdb::Sample>(samples.data() + r.sample_begin,
-                                      r.sample_end - r.sample_begin)});
+    series.push_back(
+        tsdb::SeriesInput{std::span<const tsdb::LabelView>(labels.data() + r.label_begin,
+                                                           r.label_end - r.label_begin),
+                          std::span<const tsdb::Sample>(samples.data() + r.sample_begin,
+                                                        r.sample_end - r.sample_begin)});
   }
 }
 

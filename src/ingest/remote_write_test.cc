@@ -46,7 +46,8 @@ TEST(RemoteWriteTest, DecodesTheSpecExample) {
                                  0x6a, 0x6f, 0x62, 0x12, 0x01, 0x61, 0x12, 0x0c, 0x09, 0x00, 0x00,
                                  0x00, 0x00, 0x00, 0x00, 0xf0, 0x3f, 0x10, 0xe8, 0x07};
   DecodedBatch batch;
-  ASSERT_TRUE(DecodeWriteRequest(std::string_view(reinterpret_cast<const char*>(bytes), 42), batch).ok());
+  ASSERT_TRUE(
+      DecodeWriteRequest(std::string_view(reinterpret_cast<const char*>(bytes), 42), batch).ok());
   ASSERT_EQ(batch.series.size(), 1u);
   ASSERT_EQ(batch.series[0].labels.size(), 2u);
   EXPECT_EQ(batch.series[0].labels[0].name, "__name__");

@@ -15,7 +15,8 @@ struct IngestMetrics {
         rejected(r.AddCounter("pharos_ingest_samples_rejected_total",
                               "Samples received but not stored, by protocol.", {"protocol"})),
         requests(r.AddCounter("pharos_ingest_requests_total",
-                              "Ingest requests, by protocol and outcome.", {"protocol", "outcome"})),
+                              "Ingest requests, by protocol and outcome.",
+                              {"protocol", "outcome"})),
         unsupported(r.AddCounter("pharos_ingest_unsupported_total",
                                  "Items received that Pharos does not store yet, by kind.",
                                  {"kind"})) {
@@ -42,22 +43,27 @@ class InFlight {
 };
 
 server::Response Throttled(std::string message, int status, std::string_view retry_after) {
-  server::Response r = server::Response::Error(
-      status, status == 429 ? "too_many_requests" : "unavailable", message);
+  server::Response r =
+      server::Response::Error(status, status == 429 ? "too_many_requests" : "unavailable", message);
   r.headers.emplace_back("Retry-After", std::string(retry_after));
   return r;
 }
 
 }  // namespace
 
-void RegisterRoutes(server::Router& router, tsdb::Db& db, selfmon::Registry& registry,
-                    const Options& options) {
+void RegisterRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db_ptr,
+                    selfmon::Registry& registry, const Options& options) {
   auto metrics = std::make_shared<IngestMetrics>(registry);
   auto in_flight = std::make_shared<std::atomic<uint32_t>>(0);
 
   router.Handle(
       server::Method::kPost, "/api/v1/write", config::kScopeWrite,
-      [&db, metrics, in_flight, options](const server::Request& req, server::Response& resp) {
+      [&db_ptr, metrics, in_flight, options](const server::Request& req, server::Response& resp) {
+        tsdb::Db* db = db_ptr.load(std::memory_order_acquire);
+        if (!db) {
+          resp = Throttled("storage is recovering; retry shortly", 503, "1");
+          return;
+        }
         auto count = [&](std::string_view outcome) {
           metrics->requests.WithLabels({"remote_write", outcome}).Inc();
         };
@@ -85,17 +91,20 @@ void RegisterRoutes(server::Router& router, tsdb::Db& db, selfmon::Registry& reg
           resp = server::Response::FromStatus(s);
           return;
         }
-        metrics->samples.WithLabels({"remote_write"}).Inc(static_cast<double>(batch.samples.size()));
+        metrics->samples.WithLabels({"remote_write"})
+            .Inc(static_cast<double>(batch.samples.size()));
         tsdb::AppendResult result;
-        s = db.Append(batch.series, result);
+        s = db->Append(batch.series, result);
         if (!s.ok()) {
           count("unavailable");
-          metrics->rejected.WithLabels({"remote_write"}).Inc(static_cast<double>(batch.samples.size()));
+          metrics->rejected.WithLabels({"remote_write"})
+              .Inc(static_cast<double>(batch.samples.size()));
           resp = Throttled(s.message(), 503, "5");
           return;
         }
         if (batch.histograms) {
-          metrics->unsupported.WithLabels({"native_histogram"}).Inc(static_cast<double>(batch.histograms));
+          metrics->unsupported.WithLabels({"native_histogram"})
+              .Inc(static_cast<double>(batch.histograms));
         }
         uint64_t rejected = result.samples_rejected;
         if (rejected == 0 && result.series_rejected == 0 && batch.histograms == 0) {
@@ -110,8 +119,8 @@ void RegisterRoutes(server::Router& router, tsdb::Db& db, selfmon::Registry& reg
         std::string message = fmt::format("{} of {} samples rejected", rejected + batch.histograms,
                                           batch.samples.size() + batch.histograms);
         if (batch.histograms) {
-          message += fmt::format("; {} native histogram samples are not supported yet",
-                                 batch.histograms);
+          message +=
+              fmt::format("; {} native histogram samples are not supported yet", batch.histograms);
         }
         for (const std::string& e : result.errors) message += "; " + e;
         resp = server::Response::Error(400, "bad_data", message);

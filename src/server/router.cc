@@ -29,19 +29,43 @@ std::optional<std::string_view> Request::Header(std::string_view name) const {
   return std::nullopt;
 }
 
-std::optional<std::string> Request::QueryParam(std::string_view name) const {
+namespace {
+
+void CollectParams(std::string_view encoded, std::string_view name, std::vector<std::string>& out) {
   std::string key;
   std::string value;
-  for (std::string_view pair : Split(query_, '&')) {
+  for (std::string_view pair : Split(encoded, '&')) {
     if (pair.empty()) continue;
     size_t eq = pair.find('=');
-    std::string_view raw_key = pair.substr(0, eq);
-    if (!UrlDecode(raw_key, key, true) || key != name) continue;
-    std::string_view raw_value = eq == std::string_view::npos ? "" : pair.substr(eq + 1);
-    if (!UrlDecode(raw_value, value, true)) return std::nullopt;
-    return value;
+    if (!UrlDecode(pair.substr(0, eq), key, true) || key != name) continue;
+    std::string_view raw = eq == std::string_view::npos ? "" : pair.substr(eq + 1);
+    if (UrlDecode(raw, value, true)) out.push_back(value);
   }
-  return std::nullopt;
+}
+
+}  // namespace
+
+std::vector<std::string> Request::FormValues(std::string_view name) const {
+  std::vector<std::string> out;
+  CollectParams(query_, name, out);
+  if (method_ == Method::kPost && body_) {
+    std::string_view type = Header("Content-Type").value_or("");
+    if (type.substr(0, 33) == "application/x-www-form-urlencoded") CollectParams(*body_, name, out);
+  }
+  return out;
+}
+
+std::optional<std::string> Request::QueryParam(std::string_view name) const {
+  std::vector<std::string> values;
+  CollectParams(query_, name, values);
+  if (values.empty()) return std::nullopt;
+  return values.front();
+}
+
+std::optional<std::string> Request::FormValue(std::string_view name) const {
+  std::vector<std::string> values = FormValues(name);
+  if (values.empty()) return std::nullopt;
+  return values.front();
 }
 
 Response Response::JsonSuccess(std::string_view data_json) {

@@ -52,6 +52,11 @@ class Request {
   const std::string& body() const { return *body_; }
   /// The decoded value of a query parameter, or nullopt.
   std::optional<std::string> QueryParam(std::string_view name) const;
+  /// Every value of a parameter from the query string and, for a form-encoded POST
+  /// (application/x-www-form-urlencoded), from the body, as Prometheus's API reads them.
+  std::vector<std::string> FormValues(std::string_view name) const;
+  /// The first of FormValues(name), or nullopt.
+  std::optional<std::string> FormValue(std::string_view name) const;
   std::string_view request_id() const { return request_id_; }
   /// Scopes granted to the caller (all of them when no tokens are configured).
   uint32_t scopes() const { return scopes_; }

@@ -47,8 +47,7 @@ void XorAppender::WriteBits(uint64_t value, int bits) {
     int room = 8 - bit_pos_;
     int take = bits < room ? bits : room;
     uint64_t chunk = (value >> (bits - take)) & ((uint64_t{1} << take) - 1);
-    out_->back() = static_cast<char>(static_cast<uint8_t>(out_->back()) |
-                                     (chunk << (room - take)));
+    out_->back() = static_cast<char>(static_cast<uint8_t>(out_->back()) | (chunk << (room - take)));
     bit_pos_ = (bit_pos_ + take) & 7;
     bits -= take;
   }
@@ -106,8 +105,7 @@ void XorAppender::Append(int64_t t, double v) {
       for (const Bucket& b : kBuckets) {
         if (Fits(dod, b.value_bits)) {
           WriteBits(b.prefix, b.prefix_bits);
-          WriteBits(static_cast<uint64_t>(dod) & ((uint64_t{1} << b.value_bits) - 1),
-                    b.value_bits);
+          WriteBits(static_cast<uint64_t>(dod) & ((uint64_t{1} << b.value_bits) - 1), b.value_bits);
           written = true;
           break;
         }
@@ -131,8 +129,8 @@ XorIterator::XorIterator(std::string_view chunk) : data_(chunk) {
     corrupt_ = chunk.size() != 0;
     return;
   }
-  total_ = static_cast<uint16_t>((static_cast<uint8_t>(chunk[0]) << 8) |
-                                 static_cast<uint8_t>(chunk[1]));
+  total_ =
+      static_cast<uint16_t>((static_cast<uint8_t>(chunk[0]) << 8) | static_cast<uint8_t>(chunk[1]));
 }
 
 bool XorIterator::ReadBits(int bits, uint64_t& out) {

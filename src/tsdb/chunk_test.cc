@@ -77,8 +77,8 @@ TEST(XorChunkTest, ExtremeTimestamps) {
 TEST(XorChunkTest, IrregularIntervalsHitEveryBucket) {
   std::vector<std::pair<int64_t, double>> s;
   int64_t t = 1700000000000;
-  for (int64_t step : {15000LL, 15000LL, 15001LL, 14000LL, 30000LL, 100LL, 200000LL, 5LL,
-                       1000000LL, 3LL, 100000000LL, 1LL, 1LL, 9000000000LL}) {
+  for (int64_t step : {15000LL, 15000LL, 15001LL, 14000LL, 30000LL, 100LL, 200000LL, 5LL, 1000000LL,
+                       3LL, 100000000LL, 1LL, 1LL, 9000000000LL}) {
     t += step;
     s.push_back({t, static_cast<double>(step) / 7});
   }

@@ -55,9 +55,9 @@ bool ValidUtf8(std::string_view s) {
 struct TsdbMetrics {
   explicit TsdbMetrics(selfmon::Registry& r)
       : series(r.AddGauge("pharos_tsdb_head_series", "Series in the head.").WithLabels({})),
-        series_created(r.AddCounter("pharos_tsdb_head_series_created_total",
-                                    "Series created in the head.")
-                           .WithLabels({})),
+        series_created(
+            r.AddCounter("pharos_tsdb_head_series_created_total", "Series created in the head.")
+                .WithLabels({})),
         chunks(r.AddGauge("pharos_tsdb_head_chunks", "Chunks in the head.").WithLabels({})),
         samples_appended(r.AddCounter("pharos_tsdb_head_samples_appended_total",
                                       "Samples accepted into the head.")
@@ -70,12 +70,12 @@ struct TsdbMetrics {
         rejected_series(r.AddCounter("pharos_tsdb_rejected_series_total",
                                      "Series refused with all their samples, by reason.",
                                      {"reason"})),
-        min_time(r.AddGauge("pharos_tsdb_head_min_time_seconds",
-                            "Lowest sample timestamp in the head.")
-                     .WithLabels({})),
-        max_time(r.AddGauge("pharos_tsdb_head_max_time_seconds",
-                            "Highest sample timestamp in the head.")
-                     .WithLabels({})) {
+        min_time(
+            r.AddGauge("pharos_tsdb_head_min_time_seconds", "Lowest sample timestamp in the head.")
+                .WithLabels({})),
+        max_time(
+            r.AddGauge("pharos_tsdb_head_max_time_seconds", "Highest sample timestamp in the head.")
+                .WithLabels({})) {
     for (const char* reason : {"out_of_order", "duplicate_timestamp"}) {
       rejected_samples.WithLabels({reason});
     }
@@ -160,15 +160,15 @@ class HeadQuerier final : public Querier {
 
  private:
   static bool LabelsLess(const Labels& a, const Labels& b) {
-    return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(),
-                                        [](const Label& x, const Label& y) {
-                                          return x.name != y.name ? x.name < y.name
-                                                                  : x.value < y.value;
-                                        });
+    return std::lexicographical_compare(
+        a.begin(), a.end(), b.begin(), b.end(), [](const Label& x, const Label& y) {
+          return x.name != y.name ? x.name < y.name : x.value < y.value;
+        });
   }
   static void SortByLabels(std::vector<SeriesData>& v) {
-    std::sort(v.begin(), v.end(),
-              [](const SeriesData& a, const SeriesData& b) { return LabelsLess(a.labels, b.labels); });
+    std::sort(v.begin(), v.end(), [](const SeriesData& a, const SeriesData& b) {
+      return LabelsLess(a.labels, b.labels);
+    });
   }
   bool HasSamplesInRange(const MemSeries& s) {
     std::lock_guard<std::mutex> lock(head_.Stripe(s.ref));
@@ -230,21 +230,20 @@ class DbImpl final : public Db {
               return Status::Ok();
             }
           }
-          return DataLoss(fmt::format("unknown TSDB WAL record type {}",
-                                      static_cast<int>(PeekType(record))));
+          return DataLoss(
+              fmt::format("unknown TSDB WAL record type {}", static_cast<int>(PeekType(record))));
         },
         &report);
     if (!opened.ok()) return opened.status();
     wal_ = std::move(opened).value();
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    LogInfo("TSDB WAL replayed",
-            {{"records", report.records},
-             {"segments", report.segments},
-             {"series", head_.NumSeries()},
-             {"seconds", seconds},
-             {"repaired", report.repaired},
-             {"unknown_series_refs", unknown_refs}});
+    LogInfo("TSDB WAL replayed", {{"records", report.records},
+                                  {"segments", report.segments},
+                                  {"series", head_.NumSeries()},
+                                  {"seconds", seconds},
+                                  {"repaired", report.repaired},
+                                  {"unknown_series_refs", unknown_refs}});
     UpdateGauges();
     return Status::Ok();
   }
@@ -368,12 +367,11 @@ class DbImpl final : public Db {
     metrics_.rejected_samples.WithLabels({reason}).Inc();
     ++result.samples_rejected;
     if (result.errors.size() < kMaxErrorsReported) {
-      AddError(result,
-               fmt::format("{} sample at {} for {}",
-                           verdict == SampleVerdict::kConflict
-                               ? "duplicate sample with a different value"
-                               : "out of order",
-                           s.t, FormatLabels(head_.LabelsOf(series))));
+      AddError(result, fmt::format("{} sample at {} for {}",
+                                   verdict == SampleVerdict::kConflict
+                                       ? "duplicate sample with a different value"
+                                       : "out of order",
+                                   s.t, FormatLabels(head_.LabelsOf(series))));
     }
   }
 
@@ -388,11 +386,11 @@ class DbImpl final : public Db {
     }
     size_t samples = 0;  // counted by the caller
     if (labels.size() > limits.max_labels_per_series) {
-      return RejectSeries("too_many_labels",
-                          fmt::format("series {} has {} labels, more than the limit of {}",
-                                      FormatLabels(labels), labels.size(),
-                                      limits.max_labels_per_series),
-                          result, samples);
+      return RejectSeries(
+          "too_many_labels",
+          fmt::format("series {} has {} labels, more than the limit of {}", FormatLabels(labels),
+                      labels.size(), limits.max_labels_per_series),
+          result, samples);
     }
     if (!std::is_sorted(labels.begin(), labels.end(),
                         [](const LabelView& a, const LabelView& b) { return a.name < b.name; })) {
@@ -410,8 +408,8 @@ class DbImpl final : public Db {
       if (l.value.size() > limits.max_label_value_bytes) {
         return RejectSeries(
             "label_value_too_long",
-            fmt::format("value of label {} is {} bytes, longer than the limit of {}",
-                        l.name, l.value.size(), limits.max_label_value_bytes),
+            fmt::format("value of label {} is {} bytes, longer than the limit of {}", l.name,
+                        l.value.size(), limits.max_label_value_bytes),
             result, samples);
       }
       if (!ValidLabelName(l.name) || (i > 0 && labels[i - 1].name == l.name) ||

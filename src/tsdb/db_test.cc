@@ -41,7 +41,9 @@ class DbTest : public ::testing::Test {
     EXPECT_TRUE(r.ok());
     return r.ok() ? *r : std::vector<SeriesData>{};
   }
-  static Matcher Eq(std::string n, std::string v) { return *Matcher::Make(MatchType::kEqual, n, v); }
+  static Matcher Eq(std::string n, std::string v) {
+    return *Matcher::Make(MatchType::kEqual, n, v);
+  }
 
   Options options_;
   std::unique_ptr<selfmon::Registry> registry_;
@@ -79,7 +81,8 @@ TEST_F(DbTest, RejectsBadSeriesAndKeepsTheRest) {
   std::vector<LabelView> dup = {{"__name__", "m"}, {"a", "1"}, {"a", "2"}};
   std::vector<LabelView> good = {{"__name__", "m"}, {"a", "1"}};
   std::vector<Sample> samples = {{1000, 1}};
-  SeriesInput batch[] = {{bad_name, samples}, {bad_label, samples}, {dup, samples}, {good, samples}};
+  SeriesInput batch[] = {
+      {bad_name, samples}, {bad_label, samples}, {dup, samples}, {good, samples}};
   AppendResult r;
   ASSERT_TRUE(db_->Append(batch, r).ok());
   EXPECT_EQ(r.series_rejected, 3u);
@@ -87,8 +90,9 @@ TEST_F(DbTest, RejectsBadSeriesAndKeepsTheRest) {
   EXPECT_EQ(r.samples_accepted, 1u);
   ASSERT_EQ(r.errors.size(), 3u);
   EXPECT_NE(r.errors[0].find("bad-metric"), std::string::npos);
-  EXPECT_NE(registry_->Render().find("pharos_tsdb_rejected_series_total{reason=\"invalid_labels\"} 3"),
-            std::string::npos);
+  EXPECT_NE(
+      registry_->Render().find("pharos_tsdb_rejected_series_total{reason=\"invalid_labels\"} 3"),
+      std::string::npos);
 }
 
 TEST_F(DbTest, Limits) {
@@ -97,8 +101,9 @@ TEST_F(DbTest, Limits) {
   options_.limits.max_series = 3;
   options_.limits.max_series_per_metric = 2;
   Open();
-  EXPECT_EQ(Append({{"__name__", "m"}, {"a", "1"}, {"b", "2"}, {"c", "3"}}, {{1, 1}}).series_rejected,
-            1u);
+  EXPECT_EQ(
+      Append({{"__name__", "m"}, {"a", "1"}, {"b", "2"}, {"c", "3"}}, {{1, 1}}).series_rejected,
+      1u);
   AppendResult long_value = Append({{"__name__", "m"}, {"a", "123456789"}}, {{1, 1}});
   EXPECT_EQ(long_value.series_rejected, 1u);
   EXPECT_NE(long_value.errors[0].find("longer than the limit of 8"), std::string::npos);

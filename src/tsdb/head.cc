@@ -31,7 +31,8 @@ std::vector<uint64_t> Subtract(const std::vector<uint64_t>& a, const std::vector
 
 // ---- SymbolTable ----
 
-SymbolTable::SymbolTable() : blocks_(std::make_unique<std::atomic<std::string_view*>[]>(kMaxBlocks)) {
+SymbolTable::SymbolTable()
+    : blocks_(std::make_unique<std::atomic<std::string_view*>[]>(kMaxBlocks)) {
   Intern("");  // id 0
 }
 
@@ -360,7 +361,8 @@ Stats Head::GetStats(size_t limit) const {
       auto it = postings_.find(PairKey(name, v));
       uint64_t n = it == postings_.end() ? 0 : it->second.size();
       bytes += symbols_.Get(v).size() * n;
-      if (name == metric) st.series_count_by_metric_name.push_back({std::string(symbols_.Get(v)), n});
+      if (name == metric)
+        st.series_count_by_metric_name.push_back({std::string(symbols_.Get(v)), n});
       st.series_count_by_label_value_pair.push_back(
           {label + "=" + std::string(symbols_.Get(v)), n});
     }

@@ -35,10 +35,10 @@ class SymbolTable {
   static constexpr uint32_t kBlockMask = (1u << kBlockBits) - 1;
   static constexpr uint32_t kMaxBlocks = 1u << 14;
   mutable std::shared_mutex mu_;
-  std::deque<std::string> strings_;                          // guarded by mu_
-  std::unordered_map<std::string_view, uint32_t> ids_;       // guarded by mu_
+  std::deque<std::string> strings_;                     // guarded by mu_
+  std::unordered_map<std::string_view, uint32_t> ids_;  // guarded by mu_
   std::unique_ptr<std::atomic<std::string_view*>[]> blocks_;
-  std::vector<std::unique_ptr<std::string_view[]>> owned_;   // guarded by mu_
+  std::vector<std::unique_ptr<std::string_view[]>> owned_;  // guarded by mu_
   std::atomic<uint32_t> count_{0};
 };
 
@@ -64,11 +64,11 @@ struct MemSeries {
 };
 
 enum class SampleVerdict {
-  kAppend,            // in order
-  kOutOfOrder,        // older than max_t but inside the window
-  kDuplicate,         // same timestamp and value as stored: accepted, nothing to do
-  kConflict,          // same timestamp, another value
-  kTooOld,            // older than the out-of-order window allows
+  kAppend,      // in order
+  kOutOfOrder,  // older than max_t but inside the window
+  kDuplicate,   // same timestamp and value as stored: accepted, nothing to do
+  kConflict,    // same timestamp, another value
+  kTooOld,      // older than the out-of-order window allows
 };
 
 class Head {
@@ -127,11 +127,11 @@ class Head {
   std::array<std::mutex, kStripes> stripes_;
   std::array<HashShard, kHashShards> shards_;
   mutable std::shared_mutex index_mu_;
-  std::vector<std::unique_ptr<MemSeries>> by_ref_;                     // guarded by index_mu_; [ref]
-  std::unordered_map<uint64_t, std::vector<uint64_t>> postings_;       // guarded by index_mu_
-  std::unordered_map<uint32_t, std::vector<uint32_t>> values_;         // guarded by index_mu_
-  std::unordered_map<uint32_t, uint64_t> series_per_metric_;           // guarded by index_mu_
-  uint64_t next_ref_ = 1;                                               // guarded by index_mu_
+  std::vector<std::unique_ptr<MemSeries>> by_ref_;                // guarded by index_mu_; [ref]
+  std::unordered_map<uint64_t, std::vector<uint64_t>> postings_;  // guarded by index_mu_
+  std::unordered_map<uint32_t, std::vector<uint32_t>> values_;    // guarded by index_mu_
+  std::unordered_map<uint32_t, uint64_t> series_per_metric_;      // guarded by index_mu_
+  uint64_t next_ref_ = 1;                                         // guarded by index_mu_
   std::atomic<uint64_t> num_series_{0};
   std::atomic<uint64_t> num_chunks_{0};
   std::atomic<int64_t> min_t_{INT64_MAX};

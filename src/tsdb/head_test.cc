@@ -67,8 +67,7 @@ TEST_F(HeadTest, EmptyMatchingMatchersSelectSeriesWithoutTheLabel) {
 }
 
 TEST_F(HeadTest, LabelNamesAndValues) {
-  EXPECT_EQ(head_.LabelNames(),
-            (std::vector<std::string>{"__name__", "code", "instance", "job"}));
+  EXPECT_EQ(head_.LabelNames(), (std::vector<std::string>{"__name__", "code", "instance", "job"}));
   EXPECT_EQ(head_.LabelValues("job"), (std::vector<std::string>{"api", "db"}));
   EXPECT_TRUE(head_.LabelValues("nope").empty());
 }

@@ -55,8 +55,8 @@ Result<Matcher> Matcher::Make(MatchType type, std::string name, std::string valu
     options.set_dot_nl(true);  // Prometheus compiles with (?s)
     auto re = std::make_shared<RE2>("^(?:" + m.value_ + ")$", options);
     if (!re->ok()) {
-      return InvalidArgument(fmt::format("invalid regular expression \"{}\": {}", m.value_,
-                                         re->error()));
+      return InvalidArgument(
+          fmt::format("invalid regular expression \"{}\": {}", m.value_, re->error()));
     }
     m.re_ = std::move(re);
   }
@@ -67,7 +67,8 @@ bool Matcher::Matches(std::string_view value) const {
   switch (type_) {
     case MatchType::kEqual: return value == value_;
     case MatchType::kNotEqual: return value != value_;
-    case MatchType::kRegexMatch: return RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *re_);
+    case MatchType::kRegexMatch:
+      return RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *re_);
     case MatchType::kRegexNoMatch:
       return !RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *re_);
   }

@@ -85,7 +85,8 @@ void BeginSamplesRecord(std::string& record, int64_t base_t) {
 
 void EncodeSample(const RefSample& s, int64_t base_t, std::string& record) {
   PutUvarint(record, s.ref);
-  PutVarint(record, static_cast<int64_t>(static_cast<uint64_t>(s.t) - static_cast<uint64_t>(base_t)));
+  PutVarint(record,
+            static_cast<int64_t>(static_cast<uint64_t>(s.t) - static_cast<uint64_t>(base_t)));
   char b[8];
   std::memcpy(b, &s.v, 8);
   record.append(b, 8);

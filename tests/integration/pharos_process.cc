@@ -1,4 +1,5 @@
 #include "tests/integration/pharos_process.h"
+#include "tests/support/http_client.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -60,7 +61,7 @@ void PharosProcess::Spawn(const std::vector<std::string>& args) {
   exit_code_ = -1;
 }
 
-bool PharosProcess::StartServe(const std::vector<std::string>& extra) {
+bool PharosProcess::StartServe(const std::vector<std::string>& extra, bool wait_ready) {
   std::string port_file = dir_ + "/port";
   std::vector<std::string> args = {"serve",   "--listen", "127.0.0.1:0", "--port-file",
                                    port_file, "--data",   dir_ + "/data"};
@@ -71,7 +72,12 @@ bool PharosProcess::StartServe(const std::vector<std::string>& extra) {
     std::string text = ReadAll(port_file);
     if (!text.empty() && text.back() == '\n') {
       port_ = static_cast<uint16_t>(std::stoi(text));
-      return true;
+      if (!wait_ready) return true;
+      while (std::chrono::steady_clock::now() < deadline && Running()) {
+        if (Get(port_, "/readyz").status == 200) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      return false;
     }
     if (!Running()) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));

@@ -18,8 +18,9 @@ class PharosProcess {
   /// Runs `pharos ARGS...` with stdout and stderr captured; does not wait.
   void Spawn(const std::vector<std::string>& args);
   /// Runs `pharos serve --listen 127.0.0.1:0 --port-file ... --data ... EXTRA...` and waits
-  /// until the port file appears. Returns false when the process exits or times out first.
-  bool StartServe(const std::vector<std::string>& extra = {});
+  /// until the port file appears and /readyz answers 200 (with `wait_ready`). Returns false
+  /// when the process exits or times out first.
+  bool StartServe(const std::vector<std::string>& extra = {}, bool wait_ready = true);
   /// Waits for exit; returns the exit code, or -1 on a timeout, 128+N for signal N.
   int Wait(int timeout_ms = 20000);
   void Signal(int sig);

@@ -1,0 +1,321 @@
+#include <cmath>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "api/api.h"
+#include "common/strings.h"
+#include "common/units.h"
+#include "promql/promql.h"
+#include "selfmon/metrics.h"
+
+namespace pharos::api {
+
+using server::Method;
+using server::Request;
+using server::Response;
+
+namespace {
+
+constexpr int64_t kMinTime = std::numeric_limits<int64_t>::min() / 2;
+constexpr int64_t kMaxTime = std::numeric_limits<int64_t>::max() / 2;
+
+struct Range {
+  int64_t start = kMinTime;
+  int64_t end = kMaxTime;
+};
+
+Status ParseRange(const Request& req, Range& range) {
+  if (auto start = req.FormValue("start"); start && !start->empty()) {
+    Result<int64_t> t = ParseTimestampMs(*start);
+    if (!t.ok()) return InvalidArgument(fmt::format("invalid parameter \"start\": {}", t.status().message()));
+    range.start = *t;
+  }
+  if (auto end = req.FormValue("end"); end && !end->empty()) {
+    Result<int64_t> t = ParseTimestampMs(*end);
+    if (!t.ok()) return InvalidArgument(fmt::format("invalid parameter \"end\": {}", t.status().message()));
+    range.end = *t;
+  }
+  if (range.end < range.start) {
+    return InvalidArgument("invalid parameter \"end\": end timestamp must not be before start time");
+  }
+  return Status::Ok();
+}
+
+// Each match[] is a selector; a series matching any of them is selected.
+Status ParseMatches(const Request& req, bool required,
+                    std::vector<std::vector<tsdb::Matcher>>& out) {
+  std::vector<std::string> matches = req.FormValues("match[]");
+  if (matches.empty() && required) return InvalidArgument("no match[] parameter provided");
+  for (const std::string& m : matches) {
+    Result<std::vector<tsdb::Matcher>> parsed = promql::ParseSeriesSelector(m);
+    if (!parsed.ok()) {
+      return InvalidArgument(fmt::format("invalid parameter \"match[]\": {}", parsed.status().message()));
+    }
+    out.push_back(std::move(parsed).value());
+  }
+  return Status::Ok();
+}
+
+std::optional<size_t> ParseLimit(const Request& req, Status& status) {
+  auto limit = req.FormValue("limit");
+  if (!limit || limit->empty()) return std::nullopt;
+  char* end = nullptr;
+  long long n = std::strtoll(limit->c_str(), &end, 10);
+  if (*end != '\0' || n < 0) {
+    status = InvalidArgument("invalid parameter \"limit\": must be a non-negative integer");
+    return std::nullopt;
+  }
+  if (n == 0) return std::nullopt;
+  return static_cast<size_t>(n);
+}
+
+void AppendLabelsObject(std::string& out, const tsdb::Labels& labels) {
+  out += '{';
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (i) out += ',';
+    AppendJsonString(out, labels[i].name);
+    out += ':';
+    AppendJsonString(out, labels[i].value);
+  }
+  out += '}';
+}
+
+void AppendStringArray(std::string& out, const std::vector<std::string>& values, size_t limit) {
+  out += '[';
+  for (size_t i = 0; i < values.size() && i < limit; ++i) {
+    if (i) out += ',';
+    AppendJsonString(out, values[i]);
+  }
+  out += ']';
+}
+
+// Series of every selector, merged and deduplicated by labels.
+Result<std::vector<tsdb::Labels>> SeriesFor(tsdb::Querier& q,
+                                            const std::vector<std::vector<tsdb::Matcher>>& sets) {
+  std::vector<tsdb::Labels> all;
+  for (const auto& set : sets) {
+    Result<std::vector<tsdb::Labels>> series = q.Series(set);
+    if (!series.ok()) return series.status();
+    all.insert(all.end(), series->begin(), series->end());
+  }
+  auto less = [](const tsdb::Labels& a, const tsdb::Labels& b) {
+    return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(),
+                                        [](const tsdb::Label& x, const tsdb::Label& y) {
+                                          return x.name != y.name ? x.name < y.name : x.value < y.value;
+                                        });
+  };
+  std::sort(all.begin(), all.end(), less);
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  return all;
+}
+
+// Runs `fn(db)` when storage is ready; answers 503 before.
+template <typename Fn>
+server::Handler WithDb(const std::atomic<tsdb::Db*>& db, Fn fn) {
+  return [&db, fn](const Request& req, Response& resp) {
+    tsdb::Db* d = db.load(std::memory_order_acquire);
+    if (!d) {
+      resp = Response::Error(503, "unavailable", "storage is recovering; retry shortly");
+      resp.headers.emplace_back("Retry-After", "1");
+      return;
+    }
+    fn(*d, req, resp);
+  };
+}
+
+void Series(tsdb::Db& db, const Request& req, Response& resp) {
+  Range range;
+  std::vector<std::vector<tsdb::Matcher>> sets;
+  Status s = ParseRange(req, range);
+  if (s.ok()) s = ParseMatches(req, true, sets);
+  std::optional<size_t> limit = ParseLimit(req, s);
+  if (!s.ok()) {
+    resp = Response::FromStatus(s);
+    return;
+  }
+  auto q = db.Query(range.start, range.end);
+  Result<std::vector<tsdb::Labels>> series = SeriesFor(*q, sets);
+  if (!series.ok()) {
+    resp = Response::FromStatus(series.status());
+    return;
+  }
+  std::string data = "[";
+  size_t n = std::min(series->size(), limit.value_or(series->size()));
+  for (size_t i = 0; i < n; ++i) {
+    if (i) data += ',';
+    AppendLabelsObject(data, (*series)[i]);
+  }
+  data += ']';
+  resp = Response::JsonSuccess(data);
+}
+
+void LabelNames(tsdb::Db& db, const Request& req, Response& resp) {
+  Range range;
+  std::vector<std::vector<tsdb::Matcher>> sets;
+  Status s = ParseRange(req, range);
+  if (s.ok()) s = ParseMatches(req, false, sets);
+  std::optional<size_t> limit = ParseLimit(req, s);
+  if (!s.ok()) {
+    resp = Response::FromStatus(s);
+    return;
+  }
+  auto q = db.Query(range.start, range.end);
+  std::vector<std::string> names;
+  if (sets.empty()) {
+    Result<std::vector<std::string>> all = q->LabelNames({});
+    if (all.ok()) names = std::move(all).value();
+  } else {
+    for (const auto& set : sets) {
+      Result<std::vector<std::string>> part = q->LabelNames(set);
+      if (part.ok()) names.insert(names.end(), part->begin(), part->end());
+    }
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+  }
+  std::string data;
+  AppendStringArray(data, names, limit.value_or(names.size()));
+  resp = Response::JsonSuccess(data);
+}
+
+void LabelValues(tsdb::Db& db, const Request& req, Response& resp) {
+  std::string_view path = req.path();
+  constexpr std::string_view kPrefix = "/api/v1/label/";
+  constexpr std::string_view kSuffix = "/values";
+  if (path.size() <= kPrefix.size() + kSuffix.size() ||
+      path.substr(path.size() - kSuffix.size()) != kSuffix) {
+    resp = Response::Error(404, "not_found", fmt::format("no route for {}", path));
+    return;
+  }
+  std::string name;
+  if (!UrlDecode(path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size()), name,
+                 false) ||
+      !selfmon::IsValidLabelName(name)) {
+    resp = Response::Error(400, "bad_data", fmt::format("invalid label name: \"{}\"", name));
+    return;
+  }
+  Range range;
+  std::vector<std::vector<tsdb::Matcher>> sets;
+  Status s = ParseRange(req, range);
+  if (s.ok()) s = ParseMatches(req, false, sets);
+  std::optional<size_t> limit = ParseLimit(req, s);
+  if (!s.ok()) {
+    resp = Response::FromStatus(s);
+    return;
+  }
+  auto q = db.Query(range.start, range.end);
+  std::vector<std::string> values;
+  if (sets.empty()) {
+    Result<std::vector<std::string>> all = q->LabelValues(name, {});
+    if (all.ok()) values = std::move(all).value();
+  } else {
+    for (const auto& set : sets) {
+      Result<std::vector<std::string>> part = q->LabelValues(name, set);
+      if (part.ok()) values.insert(values.end(), part->begin(), part->end());
+    }
+    std::sort(values.begin(), values.end());
+    values.erase(std::unique(values.begin(), values.end()), values.end());
+  }
+  std::string data;
+  AppendStringArray(data, values, limit.value_or(values.size()));
+  resp = Response::JsonSuccess(data);
+}
+
+void TsdbStatus(tsdb::Db& db, const Request& req, Response& resp) {
+  Status s;
+  size_t limit = ParseLimit(req, s).value_or(10);
+  if (!s.ok()) {
+    resp = Response::FromStatus(s);
+    return;
+  }
+  tsdb::Stats st = db.GetStats(limit);
+  std::string data = fmt::format(
+      R"({{"headStats":{{"numSeries":{},"numLabelPairs":{},"chunkCount":{},"minTime":{},"maxTime":{}}})",
+      st.num_series, st.num_label_pairs, st.num_chunks, st.min_time, st.max_time);
+  auto list = [&data](std::string_view key, const std::vector<tsdb::Stats::Count>& counts) {
+    data += ",\"";
+    data += key;
+    data += "\":[";
+    for (size_t i = 0; i < counts.size(); ++i) {
+      if (i) data += ',';
+      data += "{\"name\":";
+      AppendJsonString(data, counts[i].name);
+      data += fmt::format(",\"value\":{}}}", counts[i].value);
+    }
+    data += ']';
+  };
+  list("seriesCountByMetricName", st.series_count_by_metric_name);
+  list("labelValueCountByLabelName", st.label_value_count_by_label_name);
+  list("memoryInBytesByLabelName", st.memory_in_bytes_by_label_name);
+  list("seriesCountByLabelValuePair", st.series_count_by_label_value_pair);
+  data += '}';
+  resp = Response::JsonSuccess(data);
+}
+
+void Export(tsdb::Db& db, const Request& req, Response& resp) {
+  Range range;
+  std::vector<std::vector<tsdb::Matcher>> sets;
+  Status s = ParseRange(req, range);
+  if (s.ok()) s = ParseMatches(req, true, sets);
+  if (!s.ok()) {
+    resp = Response::FromStatus(s);
+    return;
+  }
+  auto q = db.Query(range.start, range.end);
+  std::string out;
+  std::vector<tsdb::Labels> seen;
+  for (const auto& set : sets) {
+    Result<std::vector<tsdb::SeriesData>> series = q->Select(set);
+    if (!series.ok()) {
+      resp = Response::FromStatus(series.status());
+      return;
+    }
+    for (const tsdb::SeriesData& sd : *series) {
+      if (sets.size() > 1) {
+        if (std::find(seen.begin(), seen.end(), sd.labels) != seen.end()) continue;
+        seen.push_back(sd.labels);
+      }
+      out += "{\"metric\":";
+      AppendLabelsObject(out, sd.labels);
+      out += ",\"values\":[";
+      bool first = true;
+      for (const tsdb::Sample& smp : sd.samples) {
+        if (tsdb::IsStaleNaN(smp.v)) continue;  // staleness markers are not data
+        if (!first) out += ',';
+        first = false;
+        if (std::isfinite(smp.v)) {
+          fmt::format_to(std::back_inserter(out), "{}", smp.v);
+        } else {
+          out += '"';
+          selfmon::AppendPrometheusFloat(out, smp.v);
+          out += '"';
+        }
+      }
+      out += "],\"timestamps\":[";
+      first = true;
+      for (const tsdb::Sample& smp : sd.samples) {
+        if (tsdb::IsStaleNaN(smp.v)) continue;
+        if (!first) out += ',';
+        first = false;
+        fmt::format_to(std::back_inserter(out), "{}", smp.t);
+      }
+      out += "]}\n";
+    }
+  }
+  resp = Response::Text(200, std::move(out), "application/stream+json");
+}
+
+}  // namespace
+
+void RegisterTsdbRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db) {
+  for (Method m : {Method::kGet, Method::kPost}) {
+    router.Handle(m, "/api/v1/series", config::kScopeRead, WithDb(db, Series));
+    router.Handle(m, "/api/v1/labels", config::kScopeRead, WithDb(db, LabelNames));
+    router.Handle(m, "/api/v1/export", config::kScopeRead, WithDb(db, Export));
+  }
+  router.HandlePrefix(Method::kGet, "/api/v1/label/", config::kScopeRead, WithDb(db, LabelValues),
+                      "/api/v1/label/:name/values");
+  router.Handle(Method::kGet, "/api/v1/status/tsdb", config::kScopeRead, WithDb(db, TsdbStatus));
+}
+
+}  // namespace pharos::api
