@@ -28,16 +28,19 @@ struct Range {
 Status ParseRange(const Request& req, Range& range) {
   if (auto start = req.FormValue("start"); start && !start->empty()) {
     Result<int64_t> t = ParseTimestampMs(*start);
-    if (!t.ok()) return InvalidArgument(fmt::format("invalid parameter \"start\": {}", t.status().message()));
+    if (!t.ok())
+      return InvalidArgument(fmt::format("invalid parameter \"start\": {}", t.status().message()));
     range.start = *t;
   }
   if (auto end = req.FormValue("end"); end && !end->empty()) {
     Result<int64_t> t = ParseTimestampMs(*end);
-    if (!t.ok()) return InvalidArgument(fmt::format("invalid parameter \"end\": {}", t.status().message()));
+    if (!t.ok())
+      return InvalidArgument(fmt::format("invalid parameter \"end\": {}", t.status().message()));
     range.end = *t;
   }
   if (range.end < range.start) {
-    return InvalidArgument("invalid parameter \"end\": end timestamp must not be before start time");
+    return InvalidArgument(
+        "invalid parameter \"end\": end timestamp must not be before start time");
   }
   return Status::Ok();
 }
@@ -50,7 +53,8 @@ Status ParseMatches(const Request& req, bool required,
   for (const std::string& m : matches) {
     Result<std::vector<tsdb::Matcher>> parsed = promql::ParseSeriesSelector(m);
     if (!parsed.ok()) {
-      return InvalidArgument(fmt::format("invalid parameter \"match[]\": {}", parsed.status().message()));
+      return InvalidArgument(
+          fmt::format("invalid parameter \"match[]\": {}", parsed.status().message()));
     }
     out.push_back(std::move(parsed).value());
   }
@@ -100,10 +104,10 @@ Result<std::vector<tsdb::Labels>> SeriesFor(tsdb::Querier& q,
     all.insert(all.end(), series->begin(), series->end());
   }
   auto less = [](const tsdb::Labels& a, const tsdb::Labels& b) {
-    return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(),
-                                        [](const tsdb::Label& x, const tsdb::Label& y) {
-                                          return x.name != y.name ? x.name < y.name : x.value < y.value;
-                                        });
+    return std::lexicographical_compare(
+        a.begin(), a.end(), b.begin(), b.end(), [](const tsdb::Label& x, const tsdb::Label& y) {
+          return x.name != y.name ? x.name < y.name : x.value < y.value;
+        });
   };
   std::sort(all.begin(), all.end(), less);
   all.erase(std::unique(all.begin(), all.end()), all.end());

@@ -14,7 +14,8 @@ class SelectorParser {
     SkipSpace();
     if (pos_ < text_.size() && IsNameStart(text_[pos_], true)) {
       std::string_view name = Identifier(true);
-      Result<tsdb::Matcher> m = tsdb::Matcher::Make(tsdb::MatchType::kEqual, "__name__", std::string(name));
+      Result<tsdb::Matcher> m =
+          tsdb::Matcher::Make(tsdb::MatchType::kEqual, "__name__", std::string(name));
       if (!m.ok()) return m.status();
       matchers.push_back(*m);
       SkipSpace();
@@ -42,7 +43,9 @@ class SelectorParser {
         } else if (Consume("=")) {
           type = tsdb::MatchType::kEqual;
         } else {
-          return Error("unexpected {} in label matching, expected one of \"=\", \"!=\", \"=~\" or \"!~\"", Found());
+          return Error(
+              "unexpected {} in label matching, expected one of \"=\", \"!=\", \"=~\" or \"!~\"",
+              Found());
         }
         SkipSpace();
         std::string value;
@@ -62,8 +65,7 @@ class SelectorParser {
     bool has_non_empty = false;
     for (const tsdb::Matcher& m : matchers) has_non_empty |= !m.Matches("");
     if (!has_non_empty) {
-      return InvalidArgument(
-          "vector selector must contain at least one non-empty matcher");
+      return InvalidArgument("vector selector must contain at least one non-empty matcher");
     }
     return matchers;
   }
@@ -185,7 +187,8 @@ class SelectorParser {
         if (e == 'x') {
           out += static_cast<char>(cp);
         } else {
-          if (cp > 0x10FFFF || (cp >= 0xD800 && cp < 0xE000)) return Error("invalid Unicode code point in escape sequence");
+          if (cp > 0x10FFFF || (cp >= 0xD800 && cp < 0xE000))
+            return Error("invalid Unicode code point in escape sequence");
           AppendUtf8(out, cp);
         }
       }

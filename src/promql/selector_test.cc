@@ -22,7 +22,9 @@ TEST(SelectorTest, ParsesForms) {
 
   m = ParseSeriesSelector(R"({__name__=~"job:.*", x="a\"b\n\u00e9\x41"})");
   ASSERT_TRUE(m.ok()) << m.status().ToString();
-  EXPECT_EQ((*m)[1].value(), "a\"b\n\xC3\xA9" "A");
+  EXPECT_EQ((*m)[1].value(),
+            "a\"b\n\xC3\xA9"
+            "A");
   EXPECT_TRUE(ParseSeriesSelector("job:rate5m:sum").ok());
 }
 

@@ -117,8 +117,9 @@ TEST(MetricsTest, RemoteWriteErrors) {
   EXPECT_NE(bad_match.body.find("parse error"), std::string::npos);
   EXPECT_EQ(Get(port, "/api/v1/series").status, 400);
   std::string metrics = Get(port, "/metrics").body;
-  EXPECT_NE(metrics.find("pharos_ingest_requests_total{protocol=\"remote_write\",outcome=\"partial\"} 1"),
-            std::string::npos);
+  EXPECT_NE(
+      metrics.find("pharos_ingest_requests_total{protocol=\"remote_write\",outcome=\"partial\"} 1"),
+      std::string::npos);
   EXPECT_NE(metrics.find("pharos_tsdb_rejected_series_total{reason=\"invalid_labels\"} 1"),
             std::string::npos);
 }
@@ -142,13 +143,14 @@ TEST(MetricsCrashTest, AcknowledgedSamplesSurviveKill9) {
     auto present = ExportById(port, "crash_metric");
     for (const auto& [id, ts] : acked) {
       for (int64_t t : ts) {
-        ASSERT_TRUE(present[id].count(t)) << "cycle " << cycle << ": lost acked sample " << id
-                                          << "@" << t;
+        ASSERT_TRUE(present[id].count(t))
+            << "cycle " << cycle << ": lost acked sample " << id << "@" << t;
       }
     }
     for (const auto& [id, ts] : present) {
       for (int64_t t : ts) {
-        ASSERT_TRUE(sent[id].count(t)) << "cycle " << cycle << ": sample never sent " << id << "@" << t;
+        ASSERT_TRUE(sent[id].count(t))
+            << "cycle " << cycle << ": sample never sent " << id << "@" << t;
       }
     }
     std::atomic<bool> stop{false};
@@ -191,7 +193,8 @@ TEST(MetricsCrashTest, AcknowledgedSamplesSurviveKill9) {
   ASSERT_TRUE(last.StartServe({"--data", data_dir})) << last.Stderr();
   auto present = ExportById(last.port(), "crash_metric");
   for (const auto& [id, ts] : acked) {
-    for (int64_t t : ts) ASSERT_TRUE(present[id].count(t)) << "lost acked sample " << id << "@" << t;
+    for (int64_t t : ts)
+      ASSERT_TRUE(present[id].count(t)) << "lost acked sample " << id << "@" << t;
   }
 }
 
