@@ -32,6 +32,10 @@ Result<ServeOptions> ParseServeArgs(const std::vector<std::string>& args, char**
 /// Runs the server until SIGTERM or SIGINT; returns the exit code.
 int Serve(const ServeOptions& options);
 
+/// Runs the OpenMetrics parser conformance suite in `dir`; prints "N passed, M failed".
+/// Returns 0 when all pass, 1 when any fails, 77 when `dir` does not exist.
+int RunOpenMetricsSuite(const std::string& dir);
+
 /// Creates the data directory and takes its lock; the lock is held while the returned
 /// descriptor is open. FailedPrecondition when another process holds it.
 Result<int> OpenDataDir(const std::string& path);

@@ -17,6 +17,7 @@ Usage:
   pharos serve [flags]          run the server
   pharos check-config FILE      validate a configuration file and exit
   pharos version                print the version
+  pharos openmetrics-test DIR   run the OpenMetrics parser conformance suite in DIR
   pharos help                   this text
 
 Run 'pharos COMMAND --help' for a command's flags.
@@ -159,6 +160,16 @@ int Run(int argc, char** argv, char** environ) {
     return 0;
   }
   if (command == "check-config") return CheckConfig(args);
+  if (command == "openmetrics-test") {
+    if (args.size() != 1 || args[0] == "--help") {
+      std::printf(
+          "Usage: pharos openmetrics-test DIR\n\nRuns the OpenMetrics parser suite (one "
+          "directory per case with metrics and test.json) and prints N passed, M "
+          "failed.\n");
+      return args.size() == 1 ? 0 : 2;
+    }
+    return RunOpenMetricsSuite(args[0]);
+  }
   if (command == "serve") {
     for (const std::string& a : args) {
       if (a == "--help" || a == "-h") {

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -44,13 +45,61 @@ struct DecodedBatch {
 /// Decodes a Prometheus remote_write 1.0 WriteRequest (protobuf, after snappy).
 Status DecodeWriteRequest(std::string_view body, DecodedBatch& out);
 
+/// Text exposition formats.
+enum class TextFormat {
+  kPrometheus,   // text/plain; version=0.0.4: lenient, comments and blank lines allowed
+  kOpenMetrics,  // application/openmetrics-text; version=1.0.0: strict, ends with # EOF
+};
+
+enum class MetricType {
+  kUnknown,
+  kCounter,
+  kGauge,
+  kHistogram,
+  kGaugeHistogram,
+  kSummary,
+  kInfo,
+  kStateSet
+};
+
+struct FamilyMetadata {
+  std::string name;
+  MetricType type = MetricType::kUnknown;
+  std::string help;
+  std::string unit;
+};
+
+/// A parsed exposition: every sample as one series of `batch` (labels include __name__),
+/// plus the metadata of each family. Unescaped label values live in `storage`.
+struct TextBatch {
+  DecodedBatch batch;
+  std::vector<FamilyMetadata> families;
+  std::vector<std::unique_ptr<std::string>> storage;
+  uint64_t exemplars = 0;
+  void Clear();
+};
+
+/// Parses a text exposition. Samples without a timestamp get `default_timestamp_ms`.
+/// Errors name the line. OpenMetrics syntax (line forms, metadata, labels, numbers,
+/// exemplars, # EOF) is always enforced; with `strict` the semantic rules of the 1.0
+/// specification are too (family grouping and name clashes, per-type suffixes and value
+/// rules, histogram consistency, timestamp order, where exemplars may appear). Scrapes and
+/// imports are not strict, as Prometheus's own parser is not: real exporters publish
+/// negative histogram sums and the like.
+Status ParseText(std::string_view text, TextFormat format, int64_t default_timestamp_ms,
+                 TextBatch& out, bool strict = false);
+
+/// The format a Content-Type names (OpenMetrics for application/openmetrics-text).
+TextFormat TextFormatFor(std::string_view content_type);
+
 struct Options {
   /// Concurrent write requests beyond this get 429 with Retry-After.
   uint32_t max_concurrent_writes = 64;
 };
 
-/// POST /api/v1/write (remote_write 1.0). `db` is null until storage has recovered;
-/// until then writes get 503 with Retry-After.
+/// POST /api/v1/write (remote_write 1.0) and POST /api/v1/import/prometheus (text
+/// formats; `timestamp` gives samples without one a time). `db` is null until storage has
+/// recovered; until then writes get 503 with Retry-After.
 void RegisterRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db,
                     selfmon::Registry& registry, const Options& options);
 

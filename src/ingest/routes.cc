@@ -1,8 +1,10 @@
 #include <atomic>
+#include <chrono>
 #include <memory>
 
 #include <fmt/format.h>
 
+#include "common/units.h"
 #include "ingest/ingest.h"
 
 namespace pharos::ingest {
@@ -20,8 +22,10 @@ struct IngestMetrics {
         unsupported(r.AddCounter("pharos_ingest_unsupported_total",
                                  "Items received that Pharos does not store yet, by kind.",
                                  {"kind"})) {
-    for (const char* outcome : {"ok", "partial", "invalid", "throttled", "unavailable"}) {
-      requests.WithLabels({"remote_write", outcome});
+    for (const char* protocol : {"remote_write", "import"}) {
+      for (const char* outcome : {"ok", "partial", "invalid", "throttled", "unavailable"}) {
+        requests.WithLabels({protocol, outcome});
+      }
     }
   }
   selfmon::Family<selfmon::Counter>& samples;
@@ -126,6 +130,73 @@ void RegisterRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db_ptr
         resp = server::Response::Error(400, "bad_data", message);
       },
       "/api/v1/write");
+
+  // Bulk loading in the text exposition formats (VictoriaMetrics's path and semantics):
+  // samples without a timestamp get ?timestamp= (Unix seconds or RFC 3339) or now.
+  router.Handle(
+      server::Method::kPost, "/api/v1/import/prometheus", config::kScopeWrite,
+      [&db_ptr, metrics, in_flight, options](const server::Request& req, server::Response& resp) {
+        tsdb::Db* db = db_ptr.load(std::memory_order_acquire);
+        if (!db) {
+          resp = Throttled("storage is recovering; retry shortly", 503, "1");
+          return;
+        }
+        auto count = [&](std::string_view outcome) {
+          metrics->requests.WithLabels({"import", outcome}).Inc();
+        };
+        InFlight guard(*in_flight);
+        if (guard.value() > options.max_concurrent_writes) {
+          count("throttled");
+          resp = Throttled(fmt::format("more than {} concurrent write requests; retry later",
+                                       options.max_concurrent_writes),
+                           429, "1");
+          return;
+        }
+        int64_t default_ts = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+        if (auto ts = req.QueryParam("timestamp"); ts && !ts->empty()) {
+          Result<int64_t> parsed = ParseTimestampMs(*ts);
+          if (!parsed.ok()) {
+            count("invalid");
+            resp = server::Response::Error(
+                400, "bad_data",
+                fmt::format("invalid parameter \"timestamp\": {}", parsed.status().message()));
+            return;
+          }
+          default_ts = *parsed;
+        }
+        thread_local TextBatch batch;
+        Status s = ParseText(req.body(), TextFormatFor(req.Header("Content-Type").value_or("")),
+                             default_ts, batch);
+        if (!s.ok()) {
+          count("invalid");
+          resp = server::Response::FromStatus(s);
+          return;
+        }
+        metrics->samples.WithLabels({"import"})
+            .Inc(static_cast<double>(batch.batch.samples.size()));
+        tsdb::AppendResult result;
+        s = db->Append(batch.batch.series, result);
+        if (!s.ok()) {
+          count("unavailable");
+          resp = Throttled(s.message(), 503, "5");
+          return;
+        }
+        if (result.samples_rejected == 0) {
+          count("ok");
+          resp.status = 204;
+          resp.body.clear();
+          return;
+        }
+        count("partial");
+        metrics->rejected.WithLabels({"import"}).Inc(static_cast<double>(result.samples_rejected));
+        std::string message = fmt::format("{} of {} samples rejected", result.samples_rejected,
+                                          batch.batch.samples.size());
+        for (const std::string& e : result.errors) message += "; " + e;
+        resp = server::Response::Error(400, "bad_data", message);
+      },
+      "/api/v1/import/prometheus");
 }
 
 }  // namespace pharos::ingest

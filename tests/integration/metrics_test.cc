@@ -124,6 +124,33 @@ TEST(MetricsTest, RemoteWriteErrors) {
             std::string::npos);
 }
 
+TEST(MetricsTest, ImportPrometheusText) {
+  PharosProcess pharos;
+  ASSERT_TRUE(pharos.StartServe()) << pharos.Stderr();
+  uint16_t port = pharos.port();
+  HttpResponse ok = Post(port, "/api/v1/import/prometheus?timestamp=1700000000",
+                         "# TYPE imported gauge\nimported{id=\"a\"} 1\nimported{id=\"b\"} 2 "
+                         "1700000005000\n",
+                         "Content-Type: text/plain; version=0.0.4\r\n");
+  EXPECT_EQ(ok.status, 204) << ok.body;
+  auto got = ExportById(port, "imported");
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(*got["a"].begin(), 1700000000000);
+  EXPECT_EQ(*got["b"].begin(), 1700000005000);
+  HttpResponse om =
+      Post(port, "/api/v1/import/prometheus", "imported_om{id=\"c\"} 1 1700000010.5\n# EOF\n",
+           "Content-Type: application/openmetrics-text; version=1.0.0\r\n");
+  EXPECT_EQ(om.status, 204) << om.body;
+  EXPECT_EQ(*ExportById(port, "imported_om")["c"].begin(), 1700000010500);
+  HttpResponse bad = Post(port, "/api/v1/import/prometheus", "ok 1\nnot valid{ 1\n");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("line 2"), std::string::npos) << bad.body;
+  HttpResponse no_eof = Post(port, "/api/v1/import/prometheus", "x 1\n",
+                             "Content-Type: application/openmetrics-text\r\n");
+  EXPECT_EQ(no_eof.status, 400);
+  EXPECT_NE(no_eof.body.find("# EOF"), std::string::npos);
+}
+
 // Remote-write in a loop while the server is killed with SIGKILL at random moments; after
 // each restart every acknowledged sample must be there, and nothing that was never sent.
 TEST(MetricsCrashTest, AcknowledgedSamplesSurviveKill9) {

@@ -1,0 +1,57 @@
+// `pharos openmetrics-test DIR`: runs the OpenMetrics parser suite (a directory of cases,
+// each with `metrics` and `test.json` saying whether it must parse) and reports
+// "N passed, M failed". Exit 0 when all pass, 1 otherwise, 77 (skip) when DIR is absent.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "app/app.h"
+#include "ingest/ingest.h"
+
+namespace pharos::app {
+namespace {
+
+std::string ReadFile(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+int RunOpenMetricsSuite(const std::string& dir) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(dir)) {
+    std::printf("openmetrics-test: %s not found; suite skipped (set PHAROS_TESTDATA)\n",
+                dir.c_str());
+    return 77;
+  }
+  std::vector<fs::path> cases;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.is_directory() && fs::exists(entry.path() / "test.json"))
+      cases.push_back(entry.path());
+  }
+  std::sort(cases.begin(), cases.end());
+  int passed = 0, failed = 0;
+  ingest::TextBatch batch;
+  for (const fs::path& c : cases) {
+    std::string spec = ReadFile(c / "test.json");
+    bool should_parse = spec.find("\"shouldParse\": true") != std::string::npos ||
+                        spec.find("\"shouldParse\":true") != std::string::npos;
+    std::string text = ReadFile(c / "metrics");
+    Status s = ingest::ParseText(text, ingest::TextFormat::kOpenMetrics, 0, batch, /*strict=*/true);
+    if (s.ok() == should_parse) {
+      ++passed;
+    } else {
+      ++failed;
+      std::printf("FAIL %s: want %s, got %s\n", c.filename().c_str(),
+                  should_parse ? "parse" : "reject", s.ok() ? "parsed" : s.message().c_str());
+    }
+  }
+  std::printf("openmetrics parser suite (%s)\n%d passed, %d failed\n", dir.c_str(), passed, failed);
+  return failed == 0 ? 0 : 1;
+}
+
+}  // namespace pharos::app
