@@ -1,3 +1,4 @@
+SHELL := /bin/bash
 # Pharos: `make run` sets up, builds and starts the server; `make test` sets up and runs
 # every test. Both install missing Debian packages through scripts/install-deps.
 
@@ -7,7 +8,8 @@ ASAN_DIR := build/asan
 SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.cc' '*.h' 2>/dev/null)
 CMAKE_COMMON := -G Ninja -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
 
-.PHONY: all deps build run test test-build format format-check lint bench-http clean
+.PHONY: all deps build run test test-build format format-check lint bench-http clean fuzz \
+  fuzz-build fuzz-smoke
 
 all: build
 
@@ -27,9 +29,9 @@ run: build
 PHAROS_TESTDATA ?= $(abspath ../shared/testdata)
 export PHAROS_TESTDATA
 
-# Every test, under AddressSanitizer and UndefinedBehaviorSanitizer. The conformance
-# summaries print first; ctest's summary line closes the run.
-test: deps format-check test-build
+# Every test, under AddressSanitizer and UndefinedBehaviorSanitizer, after a short fuzz run
+# of every decoder. The conformance summaries print next; ctest's summary line closes.
+test: deps format-check fuzz-smoke test-build
 	@$(ASAN_DIR)/pharos openmetrics-test $(PHAROS_TESTDATA)/prometheus/openmetrics-parsers; \
 	  rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 77 ]
 	@cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
@@ -40,6 +42,29 @@ test-build:
 	@cmake -S . -B $(ASAN_DIR) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DPHAROS_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_DIR) -j $(JOBS)
+
+# libFuzzer targets for every decoder, built with clang, ASan and UBSan.
+FUZZ_DIR := build/fuzz
+FUZZ_TARGETS := remote_write text_format http_request selector
+FUZZ_SECONDS ?= 60
+
+fuzz-build: deps
+	@CC=clang CXX=clang++ cmake -S . -B $(FUZZ_DIR) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DPHAROS_FUZZ=ON -DPHAROS_TESTS=OFF >/dev/null
+	@cmake --build $(FUZZ_DIR) -j $(JOBS) --target $(addsuffix _fuzz,$(FUZZ_TARGETS))
+
+# Each target for FUZZ_SECONDS; new inputs it finds go to build/fuzz/corpus.
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_DIR)/corpus/$$t; \
+	  echo "fuzzing $$t for $(FUZZ_SECONDS)s"; \
+	  $(FUZZ_DIR)/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    $(FUZZ_DIR)/corpus/$$t fuzz/corpus/$$t 2>&1 | grep -E "stat::number_of_executed_units|ERROR|SUMMARY|crash" ; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
+
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(or $(FUZZ_SMOKE_SECONDS),10)
 
 format:
 	@clang-format -i $(SOURCES)

@@ -305,7 +305,10 @@ std::string Registry::Render() const {
   std::string out;
   out.reserve(16 * 1024);
   std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& [name, e] : families_) {
+  for (const auto& family : families_) {
+    // Named references, not structured bindings: lambdas below capture them.
+    const std::string& name = family.first;
+    const Entry& e = family.second;
     AppendHeader(out, name, e.help, e.type);
     switch (e.type) {
       case MetricType::kCounter:
