@@ -11,6 +11,7 @@
 #include <string>
 
 #include "config/config.h"
+#include "scrape/scrape.h"
 #include "selfmon/metrics.h"
 #include "server/server.h"
 #include "tsdb/tsdb.h"
@@ -45,5 +46,9 @@ void RegisterStatusRoutes(server::Router& router, const BuildInfo& build,
 ///                                        format; match[] required (read)
 /// start and end take Unix seconds or RFC 3339, as Prometheus's API does.
 void RegisterTsdbRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db);
+
+/// GET /api/v1/targets in Prometheus's shape (read). `scraper` is null until storage has
+/// recovered and scraping has started; the list is empty until then.
+void RegisterTargetRoutes(server::Router& router, const std::atomic<scrape::Scraper*>& scraper);
 
 }  // namespace pharos::api

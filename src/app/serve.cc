@@ -17,6 +17,7 @@
 #include "app/version.h"
 #include "common/log.h"
 #include "ingest/ingest.h"
+#include "scrape/scrape.h"
 #include "selfmon/metrics.h"
 #include "server/server.h"
 #include "tsdb/tsdb.h"
@@ -125,6 +126,8 @@ int Serve(const ServeOptions& options) {
   ingest::Options ingest_options;
   ingest_options.max_concurrent_writes = config.limits.max_concurrent_writes;
   ingest::RegisterRoutes(*router, db_ptr, registry, ingest_options);
+  std::atomic<scrape::Scraper*> scraper_ptr{nullptr};
+  api::RegisterTargetRoutes(*router, scraper_ptr);
   // Prometheus's lifecycle endpoint: the same reload as SIGHUP.
   router->Handle(
       server::Method::kPost, "/-/reload", config::kScopeAdmin,
@@ -179,6 +182,18 @@ int Serve(const ServeOptions& options) {
   }
   std::unique_ptr<tsdb::Db> db = std::move(opened).value();
   db_ptr.store(db.get(), std::memory_order_release);
+  std::string self_instance = url.substr(url.find("://") + 3);
+  self_instance.pop_back();  // the trailing '/'
+  Result<std::unique_ptr<scrape::Scraper>> made = scrape::Scraper::Create(
+      config, *db, registry, [&registry] { return registry.Render(); }, self_instance);
+  if (!made.ok()) {
+    LogError("invalid scrape configuration", {{"error", made.status().message()}});
+    http->Shutdown();
+    return 2;
+  }
+  std::unique_ptr<scrape::Scraper> scraper = std::move(made).value();
+  scraper->Start();
+  scraper_ptr.store(scraper.get(), std::memory_order_release);
   ready.store(true, std::memory_order_release);
   LogInfo("ready", {{"data_dir", config.storage.data_dir}});
 
@@ -197,6 +212,8 @@ int Serve(const ServeOptions& options) {
   }
   ready.store(false, std::memory_order_release);
   http->Shutdown();  // in-flight writes finish first
+  scraper_ptr.store(nullptr, std::memory_order_release);
+  scraper->Stop();  // writes staleness markers for what it scraped
   db_ptr.store(nullptr, std::memory_order_release);
   Status closed = db->Close();
   if (!closed.ok()) LogError("closing the metrics store failed", {{"error", closed.message()}});

@@ -125,6 +125,20 @@ const std::vector<Field>& Fields() {
   using std::chrono::milliseconds;
   using std::chrono::seconds;
   static const std::vector<Field> fields = {
+      DurationField(
+          "global.scrape_interval", "how often targets are scraped by default",
+          [](Config& c) -> Duration& { return c.global.scrape_interval; }, milliseconds(100),
+          hours(24)),
+      DurationField(
+          "global.scrape_timeout", "how long a scrape may take by default",
+          [](Config& c) -> Duration& { return c.global.scrape_timeout; }, milliseconds(10),
+          hours(1)),
+      BoolField("global.scrape_self", "scrape Pharos's own metrics as job \"pharos\"",
+                [](Config& c) -> bool& { return c.global.scrape_self; }),
+      DurationField(
+          "global.self_scrape_interval", "how often Pharos scrapes itself",
+          [](Config& c) -> Duration& { return c.global.self_scrape_interval; }, milliseconds(100),
+          hours(24)),
       StringField(
           "server.listen", "address of the HTTP listener, HOST:PORT (port 0 picks one)",
           [](Config& c) -> std::string& { return c.server.listen; }, CheckListen),
@@ -242,7 +256,7 @@ const Field* FindField(std::string_view key) {
 
 // True when `prefix` names a section: some key starts with "prefix.".
 bool IsSection(std::string_view prefix) {
-  if (prefix == "auth") return true;
+  if (prefix == "auth" || prefix == "global") return true;
   for (const Field& f : Fields()) {
     if (f.key.size() > prefix.size() && f.key.substr(0, prefix.size()) == prefix &&
         f.key[prefix.size()] == '.') {
@@ -301,6 +315,10 @@ class YamlLoader {
         PHAROS_RETURN_IF_ERROR(LoadTokens(value, kv.first));
         continue;
       }
+      if (key == "scrape_configs") {
+        PHAROS_RETURN_IF_ERROR(LoadScrapeConfigs(value, kv.first));
+        continue;
+      }
       if (const Field* f = FindField(key)) {
         if (!value.IsScalar()) {
           return Error(kv.first, key,
@@ -320,6 +338,240 @@ class YamlLoader {
       }
       return Error(kv.first, key, "unknown key");
     }
+    return Status::Ok();
+  }
+
+  // ---- scrape_configs ----
+
+  Status ExpectScalar(const YAML::Node& v, const std::string& key, std::string& out) {
+    if (!v.IsScalar()) return Error(v, key, fmt::format("expected a string, got {}", NodeKind(v)));
+    out = v.Scalar();
+    return Status::Ok();
+  }
+
+  Status ExpectStringList(const YAML::Node& v, const std::string& key,
+                          std::vector<std::string>& out) {
+    if (v.IsNull()) return Status::Ok();
+    if (!v.IsSequence()) return Error(v, key, fmt::format("expected a list, got {}", NodeKind(v)));
+    for (size_t i = 0; i < v.size(); ++i) {
+      std::string item;
+      PHAROS_RETURN_IF_ERROR(ExpectScalar(v[i], fmt::format("{}[{}]", key, i), item));
+      out.push_back(std::move(item));
+    }
+    return Status::Ok();
+  }
+
+  Status ExpectStringMap(const YAML::Node& v, const std::string& key,
+                         std::vector<std::pair<std::string, std::string>>& out, bool label_names) {
+    if (v.IsNull()) return Status::Ok();
+    if (!v.IsMap()) return Error(v, key, fmt::format("expected a map, got {}", NodeKind(v)));
+    for (const auto& kv : v) {
+      std::string name = kv.first.as<std::string>();
+      std::string value;
+      if (kv.second.IsSequence() && !label_names && kv.second.size() > 0) {
+        // Prometheus's params map to lists of values.
+        for (size_t i = 0; i < kv.second.size(); ++i) {
+          PHAROS_RETURN_IF_ERROR(ExpectScalar(kv.second[i], key + "." + name, value));
+          out.emplace_back(name, value);
+        }
+        continue;
+      }
+      PHAROS_RETURN_IF_ERROR(ExpectScalar(kv.second, key + "." + name, value));
+      if (label_names && !ValidLabelName(name)) {
+        return Error(kv.first, key + "." + name, "invalid label name");
+      }
+      out.emplace_back(name, value);
+    }
+    return Status::Ok();
+  }
+
+  static bool ValidLabelName(std::string_view s) {
+    if (s.empty()) return false;
+    for (size_t i = 0; i < s.size(); ++i) {
+      char c = s[i];
+      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+            (i > 0 && c >= '0' && c <= '9'))) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  Status LoadDuration(const YAML::Node& v, const std::string& key, Duration& out) {
+    std::string text;
+    PHAROS_RETURN_IF_ERROR(ExpectScalar(v, key, text));
+    Result<Duration> d = ParseDuration(text);
+    if (!d.ok()) return Error(v, key, d.status().message());
+    if (d->count() <= 0) return Error(v, key, "must be greater than 0");
+    out = *d;
+    return Status::Ok();
+  }
+
+  Status LoadBool(const YAML::Node& v, const std::string& key, bool& out) {
+    std::string text;
+    PHAROS_RETURN_IF_ERROR(ExpectScalar(v, key, text));
+    if (text != "true" && text != "false") {
+      return Error(v, key, fmt::format("expected true or false, got \"{}\"", text));
+    }
+    out = text == "true";
+    return Status::Ok();
+  }
+
+  Status LoadRelabelConfigs(const YAML::Node& list, const std::string& base,
+                            std::vector<RelabelConfig>& out) {
+    if (list.IsNull()) return Status::Ok();
+    if (!list.IsSequence())
+      return Error(list, base, fmt::format("expected a list, got {}", NodeKind(list)));
+    static const char* kActions[] = {"replace",  "keep",    "drop",      "labeldrop", "labelkeep",
+                                     "labelmap", "hashmod", "lowercase", "uppercase"};
+    for (size_t i = 0; i < list.size(); ++i) {
+      const YAML::Node& item = list[i];
+      std::string at = fmt::format("{}[{}]", base, i);
+      if (!item.IsMap())
+        return Error(item, at, fmt::format("expected a map, got {}", NodeKind(item)));
+      RelabelConfig rc;
+      for (const auto& kv : item) {
+        std::string name = kv.first.as<std::string>();
+        std::string key = at + "." + name;
+        if (name == "source_labels") {
+          PHAROS_RETURN_IF_ERROR(ExpectStringList(kv.second, key, rc.source_labels));
+        } else if (name == "separator") {
+          PHAROS_RETURN_IF_ERROR(ExpectScalar(kv.second, key, rc.separator));
+        } else if (name == "regex") {
+          PHAROS_RETURN_IF_ERROR(ExpectScalar(kv.second, key, rc.regex));
+        } else if (name == "target_label") {
+          PHAROS_RETURN_IF_ERROR(ExpectScalar(kv.second, key, rc.target_label));
+        } else if (name == "replacement") {
+          PHAROS_RETURN_IF_ERROR(ExpectScalar(kv.second, key, rc.replacement));
+        } else if (name == "modulus") {
+          std::string text;
+          PHAROS_RETURN_IF_ERROR(ExpectScalar(kv.second, key, text));
+          char* end = nullptr;
+          rc.modulus = std::strtoull(text.c_str(), &end, 10);
+          if (*end != '\0' || rc.modulus == 0)
+            return Error(kv.second, key, "expected a positive integer");
+        } else if (name == "action") {
+          PHAROS_RETURN_IF_ERROR(ExpectScalar(kv.second, key, rc.action));
+          rc.action = ToLower(rc.action);
+          if (std::find(std::begin(kActions), std::end(kActions), rc.action) ==
+              std::end(kActions)) {
+            return Error(kv.second, key, fmt::format("unknown relabel action \"{}\"", rc.action));
+          }
+        } else {
+          return Error(kv.first, key, "unknown key");
+        }
+      }
+      if ((rc.action == "replace" || rc.action == "hashmod" || rc.action == "lowercase" ||
+           rc.action == "uppercase") &&
+          rc.target_label.empty()) {
+        return Error(item, at + ".target_label", fmt::format("required for action {}", rc.action));
+      }
+      if (rc.action == "hashmod" && rc.modulus == 0) {
+        return Error(item, at + ".modulus", "required for action hashmod");
+      }
+      out.push_back(std::move(rc));
+    }
+    return Status::Ok();
+  }
+
+  Status LoadScrapeConfigs(const YAML::Node& list, const YAML::Node& at) {
+    if (list.IsNull()) return Status::Ok();
+    if (!list.IsSequence()) {
+      return Error(at, "scrape_configs", fmt::format("expected a list, got {}", NodeKind(list)));
+    }
+    std::vector<ScrapeConfig> configs;
+    for (size_t i = 0; i < list.size(); ++i) {
+      const YAML::Node& item = list[i];
+      std::string base = fmt::format("scrape_configs[{}]", i);
+      if (!item.IsMap())
+        return Error(item, base, fmt::format("expected a map, got {}", NodeKind(item)));
+      ScrapeConfig sc;
+      for (const auto& kv : item) {
+        std::string name = kv.first.as<std::string>();
+        std::string key = base + "." + name;
+        const YAML::Node& v = kv.second;
+        if (name == "job_name") {
+          PHAROS_RETURN_IF_ERROR(ExpectScalar(v, key, sc.job_name));
+        } else if (name == "scrape_interval") {
+          PHAROS_RETURN_IF_ERROR(LoadDuration(v, key, sc.scrape_interval));
+        } else if (name == "scrape_timeout") {
+          PHAROS_RETURN_IF_ERROR(LoadDuration(v, key, sc.scrape_timeout));
+        } else if (name == "metrics_path") {
+          PHAROS_RETURN_IF_ERROR(ExpectScalar(v, key, sc.metrics_path));
+          if (sc.metrics_path.empty() || sc.metrics_path[0] != '/') {
+            return Error(v, key, "must start with /");
+          }
+        } else if (name == "scheme") {
+          PHAROS_RETURN_IF_ERROR(ExpectScalar(v, key, sc.scheme));
+          if (sc.scheme != "http") {
+            return Error(
+                v, key,
+                fmt::format("scheme \"{}\" is not supported (only http so far)", sc.scheme));
+          }
+        } else if (name == "params") {
+          PHAROS_RETURN_IF_ERROR(ExpectStringMap(v, key, sc.params, false));
+        } else if (name == "honor_labels") {
+          PHAROS_RETURN_IF_ERROR(LoadBool(v, key, sc.honor_labels));
+        } else if (name == "honor_timestamps") {
+          PHAROS_RETURN_IF_ERROR(LoadBool(v, key, sc.honor_timestamps));
+        } else if (name == "sample_limit") {
+          std::string text;
+          PHAROS_RETURN_IF_ERROR(ExpectScalar(v, key, text));
+          char* end = nullptr;
+          sc.sample_limit = std::strtoull(text.c_str(), &end, 10);
+          if (*end != '\0') return Error(v, key, "expected a non-negative integer");
+        } else if (name == "body_size_limit") {
+          std::string text;
+          PHAROS_RETURN_IF_ERROR(ExpectScalar(v, key, text));
+          Result<uint64_t> n = ParseByteSize(text);
+          if (!n.ok()) return Error(v, key, n.status().message());
+          sc.body_size_limit = *n;
+        } else if (name == "static_configs") {
+          if (!v.IsSequence())
+            return Error(v, key, fmt::format("expected a list, got {}", NodeKind(v)));
+          for (size_t k = 0; k < v.size(); ++k) {
+            std::string skey = fmt::format("{}[{}]", key, k);
+            if (!v[k].IsMap())
+              return Error(v[k], skey, fmt::format("expected a map, got {}", NodeKind(v[k])));
+            StaticConfig st;
+            for (const auto& sv : v[k]) {
+              std::string sname = sv.first.as<std::string>();
+              if (sname == "targets") {
+                PHAROS_RETURN_IF_ERROR(ExpectStringList(sv.second, skey + ".targets", st.targets));
+                for (size_t t = 0; t < st.targets.size(); ++t) {
+                  std::string host;
+                  uint16_t port;
+                  Status hp = ParseHostPort(st.targets[t], host, port);
+                  if (!hp.ok())
+                    return Error(sv.second, fmt::format("{}.targets[{}]", skey, t), hp.message());
+                }
+              } else if (sname == "labels") {
+                PHAROS_RETURN_IF_ERROR(
+                    ExpectStringMap(sv.second, skey + ".labels", st.labels, true));
+              } else {
+                return Error(sv.first, skey + "." + sname, "unknown key");
+              }
+            }
+            sc.static_configs.push_back(std::move(st));
+          }
+        } else if (name == "relabel_configs") {
+          PHAROS_RETURN_IF_ERROR(LoadRelabelConfigs(v, key, sc.relabel_configs));
+        } else if (name == "metric_relabel_configs") {
+          PHAROS_RETURN_IF_ERROR(LoadRelabelConfigs(v, key, sc.metric_relabel_configs));
+        } else {
+          return Error(kv.first, key, "unknown key");
+        }
+      }
+      if (sc.job_name.empty()) return Error(item, base + ".job_name", "required");
+      for (const ScrapeConfig& other : configs) {
+        if (other.job_name == sc.job_name) {
+          return Error(item, base + ".job_name",
+                       fmt::format("duplicate job name \"{}\"", sc.job_name));
+        }
+      }
+      configs.push_back(std::move(sc));
+    }
+    config_.scrape_configs = std::move(configs);
     return Status::Ok();
   }
 
@@ -468,7 +720,8 @@ Status ApplyEnvironment(char** environ, Config& config) {
       if (!s.ok()) return s.WithContext(fmt::format("{} ({})", name, match->key));
       continue;
     }
-    for (std::string_view section : {"server_", "log_", "storage_", "auth_", "limits_"}) {
+    for (std::string_view section :
+         {"server_", "log_", "storage_", "auth_", "limits_", "global_"}) {
       if (lower.rfind(section, 0) == 0) {
         return InvalidArgument(fmt::format("{}: unknown configuration variable", name));
       }
@@ -513,6 +766,30 @@ std::string RenderYaml(const Config& config) {
     out += ": ";
     out += JsonString(f.get(config));
     out += '\n';
+  }
+  out += "scrape_configs:";
+  if (config.scrape_configs.empty()) out += " []";
+  out += '\n';
+  for (const ScrapeConfig& sc : config.scrape_configs) {
+    out += "  - job_name: " + JsonString(sc.job_name) + "\n";
+    if (sc.scrape_interval.count())
+      out += "    scrape_interval: " + FormatDuration(sc.scrape_interval) + "\n";
+    if (sc.scrape_timeout.count())
+      out += "    scrape_timeout: " + FormatDuration(sc.scrape_timeout) + "\n";
+    out += "    metrics_path: " + JsonString(sc.metrics_path) + "\n";
+    out += "    static_configs:\n";
+    for (const StaticConfig& st : sc.static_configs) {
+      out += "      - targets: [";
+      for (size_t i = 0; i < st.targets.size(); ++i)
+        out += (i ? ", " : "") + JsonString(st.targets[i]);
+      out += "]\n";
+    }
+    if (!sc.relabel_configs.empty()) {
+      out += fmt::format("    # {} relabel_configs\n", sc.relabel_configs.size());
+    }
+    if (!sc.metric_relabel_configs.empty()) {
+      out += fmt::format("    # {} metric_relabel_configs\n", sc.metric_relabel_configs.size());
+    }
   }
   out += "auth:\n  tokens:";
   if (config.auth.tokens.empty()) out += " []";

@@ -79,7 +79,51 @@ struct LimitsConfig {
   uint32_t max_concurrent_writes = 64;
 };
 
+/// One relabeling step, as Prometheus's relabel_config.
+struct RelabelConfig {
+  std::vector<std::string> source_labels;
+  std::string separator = ";";
+  std::string regex = "(.*)";
+  std::string target_label;
+  std::string replacement = "$1";
+  std::string action = "replace";  // replace, keep, drop, labeldrop, labelkeep, labelmap, hashmod,
+                                   // lowercase, uppercase
+  uint64_t modulus = 0;
+};
+
+struct StaticConfig {
+  std::vector<std::string> targets;                         // host:port
+  std::vector<std::pair<std::string, std::string>> labels;  // added to every target
+};
+
+/// One entry of scrape_configs, in Prometheus's shape.
+struct ScrapeConfig {
+  std::string job_name;
+  Duration scrape_interval{0};  // 0: global.scrape_interval
+  Duration scrape_timeout{0};   // 0: global.scrape_timeout (capped at the interval)
+  std::string metrics_path = "/metrics";
+  std::string scheme = "http";
+  std::vector<std::pair<std::string, std::string>> params;
+  bool honor_labels = false;
+  bool honor_timestamps = true;
+  uint64_t body_size_limit = 64ULL << 20;
+  uint64_t sample_limit = 0;  // 0: none
+  std::vector<StaticConfig> static_configs;
+  std::vector<RelabelConfig> relabel_configs;
+  std::vector<RelabelConfig> metric_relabel_configs;
+};
+
+struct GlobalConfig {
+  Duration scrape_interval = std::chrono::minutes(1);
+  Duration scrape_timeout = std::chrono::seconds(10);
+  /// Pharos scrapes its own metrics in-process as job "pharos" (no HTTP, no token).
+  bool scrape_self = true;
+  Duration self_scrape_interval = std::chrono::seconds(15);
+};
+
 struct Config {
+  GlobalConfig global;
+  std::vector<ScrapeConfig> scrape_configs;
   ServerConfig server;
   AuthConfig auth;
   LogConfig log;

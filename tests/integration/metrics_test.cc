@@ -1,7 +1,10 @@
 // The metrics write path through the real binary: remote_write in, series and raw samples
 // out, across restarts and kill -9.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <map>
@@ -149,6 +152,106 @@ TEST(MetricsTest, ImportPrometheusText) {
                              "Content-Type: application/openmetrics-text\r\n");
   EXPECT_EQ(no_eof.status, 400);
   EXPECT_NE(no_eof.body.find("# EOF"), std::string::npos);
+}
+
+// Waits until /api/v1/series for `selector` (URL-encoded) returns something.
+bool WaitForSeries(uint16_t port, const std::string& selector, int seconds,
+                   std::string* body = nullptr) {
+  for (int i = 0; i < seconds * 10; ++i) {
+    HttpResponse r = Get(port, "/api/v1/series?match[]=" + selector);
+    if (r.status == 200 && r.body != R"({"status":"success","data":[]})") {
+      if (body) *body = r.body;
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+TEST(ScrapeTest, FreshInstallScrapesItself) {
+  PharosProcess pharos;
+  ASSERT_TRUE(pharos.StartServe({"--set", "global.self_scrape_interval=200ms"})) << pharos.Stderr();
+  std::string body;
+  ASSERT_TRUE(WaitForSeries(pharos.port(), "pharos_build_info", 10, &body)) << pharos.Stderr();
+  EXPECT_NE(body.find("\"job\":\"pharos\""), std::string::npos) << body;
+  EXPECT_NE(body.find("\"instance\":\"127.0.0.1:" + std::to_string(pharos.port()) + "\""),
+            std::string::npos)
+      << body;
+  ASSERT_TRUE(WaitForSeries(pharos.port(), "up%7Bjob%3D%22pharos%22%7D", 10));
+  HttpResponse targets = Get(pharos.port(), "/api/v1/targets");
+  EXPECT_EQ(targets.status, 200);
+  EXPECT_NE(targets.body.find("\"scrapePool\":\"pharos\""), std::string::npos) << targets.body;
+  EXPECT_NE(targets.body.find("\"health\":\"up\""), std::string::npos) << targets.body;
+}
+
+TEST(ScrapeTest, ScrapesAnotherServerOverHttp) {
+  PharosProcess target;
+  ASSERT_TRUE(target.StartServe({"--set", "global.scrape_self=false"})) << target.Stderr();
+  PharosProcess scraper;
+  std::string cfg =
+      scraper.WriteFile("pharos.yaml",
+                        "global:\n  scrape_interval: 300ms\n  scrape_self: false\nscrape_configs:\n"
+                        "  - job_name: other\n    static_configs:\n      - targets: ['127.0.0.1:" +
+                            std::to_string(target.port()) + "']\n        labels: {env: test}\n");
+  ASSERT_TRUE(scraper.StartServe({"--config", cfg})) << scraper.Stderr();
+  std::string body;
+  ASSERT_TRUE(
+      WaitForSeries(scraper.port(), "pharos_http_requests_total%7Bjob%3D%22other%22%7D", 10, &body))
+      << scraper.Stderr();
+  EXPECT_NE(body.find("\"env\":\"test\""), std::string::npos);
+  // The target goes away: up turns 0.
+  target.Signal(SIGTERM);
+  ASSERT_EQ(target.Wait(), 0);
+  bool down = false;
+  for (int i = 0; i < 50 && !down; ++i) {
+    down = Get(scraper.port(), "/api/v1/targets").body.find("\"health\":\"down\"") !=
+           std::string::npos;
+    if (!down) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(down);
+}
+
+// Debian's Prometheus 2.42 scrapes a Pharos and remote-writes what it scraped to another.
+TEST(ScrapeTest, RealPrometheusRemoteWritesToPharos) {
+  if (::access("/usr/bin/prometheus", X_OK) != 0) GTEST_SKIP() << "prometheus is not installed";
+  PharosProcess pharos;
+  ASSERT_TRUE(pharos.StartServe({"--set", "global.scrape_self=false"})) << pharos.Stderr();
+  uint16_t port = pharos.port();
+  uint16_t prom_port = FreePort();
+  std::string cfg = pharos.WriteFile(
+      "prometheus.yml",
+      "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: via_prometheus\n"
+      "    static_configs:\n      - targets: ['127.0.0.1:" +
+          std::to_string(port) +
+          "']\n"
+          "remote_write:\n  - url: http://127.0.0.1:" +
+          std::to_string(port) +
+          "/api/v1/write\n"
+          "    queue_config: {batch_send_deadline: 500ms, min_backoff: 100ms}\n");
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    std::string listen = "--web.listen-address=127.0.0.1:" + std::to_string(prom_port);
+    std::string storage = "--storage.tsdb.path=" + pharos.dir() + "/prom";
+    std::string config = "--config.file=" + cfg;
+    ::execl("/usr/bin/prometheus", "prometheus", config.c_str(), storage.c_str(), listen.c_str(),
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  std::string body;
+  bool got = WaitForSeries(port, "up%7Bjob%3D%22via_prometheus%22%7D", 40, &body);
+  ::kill(pid, SIGTERM);
+  int status;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(got) << "Prometheus's remote write never arrived";
+  EXPECT_NE(body.find("\"instance\":\"127.0.0.1:" + std::to_string(port) + "\""),
+            std::string::npos);
+  EXPECT_TRUE(WaitForSeries(port, "pharos_build_info%7Bjob%3D%22via_prometheus%22%7D", 5));
+  std::string metrics = Get(port, "/metrics").body;
+  EXPECT_NE(metrics.find("pharos_ingest_requests_total{protocol=\"remote_write\",outcome=\"ok\"}"),
+            std::string::npos);
 }
 
 // Remote-write in a loop while the server is killed with SIGKILL at random moments; after

@@ -1,0 +1,177 @@
+#include <openssl/md5.h>
+#include <re2/re2.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include <fmt/format.h>
+
+#include "scrape/scrape.h"
+
+namespace pharos::scrape {
+namespace {
+
+bool ValidLabelName(std::string_view s) {
+  if (s.empty()) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+          (i > 0 && c >= '0' && c <= '9'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+const std::string* Find(const tsdb::Labels& labels, std::string_view name) {
+  for (const tsdb::Label& l : labels) {
+    if (l.name == name) return &l.value;
+  }
+  return nullptr;
+}
+
+void Set(tsdb::Labels& labels, const std::string& name, std::string value) {
+  auto it = std::lower_bound(labels.begin(), labels.end(), name,
+                             [](const tsdb::Label& l, const std::string& n) { return l.name < n; });
+  if (it != labels.end() && it->name == name) {
+    if (value.empty()) {
+      labels.erase(it);
+    } else {
+      it->value = std::move(value);
+    }
+  } else if (!value.empty()) {
+    labels.insert(it, tsdb::Label{name, std::move(value)});
+  }
+}
+
+// Go's Regexp.ExpandString: $1, ${1}, $name, ${name}; $$ is a dollar.
+std::string Expand(std::string_view tmpl, const re2::RE2& re,
+                   const std::vector<re2::StringPiece>& groups) {
+  std::string out;
+  for (size_t i = 0; i < tmpl.size(); ++i) {
+    if (tmpl[i] != '$' || i + 1 >= tmpl.size()) {
+      out += tmpl[i];
+      continue;
+    }
+    if (tmpl[i + 1] == '$') {
+      out += '$';
+      ++i;
+      continue;
+    }
+    std::string name;
+    size_t j = i + 1;
+    if (tmpl[j] == '{') {
+      size_t close = tmpl.find('}', j);
+      if (close == std::string_view::npos) {
+        out += tmpl[i];
+        continue;
+      }
+      name = std::string(tmpl.substr(j + 1, close - j - 1));
+      j = close + 1;
+    } else {
+      while (j < tmpl.size() &&
+             (std::isalnum(static_cast<unsigned char>(tmpl[j])) || tmpl[j] == '_')) {
+        name += tmpl[j++];
+      }
+    }
+    if (name.empty()) {
+      out += tmpl[i];
+      continue;
+    }
+    int index = -1;
+    if (std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      index = name.size() < 6 ? std::stoi(name) : -1;
+    } else {
+      auto it = re.NamedCapturingGroups().find(name);
+      if (it != re.NamedCapturingGroups().end()) index = it->second;
+    }
+    if (index >= 0 && static_cast<size_t>(index) < groups.size() && groups[index].data()) {
+      out.append(groups[index].data(), groups[index].size());
+    }
+    i = j - 1;
+  }
+  return out;
+}
+
+bool MatchGroups(const re2::RE2& re, std::string_view value,
+                 std::vector<re2::StringPiece>& groups) {
+  groups.assign(static_cast<size_t>(re.NumberOfCapturingGroups()) + 1, re2::StringPiece());
+  return re.Match(re2::StringPiece(value.data(), value.size()), 0, value.size(),
+                  re2::RE2::ANCHOR_BOTH, groups.data(), static_cast<int>(groups.size()));
+}
+
+}  // namespace
+
+Result<std::vector<CompiledRelabel>> CompileRelabel(const std::vector<config::RelabelConfig>& steps,
+                                                    std::string_view what) {
+  std::vector<CompiledRelabel> out;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    re2::RE2::Options options;
+    options.set_log_errors(false);
+    options.set_dot_nl(true);
+    auto re = std::make_shared<re2::RE2>("^(?:" + steps[i].regex + ")$", options);
+    if (!re->ok()) {
+      return InvalidArgument(fmt::format("{}[{}].regex: invalid regular expression \"{}\": {}",
+                                         what, i, steps[i].regex, re->error()));
+    }
+    out.push_back(CompiledRelabel{steps[i], std::move(re)});
+  }
+  return out;
+}
+
+bool Relabel(const std::vector<CompiledRelabel>& steps, tsdb::Labels& labels) {
+  std::vector<re2::StringPiece> groups;
+  std::string value;
+  for (const CompiledRelabel& step : steps) {
+    const config::RelabelConfig& c = step.config;
+    const re2::RE2& re = *step.regex;
+    value.clear();
+    for (size_t i = 0; i < c.source_labels.size(); ++i) {
+      if (i) value += c.separator;
+      if (const std::string* v = Find(labels, c.source_labels[i])) value += *v;
+    }
+    const std::string& action = c.action;
+    if (action == "keep") {
+      if (!MatchGroups(re, value, groups)) return false;
+    } else if (action == "drop") {
+      if (MatchGroups(re, value, groups)) return false;
+    } else if (action == "replace") {
+      if (!MatchGroups(re, value, groups)) continue;
+      std::string target = Expand(c.target_label, re, groups);
+      if (!ValidLabelName(target)) continue;
+      Set(labels, target, Expand(c.replacement, re, groups));
+    } else if (action == "lowercase" || action == "uppercase") {
+      std::string v = value;
+      for (char& ch : v) {
+        ch =
+            static_cast<char>(action == "lowercase" ? std::tolower(static_cast<unsigned char>(ch))
+                                                    : std::toupper(static_cast<unsigned char>(ch)));
+      }
+      Set(labels, c.target_label, std::move(v));
+    } else if (action == "hashmod") {
+      unsigned char digest[MD5_DIGEST_LENGTH];
+      MD5(reinterpret_cast<const unsigned char*>(value.data()), value.size(), digest);
+      uint64_t h = 0;
+      for (int i = 8; i < 16; ++i) h = (h << 8) | digest[i];  // the low 8 bytes, as Prometheus
+      Set(labels, c.target_label, std::to_string(h % c.modulus));
+    } else if (action == "labeldrop" || action == "labelkeep") {
+      bool keep_matching = action == "labelkeep";
+      labels.erase(std::remove_if(labels.begin(), labels.end(),
+                                  [&](const tsdb::Label& l) {
+                                    bool m = MatchGroups(re, l.name, groups);
+                                    return keep_matching ? !m : m;
+                                  }),
+                   labels.end());
+    } else if (action == "labelmap") {
+      tsdb::Labels snapshot = labels;
+      for (const tsdb::Label& l : snapshot) {
+        if (!MatchGroups(re, l.name, groups)) continue;
+        std::string name = Expand(c.replacement, re, groups);
+        if (ValidLabelName(name)) Set(labels, name, l.value);
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace pharos::scrape
