@@ -64,7 +64,8 @@ run_one() {
 
 # --- Pharos ---
 PORT=$(free_port)
-"$PHAROS" serve --listen "127.0.0.1:$PORT" --data "$WORK/pharos" --log-level warn &
+"$PHAROS" serve --listen "127.0.0.1:$PORT" --data "$WORK/pharos" --log-level warn \
+  --set global.scrape_self=false &
 PID=$!
 run_one pharos "$PORT" "$WORK/pharos" readyz
 COUNT[pharos]=$(count_export "http://127.0.0.1:$PORT/api/v1/export")
@@ -91,13 +92,22 @@ prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prom"
   --web.enable-admin-api --log.level=error &
 PID=$!
 run_one prometheus "$PORT" "$WORK/prom" -/ready
-SNAP=$(curl -sf -XPOST "http://127.0.0.1:$PORT/api/v1/admin/tsdb/snapshot" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["name"])')
+SNAP_JSON=$(curl -s -XPOST "http://127.0.0.1:$PORT/api/v1/admin/tsdb/snapshot")
+SNAP=$(echo "$SNAP_JSON" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["name"])')
 BPS[prometheus]=$(python3 -c "print(round($(du -sb "$WORK/prom/snapshots/$SNAP" | cut -f1) / $EXPECTED, 3))")
-COUNT[prometheus]=$(curl -sf --get "http://127.0.0.1:$PORT/api/v1/query" \
-  --data-urlencode 'query=sum(count_over_time({__name__=~".+"}[30d]))' | python3 -c '
-import json, sys
-r = json.load(sys.stdin)["data"]["result"]
-print(r[0]["value"][1] if r else 0)')
+# count_over_time drops the metric name, so count one metric name at a time.
+COUNT[prometheus]=$(python3 - "$PORT" <<'PY'
+import json, sys, urllib.parse, urllib.request
+base = f"http://127.0.0.1:{sys.argv[1]}/api/v1"
+names = json.load(urllib.request.urlopen(f"{base}/label/__name__/values"))["data"]
+total = 0
+for name in names:
+    q = urllib.parse.urlencode({"query": f"sum(count_over_time({name}[30d]))"})
+    r = json.load(urllib.request.urlopen(f"{base}/query?{q}"))["data"]["result"]
+    total += int(float(r[0]["value"][1])) if r else 0
+print(total)
+PY
+)
 kill "$PID"; wait "$PID" || true; PID=""
 
 echo
