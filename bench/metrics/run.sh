@@ -68,6 +68,7 @@ PORT=$(free_port)
   --set global.scrape_self=false &
 PID=$!
 run_one pharos "$PORT" "$WORK/pharos" readyz
+curl -sf -XPOST "http://127.0.0.1:$PORT/api/v1/admin/tsdb/flush" >/dev/null
 COUNT[pharos]=$(count_export "http://127.0.0.1:$PORT/api/v1/export")
 kill "$PID"; wait "$PID" || true; PID=""
 BPS[pharos]=$(python3 -c "print(round($(du -sb "$WORK/pharos" | cut -f1) / $EXPECTED, 3))")
@@ -124,4 +125,3 @@ for peer, rate, mem, disk in (("victoria-metrics", ${RATE[victoria-metrics]}, ${
     print(f"pharos/{peer}: ingest {p['rate']/rate:.2f}x, memory per series {p['mem']/mem:.2f}x, "
           f"bytes per sample {p['disk']/disk:.2f}x")
 PY
-echo "note: Pharos has no blocks yet; its bytes/sample is the WAL it keeps on disk."

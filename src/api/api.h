@@ -42,6 +42,7 @@ void RegisterStatusRoutes(server::Router& router, const BuildInfo& build,
 ///   GET/POST /api/v1/labels              label names; optional match[] (read)
 ///   GET      /api/v1/label/<name>/values label values; optional match[] (read)
 ///   GET      /api/v1/status/tsdb         head statistics in Prometheus's shape (read)
+///   POST     /api/v1/admin/tsdb/flush    cut the whole head into a block now (admin)
 ///   GET/POST /api/v1/export              raw samples as JSON lines, VictoriaMetrics's
 ///                                        format; match[] required (read)
 /// start and end take Unix seconds or RFC 3339, as Prometheus's API does.

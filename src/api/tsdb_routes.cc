@@ -234,8 +234,9 @@ void TsdbStatus(tsdb::Db& db, const Request& req, Response& resp) {
   }
   tsdb::Stats st = db.GetStats(limit);
   std::string data = fmt::format(
-      R"({{"headStats":{{"numSeries":{},"numLabelPairs":{},"chunkCount":{},"minTime":{},"maxTime":{}}})",
-      st.num_series, st.num_label_pairs, st.num_chunks, st.min_time, st.max_time);
+      R"({{"headStats":{{"numSeries":{},"numLabelPairs":{},"chunkCount":{},"minTime":{},"maxTime":{}}},"blockStats":{{"numBlocks":{},"bytes":{}}})",
+      st.num_series, st.num_label_pairs, st.num_chunks, st.min_time, st.max_time, st.num_blocks,
+      st.blocks_bytes);
   auto list = [&data](std::string_view key, const std::vector<tsdb::Stats::Count>& counts) {
     data += ",\"";
     data += key;
@@ -320,6 +321,13 @@ void RegisterTsdbRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db
   router.HandlePrefix(Method::kGet, "/api/v1/label/", config::kScopeRead, WithDb(db, LabelValues),
                       "/api/v1/label/:name/values");
   router.Handle(Method::kGet, "/api/v1/status/tsdb", config::kScopeRead, WithDb(db, TsdbStatus));
+  // Cuts the whole head into a block now (VictoriaMetrics's force_flush, Prometheus's
+  // head snapshot): for benchmarks and before backups.
+  router.Handle(Method::kPost, "/api/v1/admin/tsdb/flush", config::kScopeAdmin,
+                WithDb(db, [](tsdb::Db& d, const Request&, Response& resp) {
+                  Status s = d.Flush();
+                  resp = s.ok() ? Response::JsonSuccess("null") : Response::FromStatus(s);
+                }));
 }
 
 }  // namespace pharos::api

@@ -66,6 +66,9 @@ tsdb::Options TsdbOptions(const config::Config& config) {
   tsdb::Options o;
   o.dir = (std::filesystem::path(config.storage.data_dir) / "tsdb").string();
   o.out_of_order_window = config.storage.out_of_order_window;
+  o.block_duration = config.storage.block_duration;
+  o.retention = config.storage.retention;
+  o.retention_bytes = config.storage.retention_bytes;
   o.wal_sync_always = config.storage.wal.sync_always;
   o.wal_sync_interval = config.storage.wal.sync_interval;
   o.wal_segment_bytes = config.storage.wal.segment_bytes;

@@ -199,6 +199,19 @@ const std::vector<Field>& Fields() {
           "refuses any out-of-order sample)",
           [](Config& c) -> Duration& { return c.storage.out_of_order_window; }, milliseconds(0),
           hours(24 * 7)),
+      DurationField(
+          "storage.block_duration",
+          "span of the blocks the head is cut into (once it holds 1.5 times as much)",
+          [](Config& c) -> Duration& { return c.storage.block_duration; }, std::chrono::minutes(1),
+          hours(24)),
+      DurationField(
+          "storage.retention", "blocks older than this are deleted (0 keeps all)",
+          [](Config& c) -> Duration& { return c.storage.retention; }, milliseconds(0),
+          hours(24 * 365 * 100)),
+      BytesField(
+          "storage.retention_size",
+          "oldest blocks are deleted while all blocks are larger (0: no limit)",
+          [](Config& c) -> uint64_t& { return c.storage.retention_bytes; }, 0, 1ULL << 50),
       {"storage.wal.sync", "string",
        "interval: acknowledge once written to the OS, fdatasync every sync_interval; always: "
        "fdatasync before acknowledging",

@@ -1,10 +1,15 @@
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <map>
+#include <shared_mutex>
+#include <thread>
 
 #include <fmt/format.h>
 
 #include "common/log.h"
+#include "tsdb/block.h"
 #include "tsdb/head.h"
 #include "tsdb/tsdb.h"
 #include "tsdb/wal_records.h"
@@ -75,7 +80,20 @@ struct TsdbMetrics {
                 .WithLabels({})),
         max_time(
             r.AddGauge("pharos_tsdb_head_max_time_seconds", "Highest sample timestamp in the head.")
-                .WithLabels({})) {
+                .WithLabels({})),
+        blocks(r.AddGauge("pharos_tsdb_blocks", "Blocks on disk.").WithLabels({})),
+        blocks_bytes(r.AddGauge("pharos_tsdb_blocks_bytes", "Bytes of all blocks.").WithLabels({})),
+        blocks_cut(r.AddCounter("pharos_tsdb_head_cuts_total", "Blocks cut from the head.")
+                       .WithLabels({})),
+        blocks_merged(r.AddCounter("pharos_tsdb_blocks_merged_total",
+                                   "Blocks merged into larger ones (inputs).")
+                          .WithLabels({})),
+        blocks_expired(r.AddCounter("pharos_tsdb_blocks_expired_total",
+                                    "Blocks deleted by time or size retention.")
+                           .WithLabels({})),
+        corrupt_blocks(r.AddCounter("pharos_tsdb_corrupt_blocks_total",
+                                    "Blocks that could not be read at start and were set aside.")
+                           .WithLabels({})) {
     for (const char* reason : {"out_of_order", "duplicate_timestamp"}) {
       rejected_samples.WithLabels({reason});
     }
@@ -93,17 +111,47 @@ struct TsdbMetrics {
   selfmon::Family<selfmon::Counter>& rejected_series;
   selfmon::Gauge& min_time;
   selfmon::Gauge& max_time;
+  selfmon::Gauge& blocks;
+  selfmon::Gauge& blocks_bytes;
+  selfmon::Counter& blocks_cut;
+  selfmon::Counter& blocks_merged;
+  selfmon::Counter& blocks_expired;
+  selfmon::Counter& corrupt_blocks;
 };
 
-class DbImpl;
+bool LabelsLess(const Labels& a, const Labels& b) {
+  return std::lexicographical_compare(
+      a.begin(), a.end(), b.begin(), b.end(), [](const Label& x, const Label& y) {
+        return x.name != y.name ? x.name < y.name : x.value < y.value;
+      });
+}
+struct LabelsLessFn {
+  bool operator()(const Labels& a, const Labels& b) const { return LabelsLess(a, b); }
+};
 
-class HeadQuerier final : public Querier {
+// Blocks and head as one store. Holds its blocks alive while it reads them.
+class StoreQuerier final : public Querier {
  public:
-  HeadQuerier(Head& head, int64_t mint, int64_t maxt) : head_(head), mint_(mint), maxt_(maxt) {}
+  StoreQuerier(Head& head, std::vector<std::shared_ptr<Block>> blocks, int64_t mint, int64_t maxt)
+      : head_(head), mint_(mint), maxt_(maxt) {
+    for (auto& b : blocks) {
+      if (b->meta().max_t >= mint && b->meta().min_t <= maxt) blocks_.push_back(std::move(b));
+    }
+  }
 
   Result<std::vector<SeriesData>> Select(std::span<const Matcher> matchers) override {
-    std::vector<SeriesData> out;
+    std::map<Labels, std::vector<Sample>, LabelsLessFn> merged;
     std::vector<Sample> samples;
+    for (const auto& block : blocks_) {
+      for (uint64_t id : block->Postings(matchers)) {
+        if (!block->Overlaps(id, mint_, maxt_)) continue;
+        samples.clear();
+        PHAROS_RETURN_IF_ERROR(block->Read(id, mint_, maxt_, samples));
+        if (samples.empty()) continue;
+        auto& dst = merged[block->LabelsOf(id)];
+        dst.insert(dst.end(), samples.begin(), samples.end());
+      }
+    }
     for (uint64_t ref : head_.Postings(matchers)) {
       MemSeries* s = head_.ByRef(ref);
       if (!s) continue;
@@ -112,30 +160,63 @@ class HeadQuerier final : public Querier {
         head_.Read(*s, mint_, maxt_, samples);
       }
       if (samples.empty()) continue;
-      out.push_back(SeriesData{head_.LabelsOf(*s), samples});
+      auto& dst = merged[head_.LabelsOf(*s)];
+      dst.insert(dst.end(), samples.begin(), samples.end());
     }
-    SortByLabels(out);
+    std::vector<SeriesData> out;
+    out.reserve(merged.size());
+    for (auto& [labels, data] : merged) {
+      // Blocks are disjoint and older than the head, but a block being cut may briefly
+      // repeat head samples: keep one sample per timestamp.
+      if (!std::is_sorted(data.begin(), data.end(),
+                          [](const Sample& a, const Sample& b) { return a.t < b.t; })) {
+        std::stable_sort(data.begin(), data.end(),
+                         [](const Sample& a, const Sample& b) { return a.t < b.t; });
+      }
+      data.erase(std::unique(data.begin(), data.end(),
+                             [](const Sample& a, const Sample& b) { return a.t == b.t; }),
+                 data.end());
+      out.push_back(SeriesData{labels, std::move(data)});
+    }
     return out;
   }
 
   Result<std::vector<Labels>> Series(std::span<const Matcher> matchers) override {
     std::vector<Labels> out;
+    for (const auto& block : blocks_) {
+      for (uint64_t id : block->Postings(matchers)) {
+        if (block->Overlaps(id, mint_, maxt_)) out.push_back(block->LabelsOf(id));
+      }
+    }
+    std::vector<Sample> samples;
     for (uint64_t ref : head_.Postings(matchers)) {
       MemSeries* s = head_.ByRef(ref);
-      if (!s || !HasSamplesInRange(*s)) continue;
-      out.push_back(head_.LabelsOf(*s));
+      if (!s) continue;
+      {
+        std::lock_guard<std::mutex> lock(head_.Stripe(ref));
+        head_.Read(*s, mint_, maxt_, samples);
+      }
+      if (!samples.empty()) out.push_back(head_.LabelsOf(*s));
     }
     std::sort(out.begin(), out.end(), LabelsLess);
+    out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;
   }
 
   Result<std::vector<std::string>> LabelNames(std::span<const Matcher> matchers) override {
-    if (matchers.empty()) return head_.LabelNames();
     std::vector<std::string> names;
-    Result<std::vector<Labels>> series = Series(matchers);
-    if (!series.ok()) return series.status();
-    for (const Labels& ls : *series) {
-      for (const Label& l : ls) names.push_back(l.name);
+    if (matchers.empty()) {
+      names = head_.LabelNames();
+      for (const auto& block : blocks_) {
+        std::vector<std::string> more = block->LabelNames();
+        names.insert(names.end(), more.begin(), more.end());
+      }
+    } else {
+      Result<std::vector<Labels>> series = Series(matchers);
+      if (!series.ok()) return series.status();
+      for (const Labels& ls : *series) {
+        for (const Label& l : ls) names.push_back(l.name);
+      }
     }
     std::sort(names.begin(), names.end());
     names.erase(std::unique(names.begin(), names.end()), names.end());
@@ -144,13 +225,20 @@ class HeadQuerier final : public Querier {
 
   Result<std::vector<std::string>> LabelValues(const std::string& name,
                                                std::span<const Matcher> matchers) override {
-    if (matchers.empty()) return head_.LabelValues(name);
     std::vector<std::string> values;
-    Result<std::vector<Labels>> series = Series(matchers);
-    if (!series.ok()) return series.status();
-    for (const Labels& ls : *series) {
-      for (const Label& l : ls) {
-        if (l.name == name) values.push_back(l.value);
+    if (matchers.empty()) {
+      values = head_.LabelValues(name);
+      for (const auto& block : blocks_) {
+        std::vector<std::string> more = block->LabelValues(name);
+        values.insert(values.end(), more.begin(), more.end());
+      }
+    } else {
+      Result<std::vector<Labels>> series = Series(matchers);
+      if (!series.ok()) return series.status();
+      for (const Labels& ls : *series) {
+        for (const Label& l : ls) {
+          if (l.name == name) values.push_back(l.value);
+        }
       }
     }
     std::sort(values.begin(), values.end());
@@ -159,25 +247,8 @@ class HeadQuerier final : public Querier {
   }
 
  private:
-  static bool LabelsLess(const Labels& a, const Labels& b) {
-    return std::lexicographical_compare(
-        a.begin(), a.end(), b.begin(), b.end(), [](const Label& x, const Label& y) {
-          return x.name != y.name ? x.name < y.name : x.value < y.value;
-        });
-  }
-  static void SortByLabels(std::vector<SeriesData>& v) {
-    std::sort(v.begin(), v.end(), [](const SeriesData& a, const SeriesData& b) {
-      return LabelsLess(a.labels, b.labels);
-    });
-  }
-  bool HasSamplesInRange(const MemSeries& s) {
-    std::lock_guard<std::mutex> lock(head_.Stripe(s.ref));
-    std::vector<Sample> samples;
-    head_.Read(s, mint_, maxt_, samples);
-    return !samples.empty();
-  }
-
   Head& head_;
+  std::vector<std::shared_ptr<Block>> blocks_;
   int64_t mint_;
   int64_t maxt_;
 };
@@ -201,6 +272,7 @@ class DbImpl final : public Db {
     std::vector<SeriesRecordEntry> series;
     std::vector<RefSample> samples;
     uint64_t unknown_refs = 0;
+    std::vector<RefSample> deferred;
     wal::ReplayReport report;
     Result<std::unique_ptr<wal::Wal>> opened = wal::Wal::Open(
         wo,
@@ -220,7 +292,9 @@ class DbImpl final : public Db {
               for (const RefSample& s : samples) {
                 MemSeries* series_ptr = head_.ByRef(s.ref);
                 if (!series_ptr) {
-                  ++unknown_refs;
+                  // Its series record may come later (written by a concurrent request, or
+                  // by a checkpoint): try again at the end.
+                  deferred.push_back(s);
                   continue;
                 }
                 std::lock_guard<std::mutex> lock(head_.Stripe(s.ref));
@@ -236,6 +310,15 @@ class DbImpl final : public Db {
         &report);
     if (!opened.ok()) return opened.status();
     wal_ = std::move(opened).value();
+    for (const RefSample& s : deferred) {
+      MemSeries* series_ptr = head_.ByRef(s.ref);
+      if (!series_ptr) {
+        ++unknown_refs;
+        continue;
+      }
+      std::lock_guard<std::mutex> lock(head_.Stripe(s.ref));
+      head_.Apply(*series_ptr, head_.Check(*series_ptr, s.t, s.v), s.t, s.v);
+    }
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     LogInfo("TSDB WAL replayed", {{"records", report.records},
@@ -325,12 +408,95 @@ class DbImpl final : public Db {
   }
 
   std::unique_ptr<Querier> Query(int64_t mint, int64_t maxt) override {
-    return std::make_unique<HeadQuerier>(head_, mint, maxt);
+    return std::make_unique<StoreQuerier>(head_, Blocks(), mint, maxt);
   }
 
-  Stats GetStats(size_t limit) override { return head_.GetStats(limit); }
+  Stats GetStats(size_t limit) override {
+    Stats st = head_.GetStats(limit);
+    for (const auto& b : Blocks()) {
+      ++st.num_blocks;
+      st.blocks_bytes += b->size_bytes();
+    }
+    return st;
+  }
+
+  // ---- blocks ----
+
+  Status OpenBlocks() {
+    blocks_dir_ = options_.dir + "/blocks";
+    PHAROS_RETURN_IF_ERROR(options_.env->MakeDirs(blocks_dir_));
+    Result<std::vector<std::string>> names = options_.env->ListDir(blocks_dir_);
+    if (!names.ok()) return names.status();
+    std::vector<std::shared_ptr<Block>> blocks;
+    for (const std::string& name : *names) {
+      std::string path = blocks_dir_ + "/" + name;
+      if (name.size() > 4 && (name.ends_with(".tmp") || name.ends_with(".del"))) {
+        // An interrupted write or delete: finish it.
+        PHAROS_RETURN_IF_ERROR(options_.env->RemoveAll(path));
+        continue;
+      }
+      Result<std::unique_ptr<Block>> block = Block::Open(path);
+      if (!block.ok()) {
+        // A damaged block is set aside, not fatal: the rest of the store still serves.
+        LogError("TSDB block cannot be read; moving it aside",
+                 {{"block", name}, {"error", block.status().message()}});
+        metrics_.corrupt_blocks.Inc();
+        (void)options_.env->Rename(path, path + ".corrupt");
+        continue;
+      }
+      blocks.push_back(std::shared_ptr<Block>(std::move(block).value()));
+    }
+    std::sort(blocks.begin(), blocks.end(),
+              [](const auto& a, const auto& b) { return a->meta().min_t < b->meta().min_t; });
+    if (!blocks.empty()) {
+      int64_t boundary = blocks.back()->meta().max_t + 1;
+      head_.SetMinAppendTime(boundary);
+      head_.SetMinReadTime(boundary);
+    }
+    SetBlocks(std::move(blocks));
+    return Status::Ok();
+  }
+
+  void StartMaintenance() {
+    maintenance_ = std::thread([this] {
+      std::unique_lock<std::mutex> lock(stop_mu_);
+      while (!stopping_) {
+        stop_cv_.wait_for(lock, options_.maintenance_interval);
+        if (stopping_) break;
+        lock.unlock();
+        Status s = Maintain();
+        if (!s.ok()) LogError("TSDB maintenance failed", {{"error", s.message()}});
+        lock.lock();
+      }
+    });
+  }
+
+  Status Maintain() override {
+    int64_t head_min = head_.MinTime();
+    int64_t head_max = head_.MaxTime();
+    int64_t span = options_.block_duration.count();
+    if (head_.NumSeries() > 0 && head_min != INT64_MAX && head_max - head_min >= span + span / 2) {
+      // Cut whole block-duration periods, aligned, up to the one the head's start is in.
+      int64_t boundary = (FloorDiv(head_min, span) + 1) * span;
+      PHAROS_RETURN_IF_ERROR(Cut(boundary));
+    }
+    PHAROS_RETURN_IF_ERROR(MergeBlocks());
+    return ApplyRetention();
+  }
+
+  Status Flush() override {
+    int64_t head_max = head_.MaxTime();
+    if (head_.NumSeries() == 0 || head_max == INT64_MIN) return Status::Ok();
+    return Cut(head_max + 1);
+  }
 
   Status Close() override {
+    {
+      std::lock_guard<std::mutex> lock(stop_mu_);
+      stopping_ = true;
+    }
+    stop_cv_.notify_all();
+    if (maintenance_.joinable()) maintenance_.join();
     if (!wal_) return Status::Ok();
     Status s = wal_->Close();
     wal_.reset();
@@ -459,11 +625,243 @@ class DbImpl final : public Db {
     }
   }
 
+  static int64_t FloorDiv(int64_t a, int64_t b) {
+    return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+  }
+
+  std::vector<std::shared_ptr<Block>> Blocks() const {
+    std::shared_lock<std::shared_mutex> lock(blocks_mu_);
+    return blocks_;
+  }
+  void SetBlocks(std::vector<std::shared_ptr<Block>> blocks) {
+    uint64_t bytes = 0;
+    for (const auto& b : blocks) bytes += b->size_bytes();
+    metrics_.blocks.Set(static_cast<double>(blocks.size()));
+    metrics_.blocks_bytes.Set(static_cast<double>(bytes));
+    std::unique_lock<std::shared_mutex> lock(blocks_mu_);
+    blocks_ = std::move(blocks);
+  }
+
+  std::string BlockId(int64_t min_t, int64_t max_t, int level) {
+    return fmt::format("{:016x}-{:016x}-{}", static_cast<uint64_t>(min_t),
+                       static_cast<uint64_t>(max_t), level);
+  }
+
+  // Moves every head sample older than `boundary` into a block, then checkpoints the WAL so
+  // it holds only what the head still serves.
+  Status Cut(int64_t boundary) {
+    std::lock_guard<std::mutex> cut_lock(cut_mu_);
+    if (boundary <= head_.MinAppendTime()) return Status::Ok();
+    auto start = std::chrono::steady_clock::now();
+    // From here on, older samples are refused; what was applied before is in the snapshot.
+    head_.SetMinAppendTime(boundary);
+    Result<uint64_t> segment = wal_->Roll();
+    if (!segment.ok()) return segment.status();
+    uint64_t limit = head_.RefLimit();
+    std::vector<BlockSeries> series;
+    std::vector<Sample> samples;
+    int64_t min_t = INT64_MAX, max_t = INT64_MIN;
+    for (uint64_t ref = 1; ref < limit; ++ref) {
+      MemSeries* s = head_.ByRef(ref);
+      if (!s) continue;
+      {
+        std::lock_guard<std::mutex> lock(head_.Stripe(ref));
+        head_.Read(*s, INT64_MIN, boundary - 1, samples);
+      }
+      if (samples.empty()) continue;
+      min_t = std::min(min_t, samples.front().t);
+      max_t = std::max(max_t, samples.back().t);
+      series.push_back(BlockSeries{head_.LabelsOf(*s), samples});
+    }
+    std::vector<std::shared_ptr<Block>> blocks = Blocks();
+    if (!series.empty()) {
+      std::sort(series.begin(), series.end(), [](const BlockSeries& a, const BlockSeries& b) {
+        return LabelsLess(a.labels, b.labels);
+      });
+      BlockMeta meta;
+      meta.min_t = min_t;
+      meta.max_t = boundary - 1;
+      meta.level = 1;
+      meta.id = BlockId(meta.min_t, meta.max_t, meta.level);
+      PHAROS_RETURN_IF_ERROR(WriteBlock(options_.env, blocks_dir_, meta, series));
+      Result<std::unique_ptr<Block>> block = Block::Open(blocks_dir_ + "/" + meta.id);
+      if (!block.ok()) return block.status();
+      blocks.push_back(std::shared_ptr<Block>(std::move(block).value()));
+      std::sort(blocks.begin(), blocks.end(),
+                [](const auto& a, const auto& b) { return a->meta().min_t < b->meta().min_t; });
+      SetBlocks(blocks);
+      metrics_.blocks_cut.Inc();
+    }
+    head_.SetMinReadTime(boundary);
+    for (uint64_t ref = 1; ref < limit; ++ref) {
+      MemSeries* s = head_.ByRef(ref);
+      if (!s) continue;
+      std::lock_guard<std::mutex> lock(head_.Stripe(ref));
+      head_.Truncate(*s, boundary);
+    }
+    PHAROS_RETURN_IF_ERROR(Checkpoint(*segment, boundary));
+    UpdateGauges();
+    LogInfo("TSDB head cut into a block",
+            {{"boundary_ms", boundary},
+             {"series", series.size()},
+             {"seconds",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}});
+    return Status::Ok();
+  }
+
+  // Rewrites what the head holds into the WAL's current segment (every series, and the
+  // samples from `boundary` on), then drops the segments before `segment`.
+  Status Checkpoint(uint64_t segment, int64_t boundary) {
+    uint64_t limit = head_.RefLimit();
+    std::vector<std::string> records;
+    std::string record;
+    BeginSeriesRecord(record);
+    std::vector<LabelView> views;
+    for (uint64_t ref = 1; ref < limit; ++ref) {
+      MemSeries* s = head_.ByRef(ref);
+      if (!s) continue;
+      Labels labels = head_.LabelsOf(*s);
+      views.clear();
+      for (const Label& l : labels) views.push_back({l.name, l.value});
+      EncodeSeries(ref, views, record);
+      if (record.size() > (4u << 20)) {
+        records.push_back(std::move(record));
+        BeginSeriesRecord(record);
+      }
+    }
+    if (record.size() > 1) records.push_back(std::move(record));
+    std::vector<Sample> samples;
+    BeginSamplesRecord(record, boundary);
+    size_t in_record = 0;
+    for (uint64_t ref = 1; ref < limit; ++ref) {
+      MemSeries* s = head_.ByRef(ref);
+      if (!s) continue;
+      {
+        std::lock_guard<std::mutex> lock(head_.Stripe(ref));
+        head_.Read(*s, boundary, INT64_MAX, samples);
+      }
+      for (const Sample& smp : samples) {
+        EncodeSample(RefSample{ref, smp.t, smp.v}, boundary, record);
+        if (++in_record == kSamplesPerRecord) {
+          records.push_back(std::move(record));
+          BeginSamplesRecord(record, boundary);
+          in_record = 0;
+        }
+      }
+    }
+    if (in_record) records.push_back(std::move(record));
+    std::vector<std::string_view> views_of_records(records.begin(), records.end());
+    if (!views_of_records.empty()) PHAROS_RETURN_IF_ERROR(wal_->AppendBatch(views_of_records));
+    PHAROS_RETURN_IF_ERROR(wal_->Sync());
+    return wal_->RemoveSegmentsBefore(segment);
+  }
+
+  // Merges, as Prometheus compacts, three adjacent blocks of one level into one block of
+  // the next, when they fall into one aligned window of block_duration * 3^level; windows
+  // stop growing at a tenth of retention (31 days without retention). Each block is thus
+  // rewritten a few times at most.
+  Status MergeBlocks() {
+    std::lock_guard<std::mutex> cut_lock(cut_mu_);
+    std::vector<std::shared_ptr<Block>> blocks = Blocks();
+    int64_t max_span = options_.retention.count() > 0 ? options_.retention.count() / 10
+                                                      : int64_t{31} * 24 * 3600 * 1000;
+    for (size_t i = 0; i + 2 < blocks.size(); ++i) {
+      int level = blocks[i]->meta().level;
+      int64_t window = options_.block_duration.count();
+      for (int l = 0; l < level && window <= max_span; ++l) window *= 3;
+      if (window > max_span) continue;
+      int64_t start = FloorDiv(blocks[i]->meta().min_t, window);
+      size_t j = i;
+      while (j + 1 < blocks.size() && j - i < 2 && blocks[j + 1]->meta().level == level &&
+             FloorDiv(blocks[j + 1]->meta().max_t, window) == start) {
+        ++j;
+      }
+      if (j - i + 1 < 3) continue;
+      std::vector<std::shared_ptr<Block>> inputs(blocks.begin() + static_cast<ptrdiff_t>(i),
+                                                 blocks.begin() + static_cast<ptrdiff_t>(j) + 1);
+      std::map<Labels, std::vector<Sample>, LabelsLessFn> merged;
+      level += 1;
+      for (const auto& b : inputs) {
+        for (uint64_t id = 0; id < b->num_series(); ++id) {
+          PHAROS_RETURN_IF_ERROR(b->Read(id, INT64_MIN, INT64_MAX, merged[b->LabelsOf(id)]));
+        }
+      }
+      std::vector<BlockSeries> series;
+      series.reserve(merged.size());
+      for (auto& [labels, samples] : merged)
+        series.push_back(BlockSeries{labels, std::move(samples)});
+      BlockMeta meta;
+      meta.min_t = inputs.front()->meta().min_t;
+      meta.max_t = inputs.back()->meta().max_t;
+      meta.level = level;
+      meta.id = BlockId(meta.min_t, meta.max_t, meta.level);
+      PHAROS_RETURN_IF_ERROR(WriteBlock(options_.env, blocks_dir_, meta, series));
+      Result<std::unique_ptr<Block>> block = Block::Open(blocks_dir_ + "/" + meta.id);
+      if (!block.ok()) return block.status();
+      std::vector<std::shared_ptr<Block>> next(blocks.begin(),
+                                               blocks.begin() + static_cast<ptrdiff_t>(i));
+      next.push_back(std::shared_ptr<Block>(std::move(block).value()));
+      next.insert(next.end(), blocks.begin() + static_cast<ptrdiff_t>(j) + 1, blocks.end());
+      SetBlocks(std::move(next));
+      for (const auto& b : inputs) PHAROS_RETURN_IF_ERROR(DeleteBlock(*b));
+      metrics_.blocks_merged.Inc(static_cast<double>(inputs.size()));
+      LogInfo("TSDB blocks merged",
+              {{"inputs", inputs.size()}, {"level", level}, {"series", series.size()}});
+      return Status::Ok();  // one merge per round keeps each round short
+    }
+    return Status::Ok();
+  }
+
+  // Renamed first, so an interrupted delete is finished at the next start.
+  Status DeleteBlock(const Block& b) {
+    std::string path = b.dir();
+    PHAROS_RETURN_IF_ERROR(options_.env->Rename(path, path + ".del"));
+    return options_.env->RemoveAll(path + ".del");
+  }
+
+  Status ApplyRetention() {
+    std::lock_guard<std::mutex> cut_lock(cut_mu_);
+    std::vector<std::shared_ptr<Block>> blocks = Blocks();
+    int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+    std::vector<std::shared_ptr<Block>> keep, drop;
+    uint64_t total = 0;
+    for (const auto& b : blocks) total += b->size_bytes();
+    for (const auto& b : blocks) {
+      bool too_old =
+          options_.retention.count() > 0 && b->meta().max_t < now - options_.retention.count();
+      bool too_big = options_.retention_bytes > 0 && total > options_.retention_bytes;
+      if (too_old || too_big) {
+        drop.push_back(b);
+        total -= b->size_bytes();
+      } else {
+        keep.push_back(b);
+      }
+    }
+    if (drop.empty()) return Status::Ok();
+    SetBlocks(std::move(keep));
+    for (const auto& b : drop) {
+      PHAROS_RETURN_IF_ERROR(DeleteBlock(*b));
+      LogInfo("TSDB block deleted by retention", {{"block", b->meta().id}});
+    }
+    metrics_.blocks_expired.Inc(static_cast<double>(drop.size()));
+    return Status::Ok();
+  }
+
   Options options_;
   selfmon::Registry& registry_;
   TsdbMetrics metrics_;
   Head head_;
   std::unique_ptr<wal::Wal> wal_;
+  std::string blocks_dir_;
+  mutable std::shared_mutex blocks_mu_;
+  std::vector<std::shared_ptr<Block>> blocks_;  // guarded by blocks_mu_; by min_t
+  std::mutex cut_mu_;                           // one cut, merge or expiry at a time
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;  // guarded by stop_mu_
+  std::thread maintenance_;
 };
 
 }  // namespace
@@ -471,7 +869,9 @@ class DbImpl final : public Db {
 Result<std::unique_ptr<Db>> Db::Open(const Options& options, selfmon::Registry& registry) {
   PHAROS_RETURN_IF_ERROR(options.env->MakeDirs(options.dir));
   auto db = std::make_unique<DbImpl>(options, registry);
+  PHAROS_RETURN_IF_ERROR(db->OpenBlocks());
   PHAROS_RETURN_IF_ERROR(db->OpenWal());
+  db->StartMaintenance();
   return std::unique_ptr<Db>(std::move(db));
 }
 

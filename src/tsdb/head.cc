@@ -1,5 +1,7 @@
 #include "tsdb/head.h"
 
+#include "tsdb/postings.h"
+
 #include <algorithm>
 #include <cstring>
 #include <functional>
@@ -13,18 +15,6 @@ uint64_t Bits(double v) {
   uint64_t b;
   std::memcpy(&b, &v, 8);
   return b;
-}
-
-std::vector<uint64_t> Intersect(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
-  std::vector<uint64_t> out;
-  std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
-  return out;
-}
-
-std::vector<uint64_t> Subtract(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
-  std::vector<uint64_t> out;
-  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
-  return out;
 }
 
 }  // namespace
@@ -166,6 +156,7 @@ uint64_t Head::SeriesForMetric(std::string_view name) const {
 // ---- Head: samples ----
 
 SampleVerdict Head::Check(const MemSeries& s, int64_t t, double v) const {
+  if (t < min_append_t_.load(std::memory_order_acquire)) return SampleVerdict::kTooOld;
   if (s.max_t == INT64_MIN || t > s.max_t) return SampleVerdict::kAppend;
   if (t == s.max_t) {
     return Bits(v) == s.last_bits ? SampleVerdict::kDuplicate : SampleVerdict::kConflict;
@@ -188,13 +179,12 @@ void Head::Apply(MemSeries& s, SampleVerdict verdict, int64_t t, double v) {
   } else if (verdict == SampleVerdict::kAppend) {
     if (s.appender->count() >= kSamplesPerChunk) {
       ClosedChunk closed{s.head_min_t, s.max_t, std::string(s.head_chunk)};  // exact-size copy
-      s.closed.push_back(std::move(closed));
+      s.closed.push_back(std::move(closed));  // counted when it was the head chunk
       s.appender.emplace(&s.head_chunk);
-      num_chunks_.fetch_add(1, std::memory_order_relaxed);
     }
     if (s.appender->count() == 0) {
       s.head_min_t = t;
-      if (s.closed.empty()) num_chunks_.fetch_add(1, std::memory_order_relaxed);
+      num_chunks_.fetch_add(1, std::memory_order_relaxed);
     }
     s.appender->Append(t, v);
     s.max_t = t;
@@ -212,6 +202,8 @@ void Head::Apply(MemSeries& s, SampleVerdict verdict, int64_t t, double v) {
 
 void Head::Read(const MemSeries& s, int64_t mint, int64_t maxt, std::vector<Sample>& out) const {
   out.clear();
+  mint = std::max(mint, min_read_t_.load(std::memory_order_acquire));
+  if (mint > maxt) return;
   auto decode = [&](std::string_view data) {
     XorIterator it(data);
     while (it.Next()) {
@@ -239,6 +231,31 @@ void Head::Read(const MemSeries& s, int64_t mint, int64_t maxt, std::vector<Samp
   }
   while (i < out.size()) merged.push_back(out[i++]);
   out.swap(merged);
+}
+
+uint64_t Head::RefLimit() const {
+  std::shared_lock<std::shared_mutex> lock(index_mu_);
+  return by_ref_.size();
+}
+
+void Head::Truncate(MemSeries& s, int64_t boundary) {
+  size_t drop = 0;
+  while (drop < s.closed.size() && s.closed[drop].max_t < boundary) ++drop;
+  if (drop) {
+    s.closed.erase(s.closed.begin(), s.closed.begin() + static_cast<ptrdiff_t>(drop));
+    num_chunks_.fetch_sub(drop, std::memory_order_relaxed);
+  }
+  if (s.appender && s.appender->count() > 0 && s.max_t < boundary) {
+    s.appender.emplace(&s.head_chunk);  // empty; max_t and last_bits still order appends
+    num_chunks_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  auto keep = std::lower_bound(s.out_of_order.begin(), s.out_of_order.end(), boundary,
+                               [](const Sample& a, int64_t b) { return a.t < b; });
+  s.out_of_order.erase(s.out_of_order.begin(), keep);
+  int64_t cur = min_t_.load(std::memory_order_relaxed);
+  while (cur < boundary &&
+         !min_t_.compare_exchange_weak(cur, boundary, std::memory_order_relaxed)) {
+  }
 }
 
 // ---- Head: index ----
@@ -281,39 +298,31 @@ std::vector<uint64_t> Head::UnionWhere(uint32_t name, Pred pred) const {
   return out;
 }
 
+// The head's index as SelectPostings sees it (index_mu_ held by the caller).
+class Head::IndexView {
+ public:
+  explicit IndexView(const Head& head) : head_(head) {}
+  bool HasName(const std::string& name) const { return head_.symbols_.Find(name) != 0; }
+  std::vector<uint64_t> Equal(const std::string& name, const std::string& value) const {
+    uint32_t n = head_.symbols_.Find(name);
+    uint32_t v = head_.symbols_.Find(value);
+    if (!n || !v) return {};
+    auto it = head_.postings_.find(PairKey(n, v));
+    return it == head_.postings_.end() ? std::vector<uint64_t>{} : it->second;
+  }
+  template <typename Pred>
+  std::vector<uint64_t> UnionWhere(const std::string& name, Pred pred) const {
+    return head_.UnionWhere(head_.symbols_.Find(name), pred);
+  }
+  std::vector<uint64_t> All() const { return head_.AllRefs(); }
+
+ private:
+  const Head& head_;
+};
+
 std::vector<uint64_t> Head::Postings(std::span<const Matcher> matchers) const {
   std::shared_lock<std::shared_mutex> lock(index_mu_);
-  std::optional<std::vector<uint64_t>> result;
-  std::vector<const Matcher*> subtractive;
-  for (const Matcher& m : matchers) {
-    if (m.Matches("")) {
-      // Matches series without the label too: remove those whose value does not match.
-      subtractive.push_back(&m);
-      continue;
-    }
-    uint32_t name = symbols_.Find(m.name());
-    std::vector<uint64_t> refs;
-    if (name != 0 || m.name().empty()) {
-      if (m.type() == MatchType::kEqual) {
-        uint32_t value = symbols_.Find(m.value());
-        auto it = value ? postings_.find(PairKey(name, value)) : postings_.end();
-        if (it != postings_.end()) refs = it->second;
-      } else {
-        refs = UnionWhere(name, [&m](std::string_view v) { return m.Matches(v); });
-      }
-    }
-    result = result ? Intersect(*result, refs) : std::move(refs);
-    if (result->empty()) return {};
-  }
-  if (!result) result = AllRefs();
-  for (const Matcher* m : subtractive) {
-    uint32_t name = symbols_.Find(m->name());
-    if (name == 0) continue;  // nobody has the label: everyone matches
-    std::vector<uint64_t> drop =
-        UnionWhere(name, [m](std::string_view v) { return !m->Matches(v); });
-    result = Subtract(*result, drop);
-  }
-  return *result;
+  return SelectPostings(IndexView(*this), matchers);
 }
 
 std::vector<std::string> Head::LabelNames() const {

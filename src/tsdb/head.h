@@ -102,12 +102,23 @@ class Head {
   std::vector<std::string> LabelValues(std::string_view name) const;
   Stats GetStats(size_t limit) const;
   uint64_t NumChunks() const { return num_chunks_.load(std::memory_order_relaxed); }
+  /// One past the highest series ref handed out.
+  uint64_t RefLimit() const;
+
+  /// Samples older than `t` are refused from now on (they belong to blocks).
+  void SetMinAppendTime(int64_t t) { min_append_t_.store(t, std::memory_order_release); }
+  int64_t MinAppendTime() const { return min_append_t_.load(std::memory_order_acquire); }
+  /// Reads skip samples older than `t` (a block serves them).
+  void SetMinReadTime(int64_t t) { min_read_t_.store(t, std::memory_order_release); }
+  /// Drops the series' samples older than `boundary`; requires the stripe lock.
+  void Truncate(MemSeries& s, int64_t boundary);
   int64_t MinTime() const { return min_t_.load(std::memory_order_relaxed); }
   int64_t MaxTime() const { return max_t_.load(std::memory_order_relaxed); }
 
   static uint64_t HashLabels(std::span<const LabelView> labels);
 
  private:
+  class IndexView;
   static constexpr size_t kHashShards = 256;
   struct HashShard {
     std::mutex mu;
@@ -135,6 +146,8 @@ class Head {
   std::atomic<uint64_t> num_series_{0};
   std::atomic<uint64_t> num_chunks_{0};
   std::atomic<int64_t> min_t_{INT64_MAX};
+  std::atomic<int64_t> min_append_t_{INT64_MIN};
+  std::atomic<int64_t> min_read_t_{INT64_MIN};
   std::atomic<int64_t> max_t_{INT64_MIN};
 };
 

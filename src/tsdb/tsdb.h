@@ -14,6 +14,9 @@
 //   lack the label.
 // - Label sets are sorted by name with unique names; a label with an empty value is the
 //   same as an absent label and is dropped on the way in.
+// - A background worker cuts the head into immutable blocks once it spans 1.5 block
+//   durations, checkpoints the WAL, merges runs of small blocks and deletes blocks past
+//   retention. Queries see blocks and head as one store.
 #pragma once
 
 #include <cstdint>
@@ -103,8 +106,16 @@ struct Limits {
 };
 
 struct Options {
-  std::string dir;  // the TSDB's own directory (WAL under dir/wal)
+  std::string dir;  // the TSDB's own directory (WAL under dir/wal, blocks under dir/blocks)
   Duration out_of_order_window = std::chrono::minutes(10);
+  /// The head is cut into a block of this span once it holds 1.5 times as much.
+  Duration block_duration = std::chrono::hours(2);
+  /// Blocks entirely older than this are deleted; 0 keeps everything.
+  Duration retention = std::chrono::hours(24 * 15);
+  /// Oldest blocks are deleted while all blocks together are larger; 0: no size limit.
+  uint64_t retention_bytes = 0;
+  /// How often the background worker cuts, merges and expires blocks.
+  Duration maintenance_interval = std::chrono::minutes(1);
   bool wal_sync_always = false;
   Duration wal_sync_interval = std::chrono::milliseconds(200);
   uint64_t wal_segment_bytes = 64ULL << 20;
@@ -133,6 +144,8 @@ class Querier {
 };
 
 struct Stats {
+  uint64_t num_blocks = 0;
+  uint64_t blocks_bytes = 0;
   uint64_t num_series = 0;
   uint64_t num_samples = 0;
   uint64_t num_chunks = 0;
@@ -160,6 +173,11 @@ class Db {
   virtual std::unique_ptr<Querier> Query(int64_t mint, int64_t maxt) = 0;
   /// Head statistics with the top `limit` entries per list, as /api/v1/status/tsdb shows.
   virtual Stats GetStats(size_t limit) = 0;
+  /// Cuts every sample in the head into a block now (later samples older than the newest
+  /// flushed one are refused as too old). Used by the flush admin endpoint and benchmarks.
+  virtual Status Flush() = 0;
+  /// Runs one round of background maintenance now: cut, merge, expire.
+  virtual Status Maintain() = 0;
   virtual Status Close() = 0;
 };
 

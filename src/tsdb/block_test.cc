@@ -1,0 +1,122 @@
+#include "tsdb/block.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "tsdb/block_encoding.h"
+
+namespace pharos::tsdb {
+namespace {
+
+uint64_t Bits(double v) {
+  uint64_t b;
+  std::memcpy(&b, &v, 8);
+  return b;
+}
+
+void RoundTrip(const std::vector<Sample>& in, size_t max_bytes = SIZE_MAX) {
+  std::string data;
+  EncodeSeriesSamples(in, data);
+  EXPECT_LE(data.size(), max_bytes);
+  std::vector<Sample> out;
+  ASSERT_TRUE(DecodeSeriesSamples(data, INT64_MIN, INT64_MAX, out).ok());
+  ASSERT_EQ(out.size(), in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    EXPECT_EQ(out[i].t, in[i].t) << i;
+    EXPECT_EQ(Bits(out[i].v), Bits(in[i].v)) << i << " " << in[i].v;
+  }
+}
+
+TEST(BlockEncodingTest, DecimalCountersAndGaugesAreCompact) {
+  std::vector<Sample> counter, gauge, pages;
+  double c = 12345.67;
+  for (int i = 0; i < 200; ++i) {
+    c = std::round((c + 0.61 + (i % 7) * 0.13) * 100) / 100;
+    counter.push_back({1700000000000 + i * 15000LL, c});
+    gauge.push_back({1700000000000 + i * 15000LL, 40.0 + (i % 9) * 0.1});
+    pages.push_back({1700000000000 + i * 15000LL, 4096.0 * (1000000 + i * 16)});
+  }
+  RoundTrip(counter, 200 * 3);
+  RoundTrip(gauge, 200 * 3);
+  RoundTrip(pages, 200 * 5);  // before zstd
+}
+
+TEST(BlockEncodingTest, EdgeValuesFallBackToRawBits) {
+  RoundTrip({{1, 1.5}, {2, std::numeric_limits<double>::quiet_NaN()}, {3, 2}});
+  RoundTrip({{1, StaleNaN()}, {2, -0.0}, {3, std::numeric_limits<double>::infinity()}});
+  RoundTrip({{1, 0.1}, {2, 0.2}, {3, 0.30000000000000004}});  // needs 17 digits
+  RoundTrip({{1, 1e300}, {2, 5e-324}, {3, -1e-12}});
+  RoundTrip(
+      {{std::numeric_limits<int64_t>::min(), 1}, {0, 2}, {std::numeric_limits<int64_t>::max(), 3}});
+  RoundTrip({});
+  RoundTrip({{5, 9007199254740991.0}});
+}
+
+TEST(BlockEncodingTest, RangeFilterAndCorruption) {
+  std::string data;
+  EncodeSeriesSamples({{10, 1}, {20, 2}, {30, 3}}, data);
+  std::vector<Sample> out;
+  ASSERT_TRUE(DecodeSeriesSamples(data, 15, 25, out).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].t, 20);
+  out.clear();
+  EXPECT_FALSE(
+      DecodeSeriesSamples(data.substr(0, data.size() - 1), INT64_MIN, INT64_MAX, out).ok());
+  EXPECT_FALSE(DecodeSeriesSamples("\xff\xff\xff", INT64_MIN, INT64_MAX, out).ok());
+}
+
+TEST(BlockTest, WriteOpenSelectRead) {
+  std::string dir = ::testing::TempDir() + "pharos_block_" + std::to_string(::getpid());
+  (void)DefaultEnv()->RemoveAll(dir);
+  ASSERT_TRUE(DefaultEnv()->MakeDirs(dir).ok());
+  std::vector<BlockSeries> series;
+  for (int i = 0; i < 3000; ++i) {
+    BlockSeries s;
+    s.labels = {{"__name__", i % 2 ? "odd" : "even"}, {"id", std::to_string(100000 + i)}};
+    for (int k = 0; k < 50; ++k) s.samples.push_back({k * 1000LL, static_cast<double>(i + k)});
+    series.push_back(std::move(s));
+  }
+  std::sort(series.begin(), series.end(), [](const BlockSeries& a, const BlockSeries& b) {
+    return a.labels[0].value != b.labels[0].value ? a.labels[0].value < b.labels[0].value
+                                                  : a.labels[1].value < b.labels[1].value;
+  });
+  BlockMeta meta;
+  meta.id = "b1";
+  meta.min_t = 0;
+  meta.max_t = 49000;
+  ASSERT_TRUE(WriteBlock(DefaultEnv(), dir, meta, series).ok());
+  EXPECT_EQ(meta.num_samples, 150000u);
+  EXPECT_FALSE(DefaultEnv()->Exists(dir + "/b1.tmp"));
+  auto block = Block::Open(dir + "/b1");
+  ASSERT_TRUE(block.ok()) << block.status().ToString();
+  EXPECT_EQ((*block)->meta().max_t, 49000);
+  EXPECT_LT((*block)->size_bytes(), 150000u);  // under a byte per sample
+  std::vector<Matcher> odd = {*Matcher::Make(MatchType::kEqual, "__name__", "odd")};
+  auto ids = (*block)->Postings(odd);
+  ASSERT_EQ(ids.size(), 1500u);
+  std::vector<Matcher> one = {*Matcher::Make(MatchType::kEqual, "id", "101234")};
+  ids = (*block)->Postings(one);
+  ASSERT_EQ(ids.size(), 1u);
+  EXPECT_EQ((*block)->LabelsOf(ids[0]), (Labels{{"__name__", "even"}, {"id", "101234"}}));
+  std::vector<Sample> samples;
+  ASSERT_TRUE((*block)->Read(ids[0], 10000, 12000, samples).ok());
+  ASSERT_EQ(samples.size(), 3u);
+  EXPECT_EQ(samples[0].v, 1234 + 10);
+  EXPECT_EQ((*block)->LabelValues("__name__"), (std::vector<std::string>{"even", "odd"}));
+  block->reset();
+
+  // A flipped byte in the index is caught by its checksum.
+  std::string data = *DefaultEnv()->ReadFile(dir + "/b1/data");
+  data[data.size() - 48] ^= 0x40;
+  ASSERT_TRUE(DefaultEnv()->WriteFile(dir + "/b1/data", data).ok());
+  auto broken = Block::Open(dir + "/b1");
+  EXPECT_EQ(broken.status().code(), StatusCode::kDataLoss);
+  (void)DefaultEnv()->RemoveAll(dir);
+}
+
+}  // namespace
+}  // namespace pharos::tsdb
