@@ -45,7 +45,7 @@ test-build:
 
 # libFuzzer targets for every decoder, built with clang, ASan and UBSan.
 FUZZ_DIR := build/fuzz
-FUZZ_TARGETS := remote_write text_format http_request selector
+FUZZ_TARGETS := remote_write text_format http_request selector otlp_proto otlp_json
 FUZZ_SECONDS ?= 60
 
 fuzz-build: deps

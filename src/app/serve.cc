@@ -117,6 +117,8 @@ int Serve(const ServeOptions& options) {
   ::signal(SIGPIPE, SIG_IGN);
 
   selfmon::Registry registry;
+  // The OTLP listener's HTTP metrics live apart: both servers declare the same names.
+  selfmon::Registry otlp_registry;
   selfmon::RegisterProcessCollector(registry);
   selfmon::RegisterBuildInfo(registry, PHAROS_VERSION, PHAROS_REVISION);
 
@@ -129,6 +131,7 @@ int Serve(const ServeOptions& options) {
   ingest::Options ingest_options;
   ingest_options.max_concurrent_writes = config.limits.max_concurrent_writes;
   ingest::RegisterRoutes(*router, db_ptr, registry, ingest_options);
+  ingest::RegisterOtlpRoutes(*router, db_ptr, registry, ingest_options);
   std::atomic<scrape::Scraper*> scraper_ptr{nullptr};
   api::RegisterTargetRoutes(*router, scraper_ptr);
   // Prometheus's lifecycle endpoint: the same reload as SIGHUP.
@@ -154,7 +157,31 @@ int Serve(const ServeOptions& options) {
     return config_error ? 2 : 1;
   }
   std::unique_ptr<server::HttpServer> http = std::move(created).value();
+  // The dedicated OTLP/HTTP listener: its own router with only the OTLP endpoints.
+  std::unique_ptr<server::HttpServer> otlp_http;
+  if (!config.otlp.listen.empty()) {
+    auto otlp_router = std::make_shared<server::Router>();
+    ingest::RegisterOtlpRoutes(*otlp_router, db_ptr, registry, ingest_options);
+    config::ServerConfig otlp_config = config.server;
+    otlp_config.listen = config.otlp.listen;
+    otlp_config.threads = 1;
+    Result<std::unique_ptr<server::HttpServer>> made_otlp =
+        server::HttpServer::Create(otlp_config, config.auth, otlp_router, otlp_registry);
+    if (!made_otlp.ok()) {
+      const Status& s = made_otlp.status();
+      LogError("cannot start the OTLP listener",
+               {{"error", s.message()}, {"listen", config.otlp.listen}});
+      return s.code() == StatusCode::kFailedPrecondition || s.code() == StatusCode::kInvalidArgument
+                 ? 2
+                 : 1;
+    }
+    otlp_http = std::move(made_otlp).value();
+  }
   http->Start();
+  if (otlp_http) {
+    otlp_http->Start();
+    LogInfo("OTLP/HTTP listening", {{"port", static_cast<int>(otlp_http->port())}});
+  }
   std::string url = UrlFor(config.server, http->port());
   if (!options.port_file.empty()) {
     Status s = WriteFileAtomically(options.port_file, std::to_string(http->port()) + "\n");
@@ -215,6 +242,7 @@ int Serve(const ServeOptions& options) {
   }
   ready.store(false, std::memory_order_release);
   http->Shutdown();  // in-flight writes finish first
+  if (otlp_http) otlp_http->Shutdown();
   scraper_ptr.store(nullptr, std::memory_order_release);
   scraper->Stop();  // writes staleness markers for what it scraped
   db_ptr.store(nullptr, std::memory_order_release);

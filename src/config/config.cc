@@ -178,6 +178,12 @@ const std::vector<Field>& Fields() {
                   [](Config& c) -> std::string& { return c.server.tls.cert_file; }),
       StringField("server.tls.key_file", "PEM private key",
                   [](Config& c) -> std::string& { return c.server.tls.key_file; }),
+      StringField(
+          "otlp.listen",
+          "dedicated OTLP/HTTP listener, HOST:PORT (\"\" turns it off; /v1/metrics is "
+          "also on server.listen)",
+          [](Config& c) -> std::string& { return c.otlp.listen; },
+          [](std::string_view v) -> Status { return v.empty() ? Status::Ok() : CheckListen(v); }),
       {"log.level", "string", "debug, info, warn or error",
        [](std::string_view v, Config& c) -> Status {
          Result<LogLevel> level = ParseLogLevel(v);

@@ -49,6 +49,12 @@ struct ServerConfig {
   TlsConfig tls;
 };
 
+struct OtlpConfig {
+  /// The dedicated OTLP/HTTP listener (OpenTelemetry's default port); "" turns it off.
+  /// /v1/metrics is served on the main listener as well.
+  std::string listen = "127.0.0.1:4318";
+};
+
 struct AuthConfig {
   std::vector<TokenConfig> tokens;
 };
@@ -128,6 +134,7 @@ struct Config {
   GlobalConfig global;
   std::vector<ScrapeConfig> scrape_configs;
   ServerConfig server;
+  OtlpConfig otlp;
   AuthConfig auth;
   LogConfig log;
   StorageConfig storage;

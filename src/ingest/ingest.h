@@ -97,6 +97,12 @@ struct Options {
   uint32_t max_concurrent_writes = 64;
 };
 
+/// POST /v1/metrics (OTLP/HTTP, protobuf or JSON by Content-Type, answered in the same
+/// encoding with partial success). Registered on the main router and on the dedicated OTLP
+/// listener's router.
+void RegisterOtlpRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db,
+                        selfmon::Registry& registry, const Options& options);
+
 /// POST /api/v1/write (remote_write 1.0) and POST /api/v1/import/prometheus (text
 /// formats; `timestamp` gives samples without one a time). `db` is null until storage has
 /// recovered; until then writes get 503 with Retry-After.

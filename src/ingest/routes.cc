@@ -4,8 +4,10 @@
 
 #include <fmt/format.h>
 
+#include "common/strings.h"
 #include "common/units.h"
 #include "ingest/ingest.h"
+#include "ingest/otlp.h"
 
 namespace pharos::ingest {
 namespace {
@@ -22,7 +24,7 @@ struct IngestMetrics {
         unsupported(r.AddCounter("pharos_ingest_unsupported_total",
                                  "Items received that Pharos does not store yet, by kind.",
                                  {"kind"})) {
-    for (const char* protocol : {"remote_write", "import"}) {
+    for (const char* protocol : {"remote_write", "import", "otlp"}) {
       for (const char* outcome : {"ok", "partial", "invalid", "throttled", "unavailable"}) {
         requests.WithLabels({protocol, outcome});
       }
@@ -197,6 +199,149 @@ void RegisterRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db_ptr
         resp = server::Response::Error(400, "bad_data", message);
       },
       "/api/v1/import/prometheus");
+}
+
+namespace {
+
+void PutVarint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+// A google.rpc.Status body in the request's encoding.
+server::Response OtlpError(int http_status, int grpc_code, const std::string& message, bool json) {
+  server::Response r;
+  r.status = http_status;
+  if (json) {
+    r.content_type = "application/json";
+    r.body = fmt::format("{{\"code\":{},\"message\":", grpc_code);
+    AppendJsonString(r.body, message);
+    r.body += '}';
+  } else {
+    r.content_type = "application/x-protobuf";
+    r.body.push_back(0x08);
+    PutVarint(r.body, static_cast<uint64_t>(grpc_code));
+    r.body.push_back(0x12);
+    PutVarint(r.body, message.size());
+    r.body += message;
+  }
+  return r;
+}
+
+// ExportMetricsServiceResponse, with partial_success only when something was rejected.
+server::Response OtlpSuccess(uint64_t rejected, const std::string& message, bool json) {
+  server::Response r;
+  r.status = 200;
+  if (json) {
+    r.content_type = "application/json";
+    if (rejected == 0) {
+      r.body = "{}";
+    } else {
+      r.body = fmt::format("{{\"partialSuccess\":{{\"rejectedDataPoints\":\"{}\",\"errorMessage\":",
+                           rejected);
+      AppendJsonString(r.body, message);
+      r.body += "}}";
+    }
+  } else {
+    r.content_type = "application/x-protobuf";
+    if (rejected) {
+      std::string partial;
+      partial.push_back(0x08);
+      PutVarint(partial, rejected);
+      partial.push_back(0x12);
+      PutVarint(partial, message.size());
+      partial += message;
+      r.body.push_back(0x0a);
+      PutVarint(r.body, partial.size());
+      r.body += partial;
+    }
+  }
+  return r;
+}
+
+}  // namespace
+
+void RegisterOtlpRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db_ptr,
+                        selfmon::Registry& registry, const Options& options) {
+  auto metrics = std::make_shared<IngestMetrics>(registry);
+  auto in_flight = std::make_shared<std::atomic<uint32_t>>(0);
+  auto deltas = std::make_shared<otlp::DeltaState>();
+  router.Handle(
+      server::Method::kPost, "/v1/metrics", config::kScopeWrite,
+      [&db_ptr, metrics, in_flight, deltas, options](const server::Request& req,
+                                                     server::Response& resp) {
+        std::string_view type = req.Header("Content-Type").value_or("");
+        bool json = type.substr(0, 16) == "application/json";
+        bool proto = type.substr(0, 22) == "application/x-protobuf" || type.empty();
+        auto count = [&](std::string_view outcome) {
+          metrics->requests.WithLabels({"otlp", outcome}).Inc();
+        };
+        if (!json && !proto) {
+          count("invalid");
+          resp = OtlpError(
+              415, 3,
+              fmt::format("unsupported Content-Type \"{}\" (want application/x-protobuf or "
+                          "application/json)",
+                          type),
+              false);
+          return;
+        }
+        tsdb::Db* db = db_ptr.load(std::memory_order_acquire);
+        if (!db) {
+          resp = OtlpError(503, 14, "storage is recovering; retry shortly", json);
+          resp.headers.emplace_back("Retry-After", "1");
+          return;
+        }
+        InFlight guard(*in_flight);
+        if (guard.value() > options.max_concurrent_writes) {
+          count("throttled");
+          resp = OtlpError(429, 8, "too many concurrent write requests; retry later", json);
+          resp.headers.emplace_back("Retry-After", "1");
+          return;
+        }
+        thread_local otlp::Request request;
+        Status s =
+            json ? otlp::DecodeJson(req.body(), request) : otlp::DecodeProto(req.body(), request);
+        if (!s.ok()) {
+          count("invalid");
+          resp = OtlpError(400, 3, s.message(), json);
+          return;
+        }
+        otlp::TranslateResult translated;
+        otlp::Translate(request, *deltas, translated);
+        metrics->samples.WithLabels({"otlp"}).Inc(static_cast<double>(translated.points));
+        std::vector<std::vector<tsdb::LabelView>> views(translated.series.size());
+        std::vector<tsdb::SeriesInput> batch(translated.series.size());
+        for (size_t i = 0; i < translated.series.size(); ++i) {
+          for (const tsdb::Label& l : translated.series[i].labels)
+            views[i].push_back({l.name, l.value});
+          batch[i] = tsdb::SeriesInput{
+              views[i], std::span<const tsdb::Sample>(&translated.series[i].sample, 1)};
+        }
+        tsdb::AppendResult result;
+        s = db->Append(batch, result);
+        if (!s.ok()) {
+          count("unavailable");
+          resp = OtlpError(503, 14, s.message(), json);
+          resp.headers.emplace_back("Retry-After", "5");
+          return;
+        }
+        uint64_t rejected = translated.rejected_points + result.samples_rejected;
+        std::string message;
+        for (const std::string& e : translated.errors) message += (message.empty() ? "" : "; ") + e;
+        for (const std::string& e : result.errors) message += (message.empty() ? "" : "; ") + e;
+        if (rejected) {
+          metrics->rejected.WithLabels({"otlp"}).Inc(static_cast<double>(rejected));
+          count("partial");
+        } else {
+          count("ok");
+        }
+        resp = OtlpSuccess(rejected, message, json);
+      },
+      "/v1/metrics");
 }
 
 }  // namespace pharos::ingest

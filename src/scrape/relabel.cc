@@ -1,4 +1,4 @@
-#include <openssl/md5.h>
+#include <openssl/evp.h>
 #include <re2/re2.h>
 
 #include <algorithm>
@@ -149,8 +149,9 @@ bool Relabel(const std::vector<CompiledRelabel>& steps, tsdb::Labels& labels) {
       }
       Set(labels, c.target_label, std::move(v));
     } else if (action == "hashmod") {
-      unsigned char digest[MD5_DIGEST_LENGTH];
-      MD5(reinterpret_cast<const unsigned char*>(value.data()), value.size(), digest);
+      unsigned char digest[EVP_MAX_MD_SIZE];
+      unsigned int length = 0;
+      EVP_Digest(value.data(), value.size(), digest, &length, EVP_md5(), nullptr);
       uint64_t h = 0;
       for (int i = 8; i < 16; ++i) h = (h << 8) | digest[i];  // the low 8 bytes, as Prometheus
       Set(labels, c.target_label, std::to_string(h % c.modulus));

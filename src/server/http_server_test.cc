@@ -267,8 +267,14 @@ TEST_F(HttpServerTest, SlowRequestTimesOut) {
   RawConnection c(port_);
   ASSERT_TRUE(c.Send("GET /public HTTP/1.1\r\nHo"));
   EXPECT_TRUE(c.WaitClosed(3000));
-  EXPECT_NE(registry_.Render().find("pharos_http_refused_total{reason=\"request_timeout\"} 1"),
-            std::string::npos);
+  // The connection's coroutine counts the refusal right after the socket closes.
+  bool counted = false;
+  for (int i = 0; i < 200 && !counted; ++i) {
+    counted = registry_.Render().find("pharos_http_refused_total{reason=\"request_timeout\"} 1") !=
+              std::string::npos;
+    if (!counted) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(counted);
 }
 
 TEST_F(HttpServerTest, MaxConnections) {

@@ -154,6 +154,75 @@ TEST(MetricsTest, ImportPrometheusText) {
   EXPECT_NE(no_eof.body.find("# EOF"), std::string::npos);
 }
 
+TEST(OtlpTest, JsonAndProtobufOnTheMainListener) {
+  PharosProcess pharos;
+  ASSERT_TRUE(pharos.StartServe({"--set", "global.scrape_self=false"})) << pharos.Stderr();
+  uint16_t port = pharos.port();
+  std::string json =
+      R"({"resourceMetrics":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"checkout"}}]},
+    "scopeMetrics":[{"metrics":[{"name":"orders","unit":"{order}","sum":{"aggregationTemporality":2,"isMonotonic":true,
+    "dataPoints":[{"asInt":"42","timeUnixNano":"1700000000000000000"}]}}]}]}]})";
+  HttpResponse ok = Post(port, "/v1/metrics", json, "Content-Type: application/json\r\n");
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(ok.body, "{}");
+  EXPECT_EQ(ok.headers["content-type"], "application/json");
+  EXPECT_NE(Get(port, "/api/v1/export?match[]=orders_total").body.find("\"job\":\"checkout\""),
+            std::string::npos);
+  // A point without a timestamp: partial success, not retried.
+  std::string partial =
+      R"({"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"g","gauge":{"dataPoints":[{"asDouble":1}]}}]}]}]})";
+  HttpResponse p = Post(port, "/v1/metrics", partial, "Content-Type: application/json\r\n");
+  EXPECT_EQ(p.status, 200);
+  EXPECT_NE(p.body.find("\"rejectedDataPoints\":\"1\""), std::string::npos) << p.body;
+  HttpResponse bad = Post(port, "/v1/metrics", "{oops", "Content-Type: application/json\r\n");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("\"code\":3"), std::string::npos);
+  HttpResponse proto = Post(port, "/v1/metrics", std::string("\xff\xff", 2),
+                            "Content-Type: application/x-protobuf\r\n");
+  EXPECT_EQ(proto.status, 400);
+  EXPECT_EQ(proto.headers["content-type"], "application/x-protobuf");
+  EXPECT_EQ(Post(port, "/v1/metrics", "x", "Content-Type: text/plain\r\n").status, 415);
+  EXPECT_EQ(Post(port, "/v1/metrics", "", "Content-Type: application/x-protobuf\r\n").status, 200);
+}
+
+// The OpenTelemetry JavaScript SDK's OTLP/HTTP exporters (protobuf and JSON, cumulative and
+// delta) export to Pharos without errors, and the counter reads back the same either way.
+TEST(OtlpTest, OpenTelemetryJavaScriptSdkExports) {
+  std::string dir = PHAROS_SOURCE_DIR "/tests/otel-js";
+  if (::access((dir + "/node_modules/@opentelemetry/sdk-metrics").c_str(), F_OK) != 0) {
+    GTEST_SKIP() << "npm packages missing: run scripts/install-deps";
+  }
+  PharosProcess pharos;
+  ASSERT_TRUE(pharos.StartServe({"--set", "global.scrape_self=false"})) << pharos.Stderr();
+  std::string url = "http://127.0.0.1:" + std::to_string(pharos.port()) + "/v1/metrics";
+  for (const char* mode :
+       {"proto js-proto cumulative", "json js-json cumulative", "proto js-delta delta"}) {
+    std::string command = "cd " + dir + " && node export.mjs " + url + " " + mode + " 2>&1";
+    FILE* p = ::popen(command.c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    std::string output;
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) output.append(buf, n);
+    int status = ::pclose(p);
+    EXPECT_EQ(status, 0) << mode << ": " << output;
+  }
+  for (const char* job : {"js-proto", "js-json", "js-delta"}) {
+    HttpResponse r =
+        Get(pharos.port(),
+            std::string("/api/v1/export?match[]=http_requests_total%7Bjob%3D%22") + job + "%22%7D");
+    // Three recordings of 5, then the final export at shutdown repeats the total.
+    EXPECT_NE(r.body.find("\"values\":[5,10,15"), std::string::npos) << job << ": " << r.body;
+    EXPECT_NE(r.body.find("\"instance\":\"js-1\""), std::string::npos);
+  }
+  HttpResponse hist = Get(pharos.port(), "/api/v1/series?match[]=http_duration_milliseconds_count");
+  EXPECT_NE(hist.body.find("js-proto"), std::string::npos) << hist.body;
+  HttpResponse info = Get(pharos.port(), "/api/v1/series?match[]=target_info");
+  EXPECT_NE(info.body.find("\"host_name\":\"test-host\""), std::string::npos) << info.body;
+  HttpResponse gauge = Get(pharos.port(), "/api/v1/series?match[]=room_temperature_celsius");
+  EXPECT_NE(gauge.body.find("\"room\":\"lab\""), std::string::npos) << gauge.body;
+}
+
 // Waits until /api/v1/series for `selector` (URL-encoded) returns something.
 bool WaitForSeries(uint16_t port, const std::string& selector, int seconds,
                    std::string* body = nullptr) {

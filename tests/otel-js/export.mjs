@@ -1,0 +1,45 @@
+// Exports a counter, an up-down counter, a histogram and a gauge to Pharos with the
+// OpenTelemetry JavaScript SDK, over OTLP/HTTP in protobuf or JSON, and fails on any
+// export error. Usage: node export.mjs URL proto|json SERVICE
+import { metrics } from '@opentelemetry/api';
+import { MeterProvider, PeriodicExportingMetricReader, AggregationTemporality } from '@opentelemetry/sdk-metrics';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { OTLPMetricExporter as ProtoExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
+import { OTLPMetricExporter as JsonExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+
+const [url, encoding, service, temporality] = process.argv.slice(2);
+const Exporter = encoding === 'json' ? JsonExporter : ProtoExporter;
+const exporter = new Exporter({
+  url,
+  temporalityPreference: temporality === 'delta' ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE,
+});
+let failures = 0;
+const export_ = exporter.export.bind(exporter);
+exporter.export = (batch, done) =>
+  export_(batch, (result) => {
+    if (result.code !== 0) {
+      failures++;
+      console.error('export failed:', result.error?.message ?? result);
+    }
+    done(result);
+  });
+const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 60000 });
+const provider = new MeterProvider({
+  resource: resourceFromAttributes({ 'service.name': service, 'service.instance.id': 'js-1', 'host.name': 'test-host' }),
+  readers: [reader],
+});
+const meter = provider.getMeter('pharos-test', '1.0.0');
+const requests = meter.createCounter('http.requests', { unit: '{request}' });
+const inflight = meter.createUpDownCounter('http.inflight');
+const latency = meter.createHistogram('http.duration', { unit: 'ms' });
+const temperature = meter.createObservableGauge('room.temperature', { unit: 'Cel' });
+temperature.addCallback((r) => r.observe(21.5, { room: 'lab' }));
+for (let i = 0; i < 3; i++) {
+  requests.add(5, { method: 'GET', code: '200' });
+  inflight.add(1);
+  latency.record(12 + i, { route: '/cart' });
+  await reader.forceFlush();
+}
+await provider.shutdown();
+if (failures > 0) process.exit(1);
+console.log(`exported with ${encoding} to ${url}`);
