@@ -283,7 +283,10 @@ Status DecodeMetric(object o, Metric& m) {
       {"histogram", Kind::kHistogram},
       {"exponentialHistogram", Kind::kExponentialHistogram},
       {"summary", Kind::kSummary}};
-  for (const auto& [field, kind] : kKinds) {
+  for (const auto& entry : kKinds) {
+    // Named copies: clang 14 cannot capture structured bindings in the lambda below.
+    const char* field = entry.first;
+    Kind kind = entry.second;
     element data;
     if (o[field].get(data) != simdjson::SUCCESS) continue;
     if (!data.is_object()) return Bad(field, "an object");

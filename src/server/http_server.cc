@@ -341,7 +341,8 @@ class HttpServerImpl final : public HttpServer {
           LogDebug("TLS handshake failed", {{"remote", remote}, {"error", ec.message()}});
         } else {
           co_await Serve(w, conn, stream, remote);
-          auto [sec] = co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
+          [[maybe_unused]] auto [shutdown_ec] =
+              co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
         }
       } else {
         conn.socket = &socket;
