@@ -522,10 +522,8 @@ class YamlLoader {
           }
         } else if (name == "scheme") {
           PHAROS_RETURN_IF_ERROR(ExpectScalar(v, key, sc.scheme));
-          if (sc.scheme != "http") {
-            return Error(
-                v, key,
-                fmt::format("scheme \"{}\" is not supported (only http so far)", sc.scheme));
+          if (sc.scheme != "http" && sc.scheme != "https") {
+            return Error(v, key, fmt::format("scheme \"{}\" is not http or https", sc.scheme));
           }
         } else if (name == "params") {
           PHAROS_RETURN_IF_ERROR(ExpectStringMap(v, key, sc.params, false));
@@ -572,6 +570,28 @@ class YamlLoader {
               }
             }
             sc.static_configs.push_back(std::move(st));
+          }
+        } else if (name == "tls_config") {
+          if (!v.IsMap()) return Error(v, key, fmt::format("expected a map, got {}", NodeKind(v)));
+          for (const auto& tv : v) {
+            std::string tname = tv.first.as<std::string>();
+            std::string tkey = key + "." + tname;
+            if (tname == "ca_file") {
+              PHAROS_RETURN_IF_ERROR(ExpectScalar(tv.second, tkey, sc.tls_config.ca_file));
+            } else if (tname == "cert_file") {
+              PHAROS_RETURN_IF_ERROR(ExpectScalar(tv.second, tkey, sc.tls_config.cert_file));
+            } else if (tname == "key_file") {
+              PHAROS_RETURN_IF_ERROR(ExpectScalar(tv.second, tkey, sc.tls_config.key_file));
+            } else if (tname == "server_name") {
+              PHAROS_RETURN_IF_ERROR(ExpectScalar(tv.second, tkey, sc.tls_config.server_name));
+            } else if (tname == "insecure_skip_verify") {
+              PHAROS_RETURN_IF_ERROR(LoadBool(tv.second, tkey, sc.tls_config.insecure_skip_verify));
+            } else {
+              return Error(tv.first, tkey, "unknown key");
+            }
+          }
+          if (sc.tls_config.cert_file.empty() != sc.tls_config.key_file.empty()) {
+            return Error(v, key, "cert_file and key_file must be given together");
           }
         } else if (name == "relabel_configs") {
           PHAROS_RETURN_IF_ERROR(LoadRelabelConfigs(v, key, sc.relabel_configs));

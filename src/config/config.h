@@ -105,6 +105,15 @@ struct StaticConfig {
   std::vector<std::pair<std::string, std::string>> labels;  // added to every target
 };
 
+/// Client TLS for https scrape targets, as Prometheus's tls_config.
+struct TlsClientConfig {
+  std::string ca_file;    // empty: the system's trust store
+  std::string cert_file;  // client certificate, with key_file
+  std::string key_file;
+  std::string server_name;  // for SNI and verification; empty: the target's host
+  bool insecure_skip_verify = false;
+};
+
 /// One entry of scrape_configs, in Prometheus's shape.
 struct ScrapeConfig {
   std::string job_name;
@@ -120,6 +129,7 @@ struct ScrapeConfig {
   std::vector<StaticConfig> static_configs;
   std::vector<RelabelConfig> relabel_configs;
   std::vector<RelabelConfig> metric_relabel_configs;
+  TlsClientConfig tls_config;
 };
 
 struct GlobalConfig {

@@ -9,8 +9,10 @@
 
 #include <fmt/format.h>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include "common/log.h"
 #include "ingest/ingest.h"
@@ -66,6 +68,7 @@ struct Target {
   std::string port;
   std::string request_target;                    // path and query
   const config::ScrapeConfig* config = nullptr;  // null for the self target
+  std::shared_ptr<asio::ssl::context> tls;       // for https targets
   std::vector<CompiledRelabel> metric_relabel;
   // Series written by the previous scrape (for staleness markers); scrape thread only.
   std::unordered_map<uint64_t, tsdb::Labels> previous;
@@ -115,6 +118,13 @@ class ScraperImpl final : public Scraper {
       Result<std::vector<CompiledRelabel>> metric_relabel =
           CompileRelabel(sc.metric_relabel_configs, where + ".metric_relabel_configs");
       if (!metric_relabel.ok()) return metric_relabel.status();
+      std::shared_ptr<asio::ssl::context> tls;
+      if (sc.scheme == "https") {
+        Result<std::shared_ptr<asio::ssl::context>> made =
+            MakeTls(sc.tls_config, where + ".tls_config");
+        if (!made.ok()) return made.status();
+        tls = *made;
+      }
       Duration interval =
           sc.scrape_interval.count() ? sc.scrape_interval : config_.global.scrape_interval;
       Duration timeout =
@@ -154,6 +164,7 @@ class ScraperImpl final : public Scraper {
           }
           auto t = std::make_unique<Target>();
           t->config = &sc;
+          t->tls = tls;
           t->host = host;
           t->port = std::to_string(port);
           t->request_target = get("__metrics_path__");
@@ -185,6 +196,26 @@ class ScraperImpl final : public Scraper {
     }
     for (const auto& t : targets_) metrics_.targets.WithLabels({t->status.job}).Inc();
     return Status::Ok();
+  }
+
+  static Result<std::shared_ptr<asio::ssl::context>> MakeTls(const config::TlsClientConfig& c,
+                                                             const std::string& where) {
+    auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+    boost::system::error_code ec;
+    if (c.ca_file.empty()) {
+      ctx->set_default_verify_paths(ec);
+    } else {
+      ctx->load_verify_file(c.ca_file, ec);
+    }
+    if (ec) return InvalidArgument(fmt::format("{}.ca_file: {}", where, ec.message()));
+    ctx->set_verify_mode(c.insecure_skip_verify ? asio::ssl::verify_none : asio::ssl::verify_peer);
+    if (!c.cert_file.empty()) {
+      ctx->use_certificate_chain_file(c.cert_file, ec);
+      if (ec) return InvalidArgument(fmt::format("{}.cert_file: {}", where, ec.message()));
+      ctx->use_private_key_file(c.key_file, asio::ssl::context::pem, ec);
+      if (ec) return InvalidArgument(fmt::format("{}.key_file: {}", where, ec.message()));
+    }
+    return ctx;
   }
 
   void Start() override {
@@ -247,8 +278,6 @@ class ScraperImpl final : public Scraper {
 
   asio::awaitable<std::string> Fetch(Target& t, std::string& content_type, Status& status) {
     std::string body;
-    beast::tcp_stream stream(ioc_);
-    stream.expires_after(t.status.timeout);
     tcp::resolver resolver(ioc_);
     auto [rec, results] =
         co_await resolver.async_resolve(t.host, t.port, asio::as_tuple(asio::use_awaitable));
@@ -256,12 +285,49 @@ class ScraperImpl final : public Scraper {
       status = Unavailable(fmt::format("resolve {}: {}", t.host, rec.message()));
       co_return body;
     }
-    auto [cec, ep] = co_await stream.async_connect(results, asio::as_tuple(asio::use_awaitable));
+    if (!t.tls) {
+      beast::tcp_stream stream(ioc_);
+      stream.expires_after(t.status.timeout);
+      auto [cec, ep] = co_await stream.async_connect(results, asio::as_tuple(asio::use_awaitable));
+      if (cec) {
+        status =
+            Unavailable(cec == beast::error::timeout ? "context deadline exceeded" : cec.message());
+        co_return body;
+      }
+      co_return co_await Exchange(t, stream, content_type, status);
+    }
+    beast::ssl_stream<beast::tcp_stream> stream(ioc_, *t.tls);
+    beast::get_lowest_layer(stream).expires_after(t.status.timeout);
+    const std::string& name =
+        t.config->tls_config.server_name.empty() ? t.host : t.config->tls_config.server_name;
+    if (!SSL_set_tlsext_host_name(stream.native_handle(), name.c_str())) {
+      status = Unavailable("cannot set TLS server name");
+      co_return body;
+    }
+    if (!t.config->tls_config.insecure_skip_verify) {
+      stream.set_verify_callback(asio::ssl::host_name_verification(name));
+    }
+    auto [cec, ep] = co_await beast::get_lowest_layer(stream).async_connect(
+        results, asio::as_tuple(asio::use_awaitable));
     if (cec) {
       status =
           Unavailable(cec == beast::error::timeout ? "context deadline exceeded" : cec.message());
       co_return body;
     }
+    auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client,
+                                                 asio::as_tuple(asio::use_awaitable));
+    if (hec) {
+      status = Unavailable(fmt::format("TLS handshake: {}", hec.message()));
+      co_return body;
+    }
+    co_return co_await Exchange(t, stream, content_type, status);
+  }
+
+  // One GET over a connected (plain or TLS) stream.
+  template <typename Stream>
+  asio::awaitable<std::string> Exchange(Target& t, Stream& stream, std::string& content_type,
+                                        Status& status) {
+    std::string body;
     http::request<http::empty_body> req{http::verb::get, t.request_target, 11};
     req.set(http::field::host, t.host + ":" + t.port);
     req.set(http::field::user_agent, "Pharos/0.1");
@@ -271,7 +337,8 @@ class ScraperImpl final : public Scraper {
             fmt::format("{}", std::chrono::duration<double>(t.status.timeout).count()));
     auto [wec, wn] = co_await http::async_write(stream, req, asio::as_tuple(asio::use_awaitable));
     if (wec) {
-      status = Unavailable(wec.message());
+      status =
+          Unavailable(wec == beast::error::timeout ? "context deadline exceeded" : wec.message());
       co_return body;
     }
     beast::flat_buffer buffer;

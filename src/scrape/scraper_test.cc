@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
@@ -170,6 +171,73 @@ TEST_F(ScraperTest, SelfScrape) {
   EXPECT_EQ(Select("self_metric")[0].labels,
             (tsdb::Labels{
                 {"__name__", "self_metric"}, {"instance", "127.0.0.1:7070"}, {"job", "pharos"}}));
+}
+
+std::string MakeCert(const std::string& dir) {
+  std::string cmd =
+      "mkdir -p " + dir +
+      " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+      "-nodes -days 1 -subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout " +
+      dir + "/key.pem -out " + dir + "/cert.pem 2>/dev/null";
+  EXPECT_EQ(std::system(cmd.c_str()), 0);
+  return dir;
+}
+
+TEST_F(ScraperTest, HttpsWithCaFileAndVerification) {
+  std::string certs = MakeCert(dir_ + "-certs");
+  config::ServerConfig sc;
+  sc.listen = "127.0.0.1:0";
+  sc.threads = 1;
+  sc.tls.cert_file = certs + "/cert.pem";
+  sc.tls.key_file = certs + "/key.pem";
+  auto router = std::make_shared<server::Router>();
+  router->Handle(server::Method::kGet, "/metrics", server::kPublic,
+                 [](const server::Request&, server::Response& r) {
+                   r = server::Response::Text(200, "secure_metric 7\n");
+                 });
+  auto tls_server = server::HttpServer::Create(sc, {}, router, registry_);
+  ASSERT_TRUE(tls_server.ok()) << tls_server.status().ToString();
+  (*tls_server)->Start();
+  std::string port = std::to_string((*tls_server)->port());
+  config::Config c =
+      Config("  - job_name: secure\n    scheme: https\n    tls_config:\n      ca_file: " + certs +
+             "/cert.pem\n    static_configs:\n      - targets: ['localhost:" + port +
+             "']\n"
+             "  - job_name: untrusted\n    scheme: https\n    scrape_timeout: 150ms\n"
+             "    static_configs:\n      - targets: ['localhost:" +
+             port + "']\n");
+  auto scraper = Scraper::Create(c, *db_, registry_, nullptr, "");
+  ASSERT_TRUE(scraper.ok()) << scraper.status().ToString();
+  scraper_ = std::move(scraper).value();
+  scraper_->Start();
+  ASSERT_TRUE(WaitFor("secure_metric", 1));
+  EXPECT_EQ(Select("secure_metric")[0].samples.back().v, 7);
+  // The same server without its CA in the trust store: the handshake fails, up is 0.
+  bool down = false;
+  for (int i = 0; i < 100 && !down; ++i) {
+    for (const TargetStatus& t : scraper_->Targets()) {
+      if (t.job == "untrusted" && t.health == "down") {
+        down = true;
+        EXPECT_NE(t.last_error.find("TLS handshake"), std::string::npos) << t.last_error;
+      }
+    }
+    if (!down) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(down);
+  scraper_->Stop();
+  (*tls_server)->Shutdown();
+  (void)DefaultEnv()->RemoveAll(certs);
+}
+
+TEST_F(ScraperTest, BadTlsConfigIsAnError) {
+  config::Config c = Config(
+      "  - job_name: s\n    scheme: https\n    tls_config:\n      ca_file: /nonexistent.pem\n"
+      "    static_configs:\n      - targets: ['a:1']\n");
+  auto scraper = Scraper::Create(c, *db_, registry_, nullptr, "");
+  ASSERT_FALSE(scraper.ok());
+  EXPECT_NE(scraper.status().message().find("scrape_configs[0].tls_config.ca_file"),
+            std::string::npos)
+      << scraper.status().message();
 }
 
 }  // namespace
