@@ -343,7 +343,7 @@ class Parser {
     }
     std::optional<int64_t> ts;
     if (!ts_text.empty()) {
-      int64_t t;
+      int64_t t = 0;
       PHAROS_RETURN_IF_ERROR(ParseTimestamp(ts_text, t));
       ts = t;
     }
