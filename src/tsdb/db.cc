@@ -332,6 +332,8 @@ class DbImpl final : public Db {
   }
 
   Status Append(std::span<const SeriesInput> batch, AppendResult& result) override {
+    // Shared: appends run together; the head's garbage collection takes it exclusively.
+    std::shared_lock<std::shared_mutex> append_lock(append_mu_);
     thread_local Scratch scratch;
     Scratch& sc = scratch;
     sc.accepted.clear();
@@ -699,11 +701,17 @@ class DbImpl final : public Db {
       std::lock_guard<std::mutex> lock(head_.Stripe(ref));
       head_.Truncate(*s, boundary);
     }
+    size_t collected;
+    {
+      std::unique_lock<std::shared_mutex> no_appends(append_mu_);
+      collected = head_.GarbageCollect();
+    }
     PHAROS_RETURN_IF_ERROR(Checkpoint(*segment, boundary));
     UpdateGauges();
     LogInfo("TSDB head cut into a block",
             {{"boundary_ms", boundary},
              {"series", series.size()},
+             {"series_removed_from_head", collected},
              {"seconds",
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}});
     return Status::Ok();
@@ -858,6 +866,7 @@ class DbImpl final : public Db {
   mutable std::shared_mutex blocks_mu_;
   std::vector<std::shared_ptr<Block>> blocks_;  // guarded by blocks_mu_; by min_t
   std::mutex cut_mu_;                           // one cut, merge or expiry at a time
+  std::shared_mutex append_mu_;  // appends take it shared, head garbage collection exclusive
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stopping_ = false;  // guarded by stop_mu_

@@ -255,5 +255,25 @@ TEST_F(DbTest, RetentionBySize) {
   EXPECT_LE(db_->GetStats(1).num_blocks, 1u);
 }
 
+TEST_F(DbTest, SeriesThatEndedLeaveTheHeadAfterACut) {
+  options_.limits.max_series = 2;
+  Open();
+  Append({{"__name__", "old"}}, {{1000, 1}});
+  Append({{"__name__", "old2"}}, {{1000, 1}});
+  EXPECT_EQ(Append({{"__name__", "new"}}, {{2000, 1}}).series_rejected, 1u);  // at the limit
+  ASSERT_TRUE(db_->Flush().ok());
+  // Both series are in the block now and left the head: the limit counts active series.
+  EXPECT_EQ(db_->GetStats(1).num_series, 0u);
+  EXPECT_EQ(Append({{"__name__", "new"}}, {{3000, 1}}).series_created, 1u);
+  // A series that comes back is created anew, and its history still reads from the block.
+  EXPECT_EQ(Append({{"__name__", "old"}}, {{4000, 2}}).series_created, 1u);
+  auto got = Select({Eq("__name__", "old")});
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_EQ(got[0].samples.size(), 2u);
+  Open();
+  EXPECT_EQ(Select({Eq("__name__", "old")})[0].samples.size(), 2u);
+  EXPECT_EQ(Select({Eq("__name__", "new")})[0].samples.size(), 1u);
+}
+
 }  // namespace
 }  // namespace pharos::tsdb

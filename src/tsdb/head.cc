@@ -258,6 +258,68 @@ void Head::Truncate(MemSeries& s, int64_t boundary) {
   }
 }
 
+size_t Head::GarbageCollect() {
+  std::vector<MemSeries*> dead;
+  {
+    std::unique_lock<std::shared_mutex> lock(index_mu_);
+    graveyard_.clear();  // collected last time: no query can still hold them
+  }
+  uint64_t limit = RefLimit();
+  for (uint64_t ref = 1; ref < limit; ++ref) {
+    MemSeries* s = ByRef(ref);
+    if (!s) continue;
+    std::lock_guard<std::mutex> lock(Stripe(ref));
+    bool empty =
+        s->closed.empty() && s->out_of_order.empty() && (!s->appender || s->appender->count() == 0);
+    if (empty) {
+      s->deleted = true;
+      dead.push_back(s);
+    }
+  }
+  if (dead.empty()) return 0;
+  for (MemSeries* s : dead) {
+    std::vector<LabelView> views;
+    for (size_t i = 0; i < s->label_syms.size(); i += 2) {
+      views.push_back({symbols_.Get(s->label_syms[i]), symbols_.Get(s->label_syms[i + 1])});
+    }
+    uint64_t hash = HashLabels(views);
+    HashShard& shard = shards_[hash & (kHashShards - 1)];
+    std::lock_guard<std::mutex> lock(shard.mu);
+    auto [begin, end] = shard.map.equal_range(hash);
+    for (auto it = begin; it != end; ++it) {
+      if (it->second == s) {
+        shard.map.erase(it);
+        break;
+      }
+    }
+  }
+  std::unique_lock<std::shared_mutex> lock(index_mu_);
+  for (MemSeries* s : dead) {
+    for (size_t i = 0; i < s->label_syms.size(); i += 2) {
+      uint32_t name = s->label_syms[i];
+      uint32_t value = s->label_syms[i + 1];
+      auto pit = postings_.find(PairKey(name, value));
+      if (pit == postings_.end()) continue;
+      std::vector<uint64_t>& list = pit->second;
+      auto at = std::lower_bound(list.begin(), list.end(), s->ref);
+      if (at != list.end() && *at == s->ref) list.erase(at);
+      if (list.empty()) {
+        postings_.erase(pit);
+        std::vector<uint32_t>& values = values_[name];
+        values.erase(std::remove(values.begin(), values.end(), value), values.end());
+        if (values.empty()) values_.erase(name);
+      }
+    }
+    if (s->metric_name_sym) {
+      auto mit = series_per_metric_.find(s->metric_name_sym);
+      if (mit != series_per_metric_.end() && --mit->second == 0) series_per_metric_.erase(mit);
+    }
+    graveyard_.push_back(std::move(by_ref_[s->ref]));
+    num_series_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  return dead.size();
+}
+
 // ---- Head: index ----
 
 Labels Head::LabelsOf(const MemSeries& s) const {

@@ -61,6 +61,7 @@ struct MemSeries {
   std::optional<XorAppender> appender;
   std::vector<ClosedChunk> closed;
   std::vector<Sample> out_of_order;  // sorted by t
+  bool deleted = false;              // removed from the index by GarbageCollect
 };
 
 enum class SampleVerdict {
@@ -112,6 +113,10 @@ class Head {
   void SetMinReadTime(int64_t t) { min_read_t_.store(t, std::memory_order_release); }
   /// Drops the series' samples older than `boundary`; requires the stripe lock.
   void Truncate(MemSeries& s, int64_t boundary);
+  /// Removes series that hold no samples any more (all went into blocks) from the index,
+  /// so they count against no limit. Their memory is freed at the next collection, as a
+  /// query may still hold them. The caller keeps appends out while this runs.
+  size_t GarbageCollect();
   int64_t MinTime() const { return min_t_.load(std::memory_order_relaxed); }
   int64_t MaxTime() const { return max_t_.load(std::memory_order_relaxed); }
 
@@ -143,6 +148,7 @@ class Head {
   std::unordered_map<uint32_t, std::vector<uint32_t>> values_;    // guarded by index_mu_
   std::unordered_map<uint32_t, uint64_t> series_per_metric_;      // guarded by index_mu_
   uint64_t next_ref_ = 1;                                         // guarded by index_mu_
+  std::vector<std::unique_ptr<MemSeries>> graveyard_;  // guarded by index_mu_; freed at the next GC
   std::atomic<uint64_t> num_series_{0};
   std::atomic<uint64_t> num_chunks_{0};
   std::atomic<int64_t> min_t_{INT64_MAX};
