@@ -19,6 +19,11 @@ std::string_view Trim(std::string_view s);
 std::string ToLower(std::string_view s);
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
+/// [a-zA-Z_:][a-zA-Z0-9_:]*, Prometheus's metric name syntax.
+bool IsValidMetricName(std::string_view name);
+/// [a-zA-Z_][a-zA-Z0-9_]*, Prometheus's label name syntax.
+bool IsValidLabelName(std::string_view name);
+
 /// Lower-case hex of `data`.
 std::string HexEncode(std::string_view data);
 

@@ -396,24 +396,12 @@ class YamlLoader {
         continue;
       }
       PHAROS_RETURN_IF_ERROR(ExpectScalar(kv.second, key + "." + name, value));
-      if (label_names && !ValidLabelName(name)) {
+      if (label_names && !IsValidLabelName(name)) {
         return Error(kv.first, key + "." + name, "invalid label name");
       }
       out.emplace_back(name, value);
     }
     return Status::Ok();
-  }
-
-  static bool ValidLabelName(std::string_view s) {
-    if (s.empty()) return false;
-    for (size_t i = 0; i < s.size(); ++i) {
-      char c = s[i];
-      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-            (i > 0 && c >= '0' && c <= '9'))) {
-        return false;
-      }
-    }
-    return true;
   }
 
   Status LoadDuration(const YAML::Node& v, const std::string& key, Duration& out) {

@@ -6,22 +6,11 @@
 
 #include <fmt/format.h>
 
+#include "common/strings.h"
 #include "scrape/scrape.h"
 
 namespace pharos::scrape {
 namespace {
-
-bool ValidLabelName(std::string_view s) {
-  if (s.empty()) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-          (i > 0 && c >= '0' && c <= '9'))) {
-      return false;
-    }
-  }
-  return true;
-}
 
 const std::string* Find(const tsdb::Labels& labels, std::string_view name) {
   for (const tsdb::Label& l : labels) {
@@ -138,7 +127,7 @@ bool Relabel(const std::vector<CompiledRelabel>& steps, tsdb::Labels& labels) {
     } else if (action == "replace") {
       if (!MatchGroups(re, value, groups)) continue;
       std::string target = Expand(c.target_label, re, groups);
-      if (!ValidLabelName(target)) continue;
+      if (!IsValidLabelName(target)) continue;
       Set(labels, target, Expand(c.replacement, re, groups));
     } else if (action == "lowercase" || action == "uppercase") {
       std::string v = value;
@@ -168,7 +157,7 @@ bool Relabel(const std::vector<CompiledRelabel>& steps, tsdb::Labels& labels) {
       for (const tsdb::Label& l : snapshot) {
         if (!MatchGroups(re, l.name, groups)) continue;
         std::string name = Expand(c.replacement, re, groups);
-        if (ValidLabelName(name)) Set(labels, name, l.value);
+        if (IsValidLabelName(name)) Set(labels, name, l.value);
       }
     }
   }

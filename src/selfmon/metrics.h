@@ -21,6 +21,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/strings.h"
+
 namespace pharos::selfmon {
 
 class Counter {
@@ -150,10 +152,8 @@ void RegisterProcessCollector(Registry& registry);
 /// Adds pharos_build_info{version,revision} = 1.
 void RegisterBuildInfo(Registry& registry, std::string_view version, std::string_view revision);
 
-/// True when `name` is a valid Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*).
-bool IsValidMetricName(std::string_view name);
-/// True when `name` is a valid label name ([a-zA-Z_][a-zA-Z0-9_]*).
-bool IsValidLabelName(std::string_view name);
+using pharos::IsValidLabelName;   // common/strings.h
+using pharos::IsValidMetricName;  // common/strings.h
 
 /// Appends a float the way Prometheus writes it: shortest round-trip, "+Inf", "-Inf", "NaN".
 void AppendPrometheusFloat(std::string& out, double v);

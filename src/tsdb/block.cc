@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "common/strings.h"
+#include "common/varint.h"
 #include "tsdb/block_encoding.h"
 #include "tsdb/block_format.h"
 #include "tsdb/postings.h"
@@ -20,16 +21,6 @@
 namespace pharos::tsdb {
 namespace {
 
-void PutUvarint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-void PutVarint(std::string& out, int64_t v) {
-  PutUvarint(out, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
-}
 void PutFixed(std::string& out, uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
 }
@@ -38,37 +29,6 @@ uint64_t GetFixed(const char* p, int bytes) {
   for (int i = 0; i < bytes; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(p[i])) << (8 * i);
   return v;
 }
-
-class Reader {
- public:
-  explicit Reader(std::string_view d) : d_(d) {}
-  bool Uvarint(uint64_t& v) {
-    v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (pos_ >= d_.size()) return false;
-      uint8_t b = static_cast<uint8_t>(d_[pos_++]);
-      v |= static_cast<uint64_t>(b & 0x7F) << shift;
-      if (!(b & 0x80)) return true;
-    }
-    return false;
-  }
-  bool Varint(int64_t& v) {
-    uint64_t u;
-    if (!Uvarint(u)) return false;
-    v = static_cast<int64_t>(u >> 1) ^ -static_cast<int64_t>(u & 1);
-    return true;
-  }
-  bool Bytes(uint64_t n, std::string_view& out) {
-    if (n > d_.size() - pos_) return false;
-    out = d_.substr(pos_, n);
-    pos_ += n;
-    return true;
-  }
-
- private:
-  std::string_view d_;
-  size_t pos_ = 0;
-};
 
 std::string Compress(std::string_view raw) {
   std::string out(ZSTD_compressBound(raw.size()), '\0');
@@ -237,7 +197,7 @@ Status Block::Load() {
   size_t n = ZSTD_decompress(index.data(), index.size(), zindex.data(), zindex.size());
   if (ZSTD_isError(n) || n != index_raw) return DataLoss("block index does not decompress");
 
-  Reader r(index);
+  ByteReader r(index);
   uint64_t count;
   if (!r.Uvarint(count) || count > index.size()) return DataLoss("bad symbol count");
   symbols_.reserve(count);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "common/varint.h"
 #include "tsdb/block_format.h"
 
 namespace pharos::tsdb {
@@ -12,53 +13,7 @@ constexpr int kMaxDecimals = 12;
 constexpr double kPow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12};
 constexpr double kMaxExactMantissa = 9007199254740992.0;  // 2^53
 
-void PutUvarint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-void PutVarint(std::string& out, int64_t v) {
-  PutUvarint(out, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
-}
 int64_t Wrap(uint64_t v) { return static_cast<int64_t>(v); }
-
-class Reader {
- public:
-  explicit Reader(std::string_view d) : d_(d) {}
-  bool Uvarint(uint64_t& v) {
-    v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (pos_ >= d_.size()) return false;
-      uint8_t b = static_cast<uint8_t>(d_[pos_++]);
-      v |= static_cast<uint64_t>(b & 0x7F) << shift;
-      if (!(b & 0x80)) return true;
-    }
-    return false;
-  }
-  bool Varint(int64_t& v) {
-    uint64_t u;
-    if (!Uvarint(u)) return false;
-    v = static_cast<int64_t>(u >> 1) ^ -static_cast<int64_t>(u & 1);
-    return true;
-  }
-  bool Byte(uint8_t& b) {
-    if (pos_ >= d_.size()) return false;
-    b = static_cast<uint8_t>(d_[pos_++]);
-    return true;
-  }
-  bool Double(double& v) {
-    if (d_.size() - pos_ < 8) return false;
-    std::memcpy(&v, d_.data() + pos_, 8);
-    pos_ += 8;
-    return true;
-  }
-
- private:
-  std::string_view d_;
-  size_t pos_ = 0;
-};
 
 // The fewest decimals that represent v exactly, or -1.
 int Decimals(double v) {
@@ -130,7 +85,7 @@ void EncodeSeriesSamples(const std::vector<Sample>& samples, std::string& out) {
 
 Status DecodeSeriesSamples(std::string_view data, int64_t mint, int64_t maxt,
                            std::vector<Sample>& out) {
-  Reader r(data);
+  ByteReader r(data);
   uint64_t n;
   if (!r.Uvarint(n) || n > data.size() * 8 + 1) return DataLoss("block series payload: bad count");
   if (n == 0) return Status::Ok();

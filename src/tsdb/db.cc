@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "common/log.h"
+#include "common/strings.h"
 #include "tsdb/block.h"
 #include "tsdb/head.h"
 #include "tsdb/tsdb.h"
@@ -20,28 +21,6 @@ namespace {
 
 constexpr size_t kMaxErrorsReported = 8;
 constexpr size_t kSamplesPerRecord = 100'000;  // keeps WAL records well under their cap
-
-bool ValidLabelName(std::string_view s) {
-  if (s.empty()) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-              (i > 0 && c >= '0' && c <= '9');
-    if (!ok) return false;
-  }
-  return true;
-}
-
-bool ValidMetricName(std::string_view s) {
-  if (s.empty()) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
-              (i > 0 && c >= '0' && c <= '9');
-    if (!ok) return false;
-  }
-  return true;
-}
 
 bool ValidUtf8(std::string_view s) {
   size_t i = 0;
@@ -580,8 +559,8 @@ class DbImpl final : public Db {
                         l.value.size(), limits.max_label_value_bytes),
             result, samples);
       }
-      if (!ValidLabelName(l.name) || (i > 0 && labels[i - 1].name == l.name) ||
-          (l.name == "__name__" && !ValidMetricName(l.value)) || !ValidUtf8(l.value)) {
+      if (!IsValidLabelName(l.name) || (i > 0 && labels[i - 1].name == l.name) ||
+          (l.name == "__name__" && !IsValidMetricName(l.value)) || !ValidUtf8(l.value)) {
         return RejectSeries("invalid_labels",
                             fmt::format("invalid metric name, label name or value, or duplicate "
                                         "label name in {}",

@@ -2,64 +2,9 @@
 
 #include <cstring>
 
+#include "common/varint.h"
+
 namespace pharos::tsdb {
-namespace {
-
-void PutUvarint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
-void PutVarint(std::string& out, int64_t v) {
-  PutUvarint(out, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
-}
-
-class Reader {
- public:
-  explicit Reader(std::string_view data) : data_(data) {}
-  bool Uvarint(uint64_t& v) {
-    v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (pos_ >= data_.size()) return false;
-      uint8_t b = static_cast<uint8_t>(data_[pos_++]);
-      v |= static_cast<uint64_t>(b & 0x7F) << shift;
-      if (!(b & 0x80)) return true;
-    }
-    return false;
-  }
-  bool Varint(int64_t& v) {
-    uint64_t u;
-    if (!Uvarint(u)) return false;
-    v = static_cast<int64_t>(u >> 1) ^ -static_cast<int64_t>(u & 1);
-    return true;
-  }
-  bool Bytes(size_t n, std::string_view& out) {
-    if (data_.size() - pos_ < n) return false;
-    out = data_.substr(pos_, n);
-    pos_ += n;
-    return true;
-  }
-  bool Double(double& v) {
-    std::string_view b;
-    if (!Bytes(8, b)) return false;
-    std::memcpy(&v, b.data(), 8);
-    return true;
-  }
-  bool String(std::string_view& out) {
-    uint64_t n;
-    return Uvarint(n) && n <= data_.size() && Bytes(static_cast<size_t>(n), out);
-  }
-  bool done() const { return pos_ == data_.size(); }
-
- private:
-  std::string_view data_;
-  size_t pos_ = 1;  // past the type byte
-};
-
-}  // namespace
 
 void BeginSeriesRecord(std::string& record) {
   record.clear();
@@ -98,7 +43,7 @@ RecordType PeekType(std::string_view record) {
 
 Status DecodeSeries(std::string_view record, std::vector<SeriesRecordEntry>& out) {
   out.clear();
-  Reader r(record);
+  ByteReader r(record, 1);  // past the type byte
   while (!r.done()) {
     SeriesRecordEntry e;
     uint64_t n;
@@ -114,7 +59,7 @@ Status DecodeSeries(std::string_view record, std::vector<SeriesRecordEntry>& out
 
 Status DecodeSamples(std::string_view record, std::vector<RefSample>& out) {
   out.clear();
-  Reader r(record);
+  ByteReader r(record, 1);  // past the type byte
   int64_t base;
   if (!r.Varint(base)) return DataLoss("bad samples record");
   while (!r.done()) {
