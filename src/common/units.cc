@@ -177,7 +177,7 @@ Result<int64_t> ParseTimestampMs(std::string_view text) {
   } else if (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':') {
     int hh = (rest[1] - '0') * 10 + (rest[2] - '0');
     int mm = (rest[4] - '0') * 10 + (rest[5] - '0');
-    offset_seconds = (hh * 3600 + mm * 60) * (rest[0] == '+' ? 1 : -1);
+    offset_seconds = (int64_t{hh} * 3600 + int64_t{mm} * 60) * (rest[0] == '+' ? 1 : -1);
     rest = {};
   }
   if (!rest.empty()) {
