@@ -69,6 +69,7 @@ tsdb::Options TsdbOptions(const config::Config& config) {
   o.block_duration = config.storage.block_duration;
   o.retention = config.storage.retention;
   o.retention_bytes = config.storage.retention_bytes;
+  o.maintenance_interval = config.storage.maintenance_interval;
   o.wal_sync_always = config.storage.wal.sync_always;
   o.wal_sync_interval = config.storage.wal.sync_interval;
   o.wal_segment_bytes = config.storage.wal.segment_bytes;

@@ -208,8 +208,7 @@ const std::vector<Field>& Fields() {
       DurationField(
           "storage.block_duration",
           "span of the blocks the head is cut into (once it holds 1.5 times as much)",
-          [](Config& c) -> Duration& { return c.storage.block_duration; }, std::chrono::minutes(1),
-          hours(24)),
+          [](Config& c) -> Duration& { return c.storage.block_duration; }, seconds(1), hours(24)),
       DurationField(
           "storage.retention", "blocks older than this are deleted (0 keeps all)",
           [](Config& c) -> Duration& { return c.storage.retention; }, milliseconds(0),
@@ -218,6 +217,11 @@ const std::vector<Field>& Fields() {
           "storage.retention_size",
           "oldest blocks are deleted while all blocks are larger (0: no limit)",
           [](Config& c) -> uint64_t& { return c.storage.retention_bytes; }, 0, 1ULL << 50),
+      DurationField(
+          "storage.maintenance_interval",
+          "how often blocks are cut from the head, merged and expired",
+          [](Config& c) -> Duration& { return c.storage.maintenance_interval; }, milliseconds(100),
+          hours(24)),
       {"storage.wal.sync", "string",
        "interval: acknowledge once written to the OS, fdatasync every sync_interval; always: "
        "fdatasync before acknowledging",

@@ -76,6 +76,7 @@ struct StorageConfig {
   Duration block_duration = std::chrono::hours(2);
   Duration retention = std::chrono::hours(24 * 15);
   uint64_t retention_bytes = 0;
+  Duration maintenance_interval = std::chrono::minutes(1);
   WalConfig wal;
 };
 

@@ -325,7 +325,19 @@ TEST(ScrapeTest, RealPrometheusRemoteWritesToPharos) {
 
 // Remote-write in a loop while the server is killed with SIGKILL at random moments; after
 // each restart every acknowledged sample must be there, and nothing that was never sent.
-TEST(MetricsCrashTest, AcknowledgedSamplesSurviveKill9) {
+void CrashTest(const std::vector<std::string>& extra_flags, int64_t step_ms);
+
+TEST(MetricsCrashTest, AcknowledgedSamplesSurviveKill9) { CrashTest({}, 1000); }
+
+// The same with the head cut into blocks every few seconds of data, so kills also land in
+// the middle of cuts, checkpoints and merges.
+TEST(MetricsCrashTest, AcknowledgedSamplesSurviveKill9DuringCuts) {
+  CrashTest({"--set", "storage.block_duration=2s", "--set", "storage.maintenance_interval=100ms",
+             "--set", "storage.retention=0"},
+            100);
+}
+
+void CrashTest(const std::vector<std::string>& extra_flags, int64_t step_ms) {
   PharosProcess first;
   std::string data_dir = first.dir() + "/data";
   std::mt19937 rng(20261126);
@@ -336,7 +348,9 @@ TEST(MetricsCrashTest, AcknowledgedSamplesSurviveKill9) {
   constexpr int kSeries = 40;
   for (int cycle = 0; cycle < kCycles; ++cycle) {
     PharosProcess pharos;
-    ASSERT_TRUE(pharos.StartServe({"--data", data_dir})) << pharos.Stderr();
+    std::vector<std::string> flags = {"--data", data_dir, "--set", "global.scrape_self=false"};
+    flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
+    ASSERT_TRUE(pharos.StartServe(flags)) << pharos.Stderr();
     uint16_t port = pharos.port();
     // Everything acknowledged before is still there after the previous kill.
     auto present = ExportById(port, "crash_metric");
@@ -361,7 +375,7 @@ TEST(MetricsCrashTest, AcknowledgedSamplesSurviveKill9) {
         {
           std::lock_guard<std::mutex> lock(mu);
           t = next_t;
-          next_t += 1000;
+          next_t += step_ms;
         }
         for (int i = 0; i < kSeries; ++i) {
           WriteSeries s;
@@ -389,7 +403,9 @@ TEST(MetricsCrashTest, AcknowledgedSamplesSurviveKill9) {
   for (const auto& [id, ts] : acked) total += ts.size();
   EXPECT_GT(total, 1000u) << "too few writes were acknowledged to prove anything";
   PharosProcess last;
-  ASSERT_TRUE(last.StartServe({"--data", data_dir})) << last.Stderr();
+  std::vector<std::string> flags = {"--data", data_dir, "--set", "global.scrape_self=false"};
+  flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
+  ASSERT_TRUE(last.StartServe(flags)) << last.Stderr();
   auto present = ExportById(last.port(), "crash_metric");
   for (const auto& [id, ts] : acked) {
     for (int64_t t : ts)
