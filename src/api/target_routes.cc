@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "api/api.h"
+#include "api/json.h"
 #include "common/strings.h"
 #include "common/units.h"
 
@@ -16,17 +17,6 @@ std::string Rfc3339(int64_t ms) {
   gmtime_r(&secs, &tm);
   return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
-}
-
-void AppendLabels(std::string& out, const tsdb::Labels& labels) {
-  out += '{';
-  for (size_t i = 0; i < labels.size(); ++i) {
-    if (i) out += ',';
-    AppendJsonString(out, labels[i].name);
-    out += ':';
-    AppendJsonString(out, labels[i].value);
-  }
-  out += '}';
 }
 
 }  // namespace
@@ -43,9 +33,9 @@ void RegisterTargetRoutes(server::Router& router, const std::atomic<scrape::Scra
                       if (!first) data += ',';
                       first = false;
                       data += R"({"discoveredLabels":)";
-                      AppendLabels(data, t.labels);
+                      AppendLabelsObject(data, t.labels);
                       data += R"(,"labels":)";
-                      AppendLabels(data, t.labels);
+                      AppendLabelsObject(data, t.labels);
                       data += R"(,"scrapePool":)" + JsonString(t.job);
                       data += R"(,"scrapeUrl":)" + JsonString(t.url);
                       data += R"(,"globalUrl":)" + JsonString(t.url);

@@ -1,9 +1,11 @@
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include <fmt/format.h>
 
 #include "api/api.h"
+#include "api/json.h"
 #include "common/strings.h"
 #include "common/units.h"
 #include "promql/promql.h"
@@ -72,17 +74,6 @@ std::optional<size_t> ParseLimit(const Request& req, Status& status) {
   }
   if (n == 0) return std::nullopt;
   return static_cast<size_t>(n);
-}
-
-void AppendLabelsObject(std::string& out, const tsdb::Labels& labels) {
-  out += '{';
-  for (size_t i = 0; i < labels.size(); ++i) {
-    if (i) out += ',';
-    AppendJsonString(out, labels[i].name);
-    out += ':';
-    AppendJsonString(out, labels[i].value);
-  }
-  out += '}';
 }
 
 void AppendStringArray(std::string& out, const std::vector<std::string>& values, size_t limit) {
@@ -154,7 +145,11 @@ void Series(tsdb::Db& db, const Request& req, Response& resp) {
   resp = Response::JsonSuccess(data);
 }
 
-void LabelNames(tsdb::Db& db, const Request& req, Response& resp) {
+// Label names or values (by `fetch`) of the series matching any match[] (all series when
+// there is none), merged, sorted and limited: the shared body of /labels and /values.
+using StringsFetch =
+    std::function<Result<std::vector<std::string>>(tsdb::Querier&, std::span<const tsdb::Matcher>)>;
+void AnswerStrings(tsdb::Db& db, const Request& req, Response& resp, const StringsFetch& fetch) {
   Range range;
   std::vector<std::vector<tsdb::Matcher>> sets;
   Status s = ParseRange(req, range);
@@ -165,21 +160,26 @@ void LabelNames(tsdb::Db& db, const Request& req, Response& resp) {
     return;
   }
   auto q = db.Query(range.start, range.end);
-  std::vector<std::string> names;
-  if (sets.empty()) {
-    Result<std::vector<std::string>> all = q->LabelNames({});
-    if (all.ok()) names = std::move(all).value();
-  } else {
-    for (const auto& set : sets) {
-      Result<std::vector<std::string>> part = q->LabelNames(set);
-      if (part.ok()) names.insert(names.end(), part->begin(), part->end());
+  if (sets.empty()) sets.emplace_back();  // no matchers: everything
+  std::vector<std::string> out;
+  for (const auto& set : sets) {
+    Result<std::vector<std::string>> part = fetch(*q, set);
+    if (!part.ok()) {
+      resp = Response::FromStatus(part.status());
+      return;
     }
-    std::sort(names.begin(), names.end());
-    names.erase(std::unique(names.begin(), names.end()), names.end());
+    out.insert(out.end(), part->begin(), part->end());
   }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
   std::string data;
-  AppendStringArray(data, names, limit.value_or(names.size()));
+  AppendStringArray(data, out, limit.value_or(out.size()));
   resp = Response::JsonSuccess(data);
+}
+
+void LabelNames(tsdb::Db& db, const Request& req, Response& resp) {
+  AnswerStrings(db, req, resp,
+                [](tsdb::Querier& q, std::span<const tsdb::Matcher> m) { return q.LabelNames(m); });
 }
 
 void LabelValues(tsdb::Db& db, const Request& req, Response& resp) {
@@ -198,31 +198,9 @@ void LabelValues(tsdb::Db& db, const Request& req, Response& resp) {
     resp = Response::Error(400, "bad_data", fmt::format("invalid label name: \"{}\"", name));
     return;
   }
-  Range range;
-  std::vector<std::vector<tsdb::Matcher>> sets;
-  Status s = ParseRange(req, range);
-  if (s.ok()) s = ParseMatches(req, false, sets);
-  std::optional<size_t> limit = ParseLimit(req, s);
-  if (!s.ok()) {
-    resp = Response::FromStatus(s);
-    return;
-  }
-  auto q = db.Query(range.start, range.end);
-  std::vector<std::string> values;
-  if (sets.empty()) {
-    Result<std::vector<std::string>> all = q->LabelValues(name, {});
-    if (all.ok()) values = std::move(all).value();
-  } else {
-    for (const auto& set : sets) {
-      Result<std::vector<std::string>> part = q->LabelValues(name, set);
-      if (part.ok()) values.insert(values.end(), part->begin(), part->end());
-    }
-    std::sort(values.begin(), values.end());
-    values.erase(std::unique(values.begin(), values.end()), values.end());
-  }
-  std::string data;
-  AppendStringArray(data, values, limit.value_or(values.size()));
-  resp = Response::JsonSuccess(data);
+  AnswerStrings(db, req, resp, [&name](tsdb::Querier& q, std::span<const tsdb::Matcher> m) {
+    return q.LabelValues(name, m);
+  });
 }
 
 void TsdbStatus(tsdb::Db& db, const Request& req, Response& resp) {
