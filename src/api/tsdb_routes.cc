@@ -292,20 +292,21 @@ void Export(tsdb::Db& db, const Request& req, Response& resp) {
 
 void RegisterTsdbRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db) {
   for (Method m : {Method::kGet, Method::kPost}) {
-    router.Handle(m, "/api/v1/series", config::kScopeRead, WithDb(db, Series));
-    router.Handle(m, "/api/v1/labels", config::kScopeRead, WithDb(db, LabelNames));
-    router.Handle(m, "/api/v1/export", config::kScopeRead, WithDb(db, Export));
+    router.HandleBlocking(m, "/api/v1/series", config::kScopeRead, WithDb(db, Series));
+    router.HandleBlocking(m, "/api/v1/labels", config::kScopeRead, WithDb(db, LabelNames));
+    router.HandleBlocking(m, "/api/v1/export", config::kScopeRead, WithDb(db, Export));
   }
   router.HandlePrefix(Method::kGet, "/api/v1/label/", config::kScopeRead, WithDb(db, LabelValues),
-                      "/api/v1/label/:name/values");
-  router.Handle(Method::kGet, "/api/v1/status/tsdb", config::kScopeRead, WithDb(db, TsdbStatus));
+                      "/api/v1/label/:name/values", /*blocking=*/true);
+  router.HandleBlocking(Method::kGet, "/api/v1/status/tsdb", config::kScopeRead,
+                        WithDb(db, TsdbStatus));
   // Cuts the whole head into a block now (VictoriaMetrics's force_flush, Prometheus's
   // head snapshot): for benchmarks and before backups.
-  router.Handle(Method::kPost, "/api/v1/admin/tsdb/flush", config::kScopeAdmin,
-                WithDb(db, [](tsdb::Db& d, const Request&, Response& resp) {
-                  Status s = d.Flush();
-                  resp = s.ok() ? Response::JsonSuccess("null") : Response::FromStatus(s);
-                }));
+  router.HandleBlocking(Method::kPost, "/api/v1/admin/tsdb/flush", config::kScopeAdmin,
+                        WithDb(db, [](tsdb::Db& d, const Request&, Response& resp) {
+                          Status s = d.Flush();
+                          resp = s.ok() ? Response::JsonSuccess("null") : Response::FromStatus(s);
+                        }));
 }
 
 }  // namespace pharos::api

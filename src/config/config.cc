@@ -148,6 +148,10 @@ const std::vector<Field>& Fields() {
       IntField(
           "server.threads", "I/O threads; 0 means one per core",
           [](Config& c) -> int& { return c.server.threads; }, 0, 256),
+      IntField(
+          "server.handler_threads",
+          "threads for handlers that may block (writes, queries); 0 means one per core",
+          [](Config& c) -> int& { return c.server.handler_threads; }, 0, 1024),
       BytesField(
           "server.max_body_bytes", "largest request body accepted as sent (413 above)",
           [](Config& c) -> uint64_t& { return c.server.max_body_bytes; }, 1024, 4ULL << 30),

@@ -62,7 +62,7 @@ void RegisterRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db_ptr
   auto metrics = std::make_shared<IngestMetrics>(registry);
   auto in_flight = std::make_shared<std::atomic<uint32_t>>(0);
 
-  router.Handle(
+  router.HandleBlocking(
       server::Method::kPost, "/api/v1/write", config::kScopeWrite,
       [&db_ptr, metrics, in_flight, options](const server::Request& req, server::Response& resp) {
         tsdb::Db* db = db_ptr.load(std::memory_order_acquire);
@@ -135,7 +135,7 @@ void RegisterRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db_ptr
 
   // Bulk loading in the text exposition formats (VictoriaMetrics's path and semantics):
   // samples without a timestamp get ?timestamp= (Unix seconds or RFC 3339) or now.
-  router.Handle(
+  router.HandleBlocking(
       server::Method::kPost, "/api/v1/import/prometheus", config::kScopeWrite,
       [&db_ptr, metrics, in_flight, options](const server::Request& req, server::Response& resp) {
         tsdb::Db* db = db_ptr.load(std::memory_order_acquire);
@@ -269,7 +269,7 @@ void RegisterOtlpRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db
   auto metrics = std::make_shared<IngestMetrics>(registry);
   auto in_flight = std::make_shared<std::atomic<uint32_t>>(0);
   auto deltas = std::make_shared<otlp::DeltaState>();
-  router.Handle(
+  router.HandleBlocking(
       server::Method::kPost, "/v1/metrics", config::kScopeWrite,
       [&db_ptr, metrics, in_flight, deltas, options](const server::Request& req,
                                                      server::Response& resp) {

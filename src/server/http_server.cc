@@ -157,7 +157,13 @@ class HttpServerImpl final : public HttpServer {
  public:
   HttpServerImpl(const config::ServerConfig& config, const config::AuthConfig& auth,
                  std::shared_ptr<const Router> router, selfmon::Registry& registry)
-      : config_(config), auth_(auth), router_(std::move(router)), metrics_(registry) {
+      : config_(config),
+        auth_(auth),
+        router_(std::move(router)),
+        metrics_(registry),
+        handler_pool_(static_cast<size_t>(
+            config.handler_threads > 0 ? config.handler_threads
+                                       : std::max(2u, std::thread::hardware_concurrency()))) {
     int threads = config_.threads > 0 ? config_.threads
                                       : static_cast<int>(std::thread::hardware_concurrency());
     if (threads <= 0) threads = 1;
@@ -254,6 +260,8 @@ class HttpServerImpl final : public HttpServer {
     for (auto& w : workers_) {
       if (w->thread.joinable()) w->thread.join();
     }
+    handler_pool_.stop();
+    handler_pool_.join();
   }
 
  private:
@@ -490,8 +498,23 @@ class HttpServerImpl final : public HttpServer {
           NewRequestId(request_id);
         }
         RequestBuilder::Fill(request, data, request_id, remote);
-        route = Dispatch(request, data, allow, response, close_after);
+        bool run_handler = false;
+        route = Dispatch(request, data, allow, response, close_after, run_handler);
         if (route) label = route->label;
+        if (run_handler && route->blocking) {
+          // Run on the handler pool; this coroutine resumes on its own I/O thread when the
+          // handler is done, and that thread serves other connections meanwhile.
+          const Router::Route* r = route;
+          co_await asio::co_spawn(
+              handler_pool_,
+              [r, &request, &response]() -> asio::awaitable<void> {
+                RunHandler(*r, request, response);
+                co_return;
+              },
+              asio::use_awaitable);
+        } else if (run_handler) {
+          RunHandler(*route, request, response);
+        }
       }
 
       // ---- write the response ----
@@ -546,8 +569,11 @@ class HttpServerImpl final : public HttpServer {
   }
 
   // Runs decoding, routing, auth and the handler. Returns the matched route, if any.
+  // Routes, authorizes and decodes the body. Sets `run_handler` when the route's handler
+  // should answer; otherwise `response` already holds the refusal.
   const Router::Route* Dispatch(Request& request, RequestData& data, std::string& allow,
-                                Response& response, bool& close_after) {
+                                Response& response, bool& close_after, bool& run_handler) {
+    run_handler = false;
     std::string_view path = request.path();
     if (path.empty() || path[0] != '/') {
       metrics_.Refused("malformed").Inc();
@@ -594,15 +620,18 @@ class HttpServerImpl final : public HttpServer {
         return route;
       }
     }
+    run_handler = true;
+    return route;
+  }
+
+  static void RunHandler(const Router::Route& route, const Request& request, Response& response) {
     try {
-      route->handler(request, response);
+      route.handler(request, response);
     } catch (const std::exception& e) {
-      LogError(
-          "handler threw",
-          {{"route", route->label}, {"error", e.what()}, {"request_id", request.request_id()}});
+      LogError("handler threw",
+               {{"route", route.label}, {"error", e.what()}, {"request_id", request.request_id()}});
       response = Response::Error(500, "internal", "internal error");
     }
-    return route;
   }
 
   bool Authorize(Request& request, const Router::Route& route, Response& response) {
@@ -653,6 +682,7 @@ class HttpServerImpl final : public HttpServer {
   std::atomic<bool> shutdown_{false};
   bool started_ = false;
   uint16_t port_ = 0;
+  asio::thread_pool handler_pool_;  // blocking handlers
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<tcp::acceptor> acceptor_;  // on workers_[0]; destroyed before it
 };

@@ -317,6 +317,41 @@ TEST_F(HttpServerTest, ShutdownFinishesInFlightRequest) {
   EXPECT_FALSE(after.connected() && after.Send("GET / HTTP/1.1\r\n\r\n") && after.Read().status);
 }
 
+TEST(HttpServerBlockingTest, BlockingHandlersLeaveTheIoThreadFree) {
+  selfmon::Registry registry;
+  config::ServerConfig cfg;
+  cfg.listen = "127.0.0.1:0";
+  cfg.threads = 1;  // one I/O thread: a handler blocking it would stall every connection
+  cfg.handler_threads = 2;
+  // /slow waits until the test has had an answer from /fast. Were /slow blocking the only
+  // I/O thread, /fast could not be answered and /slow would give up.
+  auto fast_answered = std::make_shared<std::atomic<bool>>(false);
+  auto router = std::make_shared<Router>();
+  router->HandleBlocking(Method::kGet, "/slow", kPublic,
+                         [fast_answered](const Request&, Response& r) {
+                           for (int i = 0; i < 1000 && !fast_answered->load(); ++i) {
+                             std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                           }
+                           r = Response::Text(200, fast_answered->load() ? "saw fast" : "gave up");
+                         });
+  router->Handle(Method::kGet, "/fast", kPublic,
+                 [](const Request&, Response& r) { r = Response::Text(200, "fast"); });
+  auto created = HttpServer::Create(cfg, {}, router, registry);
+  ASSERT_TRUE(created.ok());
+  auto& server = *created;
+  server->Start();
+  RawConnection slow(server->port());
+  ASSERT_TRUE(slow.Send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto fast = Get(server->port(), "/fast");
+  EXPECT_EQ(fast.body, "fast");
+  fast_answered->store(true);
+  EXPECT_EQ(slow.Read(15000).body, "saw fast");
+  // Keep-alive goes on on the I/O thread after the handler pool answered.
+  ASSERT_TRUE(slow.Send("GET /fast HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(slow.Read().body, "fast");
+  server->Shutdown();
+}
+
 TEST(HttpServerCreateTest, RefusesNonLoopbackWithoutTokens) {
   selfmon::Registry registry;
   config::ServerConfig cfg;

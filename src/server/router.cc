@@ -160,11 +160,20 @@ void Router::Handle(Method method, std::string path, uint32_t required_scopes, H
   e.methods.emplace_back(method, Route{std::move(label), required_scopes, std::move(handler)});
 }
 
+void Router::HandleBlocking(Method method, std::string path, uint32_t required_scopes,
+                            Handler handler, std::string label) {
+  if (label.empty()) label = path;
+  Entry& e = EntryFor(std::move(path), false);
+  e.methods.emplace_back(method,
+                         Route{std::move(label), required_scopes, std::move(handler), true});
+}
+
 void Router::HandlePrefix(Method method, std::string prefix, uint32_t required_scopes,
-                          Handler handler, std::string label) {
+                          Handler handler, std::string label, bool blocking) {
   if (label.empty()) label = prefix + "*";
   Entry& e = EntryFor(std::move(prefix), true);
-  e.methods.emplace_back(method, Route{std::move(label), required_scopes, std::move(handler)});
+  e.methods.emplace_back(method,
+                         Route{std::move(label), required_scopes, std::move(handler), blocking});
 }
 
 const Router::Route* Router::Find(Method method, std::string_view path, bool& path_known,

@@ -4,9 +4,10 @@
 // Contract:
 // - Build a Router, register handlers, then HttpServer::Create() binds the listener and
 //   Start() runs the I/O threads. port() tells the bound port (useful with port 0).
-// - Handlers run on an I/O thread and must not block; they may be called concurrently
-//   from several threads, so anything they share must be thread-safe. A handler fills
-//   the Response; it must not throw (an escaped exception becomes a logged 500).
+// - Handlers run on an I/O thread and must not block, except those registered with
+//   HandleBlocking, which run on a pool of server.handler_threads; either way they may be
+//   called concurrently from several threads, so anything they share must be thread-safe. A handler
+//   fills the Response; it must not throw (an escaped exception becomes a logged 500).
 // - Before a handler runs, the server has read the whole body within server.max_body_bytes
 //   (413), the header within max_header_bytes (431), decoded Content-Encoding gzip, deflate
 //   or snappy within max_decompressed_bytes (413; unknown encodings get 415), matched the
@@ -108,14 +109,19 @@ class Router {
   /// An exact path. `label` names the route in metrics (defaults to the path).
   void Handle(Method method, std::string path, uint32_t required_scopes, Handler handler,
               std::string label = "");
+  /// Like Handle, for a handler that may block (disk I/O, heavy work): it runs on the
+  /// server's handler pool, so the I/O thread keeps serving other connections meanwhile.
+  void HandleBlocking(Method method, std::string path, uint32_t required_scopes, Handler handler,
+                      std::string label = "");
   /// Every path starting with `prefix` (longest prefix wins over shorter ones).
   void HandlePrefix(Method method, std::string prefix, uint32_t required_scopes, Handler handler,
-                    std::string label = "");
+                    std::string label = "", bool blocking = false);
 
   struct Route {
     std::string label;
     uint32_t required_scopes = 0;
     Handler handler;
+    bool blocking = false;  // runs on the handler pool
   };
   /// The route for method and path; sets `path_known` when another method would match.
   const Route* Find(Method method, std::string_view path, bool& path_known,
