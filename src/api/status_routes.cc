@@ -10,17 +10,15 @@ using server::Response;
 void RegisterStatusRoutes(server::Router& router, const BuildInfo& build,
                           const std::atomic<bool>& ready, const selfmon::Registry& registry,
                           const config::Config& config) {
-  auto healthy = [](const Request&, Response& r) {
-    r = Response::Text(200, "Pharos is Healthy.\n");
-  };
+  auto healthy = [](const Request&, Response& r) { r.SetText(200, "Pharos is Healthy.\n"); };
   router.Handle(Method::kGet, "/healthz", server::kPublic, healthy);
   router.Handle(Method::kGet, "/-/healthy", server::kPublic, healthy);
 
   auto readiness = [&ready](const Request&, Response& r) {
     if (ready.load(std::memory_order_acquire)) {
-      r = Response::Text(200, "Pharos is Ready.\n");
+      r.SetText(200, "Pharos is Ready.\n");
     } else {
-      r = Response::Text(503, "Pharos is not ready: storage is recovering.\n");
+      r.SetText(503, "Pharos is not ready: storage is recovering.\n");
     }
   };
   router.Handle(Method::kGet, "/readyz", server::kPublic, readiness);

@@ -167,6 +167,7 @@ class HttpServerImpl final : public HttpServer {
     int threads = config_.threads > 0 ? config_.threads
                                       : static_cast<int>(std::thread::hardware_concurrency());
     if (threads <= 0) threads = 1;
+    metrics_.SetRouteCount(router_->route_count());
     for (int i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
     for (auto& w : workers_) RefreshDate(w->date);
   }
@@ -374,6 +375,7 @@ class HttpServerImpl final : public HttpServer {
     std::string request_id;
     std::string allow;
     Request request;
+    Response response;  // reused: a warm keep-alive connection allocates nothing for it
     bool keep_alive = true;
     while (keep_alive && !w.shutting_down) {
       data.Clear();
@@ -459,7 +461,7 @@ class HttpServerImpl final : public HttpServer {
       }
       if (connection_lost) co_return;
 
-      Response response;
+      response.Reset();
       const Router::Route* route = nullptr;
       std::string_view label = "none";
       bool close_after = false;
@@ -529,7 +531,7 @@ class HttpServerImpl final : public HttpServer {
           co_await asio::async_write(stream, buffers, asio::as_tuple(asio::use_awaitable));
       metrics_.sent_bytes.Inc(static_cast<double>(written));
       double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
-      metrics_.Observe(label, response.status, seconds);
+      metrics_.Observe(route ? route->index : 0, label, response.status, seconds);
       if (LogEnabled(LogLevel::kDebug)) {
         LogDebug("request", {{"method", MethodName(data.method)},
                              {"path", request.path()},
@@ -546,6 +548,7 @@ class HttpServerImpl final : public HttpServer {
       // Large one-off bodies should not pin memory on an idle keep-alive connection.
       if (data.body.capacity() > (1u << 20)) std::string().swap(data.body);
       if (data.decoded_body.capacity() > (1u << 20)) std::string().swap(data.decoded_body);
+      if (response.body.capacity() > (1u << 20)) std::string().swap(response.body);
     }
   }
 

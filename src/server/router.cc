@@ -100,6 +100,20 @@ Response Response::Text(int http_status, std::string body, std::string content_t
   return r;
 }
 
+void Response::SetText(int http_status, std::string_view text, std::string_view type) {
+  status = http_status;
+  body.assign(text);
+  content_type.assign(type);
+  headers.clear();
+}
+
+void Response::Reset() {
+  status = 200;
+  content_type.assign("application/json");
+  body.clear();
+  headers.clear();
+}
+
 int HttpStatusFor(StatusCode code) {
   switch (code) {
     case StatusCode::kOk: return 200;
@@ -137,66 +151,70 @@ std::string_view ErrorTypeFor(StatusCode code) {
   }
 }
 
-Router::Entry& Router::EntryFor(std::string path, bool prefix) {
-  for (Entry& e : entries_) {
-    if (e.path == path && e.prefix == prefix) return e;
-  }
-  entries_.push_back(Entry{path, prefix, {}});
-  // Exact entries first, then prefixes longest first, so Find takes the first match.
-  std::stable_sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) {
-    if (a.prefix != b.prefix) return !a.prefix;
-    return a.prefix && a.path.size() > b.path.size();
-  });
-  for (Entry& e : entries_) {
-    if (e.path == path && e.prefix == prefix) return e;
-  }
-  std::abort();  // unreachable: the entry was just added
+void Router::Add(Entry& e, Method method, Route route) {
+  route.index = next_index_++;
+  e.methods.emplace_back(method, std::move(route));
 }
 
 void Router::Handle(Method method, std::string path, uint32_t required_scopes, Handler handler,
                     std::string label) {
   if (label.empty()) label = path;
-  Entry& e = EntryFor(std::move(path), false);
-  e.methods.emplace_back(method, Route{std::move(label), required_scopes, std::move(handler)});
+  Entry& e = exact_[path];
+  e.path = path;
+  Add(e, method, Route{std::move(label), required_scopes, std::move(handler)});
 }
 
 void Router::HandleBlocking(Method method, std::string path, uint32_t required_scopes,
                             Handler handler, std::string label) {
   if (label.empty()) label = path;
-  Entry& e = EntryFor(std::move(path), false);
-  e.methods.emplace_back(method,
-                         Route{std::move(label), required_scopes, std::move(handler), true});
+  Entry& e = exact_[path];
+  e.path = path;
+  Add(e, method, Route{std::move(label), required_scopes, std::move(handler), true});
 }
 
 void Router::HandlePrefix(Method method, std::string prefix, uint32_t required_scopes,
                           Handler handler, std::string label, bool blocking) {
   if (label.empty()) label = prefix + "*";
-  Entry& e = EntryFor(std::move(prefix), true);
-  e.methods.emplace_back(method,
-                         Route{std::move(label), required_scopes, std::move(handler), blocking});
+  auto it = std::find_if(prefixes_.begin(), prefixes_.end(),
+                         [&prefix](const Entry& e) { return e.path == prefix; });
+  if (it == prefixes_.end()) {
+    prefixes_.push_back(Entry{prefix, {}});
+    // Longest first, so Find takes the most specific prefix.
+    std::stable_sort(prefixes_.begin(), prefixes_.end(),
+                     [](const Entry& a, const Entry& b) { return a.path.size() > b.path.size(); });
+    it = std::find_if(prefixes_.begin(), prefixes_.end(),
+                      [&prefix](const Entry& e) { return e.path == prefix; });
+  }
+  Add(*it, method, Route{std::move(label), required_scopes, std::move(handler), blocking});
+}
+
+const Router::Route* Router::Pick(const Entry& e, Method method, bool& path_known,
+                                  std::string& allow) const {
+  path_known = true;
+  const Route* get_route = nullptr;
+  for (const auto& [m, route] : e.methods) {
+    if (m == method) return &route;
+    if (m == Method::kGet) get_route = &route;
+  }
+  // HEAD is answered by the GET handler, without the body.
+  if (method == Method::kHead && get_route) return get_route;
+  allow.clear();
+  for (const auto& [m, route] : e.methods) {
+    if (!allow.empty()) allow += ", ";
+    allow += MethodName(m);
+    if (m == Method::kGet) allow += ", HEAD";
+  }
+  return nullptr;
 }
 
 const Router::Route* Router::Find(Method method, std::string_view path, bool& path_known,
                                   std::string& allow) const {
   path_known = false;
-  for (const Entry& e : entries_) {
-    bool match = e.prefix ? path.substr(0, e.path.size()) == e.path : path == e.path;
-    if (!match) continue;
-    path_known = true;
-    const Route* get_route = nullptr;
-    for (const auto& [m, route] : e.methods) {
-      if (m == method) return &route;
-      if (m == Method::kGet) get_route = &route;
-    }
-    // HEAD is answered by the GET handler, without the body.
-    if (method == Method::kHead && get_route) return get_route;
-    allow.clear();
-    for (const auto& [m, route] : e.methods) {
-      if (!allow.empty()) allow += ", ";
-      allow += MethodName(m);
-      if (m == Method::kGet) allow += ", HEAD";
-    }
-    return nullptr;
+  if (auto it = exact_.find(path); it != exact_.end()) {
+    return Pick(it->second, method, path_known, allow);
+  }
+  for (const Entry& e : prefixes_) {
+    if (path.substr(0, e.path.size()) == e.path) return Pick(e, method, path_known, allow);
   }
   return nullptr;
 }

@@ -27,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -92,6 +93,11 @@ struct Response {
   static Response FromStatus(const Status& status);
   static Response Text(int http_status, std::string body,
                        std::string content_type = "text/plain; charset=utf-8");
+  /// Sets a text answer in place, reusing this object's buffers (no allocation once warm).
+  void SetText(int http_status, std::string_view text,
+               std::string_view type = "text/plain; charset=utf-8");
+  /// Back to an empty 200 JSON answer, keeping buffer capacity.
+  void Reset();
 };
 
 /// The HTTP status and Prometheus errorType for a Status code.
@@ -122,19 +128,29 @@ class Router {
     uint32_t required_scopes = 0;
     Handler handler;
     bool blocking = false;  // runs on the handler pool
+    size_t index = 0;       // 1..route_count(), for per-route state kept in arrays
   };
   /// The route for method and path; sets `path_known` when another method would match.
   const Route* Find(Method method, std::string_view path, bool& path_known,
                     std::string& allow) const;
+  /// Routes registered so far; their indexes are 1..route_count().
+  size_t route_count() const { return next_index_ - 1; }
 
  private:
   struct Entry {
     std::string path;
-    bool prefix = false;
     std::vector<std::pair<Method, Route>> methods;
   };
-  Entry& EntryFor(std::string path, bool prefix);
-  std::vector<Entry> entries_;  // exact entries and prefixes, searched in Find
+  struct TransparentHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  void Add(Entry& e, Method method, Route route);
+  const Route* Pick(const Entry& e, Method method, bool& path_known, std::string& allow) const;
+  // Exact paths by hash; prefixes longest first.
+  std::unordered_map<std::string, Entry, TransparentHash, std::equal_to<>> exact_;
+  std::vector<Entry> prefixes_;
+  size_t next_index_ = 1;
 };
 
 class HttpServer {

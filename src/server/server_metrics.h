@@ -54,9 +54,24 @@ class ServerMetrics {
 
   selfmon::Counter& Refused(std::string_view reason) { return refused.WithLabels({reason}); }
 
-  /// Counts one answered request. `label` must outlive the server (route labels do).
-  void Observe(std::string_view label, int status, double seconds) {
-    RouteStats& stats = StatsFor(label);
+  /// Sizes the per-route array; call before serving.
+  void SetRouteCount(size_t count) {
+    by_route_ = std::make_unique<std::atomic<RouteStats*>[]>(count + 1);
+    route_slots_ = count + 1;
+  }
+
+  /// Counts one answered request. `index` is the route's (0 when none matched); `label`
+  /// must outlive the server (route labels do).
+  void Observe(size_t route_index, std::string_view label, int status, double seconds) {
+    RouteStats* cached = route_index < route_slots_
+                             ? by_route_[route_index].load(std::memory_order_acquire)
+                             : nullptr;
+    if (!cached) {
+      cached = &StatsFor(label);
+      if (route_index < route_slots_)
+        by_route_[route_index].store(cached, std::memory_order_release);
+    }
+    RouteStats& stats = *cached;
     stats.duration.Observe(seconds);
     size_t index = status >= 100 && status < 600 ? static_cast<size_t>(status - 100) : 0;
     selfmon::Counter* counter = stats.by_code[index].load(std::memory_order_acquire);
@@ -99,6 +114,8 @@ class ServerMetrics {
     return *slot;
   }
 
+  std::unique_ptr<std::atomic<RouteStats*>[]> by_route_;  // by route index, filled lazily
+  size_t route_slots_ = 0;
   static inline std::atomic<uint64_t> next_id_{1};
   const uint64_t id_ = next_id_.fetch_add(1);
   std::mutex mu_;
