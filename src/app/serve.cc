@@ -131,8 +131,10 @@ int Serve(const ServeOptions& options) {
   api::RegisterTsdbRoutes(*router, db_ptr);
   ingest::Options ingest_options;
   ingest_options.max_concurrent_writes = config.limits.max_concurrent_writes;
-  ingest::RegisterRoutes(*router, db_ptr, registry, ingest_options);
-  ingest::RegisterOtlpRoutes(*router, db_ptr, registry, ingest_options);
+  // One set of receivers for both listeners: one write cap and one OTLP delta table.
+  ingest::Receivers receivers(db_ptr, registry, ingest_options);
+  receivers.RegisterRoutes(*router);
+  receivers.RegisterOtlpRoutes(*router);
   std::atomic<scrape::Scraper*> scraper_ptr{nullptr};
   api::RegisterTargetRoutes(*router, scraper_ptr);
   // Prometheus's lifecycle endpoint: the same reload as SIGHUP.
@@ -162,7 +164,7 @@ int Serve(const ServeOptions& options) {
   std::unique_ptr<server::HttpServer> otlp_http;
   if (!config.otlp.listen.empty()) {
     auto otlp_router = std::make_shared<server::Router>();
-    ingest::RegisterOtlpRoutes(*otlp_router, db_ptr, registry, ingest_options);
+    receivers.RegisterOtlpRoutes(*otlp_router);
     config::ServerConfig otlp_config = config.server;
     otlp_config.listen = config.otlp.listen;
     otlp_config.threads = 1;

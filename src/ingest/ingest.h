@@ -97,16 +97,27 @@ struct Options {
   uint32_t max_concurrent_writes = 64;
 };
 
-/// POST /v1/metrics (OTLP/HTTP, protobuf or JSON by Content-Type, answered in the same
-/// encoding with partial success). Registered on the main router and on the dedicated OTLP
-/// listener's router.
-void RegisterOtlpRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db,
-                        selfmon::Registry& registry, const Options& options);
+/// The HTTP receivers and what they share: one set of ingest metrics, one cap on
+/// concurrent writes across every endpoint and listener, and one table of running totals
+/// that turns OTLP delta points into cumulative series whichever listener they arrive on.
+/// Create one per server and register its routes on every router that serves them; the
+/// handlers keep the shared state alive. `db` is null until storage has recovered; until
+/// then writes get 503 with Retry-After.
+class Receivers {
+ public:
+  Receivers(const std::atomic<tsdb::Db*>& db, selfmon::Registry& registry, const Options& options);
 
-/// POST /api/v1/write (remote_write 1.0) and POST /api/v1/import/prometheus (text
-/// formats; `timestamp` gives samples without one a time). `db` is null until storage has
-/// recovered; until then writes get 503 with Retry-After.
-void RegisterRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db,
-                    selfmon::Registry& registry, const Options& options);
+  /// POST /api/v1/write (remote_write 1.0) and POST /api/v1/import/prometheus (text
+  /// formats; `timestamp` gives samples without one a time).
+  void RegisterRoutes(server::Router& router) const;
+  /// POST /v1/metrics (OTLP/HTTP, protobuf or JSON by Content-Type, answered in the same
+  /// encoding with partial success).
+  void RegisterOtlpRoutes(server::Router& router) const;
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+};
 
 }  // namespace pharos::ingest

@@ -1,6 +1,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -48,6 +49,36 @@ class InFlight {
   uint32_t value_;
 };
 
+// What every write endpoint checks first: storage is open, and this request stays within
+// the cap on concurrent writes (the guard holds its place until the handler returns).
+enum class Admission { kAdmitted, kNotReady, kBusy };
+
+}  // namespace
+
+struct Receivers::State {
+  State(const std::atomic<tsdb::Db*>& db_ptr, selfmon::Registry& registry, const Options& opts)
+      : db(db_ptr), metrics(registry), options(opts) {}
+
+  Admission Admit(std::optional<InFlight>& guard, tsdb::Db*& out) {
+    out = db.load(std::memory_order_acquire);
+    if (!out) return Admission::kNotReady;
+    guard.emplace(in_flight);
+    return guard->value() > options.max_concurrent_writes ? Admission::kBusy : Admission::kAdmitted;
+  }
+
+  const std::atomic<tsdb::Db*>& db;
+  IngestMetrics metrics;
+  Options options;
+  std::atomic<uint32_t> in_flight{0};
+  otlp::DeltaState deltas;
+};
+
+Receivers::Receivers(const std::atomic<tsdb::Db*>& db, selfmon::Registry& registry,
+                     const Options& options)
+    : state_(std::make_shared<State>(db, registry, options)) {}
+
+namespace {
+
 server::Response Throttled(std::string message, int status, std::string_view retry_after) {
   server::Response r =
       server::Response::Error(status, status == 429 ? "too_many_requests" : "unavailable", message);
@@ -57,19 +88,13 @@ server::Response Throttled(std::string message, int status, std::string_view ret
 
 }  // namespace
 
-void RegisterRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db_ptr,
-                    selfmon::Registry& registry, const Options& options) {
-  auto metrics = std::make_shared<IngestMetrics>(registry);
-  auto in_flight = std::make_shared<std::atomic<uint32_t>>(0);
+void Receivers::RegisterRoutes(server::Router& router) const {
+  std::shared_ptr<State> state = state_;
 
   router.HandleBlocking(
       server::Method::kPost, "/api/v1/write", config::kScopeWrite,
-      [&db_ptr, metrics, in_flight, options](const server::Request& req, server::Response& resp) {
-        tsdb::Db* db = db_ptr.load(std::memory_order_acquire);
-        if (!db) {
-          resp = Throttled("storage is recovering; retry shortly", 503, "1");
-          return;
-        }
+      [state](const server::Request& req, server::Response& resp) {
+        IngestMetrics* metrics = &state->metrics;
         auto count = [&](std::string_view outcome) {
           metrics->requests.WithLabels({"remote_write", outcome}).Inc();
         };
@@ -82,13 +107,19 @@ void RegisterRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db_ptr
               "remote write 1.0 (prometheus.WriteRequest)");
           return;
         }
-        InFlight guard(*in_flight);
-        if (guard.value() > options.max_concurrent_writes) {
-          count("throttled");
-          resp = Throttled(fmt::format("more than {} concurrent write requests; retry later",
-                                       options.max_concurrent_writes),
-                           429, "1");
-          return;
+        std::optional<InFlight> guard;
+        tsdb::Db* db = nullptr;
+        switch (state->Admit(guard, db)) {
+          case Admission::kNotReady:
+            resp = Throttled("storage is recovering; retry shortly", 503, "1");
+            return;
+          case Admission::kBusy:
+            count("throttled");
+            resp = Throttled(fmt::format("more than {} concurrent write requests; retry later",
+                                         state->options.max_concurrent_writes),
+                             429, "1");
+            return;
+          case Admission::kAdmitted: break;
         }
         thread_local DecodedBatch batch;
         Status s = DecodeWriteRequest(req.body(), batch);
@@ -137,22 +168,24 @@ void RegisterRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db_ptr
   // samples without a timestamp get ?timestamp= (Unix seconds or RFC 3339) or now.
   router.HandleBlocking(
       server::Method::kPost, "/api/v1/import/prometheus", config::kScopeWrite,
-      [&db_ptr, metrics, in_flight, options](const server::Request& req, server::Response& resp) {
-        tsdb::Db* db = db_ptr.load(std::memory_order_acquire);
-        if (!db) {
-          resp = Throttled("storage is recovering; retry shortly", 503, "1");
-          return;
-        }
+      [state](const server::Request& req, server::Response& resp) {
+        IngestMetrics* metrics = &state->metrics;
         auto count = [&](std::string_view outcome) {
           metrics->requests.WithLabels({"import", outcome}).Inc();
         };
-        InFlight guard(*in_flight);
-        if (guard.value() > options.max_concurrent_writes) {
-          count("throttled");
-          resp = Throttled(fmt::format("more than {} concurrent write requests; retry later",
-                                       options.max_concurrent_writes),
-                           429, "1");
-          return;
+        std::optional<InFlight> guard;
+        tsdb::Db* db = nullptr;
+        switch (state->Admit(guard, db)) {
+          case Admission::kNotReady:
+            resp = Throttled("storage is recovering; retry shortly", 503, "1");
+            return;
+          case Admission::kBusy:
+            count("throttled");
+            resp = Throttled(fmt::format("more than {} concurrent write requests; retry later",
+                                         state->options.max_concurrent_writes),
+                             429, "1");
+            return;
+          case Admission::kAdmitted: break;
         }
         int64_t default_ts = std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::system_clock::now().time_since_epoch())
@@ -264,15 +297,12 @@ server::Response OtlpSuccess(uint64_t rejected, const std::string& message, bool
 
 }  // namespace
 
-void RegisterOtlpRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db_ptr,
-                        selfmon::Registry& registry, const Options& options) {
-  auto metrics = std::make_shared<IngestMetrics>(registry);
-  auto in_flight = std::make_shared<std::atomic<uint32_t>>(0);
-  auto deltas = std::make_shared<otlp::DeltaState>();
+void Receivers::RegisterOtlpRoutes(server::Router& router) const {
+  std::shared_ptr<State> state = state_;
   router.HandleBlocking(
       server::Method::kPost, "/v1/metrics", config::kScopeWrite,
-      [&db_ptr, metrics, in_flight, deltas, options](const server::Request& req,
-                                                     server::Response& resp) {
+      [state](const server::Request& req, server::Response& resp) {
+        IngestMetrics* metrics = &state->metrics;
         std::string_view type = req.Header("Content-Type").value_or("");
         bool json = type.substr(0, 16) == "application/json";
         bool proto = type.substr(0, 22) == "application/x-protobuf" || type.empty();
@@ -289,18 +319,19 @@ void RegisterOtlpRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db
               false);
           return;
         }
-        tsdb::Db* db = db_ptr.load(std::memory_order_acquire);
-        if (!db) {
-          resp = OtlpError(503, 14, "storage is recovering; retry shortly", json);
-          resp.headers.emplace_back("Retry-After", "1");
-          return;
-        }
-        InFlight guard(*in_flight);
-        if (guard.value() > options.max_concurrent_writes) {
-          count("throttled");
-          resp = OtlpError(429, 8, "too many concurrent write requests; retry later", json);
-          resp.headers.emplace_back("Retry-After", "1");
-          return;
+        std::optional<InFlight> guard;
+        tsdb::Db* db = nullptr;
+        switch (state->Admit(guard, db)) {
+          case Admission::kNotReady:
+            resp = OtlpError(503, 14, "storage is recovering; retry shortly", json);
+            resp.headers.emplace_back("Retry-After", "1");
+            return;
+          case Admission::kBusy:
+            count("throttled");
+            resp = OtlpError(429, 8, "too many concurrent write requests; retry later", json);
+            resp.headers.emplace_back("Retry-After", "1");
+            return;
+          case Admission::kAdmitted: break;
         }
         thread_local otlp::Request request;
         Status s =
@@ -311,7 +342,7 @@ void RegisterOtlpRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db
           return;
         }
         otlp::TranslateResult translated;
-        otlp::Translate(request, *deltas, translated);
+        otlp::Translate(request, state->deltas, translated);
         metrics->samples.WithLabels({"otlp"}).Inc(static_cast<double>(translated.points));
         std::vector<std::vector<tsdb::LabelView>> views(translated.series.size());
         std::vector<tsdb::SeriesInput> batch(translated.series.size());

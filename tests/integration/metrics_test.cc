@@ -185,6 +185,31 @@ TEST(OtlpTest, JsonAndProtobufOnTheMainListener) {
   EXPECT_EQ(Post(port, "/v1/metrics", "", "Content-Type: application/x-protobuf\r\n").status, 200);
 }
 
+// Both listeners feed one set of receivers: a delta counter continues across them.
+TEST(OtlpTest, DeltaTotalsAreSharedByBothListeners) {
+  PharosProcess pharos;
+  ASSERT_TRUE(pharos.StartServe({"--set", "global.scrape_self=false"})) << pharos.Stderr();
+  std::string err = pharos.Stderr();
+  const std::string needle = "\"msg\":\"OTLP/HTTP listening\",\"port\":";
+  size_t at = err.find(needle);
+  ASSERT_NE(at, std::string::npos) << err;
+  uint16_t otlp_port = static_cast<uint16_t>(std::stoi(err.substr(at + needle.size())));
+  auto body = [](int n) {
+    return std::string(
+               R"({"resourceMetrics":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"d"}}]},
+      "scopeMetrics":[{"metrics":[{"name":"hits","sum":{"aggregationTemporality":1,"isMonotonic":true,
+      "dataPoints":[{"asInt":"3","timeUnixNano":")") +
+           std::to_string(1700000000 + n) + R"(000000000"}]}}]}]}]})";
+  };
+  EXPECT_EQ(
+      Post(pharos.port(), "/v1/metrics", body(0), "Content-Type: application/json\r\n").status,
+      200);
+  EXPECT_EQ(Post(otlp_port, "/v1/metrics", body(1), "Content-Type: application/json\r\n").status,
+            200);
+  HttpResponse r = Get(pharos.port(), "/api/v1/export?match[]=hits_total");
+  EXPECT_NE(r.body.find("\"values\":[3,6]"), std::string::npos) << r.body;
+}
+
 // The OpenTelemetry JavaScript SDK's OTLP/HTTP exporters (protobuf and JSON, cumulative and
 // delta) export to Pharos without errors, and the counter reads back the same either way.
 TEST(OtlpTest, OpenTelemetryJavaScriptSdkExports) {
