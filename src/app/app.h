@@ -36,6 +36,12 @@ int Serve(const ServeOptions& options);
 /// Returns 0 when all pass, 1 when any fails, 77 when `dir` does not exist.
 int RunOpenMetricsSuite(const std::string& dir);
 
+/// Runs Prometheus's PromQL test scripts; prints a line per file and "N passed, M failed[,
+/// K skipped]". `skip_list` names evals not to run, each with a reason. Returns 0 when
+/// none fails, 1 when any fails, 2 for a bad skip list, 77 when no file exists.
+int RunPromqlTests(const std::vector<std::string>& files, const std::string& skip_list,
+                   bool verbose);
+
 /// Creates the data directory and takes its lock; the lock is held while the returned
 /// descriptor is open. FailedPrecondition when another process holds it.
 Result<int> OpenDataDir(const std::string& path);

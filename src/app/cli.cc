@@ -18,6 +18,7 @@ Usage:
   pharos check-config FILE      validate a configuration file and exit
   pharos version                print the version
   pharos openmetrics-test DIR   run the OpenMetrics parser conformance suite in DIR
+  pharos promql-test FILE...    run Prometheus's PromQL test scripts
   pharos help                   this text
 
 Run 'pharos COMMAND --help' for a command's flags.
@@ -169,6 +170,36 @@ int Run(int argc, char** argv, char** environ) {
       return args.size() == 1 ? 0 : 2;
     }
     return RunOpenMetricsSuite(args[0]);
+  }
+  if (command == "promql-test") {
+    std::vector<std::string> files;
+    std::string skip_list;
+    bool verbose = false;
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (args[i] == "--help" || args[i] == "-h") {
+        std::printf(
+            "Usage: pharos promql-test [--skip-list FILE] [--verbose] FILE...\n\nRuns "
+            "Prometheus's PromQL test scripts (load, clear, eval) against the store and "
+            "engine and prints N passed, M failed[, K skipped]. The skip list has one\n"
+            "'file.test[:line] reason' per line.\n");
+        return 0;
+      }
+      if (args[i] == "--skip-list" && i + 1 < args.size()) {
+        skip_list = args[++i];
+      } else if (args[i] == "--verbose" || args[i] == "-v") {
+        verbose = true;
+      } else if (args[i].starts_with("-")) {
+        std::fprintf(stderr, "promql-test: unknown flag %s\n", args[i].c_str());
+        return 2;
+      } else {
+        files.push_back(args[i]);
+      }
+    }
+    if (files.empty()) {
+      std::fprintf(stderr, "promql-test: no test files given\n");
+      return 2;
+    }
+    return RunPromqlTests(files, skip_list, verbose);
   }
   if (command == "serve") {
     for (const std::string& a : args) {

@@ -1,0 +1,283 @@
+// Aggregation operators. Series are grouped once per query by their grouping labels; each
+// group is then aggregated step by step over the members present at that step.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <unordered_map>
+
+#include "promql/eval.h"
+
+namespace pharos::promql {
+namespace {
+
+tsdb::Labels GroupLabels(const tsdb::Labels& labels, const AggregateExpr& a) {
+  tsdb::Labels out;
+  for (const tsdb::Label& l : labels) {
+    bool listed = std::find(a.grouping.begin(), a.grouping.end(), l.name) != a.grouping.end();
+    if (a.without ? (listed || l.name == "__name__") : !listed) continue;
+    out.push_back(l);
+  }
+  return out;
+}
+
+// Go's strconv.FormatFloat(v, 'f', -1, 64): the shortest fixed notation that round-trips.
+std::string FormatFixed(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char buf[400];
+  auto res = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed);
+  return std::string(buf, res.ptr);
+}
+
+// The k of topk/bottomk/limitk at one step.
+Status ParamToK(double p, int64_t& k) {
+  if (std::isnan(p)) return FailedPrecondition("Parameter value is NaN");
+  if (p >= 9.2e18) return FailedPrecondition(fmt::format("Scalar value {} overflows int64", p));
+  if (p <= -9.2e18) {
+    k = std::numeric_limits<int64_t>::min();
+    return Status::Ok();
+  }
+  k = static_cast<int64_t>(p);
+  return Status::Ok();
+}
+
+// A deterministic per-series position in [0, 1) for limit_ratio.
+double RatioPosition(const tsdb::Labels& labels) {
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a over the label pairs
+  for (const tsdb::Label& l : labels) {
+    for (char c : l.name) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+    h = (h ^ 0xff) * 1099511628211ULL;
+    for (char c : l.value) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+    h = (h ^ 0xfe) * 1099511628211ULL;
+  }
+  return static_cast<double>(h >> 11) / static_cast<double>(1ULL << 53);
+}
+
+}  // namespace
+
+Result<Value> Evaluator::EvalAggregate(const AggregateExpr& a) {
+  Value param;
+  if (a.param) {
+    Result<Value> p = Eval(*a.param);
+    if (!p.ok()) return p;
+    param = std::move(*p);
+  }
+  Result<Value> in = Eval(*a.expr);
+  if (!in.ok()) return in;
+  PHAROS_RETURN_IF_ERROR(ctx_.CheckDeadline());
+  std::vector<Series>& input = in->vec;
+  Value out;
+  out.type = ValueType::kVector;
+
+  if (a.op == AggOp::kQuantile) {
+    for (double phi : param.scalar) {
+      if (std::isnan(phi) || phi < 0 || phi > 1) {
+        ctx_.Warn(*a.param, fmt::format("quantile value should be between 0 and 1, got {}",
+                                        FormatFloat(phi)));
+        break;
+      }
+    }
+  }
+
+  // Group the series.
+  std::unordered_map<std::string, int> group_of_key;
+  std::vector<int> group_of(input.size());
+  std::vector<tsdb::Labels> group_labels;
+  std::vector<std::vector<int>> members;
+  for (size_t s = 0; s < input.size(); ++s) {
+    tsdb::Labels gl = GroupLabels(input[s].labels, a);
+    auto [it, inserted] = group_of_key.emplace(LabelsKey(gl), static_cast<int>(members.size()));
+    if (inserted) {
+      group_labels.push_back(std::move(gl));
+      members.emplace_back();
+    }
+    group_of[s] = it->second;
+    members[it->second].push_back(static_cast<int>(s));
+  }
+  size_t groups = members.size();
+
+  if (a.op == AggOp::kTopk || a.op == AggOp::kBottomk || a.op == AggOp::kLimitk ||
+      a.op == AggOp::kLimitRatio) {
+    // Selecting operators keep the input series; each step picks members per group.
+    std::vector<std::vector<uint8_t>> keep(input.size(), std::vector<uint8_t>(n_, 0));
+    std::vector<std::vector<int>> order_at_first(groups);  // instant queries keep this order
+    bool top = a.op == AggOp::kTopk;
+    std::vector<int> present;
+    for (int i = 0; i < n_; ++i) {
+      double p = param.scalar[i];
+      int64_t k = 0;
+      double ratio = 0;
+      if (a.op == AggOp::kLimitRatio) {
+        if (std::isnan(p)) return FailedPrecondition("Ratio value is NaN");
+        ratio = p;
+        if (ratio < -1 || ratio > 1) {
+          ctx_.Warn(*a.param, fmt::format("ratio value should be between -1 and 1, got {}, "
+                                          "capping to {}",
+                                          FormatFloat(ratio), ratio < 0 ? -1 : 1));
+          ratio = ratio < 0 ? -1 : 1;
+        }
+      } else {
+        PHAROS_RETURN_IF_ERROR(ParamToK(p, k));
+        if (k < 1) continue;
+      }
+      for (size_t g = 0; g < groups; ++g) {
+        present.clear();
+        for (int s : members[g]) {
+          if (input[s].has[i]) present.push_back(s);
+        }
+        if (present.empty()) continue;
+        if (a.op == AggOp::kTopk || a.op == AggOp::kBottomk) {
+          auto before = [&](int x, int y) {
+            double vx = input[x].v[i];
+            double vy = input[y].v[i];
+            if (std::isnan(vx)) return false;
+            if (std::isnan(vy)) return true;
+            return top ? vx > vy : vx < vy;
+          };
+          size_t take = static_cast<size_t>(std::min<int64_t>(k, present.size()));
+          std::stable_sort(present.begin(), present.end(), before);
+          present.resize(take);
+        } else if (a.op == AggOp::kLimitk) {
+          size_t take = static_cast<size_t>(std::min<int64_t>(k, present.size()));
+          present.resize(take);
+        } else {
+          std::erase_if(present, [&](int s) {
+            double pos = RatioPosition(input[s].labels);
+            return ratio >= 0 ? !(pos < ratio) : !(pos >= 1 + ratio);
+          });
+        }
+        for (int s : present) keep[s][i] = 1;
+        if (i == 0) order_at_first[g] = present;
+      }
+    }
+    if (n_ == 1) {
+      for (size_t g = 0; g < groups; ++g) {
+        for (int s : order_at_first[g]) out.vec.push_back(std::move(input[s]));
+      }
+      return out;
+    }
+    for (size_t s = 0; s < input.size(); ++s) {
+      Series& series = input[s];
+      bool any = false;
+      for (int i = 0; i < n_; ++i) {
+        series.has[i] &= keep[s][i];
+        any |= series.has[i] != 0;
+      }
+      if (any) out.vec.push_back(std::move(series));
+    }
+    return out;
+  }
+
+  if (a.op == AggOp::kCountValues) {
+    const std::string& label = param.str;
+    if (!tsdb::Matcher::Make(tsdb::MatchType::kEqual, label, "x").ok() || label.empty()) {
+      return FailedPrecondition(fmt::format("invalid label name \"{}\"", label));
+    }
+    std::unordered_map<std::string, size_t> index;
+    for (int i = 0; i < n_; ++i) {
+      for (size_t s = 0; s < input.size(); ++s) {
+        if (!input[s].has[i]) continue;
+        tsdb::Labels labels = group_labels[group_of[s]];
+        SetLabel(labels, label, FormatFixed(input[s].v[i]));
+        auto [it, inserted] = index.emplace(LabelsKey(labels), out.vec.size());
+        if (inserted) out.vec.push_back(MakeSeries(std::move(labels), n_));
+        Series& o = out.vec[it->second];
+        o.v[i] = o.has[i] ? o.v[i] + 1 : 1;
+        o.has[i] = 1;
+      }
+    }
+    return out;
+  }
+
+  out.vec.reserve(groups);
+  std::vector<double> values;
+  for (size_t g = 0; g < groups; ++g) {
+    Series o = MakeSeries(std::move(group_labels[g]), n_);
+    if (GetLabel(o.labels, "__name__") != nullptr) {
+      for (int s : members[g]) o.drop_name |= input[s].drop_name;
+    }
+    bool any = false;
+    for (int i = 0; i < n_; ++i) {
+      double result = 0;
+      double count = 0;
+      double sum = 0;
+      double c = 0;
+      double mean = 0;
+      double m2 = 0;
+      bool incremental = false;
+      values.clear();
+      for (int s : members[g]) {
+        if (!input[s].has[i]) continue;
+        double f = input[s].v[i];
+        ++count;
+        switch (a.op) {
+          case AggOp::kSum: KahanAdd(f, sum, c); break;
+          case AggOp::kAvg: {
+            if (!incremental) {
+              double ns = sum;
+              double nc = c;
+              KahanAdd(f, ns, nc);
+              if (!std::isinf(ns) || count == 1 || std::isinf(f)) {
+                sum = ns;
+                c = nc;
+                break;
+              }
+              incremental = true;
+              mean = sum / (count - 1);
+              c /= count - 1;
+            }
+            double q = (count - 1) / count;
+            double nm = q * mean;
+            double ncc = q * c;
+            KahanAdd(f / count, nm, ncc);
+            mean = nm;
+            c = ncc;
+            break;
+          }
+          case AggOp::kMin:
+            if (count == 1 || result > f || std::isnan(result)) result = f;
+            break;
+          case AggOp::kMax:
+            if (count == 1 || result < f || std::isnan(result)) result = f;
+            break;
+          case AggOp::kStddev:
+          case AggOp::kStdvar: {
+            double delta = f - mean;
+            mean += delta / count;
+            m2 += delta * (f - mean);
+            break;
+          }
+          case AggOp::kQuantile: values.push_back(f); break;
+          default: break;
+        }
+      }
+      if (count == 0) continue;
+      switch (a.op) {
+        case AggOp::kSum: result = std::isinf(sum) ? sum : sum + c; break;
+        case AggOp::kAvg:
+          if (incremental) {
+            result = mean + c;
+          } else {
+            result = std::isinf(sum) ? sum : sum / count + c / count;
+          }
+          break;
+        case AggOp::kCount: result = count; break;
+        case AggOp::kGroup: result = 1; break;
+        case AggOp::kStdvar: result = m2 / count; break;
+        case AggOp::kStddev: result = std::sqrt(m2 / count); break;
+        case AggOp::kQuantile: result = Quantile(param.scalar[i], values); break;
+        default: break;
+      }
+      o.v[i] = result;
+      o.has[i] = 1;
+      any = true;
+    }
+    if (any) out.vec.push_back(std::move(o));
+  }
+  return out;
+}
+
+}  // namespace pharos::promql

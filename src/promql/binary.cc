@@ -1,0 +1,278 @@
+// Binary operators: arithmetic, comparison and set operators between scalars and vectors,
+// with Prometheus's vector matching (on, ignoring, group_left, group_right).
+#include <fmt/format.h>
+
+#include <cmath>
+#include <unordered_map>
+
+#include "promql/eval.h"
+
+namespace pharos::promql {
+namespace {
+
+// Returns the value and whether a comparison holds (always true for arithmetic).
+inline double Apply(BinOp op, double l, double r, bool& keep) {
+  keep = true;
+  switch (op) {
+    case BinOp::kAdd: return l + r;
+    case BinOp::kSub: return l - r;
+    case BinOp::kMul: return l * r;
+    case BinOp::kDiv: return l / r;
+    case BinOp::kMod: return std::fmod(l, r);
+    case BinOp::kPow: return std::pow(l, r);
+    case BinOp::kAtan2: return std::atan2(l, r);
+    case BinOp::kEql: keep = l == r; return l;
+    case BinOp::kNeq: keep = l != r; return l;
+    case BinOp::kGtr: keep = l > r; return l;
+    case BinOp::kLss: keep = l < r; return l;
+    case BinOp::kGte: keep = l >= r; return l;
+    case BinOp::kLte: keep = l <= r; return l;
+    default: return NAN;
+  }
+}
+
+// The labels a vector-vector operation matches on: on(...) keeps only those, ignoring(...)
+// and the default drop them and __name__.
+std::string Signature(const tsdb::Labels& labels, const VectorMatching& m) {
+  std::string key;
+  for (const tsdb::Label& l : labels) {
+    bool listed = std::find(m.labels.begin(), m.labels.end(), l.name) != m.labels.end();
+    if (m.on ? !listed : (listed || l.name == "__name__")) continue;
+    key += l.name;
+    key += '\xff';
+    key += l.value;
+    key += '\xfe';
+  }
+  return key;
+}
+
+std::string FormatSeriesList(const std::vector<const Series*>& series) {
+  std::string out = "[";
+  for (size_t i = 0; i < series.size(); ++i) {
+    if (i) out += ", ";
+    out += tsdb::FormatLabels(series[i]->labels);
+  }
+  return out + "]";
+}
+
+}  // namespace
+
+Result<Value> Evaluator::EvalBinary(const BinaryExpr& b) {
+  Result<Value> lhs = Eval(*b.lhs);
+  if (!lhs.ok()) return lhs;
+  Result<Value> rhs = Eval(*b.rhs);
+  if (!rhs.ok()) return rhs;
+  PHAROS_RETURN_IF_ERROR(ctx_.CheckDeadline());
+  bool comparison = IsComparison(b.op);
+
+  if (lhs->type == ValueType::kScalar && rhs->type == ValueType::kScalar) {
+    Value out;
+    out.type = ValueType::kScalar;
+    out.scalar.resize(n_);
+    for (int i = 0; i < n_; ++i) {
+      bool keep;
+      double v = Apply(b.op, lhs->scalar[i], rhs->scalar[i], keep);
+      out.scalar[i] = comparison ? (keep ? 1.0 : 0.0) : v;
+    }
+    return out;
+  }
+
+  if (lhs->type == ValueType::kScalar || rhs->type == ValueType::kScalar) {
+    bool scalar_left = lhs->type == ValueType::kScalar;
+    Value out = scalar_left ? std::move(*rhs) : std::move(*lhs);
+    const std::vector<double>& sc = scalar_left ? lhs->scalar : rhs->scalar;
+    for (Series& s : out.vec) {
+      for (int i = 0; i < n_; ++i) {
+        if (!s.has[i]) continue;
+        double l = scalar_left ? sc[i] : s.v[i];
+        double r = scalar_left ? s.v[i] : sc[i];
+        bool keep;
+        double v = Apply(b.op, l, r, keep);
+        if (comparison) {
+          if (b.return_bool) {
+            s.v[i] = keep ? 1.0 : 0.0;
+          } else if (!keep) {
+            s.has[i] = 0;
+          }  // else the vector's own value stays
+        } else {
+          s.v[i] = v;
+        }
+      }
+      if (!comparison || b.return_bool) s.drop_name = true;
+    }
+    std::erase_if(out.vec, [](const Series& s) {
+      return std::find(s.has.begin(), s.has.end(), 1) == s.has.end();
+    });
+    return out;
+  }
+  return EvalVectorBinary(b, std::move(*lhs), std::move(*rhs));
+}
+
+Result<Value> Evaluator::EvalVectorBinary(const BinaryExpr& b, Value lhs, Value rhs) {
+  static const VectorMatching kDefault;
+  const VectorMatching& m = b.matching ? *b.matching : kDefault;
+  Value out;
+  out.type = ValueType::kVector;
+
+  auto drop_empty = [](std::vector<Series>& v) {
+    std::erase_if(
+        v, [](const Series& s) { return std::find(s.has.begin(), s.has.end(), 1) == s.has.end(); });
+  };
+
+  if (IsSetOperator(b.op)) {
+    // Per signature, the steps at which the other side has a series.
+    const std::vector<Series>& other = b.op == BinOp::kOr ? lhs.vec : rhs.vec;
+    std::unordered_map<std::string, std::vector<uint8_t>> present;
+    for (const Series& s : other) {
+      std::vector<uint8_t>& p = present[Signature(s.labels, m)];
+      if (p.empty()) p.assign(n_, 0);
+      for (int i = 0; i < n_; ++i) p[i] |= s.has[i];
+    }
+    if (b.op == BinOp::kOr) {
+      out.vec = std::move(lhs.vec);
+      for (Series& s : rhs.vec) {
+        auto it = present.find(Signature(s.labels, m));
+        if (it != present.end()) {
+          for (int i = 0; i < n_; ++i) s.has[i] &= !it->second[i];
+        }
+        out.vec.push_back(std::move(s));
+      }
+    } else {
+      bool keep_matching = b.op == BinOp::kAnd;
+      out.vec = std::move(lhs.vec);
+      for (Series& s : out.vec) {
+        auto it = present.find(Signature(s.labels, m));
+        for (int i = 0; i < n_; ++i) {
+          bool matched = it != present.end() && it->second[i];
+          if (matched != keep_matching) s.has[i] = 0;
+        }
+      }
+    }
+    drop_empty(out.vec);
+    return out;
+  }
+
+  // Arithmetic and comparisons. The "one" side is the right one unless group_right.
+  bool swapped = m.card == Cardinality::kOneToMany;
+  std::vector<Series>& many = swapped ? rhs.vec : lhs.vec;
+  std::vector<Series>& one = swapped ? lhs.vec : rhs.vec;
+  bool comparison = IsComparison(b.op);
+
+  std::unordered_map<std::string, std::vector<int>> one_by_sig;
+  for (int j = 0; j < static_cast<int>(one.size()); ++j) {
+    one_by_sig[Signature(one[j].labels, m)].push_back(j);
+  }
+  // A signature may have several series on the "one" side only if they never coexist.
+  for (auto& [sig, idx] : one_by_sig) {
+    if (idx.size() < 2) continue;
+    for (int i = 0; i < n_; ++i) {
+      std::vector<const Series*> at_step;
+      for (int j : idx) {
+        if (one[j].has[i]) at_step.push_back(&one[j]);
+      }
+      if (at_step.size() > 1) {
+        tsdb::Labels group;
+        for (const tsdb::Label& l : at_step[0]->labels) {
+          bool listed = std::find(m.labels.begin(), m.labels.end(), l.name) != m.labels.end();
+          if (m.on && listed) group.push_back(l);
+        }
+        return FailedPrecondition(fmt::format(
+            "found duplicate series for the match group {} on the {} hand-side of the "
+            "operation: {};many-to-many matching not allowed: matching labels must be unique "
+            "on one side",
+            tsdb::FormatLabels(group), swapped ? "left" : "right", FormatSeriesList(at_step)));
+      }
+    }
+  }
+
+  std::unordered_map<std::string, size_t> out_index;  // result labels -> out.vec
+  std::unordered_map<std::string, std::vector<uint8_t>> one_to_one_used;  // per signature
+  for (Series& ms : many) {
+    std::string sig = Signature(ms.labels, m);
+    auto it = one_by_sig.find(sig);
+    if (it == one_by_sig.end()) continue;
+    const std::vector<int>& candidates = it->second;
+    std::vector<uint8_t>* used = nullptr;
+    if (m.card == Cardinality::kOneToOne) {
+      used = &one_to_one_used[sig];
+      if (used->empty()) used->assign(n_, 0);
+    }
+    // Result labels depend on the matched "one" series only through group_x labels.
+    std::unordered_map<int, size_t> out_for_one;
+    for (int i = 0; i < n_; ++i) {
+      if (!ms.has[i]) continue;
+      int match = -1;
+      for (int j : candidates) {
+        if (one[j].has[i]) {
+          match = j;
+          break;
+        }
+      }
+      if (match < 0) continue;
+      if (used != nullptr) {
+        if ((*used)[i]) {
+          return FailedPrecondition(
+              "multiple matches for labels: many-to-one matching must be explicit "
+              "(group_left/group_right)");
+        }
+        (*used)[i] = 1;
+      }
+      const Series& os = one[match];
+      double l = swapped ? os.v[i] : ms.v[i];
+      double r = swapped ? ms.v[i] : os.v[i];
+      bool keep;
+      double v = Apply(b.op, l, r, keep);
+      if (comparison && !b.return_bool && !keep) continue;
+      if (b.return_bool) v = keep ? 1.0 : 0.0;
+
+      auto oit = out_for_one.find(match);
+      size_t idx;
+      if (oit != out_for_one.end()) {
+        idx = oit->second;
+      } else {
+        tsdb::Labels labels = ms.labels;
+        if (m.card == Cardinality::kOneToOne) {
+          if (m.on) {
+            std::erase_if(labels, [&](const tsdb::Label& lb) {
+              return lb.name != "__name__" &&
+                     std::find(m.labels.begin(), m.labels.end(), lb.name) == m.labels.end();
+            });
+            // on() keeps only the listed labels; the name goes with delayed removal below.
+            bool name_listed =
+                std::find(m.labels.begin(), m.labels.end(), "__name__") != m.labels.end();
+            if (!name_listed) DropName(labels);
+          } else {
+            std::erase_if(labels, [&](const tsdb::Label& lb) {
+              return std::find(m.labels.begin(), m.labels.end(), lb.name) != m.labels.end();
+            });
+          }
+        }
+        for (const std::string& inc : m.include) {
+          const std::string* val = GetLabel(os.labels, inc);
+          SetLabel(labels, inc, val ? *val : "");
+        }
+        bool drop = !comparison || b.return_bool;
+        std::string key = LabelsKey(labels);
+        auto [pos, inserted] = out_index.emplace(std::move(key), out.vec.size());
+        if (inserted) {
+          Series s = MakeSeries(std::move(labels), n_);
+          s.drop_name = drop || ms.drop_name;
+          out.vec.push_back(std::move(s));
+        }
+        idx = pos->second;
+        out_for_one[match] = idx;
+      }
+      Series& dst = out.vec[idx];
+      if (dst.has[i]) {
+        return FailedPrecondition(
+            "multiple matches for labels: grouping labels must ensure unique matches");
+      }
+      dst.has[i] = 1;
+      dst.v[i] = v;
+    }
+  }
+  drop_empty(out.vec);
+  return out;
+}
+
+}  // namespace pharos::promql

@@ -1,0 +1,510 @@
+// Function calls over instant vectors and scalars; range functions are in range_functions.cc.
+#include <fmt/format.h>
+#include <re2/re2.h>
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+#include <map>
+#include <unordered_map>
+
+#include "promql/eval.h"
+
+namespace pharos::promql {
+namespace {
+
+bool IsLeValid(const std::string* le, double& bound) {
+  if (le == nullptr || le->empty()) return false;
+  const std::string& s = *le;
+  std::string l = s;
+  for (char& ch : l) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (l == "+inf" || l == "inf") {
+    bound = INFINITY;
+    return true;
+  }
+  if (l == "-inf") {
+    bound = -INFINITY;
+    return true;
+  }
+  if (l == "nan") {
+    bound = NAN;
+    return true;
+  }
+  char* end = nullptr;
+  bound = std::strtod(s.c_str(), &end);
+  return end == s.c_str() + s.size();
+}
+
+struct Bucket {
+  double upper;
+  double count;
+};
+
+// Prometheus's BucketQuantile for classic histograms. `forced` reports a monotonicity fix.
+double BucketQuantile(double q, std::vector<Bucket>& buckets, bool& forced) {
+  forced = false;
+  if (std::isnan(q)) return NAN;
+  if (q < 0) return -INFINITY;
+  if (q > 1) return INFINITY;
+  std::sort(buckets.begin(), buckets.end(),
+            [](const Bucket& a, const Bucket& b) { return a.upper < b.upper; });
+  if (buckets.empty() || !std::isinf(buckets.back().upper) || buckets.back().upper < 0) {
+    return NAN;
+  }
+  // Coalesce buckets with the same upper bound.
+  std::vector<Bucket> merged;
+  for (const Bucket& b : buckets) {
+    if (!merged.empty() && merged.back().upper == b.upper) {
+      merged.back().count += b.count;
+    } else {
+      merged.push_back(b);
+    }
+  }
+  buckets.swap(merged);
+  // Monotonicity, ignoring tiny floating point differences.
+  double prev = buckets[0].count;
+  for (size_t i = 1; i < buckets.size(); ++i) {
+    double cur = buckets[i].count;
+    if (cur == prev) continue;
+    if (std::abs(cur - prev) <= 1e-12 * std::max(std::abs(cur), std::abs(prev))) {
+      buckets[i].count = prev;
+      continue;
+    }
+    if (cur < prev) {
+      buckets[i].count = prev;
+      forced = true;
+      continue;
+    }
+    prev = cur;
+  }
+  if (buckets.size() < 2) return NAN;
+  double observations = buckets.back().count;
+  if (observations == 0) return NAN;
+  double rank = q * observations;
+  size_t b = 0;
+  while (b < buckets.size() - 1 && buckets[b].count < rank) ++b;
+  if (b == buckets.size() - 1) return buckets[buckets.size() - 2].upper;
+  if (b == 0 && buckets[0].upper <= 0) return buckets[0].upper;
+  double start = 0;
+  double end = buckets[b].upper;
+  double count = buckets[b].count;
+  if (b > 0) {
+    start = buckets[b - 1].upper;
+    count -= buckets[b - 1].count;
+    rank -= buckets[b - 1].count;
+  }
+  return start + (end - start) * (rank / count);
+}
+
+// Go's regexp.Expand for label_replace's replacement: $1, ${1}, $name, ${name}, $$.
+std::string Expand(std::string_view tmpl, const RE2& re, const std::vector<re2::StringPiece>& g) {
+  std::string out;
+  const std::map<std::string, int>& names = re.NamedCapturingGroups();
+  for (size_t i = 0; i < tmpl.size(); ++i) {
+    char ch = tmpl[i];
+    if (ch != '$' || i + 1 >= tmpl.size()) {
+      out += ch;
+      continue;
+    }
+    if (tmpl[i + 1] == '$') {
+      out += '$';
+      ++i;
+      continue;
+    }
+    std::string name;
+    size_t j = i + 1;
+    if (tmpl[j] == '{') {
+      size_t close = tmpl.find('}', j);
+      if (close == std::string_view::npos) {
+        out += ch;
+        continue;
+      }
+      name = std::string(tmpl.substr(j + 1, close - j - 1));
+      j = close + 1;
+    } else {
+      while (j < tmpl.size() &&
+             (std::isalnum(static_cast<unsigned char>(tmpl[j])) || tmpl[j] == '_')) {
+        name += tmpl[j++];
+      }
+    }
+    if (name.empty()) {
+      out += ch;
+      continue;
+    }
+    int group = -1;
+    if (std::all_of(name.begin(), name.end(), [](char x) { return x >= '0' && x <= '9'; })) {
+      group = name.size() > 9 ? -1 : std::stoi(name);
+    } else {
+      auto it = names.find(name);
+      if (it != names.end()) group = it->second;
+    }
+    if (group >= 0 && group < static_cast<int>(g.size()) && g[group].data() != nullptr) {
+      out.append(g[group].data(), g[group].size());
+    }
+    i = j - 1;
+  }
+  return out;
+}
+
+bool ValidLabelName(std::string_view name) {
+  return !name.empty() && tsdb::Matcher::Make(tsdb::MatchType::kEqual, std::string(name), "x").ok();
+}
+
+double DatePart(FuncId id, double v) {
+  if (std::isnan(v) || std::isinf(v)) return NAN;
+  time_t secs = static_cast<time_t>(std::floor(v));
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  switch (id) {
+    case FuncId::kDayOfMonth: return tm.tm_mday;
+    case FuncId::kDayOfWeek: return tm.tm_wday;
+    case FuncId::kDayOfYear: return tm.tm_yday + 1;
+    case FuncId::kHour: return tm.tm_hour;
+    case FuncId::kMinute: return tm.tm_min;
+    case FuncId::kMonth: return tm.tm_mon + 1;
+    case FuncId::kYear: return tm.tm_year + 1900;
+    case FuncId::kDaysInMonth: {
+      static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+      int y = tm.tm_year + 1900;
+      bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+      return tm.tm_mon == 1 && leap ? 29 : kDays[tm.tm_mon];
+    }
+    default: return NAN;
+  }
+}
+
+double Math(FuncId id, double x) {
+  switch (id) {
+    case FuncId::kAbs: return std::abs(x);
+    case FuncId::kCeil: return std::ceil(x);
+    case FuncId::kFloor: return std::floor(x);
+    case FuncId::kExp: return std::exp(x);
+    case FuncId::kSqrt: return std::sqrt(x);
+    case FuncId::kLn: return std::log(x);
+    case FuncId::kLog2: return std::log2(x);
+    case FuncId::kLog10: return std::log10(x);
+    case FuncId::kSgn: return x > 0 ? 1.0 : x < 0 ? -1.0 : x;
+    case FuncId::kAcos: return std::acos(x);
+    case FuncId::kAcosh: return std::acosh(x);
+    case FuncId::kAsin: return std::asin(x);
+    case FuncId::kAsinh: return std::asinh(x);
+    case FuncId::kAtan: return std::atan(x);
+    case FuncId::kAtanh: return std::atanh(x);
+    case FuncId::kCos: return std::cos(x);
+    case FuncId::kCosh: return std::cosh(x);
+    case FuncId::kSin: return std::sin(x);
+    case FuncId::kSinh: return std::sinh(x);
+    case FuncId::kTan: return std::tan(x);
+    case FuncId::kTanh: return std::tanh(x);
+    case FuncId::kDeg: return x * 180 / M_PI;
+    case FuncId::kRad: return x * M_PI / 180;
+    default: return NAN;
+  }
+}
+
+const Expr* Unparen(const Expr* e) {
+  while (e->kind == NodeKind::kParen) e = static_cast<const ParenExpr*>(e)->expr.get();
+  return e;
+}
+
+}  // namespace
+
+tsdb::Labels AbsentLabelsFor(const Expr* arg);
+
+Result<Value> Evaluator::EvalCall(const CallExpr& c) {
+  FuncId id = c.func->id;
+  if (IsRangeFunction(id)) return EvalRangeCall(c);
+  Value out;
+  out.type = c.func->ret;
+
+  switch (id) {
+    case FuncId::kTime:
+      for (int i = 0; i < n_; ++i) out.scalar.push_back(static_cast<double>(Ts(i)) / 1000.0);
+      return out;
+    case FuncId::kPi: out.scalar.assign(n_, M_PI); return out;
+    case FuncId::kTimestamp: {
+      const Expr* arg = Unparen(c.args[0].get());
+      Result<Value> v = arg->kind == NodeKind::kVectorSelector
+                            ? EvalVectorSelector(*static_cast<const VectorSelector*>(arg), true)
+                            : Eval(*arg);
+      if (!v.ok()) return v;
+      for (Series& s : v->vec) {
+        if (arg->kind != NodeKind::kVectorSelector) {
+          for (int i = 0; i < n_; ++i) s.v[i] = static_cast<double>(Ts(i)) / 1000.0;
+        }
+        s.drop_name = true;
+      }
+      return v;
+    }
+    case FuncId::kInfo:
+    case FuncId::kHistogramCount:
+    case FuncId::kHistogramSum:
+    case FuncId::kHistogramAvg:
+    case FuncId::kHistogramFraction:
+    case FuncId::kHistogramStddev:
+    case FuncId::kHistogramStdvar: {
+      // These read native histograms, which the store does not keep yet: over float series
+      // they select nothing, as in Prometheus.
+      for (const ExprPtr& a : c.args) {
+        Result<Value> v = Eval(*a);
+        if (!v.ok()) return v;
+      }
+      return out;
+    }
+    default: break;
+  }
+
+  std::vector<Value> args;
+  for (const ExprPtr& a : c.args) {
+    Result<Value> v = Eval(*a);
+    if (!v.ok()) return v;
+    args.push_back(std::move(*v));
+  }
+  PHAROS_RETURN_IF_ERROR(ctx_.CheckDeadline());
+
+  switch (id) {
+    case FuncId::kVector: {
+      Series s = MakeSeries({}, n_);
+      s.v = args[0].scalar;
+      s.has.assign(n_, 1);
+      out.vec.push_back(std::move(s));
+      return out;
+    }
+    case FuncId::kScalar: {
+      out.scalar.assign(n_, NAN);
+      for (int i = 0; i < n_; ++i) {
+        int found = 0;
+        for (const Series& s : args[0].vec) {
+          if (s.has[i]) {
+            ++found;
+            out.scalar[i] = s.v[i];
+          }
+        }
+        if (found != 1) out.scalar[i] = NAN;
+      }
+      return out;
+    }
+    case FuncId::kAbsent: {
+      Series s = MakeSeries(AbsentLabelsFor(c.args[0].get()), n_);
+      bool any = false;
+      for (int i = 0; i < n_; ++i) {
+        bool present = false;
+        for (const Series& in : args[0].vec) present |= in.has[i] != 0;
+        if (!present) {
+          s.v[i] = 1;
+          s.has[i] = 1;
+          any = true;
+        }
+      }
+      if (any) out.vec.push_back(std::move(s));
+      return out;
+    }
+    case FuncId::kSort:
+    case FuncId::kSortDesc:
+    case FuncId::kSortByLabel:
+    case FuncId::kSortByLabelDesc: {
+      out = std::move(args[0]);
+      if (n_ > 1) {
+        ctx_.Warn(c,
+                  "sort is ineffective for range queries since results are always ordered "
+                  "by labels");
+        return out;
+      }
+      bool desc = id == FuncId::kSortDesc || id == FuncId::kSortByLabelDesc;
+      if (id == FuncId::kSort || id == FuncId::kSortDesc) {
+        std::stable_sort(out.vec.begin(), out.vec.end(), [&](const Series& a, const Series& b) {
+          double x = a.v[0], y = b.v[0];
+          if (std::isnan(x)) return false;
+          if (std::isnan(y)) return true;
+          return desc ? x > y : x < y;
+        });
+        return out;
+      }
+      std::vector<std::string> by;
+      for (size_t i = 1; i < args.size(); ++i) by.push_back(args[i].str);
+      std::stable_sort(out.vec.begin(), out.vec.end(), [&](const Series& a, const Series& b) {
+        for (const std::string& l : by) {
+          const std::string* x = GetLabel(a.labels, l);
+          const std::string* y = GetLabel(b.labels, l);
+          std::string xs = x ? *x : "";
+          std::string ys = y ? *y : "";
+          if (xs != ys) return desc ? xs > ys : xs < ys;
+        }
+        return desc ? LabelsKey(b.labels) < LabelsKey(a.labels)
+                    : LabelsKey(a.labels) < LabelsKey(b.labels);
+      });
+      return out;
+    }
+    case FuncId::kLabelReplace: {
+      const std::string& dst = args[1].str;
+      const std::string& repl = args[2].str;
+      const std::string& src = args[3].str;
+      const std::string& regex = args[4].str;
+      RE2::Options opts;
+      opts.set_log_errors(false);
+      opts.set_dot_nl(true);
+      RE2 re("^(?:" + regex + ")$", opts);
+      if (!re.ok()) {
+        return FailedPrecondition(
+            fmt::format("invalid regular expression in label_replace(): {}", regex));
+      }
+      if (!ValidLabelName(dst)) {
+        return FailedPrecondition(
+            fmt::format("invalid destination label name in label_replace(): {}", dst));
+      }
+      out = std::move(args[0]);
+      std::vector<re2::StringPiece> groups(re.NumberOfCapturingGroups() + 1);
+      for (Series& s : out.vec) {
+        const std::string* v = GetLabel(s.labels, src);
+        std::string value = v ? *v : "";
+        if (re.Match(value, 0, value.size(), RE2::UNANCHORED, groups.data(),
+                     static_cast<int>(groups.size()))) {
+          std::string res = Expand(repl, re, groups);
+          SetLabel(s.labels, dst, res);
+          if (dst == "__name__") s.drop_name = false;
+        }
+      }
+      return out;
+    }
+    case FuncId::kLabelJoin: {
+      const std::string& dst = args[1].str;
+      const std::string& sep = args[2].str;
+      if (!ValidLabelName(dst)) {
+        return FailedPrecondition(
+            fmt::format("invalid destination label name in label_join(): {}", dst));
+      }
+      for (size_t i = 3; i < args.size(); ++i) {
+        if (!ValidLabelName(args[i].str)) {
+          return FailedPrecondition(
+              fmt::format("invalid source label name in label_join(): {}", args[i].str));
+        }
+      }
+      out = std::move(args[0]);
+      for (Series& s : out.vec) {
+        std::string joined;
+        for (size_t i = 3; i < args.size(); ++i) {
+          if (i > 3) joined += sep;
+          const std::string* v = GetLabel(s.labels, args[i].str);
+          if (v) joined += *v;
+        }
+        SetLabel(s.labels, dst, joined);
+        if (dst == "__name__") s.drop_name = false;
+      }
+      return out;
+    }
+    case FuncId::kHistogramQuantile: {
+      const std::vector<double>& phi = args[0].scalar;
+      for (double q : phi) {
+        if (std::isnan(q) || q < 0 || q > 1) {
+          ctx_.Warn(*c.args[0], fmt::format("quantile value should be between 0 and 1, got {}",
+                                            FormatFloat(q)));
+          break;
+        }
+      }
+      struct Group {
+        tsdb::Labels labels;
+        std::vector<std::pair<double, const Series*>> buckets;
+      };
+      std::unordered_map<std::string, size_t> index;
+      std::vector<Group> groups;
+      for (const Series& s : args[0 + 1].vec) {
+        double bound;
+        const std::string* le = GetLabel(s.labels, "le");
+        if (!IsLeValid(le, bound)) {
+          ctx_.Warn(*c.args[1], fmt::format("bucket label \"le\" is missing or has a malformed "
+                                            "value of \"{}\" for metric name \"{}\"",
+                                            le ? *le : "", MetricName(s.labels)));
+          continue;
+        }
+        tsdb::Labels labels = s.labels;
+        SetLabel(labels, "le", "");
+        DropName(labels);
+        auto [it, inserted] = index.emplace(LabelsKey(labels), groups.size());
+        if (inserted) groups.push_back({std::move(labels), {}});
+        groups[it->second].buckets.emplace_back(bound, &s);
+      }
+      std::vector<Bucket> buckets;
+      for (Group& g : groups) {
+        Series o = MakeSeries(g.labels, n_);
+        bool any = false;
+        for (int i = 0; i < n_; ++i) {
+          buckets.clear();
+          for (const auto& [bound, s] : g.buckets) {
+            if (s->has[i]) buckets.push_back({bound, s->v[i]});
+          }
+          if (buckets.empty()) continue;
+          bool forced;
+          o.v[i] = BucketQuantile(phi[i], buckets, forced);
+          o.has[i] = 1;
+          any = true;
+          if (forced) {
+            ctx_.Info(*c.args[1],
+                      "input to histogram_quantile needed to be fixed for monotonicity (see "
+                      "https://prometheus.io/docs/prometheus/latest/querying/functions/"
+                      "#histogram_quantile)");
+          }
+        }
+        if (any) out.vec.push_back(std::move(o));
+      }
+      return out;
+    }
+    default: break;
+  }
+
+  // Element-wise functions of one vector (and scalar parameters).
+  Value in;
+  if (args.empty()) {
+    // Date functions default to vector(time()).
+    Series s = MakeSeries({}, n_);
+    for (int i = 0; i < n_; ++i) {
+      s.v[i] = static_cast<double>(Ts(i)) / 1000.0;
+      s.has[i] = 1;
+    }
+    in.type = ValueType::kVector;
+    in.vec.push_back(std::move(s));
+  } else {
+    in = std::move(args[0]);
+  }
+  out.vec = std::move(in.vec);
+  if (id == FuncId::kClamp) {
+    // An empty result wherever max < min.
+    for (Series& s : out.vec) {
+      for (int i = 0; i < n_; ++i) {
+        if (args[2].scalar[i] < args[1].scalar[i]) s.has[i] = 0;
+      }
+    }
+  }
+  for (Series& s : out.vec) {
+    s.drop_name = true;
+    for (int i = 0; i < n_; ++i) {
+      if (!s.has[i]) continue;
+      double& x = s.v[i];
+      switch (id) {
+        case FuncId::kClamp: x = std::max(args[1].scalar[i], std::min(args[2].scalar[i], x)); break;
+        case FuncId::kClampMin: x = std::max(args[1].scalar[i], x); break;
+        case FuncId::kClampMax: x = std::min(args[1].scalar[i], x); break;
+        case FuncId::kRound: {
+          double to = args.size() > 1 ? args[1].scalar[i] : 1;
+          double inv = 1.0 / to;
+          x = std::floor(x * inv + 0.5) / inv;
+          break;
+        }
+        case FuncId::kDayOfMonth:
+        case FuncId::kDayOfWeek:
+        case FuncId::kDayOfYear:
+        case FuncId::kDaysInMonth:
+        case FuncId::kHour:
+        case FuncId::kMinute:
+        case FuncId::kMonth:
+        case FuncId::kYear: x = DatePart(id, x); break;
+        default: x = Math(id, x);
+      }
+    }
+  }
+  std::erase_if(out.vec, [](const Series& s) {
+    return std::find(s.has.begin(), s.has.end(), 1) == s.has.end();
+  });
+  return out;
+}
+
+}  // namespace pharos::promql

@@ -1,0 +1,611 @@
+// The engine's entry points and the evaluation of selectors, subqueries and the tree.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <unordered_map>
+
+#include "promql/eval.h"
+
+namespace pharos::promql {
+
+// ---- helpers ----
+
+std::string LabelsKey(const tsdb::Labels& labels) {
+  std::string key;
+  for (const tsdb::Label& l : labels) {
+    key += l.name;
+    key += '\xff';
+    key += l.value;
+    key += '\xfe';
+  }
+  return key;
+}
+
+void DropName(tsdb::Labels& labels) {
+  if (!labels.empty() && labels.front().name == "__name__") labels.erase(labels.begin());
+}
+
+const std::string* GetLabel(const tsdb::Labels& labels, std::string_view name) {
+  for (const tsdb::Label& l : labels) {
+    if (l.name == name) return &l.value;
+  }
+  return nullptr;
+}
+
+void SetLabel(tsdb::Labels& labels, std::string_view name, std::string_view value) {
+  auto it = std::lower_bound(labels.begin(), labels.end(), name,
+                             [](const tsdb::Label& l, std::string_view n) { return l.name < n; });
+  if (it != labels.end() && it->name == name) {
+    if (value.empty()) {
+      labels.erase(it);
+    } else {
+      it->value = std::string(value);
+    }
+    return;
+  }
+  if (!value.empty()) labels.insert(it, tsdb::Label{std::string(name), std::string(value)});
+}
+
+std::string MetricName(const tsdb::Labels& labels) {
+  const std::string* n = GetLabel(labels, "__name__");
+  return n ? *n : "";
+}
+
+Series MakeSeries(tsdb::Labels labels, int steps) {
+  Series s;
+  s.labels = std::move(labels);
+  s.v.assign(steps, 0);
+  s.has.assign(steps, 0);
+  return s;
+}
+
+void KahanAdd(double inc, double& sum, double& c) {
+  double t = sum + inc;
+  if (std::isinf(t)) {
+    c = 0;
+  } else if (std::abs(sum) >= std::abs(inc)) {
+    c += (sum - t) + inc;
+  } else {
+    c += (inc - t) + sum;
+  }
+  sum = t;
+}
+
+double KahanSum(const double* values, size_t n) {
+  double sum = 0;
+  double c = 0;
+  for (size_t i = 0; i < n; ++i) KahanAdd(values[i], sum, c);
+  return std::isinf(sum) ? sum : sum + c;
+}
+
+double Quantile(double phi, std::vector<double>& values) {
+  if (values.empty() || std::isnan(phi)) return NAN;
+  if (phi < 0) return -INFINITY;
+  if (phi > 1) return INFINITY;
+  std::sort(values.begin(), values.end());
+  double n = static_cast<double>(values.size());
+  double rank = phi * (n - 1);
+  double lower = std::max(0.0, std::floor(rank));
+  double upper = std::min(n - 1, lower + 1);
+  double weight = rank - std::floor(rank);
+  return values[static_cast<size_t>(lower)] * (1 - weight) +
+         values[static_cast<size_t>(upper)] * weight;
+}
+
+// ---- QueryContext ----
+
+Status QueryContext::CheckDeadline() const {
+  if (std::chrono::steady_clock::now() > deadline) {
+    return DeadlineExceeded("query timed out in query execution");
+  }
+  return Status::Ok();
+}
+
+Status QueryContext::AddSamples(uint64_t n) {
+  samples_loaded += n;
+  samples_in_use += n;
+  if (samples_in_use > max_samples) {
+    return ResourceExhausted(
+        "query processing would load too many samples into memory in query execution");
+  }
+  return Status::Ok();
+}
+
+void QueryContext::Warn(const Expr& at, std::string message) {
+  std::string s = fmt::format("PromQL warning: {} ({})", message, LineCol(query, at.pos.start));
+  if (std::find(warnings.begin(), warnings.end(), s) == warnings.end()) warnings.push_back(s);
+}
+
+void QueryContext::Info(const Expr& at, std::string message) {
+  std::string s = fmt::format("PromQL info: {} ({})", message, LineCol(query, at.pos.start));
+  if (std::find(infos.begin(), infos.end(), s) == infos.end()) infos.push_back(s);
+}
+
+// ---- Evaluator ----
+
+Evaluator::Evaluator(QueryContext& ctx, int64_t start, int64_t end, int64_t step)
+    : ctx_(ctx), start_(start), end_(end), step_(step > 0 ? step : 1) {
+  n_ = static_cast<int>((end - start) / step_) + 1;
+}
+
+std::vector<int64_t> Evaluator::SelectorTimes(const TimeModifiers& time) const {
+  std::vector<int64_t> times(n_);
+  for (int i = 0; i < n_; ++i) {
+    int64_t t = time.at != AtKind::kNone ? time.at_ms : Ts(i);
+    times[i] = t - time.offset_ms;
+  }
+  return times;
+}
+
+Result<int64_t> Evaluator::ResolveDuration(const Expr& e) const {
+  double seconds = 0;
+  switch (e.kind) {
+    case NodeKind::kNumber: seconds = static_cast<const NumberLiteral&>(e).value; break;
+    case NodeKind::kParen: return ResolveDuration(*static_cast<const ParenExpr&>(e).expr);
+    case NodeKind::kUnary: {
+      const auto& u = static_cast<const UnaryExpr&>(e);
+      Result<int64_t> v = ResolveDuration(*u.expr);
+      if (!v.ok()) return v;
+      return u.negate ? -*v : *v;
+    }
+    case NodeKind::kBinary: {
+      const auto& b = static_cast<const BinaryExpr&>(e);
+      Result<int64_t> l = ResolveDuration(*b.lhs);
+      Result<int64_t> r = ResolveDuration(*b.rhs);
+      if (!l.ok()) return l;
+      if (!r.ok()) return r;
+      seconds = ApplyDurationOp(b.op, *l / 1000.0, *r / 1000.0);
+      break;
+    }
+    case NodeKind::kDurationCall: {
+      const auto& c = static_cast<const DurationCall&>(e);
+      if (c.name == "step") return ctx_.query_step;
+      if (c.name == "range") return ctx_.query_end - ctx_.query_start;
+      Result<int64_t> a = ResolveDuration(*c.args[0]);
+      Result<int64_t> b = ResolveDuration(*c.args[1]);
+      if (!a.ok()) return a;
+      if (!b.ok()) return b;
+      return c.name == "min_of" ? std::min(*a, *b) : std::max(*a, *b);
+    }
+    default: return InvalidArgument("invalid duration expression");
+  }
+  if (std::isnan(seconds) || std::isinf(seconds) || std::abs(seconds) > 9.2e15) {
+    return InvalidArgument("duration out of range");
+  }
+  return static_cast<int64_t>(std::llround(seconds * 1000.0));
+}
+
+Result<Value> Evaluator::EvalVectorSelector(const VectorSelector& vs, bool want_timestamps) {
+  PHAROS_RETURN_IF_ERROR(ctx_.CheckDeadline());
+  std::vector<int64_t> times = SelectorTimes(vs.time);
+  int64_t tmin = *std::min_element(times.begin(), times.end());
+  int64_t tmax = *std::max_element(times.begin(), times.end());
+  std::unique_ptr<tsdb::Querier> q = ctx_.db->Query(tmin - ctx_.lookback_ms + 1, tmax);
+  Result<std::vector<tsdb::SeriesData>> data = q->Select(vs.matchers);
+  if (!data.ok()) return data.status();
+  Value out;
+  out.type = ValueType::kVector;
+  out.vec.reserve(data->size());
+  uint64_t loaded = 0;
+  for (tsdb::SeriesData& sd : *data) {
+    Series s = MakeSeries(std::move(sd.labels), n_);
+    const std::vector<tsdb::Sample>& samples = sd.samples;
+    loaded += samples.size();
+    size_t j = 0;
+    bool any = false;
+    for (int i = 0; i < n_; ++i) {
+      int64_t t = times[i];
+      if (i > 0 && times[i] == times[i - 1]) {
+        s.v[i] = s.v[i - 1];
+        s.has[i] = s.has[i - 1];
+        continue;
+      }
+      while (j < samples.size() && samples[j].t <= t) ++j;
+      if (j == 0) continue;
+      const tsdb::Sample& last = samples[j - 1];
+      if (last.t <= t - ctx_.lookback_ms || tsdb::IsStaleNaN(last.v)) continue;
+      s.v[i] = want_timestamps ? static_cast<double>(last.t) / 1000.0 : last.v;
+      s.has[i] = 1;
+      any = true;
+    }
+    if (any) out.vec.push_back(std::move(s));
+  }
+  PHAROS_RETURN_IF_ERROR(ctx_.AddSamples(loaded + out.vec.size() * n_));
+  ctx_.samples_in_use -= loaded;
+  return out;
+}
+
+Result<std::vector<RangeSeries>> Evaluator::SelectRange(const VectorSelector& vs, int64_t range_ms,
+                                                        const std::vector<int64_t>& times) {
+  PHAROS_RETURN_IF_ERROR(ctx_.CheckDeadline());
+  int64_t tmin = *std::min_element(times.begin(), times.end());
+  int64_t tmax = *std::max_element(times.begin(), times.end());
+  std::unique_ptr<tsdb::Querier> q = ctx_.db->Query(tmin - range_ms + 1, tmax);
+  Result<std::vector<tsdb::SeriesData>> data = q->Select(vs.matchers);
+  if (!data.ok()) return data.status();
+  std::vector<RangeSeries> out;
+  out.reserve(data->size());
+  uint64_t loaded = 0;
+  for (tsdb::SeriesData& sd : *data) {
+    RangeSeries rs;
+    rs.labels = std::move(sd.labels);
+    rs.samples = std::move(sd.samples);
+    std::erase_if(rs.samples, [](const tsdb::Sample& s) { return tsdb::IsStaleNaN(s.v); });
+    if (rs.samples.empty()) continue;
+    loaded += rs.samples.size();
+    out.push_back(std::move(rs));
+  }
+  PHAROS_RETURN_IF_ERROR(ctx_.AddSamples(loaded));
+  return out;
+}
+
+Result<std::vector<RangeSeries>> Evaluator::EvalSubqueryRange(const SubqueryExpr& sq,
+                                                              const std::vector<int64_t>& times) {
+  int64_t range = sq.range_ms;
+  if (sq.range_expr) {
+    Result<int64_t> r = ResolveDuration(*sq.range_expr);
+    if (!r.ok()) return r.status();
+    range = *r;
+  }
+  int64_t step = sq.step_ms;
+  if (sq.step_expr) {
+    Result<int64_t> s = ResolveDuration(*sq.step_expr);
+    if (!s.ok()) return s.status();
+    step = *s;
+  }
+  if (step <= 0) step = ctx_.default_subquery_step_ms;
+  int64_t tmin = *std::min_element(times.begin(), times.end());
+  int64_t tmax = *std::max_element(times.begin(), times.end());
+  // The first step-aligned timestamp at or after the earliest window start.
+  int64_t first = tmin - range;
+  int64_t aligned = step * (first / step);
+  if (aligned < first) aligned += step;
+  std::vector<RangeSeries> out;
+  if (aligned > tmax) return out;
+  Evaluator inner(ctx_, aligned, tmax, step);
+  Result<Value> v = inner.Eval(*sq.expr);
+  if (!v.ok()) return v.status();
+  for (Series& s : v->vec) {
+    RangeSeries rs;
+    rs.labels = std::move(s.labels);
+    rs.drop_name = s.drop_name;
+    for (int i = 0; i < inner.steps(); ++i) {
+      if (s.has[i]) rs.samples.push_back({inner.Ts(i), s.v[i]});
+    }
+    if (!rs.samples.empty()) out.push_back(std::move(rs));
+  }
+  return out;
+}
+
+// An instant query whose result is a range vector: the raw samples of each window.
+Result<Value> Evaluator::EvalMatrixResult(const Expr& e) {
+  Value out;
+  out.type = ValueType::kMatrix;
+  std::vector<RangeSeries> series;
+  int64_t range;
+  int64_t t;
+  if (e.kind == NodeKind::kMatrixSelector) {
+    const auto& ms = static_cast<const MatrixSelector&>(e);
+    range = ms.range_ms;
+    if (ms.range_expr) {
+      Result<int64_t> r = ResolveDuration(*ms.range_expr);
+      if (!r.ok()) return r.status();
+      range = *r;
+    }
+    std::vector<int64_t> times = SelectorTimes(ms.selector->time);
+    t = times.back();
+    Result<std::vector<RangeSeries>> r = SelectRange(*ms.selector, range, times);
+    if (!r.ok()) return r.status();
+    series = std::move(*r);
+  } else {
+    const auto& sq = static_cast<const SubqueryExpr&>(e);
+    range = sq.range_ms;
+    if (sq.range_expr) {
+      Result<int64_t> r = ResolveDuration(*sq.range_expr);
+      if (!r.ok()) return r.status();
+      range = *r;
+    }
+    std::vector<int64_t> times = SelectorTimes(sq.time);
+    t = times.back();
+    Result<std::vector<RangeSeries>> r = EvalSubqueryRange(sq, times);
+    if (!r.ok()) return r.status();
+    series = std::move(*r);
+  }
+  for (RangeSeries& rs : series) {
+    std::erase_if(rs.samples, [&](const tsdb::Sample& s) { return s.t <= t - range || s.t > t; });
+    if (!rs.samples.empty()) out.mat.push_back(std::move(rs));
+  }
+  return out;
+}
+
+Result<Value> Evaluator::Eval(const Expr& e) {
+  switch (e.kind) {
+    case NodeKind::kNumber: {
+      Value v;
+      v.type = ValueType::kScalar;
+      v.scalar.assign(n_, static_cast<const NumberLiteral&>(e).value);
+      return v;
+    }
+    case NodeKind::kString: {
+      Value v;
+      v.type = ValueType::kString;
+      v.str = static_cast<const StringLiteral&>(e).value;
+      return v;
+    }
+    case NodeKind::kVectorSelector:
+      return EvalVectorSelector(static_cast<const VectorSelector&>(e), false);
+    case NodeKind::kMatrixSelector:
+    case NodeKind::kSubquery: return EvalMatrixResult(e);
+    case NodeKind::kParen:
+      return Eval(*static_cast<const ParenExpr&>(e).expr);  // also (x[5m]) at the top
+    case NodeKind::kUnary: {
+      const auto& u = static_cast<const UnaryExpr&>(e);
+      Result<Value> v = Eval(*u.expr);
+      if (!v.ok() || !u.negate) return v;
+      for (double& x : v->scalar) x = -x;
+      for (Series& s : v->vec) {
+        for (double& x : s.v) x = -x;
+        s.drop_name = true;
+      }
+      return v;
+    }
+    case NodeKind::kBinary: return EvalBinary(static_cast<const BinaryExpr&>(e));
+    case NodeKind::kAggregate: return EvalAggregate(static_cast<const AggregateExpr&>(e));
+    case NodeKind::kCall: return EvalCall(static_cast<const CallExpr&>(e));
+    case NodeKind::kDurationCall: break;
+  }
+  return Internal("unexpected expression node");
+}
+
+// ---- Engine ----
+
+namespace {
+
+// Resolves `@ start()` / `@ end()` to the query's start and end.
+void ResolveAt(Expr& e, int64_t start, int64_t end) {
+  auto fix = [&](TimeModifiers& t) {
+    if (t.at == AtKind::kStart) t.at_ms = start;
+    if (t.at == AtKind::kEnd) t.at_ms = end;
+  };
+  switch (e.kind) {
+    case NodeKind::kVectorSelector: fix(static_cast<VectorSelector&>(e).time); break;
+    case NodeKind::kMatrixSelector: fix(static_cast<MatrixSelector&>(e).selector->time); break;
+    case NodeKind::kSubquery: {
+      auto& sq = static_cast<SubqueryExpr&>(e);
+      fix(sq.time);
+      ResolveAt(*sq.expr, start, end);
+      break;
+    }
+    case NodeKind::kCall:
+      for (ExprPtr& a : static_cast<CallExpr&>(e).args) ResolveAt(*a, start, end);
+      break;
+    case NodeKind::kAggregate: {
+      auto& a = static_cast<AggregateExpr&>(e);
+      ResolveAt(*a.expr, start, end);
+      if (a.param) ResolveAt(*a.param, start, end);
+      break;
+    }
+    case NodeKind::kBinary: {
+      auto& b = static_cast<BinaryExpr&>(e);
+      ResolveAt(*b.lhs, start, end);
+      ResolveAt(*b.rhs, start, end);
+      break;
+    }
+    case NodeKind::kUnary: ResolveAt(*static_cast<UnaryExpr&>(e).expr, start, end); break;
+    case NodeKind::kParen: ResolveAt(*static_cast<ParenExpr&>(e).expr, start, end); break;
+    default: break;
+  }
+}
+
+// Offsets written as duration expressions with step()/range() become plain offsets.
+Status ResolveOffsets(Expr& e, const std::function<Result<int64_t>(const Expr&)>& f) {
+  auto fix = [&](TimeModifiers& t) -> Status {
+    if (!t.offset_expr) return Status::Ok();
+    Result<int64_t> v = f(*t.offset_expr);
+    if (!v.ok()) return v.status();
+    t.offset_ms = *v;
+    t.offset_expr.reset();
+    return Status::Ok();
+  };
+  switch (e.kind) {
+    case NodeKind::kVectorSelector: return fix(static_cast<VectorSelector&>(e).time);
+    case NodeKind::kMatrixSelector: return fix(static_cast<MatrixSelector&>(e).selector->time);
+    case NodeKind::kSubquery: {
+      auto& sq = static_cast<SubqueryExpr&>(e);
+      PHAROS_RETURN_IF_ERROR(fix(sq.time));
+      return ResolveOffsets(*sq.expr, f);
+    }
+    case NodeKind::kCall:
+      for (ExprPtr& a : static_cast<CallExpr&>(e).args) {
+        PHAROS_RETURN_IF_ERROR(ResolveOffsets(*a, f));
+      }
+      return Status::Ok();
+    case NodeKind::kAggregate: {
+      auto& a = static_cast<AggregateExpr&>(e);
+      PHAROS_RETURN_IF_ERROR(ResolveOffsets(*a.expr, f));
+      if (a.param) return ResolveOffsets(*a.param, f);
+      return Status::Ok();
+    }
+    case NodeKind::kBinary: {
+      auto& b = static_cast<BinaryExpr&>(e);
+      PHAROS_RETURN_IF_ERROR(ResolveOffsets(*b.lhs, f));
+      return ResolveOffsets(*b.rhs, f);
+    }
+    case NodeKind::kUnary: return ResolveOffsets(*static_cast<UnaryExpr&>(e).expr, f);
+    case NodeKind::kParen: return ResolveOffsets(*static_cast<ParenExpr&>(e).expr, f);
+    default: return Status::Ok();
+  }
+}
+
+bool LabelsLess(const tsdb::Labels& a, const tsdb::Labels& b) {
+  size_t n = std::min(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i].name != b[i].name) return a[i].name < b[i].name;
+    if (a[i].value != b[i].value) return a[i].value < b[i].value;
+  }
+  return a.size() < b.size();
+}
+
+}  // namespace
+
+Engine::Engine(EngineOptions options) : options_(std::move(options)) {}
+
+int Engine::active_queries() const {
+  std::lock_guard lock(mu_);
+  return active_;
+}
+
+int Engine::queued_queries() const {
+  std::lock_guard lock(mu_);
+  return queued_;
+}
+
+Result<QueryResult> Engine::Instant(tsdb::Db& db, std::string_view query, int64_t time_ms,
+                                    const QueryParams& params) {
+  return Run(db, query, time_ms, time_ms, 0, false, params);
+}
+
+Result<QueryResult> Engine::Range(tsdb::Db& db, std::string_view query, int64_t start_ms,
+                                  int64_t end_ms, int64_t step_ms, const QueryParams& params) {
+  if (step_ms <= 0) {
+    return InvalidArgument(
+        "zero or negative query resolution step widths are not accepted. "
+        "Try a positive integer");
+  }
+  if (end_ms < start_ms) return InvalidArgument("end timestamp must not be before start time");
+  return Run(db, query, start_ms, end_ms, step_ms, true, params);
+}
+
+Result<QueryResult> Engine::Run(tsdb::Db& db, std::string_view query, int64_t start_ms,
+                                int64_t end_ms, int64_t step_ms, bool range,
+                                const QueryParams& params) {
+  Result<ExprPtr> parsed = ParseExpr(query);
+  if (!parsed.ok()) return parsed.status();
+  Expr& root = **parsed;
+  ValueType type = TypeOf(root);
+  if (range && type != ValueType::kScalar && type != ValueType::kVector) {
+    return InvalidArgument(fmt::format(
+        "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+        ValueTypeName(type)));
+  }
+  std::chrono::milliseconds timeout =
+      params.timeout.count() > 0 ? std::min(params.timeout, options_.timeout) : options_.timeout;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+
+  // Wait for a slot among the concurrent queries.
+  {
+    std::unique_lock lock(mu_);
+    ++queued_;
+    bool got = slot_free_.wait_until(lock, deadline,
+                                     [&] { return active_ < options_.max_concurrent_queries; });
+    --queued_;
+    if (!got) return DeadlineExceeded("query timed out in query queue");
+    ++active_;
+  }
+  struct Release {
+    Engine* e;
+    ~Release() {
+      std::lock_guard lock(e->mu_);
+      --e->active_;
+      e->slot_free_.notify_one();
+    }
+  } release{this};
+
+  QueryContext ctx;
+  ctx.db = &db;
+  ctx.query = query;
+  ctx.lookback_ms =
+      params.lookback_delta_ms > 0 ? params.lookback_delta_ms : options_.lookback_delta_ms;
+  ctx.default_subquery_step_ms = options_.default_subquery_step_ms;
+  ctx.max_samples = options_.max_samples;
+  ctx.deadline = deadline;
+  ctx.query_start = start_ms;
+  ctx.query_end = end_ms;
+  ctx.query_step = range ? step_ms : 0;
+  ResolveAt(root, start_ms, end_ms);
+  Evaluator ev(ctx, start_ms, end_ms, range ? step_ms : 1);
+  PHAROS_RETURN_IF_ERROR(
+      ResolveOffsets(root, [&](const Expr& d) { return ev.ResolveDuration(d); }));
+  Result<Value> value = ev.Eval(root);
+  if (!value.ok()) return value.status();
+
+  QueryResult result;
+  result.t = end_ms;
+  result.warnings = std::move(ctx.warnings);
+  result.infos = std::move(ctx.infos);
+  result.samples_loaded = ctx.samples_loaded;
+  Value& v = *value;
+  switch (v.type) {
+    case ValueType::kScalar:
+      if (range) {
+        result.type = ValueType::kMatrix;
+        SeriesResult s;
+        for (int i = 0; i < ev.steps(); ++i) s.points.push_back({ev.Ts(i), v.scalar[i]});
+        result.series.push_back(std::move(s));
+      } else {
+        result.type = ValueType::kScalar;
+        result.scalar = v.scalar.empty() ? 0 : v.scalar[0];
+      }
+      return result;
+    case ValueType::kString:
+      result.type = ValueType::kString;
+      result.string_value = v.str;
+      return result;
+    case ValueType::kMatrix:
+      result.type = ValueType::kMatrix;
+      for (RangeSeries& rs : v.mat) {
+        if (rs.drop_name) DropName(rs.labels);
+        SeriesResult s;
+        s.labels = std::move(rs.labels);
+        for (const tsdb::Sample& smp : rs.samples) s.points.push_back({smp.t, smp.v});
+        result.series.push_back(std::move(s));
+      }
+      return result;
+    case ValueType::kVector: {
+      // Delayed __name__ removal, then series that now share labels must not overlap.
+      std::unordered_map<std::string, size_t> index;
+      std::vector<Series> merged;
+      merged.reserve(v.vec.size());
+      for (Series& s : v.vec) {
+        if (s.drop_name) DropName(s.labels);
+        std::string key = LabelsKey(s.labels);
+        auto [it, inserted] = index.emplace(key, merged.size());
+        if (inserted) {
+          merged.push_back(std::move(s));
+          continue;
+        }
+        Series& into = merged[it->second];
+        for (int i = 0; i < ev.steps(); ++i) {
+          if (!s.has[i]) continue;
+          if (into.has[i]) {
+            return FailedPrecondition("vector cannot contain metrics with the same labelset");
+          }
+          into.has[i] = 1;
+          into.v[i] = s.v[i];
+        }
+      }
+      result.type = range ? ValueType::kMatrix : ValueType::kVector;
+      for (Series& s : merged) {
+        SeriesResult out;
+        for (int i = 0; i < ev.steps(); ++i) {
+          if (s.has[i]) out.points.push_back({ev.Ts(i), s.v[i]});
+        }
+        if (out.points.empty()) continue;
+        out.labels = std::move(s.labels);
+        result.series.push_back(std::move(out));
+      }
+      if (range) {
+        std::sort(result.series.begin(), result.series.end(),
+                  [](const SeriesResult& a, const SeriesResult& b) {
+                    return LabelsLess(a.labels, b.labels);
+                  });
+      }
+      return result;
+    }
+    default: return Internal("query produced no value");
+  }
+}
+
+}  // namespace pharos::promql

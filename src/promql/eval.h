@@ -1,0 +1,111 @@
+// promql/eval.h (internal): the evaluator. Every expression is evaluated once for all
+// steps of a query: an instant vector becomes series with one slot per step (dense values
+// plus a presence flag), so binary operators match label sets and aggregations group
+// series once per query instead of once per step.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "promql/functions.h"
+#include "promql/promql.h"
+
+namespace pharos::promql {
+
+struct Series {
+  tsdb::Labels labels;
+  std::vector<double> v;     // one per step
+  std::vector<uint8_t> has;  // 1 where the series has a value at that step
+  bool drop_name = false;    // delayed __name__ removal, as Prometheus 3 does
+};
+
+struct RangeSeries {
+  tsdb::Labels labels;
+  std::vector<tsdb::Sample> samples;  // ascending, no staleness markers
+  bool drop_name = false;
+};
+
+struct Value {
+  ValueType type = ValueType::kNone;
+  std::vector<double> scalar;    // kScalar: one per step
+  std::string str;               // kString
+  std::vector<Series> vec;       // kVector
+  std::vector<RangeSeries> mat;  // kMatrix (an instant query's range-vector result)
+};
+
+/// State shared by the evaluators of one query (a subquery has its own evaluator).
+struct QueryContext {
+  tsdb::Db* db = nullptr;
+  std::string_view query;
+  int64_t lookback_ms = 0;
+  int64_t default_subquery_step_ms = 0;
+  uint64_t max_samples = 0;
+  uint64_t samples_loaded = 0;  // total, for statistics
+  uint64_t samples_in_use = 0;  // currently held in selector results
+  std::chrono::steady_clock::time_point deadline;
+  int64_t query_start = 0;  // ms, for @ start() and range()
+  int64_t query_end = 0;
+  int64_t query_step = 0;
+  std::vector<std::string> warnings;
+  std::vector<std::string> infos;
+
+  Status CheckDeadline() const;
+  Status AddSamples(uint64_t n);
+  void Warn(const Expr& at, std::string message);
+  void Info(const Expr& at, std::string message);
+};
+
+class Evaluator {
+ public:
+  Evaluator(QueryContext& ctx, int64_t start, int64_t end, int64_t step);
+
+  Result<Value> Eval(const Expr& e);
+
+  int steps() const { return n_; }
+  int64_t Ts(int i) const { return start_ + static_cast<int64_t>(i) * step_; }
+  /// A duration expression with step() or range() in milliseconds.
+  Result<int64_t> ResolveDuration(const Expr& e) const;
+
+ private:
+  friend class CallEvaluator;
+
+  // Evaluation times of a selector or subquery at each step, after @ and offset.
+  std::vector<int64_t> SelectorTimes(const TimeModifiers& time) const;
+
+  Result<Value> EvalVectorSelector(const VectorSelector& vs, bool want_timestamps);
+  Result<std::vector<RangeSeries>> SelectRange(const VectorSelector& vs, int64_t range_ms,
+                                               const std::vector<int64_t>& times);
+  Result<std::vector<RangeSeries>> EvalSubqueryRange(const SubqueryExpr& sq,
+                                                     const std::vector<int64_t>& times);
+  Result<Value> EvalMatrixResult(const Expr& e);
+  Result<Value> EvalBinary(const BinaryExpr& b);
+  Result<Value> EvalVectorBinary(const BinaryExpr& b, Value lhs, Value rhs);
+  Result<Value> EvalAggregate(const AggregateExpr& a);
+  Result<Value> EvalCall(const CallExpr& c);
+  Result<Value> EvalRangeCall(const CallExpr& c);
+
+  QueryContext& ctx_;
+  int64_t start_;
+  int64_t end_;
+  int64_t step_;
+  int n_;
+};
+
+// Shared helpers.
+std::string LabelsKey(const tsdb::Labels& labels);
+void DropName(tsdb::Labels& labels);
+const std::string* GetLabel(const tsdb::Labels& labels, std::string_view name);
+void SetLabel(tsdb::Labels& labels, std::string_view name, std::string_view value);
+std::string MetricName(const tsdb::Labels& labels);
+Series MakeSeries(tsdb::Labels labels, int steps);
+double KahanSum(const double* values, size_t n);
+/// The labels absent() gives: the equality matchers of a selector argument.
+tsdb::Labels AbsentLabelsFor(const Expr* arg);
+void KahanAdd(double inc, double& sum, double& c);
+/// Prometheus's quantile: linear interpolation; phi < 0 gives -Inf, > 1 +Inf.
+double Quantile(double phi, std::vector<double>& values);
+
+}  // namespace pharos::promql

@@ -1,0 +1,285 @@
+// Canonical text of a syntax tree, as Prometheus's String() methods print it, and the small
+// name tables the parser and engine share.
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "promql/functions.h"
+#include "promql/promql.h"
+
+namespace pharos::promql {
+namespace {
+
+std::string GoQuote(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          out += fmt::format("\\x{:02x}", c);
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string MatcherOp(tsdb::MatchType t) {
+  switch (t) {
+    case tsdb::MatchType::kEqual: return "=";
+    case tsdb::MatchType::kNotEqual: return "!=";
+    case tsdb::MatchType::kRegexMatch: return "=~";
+    case tsdb::MatchType::kRegexNoMatch: return "!~";
+  }
+  return "=";
+}
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) out += ", ";
+    out += v[i];
+  }
+  return out;
+}
+
+std::string TimeSuffix(const TimeModifiers& t) {
+  std::string out;
+  switch (t.at) {
+    case AtKind::kTimestamp: out += fmt::format(" @ {:.3f}", t.at_ms / 1000.0); break;
+    case AtKind::kStart: out += " @ start()"; break;
+    case AtKind::kEnd: out += " @ end()"; break;
+    case AtKind::kNone: break;
+  }
+  if (t.offset_expr) {
+    out += " offset " + Format(*t.offset_expr);
+  } else if (t.offset_ms > 0) {
+    out += " offset " + FormatDuration(t.offset_ms);
+  } else if (t.offset_ms < 0) {
+    out += " offset -" + FormatDuration(-t.offset_ms);
+  }
+  return out;
+}
+
+std::string SelectorText(const VectorSelector& vs) {
+  std::string out = vs.name;
+  std::vector<std::string> parts;
+  for (const tsdb::Matcher& m : vs.matchers) {
+    if (!vs.name.empty() && m.name() == "__name__" && m.type() == tsdb::MatchType::kEqual &&
+        m.value() == vs.name) {
+      continue;
+    }
+    parts.push_back(m.name() + MatcherOp(m.type()) + GoQuote(m.value()));
+  }
+  if (!parts.empty() || vs.name.empty()) out += "{" + Join(parts) + "}";
+  return out;
+}
+
+}  // namespace
+
+std::string FormatDuration(int64_t ms) {
+  if (ms == 0) return "0s";
+  std::string out;
+  struct Unit {
+    const char* name;
+    int64_t ms;
+  };
+  static const Unit kUnits[] = {
+      {"y", 365 * 86'400'000LL}, {"w", 7 * 86'400'000LL}, {"d", 86'400'000LL}, {"h", 3'600'000LL},
+      {"m", 60'000LL},           {"s", 1000LL},           {"ms", 1LL}};
+  for (const Unit& u : kUnits) {
+    if (ms >= u.ms) {
+      out += fmt::format("{}{}", ms / u.ms, u.name);
+      ms %= u.ms;
+    }
+  }
+  return out;
+}
+
+std::string FormatFloat(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  // Shortest representation that round-trips, in Go's 'f' -1 style for literals.
+  std::string s = fmt::format("{}", v);
+  if (s.find('e') == std::string::npos) {
+    if (s.size() > 2 && s.substr(s.size() - 2) == ".0") s.resize(s.size() - 2);
+    return s;
+  }
+  // fmt chose an exponent; Prometheus literals print plainly.
+  s = fmt::format("{:f}", v);
+  while (!s.empty() && s.back() == '0') s.pop_back();
+  if (!s.empty() && s.back() == '.') s.pop_back();
+  return s;
+}
+
+const char* ValueTypeName(ValueType t) {
+  switch (t) {
+    case ValueType::kNone: return "none";
+    case ValueType::kScalar: return "scalar";
+    case ValueType::kVector: return "instant vector";
+    case ValueType::kMatrix: return "range vector";
+    case ValueType::kString: return "string";
+  }
+  return "none";
+}
+
+const char* AggOpName(AggOp op) {
+  switch (op) {
+    case AggOp::kSum: return "sum";
+    case AggOp::kAvg: return "avg";
+    case AggOp::kCount: return "count";
+    case AggOp::kMin: return "min";
+    case AggOp::kMax: return "max";
+    case AggOp::kGroup: return "group";
+    case AggOp::kStddev: return "stddev";
+    case AggOp::kStdvar: return "stdvar";
+    case AggOp::kTopk: return "topk";
+    case AggOp::kBottomk: return "bottomk";
+    case AggOp::kCountValues: return "count_values";
+    case AggOp::kQuantile: return "quantile";
+    case AggOp::kLimitk: return "limitk";
+    case AggOp::kLimitRatio: return "limit_ratio";
+  }
+  return "";
+}
+
+const char* BinOpName(BinOp op) {
+  switch (op) {
+    case BinOp::kAdd: return "+";
+    case BinOp::kSub: return "-";
+    case BinOp::kMul: return "*";
+    case BinOp::kDiv: return "/";
+    case BinOp::kMod: return "%";
+    case BinOp::kPow: return "^";
+    case BinOp::kAtan2: return "atan2";
+    case BinOp::kEql: return "==";
+    case BinOp::kNeq: return "!=";
+    case BinOp::kGtr: return ">";
+    case BinOp::kLss: return "<";
+    case BinOp::kGte: return ">=";
+    case BinOp::kLte: return "<=";
+    case BinOp::kAnd: return "and";
+    case BinOp::kOr: return "or";
+    case BinOp::kUnless: return "unless";
+  }
+  return "";
+}
+
+bool IsComparison(BinOp op) {
+  return op == BinOp::kEql || op == BinOp::kNeq || op == BinOp::kGtr || op == BinOp::kLss ||
+         op == BinOp::kGte || op == BinOp::kLte;
+}
+
+bool IsSetOperator(BinOp op) {
+  return op == BinOp::kAnd || op == BinOp::kOr || op == BinOp::kUnless;
+}
+
+ValueType TypeOf(const Expr& e) {
+  switch (e.kind) {
+    case NodeKind::kNumber: return ValueType::kScalar;
+    case NodeKind::kString: return ValueType::kString;
+    case NodeKind::kVectorSelector: return ValueType::kVector;
+    case NodeKind::kMatrixSelector: return ValueType::kMatrix;
+    case NodeKind::kSubquery: return ValueType::kMatrix;
+    case NodeKind::kCall: return static_cast<const CallExpr&>(e).func->ret;
+    case NodeKind::kAggregate: return ValueType::kVector;
+    case NodeKind::kBinary: {
+      const auto& b = static_cast<const BinaryExpr&>(e);
+      return TypeOf(*b.lhs) == ValueType::kScalar && TypeOf(*b.rhs) == ValueType::kScalar
+                 ? ValueType::kScalar
+                 : ValueType::kVector;
+    }
+    case NodeKind::kUnary: return TypeOf(*static_cast<const UnaryExpr&>(e).expr);
+    case NodeKind::kParen: return TypeOf(*static_cast<const ParenExpr&>(e).expr);
+    case NodeKind::kDurationCall: return ValueType::kScalar;
+  }
+  return ValueType::kNone;
+}
+
+std::string Format(const Expr& e) {
+  switch (e.kind) {
+    case NodeKind::kNumber: return FormatFloat(static_cast<const NumberLiteral&>(e).value);
+    case NodeKind::kString: return GoQuote(static_cast<const StringLiteral&>(e).value);
+    case NodeKind::kVectorSelector: {
+      const auto& vs = static_cast<const VectorSelector&>(e);
+      return SelectorText(vs) + TimeSuffix(vs.time);
+    }
+    case NodeKind::kMatrixSelector: {
+      const auto& ms = static_cast<const MatrixSelector&>(e);
+      std::string range = ms.range_expr ? Format(*ms.range_expr) : FormatDuration(ms.range_ms);
+      std::string out = SelectorText(*ms.selector) + "[" + range + "]";
+      if (ms.selector->anchored) out += " anchored";
+      if (ms.selector->smoothed) out += " smoothed";
+      return out + TimeSuffix(ms.selector->time);
+    }
+    case NodeKind::kSubquery: {
+      const auto& sq = static_cast<const SubqueryExpr&>(e);
+      std::string range = sq.range_expr ? Format(*sq.range_expr) : FormatDuration(sq.range_ms);
+      std::string step = sq.step_expr ? Format(*sq.step_expr)
+                         : sq.step_ms ? FormatDuration(sq.step_ms)
+                                      : "";
+      return Format(*sq.expr) + "[" + range + ":" + step + "]" + TimeSuffix(sq.time);
+    }
+    case NodeKind::kCall: {
+      const auto& c = static_cast<const CallExpr&>(e);
+      std::vector<std::string> args;
+      for (const ExprPtr& a : c.args) args.push_back(Format(*a));
+      return std::string(c.func->name) + "(" + Join(args) + ")";
+    }
+    case NodeKind::kDurationCall: {
+      const auto& c = static_cast<const DurationCall&>(e);
+      std::vector<std::string> args;
+      for (const ExprPtr& a : c.args) args.push_back(Format(*a));
+      return c.name + "(" + Join(args) + ")";
+    }
+    case NodeKind::kAggregate: {
+      const auto& a = static_cast<const AggregateExpr&>(e);
+      std::string out = AggOpName(a.op);
+      if (a.without) {
+        out += " without (" + Join(a.grouping) + ") ";
+      } else if (!a.grouping.empty() || a.has_grouping_clause) {
+        out += " by (" + Join(a.grouping) + ") ";
+      }
+      out += "(";
+      if (a.param) out += Format(*a.param) + ", ";
+      return out + Format(*a.expr) + ")";
+    }
+    case NodeKind::kBinary: {
+      const auto& b = static_cast<const BinaryExpr&>(e);
+      std::string mods;
+      if (b.return_bool) mods += " bool";
+      const VectorMatching* vm = b.matching.get();
+      if (vm != nullptr && (!vm->labels.empty() || vm->on)) {
+        mods += fmt::format(" {} ({})", vm->on ? "on" : "ignoring", Join(vm->labels));
+        if (vm->card == Cardinality::kManyToOne || vm->card == Cardinality::kOneToMany) {
+          mods +=
+              fmt::format(" group_{} ({})", vm->card == Cardinality::kManyToOne ? "left" : "right",
+                          Join(vm->include));
+        }
+      }
+      if (vm != nullptr) {
+        if (vm->fill_left && vm->fill_right && *vm->fill_left == *vm->fill_right) {
+          mods += " fill (" + FormatFloat(*vm->fill_left) + ")";
+        } else {
+          if (vm->fill_left) mods += " fill_left (" + FormatFloat(*vm->fill_left) + ")";
+          if (vm->fill_right) mods += " fill_right (" + FormatFloat(*vm->fill_right) + ")";
+        }
+      }
+      return Format(*b.lhs) + " " + BinOpName(b.op) + mods + " " + Format(*b.rhs);
+    }
+    case NodeKind::kUnary: {
+      const auto& u = static_cast<const UnaryExpr&>(e);
+      return (u.negate ? "-" : "+") + Format(*u.expr);
+    }
+    case NodeKind::kParen: return "(" + Format(*static_cast<const ParenExpr&>(e).expr) + ")";
+  }
+  return "";
+}
+
+}  // namespace pharos::promql

@@ -1,0 +1,408 @@
+// Functions over range vectors: one value per series and window (t - range, t].
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <span>
+
+#include "promql/eval.h"
+
+namespace pharos::promql {
+namespace {
+
+using Samples = std::span<const tsdb::Sample>;
+
+double Seconds(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
+
+// Prometheus's extrapolation for rate(), increase() and delta().
+std::optional<double> ExtrapolatedRate(Samples s, int64_t range_start, int64_t range_end,
+                                       int64_t range_ms, bool counter, bool rate) {
+  if (s.size() < 2) return std::nullopt;
+  double result = s.back().v - s.front().v;
+  if (counter) {
+    for (size_t i = 1; i < s.size(); ++i) {
+      if (s[i].v < s[i - 1].v) result += s[i - 1].v;
+    }
+  }
+  double to_start = Seconds(s.front().t - range_start);
+  double to_end = Seconds(range_end - s.back().t);
+  double sampled = Seconds(s.back().t - s.front().t);
+  double avg_between = sampled / static_cast<double>(s.size() - 1);
+  double threshold = avg_between * 1.1;
+  if (to_start >= threshold) to_start = avg_between / 2;
+  if (counter) {
+    double to_zero = to_start;
+    if (result > 0 && s.front().v >= 0) to_zero = sampled * (s.front().v / result);
+    if (to_zero < to_start) to_start = to_zero;
+  }
+  if (to_end >= threshold) to_end = avg_between / 2;
+  double factor = (sampled + to_start + to_end) / sampled;
+  if (rate) factor /= Seconds(range_ms);
+  return result * factor;
+}
+
+void LinearRegression(Samples s, int64_t intercept_time, double& slope, double& intercept) {
+  double n = 0, sum_x = 0, c_x = 0, sum_y = 0, c_y = 0, sum_xy = 0, c_xy = 0, sum_x2 = 0, c_x2 = 0;
+  double init_y = s.front().v;
+  bool const_y = true;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (const_y && i > 0 && s[i].v != init_y) const_y = false;
+    n += 1;
+    double x = Seconds(s[i].t - intercept_time);
+    KahanAdd(x, sum_x, c_x);
+    KahanAdd(s[i].v, sum_y, c_y);
+    KahanAdd(x * s[i].v, sum_xy, c_xy);
+    KahanAdd(x * x, sum_x2, c_x2);
+  }
+  if (const_y) {
+    if (std::isinf(init_y)) {
+      slope = intercept = NAN;
+    } else {
+      slope = 0;
+      intercept = init_y;
+    }
+    return;
+  }
+  sum_x += c_x;
+  sum_y += c_y;
+  sum_xy += c_xy;
+  sum_x2 += c_x2;
+  double cov_xy = sum_xy - sum_x * sum_y / n;
+  double var_x = sum_x2 - sum_x * sum_x / n;
+  slope = cov_xy / var_x;
+  intercept = sum_y / n - slope * sum_x / n;
+}
+
+double AvgOverTime(Samples s) {
+  double sum = 0, c = 0, mean = 0, count = 0;
+  bool incremental = false;
+  for (const tsdb::Sample& smp : s) {
+    ++count;
+    if (!incremental) {
+      double ns = sum, nc = c;
+      KahanAdd(smp.v, ns, nc);
+      if (!std::isinf(ns) || count == 1 || std::isinf(smp.v)) {
+        sum = ns;
+        c = nc;
+        continue;
+      }
+      incremental = true;
+      mean = sum / (count - 1);
+      c /= count - 1;
+    }
+    double q = (count - 1) / count;
+    double nm = q * mean, ncc = q * c;
+    KahanAdd(smp.v / count, nm, ncc);
+    mean = nm;
+    c = ncc;
+  }
+  if (incremental) return mean + c;
+  if (std::isinf(sum)) return sum;
+  return sum / count + c / count;
+}
+
+double VarianceOverTime(Samples s) {
+  double count = 0, mean = 0, c_mean = 0, aux = 0, c_aux = 0;
+  for (const tsdb::Sample& smp : s) {
+    ++count;
+    double delta = smp.v - (mean + c_mean);
+    KahanAdd(delta / count, mean, c_mean);
+    KahanAdd(delta * (smp.v - (mean + c_mean)), aux, c_aux);
+  }
+  return (aux + c_aux) / count;
+}
+
+// The labels absent() and absent_over_time() give their result: the selector's equality
+// matchers, except __name__ and labels matched twice.
+tsdb::Labels AbsentLabels(const Expr* arg) {
+  tsdb::Labels out;
+  while (arg != nullptr && arg->kind == NodeKind::kParen) {
+    arg = static_cast<const ParenExpr*>(arg)->expr.get();
+  }
+  const VectorSelector* vs = nullptr;
+  if (arg != nullptr && arg->kind == NodeKind::kVectorSelector) {
+    vs = static_cast<const VectorSelector*>(arg);
+  } else if (arg != nullptr && arg->kind == NodeKind::kMatrixSelector) {
+    vs = static_cast<const MatrixSelector*>(arg)->selector.get();
+  }
+  if (vs == nullptr) return out;
+  std::vector<std::string> dup;
+  for (const tsdb::Matcher& m : vs->matchers) {
+    if (m.name() == "__name__") continue;
+    if (m.type() == tsdb::MatchType::kEqual && GetLabel(out, m.name()) == nullptr &&
+        std::find(dup.begin(), dup.end(), m.name()) == dup.end()) {
+      SetLabel(out, m.name(), m.value());
+    } else if (GetLabel(out, m.name()) != nullptr) {
+      SetLabel(out, m.name(), "");
+      dup.push_back(m.name());
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+tsdb::Labels AbsentLabelsFor(const Expr* arg) { return AbsentLabels(arg); }
+
+Result<Value> Evaluator::EvalRangeCall(const CallExpr& c) {
+  FuncId id = c.func->id;
+  // The range-vector argument and scalar parameters.
+  size_t matrix_arg = id == FuncId::kQuantileOverTime ? 1 : 0;
+  std::vector<std::vector<double>> scalars(c.args.size());
+  for (size_t i = 0; i < c.args.size(); ++i) {
+    if (i == matrix_arg) continue;
+    Result<Value> v = Eval(*c.args[i]);
+    if (!v.ok()) return v;
+    scalars[i] = std::move(v->scalar);
+  }
+  const Expr* arg_ptr = c.args[matrix_arg].get();
+  while (arg_ptr->kind == NodeKind::kParen) {
+    arg_ptr = static_cast<const ParenExpr*>(arg_ptr)->expr.get();
+  }
+  const Expr& arg = *arg_ptr;
+  std::vector<int64_t> times;
+  int64_t range = 0;
+  std::vector<RangeSeries> input;
+  const VectorSelector* selector = nullptr;
+  if (arg.kind == NodeKind::kMatrixSelector) {
+    const auto& ms = static_cast<const MatrixSelector&>(arg);
+    selector = ms.selector.get();
+    range = ms.range_ms;
+    if (ms.range_expr) {
+      Result<int64_t> r = ResolveDuration(*ms.range_expr);
+      if (!r.ok()) return r.status();
+      range = *r;
+    }
+    times = SelectorTimes(ms.selector->time);
+    Result<std::vector<RangeSeries>> r = SelectRange(*ms.selector, range, times);
+    if (!r.ok()) return r.status();
+    input = std::move(*r);
+  } else {
+    const auto& sq = static_cast<const SubqueryExpr&>(arg);
+    range = sq.range_ms;
+    if (sq.range_expr) {
+      Result<int64_t> r = ResolveDuration(*sq.range_expr);
+      if (!r.ok()) return r.status();
+      range = *r;
+    }
+    times = SelectorTimes(sq.time);
+    Result<std::vector<RangeSeries>> r = EvalSubqueryRange(sq, times);
+    if (!r.ok()) return r.status();
+    input = std::move(*r);
+  }
+  PHAROS_RETURN_IF_ERROR(ctx_.CheckDeadline());
+
+  if (selector != nullptr && (selector->anchored || selector->smoothed)) {
+    return Unimplemented("anchored and smoothed range selectors are not supported yet");
+  }
+  if (id == FuncId::kQuantileOverTime) {
+    for (double phi : scalars[0]) {
+      if (std::isnan(phi) || phi < 0 || phi > 1) {
+        ctx_.Warn(*c.args[0], fmt::format("quantile value should be between 0 and 1, got {}",
+                                          FormatFloat(phi)));
+        break;
+      }
+    }
+  }
+  if (id == FuncId::kDoubleExponentialSmoothing) {
+    for (int i = 0; i < n_; ++i) {
+      double sf = scalars[1][i];
+      double tf = scalars[2][i];
+      if (!(sf > 0 && sf < 1)) {
+        return FailedPrecondition(
+            fmt::format("invalid smoothing factor. Expected: 0 < sf < 1, got: {:f}", sf));
+      }
+      if (!(tf > 0 && tf < 1)) {
+        return FailedPrecondition(
+            fmt::format("invalid trend factor. Expected: 0 < tf < 1, got: {:f}", tf));
+      }
+    }
+  }
+  bool counter_fn = id == FuncId::kRate || id == FuncId::kIncrease || id == FuncId::kIrate;
+  if (counter_fn) {
+    for (const RangeSeries& rs : input) {
+      std::string name = MetricName(rs.labels);
+      if (!name.empty() && !name.ends_with("_total") && !name.ends_with("_sum") &&
+          !name.ends_with("_count") && !name.ends_with("_bucket")) {
+        ctx_.Info(*c.args[matrix_arg],
+                  fmt::format("metric might not be a counter, name does not end in "
+                              "_total/_sum/_count/_bucket: \"{}\"",
+                              name));
+      }
+    }
+  }
+
+  Value out;
+  out.type = ValueType::kVector;
+
+  if (id == FuncId::kAbsentOverTime) {
+    Series s = MakeSeries(AbsentLabels(&arg), n_);
+    bool any = false;
+    for (int i = 0; i < n_; ++i) {
+      int64_t t = times[i];
+      bool present = false;
+      for (const RangeSeries& rs : input) {
+        auto it = std::upper_bound(rs.samples.begin(), rs.samples.end(), t - range,
+                                   [](int64_t x, const tsdb::Sample& smp) { return x < smp.t; });
+        if (it != rs.samples.end() && it->t <= t) {
+          present = true;
+          break;
+        }
+      }
+      if (!present) {
+        s.v[i] = 1;
+        s.has[i] = 1;
+        any = true;
+      }
+    }
+    if (any) out.vec.push_back(std::move(s));
+    return out;
+  }
+
+  bool keeps_name = id == FuncId::kLastOverTime || id == FuncId::kFirstOverTime;
+  std::vector<double> scratch;
+  for (RangeSeries& rs : input) {
+    Series s = MakeSeries(std::move(rs.labels), n_);
+    s.drop_name = keeps_name ? rs.drop_name : true;
+    const std::vector<tsdb::Sample>& all = rs.samples;
+    size_t lo = 0;
+    size_t hi = 0;
+    bool any = false;
+    for (int i = 0; i < n_; ++i) {
+      int64_t t = times[i];
+      if (i > 0 && times[i] < times[i - 1]) {
+        lo = hi = 0;  // times only go backwards with odd @ use; restart the scan
+      }
+      while (hi < all.size() && all[hi].t <= t) ++hi;
+      while (lo < hi && all[lo].t <= t - range) ++lo;
+      if (lo >= hi) continue;
+      Samples w(all.data() + lo, hi - lo);
+      std::optional<double> r;
+      switch (id) {
+        case FuncId::kRate: r = ExtrapolatedRate(w, t - range, t, range, true, true); break;
+        case FuncId::kIncrease: r = ExtrapolatedRate(w, t - range, t, range, true, false); break;
+        case FuncId::kDelta: r = ExtrapolatedRate(w, t - range, t, range, false, false); break;
+        case FuncId::kIrate:
+        case FuncId::kIdelta: {
+          if (w.size() < 2) break;
+          const tsdb::Sample& last = w[w.size() - 1];
+          const tsdb::Sample& prev = w[w.size() - 2];
+          double d = id == FuncId::kIrate && last.v < prev.v ? last.v : last.v - prev.v;
+          double dt = Seconds(last.t - prev.t);
+          if (dt == 0) break;
+          r = id == FuncId::kIrate ? d / dt : d;
+          break;
+        }
+        case FuncId::kDeriv: {
+          if (w.size() < 2) break;
+          double slope, intercept;
+          LinearRegression(w, w.front().t, slope, intercept);
+          r = slope;
+          break;
+        }
+        case FuncId::kPredictLinear: {
+          if (w.size() < 2) break;
+          double slope, intercept;
+          LinearRegression(w, Ts(i), slope, intercept);
+          r = slope * scalars[1][i] + intercept;
+          break;
+        }
+        case FuncId::kChanges: {
+          double changes = 0;
+          for (size_t k = 1; k < w.size(); ++k) {
+            double cur = w[k].v, prev = w[k - 1].v;
+            if (cur != prev && !(std::isnan(cur) && std::isnan(prev))) ++changes;
+          }
+          r = changes;
+          break;
+        }
+        case FuncId::kResets: {
+          double resets = 0;
+          for (size_t k = 1; k < w.size(); ++k) {
+            if (w[k].v < w[k - 1].v) ++resets;
+          }
+          r = resets;
+          break;
+        }
+        case FuncId::kPresentOverTime: r = 1; break;
+        case FuncId::kCountOverTime: r = static_cast<double>(w.size()); break;
+        case FuncId::kSumOverTime: {
+          double sum = 0, comp = 0;
+          for (const tsdb::Sample& smp : w) KahanAdd(smp.v, sum, comp);
+          r = std::isinf(sum) ? sum : sum + comp;
+          break;
+        }
+        case FuncId::kAvgOverTime: r = AvgOverTime(w); break;
+        case FuncId::kMinOverTime:
+        case FuncId::kMaxOverTime: {
+          double m = w.front().v;
+          for (const tsdb::Sample& smp : w) {
+            bool better = id == FuncId::kMaxOverTime ? smp.v > m : smp.v < m;
+            if (better || std::isnan(m)) m = smp.v;
+          }
+          r = m;
+          break;
+        }
+        case FuncId::kTsOfMinOverTime:
+        case FuncId::kTsOfMaxOverTime: {
+          double m = w.front().v;
+          int64_t at = w.front().t;
+          for (const tsdb::Sample& smp : w) {
+            bool better = id == FuncId::kTsOfMaxOverTime ? smp.v >= m : smp.v <= m;
+            if (better || std::isnan(m)) {
+              m = smp.v;
+              at = smp.t;
+            }
+          }
+          r = Seconds(at);
+          break;
+        }
+        case FuncId::kLastOverTime: r = w.back().v; break;
+        case FuncId::kFirstOverTime: r = w.front().v; break;
+        case FuncId::kTsOfLastOverTime: r = Seconds(w.back().t); break;
+        case FuncId::kTsOfFirstOverTime: r = Seconds(w.front().t); break;
+        case FuncId::kQuantileOverTime: {
+          scratch.clear();
+          for (const tsdb::Sample& smp : w) scratch.push_back(smp.v);
+          r = Quantile(scalars[0][i], scratch);
+          break;
+        }
+        case FuncId::kStddevOverTime: r = std::sqrt(VarianceOverTime(w)); break;
+        case FuncId::kStdvarOverTime: r = VarianceOverTime(w); break;
+        case FuncId::kMadOverTime: {
+          scratch.clear();
+          for (const tsdb::Sample& smp : w) scratch.push_back(smp.v);
+          double median = Quantile(0.5, scratch);
+          for (double& x : scratch) x = std::abs(x - median);
+          r = Quantile(0.5, scratch);
+          break;
+        }
+        case FuncId::kDoubleExponentialSmoothing: {
+          if (w.size() < 2) break;
+          double sf = scalars[1][i];
+          double tf = scalars[2][i];
+          double s0 = 0, s1 = w[0].v, b = w[1].v - w[0].v;
+          for (size_t k = 1; k < w.size(); ++k) {
+            double x = sf * w[k].v;
+            if (k - 1 != 0) b = tf * (s1 - s0) + (1 - tf) * b;
+            double y = (1 - sf) * (s1 + b);
+            s0 = s1;
+            s1 = x + y;
+          }
+          r = s1;
+          break;
+        }
+        default: return Internal(fmt::format("function {} is not a range function", c.func->name));
+      }
+      if (!r) continue;
+      s.v[i] = *r;
+      s.has[i] = 1;
+      any = true;
+    }
+    if (any) out.vec.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace pharos::promql
