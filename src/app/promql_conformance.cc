@@ -135,7 +135,11 @@ bool ExpandValues(const std::string& text, std::vector<Item>& out, bool& histogr
       continue;
     }
     size_t x = t.find('x');
-    if (x != std::string::npos && !t.starts_with("0x") && x > 0) {
+    // "0x59" is 0 repeated, "0x3d" a hex number.
+    bool repeat =
+        x != std::string::npos && x > 0 &&
+        (!t.starts_with("0x") || t.find_first_not_of("0123456789", x + 1) == std::string::npos);
+    if (repeat) {
       std::string base = t.substr(0, x);
       std::string count_s = t.substr(x + 1);
       char* end = nullptr;
@@ -288,11 +292,13 @@ class ScriptRunner {
     for (size_t i = 0; i < lines.size(); ++i) {
       if (lines[i].empty()) continue;
       size_t end = i + 1;
-      while (end < lines.size() && !lines[end].empty()) ++end;
+      bool is_clear = Lower(lines[i]) == "clear";  // a one-line command
+      while (!is_clear && end < lines.size() && !lines[end].empty()) ++end;
       std::vector<std::string> block(lines.begin() + i, lines.begin() + end);
       int line_no = static_cast<int>(i) + 1;
       std::string cmd = Lower(block[0].substr(0, block[0].find_first_of(" \t")));
       if (cmd == "clear") {
+        histogram_series_.clear();
         CloseDb();
         PHAROS_RETURN_IF_ERROR(OpenDb());
       } else if (cmd.starts_with("load")) {
@@ -340,6 +346,7 @@ class ScriptRunner {
 
   Status Load(const std::vector<std::string>& block, int line_no) {
     std::string header = block[0];
+    bool nhcb = Lower(header).starts_with("load_with_nhcb");
     size_t sp = header.find_first_of(" \t");
     int64_t interval;
     if (sp == std::string::npos || !ParseTime(Trim(header.substr(sp)), interval)) {
@@ -358,6 +365,26 @@ class ScriptRunner {
       bool hist = false;
       if (!ExpandValues(values, items, hist)) {
         return InvalidArgument(fmt::format("{}:{}: bad values {}", name_, line_no + i, values));
+      }
+      if (hist) histogram_series_.push_back(*labels);
+      if (nhcb) {
+        // load_with_nhcb also stores X_bucket/X_sum/X_count as a native histogram X.
+        tsdb::Labels base = *labels;
+        std::string name;
+        for (const tsdb::Label& l : base) {
+          if (l.name == "__name__") name = l.value;
+        }
+        for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+          if (name.ends_with(suffix)) {
+            std::string stem = name.substr(0, name.size() - std::strlen(suffix));
+            std::erase_if(base, [](const tsdb::Label& l) { return l.name == "le"; });
+            for (tsdb::Label& l : base) {
+              if (l.name == "__name__") l.value = stem;
+            }
+            histogram_series_.push_back(base);
+            break;
+          }
+        }
       }
       std::vector<tsdb::Sample> samples;
       for (size_t k = 0; k < items.size(); ++k) {
@@ -490,7 +517,8 @@ class ScriptRunner {
 
   void Fail(const Eval& e, const std::string& why) {
     ++failed;
-    failures.push_back(fmt::format("{}:{}: {}\n    query: {}", name_, e.line, why, e.expr));
+    failures.push_back(fmt::format("{}:{}:{} {}\n    query: {}", name_, e.line,
+                                   ReadsHistograms(e) ? " [native histograms]" : "", why, e.expr));
   }
 
   static bool MatchAnnotations(const std::vector<std::pair<std::string, std::string>>& want,
@@ -619,6 +647,71 @@ class ScriptRunner {
   std::string name_;
   const std::map<std::string, std::string>& skips_;
   std::string dir_;
+  // Series loaded with native histogram samples since the last clear.
+  std::vector<tsdb::Labels> histogram_series_;
+
+  // Whether an eval selects a series that has native histogram samples, or expects them.
+  bool ReadsHistograms(const Eval& e) const {
+    if (e.histogram) return true;
+    Result<promql::ExprPtr> expr = promql::ParseExpr(e.expr);
+    if (!expr.ok()) return false;
+    std::vector<const promql::VectorSelector*> selectors;
+    CollectSelectors(**expr, selectors);
+    for (const promql::VectorSelector* vs : selectors) {
+      for (const tsdb::Labels& series : histogram_series_) {
+        bool all = true;
+        for (const tsdb::Matcher& m : vs->matchers) {
+          std::string value;
+          for (const tsdb::Label& l : series) {
+            if (l.name == m.name()) value = l.value;
+          }
+          all &= m.Matches(value);
+        }
+        if (all) return true;
+      }
+    }
+    return false;
+  }
+
+  static void CollectSelectors(const promql::Expr& e,
+                               std::vector<const promql::VectorSelector*>& out) {
+    using promql::NodeKind;
+    switch (e.kind) {
+      case NodeKind::kVectorSelector:
+        out.push_back(static_cast<const promql::VectorSelector*>(&e));
+        break;
+      case NodeKind::kMatrixSelector:
+        out.push_back(static_cast<const promql::MatrixSelector&>(e).selector.get());
+        break;
+      case NodeKind::kSubquery:
+        CollectSelectors(*static_cast<const promql::SubqueryExpr&>(e).expr, out);
+        break;
+      case NodeKind::kCall:
+        for (const auto& a : static_cast<const promql::CallExpr&>(e).args) {
+          CollectSelectors(*a, out);
+        }
+        break;
+      case NodeKind::kAggregate: {
+        const auto& a = static_cast<const promql::AggregateExpr&>(e);
+        CollectSelectors(*a.expr, out);
+        if (a.param) CollectSelectors(*a.param, out);
+        break;
+      }
+      case NodeKind::kBinary: {
+        const auto& b = static_cast<const promql::BinaryExpr&>(e);
+        CollectSelectors(*b.lhs, out);
+        CollectSelectors(*b.rhs, out);
+        break;
+      }
+      case NodeKind::kUnary:
+        CollectSelectors(*static_cast<const promql::UnaryExpr&>(e).expr, out);
+        break;
+      case NodeKind::kParen:
+        CollectSelectors(*static_cast<const promql::ParenExpr&>(e).expr, out);
+        break;
+      default: break;
+    }
+  }
   std::unique_ptr<selfmon::Registry> registry_;
   std::unique_ptr<tsdb::Db> db_;
   promql::Engine engine_;

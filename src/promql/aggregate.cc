@@ -173,7 +173,7 @@ Result<Value> Evaluator::EvalAggregate(const AggregateExpr& a) {
 
   if (a.op == AggOp::kCountValues) {
     const std::string& label = param.str;
-    if (!tsdb::Matcher::Make(tsdb::MatchType::kEqual, label, "x").ok() || label.empty()) {
+    if (!ValidLabelName(label)) {
       return FailedPrecondition(fmt::format("invalid label name \"{}\"", label));
     }
     std::unordered_map<std::string, size_t> index;

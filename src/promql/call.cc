@@ -96,6 +96,56 @@ double BucketQuantile(double q, std::vector<Bucket>& buckets, bool& forced) {
   return start + (end - start) * (rank / count);
 }
 
+// The share of observations between lower and upper, interpolating linearly inside
+// finite buckets (the first bucket starts at 0 when its bound is positive) and not at all
+// inside buckets of infinite width.
+double BucketFraction(double lower, double upper, std::vector<Bucket>& buckets) {
+  std::sort(buckets.begin(), buckets.end(),
+            [](const Bucket& a, const Bucket& b) { return a.upper < b.upper; });
+  if (buckets.empty() || !std::isinf(buckets.back().upper) || buckets.back().upper < 0) {
+    return NAN;
+  }
+  std::vector<Bucket> merged;
+  for (const Bucket& b : buckets) {
+    if (!merged.empty() && merged.back().upper == b.upper) {
+      merged.back().count += b.count;
+    } else {
+      merged.push_back(b);
+    }
+  }
+  double total = merged.back().count;
+  if (total == 0 || std::isnan(lower) || std::isnan(upper)) return NAN;
+  if (lower >= upper) return 0;
+  // A bucket of infinite width contributes nothing: a bound inside it moves to the
+  // bucket's finite edge.
+  auto rank_at = [&](double x) {
+    if (x == -INFINITY) return 0.0;
+    if (x == INFINITY) return total;
+    double prev_count = 0;
+    for (size_t i = 0; i < merged.size(); ++i) {
+      double hi = merged[i].upper;
+      double lo = i > 0 ? merged[i - 1].upper : (hi > 0 ? 0.0 : -INFINITY);
+      if (x >= hi) {
+        prev_count = merged[i].count;
+        continue;
+      }
+      if (x <= lo) return prev_count;
+      if (std::isinf(lo)) return merged[i].count;
+      if (std::isinf(hi)) return prev_count;
+      return prev_count + (merged[i].count - prev_count) * (x - lo) / (hi - lo);
+    }
+    return total;
+  };
+  return (rank_at(upper) - rank_at(lower)) / total;
+}
+
+// "0.25", "1.0": how histogram_quantiles labels each quantile.
+std::string QuantileLabel(double q) {
+  std::string s = FormatFloat(q);
+  if (s.find_first_of(".eENI") == std::string::npos) s += ".0";
+  return s;
+}
+
 // Go's regexp.Expand for label_replace's replacement: $1, ${1}, $name, ${name}, $$.
 std::string Expand(std::string_view tmpl, const RE2& re, const std::vector<re2::StringPiece>& g) {
   std::string out;
@@ -146,8 +196,40 @@ std::string Expand(std::string_view tmpl, const RE2& re, const std::vector<re2::
   return out;
 }
 
-bool ValidLabelName(std::string_view name) {
-  return !name.empty() && tsdb::Matcher::Make(tsdb::MatchType::kEqual, std::string(name), "x").ok();
+// Go's math.Max / math.Min: NaN wins.
+double GoMax(double a, double b) {
+  if (std::isnan(a) || std::isnan(b)) return NAN;
+  return a > b ? a : b;
+}
+double GoMin(double a, double b) {
+  if (std::isnan(a) || std::isnan(b)) return NAN;
+  return a < b ? a : b;
+}
+
+// Natural order, as sort_by_label uses: digit runs compare as numbers ("2" < "10").
+bool NaturalLess(const std::string& a, const std::string& b) {
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    bool da = std::isdigit(static_cast<unsigned char>(a[i]));
+    bool db = std::isdigit(static_cast<unsigned char>(b[j]));
+    if (da && db) {
+      size_t ei = i, ej = j;
+      while (ei < a.size() && std::isdigit(static_cast<unsigned char>(a[ei]))) ++ei;
+      while (ej < b.size() && std::isdigit(static_cast<unsigned char>(b[ej]))) ++ej;
+      std::string_view na(a.data() + i, ei - i), nb(b.data() + j, ej - j);
+      while (na.size() > 1 && na[0] == '0') na.remove_prefix(1);
+      while (nb.size() > 1 && nb[0] == '0') nb.remove_prefix(1);
+      if (na.size() != nb.size()) return na.size() < nb.size();
+      if (na != nb) return na < nb;
+      i = ei;
+      j = ej;
+      continue;
+    }
+    if (a[i] != b[j]) return a[i] < b[j];
+    ++i;
+    ++j;
+  }
+  return a.size() - i < b.size() - j;
 }
 
 double DatePart(FuncId id, double v) {
@@ -209,7 +291,91 @@ const Expr* Unparen(const Expr* e) {
 
 }  // namespace
 
-tsdb::Labels AbsentLabelsFor(const Expr* arg);
+Result<Value> Evaluator::EvalClassicHistogram(const CallExpr& c, std::vector<Value>& args) {
+  FuncId id = c.func->id;
+  Value out;
+  out.type = ValueType::kVector;
+  size_t vec_arg = id == FuncId::kHistogramQuantile ? 1 : id == FuncId::kHistogramFraction ? 2 : 0;
+  std::vector<std::vector<double>> phis;  // one list per output quantile
+  std::vector<std::string> phi_labels;
+  if (id == FuncId::kHistogramQuantile) {
+    phis.push_back(args[0].scalar);
+  } else if (id == FuncId::kHistogramQuantiles) {
+    for (size_t i = 2; i < args.size(); ++i) {
+      phis.push_back(args[i].scalar);
+      phi_labels.push_back(QuantileLabel(args[i].scalar.empty() ? NAN : args[i].scalar[0]));
+    }
+  }
+  for (size_t k = 0; k < phis.size(); ++k) {
+    const Expr& at = id == FuncId::kHistogramQuantile ? *c.args[0] : *c.args[2 + k];
+    for (double q : phis[k]) {
+      if (std::isnan(q) || q < 0 || q > 1) {
+        ctx_.Warn(at,
+                  fmt::format("quantile value should be between 0 and 1, got {}", FormatFloat(q)));
+        break;
+      }
+    }
+  }
+  // Buckets grouped by their labels without `le` (the name is kept until the end, so that
+  // two histograms that differ only in name still collide as in Prometheus).
+  struct Group {
+    tsdb::Labels labels;
+    std::vector<std::pair<double, const Series*>> buckets;
+  };
+  std::unordered_map<std::string, size_t> index;
+  std::vector<Group> groups;
+  for (const Series& s : args[vec_arg].vec) {
+    double bound;
+    const std::string* le = GetLabel(s.labels, "le");
+    if (!IsLeValid(le, bound)) {
+      ctx_.Warn(*c.args[vec_arg], fmt::format("bucket label \"le\" is missing or has a malformed "
+                                              "value of \"{}\" for metric name \"{}\"",
+                                              le ? *le : "", MetricName(s.labels)));
+      continue;
+    }
+    tsdb::Labels labels = s.labels;
+    SetLabel(labels, "le", "");
+    auto [it, inserted] = index.emplace(LabelsKey(labels), groups.size());
+    if (inserted) groups.push_back({std::move(labels), {}});
+    groups[it->second].buckets.emplace_back(bound, &s);
+  }
+  std::vector<Bucket> buckets;
+  size_t outputs = id == FuncId::kHistogramFraction ? 1 : phis.size();
+  for (Group& g : groups) {
+    for (size_t k = 0; k < outputs; ++k) {
+      tsdb::Labels labels = g.labels;
+      if (id == FuncId::kHistogramQuantiles) SetLabel(labels, args[1].str, phi_labels[k]);
+      Series o = MakeSeries(std::move(labels), n_);
+      o.drop_name = true;
+      bool any = false;
+      for (int i = 0; i < n_; ++i) {
+        buckets.clear();
+        for (const auto& [bound, s] : g.buckets) {
+          if (s->has[i]) buckets.push_back({bound, s->v[i]});
+        }
+        if (buckets.empty()) continue;
+        if (id == FuncId::kHistogramFraction) {
+          o.v[i] = BucketFraction(args[0].scalar[i], args[1].scalar[i], buckets);
+        } else {
+          bool forced;
+          o.v[i] = BucketQuantile(phis[k][i], buckets, forced);
+          if (forced) {
+            ctx_.Info(*c.args[vec_arg],
+                      fmt::format("input to histogram_quantile needed to be fixed for "
+                                  "monotonicity (see https://prometheus.io/docs/prometheus/"
+                                  "latest/querying/functions/#histogram_quantile) for metric "
+                                  "name \"{}\"",
+                                  MetricName(g.labels)));
+          }
+        }
+        o.has[i] = 1;
+        any = true;
+      }
+      if (any) out.vec.push_back(std::move(o));
+    }
+  }
+  return out;
+}
 
 Result<Value> Evaluator::EvalCall(const CallExpr& c) {
   FuncId id = c.func->id;
@@ -222,6 +388,31 @@ Result<Value> Evaluator::EvalCall(const CallExpr& c) {
       for (int i = 0; i < n_; ++i) out.scalar.push_back(static_cast<double>(Ts(i)) / 1000.0);
       return out;
     case FuncId::kPi: out.scalar.assign(n_, M_PI); return out;
+    case FuncId::kMinOf:
+    case FuncId::kMaxOf: {
+      Result<Value> a = Eval(*c.args[0]);
+      if (!a.ok()) return a;
+      Result<Value> b = Eval(*c.args[1]);
+      if (!b.ok()) return b;
+      out.scalar.resize(n_);
+      for (int i = 0; i < n_; ++i) {
+        double x = a->scalar[i], y = b->scalar[i];
+        out.scalar[i] = id == FuncId::kMinOf ? GoMin(x, y) : GoMax(x, y);
+      }
+      return out;
+    }
+    case FuncId::kStep:
+      out.scalar.assign(n_, static_cast<double>(ctx_.query_step) / 1000.0);
+      return out;
+    case FuncId::kRange:
+      out.scalar.assign(n_, static_cast<double>(ctx_.query_end - ctx_.query_start) / 1000.0);
+      return out;
+    case FuncId::kStart:
+      out.scalar.assign(n_, static_cast<double>(ctx_.query_start) / 1000.0);
+      return out;
+    case FuncId::kEnd:
+      out.scalar.assign(n_, static_cast<double>(ctx_.query_end) / 1000.0);
+      return out;
     case FuncId::kTimestamp: {
       const Expr* arg = Unparen(c.args[0].get());
       Result<Value> v = arg->kind == NodeKind::kVectorSelector
@@ -240,7 +431,6 @@ Result<Value> Evaluator::EvalCall(const CallExpr& c) {
     case FuncId::kHistogramCount:
     case FuncId::kHistogramSum:
     case FuncId::kHistogramAvg:
-    case FuncId::kHistogramFraction:
     case FuncId::kHistogramStddev:
     case FuncId::kHistogramStdvar: {
       // These read native histograms, which the store does not keep yet: over float series
@@ -328,7 +518,7 @@ Result<Value> Evaluator::EvalCall(const CallExpr& c) {
           const std::string* y = GetLabel(b.labels, l);
           std::string xs = x ? *x : "";
           std::string ys = y ? *y : "";
-          if (xs != ys) return desc ? xs > ys : xs < ys;
+          if (xs != ys) return desc ? NaturalLess(ys, xs) : NaturalLess(xs, ys);
         }
         return desc ? LabelsKey(b.labels) < LabelsKey(a.labels)
                     : LabelsKey(a.labels) < LabelsKey(b.labels);
@@ -392,62 +582,9 @@ Result<Value> Evaluator::EvalCall(const CallExpr& c) {
       }
       return out;
     }
-    case FuncId::kHistogramQuantile: {
-      const std::vector<double>& phi = args[0].scalar;
-      for (double q : phi) {
-        if (std::isnan(q) || q < 0 || q > 1) {
-          ctx_.Warn(*c.args[0], fmt::format("quantile value should be between 0 and 1, got {}",
-                                            FormatFloat(q)));
-          break;
-        }
-      }
-      struct Group {
-        tsdb::Labels labels;
-        std::vector<std::pair<double, const Series*>> buckets;
-      };
-      std::unordered_map<std::string, size_t> index;
-      std::vector<Group> groups;
-      for (const Series& s : args[0 + 1].vec) {
-        double bound;
-        const std::string* le = GetLabel(s.labels, "le");
-        if (!IsLeValid(le, bound)) {
-          ctx_.Warn(*c.args[1], fmt::format("bucket label \"le\" is missing or has a malformed "
-                                            "value of \"{}\" for metric name \"{}\"",
-                                            le ? *le : "", MetricName(s.labels)));
-          continue;
-        }
-        tsdb::Labels labels = s.labels;
-        SetLabel(labels, "le", "");
-        DropName(labels);
-        auto [it, inserted] = index.emplace(LabelsKey(labels), groups.size());
-        if (inserted) groups.push_back({std::move(labels), {}});
-        groups[it->second].buckets.emplace_back(bound, &s);
-      }
-      std::vector<Bucket> buckets;
-      for (Group& g : groups) {
-        Series o = MakeSeries(g.labels, n_);
-        bool any = false;
-        for (int i = 0; i < n_; ++i) {
-          buckets.clear();
-          for (const auto& [bound, s] : g.buckets) {
-            if (s->has[i]) buckets.push_back({bound, s->v[i]});
-          }
-          if (buckets.empty()) continue;
-          bool forced;
-          o.v[i] = BucketQuantile(phi[i], buckets, forced);
-          o.has[i] = 1;
-          any = true;
-          if (forced) {
-            ctx_.Info(*c.args[1],
-                      "input to histogram_quantile needed to be fixed for monotonicity (see "
-                      "https://prometheus.io/docs/prometheus/latest/querying/functions/"
-                      "#histogram_quantile)");
-          }
-        }
-        if (any) out.vec.push_back(std::move(o));
-      }
-      return out;
-    }
+    case FuncId::kHistogramQuantile:
+    case FuncId::kHistogramQuantiles:
+    case FuncId::kHistogramFraction: return EvalClassicHistogram(c, args);
     default: break;
   }
 
@@ -480,9 +617,9 @@ Result<Value> Evaluator::EvalCall(const CallExpr& c) {
       if (!s.has[i]) continue;
       double& x = s.v[i];
       switch (id) {
-        case FuncId::kClamp: x = std::max(args[1].scalar[i], std::min(args[2].scalar[i], x)); break;
-        case FuncId::kClampMin: x = std::max(args[1].scalar[i], x); break;
-        case FuncId::kClampMax: x = std::min(args[1].scalar[i], x); break;
+        case FuncId::kClamp: x = GoMax(args[1].scalar[i], GoMin(args[2].scalar[i], x)); break;
+        case FuncId::kClampMin: x = GoMax(args[1].scalar[i], x); break;
+        case FuncId::kClampMax: x = GoMin(args[1].scalar[i], x); break;
         case FuncId::kRound: {
           double to = args.size() > 1 ? args[1].scalar[i] : 1;
           double inv = 1.0 / to;

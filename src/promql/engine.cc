@@ -23,8 +23,23 @@ std::string LabelsKey(const tsdb::Labels& labels) {
   return key;
 }
 
+bool ValidLabelName(std::string_view name) {
+  if (name.empty()) return false;
+  size_t i = 0;
+  while (i < name.size()) {
+    auto c = static_cast<unsigned char>(name[i]);
+    int len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + len > name.size()) return false;
+    for (int k = 1; k < len; ++k) {
+      if ((static_cast<unsigned char>(name[i + k]) & 0xC0) != 0x80) return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
 void DropName(tsdb::Labels& labels) {
-  if (!labels.empty() && labels.front().name == "__name__") labels.erase(labels.begin());
+  std::erase_if(labels, [](const tsdb::Label& l) { return l.name == "__name__"; });
 }
 
 const std::string* GetLabel(const tsdb::Labels& labels, std::string_view name) {
@@ -84,7 +99,9 @@ double Quantile(double phi, std::vector<double>& values) {
   if (values.empty() || std::isnan(phi)) return NAN;
   if (phi < 0) return -INFINITY;
   if (phi > 1) return INFINITY;
-  std::sort(values.begin(), values.end());
+  // NaN sorts first, as Go's sort.Float64s puts it.
+  std::sort(values.begin(), values.end(),
+            [](double a, double b) { return (std::isnan(a) && !std::isnan(b)) || a < b; });
   double n = static_cast<double>(values.size());
   double rank = phi * (n - 1);
   double lower = std::max(0.0, std::floor(rank));

@@ -86,6 +86,7 @@ class Evaluator {
   Result<Value> EvalAggregate(const AggregateExpr& a);
   Result<Value> EvalCall(const CallExpr& c);
   Result<Value> EvalRangeCall(const CallExpr& c);
+  Result<Value> EvalClassicHistogram(const CallExpr& c, std::vector<Value>& args);
 
   QueryContext& ctx_;
   int64_t start_;
@@ -102,6 +103,8 @@ void SetLabel(tsdb::Labels& labels, std::string_view name, std::string_view valu
 std::string MetricName(const tsdb::Labels& labels);
 Series MakeSeries(tsdb::Labels labels, int steps);
 double KahanSum(const double* values, size_t n);
+/// A label name Prometheus 3 accepts: non-empty valid UTF-8.
+bool ValidLabelName(std::string_view name);
 /// The labels absent() gives: the equality matchers of a selector argument.
 tsdb::Labels AbsentLabelsFor(const Expr* arg);
 void KahanAdd(double inc, double& sum, double& c);

@@ -61,9 +61,12 @@ enum class FuncId {
   kLabelJoin,
   kAbsent,
   kHistogramQuantile,
+  kHistogramQuantiles,
   kStart,
   kEnd,
   kStep,
+  kMinOf,
+  kMaxOf,
   kRange,
   // range-vector functions
   kRate,
@@ -110,6 +113,7 @@ struct FunctionDef {
   int variadic = 0;  // 0: exactly args; >0: up to that many trailing optional; -1: unbounded
   ValueType ret;
   bool experimental = false;
+  int min_args = -1;  // for unbounded variadics: fewer than args.size() allowed (-1: no)
 };
 
 /// nullptr when no function has that name.

@@ -477,10 +477,12 @@ class Parser {
                                        min_args, f->name, n));
       }
     }
-    if (f->variadic < 0 && n < fixed) {
+    int min_args = f->min_args >= 0 ? f->min_args : fixed;
+    if (f->variadic < 0 && n < min_args) {  // the last type repeats
       return Error(name, fmt::format("expected at least {} argument(s) in call to \"{}\", got {}",
-                                     fixed, f->name, n));
+                                     min_args, f->name, n));
     }
+
     for (int i = 0; i < n; ++i) {
       ValueType want = i < fixed ? f->args[i] : f->args.back();
       ValueType got = TypeOf(*call->args[i]);

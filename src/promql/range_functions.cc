@@ -373,6 +373,10 @@ Result<Value> Evaluator::EvalRangeCall(const CallExpr& c) {
         case FuncId::kMadOverTime: {
           scratch.clear();
           for (const tsdb::Sample& smp : w) scratch.push_back(smp.v);
+          if (std::any_of(scratch.begin(), scratch.end(), [](double x) { return std::isnan(x); })) {
+            r = NAN;
+            break;
+          }
           double median = Quantile(0.5, scratch);
           for (double& x : scratch) x = std::abs(x - median);
           r = Quantile(0.5, scratch);
