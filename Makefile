@@ -34,6 +34,9 @@ export PHAROS_TESTDATA
 test: deps format-check fuzz-smoke test-build
 	@$(ASAN_DIR)/pharos openmetrics-test $(PHAROS_TESTDATA)/prometheus/openmetrics-parsers; \
 	  rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 77 ]
+	@$(ASAN_DIR)/pharos promql-test --skip-list tests/promql/skip.txt \
+	  $(wildcard $(PHAROS_TESTDATA)/promql/*.test) | grep -E "passed|FAIL|not found"; \
+	  rc=$${PIPESTATUS[0]}; [ $$rc -eq 0 ] || [ $$rc -eq 77 ]
 	@cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 300
@@ -45,7 +48,7 @@ test-build:
 
 # libFuzzer targets for every decoder, built with clang, ASan and UBSan.
 FUZZ_DIR := build/fuzz
-FUZZ_TARGETS := remote_write text_format http_request selector otlp_proto otlp_json
+FUZZ_TARGETS := remote_write text_format http_request selector promql otlp_proto otlp_json
 FUZZ_SECONDS ?= 60
 
 fuzz-build: deps

@@ -2,6 +2,8 @@
 // any receiver, so Pharos, Prometheus and VictoriaMetrics get the same bytes.
 //
 //   rwbench generate --series 50000 --points 200 --out FILE   pre-build bodies
+//           [--interval-ms 15000] [--demo 3]  (demo: series shaped like the PromLabs demo
+//           service's, which the PromQL compliance queries read, for that many instances)
 //   rwbench send --file FILE --port PORT [--path /api/v1/write] prints samples/s
 //
 // Series look like node-exporter and HTTP-server metrics: CPU-seconds counters with
@@ -33,7 +35,8 @@ namespace {
 
 struct Series {
   std::vector<std::pair<std::string, std::string>> labels;
-  int kind;  // 0 counter-float, 1 counter-int, 2 gauge-pages, 3 gauge-decimal, 4 bucket
+  int kind;  // 0 counter-float, 1 counter-int, 2 gauge-pages, 3 gauge-decimal, 4 bucket,
+             // 5 last-success timestamp, 6 intermittent gauge, 7 constant
   double value;
   double step;  // typical increment
 };
@@ -51,8 +54,65 @@ void Len(std::string& out, uint32_t field, std::string_view bytes) {
   out.append(bytes);
 }
 
-std::vector<Series> MakeSeries(int total) {
+// Series named and labelled like the demo service's (julius/prometheus-demo-service).
+void AddDemoSeries(int instances, std::vector<Series>& out) {
+  std::mt19937_64 rng(3);
+  const char* les[] = {"0.0001", "0.00015", "0.00022", "0.00033", "0.0005", "0.00075", "0.0011",
+                       "0.0017", "0.0025",  "0.0038",  "0.0057",  "0.0086", "0.013",   "0.019",
+                       "0.029",  "0.043",   "0.065",   "0.098",   "0.15",   "0.22",    "+Inf"};
+  for (int i = 0; i < instances; ++i) {
+    std::string instance = "demo.promlabs.com:" + std::to_string(10000 + i);
+    auto add = [&](std::vector<std::pair<std::string, std::string>> labels, int kind, double v,
+                   double step) {
+      labels.push_back({"instance", instance});
+      labels.push_back({"job", "demo"});
+      std::sort(labels.begin(), labels.end());
+      out.push_back(Series{std::move(labels), kind, v, step});
+    };
+    for (const char* mode : {"idle", "system", "user"}) {
+      add({{"__name__", "demo_cpu_usage_seconds_total"}, {"mode", mode}}, 0,
+          static_cast<double>(rng() % 100000) / 100, std::string(mode) == "idle" ? 20 : 3);
+    }
+    for (const char* type : {"buffers", "cached", "free", "used"}) {
+      add({{"__name__", "demo_memory_usage_bytes"}, {"type", type}}, 2,
+          static_cast<double>((rng() % 400000) * 4096), 4096 * 8);
+    }
+    add({{"__name__", "demo_num_cpus"}}, 7, 4, 0);
+    add({{"__name__", "demo_disk_usage_bytes"}}, 1, 1e10 + static_cast<double>(rng() % 1000000),
+        50000);
+    add({{"__name__", "demo_disk_total_bytes"}}, 7, 1e11, 0);
+    add({{"__name__", "demo_batch_last_success_timestamp_seconds"}}, 5, 0, 0);
+    add({{"__name__", "demo_intermittent_metric"}}, 6, 1, 0);
+    for (const char* method : {"GET", "POST"}) {
+      for (const char* path : {"/api/bar", "/api/foo", "/api/nonexistent"}) {
+        for (const char* status : {"200", "500"}) {
+          for (const char* le : les) {
+            add({{"__name__", "demo_api_request_duration_seconds_bucket"},
+                 {"le", le},
+                 {"method", method},
+                 {"path", path},
+                 {"status", status}},
+                4, 0, std::string(status) == "200" ? 30 : 2);
+          }
+          add({{"__name__", "demo_api_request_duration_seconds_count"},
+               {"method", method},
+               {"path", path},
+               {"status", status}},
+              1, 0, std::string(status) == "200" ? 30 : 2);
+          add({{"__name__", "demo_api_request_duration_seconds_sum"},
+               {"method", method},
+               {"path", path},
+               {"status", status}},
+              0, 0, 0.3);
+        }
+      }
+    }
+  }
+}
+
+std::vector<Series> MakeSeries(int total, int demo_instances) {
   std::vector<Series> out;
+  AddDemoSeries(demo_instances, out);
   std::mt19937_64 rng(7);
   const char* modes[] = {"user", "system", "idle", "iowait", "irq", "softirq", "steal", "nice"};
   const char* handlers[] = {"/api/v1/query", "/api/v1/write", "/login",   "/cart",    "/checkout",
@@ -122,14 +182,15 @@ std::vector<Series> MakeSeries(int total) {
   return out;
 }
 
-int Generate(int series_count, int points, int shards, int per_body, const std::string& path) {
-  std::vector<Series> series = MakeSeries(series_count);
+int Generate(int series_count, int points, int shards, int per_body, int64_t interval, int demo,
+             const std::string& path) {
+  std::vector<Series> series = MakeSeries(series_count, demo);
   std::mt19937_64 rng(11);
   int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
-  int64_t start = now - static_cast<int64_t>(points) * 15000;
-  start -= start % 15000;
+  int64_t start = now - static_cast<int64_t>(points) * interval;
+  start -= start % interval;
   std::ofstream out(path, std::ios::binary);
   uint64_t total_samples = 0, total_bytes = 0, bodies = 0;
   std::string pb, compressed;
@@ -139,12 +200,14 @@ int Generate(int series_count, int points, int shards, int per_body, const std::
     for (size_t i = static_cast<size_t>(shard); i < series.size(); i += static_cast<size_t>(shards))
       mine.push_back(i);
     for (int p = 0; p < points; ++p) {
-      int64_t t = start + static_cast<int64_t>(p) * 15000;
+      int64_t t = start + static_cast<int64_t>(p) * interval;
       for (size_t off = 0; off < mine.size(); off += static_cast<size_t>(per_body)) {
         pb.clear();
         size_t end = std::min(mine.size(), off + static_cast<size_t>(per_body));
         for (size_t k = off; k < end; ++k) {
           Series& s = series[mine[k]];
+          // The intermittent series is there for 5 minutes, then gone for 5.
+          if (s.kind == 6 && (t / 300000) % 2 == 1) continue;
           switch (s.kind) {
             case 0:
               s.value = std::round((s.value + s.step * (0.5 + (rng() % 100) / 100.0)) * 100) / 100;
@@ -157,6 +220,11 @@ int Generate(int series_count, int points, int shards, int per_body, const std::
               s.value += static_cast<double>((static_cast<int64_t>(rng() % 33) - 16) * 4096);
               break;
             case 3: s.value = std::round((s.value + ((rng() % 7) - 3) * 0.1) * 10) / 10; break;
+            case 5:
+              if (s.value == 0 || rng() % 4 == 0) s.value = static_cast<double>(t / 1000);
+              break;
+            case 6: s.value = static_cast<double>(rng() % 10); break;
+            default: break;
           }
           std::string ts;
           for (const auto& [n, v] : s.labels) {
@@ -191,7 +259,7 @@ int Generate(int series_count, int points, int shards, int per_body, const std::
               series.size(), static_cast<unsigned long long>(total_samples),
               static_cast<unsigned long long>(bodies), total_bytes / 1048576.0,
               static_cast<long long>(start),
-              static_cast<long long>(start + (points - 1) * 15000LL));
+              static_cast<long long>(start + (points - 1) * interval));
   return 0;
 }
 
@@ -316,6 +384,8 @@ int main(int argc, char** argv) {
                     std::atoi(Arg(argc, argv, "--points", "200").c_str()),
                     std::atoi(Arg(argc, argv, "--shards", "4").c_str()),
                     std::atoi(Arg(argc, argv, "--per-body", "2000").c_str()),
+                    std::atoll(Arg(argc, argv, "--interval-ms", "15000").c_str()),
+                    std::atoi(Arg(argc, argv, "--demo", "0").c_str()),
                     Arg(argc, argv, "--out", "bodies.bin"));
   }
   if (cmd == "send") {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "config/config.h"
+#include "promql/promql.h"
 #include "scrape/scrape.h"
 #include "selfmon/metrics.h"
 #include "server/server.h"
@@ -52,5 +53,19 @@ void RegisterTsdbRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db
 /// GET /api/v1/targets in Prometheus's shape (read). `scraper` is null until storage has
 /// recovered and scraping has started; the list is empty until then.
 void RegisterTargetRoutes(server::Router& router, const std::atomic<scrape::Scraper*>& scraper);
+
+/// Prometheus's query API over the store (read scope unless noted):
+///   GET/POST /api/v1/query          query, time, timeout, limit, lookback_delta
+///   GET/POST /api/v1/query_range    query, start, end, step, timeout, limit
+///   GET/POST /api/v1/format_query   the query in canonical form
+///   GET/POST /api/v1/parse_query    the syntax tree as JSON
+///   GET      /api/v1/metadata       # TYPE/HELP/UNIT of scraped families (metric, limit,
+///                                   limit_per_metric)
+///   GET      /api/v1/status/runtimeinfo, /api/v1/status/flags
+/// Errors carry Prometheus's errorType: bad_data (400) for bad parameters and parse
+/// errors, execution (422) for evaluation errors and the sample limit, timeout (503).
+void RegisterQueryRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db,
+                         promql::Engine& engine, const std::atomic<scrape::Scraper*>& scraper,
+                         const config::Config& config);
 
 }  // namespace pharos::api

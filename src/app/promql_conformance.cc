@@ -356,7 +356,7 @@ class ScriptRunner {
     for (size_t i = 1; i < block.size(); ++i) {
       std::string sel, values;
       if (!SplitSeriesLine(block[i], sel, values)) continue;
-      if (sel.ends_with("@st")) continue;  // start timestamps are not stored
+      if (sel.ends_with("@st") || values.starts_with("@st")) continue;  // not stored
       Result<tsdb::Labels> labels = ParseSeriesLabels(sel);
       if (!labels.ok()) {
         return labels.status().WithContext(fmt::format("{}:{}", name_, line_no + i));

@@ -17,6 +17,7 @@
 #include "app/version.h"
 #include "common/log.h"
 #include "ingest/ingest.h"
+#include "promql/promql.h"
 #include "scrape/scrape.h"
 #include "selfmon/metrics.h"
 #include "server/server.h"
@@ -137,6 +138,15 @@ int Serve(const ServeOptions& options) {
   receivers.RegisterOtlpRoutes(*router);
   std::atomic<scrape::Scraper*> scraper_ptr{nullptr};
   api::RegisterTargetRoutes(*router, scraper_ptr);
+  promql::EngineOptions engine_options;
+  engine_options.timeout =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config.query.timeout);
+  engine_options.max_samples = config.query.max_samples;
+  engine_options.max_concurrent_queries = static_cast<int>(config.query.max_concurrency);
+  engine_options.lookback_delta_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config.query.lookback_delta).count();
+  promql::Engine engine(engine_options);
+  api::RegisterQueryRoutes(*router, db_ptr, engine, scraper_ptr, config);
   // Prometheus's lifecycle endpoint: the same reload as SIGHUP.
   router->Handle(
       server::Method::kPost, "/-/reload", config::kScopeAdmin,

@@ -270,6 +270,24 @@ const std::vector<Field>& Fields() {
           "limits.max_concurrent_writes",
           "write requests handled at once; more get 429 with Retry-After",
           [](Config& c) -> uint32_t& { return c.limits.max_concurrent_writes; }, 1, 65536),
+      DurationField(
+          "query.timeout",
+          "a query running longer is stopped (the timeout= parameter can "
+          "only shorten it)",
+          [](Config& c) -> Duration& { return c.query.timeout; }, milliseconds(1), hours(24)),
+      IntField(
+          "query.max_samples", "samples one query may hold in memory at once",
+          [](Config& c) -> uint64_t& { return c.query.max_samples; }, 1, 1'000'000'000'000LL),
+      IntField(
+          "query.max_concurrency", "queries evaluated at once; more wait in line",
+          [](Config& c) -> uint32_t& { return c.query.max_concurrency; }, 1, 4096),
+      DurationField(
+          "query.lookback_delta", "how far back an instant selector looks for a sample",
+          [](Config& c) -> Duration& { return c.query.lookback_delta; }, milliseconds(1),
+          hours(24 * 7)),
+      IntField(
+          "query.max_points_per_series", "points per series a range query may return",
+          [](Config& c) -> uint32_t& { return c.query.max_points_per_series; }, 1, 10'000'000),
   };
   return fields;
 }
@@ -756,7 +774,7 @@ Status ApplyEnvironment(char** environ, Config& config) {
       continue;
     }
     for (std::string_view section :
-         {"server_", "log_", "storage_", "auth_", "limits_", "global_"}) {
+         {"server_", "log_", "storage_", "auth_", "limits_", "global_", "query_"}) {
       if (lower.rfind(section, 0) == 0) {
         return InvalidArgument(fmt::format("{}: unknown configuration variable", name));
       }

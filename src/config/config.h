@@ -90,6 +90,15 @@ struct LimitsConfig {
   uint32_t max_concurrent_writes = 64;
 };
 
+/// PromQL evaluation limits (Prometheus's --query.* flags).
+struct QueryConfig {
+  Duration timeout = std::chrono::minutes(2);
+  uint64_t max_samples = 50'000'000;
+  uint32_t max_concurrency = 20;
+  Duration lookback_delta = std::chrono::minutes(5);
+  uint32_t max_points_per_series = 11'000;
+};
+
 /// One relabeling step, as Prometheus's relabel_config.
 struct RelabelConfig {
   std::vector<std::string> source_labels;
@@ -151,6 +160,7 @@ struct Config {
   LogConfig log;
   StorageConfig storage;
   LimitsConfig limits;
+  QueryConfig query;
 };
 
 /// Loads YAML from a file into `config` (on top of what it holds).

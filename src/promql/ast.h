@@ -195,6 +195,9 @@ struct DurationCall : Expr {
   std::vector<ExprPtr> args;
 };
 
+/// The name a call's function has ("rate").
+std::string_view FunctionName(const CallExpr& call);
+
 /// The type an expression evaluates to.
 ValueType TypeOf(const Expr& expr);
 

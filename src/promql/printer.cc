@@ -67,15 +67,39 @@ std::string TimeSuffix(const TimeModifiers& t) {
   return out;
 }
 
+// Names outside the classic character set are written quoted, as Prometheus 3 does.
+bool IsPlainName(std::string_view name, bool metric) {
+  if (name.empty()) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+              (metric && c == ':') || (i > 0 && c >= '0' && c <= '9');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string LabelName(std::string_view name) {
+  return IsPlainName(name, false) ? std::string(name) : GoQuote(name);
+}
+
+std::string LabelList(const std::vector<std::string>& names) {
+  std::vector<std::string> out;
+  for (const std::string& n : names) out.push_back(LabelName(n));
+  return Join(out);
+}
+
 std::string SelectorText(const VectorSelector& vs) {
-  std::string out = vs.name;
+  bool plain_name = vs.name.empty() || IsPlainName(vs.name, true);
+  std::string out = plain_name ? vs.name : "";
   std::vector<std::string> parts;
+  if (!plain_name) parts.push_back(GoQuote(vs.name));
   for (const tsdb::Matcher& m : vs.matchers) {
     if (!vs.name.empty() && m.name() == "__name__" && m.type() == tsdb::MatchType::kEqual &&
         m.value() == vs.name) {
       continue;
     }
-    parts.push_back(m.name() + MatcherOp(m.type()) + GoQuote(m.value()));
+    parts.push_back(LabelName(m.name()) + MatcherOp(m.type()) + GoQuote(m.value()));
   }
   if (!parts.empty() || vs.name.empty()) out += "{" + Join(parts) + "}";
   return out;
@@ -180,6 +204,8 @@ bool IsSetOperator(BinOp op) {
   return op == BinOp::kAnd || op == BinOp::kOr || op == BinOp::kUnless;
 }
 
+std::string_view FunctionName(const CallExpr& call) { return call.func->name; }
+
 ValueType TypeOf(const Expr& e) {
   switch (e.kind) {
     case NodeKind::kNumber: return ValueType::kScalar;
@@ -204,7 +230,11 @@ ValueType TypeOf(const Expr& e) {
 
 std::string Format(const Expr& e) {
   switch (e.kind) {
-    case NodeKind::kNumber: return FormatFloat(static_cast<const NumberLiteral&>(e).value);
+    case NodeKind::kNumber: {
+      // "Inf" rather than Prometheus's "+Inf": "+Inf ^ 2" would read back as +(Inf ^ 2).
+      double v = static_cast<const NumberLiteral&>(e).value;
+      return std::isinf(v) && v > 0 ? "Inf" : FormatFloat(v);
+    }
     case NodeKind::kString: return GoQuote(static_cast<const StringLiteral&>(e).value);
     case NodeKind::kVectorSelector: {
       const auto& vs = static_cast<const VectorSelector&>(e);
@@ -242,9 +272,9 @@ std::string Format(const Expr& e) {
       const auto& a = static_cast<const AggregateExpr&>(e);
       std::string out = AggOpName(a.op);
       if (a.without) {
-        out += " without (" + Join(a.grouping) + ") ";
+        out += " without (" + LabelList(a.grouping) + ") ";
       } else if (!a.grouping.empty() || a.has_grouping_clause) {
-        out += " by (" + Join(a.grouping) + ") ";
+        out += " by (" + LabelList(a.grouping) + ") ";
       }
       out += "(";
       if (a.param) out += Format(*a.param) + ", ";
@@ -256,7 +286,7 @@ std::string Format(const Expr& e) {
       if (b.return_bool) mods += " bool";
       const VectorMatching* vm = b.matching.get();
       if (vm != nullptr && (!vm->labels.empty() || vm->on)) {
-        mods += fmt::format(" {} ({})", vm->on ? "on" : "ignoring", Join(vm->labels));
+        mods += fmt::format(" {} ({})", vm->on ? "on" : "ignoring", LabelList(vm->labels));
         if (vm->card == Cardinality::kManyToOne || vm->card == Cardinality::kOneToMany) {
           mods +=
               fmt::format(" group_{} ({})", vm->card == Cardinality::kManyToOne ? "left" : "right",

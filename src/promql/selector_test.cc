@@ -31,7 +31,7 @@ TEST(SelectorTest, ParsesForms) {
 TEST(SelectorTest, ErrorsSayWhereAndWhat) {
   auto e = ParseSeriesSelector("up{job=}");
   EXPECT_EQ(e.status().message(),
-            "1:8: parse error: unexpected character '}' in label matching, expected string");
+            "1:8: parse error: unexpected \"}\" in label matching, expected string");
   e = ParseSeriesSelector("up{job~\"a\"}");
   EXPECT_NE(e.status().message().find("1:7: parse error"), std::string::npos)
       << e.status().message();
@@ -40,7 +40,8 @@ TEST(SelectorTest, ErrorsSayWhereAndWhat) {
   e = ParseSeriesSelector("{job=~\"(\"}");
   EXPECT_NE(e.status().message().find("invalid regular expression"), std::string::npos);
   e = ParseSeriesSelector("{job=\"\"}");
-  EXPECT_EQ(e.status().message(), "vector selector must contain at least one non-empty matcher");
+  EXPECT_EQ(e.status().message(),
+            "1:1: parse error: vector selector must contain at least one non-empty matcher");
   EXPECT_FALSE(ParseSeriesSelector("").ok());
   EXPECT_FALSE(ParseSeriesSelector("up down").ok());
   EXPECT_FALSE(ParseSeriesSelector("up{a=\"\\q\"}").ok());

@@ -21,6 +21,7 @@
 
 #include "common/status.h"
 #include "config/config.h"
+#include "ingest/ingest.h"
 #include "selfmon/metrics.h"
 #include "tsdb/tsdb.h"
 
@@ -70,6 +71,9 @@ class Scraper {
   virtual void Start() = 0;
   virtual void Stop() = 0;
   virtual std::vector<TargetStatus> Targets() const = 0;
+  /// The # TYPE / # HELP / # UNIT of every family the last scrape of each target exposed,
+  /// as /api/v1/metadata reports them (one entry per distinct type, help and unit).
+  virtual std::vector<ingest::FamilyMetadata> Metadata() const = 0;
 };
 
 }  // namespace pharos::scrape

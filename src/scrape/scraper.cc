@@ -73,6 +73,7 @@ struct Target {
   // Series written by the previous scrape (for staleness markers); scrape thread only.
   std::unordered_map<uint64_t, tsdb::Labels> previous;
   bool has_report = false;
+  std::vector<ingest::FamilyMetadata> metadata;  // guarded by the scraper's mutex
 };
 
 std::string UrlEncode(std::string_view s) {
@@ -254,6 +255,13 @@ class ScraperImpl final : public Scraper {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<TargetStatus> out;
     for (const auto& t : targets_) out.push_back(t->status);
+    return out;
+  }
+
+  std::vector<ingest::FamilyMetadata> Metadata() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<ingest::FamilyMetadata> out;
+    for (const auto& t : targets_) out.insert(out.end(), t->metadata.begin(), t->metadata.end());
     return out;
   }
 
@@ -450,6 +458,7 @@ class ScraperImpl final : public Scraper {
     metrics_.scrapes.WithLabels({t.status.job, status.ok() ? "ok" : "failed"}).Inc();
     metrics_.duration.WithLabels({t.status.job}).Observe(seconds);
     std::lock_guard<std::mutex> lock(mu_);
+    if (status.ok()) t.metadata = std::move(parsed.families);
     t.status.health = status.ok() ? "up" : "down";
     t.status.last_error = status.ok() ? "" : status.message();
     t.status.last_scrape_ms = scrape_ts;

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# PromQL side by side with Prometheus 2.42 (Debian's package): both get the same
+# remote_write bodies (10,000+ series over 24 h: node-exporter-like counters and gauges,
+# classic histograms, and the demo-service series the PromQL compliance queries read),
+# sent in time order; then bench/promql/compare.py runs the compliance list against both
+# and times the dashboard queries over 1 h, 6 h and 24 h.
+#
+#   bench/promql/run.sh [--series 10000] [--hours 24] [--interval-ms 30000] [--runs 5]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+SERIES=10000
+HOURS=24
+INTERVAL_MS=30000
+RUNS=5
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --series) SERIES=$2; shift 2 ;;
+    --hours) HOURS=$2; shift 2 ;;
+    --interval-ms) INTERVAL_MS=$2; shift 2 ;;
+    --runs) RUNS=$2; shift 2 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+scripts/install-deps --bench
+make --no-print-directory build >/dev/null
+PHAROS=$PWD/build/release/pharos
+RWBENCH=$PWD/build/release/bench/metrics/rwbench
+TESTDATA=${PHAROS_TESTDATA:-$PWD/../shared/testdata}
+QUERIES=$TESTDATA/promql-compliance/promql-test-queries.yml
+[ -f "$QUERIES" ] || { echo "$QUERIES not found (set PHAROS_TESTDATA)" >&2; exit 2; }
+
+WORK=$(mktemp -d /tmp/pharos-bench-promql.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { for _ in $(seq 600); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "timeout waiting for $1" >&2; return 1; }
+
+POINTS=$((HOURS * 3600000 / INTERVAL_MS))
+GEN=$("$RWBENCH" generate --series "$SERIES" --demo 3 --points "$POINTS" --shards 1 \
+  --interval-ms "$INTERVAL_MS" --out "$WORK/bodies.bin")
+echo "$GEN"
+END_MS=$(echo "$GEN" | sed -E 's/.*time [0-9]+\.\.([0-9]+).*/\1/')
+END=$((END_MS / 1000))
+
+PHAROS_PORT=$(free_port)
+"$PHAROS" serve --listen "127.0.0.1:$PHAROS_PORT" --data "$WORK/pharos" --log-level warn \
+  --set global.scrape_self=false --set otlp.listen= &
+PIDS+=($!)
+PROM_PORT=$(free_port)
+printf 'global:\n  scrape_interval: 1h\n' > "$WORK/prometheus.yml"
+prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prom" \
+  --web.listen-address="127.0.0.1:$PROM_PORT" --web.enable-remote-write-receiver \
+  --storage.tsdb.retention.time=10y --log.level=error &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$PHAROS_PORT/readyz"
+wait_http "http://127.0.0.1:$PROM_PORT/-/ready"
+
+echo "loading pharos:     $("$RWBENCH" send --file "$WORK/bodies.bin" --port "$PHAROS_PORT" | head -1)"
+echo "loading prometheus: $("$RWBENCH" send --file "$WORK/bodies.bin" --port "$PROM_PORT" | head -1)"
+sleep 5
+
+echo
+echo "PromQL: pharos vs prometheus $(prometheus --version 2>&1 | head -1 | awk '{print $3}'), $SERIES+ series over ${HOURS}h at $((INTERVAL_MS / 1000))s, $(date -u +%F), $(nproc) cores"
+python3 bench/promql/compare.py --pharos "$PHAROS_PORT" --prometheus "$PROM_PORT" \
+  --queries "$QUERIES" --end "$END" --runs "$RUNS" --compat docs/promql-compat.md

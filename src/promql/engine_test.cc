@@ -1,0 +1,133 @@
+// The engine over a real store: selectors, functions, aggregation, matching, subqueries,
+// and the limits. Prometheus's own scripts (pharos promql-test) cover semantics in depth;
+// these pin the engine's interface and its limits.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <thread>
+
+#include "promql/promql.h"
+#include "selfmon/metrics.h"
+
+namespace pharos::promql {
+namespace {
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    options_.dir = ::testing::TempDir() + "pharos_promql_" + std::to_string(::getpid()) + "_" +
+                   ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    (void)DefaultEnv()->RemoveAll(options_.dir);
+    auto db = tsdb::Db::Open(options_, registry_);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    db_ = std::move(db).value();
+    // http_requests_total{job="api",instance=i}: i+1 per second, a sample every 15 s for 1 h.
+    for (int inst = 0; inst < 3; ++inst) {
+      std::vector<tsdb::Sample> samples;
+      for (int64_t t = 0; t <= 3600; t += 15) {
+        samples.push_back({t * 1000, static_cast<double>(t * (inst + 1))});
+      }
+      std::string instance = std::to_string(inst);
+      Append({{"__name__", "http_requests_total"}, {"instance", instance}, {"job", "api"}},
+             samples);
+    }
+    Append({{"__name__", "up"}, {"instance", "0"}, {"job", "api"}}, {{0, 1}, {3600'000, 1}});
+  }
+  void TearDown() override {
+    db_.reset();
+    (void)DefaultEnv()->RemoveAll(options_.dir);
+  }
+  void Append(std::vector<tsdb::LabelView> labels, std::vector<tsdb::Sample> samples) {
+    tsdb::SeriesInput in{labels, samples};
+    tsdb::AppendResult r;
+    ASSERT_TRUE(db_->Append(std::span<const tsdb::SeriesInput>(&in, 1), r).ok());
+  }
+
+  tsdb::Options options_;
+  selfmon::Registry registry_;
+  std::unique_ptr<tsdb::Db> db_;
+  Engine engine_;
+};
+
+TEST_F(EngineTest, InstantRateSumAndTopk) {
+  Result<QueryResult> r =
+      engine_.Instant(*db_, "sum by (job) (rate(http_requests_total[5m]))", 3600'000);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->type, ValueType::kVector);
+  ASSERT_EQ(r->series.size(), 1u);
+  EXPECT_EQ(tsdb::FormatLabels(r->series[0].labels), "{job=\"api\"}");
+  EXPECT_DOUBLE_EQ(r->series[0].points[0].v, 6.0);  // 1 + 2 + 3 per second
+
+  r = engine_.Instant(*db_, "topk(2, http_requests_total)", 3600'000);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->series.size(), 2u);
+  EXPECT_EQ(r->series[0].points[0].v, 3 * 3600.0);  // ordered, largest first
+  EXPECT_EQ(r->series[1].points[0].v, 2 * 3600.0);
+}
+
+TEST_F(EngineTest, RangeQueryStepsAndMatching) {
+  Result<QueryResult> r = engine_.Range(*db_, "http_requests_total / on(instance) group_left up",
+                                        600'000, 1200'000, 300'000);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->type, ValueType::kMatrix);
+  // up has samples at 0 and 3600 s only: visible within the 5 m lookback, so at 600 s not.
+  EXPECT_TRUE(r->series.empty());
+  r = engine_.Range(*db_, "http_requests_total{instance=\"0\"} offset 10m", 600'000, 1200'000,
+                    300'000);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->series.size(), 1u);
+  ASSERT_EQ(r->series[0].points.size(), 3u);
+  EXPECT_EQ(r->series[0].points[0].v, 0);
+  EXPECT_EQ(r->series[0].points[2].v, 600);
+  EXPECT_EQ(r->series[0].points[2].t, 1200'000);
+  r = engine_.Range(*db_, "max_over_time(rate(http_requests_total[1m])[10m:1m] @ end())", 0,
+                    600'000, 300'000);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->series.size(), 3u);
+  EXPECT_DOUBLE_EQ(r->series[2].points[0].v, 3.0);  // pinned at the end for every step
+  EXPECT_EQ(r->series[2].points.size(), 3u);
+}
+
+TEST_F(EngineTest, EvaluationErrorsAreFailedPrecondition) {
+  Result<QueryResult> r = engine_.Instant(*db_, "http_requests_total + on() up", 3600'000);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
+  r = engine_.Instant(*db_, "sum(", 0);
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  r = engine_.Range(*db_, "http_requests_total[5m]", 0, 10, 1);
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(EngineLimitsTest, SampleLimitIsAnError) {
+  tsdb::Options options;
+  options.dir = ::testing::TempDir() + "pharos_promql_limit_" + std::to_string(::getpid());
+  (void)DefaultEnv()->RemoveAll(options.dir);
+  selfmon::Registry registry;
+  auto db = tsdb::Db::Open(options, registry);
+  ASSERT_TRUE(db.ok());
+  std::vector<tsdb::Sample> samples;
+  for (int64_t t = 0; t < 1000; ++t) samples.push_back({t * 1000, 1.0});
+  std::vector<tsdb::LabelView> labels = {{"__name__", "x"}};
+  tsdb::SeriesInput in{labels, samples};
+  tsdb::AppendResult ar;
+  ASSERT_TRUE((*db)->Append(std::span<const tsdb::SeriesInput>(&in, 1), ar).ok());
+  EngineOptions eo;
+  eo.max_samples = 100;
+  Engine engine(eo);
+  Result<QueryResult> r = engine.Instant(**db, "count_over_time(x[10m])", 999'000);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_TRUE(engine.Instant(**db, "count_over_time(x[50s])", 999'000).ok());
+  // A query that cannot start before its deadline times out in the queue.
+  eo.max_concurrent_queries = 0;
+  eo.timeout = std::chrono::milliseconds(20);
+  Engine blocked(eo);
+  r = blocked.Instant(**db, "x", 0);
+  EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded);
+  db->reset();
+  (void)DefaultEnv()->RemoveAll(options.dir);
+}
+
+}  // namespace
+}  // namespace pharos::promql

@@ -1,0 +1,136 @@
+// Prometheus's query API on the real binary: data imported in the text format, then read
+// back through /api/v1/query and /api/v1/query_range in Prometheus's JSON, with its errors.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tests/integration/pharos_process.h"
+#include "tests/support/http_client.h"
+
+namespace pharos::testing {
+namespace {
+
+// 0..10 minutes of a counter rising 60 per minute, for two instances, and a gauge.
+void LoadData(uint16_t port) {
+  std::string body;
+  for (int m = 0; m <= 10; ++m) {
+    int64_t ts = 1'700'000'000'000 + m * 60'000;
+    body += "q_requests_total{instance=\"a\",job=\"api\"} " + std::to_string(m * 60) + " " +
+            std::to_string(ts) + "\n";
+    body += "q_requests_total{instance=\"b\",job=\"api\"} " + std::to_string(m * 120) + " " +
+            std::to_string(ts) + "\n";
+    body += "q_temperature{room=\"lab\"} 21.5 " + std::to_string(ts) + "\n";
+  }
+  HttpResponse r =
+      Post(port, "/api/v1/import/prometheus", body, "Content-Type: text/plain; version=0.0.4\r\n");
+  ASSERT_EQ(r.status, 204) << r.body;
+}
+
+TEST(QueryApiTest, InstantAndRangeQueriesInPrometheusShape) {
+  PharosProcess pharos;
+  ASSERT_TRUE(pharos.StartServe()) << pharos.Stderr();
+  uint16_t port = pharos.port();
+  LoadData(port);
+
+  // A sum by of rate, at a Unix time in seconds.
+  HttpResponse r = Get(port,
+                       "/api/v1/query?query=sum%20by%20(job)%20(rate(q_requests_total%5B5m%5D))"
+                       "&time=1700000600");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(
+      r.body,
+      R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{"job":"api"},"value":[1700000600,"3"]}]}})");
+
+  // RFC 3339 time; a scalar; a string.
+  r = Get(port, "/api/v1/query?query=2%5E10&time=2023-11-14T22:23:20.5Z");
+  EXPECT_EQ(
+      r.body,
+      R"({"status":"success","data":{"resultType":"scalar","result":[1700000600.5,"1024"]}})");
+  r = Get(port, "/api/v1/query?query=%22hi%22&time=10");
+  EXPECT_EQ(r.body, R"({"status":"success","data":{"resultType":"string","result":[10,"hi"]}})");
+
+  // A form-encoded POST of a range query; NaN and Inf as strings.
+  r = Post(port, "/api/v1/query_range",
+           "query=q_temperature%20%2F%200&start=1700000000&end=1700000120&step=60",
+           "Content-Type: application/x-www-form-urlencoded\r\n");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(
+      r.body,
+      R"({"status":"success","data":{"resultType":"matrix","result":[{"metric":{"room":"lab"},"values":[[1700000000,"+Inf"],[1700000060,"+Inf"],[1700000120,"+Inf"]]}]}})");
+
+  // limit truncates and says so.
+  r = Get(port, "/api/v1/query?query=q_requests_total&time=1700000600&limit=1");
+  EXPECT_NE(r.body.find(R"("warnings":["results truncated due to limit"])"), std::string::npos)
+      << r.body;
+
+  // Annotations travel as infos.
+  r = Get(port, "/api/v1/query?query=rate(q_temperature%5B5m%5D)&time=1700000600");
+  EXPECT_NE(r.body.find(R"("infos":["PromQL info: metric might not be a counter)"),
+            std::string::npos)
+      << r.body;
+}
+
+TEST(QueryApiTest, ErrorsCarryPrometheusErrorTypes) {
+  PharosProcess pharos;
+  ASSERT_TRUE(pharos.StartServe()) << pharos.Stderr();
+  uint16_t port = pharos.port();
+  LoadData(port);
+
+  HttpResponse r = Get(port, "/api/v1/query?query=sum(up");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(
+      r.body,
+      R"({"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:7: parse error: unexpected end of input in aggregation, expected \",\" or \")\""})");
+  r = Get(port, "/api/v1/query?query=up&time=yesterday");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("invalid parameter \\\"time\\\""), std::string::npos) << r.body;
+  r = Get(port, "/api/v1/query_range?query=up&start=10&end=5&step=1");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("end timestamp must not be before start time"), std::string::npos);
+  r = Get(port, "/api/v1/query_range?query=up&start=0&end=1000000&step=1");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("exceeded maximum resolution of 11000 points"), std::string::npos);
+  r = Get(port, "/api/v1/query_range?query=up&start=0&end=10&step=0");
+  EXPECT_EQ(r.status, 400);
+  // Evaluation errors are execution errors (422).
+  r = Get(port,
+          "/api/v1/query?query=q_requests_total%20%2B%20on()%20q_requests_total&time=1700000600");
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_NE(r.body.find(R"("errorType":"execution")"), std::string::npos);
+  EXPECT_NE(r.body.find("many-to-many matching not allowed"), std::string::npos);
+}
+
+TEST(QueryApiTest, SampleLimitAndTimeoutAreEnforced) {
+  PharosProcess pharos;
+  ASSERT_TRUE(pharos.StartServe({"--set", "query.max_samples=5"})) << pharos.Stderr();
+  uint16_t port = pharos.port();
+  LoadData(port);
+  HttpResponse r = Get(port,
+                       "/api/v1/query?query=count_over_time(q_requests_total%5B10m%5D)"
+                       "&time=1700000600");
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_NE(r.body.find("query processing would load too many samples into memory"),
+            std::string::npos)
+      << r.body;
+}
+
+TEST(QueryApiTest, FormatParseMetadataAndStatus) {
+  PharosProcess pharos;
+  ASSERT_TRUE(pharos.StartServe()) << pharos.Stderr();
+  uint16_t port = pharos.port();
+  HttpResponse r = Get(port, "/api/v1/format_query?query=sum(rate(x%5B5m%5D))by(a)");
+  EXPECT_EQ(r.body, R"x({"status":"success","data":"sum by (a) (rate(x[5m]))"})x");
+  r = Get(port, "/api/v1/parse_query?query=-foo%7Ba%3D%22b%22%7D");
+  EXPECT_NE(r.body.find(R"("type":"unaryExpr")"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"({"name":"a","type":"=","value":"b"})"), std::string::npos);
+  r = Get(port, "/api/v1/status/flags");
+  EXPECT_NE(r.body.find(R"("query.lookback-delta":"5m")"), std::string::npos) << r.body;
+  r = Get(port, "/api/v1/status/runtimeinfo");
+  EXPECT_NE(r.body.find(R"("serverReady":true)"), std::string::npos) << r.body;
+  r = Get(port, "/api/v1/metadata");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body.rfind(R"({"status":"success","data":{)", 0), 0u) << r.body;
+}
+
+}  // namespace
+}  // namespace pharos::testing
