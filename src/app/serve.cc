@@ -145,6 +145,7 @@ int Serve(const ServeOptions& options) {
   engine_options.max_concurrent_queries = static_cast<int>(config.query.max_concurrency);
   engine_options.lookback_delta_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(config.query.lookback_delta).count();
+  engine_options.prometheus2_windows = config.query.prometheus2_windows;
   promql::Engine engine(engine_options);
   api::RegisterQueryRoutes(*router, db_ptr, engine, scraper_ptr, config);
   // Prometheus's lifecycle endpoint: the same reload as SIGHUP.

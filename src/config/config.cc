@@ -288,6 +288,10 @@ const std::vector<Field>& Fields() {
       IntField(
           "query.max_points_per_series", "points per series a range query may return",
           [](Config& c) -> uint32_t& { return c.query.max_points_per_series; }, 1, 10'000'000),
+      BoolField("query.prometheus2_windows",
+                "Prometheus 2.x selection windows: range selectors and the lookback delta "
+                "include a sample exactly at their left edge (Prometheus 3 excludes it)",
+                [](Config& c) -> bool& { return c.query.prometheus2_windows; }),
   };
   return fields;
 }

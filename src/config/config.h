@@ -97,6 +97,7 @@ struct QueryConfig {
   uint32_t max_concurrency = 20;
   Duration lookback_delta = std::chrono::minutes(5);
   uint32_t max_points_per_series = 11'000;
+  bool prometheus2_windows = false;
 };
 
 /// One relabeling step, as Prometheus's relabel_config.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <optional>
 #include <unordered_map>
 
 #include "promql/eval.h"
@@ -187,11 +188,16 @@ Result<Value> Evaluator::EvalVectorBinary(const BinaryExpr& b, Value lhs, Value 
 
   std::unordered_map<std::string, size_t> out_index;  // result labels -> out.vec
   std::unordered_map<std::string, std::vector<uint8_t>> one_to_one_used;  // per signature
+  // Experimental fill modifiers: fill_left stands in for a missing series on the "many"
+  // side (the left one unless group_right swaps them), fill_right for the "one" side.
+  std::optional<double> fill_many = m.fill_left;
+  std::optional<double> fill_one = m.fill_right;
+  static const std::vector<int> kNoCandidates;
   for (Series& ms : many) {
     std::string sig = Signature(ms.labels, m);
     auto it = one_by_sig.find(sig);
-    if (it == one_by_sig.end()) continue;
-    const std::vector<int>& candidates = it->second;
+    if (it == one_by_sig.end() && !fill_one) continue;
+    const std::vector<int>& candidates = it == one_by_sig.end() ? kNoCandidates : it->second;
     std::vector<uint8_t>* used = nullptr;
     if (m.card == Cardinality::kOneToOne) {
       used = &one_to_one_used[sig];
@@ -208,8 +214,8 @@ Result<Value> Evaluator::EvalVectorBinary(const BinaryExpr& b, Value lhs, Value 
           break;
         }
       }
-      if (match < 0) continue;
-      if (used != nullptr) {
+      if (match < 0 && !fill_one) continue;
+      if (used != nullptr && match >= 0) {
         if ((*used)[i]) {
           return FailedPrecondition(
               "multiple matches for labels: many-to-one matching must be explicit "
@@ -217,9 +223,10 @@ Result<Value> Evaluator::EvalVectorBinary(const BinaryExpr& b, Value lhs, Value 
         }
         (*used)[i] = 1;
       }
-      const Series& os = one[match];
-      double l = swapped ? os.v[i] : ms.v[i];
-      double r = swapped ? ms.v[i] : os.v[i];
+      const Series* os = match >= 0 ? &one[match] : nullptr;
+      double one_value = os != nullptr ? os->v[i] : *fill_one;
+      double l = swapped ? one_value : ms.v[i];
+      double r = swapped ? ms.v[i] : one_value;
       bool keep;
       double v = Apply(b.op, l, r, keep);
       if (comparison && !b.return_bool && !keep) continue;
@@ -248,7 +255,8 @@ Result<Value> Evaluator::EvalVectorBinary(const BinaryExpr& b, Value lhs, Value 
           }
         }
         for (const std::string& inc : m.include) {
-          const std::string* val = GetLabel(os.labels, inc);
+          // A filled "one" side has no labels to join.
+          const std::string* val = os != nullptr ? GetLabel(os->labels, inc) : nullptr;
           SetLabel(labels, inc, val ? *val : "");
         }
         bool drop = !comparison || b.return_bool;
@@ -269,6 +277,49 @@ Result<Value> Evaluator::EvalVectorBinary(const BinaryExpr& b, Value lhs, Value 
       }
       dst.has[i] = 1;
       dst.v[i] = v;
+    }
+  }
+  if (fill_many) {
+    // "One" side series with no "many" side partner at a step get one, with the labels
+    // of their match group.
+    std::unordered_map<std::string, std::vector<uint8_t>> many_present;
+    for (const Series& ms : many) {
+      std::vector<uint8_t>& p = many_present[Signature(ms.labels, m)];
+      if (p.empty()) p.assign(n_, 0);
+      for (int i = 0; i < n_; ++i) p[i] |= ms.has[i];
+    }
+    for (const Series& os : one) {
+      auto pit = many_present.find(Signature(os.labels, m));
+      tsdb::Labels labels;
+      for (const tsdb::Label& l : os.labels) {
+        bool listed = std::find(m.labels.begin(), m.labels.end(), l.name) != m.labels.end();
+        if (m.on ? listed : (!listed && l.name != "__name__")) labels.push_back(l);
+      }
+      std::string key = LabelsKey(labels);
+      size_t idx = out.vec.size();
+      bool created = false;
+      for (int i = 0; i < n_; ++i) {
+        if (!os.has[i] || (pit != many_present.end() && pit->second[i])) continue;
+        double l = swapped ? os.v[i] : *fill_many;
+        double r = swapped ? *fill_many : os.v[i];
+        bool keep;
+        double v = Apply(b.op, l, r, keep);
+        if (comparison && !b.return_bool && !keep) continue;
+        if (b.return_bool) v = keep ? 1.0 : 0.0;
+        if (!created) {
+          auto [pos, inserted] = out_index.emplace(key, out.vec.size());
+          if (inserted) out.vec.push_back(MakeSeries(labels, n_));
+          idx = pos->second;
+          created = true;
+        }
+        Series& dst = out.vec[idx];
+        if (dst.has[i]) {
+          return FailedPrecondition(
+              "multiple matches for labels: grouping labels must ensure unique matches");
+        }
+        dst.has[i] = 1;
+        dst.v[i] = v;
+      }
     }
   }
   drop_empty(out.vec);

@@ -199,7 +199,8 @@ Result<Value> Evaluator::EvalVectorSelector(const VectorSelector& vs, bool want_
   std::vector<int64_t> times = SelectorTimes(vs.time);
   int64_t tmin = *std::min_element(times.begin(), times.end());
   int64_t tmax = *std::max_element(times.begin(), times.end());
-  std::unique_ptr<tsdb::Querier> q = ctx_.db->Query(tmin - ctx_.lookback_ms + 1, tmax);
+  std::unique_ptr<tsdb::Querier> q =
+      ctx_.db->Query(tmin - ctx_.lookback_ms + 1 - ctx_.left_edge, tmax);
   Result<std::vector<tsdb::SeriesData>> data = q->Select(vs.matchers);
   if (!data.ok()) return data.status();
   Value out;
@@ -222,7 +223,7 @@ Result<Value> Evaluator::EvalVectorSelector(const VectorSelector& vs, bool want_
       while (j < samples.size() && samples[j].t <= t) ++j;
       if (j == 0) continue;
       const tsdb::Sample& last = samples[j - 1];
-      if (last.t <= t - ctx_.lookback_ms || tsdb::IsStaleNaN(last.v)) continue;
+      if (last.t <= t - ctx_.lookback_ms - ctx_.left_edge || tsdb::IsStaleNaN(last.v)) continue;
       s.v[i] = want_timestamps ? static_cast<double>(last.t) / 1000.0 : last.v;
       s.has[i] = 1;
       any = true;
@@ -239,7 +240,7 @@ Result<std::vector<RangeSeries>> Evaluator::SelectRange(const VectorSelector& vs
   PHAROS_RETURN_IF_ERROR(ctx_.CheckDeadline());
   int64_t tmin = *std::min_element(times.begin(), times.end());
   int64_t tmax = *std::max_element(times.begin(), times.end());
-  std::unique_ptr<tsdb::Querier> q = ctx_.db->Query(tmin - range_ms + 1, tmax);
+  std::unique_ptr<tsdb::Querier> q = ctx_.db->Query(tmin - range_ms + 1 - ctx_.left_edge, tmax);
   Result<std::vector<tsdb::SeriesData>> data = q->Select(vs.matchers);
   if (!data.ok()) return data.status();
   std::vector<RangeSeries> out;
@@ -331,7 +332,9 @@ Result<Value> Evaluator::EvalMatrixResult(const Expr& e) {
     series = std::move(*r);
   }
   for (RangeSeries& rs : series) {
-    std::erase_if(rs.samples, [&](const tsdb::Sample& s) { return s.t <= t - range || s.t > t; });
+    std::erase_if(rs.samples, [&](const tsdb::Sample& s) {
+      return s.t <= t - range - ctx_.left_edge || s.t > t;
+    });
     if (!rs.samples.empty()) out.mat.push_back(std::move(rs));
   }
   return out;
@@ -537,6 +540,7 @@ Result<QueryResult> Engine::Run(tsdb::Db& db, std::string_view query, int64_t st
       params.lookback_delta_ms > 0 ? params.lookback_delta_ms : options_.lookback_delta_ms;
   ctx.default_subquery_step_ms = options_.default_subquery_step_ms;
   ctx.max_samples = options_.max_samples;
+  ctx.left_edge = options_.prometheus2_windows ? 1 : 0;
   ctx.deadline = deadline;
   ctx.query_start = start_ms;
   ctx.query_end = end_ms;

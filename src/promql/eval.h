@@ -41,6 +41,8 @@ struct QueryContext {
   tsdb::Db* db = nullptr;
   std::string_view query;
   int64_t lookback_ms = 0;
+  // 1 with Prometheus 2's windows, which include their left edge: [t - range, t].
+  int64_t left_edge = 0;
   int64_t default_subquery_step_ms = 0;
   uint64_t max_samples = 0;
   uint64_t samples_loaded = 0;  // total, for statistics

@@ -99,16 +99,20 @@ class Lexer {
       case '[':
         t.kind = Tok::kLBracket;
         ++pos_;
+        ++bracket_depth_;
         return Status::Ok();
       case ']':
         t.kind = Tok::kRBracket;
         ++pos_;
+        if (bracket_depth_ > 0) --bracket_depth_;
         return Status::Ok();
       case ',':
         t.kind = Tok::kComma;
         ++pos_;
         return Status::Ok();
       case ':':
+        // The subquery colon inside brackets; elsewhere ':' starts a metric name.
+        if (bracket_depth_ == 0) break;
         t.kind = Tok::kColon;
         ++pos_;
         return Status::Ok();
@@ -329,6 +333,7 @@ class Lexer {
 
   std::string_view q_;
   size_t pos_ = 0;
+  int bracket_depth_ = 0;
 };
 
 }  // namespace

@@ -267,7 +267,9 @@ class Parser {
     } else if (PeekIdent("group_left") || PeekIdent("group_right")) {
       return Unexpected(Peek(), "");
     }
-    while (PeekIdent("fill") || PeekIdent("fill_left") || PeekIdent("fill_right")) {
+    // fill(v) modifiers; a bare `fill` is a metric name.
+    while ((PeekIdent("fill") || PeekIdent("fill_left") || PeekIdent("fill_right")) &&
+           Peek(1).kind == Tok::kLParen) {
       std::string which = Lower(Take().text);
       double v = 0;
       PHAROS_RETURN_IF_ERROR(ParseFillValue(v));

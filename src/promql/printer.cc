@@ -70,6 +70,17 @@ std::string TimeSuffix(const TimeModifiers& t) {
 // Names outside the classic character set are written quoted, as Prometheus 3 does.
 bool IsPlainName(std::string_view name, bool metric) {
   if (name.empty()) return false;
+  if (metric) {
+    // Keywords and number words would read back as something else.
+    std::string lower(name);
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    static const char* kReserved[] = {"and",    "or",       "unless",     "by",          "without",
+                                      "on",     "ignoring", "group_left", "group_right", "bool",
+                                      "offset", "atan2",    "inf",        "nan"};
+    for (const char* k : kReserved) {
+      if (lower == k) return false;
+    }
+  }
   for (size_t i = 0; i < name.size(); ++i) {
     char c = name[i];
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||

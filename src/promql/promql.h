@@ -54,6 +54,9 @@ struct EngineOptions {
   uint64_t max_samples = 50'000'000;
   std::chrono::milliseconds timeout{std::chrono::minutes(2)};
   int max_concurrent_queries = 20;
+  /// Prometheus 2.x windows: range selectors and the lookback delta include a sample at
+  /// their left edge ([t - range, t]); Prometheus 3 and the default exclude it.
+  bool prometheus2_windows = false;
 };
 
 struct Point {

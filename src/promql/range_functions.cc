@@ -243,7 +243,7 @@ Result<Value> Evaluator::EvalRangeCall(const CallExpr& c) {
       int64_t t = times[i];
       bool present = false;
       for (const RangeSeries& rs : input) {
-        auto it = std::upper_bound(rs.samples.begin(), rs.samples.end(), t - range,
+        auto it = std::upper_bound(rs.samples.begin(), rs.samples.end(), t - range - ctx_.left_edge,
                                    [](int64_t x, const tsdb::Sample& smp) { return x < smp.t; });
         if (it != rs.samples.end() && it->t <= t) {
           present = true;
@@ -275,7 +275,7 @@ Result<Value> Evaluator::EvalRangeCall(const CallExpr& c) {
         lo = hi = 0;  // times only go backwards with odd @ use; restart the scan
       }
       while (hi < all.size() && all[hi].t <= t) ++hi;
-      while (lo < hi && all[lo].t <= t - range) ++lo;
+      while (lo < hi && all[lo].t <= t - range - ctx_.left_edge) ++lo;
       if (lo >= hi) continue;
       Samples w(all.data() + lo, hi - lo);
       std::optional<double> r;
