@@ -33,14 +33,19 @@ int64_t NowMs() {
 // Timestamps as Prometheus writes them: seconds with up to millisecond precision.
 void AppendTimestamp(std::string& out, int64_t ms) {
   uint64_t abs = ms < 0 ? static_cast<uint64_t>(-(ms + 1)) + 1 : static_cast<uint64_t>(ms);
-  if (ms < 0) out += '-';
-  fmt::format_to(std::back_inserter(out), "{}", abs / 1000);
+  char buf[32];
+  char* p = buf;
+  if (ms < 0) *p++ = '-';
+  p = std::to_chars(p, buf + sizeof(buf), abs / 1000).ptr;
   if (uint64_t frac = abs % 1000) {
-    std::string f = fmt::format("{:03d}", frac);
-    while (f.back() == '0') f.pop_back();
-    out += '.';
-    out += f;
+    *p++ = '.';
+    *p++ = static_cast<char>('0' + frac / 100);
+    if (frac % 100) {
+      *p++ = static_cast<char>('0' + frac / 10 % 10);
+      if (frac % 10) *p++ = static_cast<char>('0' + frac % 10);
+    }
   }
+  out.append(buf, p);
 }
 
 // Values as strings, as Go's strconv.FormatFloat(v, 'f', -1, 64), and "NaN", "+Inf", "-Inf".

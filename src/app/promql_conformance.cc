@@ -641,7 +641,49 @@ class ScriptRunner {
         }
       }
     }
+    if (!e.range && !e.range_vector && !e.ordered) {
+      std::string why_range = CheckRangeMode(e, *r);
+      if (!why_range.empty()) return Fail(e, why_range);
+    }
     ++passed;
+  }
+
+  // As Prometheus's harness does: an instant eval run as a range query from t-1m to t+1m
+  // at a 1m step must give, at t, exactly the instant result.
+  std::string CheckRangeMode(const Eval& e, const promql::QueryResult& instant) {
+    for (const char* f : {"start()", "end()", "range()", "step()"}) {
+      if (e.expr.find(f) != std::string::npos) return "";
+    }
+    Result<promql::QueryResult> r =
+        engine_.Range(*db_, e.expr, e.time - 60'000, e.time + 60'000, 60'000);
+    if (!r.ok()) return "as a range query: " + r.status().message();
+    std::map<std::string, double> at_t;
+    for (const promql::SeriesResult& s : r->series) {
+      for (const promql::Point& p : s.points) {
+        if (p.t == e.time) at_t[tsdb::FormatLabels(s.labels)] = p.v;
+      }
+    }
+    std::map<std::string, double> want;
+    if (instant.type == promql::ValueType::kScalar) {
+      want["{}"] = instant.scalar;
+    } else {
+      for (const promql::SeriesResult& s : instant.series) {
+        want[tsdb::FormatLabels(s.labels)] = s.points[0].v;
+      }
+    }
+    if (at_t.size() != want.size()) {
+      return fmt::format("as a range query: {} series at t, the instant query {}", at_t.size(),
+                         want.size());
+    }
+    for (const auto& [k, v] : want) {
+      auto it = at_t.find(k);
+      if (it == at_t.end()) return "as a range query: missing " + k + " at t";
+      if (!AlmostEqual(it->second, v)) {
+        return fmt::format("as a range query: {} is {} at t, the instant query {}", k, it->second,
+                           v);
+      }
+    }
+    return "";
   }
 
   std::string name_;

@@ -76,18 +76,6 @@ Series MakeSeries(tsdb::Labels labels, int steps) {
   return s;
 }
 
-void KahanAdd(double inc, double& sum, double& c) {
-  double t = sum + inc;
-  if (std::isinf(t)) {
-    c = 0;
-  } else if (std::abs(sum) >= std::abs(inc)) {
-    c += (sum - t) + inc;
-  } else {
-    c += (inc - t) + sum;
-  }
-  sum = t;
-}
-
 double KahanSum(const double* values, size_t n) {
   double sum = 0;
   double c = 0;

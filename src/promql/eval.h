@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -109,7 +110,18 @@ double KahanSum(const double* values, size_t n);
 bool ValidLabelName(std::string_view name);
 /// The labels absent() gives: the equality matchers of a selector argument.
 tsdb::Labels AbsentLabelsFor(const Expr* arg);
-void KahanAdd(double inc, double& sum, double& c);
+/// Neumaier's compensated addition, as Prometheus's kahanSumInc.
+inline void KahanAdd(double inc, double& sum, double& c) {
+  double t = sum + inc;
+  if (std::isinf(t)) {
+    c = 0;
+  } else if (std::abs(sum) >= std::abs(inc)) {
+    c += (sum - t) + inc;
+  } else {
+    c += (inc - t) + sum;
+  }
+  sum = t;
+}
 /// Prometheus's quantile: linear interpolation; phi < 0 gives -Inf, > 1 +Inf.
 double Quantile(double phi, std::vector<double>& values);
 
