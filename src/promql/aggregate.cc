@@ -17,7 +17,8 @@ tsdb::Labels GroupLabels(const tsdb::Labels& labels, const AggregateExpr& a) {
   tsdb::Labels out;
   for (const tsdb::Label& l : labels) {
     bool listed = std::find(a.grouping.begin(), a.grouping.end(), l.name) != a.grouping.end();
-    if (a.without ? (listed || l.name == "__name__") : !listed) continue;
+    bool name_like = l.name == "__name__" || l.name == "__type__" || l.name == "__unit__";
+    if (a.without ? (listed || name_like) : !listed) continue;
     out.push_back(l);
   }
   return out;

@@ -427,7 +427,7 @@ Result<Value> Evaluator::EvalCall(const CallExpr& c) {
       }
       return v;
     }
-    case FuncId::kInfo:
+    case FuncId::kInfo: return EvalInfo(c);
     case FuncId::kHistogramCount:
     case FuncId::kHistogramSum:
     case FuncId::kHistogramAvg:

@@ -39,7 +39,11 @@ bool ValidLabelName(std::string_view name) {
 }
 
 void DropName(tsdb::Labels& labels) {
-  std::erase_if(labels, [](const tsdb::Label& l) { return l.name == "__name__"; });
+  // __type__ and __unit__ (Prometheus's type-and-unit labels) describe the metric name and
+  // go with it.
+  std::erase_if(labels, [](const tsdb::Label& l) {
+    return l.name == "__name__" || l.name == "__type__" || l.name == "__unit__";
+  });
 }
 
 const std::string* GetLabel(const tsdb::Labels& labels, std::string_view name) {
@@ -183,6 +187,7 @@ Result<int64_t> Evaluator::ResolveDuration(const Expr& e) const {
 }
 
 Result<Value> Evaluator::EvalVectorSelector(const VectorSelector& vs, bool want_timestamps) {
+  if (vs.smoothed && !want_timestamps) return EvalSmoothedSelector(vs);
   PHAROS_RETURN_IF_ERROR(ctx_.CheckDeadline());
   std::vector<int64_t> times = SelectorTimes(vs.time);
   int64_t tmin = *std::min_element(times.begin(), times.end());
@@ -224,11 +229,13 @@ Result<Value> Evaluator::EvalVectorSelector(const VectorSelector& vs, bool want_
 }
 
 Result<std::vector<RangeSeries>> Evaluator::SelectRange(const VectorSelector& vs, int64_t range_ms,
-                                                        const std::vector<int64_t>& times) {
+                                                        const std::vector<int64_t>& times,
+                                                        int64_t after_ms) {
   PHAROS_RETURN_IF_ERROR(ctx_.CheckDeadline());
   int64_t tmin = *std::min_element(times.begin(), times.end());
   int64_t tmax = *std::max_element(times.begin(), times.end());
-  std::unique_ptr<tsdb::Querier> q = ctx_.db->Query(tmin - range_ms + 1 - ctx_.left_edge, tmax);
+  std::unique_ptr<tsdb::Querier> q =
+      ctx_.db->Query(tmin - range_ms + 1 - ctx_.left_edge, tmax + after_ms);
   Result<std::vector<tsdb::SeriesData>> data = q->Select(vs.matchers);
   if (!data.ok()) return data.status();
   std::vector<RangeSeries> out;

@@ -79,8 +79,14 @@ class Evaluator {
   std::vector<int64_t> SelectorTimes(const TimeModifiers& time) const;
 
   Result<Value> EvalVectorSelector(const VectorSelector& vs, bool want_timestamps);
+  // Samples of each series in (min(times) - range, max(times) + after].
   Result<std::vector<RangeSeries>> SelectRange(const VectorSelector& vs, int64_t range_ms,
-                                               const std::vector<int64_t>& times);
+                                               const std::vector<int64_t>& times,
+                                               int64_t after_ms = 0);
+  // Experimental `smoothed` and `anchored` modifiers (extended.cc).
+  Result<Value> EvalSmoothedSelector(const VectorSelector& vs);
+  Result<Value> EvalExtendedRange(const CallExpr& c, const VectorSelector& vs, int64_t range,
+                                  const std::vector<int64_t>& times);
   Result<std::vector<RangeSeries>> EvalSubqueryRange(const SubqueryExpr& sq,
                                                      const std::vector<int64_t>& times);
   Result<Value> EvalMatrixResult(const Expr& e);
@@ -90,6 +96,10 @@ class Evaluator {
   Result<Value> EvalCall(const CallExpr& c);
   Result<Value> EvalRangeCall(const CallExpr& c);
   Result<Value> EvalClassicHistogram(const CallExpr& c, std::vector<Value>& args);
+  Result<Value> EvalInfo(const CallExpr& c);
+  // The time at which each step's samples of `e` were read: step times shifted by the @
+  // and offset modifiers on the way down to its selector (info() reads info series then).
+  std::vector<int64_t> ReferenceTimes(const Expr& e) const;
 
   QueryContext& ctx_;
   int64_t start_;

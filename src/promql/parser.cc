@@ -440,9 +440,14 @@ class Parser {
       Take();
       return Status::Ok();
     }
+    bool info = info_call_;
+    info_call_ = false;
     while (true) {
       ExprPtr a;
+      // info()'s second argument may select only with empty-matching matchers.
+      if (info && args.size() == 1) allow_empty_selector_ = Peek().kind == Tok::kLBrace;
       PHAROS_RETURN_IF_ERROR(ParseBinary(0, a));
+      allow_empty_selector_ = false;
       args.push_back(std::move(a));
       if (Peek().kind == Tok::kComma) {
         Take();
@@ -464,6 +469,7 @@ class Parser {
     }
     auto call = std::make_unique<CallExpr>();
     call->func = f;
+    info_call_ = f->id == FuncId::kInfo;
     PHAROS_RETURN_IF_ERROR(ParseArgs(call->args, "in function call"));
     call->pos = {name.pos, toks_[cur_ - 1].end};
     int n = static_cast<int>(call->args.size());
@@ -547,6 +553,7 @@ class Parser {
 
   Status ParseSelector(ExprPtr& out) {
     auto vs = std::make_unique<VectorSelector>();
+    if (Peek().kind != Tok::kLBrace) allow_empty_selector_ = false;
     const Token& first = Peek();
     vs->pos.start = first.pos;
     if (first.kind == Tok::kIdentifier) {
@@ -617,7 +624,9 @@ class Parser {
     }
     bool non_empty = false;
     for (const tsdb::Matcher& m : vs->matchers) non_empty |= !m.Matches("");
-    if (!non_empty) {
+    bool allow_empty = allow_empty_selector_;  // info()'s data label selector
+    allow_empty_selector_ = false;
+    if (!non_empty && !allow_empty) {
       return ErrorAt(vs->pos.start, "vector selector must contain at least one non-empty matcher");
     }
     out = std::move(vs);
@@ -896,6 +905,8 @@ class Parser {
   std::vector<Token> toks_;
   size_t cur_ = 0;
   int depth_ = 0;
+  bool info_call_ = false;
+  bool allow_empty_selector_ = false;
 };
 
 }  // namespace

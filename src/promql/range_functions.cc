@@ -175,6 +175,9 @@ Result<Value> Evaluator::EvalRangeCall(const CallExpr& c) {
       range = *r;
     }
     times = SelectorTimes(ms.selector->time);
+    if (ms.selector->anchored || ms.selector->smoothed) {
+      return EvalExtendedRange(c, *ms.selector, range, times);
+    }
     Result<std::vector<RangeSeries>> r = SelectRange(*ms.selector, range, times);
     if (!r.ok()) return r.status();
     input = std::move(*r);
@@ -193,9 +196,6 @@ Result<Value> Evaluator::EvalRangeCall(const CallExpr& c) {
   }
   PHAROS_RETURN_IF_ERROR(ctx_.CheckDeadline());
 
-  if (selector != nullptr && (selector->anchored || selector->smoothed)) {
-    return Unimplemented("anchored and smoothed range selectors are not supported yet");
-  }
   if (id == FuncId::kQuantileOverTime) {
     for (double phi : scalars[0]) {
       if (std::isnan(phi) || phi < 0 || phi > 1) {
