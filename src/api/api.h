@@ -59,6 +59,7 @@ void RegisterTargetRoutes(server::Router& router, const std::atomic<scrape::Scra
 ///   GET/POST /api/v1/query_range    query, start, end, step, timeout, limit
 ///   GET/POST /api/v1/format_query   the query in canonical form
 ///   GET/POST /api/v1/parse_query    the syntax tree as JSON
+///   GET/POST /api/v1/query_exemplars an empty list (exemplars are not stored)
 ///   GET      /api/v1/metadata       # TYPE/HELP/UNIT of scraped families (metric, limit,
 ///                                   limit_per_metric)
 ///   GET      /api/v1/status/runtimeinfo, /api/v1/status/flags

@@ -546,6 +546,20 @@ void RegisterQueryRoutes(server::Router& router, const std::atomic<tsdb::Db*>& d
     router.HandleBlocking(m, "/api/v1/query_range", config::kScopeRead,
                           [st](const Request& req, Response& resp) { RangeQuery(*st, req, resp); });
     router.Handle(m, "/api/v1/format_query", config::kScopeRead, FormatQuery);
+    // Exemplars are counted on ingest, not stored: the answer is a valid empty list, so
+    // Grafana's exemplar toggle works without errors.
+    router.Handle(m, "/api/v1/query_exemplars", config::kScopeRead,
+                  [](const Request& req, Response& resp) {
+                    auto q = req.FormValue("query");
+                    Result<promql::ExprPtr> e = promql::ParseExpr(q ? *q : "");
+                    if (!e.ok()) {
+                      resp = Response::Error(
+                          400, "bad_data",
+                          fmt::format("invalid parameter \"query\": {}", e.status().message()));
+                      return;
+                    }
+                    resp = Response::JsonSuccess("[]");
+                  });
     router.Handle(m, "/api/v1/parse_query", config::kScopeRead, ParseQuery);
   }
   router.Handle(Method::kGet, "/api/v1/metadata", config::kScopeRead,

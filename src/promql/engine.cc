@@ -277,6 +277,10 @@ Result<std::vector<RangeSeries>> Evaluator::EvalSubqueryRange(const SubqueryExpr
   if (aligned < first) aligned += step;
   std::vector<RangeSeries> out;
   if (aligned > tmax) return out;
+  if ((tmax - aligned) / step >= static_cast<int64_t>(ctx_.max_samples)) {
+    return ResourceExhausted(
+        "query processing would load too many samples into memory in query execution");
+  }
   Evaluator inner(ctx_, aligned, tmax, step);
   Result<Value> v = inner.Eval(*sq.expr);
   if (!v.ok()) return v.status();
@@ -336,6 +340,17 @@ Result<Value> Evaluator::EvalMatrixResult(const Expr& e) {
 }
 
 Result<Value> Evaluator::Eval(const Expr& e) {
+  Result<Value> v = EvalNode(e);
+  // Every node's result is bounded: series times steps held at once.
+  if (v.ok() && v->type == ValueType::kVector &&
+      v->vec.size() * static_cast<uint64_t>(n_) > ctx_.max_samples) {
+    return ResourceExhausted(
+        "query processing would load too many samples into memory in query execution");
+  }
+  return v;
+}
+
+Result<Value> Evaluator::EvalNode(const Expr& e) {
   switch (e.kind) {
     case NodeKind::kNumber: {
       Value v;
@@ -490,6 +505,10 @@ Result<QueryResult> Engine::Range(tsdb::Db& db, std::string_view query, int64_t 
         "Try a positive integer");
   }
   if (end_ms < start_ms) return InvalidArgument("end timestamp must not be before start time");
+  if ((end_ms - start_ms) / step_ms >= static_cast<int64_t>(options_.max_samples)) {
+    return ResourceExhausted(
+        "query processing would load too many samples into memory in query execution");
+  }
   return Run(db, query, start_ms, end_ms, step_ms, true, params);
 }
 

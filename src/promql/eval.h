@@ -65,6 +65,7 @@ class Evaluator {
  public:
   Evaluator(QueryContext& ctx, int64_t start, int64_t end, int64_t step);
 
+  /// Evaluates `e` for every step; a result above the sample limit is an error.
   Result<Value> Eval(const Expr& e);
 
   int steps() const { return n_; }
@@ -75,6 +76,7 @@ class Evaluator {
  private:
   friend class CallEvaluator;
 
+  Result<Value> EvalNode(const Expr& e);
   // Evaluation times of a selector or subquery at each step, after @ and offset.
   std::vector<int64_t> SelectorTimes(const TimeModifiers& time) const;
 

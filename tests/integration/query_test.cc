@@ -127,6 +127,8 @@ TEST(QueryApiTest, FormatParseMetadataAndStatus) {
   EXPECT_NE(r.body.find(R"("query.lookback-delta":"5m")"), std::string::npos) << r.body;
   r = Get(port, "/api/v1/status/runtimeinfo");
   EXPECT_NE(r.body.find(R"("serverReady":true)"), std::string::npos) << r.body;
+  r = Get(port, "/api/v1/query_exemplars?query=up&start=0&end=10");
+  EXPECT_EQ(r.body, R"({"status":"success","data":[]})");
   r = Get(port, "/api/v1/metadata");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body.rfind(R"({"status":"success","data":{)", 0), 0u) << r.body;
