@@ -45,6 +45,7 @@ struct Expr {
   Expr& operator=(const Expr&) = delete;
   NodeKind kind;
   PosRange pos;
+  int height = 1;  // of the subtree; the parser bounds it so that walks cannot overflow
 };
 using ExprPtr = std::unique_ptr<Expr>;
 

@@ -2,6 +2,7 @@
 // precedence and associativity and its type checks.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
@@ -87,6 +88,45 @@ int Precedence(BinOp op) {
 }
 constexpr int kUnaryPrecedence = 6;  // `-a ^ b` is -(a ^ b); `-a * b` is (-a) * b
 constexpr int kMaxDepth = 200;
+// Trees deeper than this are refused: the printer and the evaluator walk them recursively,
+// and left-associative chains (a + a + ...) grow without recursion in the parser.
+constexpr int kMaxHeight = 1000;
+
+int HeightOf(const Expr* e) { return e ? e->height : 0; }
+
+// Sets e.height from its children's (already set) heights.
+void SetHeight(Expr& e) {
+  int h = 0;
+  switch (e.kind) {
+    case NodeKind::kMatrixSelector: h = 1; break;
+    case NodeKind::kSubquery: {
+      const auto& sq = static_cast<const SubqueryExpr&>(e);
+      h = std::max({HeightOf(sq.expr.get()), HeightOf(sq.range_expr.get()),
+                    HeightOf(sq.step_expr.get()), HeightOf(sq.time.offset_expr.get())});
+      break;
+    }
+    case NodeKind::kCall:
+      for (const ExprPtr& a : static_cast<const CallExpr&>(e).args) h = std::max(h, a->height);
+      break;
+    case NodeKind::kDurationCall:
+      for (const ExprPtr& a : static_cast<const DurationCall&>(e).args) h = std::max(h, a->height);
+      break;
+    case NodeKind::kAggregate: {
+      const auto& a = static_cast<const AggregateExpr&>(e);
+      h = std::max(HeightOf(a.expr.get()), HeightOf(a.param.get()));
+      break;
+    }
+    case NodeKind::kBinary: {
+      const auto& b = static_cast<const BinaryExpr&>(e);
+      h = std::max(HeightOf(b.lhs.get()), HeightOf(b.rhs.get()));
+      break;
+    }
+    case NodeKind::kUnary: h = HeightOf(static_cast<const UnaryExpr&>(e).expr.get()); break;
+    case NodeKind::kParen: h = HeightOf(static_cast<const ParenExpr&>(e).expr.get()); break;
+    default: break;
+  }
+  e.height = h + 1;
+}
 
 class Parser {
  public:
@@ -116,6 +156,14 @@ class Parser {
 
   Status Error(const Token& at, std::string_view message) {
     return ParseError(q_, at.pos, message);
+  }
+  Status CheckHeight(Expr& e) {
+    SetHeight(e);
+    if (e.height > kMaxHeight) {
+      return ErrorAt(e.pos.start,
+                     fmt::format("query is nested too deeply (more than {} levels)", kMaxHeight));
+    }
+    return Status::Ok();
   }
   Status ErrorAt(int pos, std::string_view message) { return ParseError(q_, pos, message); }
   Status Unexpected(const Token& t, std::string_view context) {
@@ -189,6 +237,7 @@ class Parser {
       bin->lhs = std::move(lhs);
       bin->rhs = std::move(rhs);
       PHAROS_RETURN_IF_ERROR(CheckBinary(*bin, op_tok));
+      PHAROS_RETURN_IF_ERROR(CheckHeight(*bin));
       lhs = std::move(bin);
     }
     --depth_;
@@ -340,6 +389,7 @@ class Parser {
       u->negate = t.kind == Tok::kSub;
       u->pos = {t.pos, operand->pos.end};
       u->expr = std::move(operand);
+      PHAROS_RETURN_IF_ERROR(CheckHeight(*u));
       out = std::move(u);
       return Status::Ok();
     }
@@ -405,6 +455,7 @@ class Parser {
         PHAROS_RETURN_IF_ERROR(ParseBinary(0, p->expr));
         if (Peek().kind != Tok::kRParen) return Unexpected(Peek(), "in paren expression");
         p->pos = {t.pos, Take().end};
+        PHAROS_RETURN_IF_ERROR(CheckHeight(*p));
         out = std::move(p);
         return Status::Ok();
       }
@@ -500,6 +551,7 @@ class Parser {
                                    ValueTypeName(want), f->name, ValueTypeName(got)));
       }
     }
+    PHAROS_RETURN_IF_ERROR(CheckHeight(*call));
     out = std::move(call);
     return Status::Ok();
   }
@@ -547,6 +599,7 @@ class Parser {
                                    ValueTypeName(want_t), ValueTypeName(pt)));
       }
     }
+    PHAROS_RETURN_IF_ERROR(CheckHeight(*agg));
     out = std::move(agg);
     return Status::Ok();
   }
@@ -674,6 +727,7 @@ class Parser {
       bin->pos = {lhs->pos.start, rhs->pos.end};
       bin->lhs = std::move(lhs);
       bin->rhs = std::move(rhs);
+      PHAROS_RETURN_IF_ERROR(CheckHeight(*bin));
       lhs = std::move(bin);
     }
     --depth_;
@@ -689,6 +743,7 @@ class Parser {
       u->negate = t.kind == Tok::kSub;
       PHAROS_RETURN_IF_ERROR(ParseDurationExpr(kUnaryPrecedence, u->expr));
       u->pos = {t.pos, u->expr->pos.end};
+      PHAROS_RETURN_IF_ERROR(CheckHeight(*u));
       out = std::move(u);
       return Status::Ok();
     }
@@ -704,6 +759,7 @@ class Parser {
       PHAROS_RETURN_IF_ERROR(ParseDurationExpr(0, p->expr));
       if (Peek().kind != Tok::kRParen) return Unexpected(Peek(), "in duration expression");
       p->pos = {t.pos, Take().end};
+      PHAROS_RETURN_IF_ERROR(CheckHeight(*p));
       out = std::move(p);
       return Status::Ok();
     }
@@ -730,6 +786,7 @@ class Parser {
           return Error(t, fmt::format("expected {} argument(s) in call to \"{}\", got {}", want,
                                       name, c->args.size()));
         }
+        PHAROS_RETURN_IF_ERROR(CheckHeight(*c));
         out = std::move(c);
         return Status::Ok();
       }
@@ -789,6 +846,7 @@ class Parser {
       u->negate = true;
       u->pos = e->pos;
       u->expr = std::move(e);
+      PHAROS_RETURN_IF_ERROR(CheckHeight(*u));
       time.offset_expr = std::move(u);
     } else {
       time.offset_expr = std::move(e);
@@ -834,6 +892,7 @@ class Parser {
             // a subquery of a subquery is fine
           }
           sq->expr = std::move(e);
+          PHAROS_RETURN_IF_ERROR(CheckHeight(*sq));
           e = std::move(sq);
           continue;
         }
@@ -857,6 +916,7 @@ class Parser {
         ms->range_ms = range;
         ms->range_expr = std::move(range_expr);
         ms->selector.reset(static_cast<VectorSelector*>(e.release()));
+        PHAROS_RETURN_IF_ERROR(CheckHeight(*ms));
         e = std::move(ms);
         continue;
       }

@@ -75,9 +75,20 @@ TEST(ParserTest, RefusesDeepNestingWithoutOverflowingTheStack) {
   EXPECT_NE(Canonical(deep).find("nested too deeply"), std::string::npos);
   std::string minus(100000, '-');
   EXPECT_NE(Canonical(minus + "1").find("nested too deeply"), std::string::npos);
+  // A left-associative chain grows the tree without recursion in the parser: long chains
+  // are fine up to the height limit, then refused like deep nesting.
   std::string chain = "a";
-  for (int i = 0; i < 5000; ++i) chain += " + a";
-  EXPECT_EQ(Canonical(chain).substr(0, 9), "a + a + a");  // long but flat is fine
+  for (int i = 0; i < 900; ++i) chain += " + a";
+  EXPECT_EQ(Canonical(chain).substr(0, 9), "a + a + a");
+  for (int i = 0; i < 100000; ++i) chain += " + a";
+  EXPECT_NE(Canonical(chain).find("nested too deeply"), std::string::npos);
+  std::string subqueries = "a";  // a subquery of a range vector is refused at once
+  for (int i = 0; i < 5000; ++i) subqueries += "[1m:]";
+  EXPECT_NE(Canonical(subqueries).find("subquery is only allowed on instant vector"),
+            std::string::npos);
+  std::string durations = "a[1s";
+  for (int i = 0; i < 100000; ++i) durations += "+1s";
+  EXPECT_NE(Canonical(durations + "]").find("nested too deeply"), std::string::npos);
 }
 
 TEST(ParserTest, DurationExpressions) {
