@@ -65,8 +65,10 @@ void RegisterTargetRoutes(server::Router& router, const std::atomic<scrape::Scra
 ///   GET      /api/v1/status/runtimeinfo, /api/v1/status/flags
 /// Errors carry Prometheus's errorType: bad_data (400) for bad parameters and parse
 /// errors, execution (422) for evaluation errors and the sample limit, timeout (503).
+/// Queries are counted and timed in `registry` (pharos_query_*, pharos_queries_*); those
+/// slower than query.log_slow are logged.
 void RegisterQueryRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db,
                          promql::Engine& engine, const std::atomic<scrape::Scraper*>& scraper,
-                         const config::Config& config);
+                         const config::Config& config, selfmon::Registry& registry);
 
 }  // namespace pharos::api

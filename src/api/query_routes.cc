@@ -12,6 +12,7 @@
 
 #include "api/api.h"
 #include "api/json.h"
+#include "common/log.h"
 #include "common/strings.h"
 #include "common/units.h"
 #include "promql/promql.h"
@@ -229,11 +230,55 @@ Response Answer(Result<promql::QueryResult>& r, size_t limit) {
   return resp;
 }
 
+struct QueryMetrics {
+  explicit QueryMetrics(selfmon::Registry& r)
+      : duration(r.AddHistogram("pharos_query_duration_seconds",
+                                "PromQL query latency, parse to result, by query type.", {"type"},
+                                {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60})),
+        queries(r.AddCounter("pharos_queries_total",
+                             "PromQL queries answered, by type and result (success or the "
+                             "errorType returned).",
+                             {"type", "result"})),
+        samples(r.AddCounter("pharos_query_samples_loaded_total",
+                             "Samples read from the store by PromQL queries.")) {}
+  selfmon::Family<selfmon::Histogram>& duration;
+  selfmon::Family<selfmon::Counter>& queries;
+  selfmon::Family<selfmon::Counter>& samples;
+};
+
 struct QueryState {
   const std::atomic<tsdb::Db*>* db;
   promql::Engine* engine;
   uint32_t max_points;
+  std::chrono::milliseconds slow;
+  std::unique_ptr<QueryMetrics> metrics;
 };
+
+// Counts and times a query; logs it when slower than query.log_slow (the text is the
+// client's query; no credentials travel in it).
+void Record(const QueryState& st, std::string_view type, std::string_view query,
+            const Result<promql::QueryResult>& r, const Response& resp,
+            std::chrono::steady_clock::time_point start) {
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::string result = "success";
+  if (resp.status != 200) {
+    size_t p = resp.body.find(R"("errorType":")");
+    result = p == std::string::npos
+                 ? "error"
+                 : resp.body.substr(p + 13, resp.body.find('"', p + 13) - p - 13);
+  }
+  st.metrics->duration.WithLabels({type}).Observe(seconds);
+  st.metrics->queries.WithLabels({type, result}).Inc();
+  if (r.ok()) st.metrics->samples.WithLabels({}).Inc(static_cast<double>(r->samples_loaded));
+  if (st.slow.count() > 0 && seconds * 1000 >= static_cast<double>(st.slow.count())) {
+    Log(LogLevel::kWarn, "slow query",
+        {{"type", type},
+         {"query", query},
+         {"seconds", seconds},
+         {"result", result},
+         {"samples", r.ok() ? r->samples_loaded : uint64_t{0}}});
+  }
+}
 
 tsdb::Db* ReadyDb(const QueryState& st, Response& resp) {
   tsdb::Db* d = st.db->load(std::memory_order_acquire);
@@ -245,6 +290,7 @@ tsdb::Db* ReadyDb(const QueryState& st, Response& resp) {
 }
 
 void InstantQuery(const QueryState& st, const Request& req, Response& resp) {
+  auto start = std::chrono::steady_clock::now();
   tsdb::Db* db = ReadyDb(st, resp);
   if (!db) return;
   std::string query;
@@ -261,12 +307,14 @@ void InstantQuery(const QueryState& st, const Request& req, Response& resp) {
   if (!r.ok() && r.status().code() == StatusCode::kInvalidArgument) {
     resp = Response::Error(400, "bad_data",
                            fmt::format("invalid parameter \"query\": {}", r.status().message()));
-    return;
+  } else {
+    resp = Answer(r, limit);
   }
-  resp = Answer(r, limit);
+  Record(st, "instant", query, r, resp, start);
 }
 
 void RangeQuery(const QueryState& st, const Request& req, Response& resp) {
+  auto begin = std::chrono::steady_clock::now();
   tsdb::Db* db = ReadyDb(st, resp);
   if (!db) return;
   std::string query;
@@ -310,9 +358,10 @@ void RangeQuery(const QueryState& st, const Request& req, Response& resp) {
   if (!r.ok() && r.status().code() == StatusCode::kInvalidArgument) {
     resp = Response::Error(400, "bad_data",
                            fmt::format("invalid parameter \"query\": {}", r.status().message()));
-    return;
+  } else {
+    resp = Answer(r, limit);
   }
-  resp = Answer(r, limit);
+  Record(st, "range", query, r, resp, begin);
 }
 
 void FormatQuery(const Request& req, Response& resp) {
@@ -536,9 +585,19 @@ void Metadata(const std::atomic<scrape::Scraper*>& scraper, const Request& req, 
 
 void RegisterQueryRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db,
                          promql::Engine& engine, const std::atomic<scrape::Scraper*>& scraper,
-                         const config::Config& config) {
-  auto st =
-      std::make_shared<QueryState>(QueryState{&db, &engine, config.query.max_points_per_series});
+                         const config::Config& config, selfmon::Registry& registry) {
+  auto st = std::make_shared<QueryState>(
+      QueryState{&db, &engine, config.query.max_points_per_series,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(config.query.log_slow),
+                 std::make_unique<QueryMetrics>(registry)});
+  registry.AddCollector([&engine](selfmon::SampleWriter& w) {
+    w.Family("pharos_queries_active", "PromQL queries evaluating now.",
+             selfmon::MetricType::kGauge);
+    w.Sample("pharos_queries_active", {}, engine.active_queries());
+    w.Family("pharos_queries_queued", "PromQL queries waiting for a slot (query.max_concurrency).",
+             selfmon::MetricType::kGauge);
+    w.Sample("pharos_queries_queued", {}, engine.queued_queries());
+  });
   for (Method m : {Method::kGet, Method::kPost}) {
     router.HandleBlocking(
         m, "/api/v1/query", config::kScopeRead,

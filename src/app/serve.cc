@@ -147,7 +147,7 @@ int Serve(const ServeOptions& options) {
       std::chrono::duration_cast<std::chrono::milliseconds>(config.query.lookback_delta).count();
   engine_options.prometheus2_windows = config.query.prometheus2_windows;
   promql::Engine engine(engine_options);
-  api::RegisterQueryRoutes(*router, db_ptr, engine, scraper_ptr, config);
+  api::RegisterQueryRoutes(*router, db_ptr, engine, scraper_ptr, config, registry);
   // Prometheus's lifecycle endpoint: the same reload as SIGHUP.
   router->Handle(
       server::Method::kPost, "/-/reload", config::kScopeAdmin,

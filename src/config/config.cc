@@ -288,6 +288,9 @@ const std::vector<Field>& Fields() {
       IntField(
           "query.max_points_per_series", "points per series a range query may return",
           [](Config& c) -> uint32_t& { return c.query.max_points_per_series; }, 1, 10'000'000),
+      DurationField(
+          "query.log_slow", "queries slower than this are logged with their text (0: never)",
+          [](Config& c) -> Duration& { return c.query.log_slow; }, milliseconds(0), hours(24)),
       BoolField("query.prometheus2_windows",
                 "Prometheus 2.x selection windows: range selectors and the lookback delta "
                 "include a sample exactly at their left edge (Prometheus 3 excludes it)",

@@ -98,6 +98,7 @@ struct QueryConfig {
   Duration lookback_delta = std::chrono::minutes(5);
   uint32_t max_points_per_series = 11'000;
   bool prometheus2_windows = false;
+  Duration log_slow = std::chrono::seconds(10);  // 0: no slow-query log
 };
 
 /// One relabeling step, as Prometheus's relabel_config.

@@ -123,6 +123,14 @@ TEST(QueryApiTest, FormatParseMetadataAndStatus) {
   r = Get(port, "/api/v1/parse_query?query=-foo%7Ba%3D%22b%22%7D");
   EXPECT_NE(r.body.find(R"("type":"unaryExpr")"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find(R"({"name":"a","type":"=","value":"b"})"), std::string::npos);
+  // Queries are counted by type and result, and timed.
+  Get(port, "/api/v1/query?query=1");
+  std::string metrics = Get(port, "/metrics").body;
+  EXPECT_NE(metrics.find("pharos_queries_total{type=\"instant\",result=\"success\"}"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("pharos_query_duration_seconds_count{type=\"instant\"}"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("pharos_queries_active 0"), std::string::npos);
   r = Get(port, "/api/v1/status/flags");
   EXPECT_NE(r.body.find(R"("query.lookback-delta":"5m")"), std::string::npos) << r.body;
   r = Get(port, "/api/v1/status/runtimeinfo");
