@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -27,6 +28,8 @@ struct Fixture {
     pharos::tsdb::Options o;
     o.dir = "/tmp/pharos-promql-eval-fuzz-" + std::to_string(::getpid());
     (void)pharos::DefaultEnv()->RemoveAll(o.dir);
+    static std::string dir = o.dir;
+    std::atexit([] { (void)pharos::DefaultEnv()->RemoveAll(dir); });
     db = std::move(pharos::tsdb::Db::Open(o, registry)).value();
     auto add = [&](std::vector<pharos::tsdb::LabelView> labels,
                    std::vector<pharos::tsdb::Sample> samples) {

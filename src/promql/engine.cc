@@ -180,7 +180,7 @@ Result<int64_t> Evaluator::ResolveDuration(const Expr& e) const {
     }
     default: return InvalidArgument("invalid duration expression");
   }
-  if (std::isnan(seconds) || std::isinf(seconds) || std::abs(seconds) > 9.2e15) {
+  if (std::isnan(seconds) || std::isinf(seconds) || std::abs(seconds) > kMaxDurationSeconds) {
     return InvalidArgument("duration out of range");
   }
   return static_cast<int64_t>(std::llround(seconds * 1000.0));
@@ -515,6 +515,11 @@ Result<QueryResult> Engine::Range(tsdb::Db& db, std::string_view query, int64_t 
 Result<QueryResult> Engine::Run(tsdb::Db& db, std::string_view query, int64_t start_ms,
                                 int64_t end_ms, int64_t step_ms, bool range,
                                 const QueryParams& params) {
+  constexpr double kMaxMs = kMaxDurationSeconds * 1000;
+  if (std::abs(static_cast<double>(start_ms)) > kMaxMs ||
+      std::abs(static_cast<double>(end_ms)) > kMaxMs) {
+    return InvalidArgument("query time out of range (more than 292 years from 1970)");
+  }
   Result<ExprPtr> parsed = ParseExpr(query);
   if (!parsed.ok()) return parsed.status();
   Expr& root = **parsed;

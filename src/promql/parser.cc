@@ -631,6 +631,15 @@ class Parser {
             if (lt.kind == Tok::kString &&
                 (Peek().kind == Tok::kComma || Peek().kind == Tok::kRBrace)) {
               // {"metric.name"}: a quoted metric name.
+              auto name_matcher = std::find_if(
+                  vs->matchers.begin(), vs->matchers.end(), [](const tsdb::Matcher& m) {
+                    return m.name() == "__name__" && m.type() == tsdb::MatchType::kEqual;
+                  });
+              if (name_matcher != vs->matchers.end()) {
+                return Error(lt, fmt::format("metric name must not be set twice: \"{}\" or "
+                                             "\"{}\"",
+                                             name_matcher->value(), lt.text));
+              }
               if (!vs->name.empty()) {
                 return Error(lt, fmt::format("metric name must not be set twice: \"{}\" or "
                                              "\"{}\"",
@@ -654,8 +663,7 @@ class Parser {
         const Token& val = Take();
         Result<tsdb::Matcher> m = tsdb::Matcher::Make(type, lt.text, val.text);
         if (!m.ok()) return Error(val, m.status().message());
-        if (lt.text == "__name__" && type == tsdb::MatchType::kEqual && !vs->name.empty() &&
-            first.kind == Tok::kIdentifier) {
+        if (lt.text == "__name__" && type == tsdb::MatchType::kEqual && !vs->name.empty()) {
           return Error(lt, fmt::format("metric name must not be set twice: \"{}\" or \"{}\"",
                                        vs->name, val.text));
         }
@@ -696,7 +704,7 @@ class Parser {
     PHAROS_RETURN_IF_ERROR(ParseDurationExpr(0, e));
     double seconds;
     if (FoldDuration(*e, seconds)) {
-      if (std::isnan(seconds) || std::isinf(seconds) || std::abs(seconds) > 9.2e15) {
+      if (std::isnan(seconds) || std::isinf(seconds) || std::abs(seconds) > kMaxDurationSeconds) {
         return Error(start, "duration out of range");
       }
       ms = std::llround(seconds * 1000.0);
@@ -822,7 +830,7 @@ class Parser {
     }
     const Token& vt = Take();
     if (neg) v = -v;
-    if (std::isnan(v) || std::isinf(v) || std::abs(v) > 9.2e15) {
+    if (std::isnan(v) || std::isinf(v) || std::abs(v) > kMaxDurationSeconds) {
       return Error(vt, fmt::format("timestamp out of bounds for @ modifier: {}", v));
     }
     time.at = AtKind::kTimestamp;
@@ -840,6 +848,9 @@ class Parser {
     PHAROS_RETURN_IF_ERROR(ParseDurationPrimary(e));
     double seconds;
     if (FoldDuration(*e, seconds)) {
+      if (std::isnan(seconds) || std::isinf(seconds) || std::abs(seconds) > kMaxDurationSeconds) {
+        return Error(off_tok, "offset out of range");
+      }
       time.offset_ms = std::llround((neg ? -seconds : seconds) * 1000.0);
     } else if (neg) {
       auto u = std::make_shared<UnaryExpr>();

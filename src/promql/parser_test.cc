@@ -65,6 +65,11 @@ TEST(ParserTest, ErrorsSayWhereAndWhat) {
   EXPECT_EQ(Canonical("a + on(x) group_left(x) b"),
             "error: 1:11: parse error: label \"x\" must not occur in ON and GROUP clause at once");
   EXPECT_NE(Canonical("up{job=~\"(\"}").find("invalid regular expression"), std::string::npos);
+  // Found by the fuzzer: a quoted name after a __name__ matcher.
+  EXPECT_NE(Canonical("{__name__=\"a\", \"b\"}").find("metric name must not be set twice"),
+            std::string::npos);
+  EXPECT_NE(Canonical("{\"b\", __name__=\"a\"}").find("metric name must not be set twice"),
+            std::string::npos);
   EXPECT_NE(Canonical("\"unterminated").find("unterminated quoted string"), std::string::npos);
 }
 
