@@ -1,6 +1,8 @@
 // Aggregation operators. Series are grouped once per query by their grouping labels; each
 // group is then aggregated step by step over the members present at that step.
 #include <fmt/format.h>
+#define XXH_INLINE_ALL  // header-only: no run-time library
+#include <xxhash.h>
 
 #include <algorithm>
 #include <charconv>
@@ -45,16 +47,19 @@ Status ParamToK(double p, int64_t& k) {
   return Status::Ok();
 }
 
-// A deterministic per-series position in [0, 1) for limit_ratio.
+// A series' position in [0, 1] for limit_ratio: its xxHash64 over "name\xffvalue\xff..."
+// (Prometheus's stable label hash) divided by the largest 64-bit value, so the same series
+// are picked at every step and by every query.
 double RatioPosition(const tsdb::Labels& labels) {
-  uint64_t h = 1469598103934665603ULL;  // FNV-1a over the label pairs
+  std::string buf;
   for (const tsdb::Label& l : labels) {
-    for (char c : l.name) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
-    h = (h ^ 0xff) * 1099511628211ULL;
-    for (char c : l.value) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
-    h = (h ^ 0xfe) * 1099511628211ULL;
+    buf += l.name;
+    buf += '\xff';
+    buf += l.value;
+    buf += '\xff';
   }
-  return static_cast<double>(h >> 11) / static_cast<double>(1ULL << 53);
+  return static_cast<double>(XXH64(buf.data(), buf.size(), 0)) /
+         static_cast<double>(std::numeric_limits<uint64_t>::max());
 }
 
 }  // namespace

@@ -89,6 +89,23 @@ TEST_F(EngineTest, RangeQueryStepsAndMatching) {
   EXPECT_EQ(r->series[2].points.size(), 3u);
 }
 
+TEST_F(EngineTest, LimitRatioSplitsSeriesStablyIntoComplements) {
+  // A ratio and its negative complement pick disjoint sets that together cover everything,
+  // the same series at every step.
+  Result<QueryResult> r = engine_.Range(
+      *db_,
+      "count(limit_ratio(0.4, http_requests_total) or limit_ratio(-0.6, http_requests_total))", 0,
+      3600'000, 600'000);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->series.size(), 1u);
+  for (const Point& p : r->series[0].points) EXPECT_EQ(p.v, 3);
+  r = engine_.Range(
+      *db_, "limit_ratio(0.4, http_requests_total) and limit_ratio(-0.6, http_requests_total)", 0,
+      3600'000, 600'000);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->series.empty());
+}
+
 TEST_F(EngineTest, EvaluationErrorsAreFailedPrecondition) {
   Result<QueryResult> r = engine_.Instant(*db_, "http_requests_total + on() up", 3600'000);
   ASSERT_FALSE(r.ok());
