@@ -207,7 +207,7 @@ Status ParseQueryParams(const Request& req, std::string& query, promql::QueryPar
   limit = 0;
   if (auto l = req.FormValue("limit"); l && !l->empty()) {
     char* end = nullptr;
-    long long n = std::strtoll(l->c_str(), &end, 10);
+    int64_t n = std::strtoll(l->c_str(), &end, 10);
     if (*end != '\0' || n < 0) {
       return InvalidArgument("invalid parameter \"limit\": must be a non-negative integer");
     }
@@ -531,7 +531,7 @@ const char* TypeName(ingest::MetricType t) {
 }
 
 void Metadata(const std::atomic<scrape::Scraper*>& scraper, const Request& req, Response& resp) {
-  auto parse_limit = [&](std::string_view name, long long& out) -> Status {
+  auto parse_limit = [&](std::string_view name, int64_t& out) -> Status {
     auto v = req.FormValue(name);
     out = -1;
     if (!v || v->empty()) return Status::Ok();
@@ -540,7 +540,7 @@ void Metadata(const std::atomic<scrape::Scraper*>& scraper, const Request& req, 
     if (*end != '\0') return InvalidArgument(fmt::format("invalid parameter \"{}\"", name));
     return Status::Ok();
   };
-  long long limit, per_metric;
+  int64_t limit, per_metric;
   Status s = parse_limit("limit", limit);
   if (s.ok()) s = parse_limit("limit_per_metric", per_metric);
   if (!s.ok()) {
@@ -557,13 +557,13 @@ void Metadata(const std::atomic<scrape::Scraper*>& scraper, const Request& req, 
     }
   }
   std::string data = "{";
-  long long n = 0;
+  int64_t n = 0;
   for (const auto& [name, entries] : all) {
     if (limit >= 0 && n >= limit) break;
     if (n++) data += ',';
     AppendJsonString(data, name);
     data += ":[";
-    long long k = 0;
+    int64_t k = 0;
     for (const auto& [type, help, unit] : entries) {
       if (per_metric >= 0 && k >= per_metric) break;
       if (k++) data += ',';

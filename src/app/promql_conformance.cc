@@ -143,10 +143,10 @@ bool ExpandValues(const std::string& text, std::vector<Item>& out, bool& histogr
       std::string base = t.substr(0, x);
       std::string count_s = t.substr(x + 1);
       char* end = nullptr;
-      long n = std::strtol(count_s.c_str(), &end, 10);
+      int64_t n = std::strtoll(count_s.c_str(), &end, 10);
       if (count_s.empty() || *end != '\0' || n < 0) return false;
       if (base == "_") {
-        for (long k = 0; k < n; ++k) out.push_back({true, 0});
+        for (int64_t k = 0; k < n; ++k) out.push_back({true, 0});
         continue;
       }
       // a+bxN / a-bxN / axN; the sign of a may lead.
@@ -166,7 +166,7 @@ bool ExpandValues(const std::string& text, std::vector<Item>& out, bool& histogr
         }
         if (base[op] == '-') b = -b;
       }
-      for (long k = 0; k <= n; ++k) out.push_back({false, a + b * static_cast<double>(k)});
+      for (int64_t k = 0; k <= n; ++k) out.push_back({false, a + b * static_cast<double>(k)});
       continue;
     }
     double v;
@@ -196,7 +196,6 @@ bool SplitSeriesLine(const std::string& line, std::string& selector, std::string
     } else if (c == '{') {
       in_braces = true;
     } else if (c == '}') {
-      in_braces = false;
       ++i;
       break;
     } else if (!in_braces && std::isspace(static_cast<unsigned char>(c))) {
@@ -345,7 +344,7 @@ class ScriptRunner {
   }
 
   Status Load(const std::vector<std::string>& block, int line_no) {
-    std::string header = block[0];
+    const std::string& header = block[0];
     bool nhcb = Lower(header).starts_with("load_with_nhcb");
     size_t sp = header.find_first_of(" \t");
     int64_t interval;
@@ -415,7 +414,7 @@ class ScriptRunner {
 
   Status ParseEval(const std::vector<std::string>& block, int line_no, Eval& e) {
     e.line = line_no;
-    std::string h = block[0];
+    const std::string& h = block[0];
     std::string cmd = Lower(h.substr(0, h.find_first_of(" \t")));
     std::string rest = Trim(h.substr(cmd.size()));
     if (cmd == "eval_fail") e.expect_fail = true;

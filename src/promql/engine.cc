@@ -480,7 +480,7 @@ bool LabelsLess(const tsdb::Labels& a, const tsdb::Labels& b) {
 
 }  // namespace
 
-Engine::Engine(EngineOptions options) : options_(std::move(options)) {}
+Engine::Engine(EngineOptions options) : options_(options) {}
 
 int Engine::active_queries() const {
   std::lock_guard lock(mu_);

@@ -53,8 +53,8 @@ bool FoldDuration(const Expr& expr, double& seconds);
 double ApplyDurationOp(BinOp op, double lhs, double rhs);
 
 struct EngineOptions {
-  int64_t lookback_delta_ms = 5 * 60 * 1000;
-  int64_t default_subquery_step_ms = 60 * 1000;
+  int64_t lookback_delta_ms = int64_t{5} * 60 * 1000;
+  int64_t default_subquery_step_ms = int64_t{60} * 1000;
   uint64_t max_samples = 50'000'000;
   std::chrono::milliseconds timeout{std::chrono::minutes(2)};
   int max_concurrent_queries = 20;

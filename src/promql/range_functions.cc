@@ -164,10 +164,8 @@ Result<Value> Evaluator::EvalRangeCall(const CallExpr& c) {
   std::vector<int64_t> times;
   int64_t range = 0;
   std::vector<RangeSeries> input;
-  const VectorSelector* selector = nullptr;
   if (arg.kind == NodeKind::kMatrixSelector) {
     const auto& ms = static_cast<const MatrixSelector&>(arg);
-    selector = ms.selector.get();
     range = ms.range_ms;
     if (ms.range_expr) {
       Result<int64_t> r = ResolveDuration(*ms.range_expr);
