@@ -142,6 +142,7 @@ int Serve(const ServeOptions& options) {
   engine_options.timeout =
       std::chrono::duration_cast<std::chrono::milliseconds>(config.query.timeout);
   engine_options.max_samples = config.query.max_samples;
+  engine_options.max_series = config.query.max_series;
   engine_options.max_concurrent_queries = static_cast<int>(config.query.max_concurrency);
   engine_options.lookback_delta_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(config.query.lookback_delta).count();

@@ -279,6 +279,9 @@ const std::vector<Field>& Fields() {
           "query.max_samples", "samples one query may hold in memory at once",
           [](Config& c) -> uint64_t& { return c.query.max_samples; }, 1, 1'000'000'000'000LL),
       IntField(
+          "query.max_series", "series one selector of a query may fetch (0: no limit)",
+          [](Config& c) -> uint64_t& { return c.query.max_series; }, 0, 1'000'000'000'000LL),
+      IntField(
           "query.max_concurrency", "queries evaluated at once; more wait in line",
           [](Config& c) -> uint32_t& { return c.query.max_concurrency; }, 1, 4096),
       DurationField(

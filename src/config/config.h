@@ -94,6 +94,7 @@ struct LimitsConfig {
 struct QueryConfig {
   Duration timeout = std::chrono::minutes(2);
   uint64_t max_samples = 50'000'000;
+  uint64_t max_series = 1'000'000;
   uint32_t max_concurrency = 20;
   Duration lookback_delta = std::chrono::minutes(5);
   uint32_t max_points_per_series = 11'000;

@@ -112,6 +112,15 @@ Status QueryContext::CheckDeadline() const {
   return Status::Ok();
 }
 
+Status QueryContext::CheckSeries(uint64_t n) const {
+  if (max_series > 0 && n > max_series) {
+    return ResourceExhausted(
+        fmt::format("the query selects {} series, more than the limit of {} (query.max_series)", n,
+                    max_series));
+  }
+  return Status::Ok();
+}
+
 Status QueryContext::AddSamples(uint64_t n) {
   samples_loaded += n;
   samples_in_use += n;
@@ -196,6 +205,7 @@ Result<Value> Evaluator::EvalVectorSelector(const VectorSelector& vs, bool want_
       ctx_.db->Query(tmin - ctx_.lookback_ms + 1 - ctx_.left_edge, tmax);
   Result<std::vector<tsdb::SeriesData>> data = q->Select(vs.matchers);
   if (!data.ok()) return data.status();
+  PHAROS_RETURN_IF_ERROR(ctx_.CheckSeries(data->size()));
   Value out;
   out.type = ValueType::kVector;
   out.vec.reserve(data->size());
@@ -238,6 +248,7 @@ Result<std::vector<RangeSeries>> Evaluator::SelectRange(const VectorSelector& vs
       ctx_.db->Query(tmin - range_ms + 1 - ctx_.left_edge, tmax + after_ms);
   Result<std::vector<tsdb::SeriesData>> data = q->Select(vs.matchers);
   if (!data.ok()) return data.status();
+  PHAROS_RETURN_IF_ERROR(ctx_.CheckSeries(data->size()));
   std::vector<RangeSeries> out;
   out.reserve(data->size());
   uint64_t loaded = 0;
@@ -559,6 +570,7 @@ Result<QueryResult> Engine::Run(tsdb::Db& db, std::string_view query, int64_t st
       params.lookback_delta_ms > 0 ? params.lookback_delta_ms : options_.lookback_delta_ms;
   ctx.default_subquery_step_ms = options_.default_subquery_step_ms;
   ctx.max_samples = options_.max_samples;
+  ctx.max_series = options_.max_series;
   ctx.left_edge = options_.prometheus2_windows ? 1 : 0;
   ctx.deadline = deadline;
   ctx.query_start = start_ms;

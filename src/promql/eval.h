@@ -46,6 +46,7 @@ struct QueryContext {
   int64_t left_edge = 0;
   int64_t default_subquery_step_ms = 0;
   uint64_t max_samples = 0;
+  uint64_t max_series = 0;      // per selector; 0: no limit
   uint64_t samples_loaded = 0;  // total, for statistics
   uint64_t samples_in_use = 0;  // currently held in selector results
   std::chrono::steady_clock::time_point deadline;
@@ -57,6 +58,7 @@ struct QueryContext {
 
   Status CheckDeadline() const;
   Status AddSamples(uint64_t n);
+  Status CheckSeries(uint64_t n) const;
   void Warn(const Expr& at, std::string message);
   void Info(const Expr& at, std::string message);
 };

@@ -56,6 +56,8 @@ struct EngineOptions {
   int64_t lookback_delta_ms = int64_t{5} * 60 * 1000;
   int64_t default_subquery_step_ms = int64_t{60} * 1000;
   uint64_t max_samples = 50'000'000;
+  /// Series one selector may fetch from the store (0: no limit).
+  uint64_t max_series = 1'000'000;
   std::chrono::milliseconds timeout{std::chrono::minutes(2)};
   int max_concurrent_queries = 20;
   /// Prometheus 2.x windows: range selectors and the lookback delta include a sample at

@@ -100,7 +100,7 @@ TEST(QueryApiTest, ErrorsCarryPrometheusErrorTypes) {
   EXPECT_NE(r.body.find("many-to-many matching not allowed"), std::string::npos);
 }
 
-TEST(QueryApiTest, SampleLimitAndTimeoutAreEnforced) {
+TEST(QueryApiTest, SampleLimitIsEnforced) {
   PharosProcess pharos;
   ASSERT_TRUE(pharos.StartServe({"--set", "query.max_samples=5"})) << pharos.Stderr();
   uint16_t port = pharos.port();
@@ -112,6 +112,20 @@ TEST(QueryApiTest, SampleLimitAndTimeoutAreEnforced) {
   EXPECT_NE(r.body.find("query processing would load too many samples into memory"),
             std::string::npos)
       << r.body;
+}
+
+TEST(QueryApiTest, SeriesLimitIsEnforced) {
+  PharosProcess pharos;
+  ASSERT_TRUE(pharos.StartServe({"--set", "query.max_series=1"})) << pharos.Stderr();
+  uint16_t port = pharos.port();
+  LoadData(port);
+  HttpResponse r = Get(port, "/api/v1/query?query=q_requests_total&time=1700000600");
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_NE(r.body.find("the query selects 2 series, more than the limit of 1 (query.max_series)"),
+            std::string::npos)
+      << r.body;
+  r = Get(port, "/api/v1/query?query=q_temperature&time=1700000600");
+  EXPECT_EQ(r.status, 200) << r.body;
 }
 
 TEST(QueryApiTest, FormatParseMetadataAndStatus) {
