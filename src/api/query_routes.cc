@@ -141,17 +141,38 @@ std::string RenderResult(const promql::QueryResult& r, size_t limit, bool& trunc
 
 // Prometheus's errors for query failures: parse errors are bad_data; evaluation errors,
 // including the sample limit, are execution (422).
-Response QueryError(const Status& s) {
-  switch (s.code()) {
-    case StatusCode::kInvalidArgument: return Response::Error(400, "bad_data", s.message());
+struct ErrorKind {
+  int http_status;
+  std::string_view type;
+};
+
+ErrorKind QueryErrorKind(StatusCode code) {
+  switch (code) {
+    case StatusCode::kInvalidArgument: return {400, "bad_data"};
     case StatusCode::kFailedPrecondition:
     case StatusCode::kResourceExhausted:
-    case StatusCode::kUnimplemented: return Response::Error(422, "execution", s.message());
-    case StatusCode::kDeadlineExceeded: return Response::Error(503, "timeout", s.message());
-    case StatusCode::kCancelled: return Response::Error(499, "canceled", s.message());
-    case StatusCode::kUnavailable: return Response::Error(503, "unavailable", s.message());
-    default: return Response::Error(500, "internal", s.message());
+    case StatusCode::kUnimplemented: return {422, "execution"};
+    case StatusCode::kDeadlineExceeded: return {503, "timeout"};
+    case StatusCode::kCancelled: return {499, "canceled"};
+    case StatusCode::kUnavailable: return {503, "unavailable"};
+    default: return {500, "internal"};
   }
+}
+
+// A bad query names the parameter, as Prometheus's API does.
+Response QueryError(const Status& s) {
+  ErrorKind kind = QueryErrorKind(s.code());
+  if (s.code() == StatusCode::kInvalidArgument) {
+    return Response::Error(kind.http_status, kind.type,
+                           fmt::format("invalid parameter \"query\": {}", s.message()));
+  }
+  return Response::Error(kind.http_status, kind.type, s.message());
+}
+
+// The query parameter parsed, for the endpoints that only parse.
+Result<promql::ExprPtr> ParseQueryParam(const Request& req) {
+  auto q = req.FormValue("query");
+  return promql::ParseExpr(q ? *q : "");
 }
 
 Status ParseTime(const Request& req, std::string_view name, int64_t default_ms, int64_t& out) {
@@ -257,16 +278,9 @@ struct QueryState {
 // Counts and times a query; logs it when slower than query.log_slow (the text is the
 // client's query; no credentials travel in it).
 void Record(const QueryState& st, std::string_view type, std::string_view query,
-            const Result<promql::QueryResult>& r, const Response& resp,
-            std::chrono::steady_clock::time_point start) {
+            const Result<promql::QueryResult>& r, std::chrono::steady_clock::time_point start) {
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::string result = "success";
-  if (resp.status != 200) {
-    size_t p = resp.body.find(R"("errorType":")");
-    result = p == std::string::npos
-                 ? "error"
-                 : resp.body.substr(p + 13, resp.body.find('"', p + 13) - p - 13);
-  }
+  std::string_view result = r.ok() ? "success" : QueryErrorKind(r.status().code()).type;
   st.metrics->duration.WithLabels({type}).Observe(seconds);
   st.metrics->queries.WithLabels({type, result}).Inc();
   if (r.ok()) st.metrics->samples.WithLabels({}).Inc(static_cast<double>(r->samples_loaded));
@@ -304,13 +318,8 @@ void InstantQuery(const QueryState& st, const Request& req, Response& resp) {
     return;
   }
   Result<promql::QueryResult> r = st.engine->Instant(*db, query, t, params);
-  if (!r.ok() && r.status().code() == StatusCode::kInvalidArgument) {
-    resp = Response::Error(400, "bad_data",
-                           fmt::format("invalid parameter \"query\": {}", r.status().message()));
-  } else {
-    resp = Answer(r, limit);
-  }
-  Record(st, "instant", query, r, resp, start);
+  resp = Answer(r, limit);
+  Record(st, "instant", query, r, start);
 }
 
 void RangeQuery(const QueryState& st, const Request& req, Response& resp) {
@@ -355,21 +364,14 @@ void RangeQuery(const QueryState& st, const Request& req, Response& resp) {
     return;
   }
   Result<promql::QueryResult> r = st.engine->Range(*db, query, start, end, step, params);
-  if (!r.ok() && r.status().code() == StatusCode::kInvalidArgument) {
-    resp = Response::Error(400, "bad_data",
-                           fmt::format("invalid parameter \"query\": {}", r.status().message()));
-  } else {
-    resp = Answer(r, limit);
-  }
-  Record(st, "range", query, r, resp, begin);
+  resp = Answer(r, limit);
+  Record(st, "range", query, r, begin);
 }
 
 void FormatQuery(const Request& req, Response& resp) {
-  auto q = req.FormValue("query");
-  Result<promql::ExprPtr> e = promql::ParseExpr(q ? *q : "");
+  Result<promql::ExprPtr> e = ParseQueryParam(req);
   if (!e.ok()) {
-    resp = Response::Error(400, "bad_data",
-                           fmt::format("invalid parameter \"query\": {}", e.status().message()));
+    resp = QueryError(e.status());
     return;
   }
   std::string data;
@@ -505,11 +507,9 @@ void AppendTree(std::string& out, const promql::Expr& e) {
 }
 
 void ParseQuery(const Request& req, Response& resp) {
-  auto q = req.FormValue("query");
-  Result<promql::ExprPtr> e = promql::ParseExpr(q ? *q : "");
+  Result<promql::ExprPtr> e = ParseQueryParam(req);
   if (!e.ok()) {
-    resp = Response::Error(400, "bad_data",
-                           fmt::format("invalid parameter \"query\": {}", e.status().message()));
+    resp = QueryError(e.status());
     return;
   }
   std::string data;
@@ -609,15 +609,8 @@ void RegisterQueryRoutes(server::Router& router, const std::atomic<tsdb::Db*>& d
     // Grafana's exemplar toggle works without errors.
     router.Handle(m, "/api/v1/query_exemplars", config::kScopeRead,
                   [](const Request& req, Response& resp) {
-                    auto q = req.FormValue("query");
-                    Result<promql::ExprPtr> e = promql::ParseExpr(q ? *q : "");
-                    if (!e.ok()) {
-                      resp = Response::Error(
-                          400, "bad_data",
-                          fmt::format("invalid parameter \"query\": {}", e.status().message()));
-                      return;
-                    }
-                    resp = Response::JsonSuccess("[]");
+                    Result<promql::ExprPtr> e = ParseQueryParam(req);
+                    resp = e.ok() ? Response::JsonSuccess("[]") : QueryError(e.status());
                   });
     router.Handle(m, "/api/v1/parse_query", config::kScopeRead, ParseQuery);
   }

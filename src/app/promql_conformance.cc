@@ -716,43 +716,12 @@ class ScriptRunner {
 
   static void CollectSelectors(const promql::Expr& e,
                                std::vector<const promql::VectorSelector*>& out) {
-    using promql::NodeKind;
-    switch (e.kind) {
-      case NodeKind::kVectorSelector:
-        out.push_back(static_cast<const promql::VectorSelector*>(&e));
-        break;
-      case NodeKind::kMatrixSelector:
-        out.push_back(static_cast<const promql::MatrixSelector&>(e).selector.get());
-        break;
-      case NodeKind::kSubquery:
-        CollectSelectors(*static_cast<const promql::SubqueryExpr&>(e).expr, out);
-        break;
-      case NodeKind::kCall:
-        for (const auto& a : static_cast<const promql::CallExpr&>(e).args) {
-          CollectSelectors(*a, out);
-        }
-        break;
-      case NodeKind::kAggregate: {
-        const auto& a = static_cast<const promql::AggregateExpr&>(e);
-        CollectSelectors(*a.expr, out);
-        if (a.param) CollectSelectors(*a.param, out);
-        break;
-      }
-      case NodeKind::kBinary: {
-        const auto& b = static_cast<const promql::BinaryExpr&>(e);
-        CollectSelectors(*b.lhs, out);
-        CollectSelectors(*b.rhs, out);
-        break;
-      }
-      case NodeKind::kUnary:
-        CollectSelectors(*static_cast<const promql::UnaryExpr&>(e).expr, out);
-        break;
-      case NodeKind::kParen:
-        CollectSelectors(*static_cast<const promql::ParenExpr&>(e).expr, out);
-        break;
-      default: break;
+    if (e.kind == promql::NodeKind::kVectorSelector) {
+      out.push_back(static_cast<const promql::VectorSelector*>(&e));
     }
+    promql::ForEachChild(e, [&](const promql::Expr& child) { CollectSelectors(child, out); });
   }
+
   std::unique_ptr<selfmon::Registry> registry_;
   std::unique_ptr<tsdb::Db> db_;
   promql::Engine engine_;

@@ -213,7 +213,7 @@ Result<Value> Evaluator::EvalAggregate(const AggregateExpr& a) {
       double c = 0;
       double mean = 0;
       double m2 = 0;
-      bool incremental = false;
+      MeanAccumulator mean_acc;
       values.clear();
       for (int s : members[g]) {
         if (!input[s].has[i]) continue;
@@ -221,28 +221,7 @@ Result<Value> Evaluator::EvalAggregate(const AggregateExpr& a) {
         ++count;
         switch (a.op) {
           case AggOp::kSum: KahanAdd(f, sum, c); break;
-          case AggOp::kAvg: {
-            if (!incremental) {
-              double ns = sum;
-              double nc = c;
-              KahanAdd(f, ns, nc);
-              if (!std::isinf(ns) || count == 1 || std::isinf(f)) {
-                sum = ns;
-                c = nc;
-                break;
-              }
-              incremental = true;
-              mean = sum / (count - 1);
-              c /= count - 1;
-            }
-            double q = (count - 1) / count;
-            double nm = q * mean;
-            double ncc = q * c;
-            KahanAdd(f / count, nm, ncc);
-            mean = nm;
-            c = ncc;
-            break;
-          }
+          case AggOp::kAvg: mean_acc.Add(f); break;
           case AggOp::kMin:
             if (count == 1 || result > f || std::isnan(result)) result = f;
             break;
@@ -263,13 +242,7 @@ Result<Value> Evaluator::EvalAggregate(const AggregateExpr& a) {
       if (count == 0) continue;
       switch (a.op) {
         case AggOp::kSum: result = std::isinf(sum) ? sum : sum + c; break;
-        case AggOp::kAvg:
-          if (incremental) {
-            result = mean + c;
-          } else {
-            result = std::isinf(sum) ? sum : sum / count + c / count;
-          }
-          break;
+        case AggOp::kAvg: result = mean_acc.Value(); break;
         case AggOp::kCount: result = count; break;
         case AggOp::kGroup: result = 1; break;
         case AggOp::kStdvar: result = m2 / count; break;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -195,6 +196,11 @@ struct DurationCall : Expr {
   std::string name;
   std::vector<ExprPtr> args;
 };
+
+/// Calls `fn` on each direct child of `e`: operands, arguments, parameters, and the
+/// duration expressions of ranges, steps and offsets.
+void ForEachChild(const Expr& e, const std::function<void(const Expr&)>& fn);
+void ForEachChild(Expr& e, const std::function<void(Expr&)>& fn);
 
 /// The name a call's function has ("rate").
 std::string_view FunctionName(const CallExpr& call);

@@ -101,9 +101,7 @@ Result<Value> Evaluator::EvalBinary(const BinaryExpr& b) {
       }
       if (!comparison || b.return_bool) s.drop_name = true;
     }
-    std::erase_if(out.vec, [](const Series& s) {
-      return std::find(s.has.begin(), s.has.end(), 1) == s.has.end();
-    });
+    DropEmptySeries(out.vec);
     return out;
   }
   return EvalVectorBinary(b, std::move(*lhs), std::move(*rhs));
@@ -114,11 +112,6 @@ Result<Value> Evaluator::EvalVectorBinary(const BinaryExpr& b, Value lhs, Value 
   const VectorMatching& m = b.matching ? *b.matching : kDefault;
   Value out;
   out.type = ValueType::kVector;
-
-  auto drop_empty = [](std::vector<Series>& v) {
-    std::erase_if(
-        v, [](const Series& s) { return std::find(s.has.begin(), s.has.end(), 1) == s.has.end(); });
-  };
 
   if (IsSetOperator(b.op)) {
     // Per signature, the steps at which the other side has a series.
@@ -149,7 +142,7 @@ Result<Value> Evaluator::EvalVectorBinary(const BinaryExpr& b, Value lhs, Value 
         }
       }
     }
-    drop_empty(out.vec);
+    DropEmptySeries(out.vec);
     return out;
   }
 
@@ -322,7 +315,7 @@ Result<Value> Evaluator::EvalVectorBinary(const BinaryExpr& b, Value lhs, Value 
       }
     }
   }
-  drop_empty(out.vec);
+  DropEmptySeries(out.vec);
   return out;
 }
 

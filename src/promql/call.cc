@@ -8,6 +8,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "common/regexp.h"
 #include "promql/eval.h"
 
 namespace pharos::promql {
@@ -40,27 +41,33 @@ struct Bucket {
   double count;
 };
 
+// Sorts buckets by bound and adds up those with the same bound, in place. False when there
+// is no +Inf bucket (the histogram is unusable).
+bool SortAndCoalesce(std::vector<Bucket>& buckets) {
+  std::sort(buckets.begin(), buckets.end(),
+            [](const Bucket& a, const Bucket& b) { return a.upper < b.upper; });
+  if (buckets.empty() || !std::isinf(buckets.back().upper) || buckets.back().upper < 0) {
+    return false;
+  }
+  size_t n = 0;
+  for (size_t i = 0; i < buckets.size(); ++i) {
+    if (n > 0 && buckets[n - 1].upper == buckets[i].upper) {
+      buckets[n - 1].count += buckets[i].count;
+    } else {
+      buckets[n++] = buckets[i];
+    }
+  }
+  buckets.resize(n);
+  return true;
+}
+
 // Prometheus's BucketQuantile for classic histograms. `forced` reports a monotonicity fix.
 double BucketQuantile(double q, std::vector<Bucket>& buckets, bool& forced) {
   forced = false;
   if (std::isnan(q)) return NAN;
   if (q < 0) return -INFINITY;
   if (q > 1) return INFINITY;
-  std::sort(buckets.begin(), buckets.end(),
-            [](const Bucket& a, const Bucket& b) { return a.upper < b.upper; });
-  if (buckets.empty() || !std::isinf(buckets.back().upper) || buckets.back().upper < 0) {
-    return NAN;
-  }
-  // Coalesce buckets with the same upper bound.
-  std::vector<Bucket> merged;
-  for (const Bucket& b : buckets) {
-    if (!merged.empty() && merged.back().upper == b.upper) {
-      merged.back().count += b.count;
-    } else {
-      merged.push_back(b);
-    }
-  }
-  buckets.swap(merged);
+  if (!SortAndCoalesce(buckets)) return NAN;
   // Monotonicity, ignoring tiny floating point differences.
   double prev = buckets[0].count;
   for (size_t i = 1; i < buckets.size(); ++i) {
@@ -100,19 +107,8 @@ double BucketQuantile(double q, std::vector<Bucket>& buckets, bool& forced) {
 // finite buckets (the first bucket starts at 0 when its bound is positive) and not at all
 // inside buckets of infinite width.
 double BucketFraction(double lower, double upper, std::vector<Bucket>& buckets) {
-  std::sort(buckets.begin(), buckets.end(),
-            [](const Bucket& a, const Bucket& b) { return a.upper < b.upper; });
-  if (buckets.empty() || !std::isinf(buckets.back().upper) || buckets.back().upper < 0) {
-    return NAN;
-  }
-  std::vector<Bucket> merged;
-  for (const Bucket& b : buckets) {
-    if (!merged.empty() && merged.back().upper == b.upper) {
-      merged.back().count += b.count;
-    } else {
-      merged.push_back(b);
-    }
-  }
+  if (!SortAndCoalesce(buckets)) return NAN;
+  const std::vector<Bucket>& merged = buckets;
   double total = merged.back().count;
   if (total == 0 || std::isnan(lower) || std::isnan(upper)) return NAN;
   if (lower >= upper) return 0;
@@ -144,56 +140,6 @@ std::string QuantileLabel(double q) {
   std::string s = FormatFloat(q);
   if (s.find_first_of(".eENI") == std::string::npos) s += ".0";
   return s;
-}
-
-// Go's regexp.Expand for label_replace's replacement: $1, ${1}, $name, ${name}, $$.
-std::string Expand(std::string_view tmpl, const RE2& re, const std::vector<re2::StringPiece>& g) {
-  std::string out;
-  const std::map<std::string, int>& names = re.NamedCapturingGroups();
-  for (size_t i = 0; i < tmpl.size(); ++i) {
-    char ch = tmpl[i];
-    if (ch != '$' || i + 1 >= tmpl.size()) {
-      out += ch;
-      continue;
-    }
-    if (tmpl[i + 1] == '$') {
-      out += '$';
-      ++i;
-      continue;
-    }
-    std::string name;
-    size_t j = i + 1;
-    if (tmpl[j] == '{') {
-      size_t close = tmpl.find('}', j);
-      if (close == std::string_view::npos) {
-        out += ch;
-        continue;
-      }
-      name = std::string(tmpl.substr(j + 1, close - j - 1));
-      j = close + 1;
-    } else {
-      while (j < tmpl.size() &&
-             (std::isalnum(static_cast<unsigned char>(tmpl[j])) || tmpl[j] == '_')) {
-        name += tmpl[j++];
-      }
-    }
-    if (name.empty()) {
-      out += ch;
-      continue;
-    }
-    int group = -1;
-    if (std::all_of(name.begin(), name.end(), [](char x) { return x >= '0' && x <= '9'; })) {
-      group = name.size() > 9 ? -1 : std::stoi(name);
-    } else {
-      auto it = names.find(name);
-      if (it != names.end()) group = it->second;
-    }
-    if (group >= 0 && group < static_cast<int>(g.size()) && g[group].data() != nullptr) {
-      out.append(g[group].data(), g[group].size());
-    }
-    i = j - 1;
-  }
-  return out;
 }
 
 // Go's math.Max / math.Min: NaN wins.
@@ -549,7 +495,7 @@ Result<Value> Evaluator::EvalCall(const CallExpr& c) {
         std::string value = v ? *v : "";
         if (re.Match(value, 0, value.size(), RE2::UNANCHORED, groups.data(),
                      static_cast<int>(groups.size()))) {
-          std::string res = Expand(repl, re, groups);
+          std::string res = ExpandRegexTemplate(repl, re, groups);
           SetLabel(s.labels, dst, res);
           if (dst == "__name__") s.drop_name = false;
         }
@@ -638,9 +584,7 @@ Result<Value> Evaluator::EvalCall(const CallExpr& c) {
       }
     }
   }
-  std::erase_if(out.vec, [](const Series& s) {
-    return std::find(s.has.begin(), s.has.end(), 1) == s.has.end();
-  });
+  DropEmptySeries(out.vec);
   return out;
 }
 

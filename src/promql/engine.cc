@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <unordered_map>
 
 #include "promql/eval.h"
@@ -78,6 +77,12 @@ Series MakeSeries(tsdb::Labels labels, int steps) {
   s.v.assign(steps, 0);
   s.has.assign(steps, 0);
   return s;
+}
+
+void DropEmptySeries(std::vector<Series>& series) {
+  std::erase_if(series, [](const Series& s) {
+    return std::find(s.has.begin(), s.has.end(), 1) == s.has.end();
+  });
 }
 
 double KahanSum(const double* values, size_t n) {
@@ -157,21 +162,21 @@ std::vector<int64_t> Evaluator::SelectorTimes(const TimeModifiers& time) const {
   return times;
 }
 
-Result<int64_t> Evaluator::ResolveDuration(const Expr& e) const {
+Result<int64_t> ResolveDuration(const Expr& e, const QueryContext& ctx) {
   double seconds = 0;
   switch (e.kind) {
     case NodeKind::kNumber: seconds = static_cast<const NumberLiteral&>(e).value; break;
-    case NodeKind::kParen: return ResolveDuration(*static_cast<const ParenExpr&>(e).expr);
+    case NodeKind::kParen: return ResolveDuration(*static_cast<const ParenExpr&>(e).expr, ctx);
     case NodeKind::kUnary: {
       const auto& u = static_cast<const UnaryExpr&>(e);
-      Result<int64_t> v = ResolveDuration(*u.expr);
+      Result<int64_t> v = ResolveDuration(*u.expr, ctx);
       if (!v.ok()) return v;
       return u.negate ? -*v : *v;
     }
     case NodeKind::kBinary: {
       const auto& b = static_cast<const BinaryExpr&>(e);
-      Result<int64_t> l = ResolveDuration(*b.lhs);
-      Result<int64_t> r = ResolveDuration(*b.rhs);
+      Result<int64_t> l = ResolveDuration(*b.lhs, ctx);
+      Result<int64_t> r = ResolveDuration(*b.rhs, ctx);
       if (!l.ok()) return l;
       if (!r.ok()) return r;
       seconds = ApplyDurationOp(b.op, *l / 1000.0, *r / 1000.0);
@@ -179,10 +184,10 @@ Result<int64_t> Evaluator::ResolveDuration(const Expr& e) const {
     }
     case NodeKind::kDurationCall: {
       const auto& c = static_cast<const DurationCall&>(e);
-      if (c.name == "step") return ctx_.query_step;
-      if (c.name == "range") return ctx_.query_end - ctx_.query_start;
-      Result<int64_t> a = ResolveDuration(*c.args[0]);
-      Result<int64_t> b = ResolveDuration(*c.args[1]);
+      if (c.name == "step") return ctx.query_step;
+      if (c.name == "range") return ctx.query_end - ctx.query_start;
+      Result<int64_t> a = ResolveDuration(*c.args[0], ctx);
+      Result<int64_t> b = ResolveDuration(*c.args[1], ctx);
       if (!a.ok()) return a;
       if (!b.ok()) return b;
       return c.name == "min_of" ? std::min(*a, *b) : std::max(*a, *b);
@@ -268,18 +273,7 @@ Result<std::vector<RangeSeries>> Evaluator::SelectRange(const VectorSelector& vs
 Result<std::vector<RangeSeries>> Evaluator::EvalSubqueryRange(const SubqueryExpr& sq,
                                                               const std::vector<int64_t>& times) {
   int64_t range = sq.range_ms;
-  if (sq.range_expr) {
-    Result<int64_t> r = ResolveDuration(*sq.range_expr);
-    if (!r.ok()) return r.status();
-    range = *r;
-  }
-  int64_t step = sq.step_ms;
-  if (sq.step_expr) {
-    Result<int64_t> s = ResolveDuration(*sq.step_expr);
-    if (!s.ok()) return s.status();
-    step = *s;
-  }
-  if (step <= 0) step = ctx_.default_subquery_step_ms;
+  int64_t step = sq.step_ms > 0 ? sq.step_ms : ctx_.default_subquery_step_ms;
   int64_t tmin = *std::min_element(times.begin(), times.end());
   int64_t tmax = *std::max_element(times.begin(), times.end());
   // The first step-aligned timestamp at or after the earliest window start.
@@ -307,43 +301,41 @@ Result<std::vector<RangeSeries>> Evaluator::EvalSubqueryRange(const SubqueryExpr
   return out;
 }
 
+Result<RangeArg> Evaluator::EvalRangeArg(const Expr& e) {
+  const Expr* node = &e;
+  while (node->kind == NodeKind::kParen) node = static_cast<const ParenExpr*>(node)->expr.get();
+  RangeArg arg;
+  Result<std::vector<RangeSeries>> series = std::vector<RangeSeries>{};
+  if (node->kind == NodeKind::kMatrixSelector) {
+    const auto& ms = static_cast<const MatrixSelector&>(*node);
+    arg.selector = ms.selector.get();
+    arg.range = ms.range_ms;
+    arg.times = SelectorTimes(ms.selector->time);
+    // anchored/smoothed selectors read around the window themselves (extended.cc).
+    if (!ms.selector->anchored && !ms.selector->smoothed) {
+      series = SelectRange(*ms.selector, arg.range, arg.times);
+    }
+  } else {
+    const auto& sq = static_cast<const SubqueryExpr&>(*node);
+    arg.range = sq.range_ms;
+    arg.times = SelectorTimes(sq.time);
+    series = EvalSubqueryRange(sq, arg.times);
+  }
+  if (!series.ok()) return series.status();
+  arg.series = std::move(*series);
+  return arg;
+}
+
 // An instant query whose result is a range vector: the raw samples of each window.
 Result<Value> Evaluator::EvalMatrixResult(const Expr& e) {
+  Result<RangeArg> arg = EvalRangeArg(e);
+  if (!arg.ok()) return arg.status();
   Value out;
   out.type = ValueType::kMatrix;
-  std::vector<RangeSeries> series;
-  int64_t range;
-  int64_t t;
-  if (e.kind == NodeKind::kMatrixSelector) {
-    const auto& ms = static_cast<const MatrixSelector&>(e);
-    range = ms.range_ms;
-    if (ms.range_expr) {
-      Result<int64_t> r = ResolveDuration(*ms.range_expr);
-      if (!r.ok()) return r.status();
-      range = *r;
-    }
-    std::vector<int64_t> times = SelectorTimes(ms.selector->time);
-    t = times.back();
-    Result<std::vector<RangeSeries>> r = SelectRange(*ms.selector, range, times);
-    if (!r.ok()) return r.status();
-    series = std::move(*r);
-  } else {
-    const auto& sq = static_cast<const SubqueryExpr&>(e);
-    range = sq.range_ms;
-    if (sq.range_expr) {
-      Result<int64_t> r = ResolveDuration(*sq.range_expr);
-      if (!r.ok()) return r.status();
-      range = *r;
-    }
-    std::vector<int64_t> times = SelectorTimes(sq.time);
-    t = times.back();
-    Result<std::vector<RangeSeries>> r = EvalSubqueryRange(sq, times);
-    if (!r.ok()) return r.status();
-    series = std::move(*r);
-  }
-  for (RangeSeries& rs : series) {
+  int64_t t = arg->times.back();
+  for (RangeSeries& rs : arg->series) {
     std::erase_if(rs.samples, [&](const tsdb::Sample& s) {
-      return s.t <= t - range - ctx_.left_edge || s.t > t;
+      return s.t <= t - arg->range - ctx_.left_edge || s.t > t;
     });
     if (!rs.samples.empty()) out.mat.push_back(std::move(rs));
   }
@@ -404,80 +396,45 @@ Result<Value> Evaluator::EvalNode(const Expr& e) {
 
 namespace {
 
-// Resolves `@ start()` / `@ end()` to the query's start and end.
-void ResolveAt(Expr& e, int64_t start, int64_t end) {
-  auto fix = [&](TimeModifiers& t) {
-    if (t.at == AtKind::kStart) t.at_ms = start;
-    if (t.at == AtKind::kEnd) t.at_ms = end;
+// Resolves what depends on the query but not on the step, once: `@ start()` / `@ end()`
+// and duration expressions with step() or range() in ranges, subquery steps and offsets.
+Status PrepareTree(Expr& e, const QueryContext& ctx) {
+  Status status;
+  auto resolve = [&](std::shared_ptr<Expr>& expr, int64_t& ms) {
+    if (!expr || !status.ok()) return;
+    Result<int64_t> v = ResolveDuration(*expr, ctx);
+    if (!v.ok()) {
+      status = v.status();
+      return;
+    }
+    ms = *v;
+    expr.reset();
+  };
+  auto time = [&](TimeModifiers& t) {
+    if (t.at == AtKind::kStart) t.at_ms = ctx.query_start;
+    if (t.at == AtKind::kEnd) t.at_ms = ctx.query_end;
+    resolve(t.offset_expr, t.offset_ms);
   };
   switch (e.kind) {
-    case NodeKind::kVectorSelector: fix(static_cast<VectorSelector&>(e).time); break;
-    case NodeKind::kMatrixSelector: fix(static_cast<MatrixSelector&>(e).selector->time); break;
+    case NodeKind::kVectorSelector: time(static_cast<VectorSelector&>(e).time); break;
+    case NodeKind::kMatrixSelector: {
+      auto& ms = static_cast<MatrixSelector&>(e);
+      resolve(ms.range_expr, ms.range_ms);
+      break;
+    }
     case NodeKind::kSubquery: {
       auto& sq = static_cast<SubqueryExpr&>(e);
-      fix(sq.time);
-      ResolveAt(*sq.expr, start, end);
+      time(sq.time);
+      resolve(sq.range_expr, sq.range_ms);
+      resolve(sq.step_expr, sq.step_ms);
       break;
     }
-    case NodeKind::kCall:
-      for (ExprPtr& a : static_cast<CallExpr&>(e).args) ResolveAt(*a, start, end);
-      break;
-    case NodeKind::kAggregate: {
-      auto& a = static_cast<AggregateExpr&>(e);
-      ResolveAt(*a.expr, start, end);
-      if (a.param) ResolveAt(*a.param, start, end);
-      break;
-    }
-    case NodeKind::kBinary: {
-      auto& b = static_cast<BinaryExpr&>(e);
-      ResolveAt(*b.lhs, start, end);
-      ResolveAt(*b.rhs, start, end);
-      break;
-    }
-    case NodeKind::kUnary: ResolveAt(*static_cast<UnaryExpr&>(e).expr, start, end); break;
-    case NodeKind::kParen: ResolveAt(*static_cast<ParenExpr&>(e).expr, start, end); break;
     default: break;
   }
-}
-
-// Offsets written as duration expressions with step()/range() become plain offsets.
-Status ResolveOffsets(Expr& e, const std::function<Result<int64_t>(const Expr&)>& f) {
-  auto fix = [&](TimeModifiers& t) -> Status {
-    if (!t.offset_expr) return Status::Ok();
-    Result<int64_t> v = f(*t.offset_expr);
-    if (!v.ok()) return v.status();
-    t.offset_ms = *v;
-    t.offset_expr.reset();
-    return Status::Ok();
-  };
-  switch (e.kind) {
-    case NodeKind::kVectorSelector: return fix(static_cast<VectorSelector&>(e).time);
-    case NodeKind::kMatrixSelector: return fix(static_cast<MatrixSelector&>(e).selector->time);
-    case NodeKind::kSubquery: {
-      auto& sq = static_cast<SubqueryExpr&>(e);
-      PHAROS_RETURN_IF_ERROR(fix(sq.time));
-      return ResolveOffsets(*sq.expr, f);
-    }
-    case NodeKind::kCall:
-      for (ExprPtr& a : static_cast<CallExpr&>(e).args) {
-        PHAROS_RETURN_IF_ERROR(ResolveOffsets(*a, f));
-      }
-      return Status::Ok();
-    case NodeKind::kAggregate: {
-      auto& a = static_cast<AggregateExpr&>(e);
-      PHAROS_RETURN_IF_ERROR(ResolveOffsets(*a.expr, f));
-      if (a.param) return ResolveOffsets(*a.param, f);
-      return Status::Ok();
-    }
-    case NodeKind::kBinary: {
-      auto& b = static_cast<BinaryExpr&>(e);
-      PHAROS_RETURN_IF_ERROR(ResolveOffsets(*b.lhs, f));
-      return ResolveOffsets(*b.rhs, f);
-    }
-    case NodeKind::kUnary: return ResolveOffsets(*static_cast<UnaryExpr&>(e).expr, f);
-    case NodeKind::kParen: return ResolveOffsets(*static_cast<ParenExpr&>(e).expr, f);
-    default: return Status::Ok();
-  }
+  ForEachChild(e, [&](Expr& child) {
+    if (status.ok()) status = PrepareTree(child, ctx);
+  });
+  return status;
 }
 
 bool LabelsLess(const tsdb::Labels& a, const tsdb::Labels& b) {
@@ -576,10 +533,8 @@ Result<QueryResult> Engine::Run(tsdb::Db& db, std::string_view query, int64_t st
   ctx.query_start = start_ms;
   ctx.query_end = end_ms;
   ctx.query_step = range ? step_ms : 0;
-  ResolveAt(root, start_ms, end_ms);
+  PHAROS_RETURN_IF_ERROR(PrepareTree(root, ctx));
   Evaluator ev(ctx, start_ms, end_ms, range ? step_ms : 1);
-  PHAROS_RETURN_IF_ERROR(
-      ResolveOffsets(root, [&](const Expr& d) { return ev.ResolveDuration(d); }));
   Result<Value> value = ev.Eval(root);
   if (!value.ok()) return value.status();
 

@@ -63,6 +63,18 @@ struct QueryContext {
   void Info(const Expr& at, std::string message);
 };
 
+/// A range-vector argument: a matrix selector's samples or a subquery's points, with the
+/// evaluation time of each step (after @ and offset) and the window length.
+struct RangeArg {
+  std::vector<int64_t> times;
+  int64_t range = 0;
+  std::vector<RangeSeries> series;
+  const VectorSelector* selector = nullptr;  // for matrix selectors
+};
+
+/// A duration expression with step() or range(), in milliseconds.
+Result<int64_t> ResolveDuration(const Expr& e, const QueryContext& ctx);
+
 class Evaluator {
  public:
   Evaluator(QueryContext& ctx, int64_t start, int64_t end, int64_t step);
@@ -72,8 +84,6 @@ class Evaluator {
 
   int steps() const { return n_; }
   int64_t Ts(int i) const { return start_ + static_cast<int64_t>(i) * step_; }
-  /// A duration expression with step() or range() in milliseconds.
-  Result<int64_t> ResolveDuration(const Expr& e) const;
 
  private:
   friend class CallEvaluator;
@@ -93,6 +103,7 @@ class Evaluator {
                                   const std::vector<int64_t>& times);
   Result<std::vector<RangeSeries>> EvalSubqueryRange(const SubqueryExpr& sq,
                                                      const std::vector<int64_t>& times);
+  Result<RangeArg> EvalRangeArg(const Expr& e);
   Result<Value> EvalMatrixResult(const Expr& e);
   Result<Value> EvalBinary(const BinaryExpr& b);
   Result<Value> EvalVectorBinary(const BinaryExpr& b, Value lhs, Value rhs);
@@ -119,6 +130,8 @@ const std::string* GetLabel(const tsdb::Labels& labels, std::string_view name);
 void SetLabel(tsdb::Labels& labels, std::string_view name, std::string_view value);
 std::string MetricName(const tsdb::Labels& labels);
 Series MakeSeries(tsdb::Labels labels, int steps);
+/// Removes series without a value at any step.
+void DropEmptySeries(std::vector<Series>& series);
 double KahanSum(const double* values, size_t n);
 /// A label name Prometheus 3 accepts: non-empty valid UTF-8.
 bool ValidLabelName(std::string_view name);
@@ -136,6 +149,46 @@ inline void KahanAdd(double inc, double& sum, double& c) {
   }
   sum = t;
 }
+
+/// The mean as Prometheus computes avg and avg_over_time: a compensated sum, switching to
+/// an incremental mean once the sum would overflow.
+class MeanAccumulator {
+ public:
+  void Add(double v) {
+    ++count_;
+    if (!incremental_) {
+      double sum = sum_;
+      double c = c_;
+      KahanAdd(v, sum, c);
+      if (!std::isinf(sum) || count_ == 1 || std::isinf(v)) {
+        sum_ = sum;
+        c_ = c;
+        return;
+      }
+      incremental_ = true;
+      mean_ = sum_ / (count_ - 1);
+      c_ /= count_ - 1;
+    }
+    double q = (count_ - 1) / count_;
+    double mean = q * mean_;
+    double c = q * c_;
+    KahanAdd(v / count_, mean, c);
+    mean_ = mean;
+    c_ = c;
+  }
+  double Value() const {
+    if (incremental_) return mean_ + c_;
+    if (std::isinf(sum_)) return sum_;
+    return sum_ / count_ + c_ / count_;
+  }
+
+ private:
+  double count_ = 0;
+  double sum_ = 0;
+  double c_ = 0;
+  double mean_ = 0;
+  bool incremental_ = false;
+};
 /// Prometheus's quantile: linear interpolation; phi < 0 gives -Inf, > 1 +Inf.
 double Quantile(double phi, std::vector<double>& values);
 

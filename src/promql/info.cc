@@ -128,7 +128,6 @@ Result<Value> Evaluator::EvalInfo(const CallExpr& c) {
   VectorSelector info_sel;
   info_sel.matchers = name_matchers;
   std::vector<int64_t> ref = ReferenceTimes(*c.args[0]);
-  Evaluator at_ref(ctx_, 0, 0, 1);
   struct Info {
     std::string identity;
     std::string name;
@@ -177,7 +176,6 @@ Result<Value> Evaluator::EvalInfo(const CallExpr& c) {
       }
     }
   }
-  (void)at_ref;
 
   Value out;
   out.type = ValueType::kVector;

@@ -92,39 +92,10 @@ constexpr int kMaxDepth = 200;
 // and left-associative chains (a + a + ...) grow without recursion in the parser.
 constexpr int kMaxHeight = 1000;
 
-int HeightOf(const Expr* e) { return e ? e->height : 0; }
-
 // Sets e.height from its children's (already set) heights.
 void SetHeight(Expr& e) {
   int h = 0;
-  switch (e.kind) {
-    case NodeKind::kMatrixSelector: h = 1; break;
-    case NodeKind::kSubquery: {
-      const auto& sq = static_cast<const SubqueryExpr&>(e);
-      h = std::max({HeightOf(sq.expr.get()), HeightOf(sq.range_expr.get()),
-                    HeightOf(sq.step_expr.get()), HeightOf(sq.time.offset_expr.get())});
-      break;
-    }
-    case NodeKind::kCall:
-      for (const ExprPtr& a : static_cast<const CallExpr&>(e).args) h = std::max(h, a->height);
-      break;
-    case NodeKind::kDurationCall:
-      for (const ExprPtr& a : static_cast<const DurationCall&>(e).args) h = std::max(h, a->height);
-      break;
-    case NodeKind::kAggregate: {
-      const auto& a = static_cast<const AggregateExpr&>(e);
-      h = std::max(HeightOf(a.expr.get()), HeightOf(a.param.get()));
-      break;
-    }
-    case NodeKind::kBinary: {
-      const auto& b = static_cast<const BinaryExpr&>(e);
-      h = std::max(HeightOf(b.lhs.get()), HeightOf(b.rhs.get()));
-      break;
-    }
-    case NodeKind::kUnary: h = HeightOf(static_cast<const UnaryExpr&>(e).expr.get()); break;
-    case NodeKind::kParen: h = HeightOf(static_cast<const ParenExpr&>(e).expr.get()); break;
-    default: break;
-  }
+  ForEachChild(e, [&](const Expr& child) { h = std::max(h, child.height); });
   e.height = h + 1;
 }
 
@@ -897,10 +868,6 @@ class Parser {
                            fmt::format("subquery is only allowed on instant vector, got {} in "
                                        "\"{}\" instead",
                                        ValueTypeName(TypeOf(*e)), Format(*e)));
-          }
-          TimeModifiers* tm = TimeOf(*e);
-          if (tm != nullptr && e->kind == NodeKind::kSubquery) {
-            // a subquery of a subquery is fine
           }
           sq->expr = std::move(e);
           PHAROS_RETURN_IF_ERROR(CheckHeight(*sq));

@@ -217,6 +217,57 @@ bool IsSetOperator(BinOp op) {
 
 std::string_view FunctionName(const CallExpr& call) { return call.func->name; }
 
+void ForEachChild(Expr& e, const std::function<void(Expr&)>& fn) {
+  auto opt = [&](Expr* child) {
+    if (child != nullptr) fn(*child);
+  };
+  auto time = [&](TimeModifiers& t) { opt(t.offset_expr.get()); };
+  switch (e.kind) {
+    case NodeKind::kVectorSelector: time(static_cast<VectorSelector&>(e).time); break;
+    case NodeKind::kMatrixSelector: {
+      auto& ms = static_cast<MatrixSelector&>(e);
+      fn(*ms.selector);
+      opt(ms.range_expr.get());
+      break;
+    }
+    case NodeKind::kSubquery: {
+      auto& sq = static_cast<SubqueryExpr&>(e);
+      fn(*sq.expr);
+      opt(sq.range_expr.get());
+      opt(sq.step_expr.get());
+      time(sq.time);
+      break;
+    }
+    case NodeKind::kCall:
+      for (ExprPtr& a : static_cast<CallExpr&>(e).args) fn(*a);
+      break;
+    case NodeKind::kDurationCall:
+      for (ExprPtr& a : static_cast<DurationCall&>(e).args) fn(*a);
+      break;
+    case NodeKind::kAggregate: {
+      auto& a = static_cast<AggregateExpr&>(e);
+      opt(a.param.get());
+      fn(*a.expr);
+      break;
+    }
+    case NodeKind::kBinary: {
+      auto& b = static_cast<BinaryExpr&>(e);
+      fn(*b.lhs);
+      fn(*b.rhs);
+      break;
+    }
+    case NodeKind::kUnary: fn(*static_cast<UnaryExpr&>(e).expr); break;
+    case NodeKind::kParen: fn(*static_cast<ParenExpr&>(e).expr); break;
+    case NodeKind::kNumber:
+    case NodeKind::kString: break;
+  }
+}
+
+void ForEachChild(const Expr& e, const std::function<void(const Expr&)>& fn) {
+  // The tree is not changed: the mutable walk only hands out references.
+  ForEachChild(const_cast<Expr&>(e), [&](Expr& child) { fn(child); });
+}
+
 ValueType TypeOf(const Expr& e) {
   switch (e.kind) {
     case NodeKind::kNumber: return ValueType::kScalar;

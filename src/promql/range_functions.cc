@@ -75,31 +75,9 @@ void LinearRegression(Samples s, int64_t intercept_time, double& slope, double& 
 }
 
 double AvgOverTime(Samples s) {
-  double sum = 0, c = 0, mean = 0, count = 0;
-  bool incremental = false;
-  for (const tsdb::Sample& smp : s) {
-    ++count;
-    if (!incremental) {
-      double ns = sum, nc = c;
-      KahanAdd(smp.v, ns, nc);
-      if (!std::isinf(ns) || count == 1 || std::isinf(smp.v)) {
-        sum = ns;
-        c = nc;
-        continue;
-      }
-      incremental = true;
-      mean = sum / (count - 1);
-      c /= count - 1;
-    }
-    double q = (count - 1) / count;
-    double nm = q * mean, ncc = q * c;
-    KahanAdd(smp.v / count, nm, ncc);
-    mean = nm;
-    c = ncc;
-  }
-  if (incremental) return mean + c;
-  if (std::isinf(sum)) return sum;
-  return sum / count + c / count;
+  MeanAccumulator mean;
+  for (const tsdb::Sample& smp : s) mean.Add(smp.v);
+  return mean.Value();
 }
 
 double VarianceOverTime(Samples s) {
@@ -156,41 +134,14 @@ Result<Value> Evaluator::EvalRangeCall(const CallExpr& c) {
     if (!v.ok()) return v;
     scalars[i] = std::move(v->scalar);
   }
-  const Expr* arg_ptr = c.args[matrix_arg].get();
-  while (arg_ptr->kind == NodeKind::kParen) {
-    arg_ptr = static_cast<const ParenExpr*>(arg_ptr)->expr.get();
-  }
-  const Expr& arg = *arg_ptr;
-  std::vector<int64_t> times;
-  int64_t range = 0;
-  std::vector<RangeSeries> input;
-  if (arg.kind == NodeKind::kMatrixSelector) {
-    const auto& ms = static_cast<const MatrixSelector&>(arg);
-    range = ms.range_ms;
-    if (ms.range_expr) {
-      Result<int64_t> r = ResolveDuration(*ms.range_expr);
-      if (!r.ok()) return r.status();
-      range = *r;
-    }
-    times = SelectorTimes(ms.selector->time);
-    if (ms.selector->anchored || ms.selector->smoothed) {
-      return EvalExtendedRange(c, *ms.selector, range, times);
-    }
-    Result<std::vector<RangeSeries>> r = SelectRange(*ms.selector, range, times);
-    if (!r.ok()) return r.status();
-    input = std::move(*r);
-  } else {
-    const auto& sq = static_cast<const SubqueryExpr&>(arg);
-    range = sq.range_ms;
-    if (sq.range_expr) {
-      Result<int64_t> r = ResolveDuration(*sq.range_expr);
-      if (!r.ok()) return r.status();
-      range = *r;
-    }
-    times = SelectorTimes(sq.time);
-    Result<std::vector<RangeSeries>> r = EvalSubqueryRange(sq, times);
-    if (!r.ok()) return r.status();
-    input = std::move(*r);
+  Result<RangeArg> range_arg = EvalRangeArg(*c.args[matrix_arg]);
+  if (!range_arg.ok()) return range_arg.status();
+  const std::vector<int64_t>& times = range_arg->times;
+  int64_t range = range_arg->range;
+  std::vector<RangeSeries>& input = range_arg->series;
+  const VectorSelector* selector = range_arg->selector;
+  if (selector != nullptr && (selector->anchored || selector->smoothed)) {
+    return EvalExtendedRange(c, *selector, range, times);
   }
   PHAROS_RETURN_IF_ERROR(ctx_.CheckDeadline());
 
@@ -235,7 +186,7 @@ Result<Value> Evaluator::EvalRangeCall(const CallExpr& c) {
   out.type = ValueType::kVector;
 
   if (id == FuncId::kAbsentOverTime) {
-    Series s = MakeSeries(AbsentLabels(&arg), n_);
+    Series s = MakeSeries(AbsentLabels(c.args[matrix_arg].get()), n_);
     bool any = false;
     for (int i = 0; i < n_; ++i) {
       int64_t t = times[i];

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "common/regexp.h"
 #include "common/strings.h"
 #include "scrape/scrape.h"
 
@@ -31,55 +32,6 @@ void Set(tsdb::Labels& labels, const std::string& name, std::string value) {
   } else if (!value.empty()) {
     labels.insert(it, tsdb::Label{name, std::move(value)});
   }
-}
-
-// Go's Regexp.ExpandString: $1, ${1}, $name, ${name}; $$ is a dollar.
-std::string Expand(std::string_view tmpl, const re2::RE2& re,
-                   const std::vector<re2::StringPiece>& groups) {
-  std::string out;
-  for (size_t i = 0; i < tmpl.size(); ++i) {
-    if (tmpl[i] != '$' || i + 1 >= tmpl.size()) {
-      out += tmpl[i];
-      continue;
-    }
-    if (tmpl[i + 1] == '$') {
-      out += '$';
-      ++i;
-      continue;
-    }
-    std::string name;
-    size_t j = i + 1;
-    if (tmpl[j] == '{') {
-      size_t close = tmpl.find('}', j);
-      if (close == std::string_view::npos) {
-        out += tmpl[i];
-        continue;
-      }
-      name = std::string(tmpl.substr(j + 1, close - j - 1));
-      j = close + 1;
-    } else {
-      while (j < tmpl.size() &&
-             (std::isalnum(static_cast<unsigned char>(tmpl[j])) || tmpl[j] == '_')) {
-        name += tmpl[j++];
-      }
-    }
-    if (name.empty()) {
-      out += tmpl[i];
-      continue;
-    }
-    int index = -1;
-    if (std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      index = name.size() < 6 ? std::stoi(name) : -1;
-    } else {
-      auto it = re.NamedCapturingGroups().find(name);
-      if (it != re.NamedCapturingGroups().end()) index = it->second;
-    }
-    if (index >= 0 && static_cast<size_t>(index) < groups.size() && groups[index].data()) {
-      out.append(groups[index].data(), groups[index].size());
-    }
-    i = j - 1;
-  }
-  return out;
 }
 
 bool MatchGroups(const re2::RE2& re, std::string_view value,
@@ -126,9 +78,9 @@ bool Relabel(const std::vector<CompiledRelabel>& steps, tsdb::Labels& labels) {
       if (MatchGroups(re, value, groups)) return false;
     } else if (action == "replace") {
       if (!MatchGroups(re, value, groups)) continue;
-      std::string target = Expand(c.target_label, re, groups);
+      std::string target = ExpandRegexTemplate(c.target_label, re, groups);
       if (!IsValidLabelName(target)) continue;
-      Set(labels, target, Expand(c.replacement, re, groups));
+      Set(labels, target, ExpandRegexTemplate(c.replacement, re, groups));
     } else if (action == "lowercase" || action == "uppercase") {
       std::string v = value;
       for (char& ch : v) {
@@ -156,7 +108,7 @@ bool Relabel(const std::vector<CompiledRelabel>& steps, tsdb::Labels& labels) {
       tsdb::Labels snapshot = labels;
       for (const tsdb::Label& l : snapshot) {
         if (!MatchGroups(re, l.name, groups)) continue;
-        std::string name = Expand(c.replacement, re, groups);
+        std::string name = ExpandRegexTemplate(c.replacement, re, groups);
         if (IsValidLabelName(name)) Set(labels, name, l.value);
       }
     }
