@@ -6,6 +6,7 @@
 #   bench/http/run.sh [--duration 10s] [--connections 64] [--threads 1] [--pharos-threads 1]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/lib.sh
 
 DURATION=10s
 CONNECTIONS=64
@@ -37,7 +38,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TICKS=$(getconf CLK_TCK)
 

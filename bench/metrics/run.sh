@@ -7,6 +7,7 @@
 #   bench/metrics/run.sh [--series 50000] [--points 200] [--shards 4]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/lib.sh
 
 SERIES=50000
 POINTS=200
@@ -33,8 +34,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 300); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "timeout waiting for $1" >&2; return 1; }
 kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
 
 "$RWBENCH" generate --series "$SERIES" --points "$POINTS" --shards "$SHARDS" --out "$WORK/bodies.bin"

@@ -9,6 +9,7 @@
 #   bench/promql/run.sh [--series 10000] [--hours 24] [--interval-ms 30000] [--runs 5]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/lib.sh
 
 SERIES=10000
 HOURS=24
@@ -40,8 +41,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 600); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "timeout waiting for $1" >&2; return 1; }
 
 POINTS=$((HOURS * 3600000 / INTERVAL_MS))
 GEN=$("$RWBENCH" generate --series "$SERIES" --demo 3 --points "$POINTS" --shards 1 \
