@@ -86,6 +86,27 @@ server::Response Throttled(std::string message, int status, std::string_view ret
   return r;
 }
 
+// Admits a Prometheus-style write, or answers 503 (storage not ready) or 429 (too many
+// writes at once) with Retry-After and returns null.
+template <typename Count>
+tsdb::Db* AdmitWrite(Receivers::State& state, std::optional<InFlight>& guard,
+                     server::Response& resp, const Count& count) {
+  tsdb::Db* db = nullptr;
+  switch (state.Admit(guard, db)) {
+    case Admission::kNotReady:
+      resp = Throttled("storage is recovering; retry shortly", 503, "1");
+      return nullptr;
+    case Admission::kBusy:
+      count("throttled");
+      resp = Throttled(fmt::format("more than {} concurrent write requests; retry later",
+                                   state.options.max_concurrent_writes),
+                       429, "1");
+      return nullptr;
+    case Admission::kAdmitted: break;
+  }
+  return db;
+}
+
 }  // namespace
 
 void Receivers::RegisterRoutes(server::Router& router) const {
@@ -108,19 +129,8 @@ void Receivers::RegisterRoutes(server::Router& router) const {
           return;
         }
         std::optional<InFlight> guard;
-        tsdb::Db* db = nullptr;
-        switch (state->Admit(guard, db)) {
-          case Admission::kNotReady:
-            resp = Throttled("storage is recovering; retry shortly", 503, "1");
-            return;
-          case Admission::kBusy:
-            count("throttled");
-            resp = Throttled(fmt::format("more than {} concurrent write requests; retry later",
-                                         state->options.max_concurrent_writes),
-                             429, "1");
-            return;
-          case Admission::kAdmitted: break;
-        }
+        tsdb::Db* db = AdmitWrite(*state, guard, resp, count);
+        if (db == nullptr) return;
         thread_local DecodedBatch batch;
         Status s = DecodeWriteRequest(req.body(), batch);
         if (!s.ok()) {
@@ -174,19 +184,8 @@ void Receivers::RegisterRoutes(server::Router& router) const {
           metrics->requests.WithLabels({"import", outcome}).Inc();
         };
         std::optional<InFlight> guard;
-        tsdb::Db* db = nullptr;
-        switch (state->Admit(guard, db)) {
-          case Admission::kNotReady:
-            resp = Throttled("storage is recovering; retry shortly", 503, "1");
-            return;
-          case Admission::kBusy:
-            count("throttled");
-            resp = Throttled(fmt::format("more than {} concurrent write requests; retry later",
-                                         state->options.max_concurrent_writes),
-                             429, "1");
-            return;
-          case Admission::kAdmitted: break;
-        }
+        tsdb::Db* db = AdmitWrite(*state, guard, resp, count);
+        if (db == nullptr) return;
         int64_t default_ts = std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::system_clock::now().time_since_epoch())
                                  .count();
