@@ -44,6 +44,29 @@ std::string Format(const L& labels) {
 std::string FormatLabels(std::span<const LabelView> labels) { return Format(labels); }
 std::string FormatLabels(const Labels& labels) { return Format(labels); }
 
+std::string Fingerprint(const Labels& labels) {
+  uint64_t h = 14695981039346656037ULL;
+  auto add = [&h](std::string_view s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 1099511628211ULL;
+    }
+    h ^= 0xff;
+    h *= 1099511628211ULL;
+  };
+  for (const Label& l : labels) {
+    add(l.name);
+    add(l.value);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i) {
+    out[static_cast<size_t>(i)] = kHex[h & 0xf];
+    h >>= 4;
+  }
+  return out;
+}
+
 Result<Matcher> Matcher::Make(MatchType type, std::string name, std::string value) {
   Matcher m;
   m.type_ = type;

@@ -63,6 +63,9 @@ bool IsStaleNaN(double v);
 /// "{__name__="x", a="b"}" in Prometheus's notation, for messages.
 std::string FormatLabels(std::span<const LabelView> labels);
 std::string FormatLabels(const Labels& labels);
+/// Prometheus's label-set fingerprint (FNV-1a 64 over sorted names and values, each followed
+/// by 0xff) as 16 hex digits: the fingerprint Alertmanager shows. `labels` must be sorted.
+std::string Fingerprint(const Labels& labels);
 
 enum class MatchType { kEqual, kNotEqual, kRegexMatch, kRegexNoMatch };
 

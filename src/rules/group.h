@@ -1,0 +1,99 @@
+// Internal to rules: one rule group's loaded rules, their state and its evaluation.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "rules/rules.h"
+#include "rules/template.h"
+
+namespace pharos::rules {
+
+struct EvalEnv {
+  tsdb::Db* db = nullptr;
+  promql::Engine* engine = nullptr;
+  const ManagerOptions* options = nullptr;
+  int64_t resend_delay_ms = 60'000;
+};
+
+/// One transition for the alert history.
+struct AlertEvent {
+  int64_t ts_ms = 0;
+  tsdb::Labels labels;
+  tsdb::Labels annotations;
+  AlertState state = AlertState::kInactive;  // the new state (inactive = resolved)
+  double value = 0;
+};
+
+struct EvalOutput {
+  std::vector<AlertNotice> notices;
+  std::vector<AlertEvent> events;
+  uint64_t evaluations = 0;
+  uint64_t failures = 0;
+};
+
+struct RuleRuntime {
+  RuleSpec spec;
+  std::vector<std::pair<std::string, Template>> label_templates;
+  std::vector<std::pair<std::string, Template>> annotation_templates;
+  bool restored = true;  // false until ALERTS_FOR_STATE has been read back
+  RuleHealth health = RuleHealth::kUnknown;
+  std::string last_error;
+  int64_t last_evaluation_ms = 0;
+  double evaluation_seconds = 0;
+  std::map<std::string, Alert> alerts;          // by label set
+  std::map<std::string, tsdb::Labels> written;  // series written last time, by label set
+};
+
+class Manager::Group {
+ public:
+  /// Builds the runtime rules; templates were checked when the file was parsed.
+  static Result<std::shared_ptr<Group>> Make(GroupSpec spec, int64_t default_interval_ms);
+
+  const std::string& key() const { return key_; }
+  const GroupSpec& spec() const { return spec_; }
+  int64_t interval_ms() const { return interval_ms_; }
+  /// The first aligned evaluation time after `now_ms` (a per-group offset spreads load).
+  int64_t NextEvaluation(int64_t now_ms) const;
+
+  /// Evaluates every rule at ts_ms in order, writing to the store.
+  EvalOutput Evaluate(const EvalEnv& env, int64_t ts_ms);
+  /// Keeps the state of rules that are unchanged in `old`.
+  void CopyStateFrom(Group& old);
+  /// Stale-marks every series this group wrote (the group was removed).
+  void MarkAllStale(const EvalEnv& env, int64_t ts_ms);
+  void set_should_restore(bool v);
+
+  GroupStatus Status() const;
+  void AppendActiveAlerts(std::vector<Alert>& out) const;
+
+  // Scheduling, owned by the manager's scheduler (under its lock).
+  int64_t next_eval_ms = 0;
+  bool running = false;
+
+ private:
+  Group(GroupSpec spec, int64_t interval_ms);
+  void EvaluateRule(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms, EvalOutput& out);
+  ::pharos::Status EvalRecording(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms,
+                                 std::vector<std::pair<tsdb::Labels, double>>& series);
+  ::pharos::Status EvalAlerting(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms,
+                                std::vector<std::pair<tsdb::Labels, double>>& series,
+                                EvalOutput& out);
+  void RestoreForState(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms);
+  void Write(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms,
+             std::vector<std::pair<tsdb::Labels, double>>& series);
+
+  GroupSpec spec_;
+  std::string key_;
+  int64_t interval_ms_;
+  mutable std::mutex mu_;  // guards the runtime state below against API readers
+  std::vector<RuleRuntime> rules_;
+  bool should_restore_ = false;
+  int64_t last_evaluation_ms_ = 0;
+  double evaluation_seconds_ = 0;
+};
+
+}  // namespace pharos::rules

@@ -1,0 +1,298 @@
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "common/log.h"
+#include "common/strings.h"
+#include "meta/meta.h"
+#include "promql/promql.h"
+#include "rules/group.h"
+#include "selfmon/metrics.h"
+
+namespace pharos::rules {
+
+struct Manager::Metrics {
+  explicit Metrics(selfmon::Registry& r)
+      : evaluations(r.AddCounter("pharos_rule_evaluations_total", "Rule evaluations, by group.",
+                                 {"rule_group"})),
+        failures(r.AddCounter("pharos_rule_evaluation_failures_total",
+                              "Rule evaluations that failed, by group.", {"rule_group"})),
+        missed(r.AddCounter("pharos_rule_group_iterations_missed_total",
+                            "Group evaluations skipped because the previous one was still "
+                            "running.",
+                            {"rule_group"})),
+        iterations(r.AddCounter("pharos_rule_group_iterations_total",
+                                "Scheduled group evaluations.", {"rule_group"})),
+        last_duration(r.AddGauge("pharos_rule_group_last_duration_seconds",
+                                 "Duration of the last evaluation of the group.", {"rule_group"})),
+        last_lag(r.AddGauge("pharos_rule_group_last_lag_seconds",
+                            "How late the last evaluation of the group started.", {"rule_group"})),
+        interval(r.AddGauge("pharos_rule_group_interval_seconds", "The interval of the group.",
+                            {"rule_group"})),
+        last_evaluation(r.AddGauge("pharos_rule_group_last_evaluation_timestamp_seconds",
+                                   "When the group was last evaluated.", {"rule_group"})),
+        rules(r.AddGauge("pharos_rule_group_rules", "Rules in the group.", {"rule_group"})),
+        history_errors(r.AddCounter("pharos_alert_history_write_errors_total",
+                                    "Alert transitions that could not be stored.")),
+        duration(r.AddHistogram("pharos_rule_group_duration_seconds", "Group evaluation durations.",
+                                {}, selfmon::LatencyBuckets())) {}
+  selfmon::Family<selfmon::Counter>& evaluations;
+  selfmon::Family<selfmon::Counter>& failures;
+  selfmon::Family<selfmon::Counter>& missed;
+  selfmon::Family<selfmon::Counter>& iterations;
+  selfmon::Family<selfmon::Gauge>& last_duration;
+  selfmon::Family<selfmon::Gauge>& last_lag;
+  selfmon::Family<selfmon::Gauge>& interval;
+  selfmon::Family<selfmon::Gauge>& last_evaluation;
+  selfmon::Family<selfmon::Gauge>& rules;
+  selfmon::Family<selfmon::Counter>& history_errors;
+  selfmon::Family<selfmon::Histogram>& duration;
+};
+
+namespace {
+
+int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string LabelsJson(const tsdb::Labels& labels) {
+  std::string out = "{";
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (i) out += ',';
+    AppendJsonString(out, labels[i].name);
+    out += ':';
+    AppendJsonString(out, labels[i].value);
+  }
+  return out + "}";
+}
+
+std::string LabelValue(const tsdb::Labels& labels, std::string_view name) {
+  for (const tsdb::Label& l : labels) {
+    if (l.name == name) return l.value;
+  }
+  return "";
+}
+
+std::string GroupLabel(const Manager::Group& g) { return g.spec().file + ";" + g.spec().name; }
+
+}  // namespace
+
+Manager::Manager(tsdb::Db& db, promql::Engine& engine, meta::Store* store,
+                 selfmon::Registry& registry, Notify notify, Clock clock)
+    : db_(db),
+      engine_(engine),
+      store_(store),
+      registry_(registry),
+      notify_(std::move(notify)),
+      clock_(clock ? std::move(clock) : Clock(SystemNowMs)),
+      metrics_(std::make_unique<Metrics>(registry)) {}
+
+Manager::~Manager() { Stop(); }
+
+Status Manager::Load(const ManagerOptions& options) {
+  Result<std::vector<std::string>> files = ExpandRuleFiles(options.rule_files, options.base_dir);
+  if (!files.ok()) return files.status();
+  std::vector<std::shared_ptr<Group>> loaded;
+  std::string errors;
+  for (const std::string& file : *files) {
+    Result<std::vector<GroupSpec>> specs = LoadRuleFile(file);
+    if (!specs.ok()) {
+      errors += (errors.empty() ? "" : "\n") + specs.status().message();
+      continue;
+    }
+    for (GroupSpec& spec : *specs) {
+      Result<std::shared_ptr<Group>> g = Group::Make(std::move(spec), options.default_interval_ms);
+      if (!g.ok()) return g.status();
+      loaded.push_back(std::move(*g));
+    }
+  }
+  if (!errors.empty()) return InvalidArgument(errors);
+
+  std::vector<std::shared_ptr<Group>> removed;
+  size_t rules = 0;
+  {
+    std::lock_guard lock(mu_);
+    std::map<std::string, std::shared_ptr<Group>> old;
+    for (auto& g : groups_) old[g->key()] = g;
+    int64_t now = clock_();
+    for (auto& g : loaded) {
+      auto it = old.find(g->key());
+      if (it != old.end()) {
+        g->CopyStateFrom(*it->second);
+        g->next_eval_ms = it->second->interval_ms() == g->interval_ms() ? it->second->next_eval_ms
+                                                                        : g->NextEvaluation(now);
+        g->running = it->second->running;
+        old.erase(it);
+      } else {
+        // New groups (all of them at start-up) restore `for` state on their first run.
+        g->set_should_restore(true);
+        g->next_eval_ms = g->NextEvaluation(now);
+      }
+      rules += g->spec().rules.size();
+      std::string label = GroupLabel(*g);
+      metrics_->interval.WithLabels({label}).Set(static_cast<double>(g->interval_ms()) / 1000);
+      metrics_->rules.WithLabels({label}).Set(static_cast<double>(g->spec().rules.size()));
+    }
+    for (auto& [key, g] : old) removed.push_back(g);
+    groups_ = std::move(loaded);
+    options_ = options;
+  }
+  EvalEnv env{&db_, &engine_, &options, options.resend_delay_ms};
+  for (auto& g : removed) g->MarkAllStale(env, clock_());
+  wake_.notify_all();
+  LogInfo("rules loaded", {{"files", files->size()}, {"rules", rules}});
+  return Status::Ok();
+}
+
+void Manager::Start() {
+  std::lock_guard lock(mu_);
+  if (running_) return;
+  running_ = true;
+  stopping_ = false;
+  int threads = options_.threads > 0
+                    ? options_.threads
+                    : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
+  for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  scheduler_ = std::thread([this] { SchedulerLoop(); });
+}
+
+void Manager::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (!running_) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  scheduler_.join();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+  std::lock_guard lock(mu_);
+  running_ = false;
+}
+
+void Manager::SchedulerLoop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    int64_t now = clock_();
+    int64_t next = now + 1000;
+    for (auto& g : groups_) {
+      if (g->next_eval_ms <= now) {
+        metrics_->iterations.WithLabels({GroupLabel(*g)}).Inc();
+        if (g->running) {
+          metrics_->missed.WithLabels({GroupLabel(*g)}).Inc();
+        } else {
+          g->running = true;
+          ready_.push_back(g);
+        }
+        g->next_eval_ms = g->NextEvaluation(now);
+      }
+      next = std::min(next, g->next_eval_ms);
+    }
+    if (!ready_.empty()) wake_.notify_all();
+    int64_t wait = std::max<int64_t>(1, next - clock_());
+    wake_.wait_for(lock, std::chrono::milliseconds(std::min<int64_t>(wait, 1000)));
+  }
+}
+
+void Manager::WorkerLoop() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    wake_.wait(lock, [this] { return stopping_ || !ready_.empty(); });
+    if (stopping_) return;
+    std::shared_ptr<Group> g = ready_.front();
+    ready_.erase(ready_.begin());
+    ManagerOptions options = options_;
+    lock.unlock();
+    // The evaluation time is the slot's aligned time, as Prometheus uses.
+    int64_t now = clock_();
+    int64_t ts = g->NextEvaluation(now) - g->interval_ms();
+    std::string label = GroupLabel(*g);
+    metrics_->last_lag.WithLabels({label}).Set(static_cast<double>(now - ts) / 1000);
+    EvalEnv env{&db_, &engine_, &options, options.resend_delay_ms};
+    auto start = std::chrono::steady_clock::now();
+    EvalOutput out = g->Evaluate(env, ts);
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    metrics_->evaluations.WithLabels({label}).Inc(static_cast<double>(out.evaluations));
+    if (out.failures) metrics_->failures.WithLabels({label}).Inc(static_cast<double>(out.failures));
+    metrics_->last_duration.WithLabels({label}).Set(seconds);
+    metrics_->last_evaluation.WithLabels({label}).Set(static_cast<double>(ts) / 1000);
+    metrics_->duration.WithLabels({}).Observe(seconds);
+    Publish(*g, out);
+    lock.lock();
+    g->running = false;
+  }
+}
+
+void Manager::Publish(const Group& g, EvalOutput& out) {
+  if (store_ && !out.events.empty()) {
+    Status s = store_->Transaction([&]() -> Status {
+      for (const AlertEvent& e : out.events) {
+        std::string state =
+            e.state == AlertState::kInactive ? "resolved" : std::string(AlertStateName(e.state));
+        Result<int64_t> r = store_->Exec(
+            "INSERT INTO alert_events (ts_ms, fingerprint, alertname, state, labels, "
+            "annotations, value, rule_group) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            {e.ts_ms, tsdb::Fingerprint(e.labels), LabelValue(e.labels, "alertname"), state,
+             LabelsJson(e.labels), LabelsJson(e.annotations), e.value, g.spec().name});
+        if (!r.ok()) return r.status();
+      }
+      return Status::Ok();
+    });
+    if (!s.ok()) {
+      metrics_->history_errors.WithLabels({}).Inc(static_cast<double>(out.events.size()));
+      LogError("cannot store alert transitions", {{"error", s.message()}});
+    }
+  }
+  if (notify_ && !out.notices.empty()) notify_(std::move(out.notices));
+}
+
+void Manager::EvaluateAt(int64_t ts_ms) {
+  std::vector<std::shared_ptr<Group>> groups;
+  ManagerOptions options;
+  {
+    std::lock_guard lock(mu_);
+    groups = groups_;
+    options = options_;
+  }
+  for (auto& g : groups) {
+    EvalEnv env{&db_, &engine_, &options, options.resend_delay_ms};
+    EvalOutput out = g->Evaluate(env, ts_ms);
+    Publish(*g, out);
+  }
+}
+
+std::vector<GroupStatus> Manager::Groups() const {
+  std::vector<std::shared_ptr<Group>> groups;
+  {
+    std::lock_guard lock(mu_);
+    groups = groups_;
+  }
+  std::vector<GroupStatus> out;
+  for (auto& g : groups) out.push_back(g->Status());
+  return out;
+}
+
+std::vector<Alert> Manager::ActiveAlerts() const {
+  std::vector<std::shared_ptr<Group>> groups;
+  {
+    std::lock_guard lock(mu_);
+    groups = groups_;
+  }
+  std::vector<Alert> out;
+  for (auto& g : groups) g->AppendActiveAlerts(out);
+  return out;
+}
+
+size_t Manager::rule_count() const {
+  std::lock_guard lock(mu_);
+  size_t n = 0;
+  for (auto& g : groups_) n += g->spec().rules.size();
+  return n;
+}
+
+}  // namespace pharos::rules
