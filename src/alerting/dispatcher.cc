@@ -1,0 +1,848 @@
+// The dispatcher: alert store, routing into aggregation groups, flushes with silences,
+// inhibition and time intervals, the notification log, and the delivery queue.
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "alerting/alerting.h"
+#include "alerting/notify.h"
+#include "alerting/transport.h"
+#include "common/log.h"
+#include "common/strings.h"
+#include "meta/meta.h"
+#include "selfmon/metrics.h"
+
+namespace pharos::alerting {
+namespace {
+
+constexpr int64_t kSilenceRetentionMs = 5 * 24 * 3'600'000;  // Alertmanager's 120 h
+constexpr int64_t kMaxBackoffMs = 60'000;
+
+int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Alertmanager's LabelSet.String(): {a="b", c="d"}.
+std::string LabelSetString(const tsdb::Labels& labels) {
+  std::string out = "{";
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (i) out += ", ";
+    out += labels[i].name + "=" + JsonString(labels[i].value);
+  }
+  return out + "}";
+}
+
+std::string Join(const std::set<std::string>& s) {
+  std::string out;
+  for (const std::string& x : s) out += (out.empty() ? "" : ",") + x;
+  return out;
+}
+
+std::set<std::string> SplitSet(const std::string& s) {
+  std::set<std::string> out;
+  for (std::string_view part : Split(s, ',')) {
+    if (!part.empty()) out.emplace(part);
+  }
+  return out;
+}
+
+bool Subset(const std::set<std::string>& a, const std::set<std::string>& b) {
+  return std::includes(b.begin(), b.end(), a.begin(), a.end());
+}
+
+std::string NewSilenceId() {
+  unsigned char b[16];
+  if (RAND_bytes(b, sizeof b) != 1) {
+    uint64_t t = static_cast<uint64_t>(SystemNowMs());
+    std::memcpy(b, &t, 8);
+    std::memcpy(b + 8, &t, 8);
+  }
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  std::string hex = HexEncode(std::string_view(reinterpret_cast<char*>(b), 16));
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
+         hex.substr(16, 4) + "-" + hex.substr(20);
+}
+
+std::string MatchersText(const std::vector<LabelMatcher>& matchers) {
+  std::string out = "{";
+  for (size_t i = 0; i < matchers.size(); ++i) out += (i ? "," : "") + matchers[i].ToString();
+  return out + "}";
+}
+
+void Match(const Route& r, const tsdb::Labels& labels, std::vector<const Route*>& out) {
+  if (!MatchesAll(r.matchers, labels)) return;
+  size_t before = out.size();
+  for (const Route& child : r.routes) {
+    size_t n = out.size();
+    Match(child, labels, out);
+    if (out.size() > n && !child.continue_matching) break;
+  }
+  if (out.size() == before) out.push_back(&r);
+}
+
+tsdb::Labels GroupLabelsFor(const Route& r, const tsdb::Labels& labels) {
+  if (r.group_by_all) return labels;
+  tsdb::Labels out;
+  for (const tsdb::Label& l : labels) {
+    if (std::find(r.group_by.begin(), r.group_by.end(), l.name) != r.group_by.end()) {
+      out.push_back(l);
+    }
+  }
+  return out;
+}
+
+struct AggrGroup {
+  const Route* route = nullptr;
+  std::string key;
+  tsdb::Labels labels;
+  std::map<std::string, Alert> alerts;  // by fingerprint
+  int64_t next_flush_ms = 0;
+  bool has_flushed = false;
+};
+
+struct LogEntry {
+  int64_t ts_ms = 0;
+  std::set<std::string> firing;
+  std::set<std::string> resolved;
+};
+
+enum class Kind { kWebhook, kEmail, kAlertmanager };
+
+struct Delivery {
+  Notification n;
+  Kind kind = Kind::kWebhook;
+  size_t index = 0;
+  std::string integration;  // "webhook[0]"
+  int attempts = 0;
+  int64_t next_try_ms = 0;
+  int64_t deadline_ms = 0;
+  int64_t firing_ends_at_ms = 0;  // for forwarding to Alertmanager
+  bool log = true;                // update the notification log on success
+  std::set<std::string> firing;
+  std::set<std::string> resolved;
+  std::shared_ptr<const Config> config;
+};
+
+}  // namespace
+
+struct Dispatcher::State {
+  State(meta::Store* s, selfmon::Registry& r, DispatcherOptions o, Clock c)
+      : store(s),
+        options(o),
+        clock(std::move(c)),
+        sent(r.AddCounter("pharos_notifications_total",
+                          "Notifications delivered, by receiver and integration.",
+                          {"receiver", "integration"})),
+        failed(r.AddCounter("pharos_notifications_failed_total",
+                            "Notifications given up after retries, by receiver and integration.",
+                            {"receiver", "integration"})),
+        attempts_failed(r.AddCounter("pharos_notification_requests_failed_total",
+                                     "Failed delivery attempts (each retry counts).",
+                                     {"integration"})),
+        latency(r.AddHistogram("pharos_notification_latency_seconds",
+                               "Duration of delivery attempts.", {"integration"},
+                               selfmon::LatencyBuckets())),
+        received(r.AddCounter("pharos_alerts_received_total", "Alerts received, by status.",
+                              {"status"})),
+        store_errors(r.AddCounter("pharos_alerting_store_errors_total",
+                                  "Silences, notification log or history rows that could not be "
+                                  "stored.")) {
+    r.AddCollector([this](selfmon::SampleWriter& w) {
+      std::lock_guard lock(mu);
+      int64_t now = clock();
+      size_t active = 0, suppressed = 0;
+      for (const auto& [fp, a] : alerts) {
+        if (a.Resolved(now)) continue;
+        bool muted = !SilencedBy(a.labels, now).empty() || !InhibitedBy(a, now).empty();
+        (muted ? suppressed : active)++;
+      }
+      w.Family("pharos_alerts", "Alerts held by the dispatcher, by state.",
+               selfmon::MetricType::kGauge);
+      w.Sample("pharos_alerts", {{"state", "active"}}, static_cast<double>(active));
+      w.Sample("pharos_alerts", {{"state", "suppressed"}}, static_cast<double>(suppressed));
+      size_t counts[3] = {0, 0, 0};
+      for (const auto& [id, s] : silences) {
+        std::string_view st = s.State(now);
+        counts[st == "active" ? 0 : st == "pending" ? 1 : 2]++;
+      }
+      w.Family("pharos_silences", "Silences, by state.", selfmon::MetricType::kGauge);
+      w.Sample("pharos_silences", {{"state", "active"}}, static_cast<double>(counts[0]));
+      w.Sample("pharos_silences", {{"state", "pending"}}, static_cast<double>(counts[1]));
+      w.Sample("pharos_silences", {{"state", "expired"}}, static_cast<double>(counts[2]));
+    });
+  }
+
+  std::vector<std::string> SilencedBy(const tsdb::Labels& labels, int64_t now) const {
+    std::vector<std::string> out;
+    for (const auto& [id, s] : silences) {
+      if (s.State(now) == "active" && MatchesAll(s.matchers, labels)) out.push_back(id);
+    }
+    return out;
+  }
+
+  std::vector<std::string> InhibitedBy(const Alert& target, int64_t now) const {
+    std::vector<std::string> out;
+    for (const InhibitRule& rule : config->inhibit_rules) {
+      if (!MatchesAll(rule.target, target.labels)) continue;
+      bool target_is_source = MatchesAll(rule.source, target.labels);
+      for (const auto& [fp, source] : alerts) {
+        if (source.Resolved(now) || fp == target.fingerprint) continue;
+        if (!MatchesAll(rule.source, source.labels)) continue;
+        if (target_is_source && MatchesAll(rule.target, source.labels)) continue;
+        bool equal = true;
+        for (const std::string& name : rule.equal) {
+          std::string_view a, b;
+          for (const tsdb::Label& l : target.labels) {
+            if (l.name == name) a = l.value;
+          }
+          for (const tsdb::Label& l : source.labels) {
+            if (l.name == name) b = l.value;
+          }
+          equal = equal && a == b;
+        }
+        if (equal) {
+          out.push_back(fp);
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
+  bool TimeMuted(const Route& r, int64_t now) const {
+    for (const std::string& name : r.mute_time_intervals) {
+      auto it = config->time_intervals.find(name);
+      if (it == config->time_intervals.end()) continue;
+      for (const TimeInterval& ti : it->second) {
+        if (ti.Contains(now)) return true;
+      }
+    }
+    if (!r.active_time_intervals.empty()) {
+      for (const std::string& name : r.active_time_intervals) {
+        auto it = config->time_intervals.find(name);
+        if (it == config->time_intervals.end()) continue;
+        for (const TimeInterval& ti : it->second) {
+          if (ti.Contains(now)) return false;
+        }
+      }
+      return true;
+    }
+    return false;
+  }
+
+  const Receiver* FindReceiver(const std::string& name) const {
+    for (const Receiver& r : config->receivers) {
+      if (r.name == name) return &r;
+    }
+    return nullptr;
+  }
+
+  void RouteAlert(const Alert& a, int64_t now) {
+    std::vector<const alerting::Route*> routes;
+    Match(config->route, a.labels, routes);
+    for (const auto* r : routes) {
+      tsdb::Labels group_labels = GroupLabelsFor(*r, a.labels);
+      std::string key = r->key + ":" + LabelSetString(group_labels);
+      auto [it, created] = groups.try_emplace(key);
+      AggrGroup& g = it->second;
+      if (created) {
+        g.route = r;
+        g.key = key;
+        g.labels = std::move(group_labels);
+        g.next_flush_ms = now + r->group_wait_ms;
+      }
+      g.alerts[a.fingerprint] = a;
+      // An alert that started long ago need not wait for group_wait.
+      if (!g.has_flushed && a.starts_at_ms + r->group_wait_ms < now) g.next_flush_ms = now;
+    }
+  }
+
+  // Enqueues deliveries for one receiver; `log` false skips deduplication bookkeeping.
+  void Enqueue(const Receiver& r, const Notification& n, int64_t now, int64_t deadline,
+               int64_t repeat_ms, bool log, const std::set<std::string>& firing,
+               const std::set<std::string>& resolved) {
+    auto add = [&](Kind kind, size_t index, const char* name, bool send_resolved) {
+      Delivery d;
+      d.n = n;
+      if (!send_resolved) {
+        d.n.alerts.erase(std::remove_if(d.n.alerts.begin(), d.n.alerts.end(),
+                                        [&](const Alert& a) { return a.Resolved(now); }),
+                         d.n.alerts.end());
+      }
+      if (d.n.alerts.empty()) return false;
+      d.kind = kind;
+      d.index = index;
+      d.integration = fmt::format("{}[{}]", name, index);
+      d.next_try_ms = now;
+      d.deadline_ms = deadline;
+      d.firing_ends_at_ms = now + repeat_ms + 2 * std::max<int64_t>(deadline - now, 60'000);
+      d.log = log;
+      d.firing = firing;
+      d.resolved = resolved;
+      d.config = config;
+      std::lock_guard lock(qmu);
+      queue.push_back(std::move(d));
+      return true;
+    };
+    bool any = false;
+    for (size_t i = 0; i < r.webhooks.size(); ++i) {
+      any |= add(Kind::kWebhook, i, "webhook", r.webhooks[i].send_resolved);
+    }
+    for (size_t i = 0; i < r.emails.size(); ++i) {
+      any |= add(Kind::kEmail, i, "email", r.emails[i].send_resolved);
+    }
+    for (size_t i = 0; i < r.alertmanagers.size(); ++i) {
+      any |= add(Kind::kAlertmanager, i, "alertmanager", r.alertmanagers[i].send_resolved);
+    }
+    if (any) {
+      qcv.notify_all();
+    } else if (log) {
+      // Nothing to send (resolved-only, no send_resolved): remember we were here.
+      SaveLog(n.group_key, r.name, {now, firing, resolved});
+    }
+  }
+
+  void SaveLog(const std::string& group_key, const std::string& receiver, LogEntry e) {
+    if (store) {
+      Result<int64_t> r = store->Exec(
+          "INSERT INTO notification_log (group_key, receiver, ts_ms, firing, resolved) VALUES "
+          "(?1, ?2, ?3, ?4, ?5) ON CONFLICT (group_key, receiver) DO UPDATE SET ts_ms = ?3, "
+          "firing = ?4, resolved = ?5",
+          {group_key, receiver, e.ts_ms, Join(e.firing), Join(e.resolved)});
+      if (!r.ok()) store_errors.WithLabels({}).Inc();
+    }
+    nflog[{group_key, receiver}] = std::move(e);
+  }
+
+  void Flush(AggrGroup& g, int64_t now) {
+    const Receiver* receiver = FindReceiver(g.route->receiver);
+    Notification n;
+    n.receiver = g.route->receiver;
+    n.group_key = g.key;
+    n.group_labels = g.labels;
+    n.now_ms = now;
+    std::vector<std::string> resolved_now;
+    for (const auto& [fp, a] : g.alerts) {
+      if (a.Resolved(now)) resolved_now.push_back(fp);
+      if (!SilencedBy(a.labels, now).empty() || !InhibitedBy(a, now).empty()) continue;
+      n.alerts.push_back(a);
+    }
+    std::sort(n.alerts.begin(), n.alerts.end(), [&](const Alert& a, const Alert& b) {
+      bool ra = a.Resolved(now), rb = b.Resolved(now);
+      if (ra != rb) return !ra;
+      return LabelSetString(a.labels) < LabelSetString(b.labels);
+    });
+    bool muted = TimeMuted(*g.route, now);
+    if (receiver && !muted) {
+      std::set<std::string> firing, resolved;
+      for (const Alert& a : n.alerts) (a.Resolved(now) ? resolved : firing).insert(a.fingerprint);
+      bool send_resolved = false;
+      for (const auto& w : receiver->webhooks) send_resolved |= w.send_resolved;
+      for (const auto& e : receiver->emails) send_resolved |= e.send_resolved;
+      for (const auto& a : receiver->alertmanagers) send_resolved |= a.send_resolved;
+      auto it = nflog.find({g.key, receiver->name});
+      bool needed;
+      if (it == nflog.end()) {
+        needed = !firing.empty();
+      } else if (!Subset(firing, it->second.firing)) {
+        needed = true;
+      } else if (firing.empty()) {
+        needed = !it->second.firing.empty();
+      } else if (send_resolved && !Subset(resolved, it->second.resolved)) {
+        needed = true;
+      } else {
+        needed = it->second.ts_ms + g.route->repeat_interval_ms <= now;
+      }
+      if (needed) {
+        Enqueue(*receiver, n, now, now + std::max<int64_t>(g.route->group_interval_ms, 10'000),
+                g.route->repeat_interval_ms, true, firing, resolved);
+      }
+    }
+    if (observer && !n.alerts.empty()) observer(n);
+    for (const std::string& fp : resolved_now) g.alerts.erase(fp);
+  }
+
+  Status Send(const Delivery& d) {
+    const Config& c = *d.config;
+    const Receiver* r = nullptr;
+    for (const Receiver& x : c.receivers) {
+      if (x.name == d.n.receiver) r = &x;
+    }
+    if (!r) return NotFound("receiver \"" + d.n.receiver + "\" is no longer configured");
+    std::string external = c.external_url;
+    auto post = [&](const std::string& url, const std::string& body,
+                    const HttpAuth& auth) -> Status {
+      Result<Url> u = ParseUrl(url);
+      if (!u.ok()) return u.status();
+      Result<HttpReply> reply =
+          HttpPost(*u, body, "application/json", auth, options.request_timeout_ms);
+      if (!reply.ok()) return reply.status();
+      if (reply->status / 100 != 2) {
+        return Unavailable(fmt::format("unexpected status code {}: {}", reply->status,
+                                       std::string(Trim(reply->body)).substr(0, 200)));
+      }
+      return Status::Ok();
+    };
+    switch (d.kind) {
+      case Kind::kWebhook: {
+        const WebhookConfig& w = r->webhooks.at(d.index);
+        return post(w.url, WebhookPayload(d.n, external, w.max_alerts), w.auth);
+      }
+      case Kind::kAlertmanager: {
+        const AlertmanagerConfig& a = r->alertmanagers.at(d.index);
+        std::string url = a.url;
+        while (!url.empty() && url.back() == '/') url.pop_back();
+        return post(url + "/api/v2/alerts", PostableAlerts(d.n, d.firing_ends_at_ms), a.auth);
+      }
+      case Kind::kEmail: {
+        const EmailConfig& e = r->emails.at(d.index);
+        return SendMail(e, SplitAddresses(e.to), EmailMessage(d.n, e, external),
+                        options.request_timeout_ms);
+      }
+    }
+    return Internal("unknown integration");
+  }
+
+  void Record(const Delivery& d, int64_t now, bool ok, const std::string& error) {
+    if (!store) return;
+    std::string alerts = "[";
+    for (size_t i = 0; i < d.n.alerts.size(); ++i) {
+      const Alert& a = d.n.alerts[i];
+      std::string name;
+      for (const tsdb::Label& l : a.labels) {
+        if (l.name == "alertname") name = l.value;
+      }
+      alerts += fmt::format("{}{{\"fingerprint\":{},\"alertname\":{},\"status\":\"{}\"}}",
+                            i ? "," : "", JsonString(a.fingerprint), JsonString(name),
+                            a.Resolved(d.n.now_ms) ? "resolved" : "firing");
+    }
+    alerts += "]";
+    Result<int64_t> r = store->Exec(
+        "INSERT INTO notifications (ts_ms, receiver, integration, group_key, status, outcome, "
+        "attempts, alerts, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        {now, d.n.receiver, d.integration, d.n.group_key,
+         std::string(AnyFiring(d.n) ? "firing" : "resolved"), std::string(ok ? "sent" : "failed"),
+         static_cast<int64_t>(d.attempts), alerts, error});
+    if (!r.ok()) store_errors.WithLabels({}).Inc();
+  }
+
+  // One attempt; requeues with backoff or gives up at the deadline.
+  void Attempt(Delivery d) {
+    std::string kind = d.integration.substr(0, d.integration.find('['));
+    auto start = std::chrono::steady_clock::now();
+    Status s = Send(d);
+    latency.WithLabels({kind}).Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    ++d.attempts;
+    int64_t now = clock();
+    if (s.ok()) {
+      sent.WithLabels({d.n.receiver, kind}).Inc();
+      Record(d, now, true, "");
+      if (d.log) {
+        std::lock_guard lock(mu);
+        SaveLog(d.n.group_key, d.n.receiver, {d.n.now_ms, d.firing, d.resolved});
+      }
+      return;
+    }
+    attempts_failed.WithLabels({kind}).Inc();
+    int64_t backoff =
+        std::min<int64_t>(kMaxBackoffMs, int64_t{1000} << std::min(d.attempts - 1, 16));
+    if (now + backoff < d.deadline_ms) {
+      d.next_try_ms = now + backoff;
+      std::lock_guard lock(qmu);
+      queue.push_back(std::move(d));
+      qcv.notify_all();
+      return;
+    }
+    failed.WithLabels({d.n.receiver, kind}).Inc();
+    LogError("notification failed; giving up", {{"receiver", d.n.receiver},
+                                                {"integration", d.integration},
+                                                {"attempts", d.attempts},
+                                                {"error", s.message()}});
+    Record(d, now, false, s.message());
+  }
+
+  // Takes one due delivery, if any.
+  bool TakeDue(int64_t now, Delivery& out) {
+    std::lock_guard lock(qmu);
+    for (auto it = queue.begin(); it != queue.end(); ++it) {
+      if (it->next_try_ms <= now) {
+        out = std::move(*it);
+        queue.erase(it);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  void WorkerLoop() {
+    while (true) {
+      Delivery d;
+      {
+        std::unique_lock lock(qmu);
+        while (true) {
+          if (stopping) return;
+          int64_t now = clock();
+          int64_t next = now + 1000;
+          auto due = queue.end();
+          for (auto it = queue.begin(); it != queue.end(); ++it) {
+            if (it->next_try_ms <= now) {
+              due = it;
+              break;
+            }
+            next = std::min(next, it->next_try_ms);
+          }
+          if (due != queue.end()) {
+            d = std::move(*due);
+            queue.erase(due);
+            break;
+          }
+          qcv.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(1, next - now)));
+        }
+      }
+      Attempt(std::move(d));
+    }
+  }
+
+  mutable std::mutex mu;
+  std::shared_ptr<const Config> config;
+  meta::Store* store;
+  DispatcherOptions options;
+  Clock clock;
+  std::map<std::string, Alert> alerts;
+  std::map<std::string, AggrGroup> groups;
+  std::map<std::string, Silence> silences;
+  std::map<std::pair<std::string, std::string>, LogEntry> nflog;
+  FlushObserver observer;
+
+  std::mutex qmu;
+  std::condition_variable qcv;
+  std::deque<Delivery> queue;
+  bool stopping = false;
+  std::vector<std::thread> workers;
+  std::thread ticker;
+  std::mutex tick_mu;
+  std::condition_variable tick_cv;
+
+  selfmon::Family<selfmon::Counter>& sent;
+  selfmon::Family<selfmon::Counter>& failed;
+  selfmon::Family<selfmon::Counter>& attempts_failed;
+  selfmon::Family<selfmon::Histogram>& latency;
+  selfmon::Family<selfmon::Counter>& received;
+  selfmon::Family<selfmon::Counter>& store_errors;
+};
+
+Dispatcher::Dispatcher(Config config, meta::Store* store, selfmon::Registry& registry,
+                       DispatcherOptions options, Clock clock)
+    : state_(std::make_unique<State>(store, registry, options,
+                                     clock ? std::move(clock) : Clock(SystemNowMs))),
+      config_(config) {
+  state_->config = std::make_shared<const Config>(std::move(config));
+}
+
+Dispatcher::~Dispatcher() { Stop(); }
+
+Status Dispatcher::Open() {
+  if (!state_->store) return Status::Ok();
+  std::lock_guard lock(state_->mu);
+  Result<std::vector<meta::Row>> rows = state_->store->Query(
+      "SELECT id, matchers, starts_ms, ends_ms, updated_ms, created_by, comment FROM silences");
+  if (!rows.ok()) return rows.status();
+  for (const meta::Row& row : *rows) {
+    Silence s;
+    s.id = row.Text(0);
+    Result<std::vector<LabelMatcher>> m = ParseMatchers(row.Text(1));
+    if (!m.ok()) {
+      LogError("skipping a stored silence with bad matchers", {{"id", s.id}});
+      continue;
+    }
+    s.matchers = std::move(*m);
+    s.starts_at_ms = row.Int(2);
+    s.ends_at_ms = row.Int(3);
+    s.updated_at_ms = row.Int(4);
+    s.created_by = row.Text(5);
+    s.comment = row.Text(6);
+    state_->silences[s.id] = std::move(s);
+  }
+  rows = state_->store->Query(
+      "SELECT group_key, receiver, ts_ms, firing, resolved FROM notification_log");
+  if (!rows.ok()) return rows.status();
+  for (const meta::Row& row : *rows) {
+    state_->nflog[{row.Text(0), row.Text(1)}] =
+        LogEntry{row.Int(2), SplitSet(row.Text(3)), SplitSet(row.Text(4))};
+  }
+  return Status::Ok();
+}
+
+void Dispatcher::Start() {
+  State& s = *state_;
+  {
+    std::lock_guard lock(s.qmu);
+    if (!s.workers.empty()) return;
+    s.stopping = false;
+  }
+  for (int i = 0; i < std::max(1, s.options.delivery_threads); ++i) {
+    s.workers.emplace_back([&s] { s.WorkerLoop(); });
+  }
+  s.ticker = std::thread([this, &s] {
+    std::unique_lock lock(s.tick_mu);
+    while (true) {
+      {
+        std::lock_guard q(s.qmu);
+        if (s.stopping) return;
+      }
+      lock.unlock();
+      Tick(s.clock());
+      lock.lock();
+      s.tick_cv.wait_for(lock, std::chrono::milliseconds(s.options.tick_ms));
+    }
+  });
+}
+
+void Dispatcher::Stop() {
+  State& s = *state_;
+  {
+    std::lock_guard lock(s.qmu);
+    if (s.workers.empty()) return;
+    s.stopping = true;
+  }
+  s.qcv.notify_all();
+  s.tick_cv.notify_all();
+  if (s.ticker.joinable()) s.ticker.join();
+  for (auto& t : s.workers) t.join();
+  s.workers.clear();
+}
+
+void Dispatcher::Reload(Config config) {
+  std::lock_guard lock(state_->mu);
+  config_ = config;
+  state_->config = std::make_shared<const Config>(std::move(config));
+  // Alertmanager rebuilds its groups on reload; the notification log prevents resends.
+  state_->groups.clear();
+  int64_t now = state_->clock();
+  for (const auto& [fp, a] : state_->alerts) state_->RouteAlert(a, now);
+}
+
+void Dispatcher::Insert(std::vector<Alert> alerts) {
+  State& s = *state_;
+  std::lock_guard lock(s.mu);
+  int64_t now = s.clock();
+  for (Alert& a : alerts) {
+    std::sort(a.labels.begin(), a.labels.end(),
+              [](const tsdb::Label& x, const tsdb::Label& y) { return x.name < y.name; });
+    a.fingerprint = tsdb::Fingerprint(a.labels);
+    if (a.starts_at_ms == 0) a.starts_at_ms = now;
+    if (a.ends_at_ms == 0) {
+      a.ends_at_ms = now + s.config->resolve_timeout_ms;
+      a.timeout = true;
+    }
+    a.updated_at_ms = now;
+    auto it = s.alerts.find(a.fingerprint);
+    if (it != s.alerts.end() && !it->second.Resolved(now) &&
+        it->second.starts_at_ms < a.starts_at_ms) {
+      a.starts_at_ms = it->second.starts_at_ms;  // the same ongoing alert
+    }
+    s.received.WithLabels({a.Resolved(now) ? "resolved" : "firing"}).Inc();
+    s.alerts[a.fingerprint] = a;
+    s.RouteAlert(a, now);
+  }
+}
+
+void Dispatcher::Tick(int64_t now_ms) {
+  State& s = *state_;
+  std::lock_guard lock(s.mu);
+  for (auto it = s.groups.begin(); it != s.groups.end();) {
+    AggrGroup& g = it->second;
+    if (g.next_flush_ms <= now_ms) {
+      s.Flush(g, now_ms);
+      g.has_flushed = true;
+      g.next_flush_ms = now_ms + g.route->group_interval_ms;
+    }
+    if (g.alerts.empty()) {
+      it = s.groups.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = s.alerts.begin(); it != s.alerts.end();) {
+    it = it->second.Resolved(now_ms) ? s.alerts.erase(it) : std::next(it);
+  }
+  for (auto it = s.silences.begin(); it != s.silences.end();) {
+    if (it->second.ends_at_ms + kSilenceRetentionMs < now_ms) {
+      if (s.store) (void)s.store->Exec("DELETE FROM silences WHERE id = ?1", {it->first});
+      it = s.silences.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Dispatcher::DeliverDue(int64_t now_ms) {
+  Delivery d;
+  while (state_->TakeDue(now_ms, d)) state_->Attempt(std::move(d));
+}
+
+Status Dispatcher::NotifyReceiver(const std::string& receiver, std::vector<Alert> alerts,
+                                  const std::string& group_key) {
+  State& s = *state_;
+  std::lock_guard lock(s.mu);
+  const Receiver* r = s.FindReceiver(receiver);
+  if (!r) return NotFound(fmt::format("no receiver named \"{}\"", receiver));
+  int64_t now = s.clock();
+  Notification n;
+  n.receiver = receiver;
+  n.group_key = group_key;
+  n.now_ms = now;
+  for (Alert& a : alerts) {
+    std::sort(a.labels.begin(), a.labels.end(),
+              [](const tsdb::Label& x, const tsdb::Label& y) { return x.name < y.name; });
+    a.fingerprint = tsdb::Fingerprint(a.labels);
+  }
+  n.alerts = std::move(alerts);
+  s.Enqueue(*r, n, now, now + 5 * 60'000, 4 * 3'600'000, false, {}, {});
+  return Status::Ok();
+}
+
+bool Dispatcher::HasReceiver(const std::string& name) const {
+  std::lock_guard lock(state_->mu);
+  return state_->FindReceiver(name) != nullptr;
+}
+
+void Dispatcher::SetFlushObserver(FlushObserver observer) {
+  std::lock_guard lock(state_->mu);
+  state_->observer = std::move(observer);
+}
+
+Result<std::string> Dispatcher::UpsertSilence(Silence silence) {
+  State& s = *state_;
+  std::lock_guard lock(s.mu);
+  int64_t now = s.clock();
+  if (silence.matchers.empty()) return InvalidArgument("a silence needs at least one matcher");
+  bool all_match_empty = std::all_of(silence.matchers.begin(), silence.matchers.end(),
+                                     [](const LabelMatcher& m) { return m.Matches({}); });
+  if (all_match_empty) {
+    return InvalidArgument("at least one matcher must not match the empty string");
+  }
+  if (silence.ends_at_ms <= silence.starts_at_ms) {
+    return InvalidArgument("endsAt must be after startsAt");
+  }
+  if (silence.ends_at_ms <= now) return InvalidArgument("endsAt is in the past");
+  if (silence.starts_at_ms < now) silence.starts_at_ms = now;
+  if (!silence.id.empty()) {
+    auto it = s.silences.find(silence.id);
+    if (it == s.silences.end()) {
+      return NotFound(fmt::format("silence {} not found", silence.id));
+    }
+    if (it->second.State(now) == "expired") silence.id.clear();  // expired: a new one
+  }
+  if (silence.id.empty()) silence.id = NewSilenceId();
+  silence.updated_at_ms = now;
+  if (s.store) {
+    Result<int64_t> r = s.store->Exec(
+        "INSERT INTO silences (id, matchers, starts_ms, ends_ms, updated_ms, created_by, comment) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET matchers = ?2, "
+        "starts_ms = ?3, ends_ms = ?4, updated_ms = ?5, created_by = ?6, comment = ?7",
+        {silence.id, MatchersText(silence.matchers), silence.starts_at_ms, silence.ends_at_ms,
+         silence.updated_at_ms, silence.created_by, silence.comment});
+    if (!r.ok()) return r.status();
+  }
+  std::string id = silence.id;
+  s.silences[id] = std::move(silence);
+  return id;
+}
+
+Status Dispatcher::ExpireSilence(const std::string& id) {
+  State& s = *state_;
+  std::lock_guard lock(s.mu);
+  auto it = s.silences.find(id);
+  if (it == s.silences.end()) return NotFound(fmt::format("silence {} not found", id));
+  int64_t now = s.clock();
+  if (it->second.State(now) == "expired") {
+    return FailedPrecondition(fmt::format("silence {} already expired", id));
+  }
+  if (it->second.starts_at_ms > now) it->second.starts_at_ms = now;
+  it->second.ends_at_ms = now;
+  it->second.updated_at_ms = now;
+  if (s.store) {
+    Result<int64_t> r = s.store->Exec(
+        "UPDATE silences SET starts_ms = ?2, ends_ms = ?3, updated_ms = ?3 WHERE id = ?1",
+        {id, it->second.starts_at_ms, now});
+    if (!r.ok()) return r.status();
+  }
+  return Status::Ok();
+}
+
+std::vector<Silence> Dispatcher::Silences() const {
+  std::lock_guard lock(state_->mu);
+  std::vector<Silence> out;
+  for (const auto& [id, s] : state_->silences) out.push_back(s);
+  return out;
+}
+
+Result<Silence> Dispatcher::GetSilence(const std::string& id) const {
+  std::lock_guard lock(state_->mu);
+  auto it = state_->silences.find(id);
+  if (it == state_->silences.end()) return NotFound(fmt::format("silence {} not found", id));
+  return it->second;
+}
+
+std::vector<AlertView> Dispatcher::Alerts() const {
+  const State& s = *state_;
+  std::lock_guard lock(s.mu);
+  int64_t now = s.clock();
+  std::vector<AlertView> out;
+  for (const auto& [fp, a] : s.alerts) {
+    if (a.Resolved(now)) continue;
+    AlertView v;
+    v.alert = a;
+    std::vector<const Route*> routes;
+    Match(s.config->route, a.labels, routes);
+    for (const Route* r : routes) {
+      if (std::find(v.receivers.begin(), v.receivers.end(), r->receiver) == v.receivers.end()) {
+        v.receivers.push_back(r->receiver);
+      }
+      v.muted_by_time = v.muted_by_time || s.TimeMuted(*r, now);
+    }
+    v.silenced_by = s.SilencedBy(a.labels, now);
+    v.inhibited_by = s.InhibitedBy(a, now);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+std::vector<GroupView> Dispatcher::Groups() const {
+  const State& s = *state_;
+  std::lock_guard lock(s.mu);
+  int64_t now = s.clock();
+  std::vector<GroupView> out;
+  for (const auto& [key, g] : s.groups) {
+    GroupView v;
+    v.key = key;
+    v.receiver = g.route->receiver;
+    v.group_labels = g.labels;
+    for (const auto& [fp, a] : g.alerts) {
+      if (a.Resolved(now)) continue;
+      AlertView av;
+      av.alert = a;
+      av.receivers = {g.route->receiver};
+      av.silenced_by = s.SilencedBy(a.labels, now);
+      av.inhibited_by = s.InhibitedBy(a, now);
+      v.alerts.push_back(std::move(av));
+    }
+    if (!v.alerts.empty()) out.push_back(std::move(v));
+  }
+  return out;
+}
+
+size_t Dispatcher::pending_deliveries() const {
+  std::lock_guard lock(state_->qmu);
+  return state_->queue.size();
+}
+
+}  // namespace pharos::alerting

@@ -1,0 +1,520 @@
+// The dispatcher under a controlled clock: grouping with group_wait, group_interval and
+// repeat_interval, resolved notifications, silences, inhibition, time intervals, retries,
+// the notification log across restarts, and the receivers' wire formats.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "alerting/alerting.h"
+#include "meta/meta.h"
+#include "selfmon/metrics.h"
+
+namespace pharos::alerting {
+namespace {
+
+constexpr int64_t kS = 1000;
+constexpr int64_t kT0 = 1'704'067'200'000;  // 2024-01-01T00:00:00Z, a Monday
+
+// A loopback server that records each request and answers with a set status; in SMTP
+// mode it plays a minimal mail server.
+class Sink {
+ public:
+  explicit Sink(bool smtp = false) : smtp_(smtp) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int one = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::listen(fd_, 16);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~Sink() {
+    stop_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int port() const { return port_; }
+  void set_status(int s) { status_ = s; }
+  std::vector<std::string> bodies() {
+    std::lock_guard lock(mu_);
+    return bodies_;
+  }
+  std::vector<std::string> targets() {
+    std::lock_guard lock(mu_);
+    return targets_;
+  }
+
+ private:
+  static bool ReadLine(int c, std::string& buf, std::string& line) {
+    while (true) {
+      size_t eol = buf.find("\r\n");
+      if (eol != std::string::npos) {
+        line = buf.substr(0, eol);
+        buf.erase(0, eol + 2);
+        return true;
+      }
+      char tmp[4096];
+      ssize_t n = ::recv(c, tmp, sizeof tmp, 0);
+      if (n <= 0) return false;
+      buf.append(tmp, static_cast<size_t>(n));
+    }
+  }
+  void Smtp(int c) {
+    auto say = [c](std::string s) { (void)!::send(c, s.data(), s.size(), MSG_NOSIGNAL); };
+    say("220 sink ESMTP\r\n");
+    std::string buf, line, data;
+    bool in_data = false;
+    while (ReadLine(c, buf, line)) {
+      if (in_data) {
+        if (line == ".") {
+          in_data = false;
+          {
+            std::lock_guard lock(mu_);
+            bodies_.push_back(data);
+          }
+          say("250 OK queued\r\n");
+        } else {
+          data += line + "\n";
+        }
+        continue;
+      }
+      {
+        std::lock_guard lock(mu_);
+        targets_.push_back(line);
+      }
+      if (line.rfind("EHLO", 0) == 0) {
+        say("250-sink\r\n250 AUTH PLAIN\r\n");
+      } else if (line == "DATA") {
+        in_data = true;
+        say("354 go ahead\r\n");
+      } else if (line == "QUIT") {
+        say("221 bye\r\n");
+        return;
+      } else if (line.rfind("AUTH", 0) == 0) {
+        say("235 ok\r\n");
+      } else {
+        say("250 OK\r\n");
+      }
+    }
+  }
+  void Loop() {
+    while (!stop_) {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      if (smtp_) {
+        Smtp(c);
+        ::close(c);
+        continue;
+      }
+      std::string req;
+      char buf[8192];
+      size_t need = std::string::npos;
+      while (true) {
+        ssize_t n = ::recv(c, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        req.append(buf, static_cast<size_t>(n));
+        size_t end = req.find("\r\n\r\n");
+        if (end != std::string::npos && need == std::string::npos) {
+          size_t cl = req.find("Content-Length: ");
+          need = end + 4 + std::stoul(req.substr(cl + 16));
+        }
+        if (need != std::string::npos && req.size() >= need) break;
+      }
+      {
+        std::lock_guard lock(mu_);
+        targets_.push_back(req.substr(0, req.find("\r\n")));
+        bodies_.push_back(req.substr(req.find("\r\n\r\n") + 4));
+      }
+      std::string reply = "HTTP/1.1 " + std::to_string(status_.load()) +
+                          " X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+      (void)!::send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
+      ::close(c);
+    }
+  }
+  bool smtp_;
+  int fd_;
+  int port_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> status_{200};
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<std::string> bodies_;
+  std::vector<std::string> targets_;
+};
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("pharos-alerting-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    OpenStore();
+  }
+  void TearDown() override {
+    dispatcher_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void OpenStore() {
+    Result<std::unique_ptr<meta::Store>> s = meta::Store::Open((dir_ / "meta.db").string());
+    ASSERT_TRUE(s.ok());
+    store_ = std::move(*s);
+  }
+  void Make(const std::string& yaml) {
+    Result<Config> c = ParseConfig(yaml, "alerting");
+    ASSERT_TRUE(c.ok()) << c.status().message();
+    c->external_url = "http://pharos.test";
+    registry_ = std::make_unique<selfmon::Registry>();
+    dispatcher_ = std::make_unique<Dispatcher>(*c, store_.get(), *registry_, DispatcherOptions{},
+                                               [this] { return now_; });
+    ASSERT_TRUE(dispatcher_->Open().ok());
+  }
+  Alert Firing(std::string name, std::string severity, std::string instance = "a") {
+    Alert a;
+    a.labels = {{"alertname", std::move(name)},
+                {"instance", std::move(instance)},
+                {"severity", std::move(severity)}};
+    a.annotations = {{"summary", "something is wrong"}};
+    a.starts_at_ms = now_;
+    a.ends_at_ms = now_ + 4 * 60 * kS;
+    a.generator_url = "http://pharos.test/graph";
+    return a;
+  }
+  // Advances the clock to `t`, ticking and delivering every second on the way.
+  void RunTo(int64_t t) {
+    while (now_ < t) {
+      now_ = std::min(t, now_ + kS);
+      dispatcher_->Tick(now_);
+      dispatcher_->DeliverDue(now_);
+    }
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<meta::Store> store_;
+  std::unique_ptr<selfmon::Registry> registry_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  int64_t now_ = kT0;
+};
+
+std::string Hook(const Sink& sink, std::string extra = "") {
+  return R"(
+route:
+  receiver: hook
+  group_by: [alertname]
+  group_wait: 30s
+  group_interval: 5m
+  repeat_interval: 1h
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: )" +
+         sink.url() + "/hook\n" + extra;
+}
+
+TEST_F(DispatcherTest, GroupWaitIntervalRepeatAndResolved) {
+  Sink sink;
+  Make(Hook(sink));
+  dispatcher_->Insert({Firing("Cpu", "warning", "a")});
+  RunTo(kT0 + 10 * kS);
+  dispatcher_->Insert({Firing("Cpu", "warning", "b")});
+  RunTo(kT0 + 29 * kS);
+  EXPECT_TRUE(sink.bodies().empty()) << "nothing before group_wait";
+  RunTo(kT0 + 31 * kS);
+  ASSERT_EQ(sink.bodies().size(), 1u) << "one grouped notification after group_wait";
+  std::string first = sink.bodies()[0];
+  EXPECT_NE(first.find("\"version\":\"4\""), std::string::npos);
+  EXPECT_NE(first.find("\"groupKey\":\"{}:{alertname=\\\"Cpu\\\"}\""), std::string::npos) << first;
+  EXPECT_NE(first.find("\"status\":\"firing\""), std::string::npos);
+  EXPECT_NE(first.find("\"instance\":\"a\""), std::string::npos);
+  EXPECT_NE(first.find("\"instance\":\"b\""), std::string::npos);
+  EXPECT_NE(first.find("\"endsAt\":\"0001-01-01T00:00:00Z\""), std::string::npos);
+  EXPECT_NE(first.find("\"commonLabels\":{\"alertname\":\"Cpu\",\"severity\":\"warning\"}"),
+            std::string::npos)
+      << first;
+  EXPECT_NE(first.find("\"externalURL\":\"http://pharos.test\""), std::string::npos);
+  EXPECT_EQ(sink.targets()[0], "POST /hook HTTP/1.1");
+
+  // Alerts keep arriving (as the rule manager resends them); nothing changes until the
+  // repeat interval has passed since the last notification.
+  for (int64_t t = kT0 + 60 * kS; t <= kT0 + 60 * 60 * kS; t += 60 * kS) {
+    RunTo(t);
+    dispatcher_->Insert({Firing("Cpu", "warning", "a"), Firing("Cpu", "warning", "b")});
+  }
+  EXPECT_EQ(sink.bodies().size(), 1u);
+  RunTo(kT0 + 61 * 60 * kS);
+  ASSERT_EQ(sink.bodies().size(), 2u)
+      << "the repeat after repeat_interval, at a group_interval tick";
+  RunTo(kT0 + 66 * 60 * kS);
+  ASSERT_EQ(sink.bodies().size(), 3u) << "the alerts stopped arriving at 60 min and ended at 64";
+  EXPECT_NE(sink.bodies()[2].find("\"status\":\"resolved\""), std::string::npos);
+
+  // Resolved alerts leave the group after the flush that reported them; the empty group goes.
+  EXPECT_TRUE(dispatcher_->Groups().empty());
+  // Firing again later is a new notification after group_wait.
+  dispatcher_->Insert({Firing("Cpu", "warning", "a")});
+  RunTo(now_ + 31 * kS);
+  ASSERT_EQ(sink.bodies().size(), 4u);
+  EXPECT_NE(sink.bodies()[3].find("\"status\":\"firing\""), std::string::npos);
+
+  Result<std::vector<meta::Row>> rows =
+      store_->Query("SELECT status, outcome, receiver, integration FROM notifications ORDER BY id");
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 4u);
+  EXPECT_EQ((*rows)[2].Text(0), "resolved");
+  EXPECT_EQ((*rows)[2].Text(1), "sent");
+  EXPECT_EQ((*rows)[2].Text(3), "webhook[0]");
+}
+
+TEST_F(DispatcherTest, SilencesMuteAndExpire) {
+  Sink sink;
+  Make(Hook(sink));
+  Result<std::vector<LabelMatcher>> m = ParseMatchers("alertname=Cpu");
+  ASSERT_TRUE(m.ok());
+  Silence s;
+  s.matchers = *m;
+  s.starts_at_ms = now_;
+  s.ends_at_ms = now_ + 3600 * kS;
+  s.created_by = "ann";
+  s.comment = "maintenance";
+  Result<std::string> id = dispatcher_->UpsertSilence(s);
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  dispatcher_->Insert({Firing("Cpu", "warning")});
+  RunTo(kT0 + 60 * kS);
+  EXPECT_TRUE(sink.bodies().empty());
+  std::vector<AlertView> views = dispatcher_->Alerts();
+  ASSERT_EQ(views.size(), 1u) << "silenced alerts stay visible";
+  EXPECT_EQ(views[0].state(), "suppressed");
+  EXPECT_EQ(views[0].silenced_by, std::vector<std::string>{*id});
+
+  ASSERT_TRUE(dispatcher_->ExpireSilence(*id).ok());
+  EXPECT_FALSE(dispatcher_->ExpireSilence(*id).ok()) << "already expired";
+  for (int64_t t = kT0 + 2 * 60 * kS; t <= kT0 + 6 * 60 * kS; t += 60 * kS) {
+    dispatcher_->Insert({Firing("Cpu", "warning")});  // kept alive, as the rules resend it
+    RunTo(t);
+  }
+  EXPECT_EQ(sink.bodies().size(), 1u) << "notified at the next group_interval after expiry";
+
+  // Silences survive a restart.
+  Make(Hook(sink));
+  ASSERT_EQ(dispatcher_->Silences().size(), 1u);
+  EXPECT_EQ(dispatcher_->Silences()[0].State(now_), "expired");
+  EXPECT_EQ(dispatcher_->Silences()[0].comment, "maintenance");
+}
+
+TEST_F(DispatcherTest, SilenceValidation) {
+  Make("route: {receiver: a}\nreceivers: [{name: a}]\n");
+  Silence s;
+  s.starts_at_ms = now_;
+  s.ends_at_ms = now_ + kS;
+  EXPECT_FALSE(dispatcher_->UpsertSilence(s).ok()) << "no matchers";
+  s.matchers = *ParseMatchers("a=~\".*\"");
+  EXPECT_FALSE(dispatcher_->UpsertSilence(s).ok()) << "matches everything";
+  s.matchers = *ParseMatchers("a=b");
+  s.ends_at_ms = now_ - kS;
+  EXPECT_FALSE(dispatcher_->UpsertSilence(s).ok()) << "ends in the past";
+  s.ends_at_ms = now_ + kS;
+  s.id = "no-such-id";
+  EXPECT_EQ(dispatcher_->UpsertSilence(s).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(DispatcherTest, InhibitionSuppressesTheWarningWhileTheCriticalFires) {
+  Sink sink;
+  Make(Hook(sink, R"(inhibit_rules:
+  - source_matchers: [severity="critical"]
+    target_matchers: [severity="warning"]
+    equal: [instance]
+)"));
+  dispatcher_->Insert({Firing("DiskFull", "critical", "a"), Firing("DiskFilling", "warning", "a"),
+                       Firing("DiskFilling", "warning", "b")});
+  RunTo(kT0 + 31 * kS);
+  std::string all;
+  for (const auto& b : sink.bodies()) all += b;
+  EXPECT_NE(all.find("DiskFull"), std::string::npos);
+  EXPECT_NE(all.find("\"instance\":\"b\""), std::string::npos) << "b has no critical alert";
+  size_t warning_a = 0;
+  for (const AlertView& v : dispatcher_->Alerts()) {
+    if (v.alert.labels[0].value == "DiskFilling" && v.alert.labels[1].value == "a") {
+      ++warning_a;
+      EXPECT_EQ(v.state(), "suppressed");
+      EXPECT_EQ(v.inhibited_by.size(), 1u);
+    }
+  }
+  EXPECT_EQ(warning_a, 1u);
+  for (const auto& b : sink.bodies()) {
+    if (b.find("DiskFilling") != std::string::npos) {
+      EXPECT_EQ(b.find("\"instance\":\"a\""), std::string::npos) << b;
+    }
+  }
+}
+
+TEST_F(DispatcherTest, RoutingTreeContinueAndTimeIntervals) {
+  Sink pager, team;
+  Make(R"(
+route:
+  receiver: team
+  group_wait: 1s
+  routes:
+    - matchers: [severity=critical]
+      receiver: pager
+      continue: true
+      mute_time_intervals: [monday]
+    - matchers: [severity=~"critical|warning"]
+      receiver: team
+time_intervals:
+  - name: monday
+    time_intervals: [{weekdays: [monday]}]
+receivers:
+  - name: pager
+    webhook_configs: [{url: )" +
+       pager.url() + R"(}]
+  - name: team
+    webhook_configs: [{url: )" +
+       team.url() + R"(}]
+)");
+  dispatcher_->Insert({Firing("Down", "critical")});
+  RunTo(kT0 + 5 * kS);
+  EXPECT_TRUE(pager.bodies().empty()) << "muted on Mondays (kT0 is a Monday)";
+  ASSERT_EQ(team.bodies().size(), 1u) << "continue: the second route gets it too";
+  std::vector<AlertView> views = dispatcher_->Alerts();
+  ASSERT_EQ(views.size(), 1u);
+  EXPECT_EQ(views[0].receivers, (std::vector<std::string>{"pager", "team"}));
+}
+
+TEST_F(DispatcherTest, FailingReceiverRetriesAndNeverBlocksOthers) {
+  Sink bad, good;
+  bad.set_status(500);
+  Make(R"(
+route:
+  receiver: both
+  group_wait: 1s
+  group_interval: 1m
+receivers:
+  - name: both
+    webhook_configs:
+      - url: )" +
+       bad.url() + R"(
+      - url: http://127.0.0.1:1/refused
+      - url: )" +
+       good.url() + "\n");
+  dispatcher_->Insert({Firing("X", "warning")});
+  RunTo(kT0 + 2 * kS);
+  EXPECT_EQ(good.bodies().size(), 1u);
+  RunTo(kT0 + 70 * kS);
+  EXPECT_GE(bad.bodies().size(), 5u) << "retried with backoff within the group interval";
+  EXPECT_LE(bad.bodies().size(), 8u);
+  Result<std::vector<meta::Row>> rows = store_->Query(
+      "SELECT integration, outcome, error FROM notifications WHERE outcome = 'failed' ORDER BY "
+      "integration");
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].Text(0), "webhook[0]");
+  EXPECT_NE((*rows)[0].Text(2).find("500"), std::string::npos);
+  EXPECT_NE((*rows)[1].Text(2).find("connect"), std::string::npos);
+  std::string metrics = registry_->Render();
+  EXPECT_NE(metrics.find(
+                "pharos_notifications_failed_total{receiver=\"both\",integration=\"webhook\"} 2"),
+            std::string::npos)
+      << metrics;
+}
+
+TEST_F(DispatcherTest, NotificationLogPreventsResendAfterRestart) {
+  Sink sink;
+  Make(Hook(sink));
+  dispatcher_->Insert({Firing("Cpu", "warning")});
+  RunTo(kT0 + 31 * kS);
+  ASSERT_EQ(sink.bodies().size(), 1u);
+  // A restart: the rule manager sends the same alert again; the log says it was notified.
+  Make(Hook(sink));
+  dispatcher_->Insert({Firing("Cpu", "warning")});
+  RunTo(kT0 + 120 * kS);
+  EXPECT_EQ(sink.bodies().size(), 1u);
+}
+
+TEST_F(DispatcherTest, EmailAndAlertmanagerReceivers) {
+  Sink smtp(true), am;
+  Make(R"(
+global:
+  smtp_from: pharos@example.com
+  smtp_smarthost: 127.0.0.1:)" +
+       std::to_string(smtp.port()) + R"(
+  smtp_require_tls: false
+route:
+  receiver: both
+  group_wait: 1s
+  group_by: [alertname]
+receivers:
+  - name: both
+    email_configs:
+      - to: 'Ops <ops@example.com>, dev@example.com'
+        auth_username: pharos
+        auth_password: pw
+    alertmanager_configs:
+      - url: )" +
+       am.url() + "\n");
+  dispatcher_->Insert({Firing("Cpu", "warning", "a"), Firing("Cpu", "warning", "b")});
+  RunTo(kT0 + 3 * kS);
+  ASSERT_EQ(smtp.bodies().size(), 1u);
+  std::string mail = smtp.bodies()[0];
+  EXPECT_NE(mail.find("Subject: [FIRING:2] Cpu (warning)"), std::string::npos) << mail;
+  EXPECT_NE(mail.find("To: Ops <ops@example.com>, dev@example.com"), std::string::npos);
+  std::vector<std::string> commands = smtp.targets();
+  EXPECT_NE(std::find(commands.begin(), commands.end(), "RCPT TO:<ops@example.com>"),
+            commands.end());
+  EXPECT_NE(std::find(commands.begin(), commands.end(), "RCPT TO:<dev@example.com>"),
+            commands.end());
+  ASSERT_EQ(am.bodies().size(), 1u);
+  EXPECT_EQ(am.targets()[0], "POST /api/v2/alerts HTTP/1.1");
+  EXPECT_EQ(am.bodies()[0].front(), '[');
+  EXPECT_NE(am.bodies()[0].find("\"labels\":{\"alertname\":\"Cpu\""), std::string::npos);
+}
+
+TEST_F(DispatcherTest, FlushObserverSeesUnmutedAlerts) {
+  Sink sink;
+  Make(Hook(sink));
+  std::vector<Notification> seen;
+  dispatcher_->SetFlushObserver([&](const Notification& n) { seen.push_back(n); });
+  dispatcher_->Insert({Firing("Cpu", "critical")});
+  RunTo(kT0 + 31 * kS);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].group_key, "{}:{alertname=\"Cpu\"}");
+  EXPECT_EQ(seen[0].alerts.size(), 1u);
+}
+
+}  // namespace
+}  // namespace pharos::alerting
+
+namespace pharos::alerting {
+namespace {
+
+TEST_F(DispatcherTest, AlertsThatStopArrivingResolveAtTheirEnd) {
+  Sink sink;
+  Make(Hook(sink));
+  dispatcher_->Insert({Firing("Cpu", "warning")});  // ends in 4 minutes unless resent
+  RunTo(kT0 + 31 * kS);
+  ASSERT_EQ(sink.bodies().size(), 1u);
+  RunTo(kT0 + 5 * 60 * kS + 31 * kS);
+  ASSERT_EQ(sink.bodies().size(), 2u);
+  EXPECT_NE(sink.bodies()[1].find("\"status\":\"resolved\""), std::string::npos);
+  EXPECT_NE(sink.bodies()[1].find("\"endsAt\":\"2024-01-01T00:04:00Z\""), std::string::npos)
+      << sink.bodies()[1];
+}
+
+}  // namespace
+}  // namespace pharos::alerting
