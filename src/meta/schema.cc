@@ -93,6 +93,18 @@ CREATE TABLE incident_events (
 );
 CREATE INDEX incident_events_incident ON incident_events (incident_id, id);
 )sql",
+      // 2: alerts linked to incidents.
+      R"sql(
+CREATE TABLE incident_alerts (
+  incident_id INTEGER NOT NULL REFERENCES incidents (id),
+  fingerprint TEXT NOT NULL,
+  labels TEXT NOT NULL,           -- JSON object
+  status TEXT NOT NULL,           -- firing, resolved
+  first_ms INTEGER NOT NULL,
+  last_ms INTEGER NOT NULL,
+  PRIMARY KEY (incident_id, fingerprint)
+);
+)sql",
   };
   return kMigrations;
 }
