@@ -261,14 +261,14 @@ class Dispatcher {
   // Views for the API and console.
   std::vector<AlertView> Alerts() const;
   std::vector<GroupView> Groups() const;
-  const Config& config() const { return config_; }  // not for use during Reload
+  /// A copy of the configuration in effect.
+  Config config() const;
   size_t pending_deliveries() const;
 
   struct State;
 
  private:
   std::unique_ptr<State> state_;
-  Config config_;
 };
 
 /// Alertmanager's webhook payload (version "4") for a notification.

@@ -9,10 +9,10 @@
 
 #include "alerting/alerting.h"
 #include "alerting/notify.h"
-#include "alerting/transport.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "meta/meta.h"
+#include "net/net.h"
 #include "selfmon/metrics.h"
 
 namespace pharos::alerting {
@@ -378,10 +378,20 @@ struct Dispatcher::State {
     std::string external = c.external_url;
     auto post = [&](const std::string& url, const std::string& body,
                     const HttpAuth& auth) -> Status {
-      Result<Url> u = ParseUrl(url);
-      if (!u.ok()) return u.status();
-      Result<HttpReply> reply =
-          HttpPost(*u, body, "application/json", auth, options.request_timeout_ms);
+      net::HttpRequest request;
+      request.method = "POST";
+      request.url = url;
+      request.body = body;
+      request.content_type = "application/json";
+      request.timeout_ms = options.request_timeout_ms;
+      request.max_reply_bytes = 64 * 1024;
+      if (!auth.bearer_token.empty()) {
+        request.headers.emplace_back("Authorization", "Bearer " + auth.bearer_token);
+      } else if (!auth.username.empty()) {
+        request.headers.emplace_back("Authorization",
+                                     "Basic " + net::Base64(auth.username + ":" + auth.password));
+      }
+      Result<net::HttpReply> reply = net::Fetch(request);
       if (!reply.ok()) return reply.status();
       if (reply->status / 100 != 2) {
         return Unavailable(fmt::format("unexpected status code {}: {}", reply->status,
@@ -402,8 +412,16 @@ struct Dispatcher::State {
       }
       case Kind::kEmail: {
         const EmailConfig& e = r->emails.at(d.index);
-        return SendMail(e, SplitAddresses(e.to), EmailMessage(d.n, e, external),
-                        options.request_timeout_ms);
+        net::MailSubmission mail;
+        mail.smarthost = e.smarthost;
+        mail.hello = e.hello;
+        mail.username = e.auth_username;
+        mail.password = e.auth_password;
+        mail.require_tls = e.require_tls;
+        mail.from = e.from;
+        mail.recipients = SplitAddresses(e.to);
+        mail.message = EmailMessage(d.n, e, external);
+        return net::SendMail(mail, options.request_timeout_ms);
       }
     }
     return Internal("unknown integration");
@@ -541,8 +559,7 @@ struct Dispatcher::State {
 Dispatcher::Dispatcher(Config config, meta::Store* store, selfmon::Registry& registry,
                        DispatcherOptions options, Clock clock)
     : state_(std::make_unique<State>(store, registry, options,
-                                     clock ? std::move(clock) : Clock(SystemNowMs))),
-      config_(config) {
+                                     clock ? std::move(clock) : Clock(SystemNowMs))) {
   state_->config = std::make_shared<const Config>(std::move(config));
 }
 
@@ -621,7 +638,6 @@ void Dispatcher::Stop() {
 
 void Dispatcher::Reload(Config config) {
   std::lock_guard lock(state_->mu);
-  config_ = config;
   state_->config = std::make_shared<const Config>(std::move(config));
   // Alertmanager rebuilds its groups on reload; the notification log prevents resends.
   state_->groups.clear();
@@ -838,6 +854,11 @@ std::vector<GroupView> Dispatcher::Groups() const {
     if (!v.alerts.empty()) out.push_back(std::move(v));
   }
   return out;
+}
+
+Config Dispatcher::config() const {
+  std::lock_guard lock(state_->mu);
+  return *state_->config;
 }
 
 size_t Dispatcher::pending_deliveries() const {

@@ -17,6 +17,19 @@
 #include "server/server.h"
 #include "tsdb/tsdb.h"
 
+namespace pharos::rules {
+class Manager;
+}
+namespace pharos::alerting {
+class Dispatcher;
+}
+namespace pharos::incidents {
+class Manager;
+}
+namespace pharos::meta {
+class Store;
+}
+
 namespace pharos::api {
 
 struct BuildInfo {
@@ -70,5 +83,40 @@ void RegisterTargetRoutes(server::Router& router, const std::atomic<scrape::Scra
 void RegisterQueryRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db,
                          promql::Engine& engine, const std::atomic<scrape::Scraper*>& scraper,
                          const config::Config& config, selfmon::Registry& registry);
+
+/// What the alerting routes serve; each pointer is null until storage has recovered and
+/// the component has started (until then the routes answer 503, errorType "unavailable").
+struct AlertingServices {
+  std::atomic<rules::Manager*> rules{nullptr};
+  std::atomic<alerting::Dispatcher*> dispatcher{nullptr};
+  std::atomic<incidents::Manager*> incidents{nullptr};
+  std::atomic<meta::Store*> store{nullptr};
+};
+
+/// Rules, alerts, silences and history:
+///   GET  /api/v1/rules, /api/v1/alerts       Prometheus's shapes (read)
+///   GET  /api/v2/alerts, /api/v2/alerts/groups, /api/v2/silences, /api/v2/silence/<id>,
+///        /api/v2/receivers, /api/v2/status   Alertmanager's shapes (read)
+///   POST /api/v2/alerts                      alerts from other Prometheus servers (write)
+///   POST /api/v2/silences, DELETE /api/v2/silence/<id> (write)
+///   GET  /api/v1/alerts/history              stored alert transitions: alertname, state,
+///                                            start, end, limit (read)
+///   GET  /api/v1/notifications               stored notifications: receiver, alertname,
+///                                            start, end, limit (read)
+/// Request bodies are JSON; errors name the field.
+void RegisterAlertingRoutes(server::Router& router, AlertingServices& services);
+
+/// Incidents (JSON; levels "P0".."P3"; documented in docs/api.md):
+///   GET  /api/v1/incidents                   state, level, open, limit (read)
+///   POST /api/v1/incidents                   {title, level, escalation_policy} (write)
+///   GET  /api/v1/incidents/<id>              with timeline and linked alerts (read)
+///   POST /api/v1/incidents/<id>/{ack,mitigate,resolve,close}  {note} (write)
+///   POST /api/v1/incidents/<id>/notes        {text} (write)
+///   PUT  /api/v1/incidents/<id>/roles        {role, person} (write)
+///   PUT  /api/v1/incidents/<id>/level        {level} (write)
+///   GET/PUT /api/v1/incidents/<id>/postmortem  markdown (read / write)
+/// The actor of a change is the caller's token name, or the X-Pharos-User header when
+/// no tokens are configured.
+void RegisterIncidentRoutes(server::Router& router, AlertingServices& services);
 
 }  // namespace pharos::api

@@ -42,6 +42,12 @@ int RunOpenMetricsSuite(const std::string& dir);
 int RunPromqlTests(const std::vector<std::string>& files, const std::string& skip_list,
                    bool verbose);
 
+/// `pharos check-rules FILE...`: promtool-style checks; 0 when valid, 2 otherwise.
+int RunCheckRules(const std::vector<std::string>& files);
+
+/// `pharos incident ...`: the incident workflow against a running server over HTTP.
+int RunIncidentCommand(const std::vector<std::string>& args);
+
 /// Creates the data directory and takes its lock; the lock is held while the returned
 /// descriptor is open. FailedPrecondition when another process holds it.
 Result<int> OpenDataDir(const std::string& path);

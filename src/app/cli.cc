@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "app/alerting_stack.h"
 #include "app/app.h"
 #include "app/version.h"
 #include "common/log.h"
@@ -15,7 +16,9 @@ constexpr std::string_view kUsage =
 
 Usage:
   pharos serve [flags]          run the server
-  pharos check-config FILE      validate a configuration file and exit
+  pharos check-config FILE      validate a configuration file (and its rules and alerting)
+  pharos check-rules FILE...    check Prometheus rule files as promtool does
+  pharos incident COMMAND       list, show, open, ack, mitigate, resolve, close incidents
   pharos version                print the version
   pharos openmetrics-test DIR   run the OpenMetrics parser conformance suite in DIR
   pharos promql-test FILE...    run Prometheus's PromQL test scripts
@@ -71,6 +74,25 @@ int CheckConfig(const std::vector<std::string>& args) {
   if (!s.ok()) {
     LogError("invalid configuration", {{"error", s.message()}});
     return 2;
+  }
+  // The rules, alerting and incident sections are checked as serve would check them.
+  Result<alerting::Config> alerting_config = BuildAlertingConfig(config, "http://localhost");
+  if (!alerting_config.ok()) {
+    LogError("invalid configuration", {{"error", alerting_config.status().message()}});
+    return 2;
+  }
+  Result<std::vector<std::string>> files =
+      rules::ExpandRuleFiles(config.rule_files, config.config_dir);
+  if (!files.ok()) {
+    LogError("invalid configuration", {{"error", files.status().message()}});
+    return 2;
+  }
+  for (const std::string& file : *files) {
+    Result<std::vector<rules::GroupSpec>> groups = rules::LoadRuleFile(file);
+    if (!groups.ok()) {
+      LogError("invalid rule file", {{"error", groups.status().message()}});
+      return 2;
+    }
   }
   std::printf("%s: valid\n", args[0].c_str());
   return 0;
@@ -161,6 +183,8 @@ int Run(int argc, char** argv, char** environ) {
     return 0;
   }
   if (command == "check-config") return CheckConfig(args);
+  if (command == "check-rules") return RunCheckRules(args);
+  if (command == "incident") return RunIncidentCommand(args);
   if (command == "openmetrics-test") {
     if (args.size() != 1 || args[0] == "--help") {
       std::printf(

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "api/api.h"
+#include "app/alerting_stack.h"
 #include "app/app.h"
 #include "app/version.h"
 #include "common/log.h"
@@ -50,15 +51,19 @@ std::string UrlFor(const config::ServerConfig& server, uint16_t port) {
   return fmt::format("{}://{}:{}/", server.tls.enabled() ? "https" : "http", host, port);
 }
 
-// Re-reads the config file. Only log.level applies without a restart so far.
-Status Reload(const ServeOptions& options) {
-  if (options.config_file.empty()) {
-    return Status::Ok();
+// Re-reads the config file (or keeps the start-up configuration when there is none) and
+// applies what can change while running: log.level, rule files (alert state is kept), the
+// alerting section and incident options. Other changes need a restart.
+Status Reload(const ServeOptions& options, AlertingStack* stack) {
+  config::Config reloaded = options.config;
+  if (!options.config_file.empty()) {
+    reloaded = config::Config();
+    PHAROS_RETURN_IF_ERROR(config::LoadFile(options.config_file, reloaded));
+    reloaded.storage = options.config.storage;  // the data directory cannot move
   }
-  config::Config reloaded;
-  PHAROS_RETURN_IF_ERROR(config::LoadFile(options.config_file, reloaded));
+  if (stack) PHAROS_RETURN_IF_ERROR(stack->Reload(reloaded));
   SetLogLevel(reloaded.log.level);
-  LogInfo("configuration reloaded: log.level applied, other changes need a restart",
+  LogInfo("configuration reloaded: log level, rules, alerting and incidents applied",
           {{"level", LogLevelName(reloaded.log.level)}});
   return Status::Ok();
 }
@@ -149,11 +154,15 @@ int Serve(const ServeOptions& options) {
   engine_options.prometheus2_windows = config.query.prometheus2_windows;
   promql::Engine engine(engine_options);
   api::RegisterQueryRoutes(*router, db_ptr, engine, scraper_ptr, config, registry);
+  api::AlertingServices alerting_services;
+  api::RegisterAlertingRoutes(*router, alerting_services);
+  api::RegisterIncidentRoutes(*router, alerting_services);
+  std::atomic<AlertingStack*> stack_ptr{nullptr};
   // Prometheus's lifecycle endpoint: the same reload as SIGHUP.
-  router->Handle(
+  router->HandleBlocking(
       server::Method::kPost, "/-/reload", config::kScopeAdmin,
-      [&options](const server::Request&, server::Response& r) {
-        Status s = Reload(options);
+      [&options, &stack_ptr](const server::Request&, server::Response& r) {
+        Status s = Reload(options, stack_ptr.load(std::memory_order_acquire));
         if (!s.ok()) {
           LogError("reload failed; keeping the running configuration", {{"error", s.message()}});
           r = server::Response::Error(500, "internal", s.message());
@@ -239,6 +248,19 @@ int Serve(const ServeOptions& options) {
   std::unique_ptr<scrape::Scraper> scraper = std::move(made).value();
   scraper->Start();
   scraper_ptr.store(scraper.get(), std::memory_order_release);
+  Result<std::unique_ptr<AlertingStack>> made_stack =
+      AlertingStack::Create(config, url.substr(0, url.size() - 1), *db, engine, registry);
+  if (!made_stack.ok()) {
+    LogError("invalid rules, alerting or incidents configuration",
+             {{"error", made_stack.status().message()}});
+    http->Shutdown();
+    scraper->Stop();
+    (void)db->Close();
+    return 2;
+  }
+  std::unique_ptr<AlertingStack> stack = std::move(made_stack).value();
+  stack->Start(alerting_services);
+  stack_ptr.store(stack.get(), std::memory_order_release);
   ready.store(true, std::memory_order_release);
   LogInfo("ready", {{"data_dir", config.storage.data_dir}});
 
@@ -246,7 +268,7 @@ int Serve(const ServeOptions& options) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      Status s = Reload(options);
+      Status s = Reload(options, stack.get());
       if (!s.ok()) {
         LogError("reload failed; keeping the running configuration", {{"error", s.message()}});
       }
@@ -258,6 +280,8 @@ int Serve(const ServeOptions& options) {
   ready.store(false, std::memory_order_release);
   http->Shutdown();  // in-flight writes finish first
   if (otlp_http) otlp_http->Shutdown();
+  stack_ptr.store(nullptr, std::memory_order_release);
+  stack->Stop(alerting_services);
   scraper_ptr.store(nullptr, std::memory_order_release);
   scraper->Stop();  // writes staleness markers for what it scraped
   db_ptr.store(nullptr, std::memory_order_release);

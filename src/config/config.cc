@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -139,6 +140,12 @@ const std::vector<Field>& Fields() {
           "global.self_scrape_interval", "how often Pharos scrapes itself",
           [](Config& c) -> Duration& { return c.global.self_scrape_interval; }, milliseconds(100),
           hours(24)),
+      DurationField(
+          "global.evaluation_interval", "how often rule groups are evaluated by default",
+          [](Config& c) -> Duration& { return c.global.evaluation_interval; }, seconds(1),
+          hours(24)),
+      StringField("global.external_url", "Pharos's URL for links in notifications",
+                  [](Config& c) -> std::string& { return c.global.external_url; }),
       StringField(
           "server.listen", "address of the HTTP listener, HOST:PORT (port 0 picks one)",
           [](Config& c) -> std::string& { return c.server.listen; }, CheckListen),
@@ -298,6 +305,62 @@ const std::vector<Field>& Fields() {
                 "Prometheus 2.x selection windows: range selectors and the lookback delta "
                 "include a sample exactly at their left edge (Prometheus 3 excludes it)",
                 [](Config& c) -> bool& { return c.query.prometheus2_windows; }),
+      DurationField(
+          "rules.resend_delay", "how often firing alerts are sent again to the notifier",
+          [](Config& c) -> Duration& { return c.rules.resend_delay; }, seconds(1), hours(24)),
+      DurationField(
+          "rules.outage_tolerance",
+          "how long Pharos may be down and still restore the `for` state of alerts",
+          [](Config& c) -> Duration& { return c.rules.outage_tolerance; }, seconds(1),
+          hours(24 * 7)),
+      DurationField(
+          "rules.for_grace_period",
+          "after a restart, an alert whose `for` is longer than this waits at least this long",
+          [](Config& c) -> Duration& { return c.rules.for_grace_period; }, seconds(0), hours(24)),
+      IntField(
+          "rules.concurrency", "rule groups evaluated at once (0: one per core)",
+          [](Config& c) -> int& { return c.rules.concurrency; }, 0, 1024),
+      DurationField(
+          "incidents.p0.respond_within", "P0: acknowledge within",
+          [](Config& c) -> Duration& { return c.incidents.respond_within[0]; }, seconds(1),
+          hours(24 * 30)),
+      DurationField(
+          "incidents.p0.resolve_within", "P0: resolve within",
+          [](Config& c) -> Duration& { return c.incidents.resolve_within[0]; }, seconds(1),
+          hours(24 * 30)),
+      DurationField(
+          "incidents.p1.respond_within", "P1: acknowledge within",
+          [](Config& c) -> Duration& { return c.incidents.respond_within[1]; }, seconds(1),
+          hours(24 * 30)),
+      DurationField(
+          "incidents.p1.resolve_within", "P1: resolve within",
+          [](Config& c) -> Duration& { return c.incidents.resolve_within[1]; }, seconds(1),
+          hours(24 * 30)),
+      DurationField(
+          "incidents.p2.respond_within", "P2: acknowledge within",
+          [](Config& c) -> Duration& { return c.incidents.respond_within[2]; }, seconds(1),
+          hours(24 * 30)),
+      DurationField(
+          "incidents.p2.resolve_within", "P2: resolve within",
+          [](Config& c) -> Duration& { return c.incidents.resolve_within[2]; }, seconds(1),
+          hours(24 * 30)),
+      DurationField(
+          "incidents.p3.respond_within", "P3: acknowledge within",
+          [](Config& c) -> Duration& { return c.incidents.respond_within[3]; }, seconds(1),
+          hours(24 * 30)),
+      DurationField(
+          "incidents.p3.resolve_within", "P3: resolve within",
+          [](Config& c) -> Duration& { return c.incidents.resolve_within[3]; }, seconds(1),
+          hours(24 * 30)),
+      BoolField("incidents.open_from_alerts",
+                "firing alerts open incidents (or join the open one of their group)",
+                [](Config& c) -> bool& { return c.incidents.open_from_alerts; }),
+      BoolField("incidents.auto_resolve",
+                "an incident resolves itself when every linked alert has resolved",
+                [](Config& c) -> bool& { return c.incidents.auto_resolve; }),
+      StringField("incidents.default_escalation_policy",
+                  "the escalation policy of incidents that name none",
+                  [](Config& c) -> std::string& { return c.incidents.default_escalation_policy; }),
   };
   return fields;
 }
@@ -311,7 +374,7 @@ const Field* FindField(std::string_view key) {
 
 // True when `prefix` names a section: some key starts with "prefix.".
 bool IsSection(std::string_view prefix) {
-  if (prefix == "auth" || prefix == "global") return true;
+  if (prefix == "auth" || prefix == "global" || prefix == "incidents") return true;
   for (const Field& f : Fields()) {
     if (f.key.size() > prefix.size() && f.key.substr(0, prefix.size()) == prefix &&
         f.key[prefix.size()] == '.') {
@@ -374,6 +437,45 @@ class YamlLoader {
         PHAROS_RETURN_IF_ERROR(LoadScrapeConfigs(value, kv.first));
         continue;
       }
+      if (key == "rule_files") {
+        PHAROS_RETURN_IF_ERROR(LoadStringList(value, kv.first, key, config_.rule_files));
+        continue;
+      }
+      if (key == "alerting") {
+        PHAROS_RETURN_IF_ERROR(LoadAlerting(value, kv.first));
+        continue;
+      }
+      if (key == "global.external_labels") {
+        if (!value.IsMap() && !value.IsNull()) {
+          return Error(kv.first, key, fmt::format("expected a map, got {}", NodeKind(value)));
+        }
+        config_.global.external_labels.clear();
+        for (const auto& l : value) {
+          config_.global.external_labels.emplace_back(l.first.as<std::string>(),
+                                                      l.second.as<std::string>());
+        }
+        continue;
+      }
+      if (key == "incidents.severity_levels") {
+        if (!value.IsMap()) {
+          return Error(kv.first, key, fmt::format("expected a map, got {}", NodeKind(value)));
+        }
+        config_.incidents.severity_levels.clear();
+        for (const auto& l : value) {
+          std::string level = l.second.as<std::string>();
+          if (level.size() != 2 || (level[0] != 'P' && level[0] != 'p') || level[1] < '0' ||
+              level[1] > '3') {
+            return Error(l.second, key + "." + l.first.as<std::string>(),
+                         fmt::format("expected P0, P1, P2 or P3, got \"{}\"", level));
+          }
+          config_.incidents.severity_levels.emplace_back(l.first.as<std::string>(), level[1] - '0');
+        }
+        continue;
+      }
+      if (key == "incidents.escalation_policies") {
+        PHAROS_RETURN_IF_ERROR(LoadEscalationPolicies(value, kv.first));
+        continue;
+      }
       if (const Field* f = FindField(key)) {
         if (!value.IsScalar()) {
           return Error(kv.first, key,
@@ -393,6 +495,111 @@ class YamlLoader {
       }
       return Error(kv.first, key, "unknown key");
     }
+    return Status::Ok();
+  }
+
+  Status LoadStringList(const YAML::Node& value, const YAML::Node& at, const std::string& key,
+                        std::vector<std::string>& out) {
+    if (value.IsNull()) return Status::Ok();
+    if (!value.IsSequence()) {
+      return Error(at, key, fmt::format("expected a list, got {}", NodeKind(value)));
+    }
+    out.clear();
+    for (size_t i = 0; i < value.size(); ++i) {
+      if (!value[i].IsScalar()) {
+        return Error(value[i], fmt::format("{}[{}]", key, i), "expected a string");
+      }
+      out.push_back(value[i].Scalar());
+    }
+    return Status::Ok();
+  }
+
+  // Keeps the Alertmanager configuration as text; a copy with secrets hidden is rendered.
+  Status LoadAlerting(const YAML::Node& value, const YAML::Node& at) {
+    if (value.IsNull()) return Status::Ok();
+    if (!value.IsMap()) {
+      return Error(at, "alerting", fmt::format("expected a map, got {}", NodeKind(value)));
+    }
+    YAML::Emitter plain;
+    plain << value;
+    config_.alerting.yaml = plain.c_str();
+    YAML::Node redacted = YAML::Clone(value);
+    Redact(redacted);
+    YAML::Emitter hidden;
+    hidden << redacted;
+    config_.alerting.redacted_yaml = hidden.c_str();
+    return Status::Ok();
+  }
+
+  static void Redact(YAML::Node node) {
+    if (node.IsMap()) {
+      for (auto kv : node) {
+        std::string k = kv.first.as<std::string>();
+        if (kv.second.IsScalar() &&
+            (k.find("password") != std::string::npos || k.find("secret") != std::string::npos ||
+             k == "credentials" || k == "bearer_token" || k.find("api_key") != std::string::npos ||
+             k.find("token") != std::string::npos)) {
+          kv.second = "<secret>";
+        } else {
+          Redact(kv.second);
+        }
+      }
+    } else if (node.IsSequence()) {
+      for (auto item : node) Redact(item);
+    }
+  }
+
+  Status LoadEscalationPolicies(const YAML::Node& value, const YAML::Node& at) {
+    const std::string key = "incidents.escalation_policies";
+    if (!value.IsSequence()) {
+      return Error(at, key, fmt::format("expected a list, got {}", NodeKind(value)));
+    }
+    std::vector<EscalationPolicyConfig> policies;
+    for (size_t i = 0; i < value.size(); ++i) {
+      const YAML::Node& p = value[i];
+      std::string base = fmt::format("{}[{}]", key, i);
+      if (!p.IsMap() || !p["name"] || !p["name"].IsScalar()) {
+        return Error(p, base, "expected a map with a name and steps");
+      }
+      EscalationPolicyConfig policy;
+      policy.name = p["name"].Scalar();
+      for (const auto& kv : p) {
+        std::string k = kv.first.as<std::string>();
+        if (k != "name" && k != "steps") return Error(kv.first, base + "." + k, "unknown key");
+      }
+      const YAML::Node& steps = p["steps"];
+      if (!steps || !steps.IsSequence() || steps.size() == 0) {
+        return Error(p, base + ".steps", "expected a non-empty list of steps");
+      }
+      for (size_t j = 0; j < steps.size(); ++j) {
+        std::string sb = fmt::format("{}.steps[{}]", base, j);
+        const YAML::Node& st = steps[j];
+        if (!st.IsMap() || !st["receiver"] || !st["receiver"].IsScalar()) {
+          return Error(st, sb, "expected a map with a receiver and an optional delay");
+        }
+        EscalationStepConfig step;
+        step.receiver = st["receiver"].Scalar();
+        for (const auto& kv : st) {
+          std::string k = kv.first.as<std::string>();
+          if (k == "delay") {
+            Result<Duration> d = ParseDuration(kv.second.as<std::string>());
+            if (!d.ok()) return Error(kv.second, sb + ".delay", d.status().message());
+            step.delay = *d;
+          } else if (k != "receiver") {
+            return Error(kv.first, sb + "." + k, "unknown key");
+          }
+        }
+        policy.steps.push_back(std::move(step));
+      }
+      for (const auto& other : policies) {
+        if (other.name == policy.name) {
+          return Error(p, base + ".name",
+                       fmt::format("policy \"{}\" is defined twice", policy.name));
+        }
+      }
+      policies.push_back(std::move(policy));
+    }
+    config_.incidents.escalation_policies = std::move(policies);
     return Status::Ok();
   }
 
@@ -749,6 +956,8 @@ Status LoadFile(const std::string& path, Config& config) {
   if (!in) return NotFound(fmt::format("cannot read config file \"{}\"", path));
   std::stringstream ss;
   ss << in.rdbuf();
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  config.config_dir = dir.empty() ? "." : dir;
   return LoadYaml(ss.str(), path, config);
 }
 
@@ -798,6 +1007,17 @@ Status Validate(const Config& config) {
   if (tls.cert_file.empty() != tls.key_file.empty()) {
     return InvalidArgument("server.tls: cert_file and key_file must be given together");
   }
+  const IncidentsConfig& inc = config.incidents;
+  if (!inc.default_escalation_policy.empty() &&
+      std::none_of(inc.escalation_policies.begin(), inc.escalation_policies.end(),
+                   [&](const EscalationPolicyConfig& p) {
+                     return p.name == inc.default_escalation_policy;
+                   })) {
+    return InvalidArgument(
+        fmt::format("incidents.default_escalation_policy: no policy named \"{}\" in "
+                    "incidents.escalation_policies",
+                    inc.default_escalation_policy));
+  }
   return Status::Ok();
 }
 
@@ -829,6 +1049,18 @@ std::string RenderYaml(const Config& config) {
     out += ": ";
     out += JsonString(f.get(config));
     out += '\n';
+  }
+  out += "rule_files:";
+  if (config.rule_files.empty()) out += " []";
+  out += '\n';
+  for (const std::string& f : config.rule_files) out += "  - " + JsonString(f) + "\n";
+  if (!config.alerting.redacted_yaml.empty()) {
+    out += "alerting:\n";
+    for (std::string_view line : Split(config.alerting.redacted_yaml, '\n')) {
+      out += "  ";
+      out += line;
+      out += '\n';
+    }
   }
   out += "scrape_configs:";
   if (config.scrape_configs.empty()) out += " []";

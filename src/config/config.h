@@ -146,17 +146,69 @@ struct ScrapeConfig {
   TlsClientConfig tls_config;
 };
 
+/// Rule evaluation (Prometheus's rule manager flags).
+struct RulesConfig {
+  Duration resend_delay = std::chrono::minutes(1);
+  Duration outage_tolerance = std::chrono::hours(1);
+  Duration for_grace_period = std::chrono::minutes(10);
+  int concurrency = 0;  // groups evaluated at once; 0: one per core
+};
+
+/// The `alerting` section: an Alertmanager configuration kept as YAML text, parsed and
+/// checked by the alerting module (config cannot know its schema without depending on it).
+struct AlertingSection {
+  std::string yaml;           // "" when the config has no alerting section
+  std::string redacted_yaml;  // the same with passwords and tokens as "<secret>"
+};
+
+struct EscalationStepConfig {
+  std::string receiver;
+  Duration delay{0};
+};
+
+struct EscalationPolicyConfig {
+  std::string name;
+  std::vector<EscalationStepConfig> steps;
+};
+
+/// Incident levels P0..P3: response and resolution clocks, the severity mapping, policies.
+struct IncidentsConfig {
+  Duration respond_within[4] = {std::chrono::minutes(5), std::chrono::minutes(15),
+                                std::chrono::hours(1), std::chrono::hours(4)};
+  Duration resolve_within[4] = {std::chrono::hours(1), std::chrono::hours(4),
+                                std::chrono::hours(24), std::chrono::hours(72)};
+  std::vector<std::pair<std::string, int>> severity_levels = {
+      {"critical", 1}, {"warning", 2}, {"info", 3}};
+  bool open_from_alerts = true;
+  bool auto_resolve = true;
+  std::vector<EscalationPolicyConfig> escalation_policies;
+  std::string default_escalation_policy;
+};
+
 struct GlobalConfig {
   Duration scrape_interval = std::chrono::minutes(1);
   Duration scrape_timeout = std::chrono::seconds(10);
   /// Pharos scrapes its own metrics in-process as job "pharos" (no HTTP, no token).
   bool scrape_self = true;
   Duration self_scrape_interval = std::chrono::seconds(15);
+  /// How often rule groups without their own interval are evaluated.
+  Duration evaluation_interval = std::chrono::minutes(1);
+  /// Pharos's URL as users reach it, for links in notifications ("" : the listener's).
+  std::string external_url;
+  /// Added to alerts sent to receivers, as Prometheus's external_labels.
+  std::vector<std::pair<std::string, std::string>> external_labels;
 };
 
 struct Config {
   GlobalConfig global;
   std::vector<ScrapeConfig> scrape_configs;
+  /// Rule files: paths and globs, relative ones against config_dir.
+  std::vector<std::string> rule_files;
+  RulesConfig rules;
+  AlertingSection alerting;
+  IncidentsConfig incidents;
+  /// The directory of the loaded config file ("." when none was loaded).
+  std::string config_dir = ".";
   ServerConfig server;
   OtlpConfig otlp;
   AuthConfig auth;

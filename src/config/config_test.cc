@@ -153,7 +153,8 @@ TEST(ConfigTest, RenderHidesSecrets) {
   // What RenderYaml prints loads back (secrets aside).
   Config round;
   std::string no_auth = yaml.substr(0, yaml.find("auth:"));
-  EXPECT_TRUE(LoadYaml(no_auth, "round.yaml", round).ok());
+  Status loaded = LoadYaml(no_auth, "round.yaml", round);
+  EXPECT_TRUE(loaded.ok()) << loaded.message();
 }
 
 TEST(ConfigTest, HostPort) {

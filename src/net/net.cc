@@ -1,4 +1,4 @@
-#include "alerting/transport.h"
+#include "net/net.h"
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -17,36 +17,8 @@
 
 #include "common/strings.h"
 
-namespace pharos::alerting {
+namespace pharos::net {
 namespace {
-
-std::string Base64(std::string_view in) {
-  static constexpr char kChars[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t n = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8) |
-                 static_cast<uint8_t>(in[i + 2]);
-    out += kChars[(n >> 18) & 63];
-    out += kChars[(n >> 12) & 63];
-    out += kChars[(n >> 6) & 63];
-    out += kChars[n & 63];
-  }
-  if (i + 1 == in.size()) {
-    uint32_t n = static_cast<uint8_t>(in[i]) << 16;
-    out += kChars[(n >> 18) & 63];
-    out += kChars[(n >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    uint32_t n = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8);
-    out += kChars[(n >> 18) & 63];
-    out += kChars[(n >> 12) & 63];
-    out += kChars[(n >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
 
 std::string TlsError() {
   unsigned long e = ERR_get_error();
@@ -155,7 +127,7 @@ class Conn {
   }
 
   // Appends what arrives to `buf`; false at end of stream.
-  Result<bool> ReadSome(std::string& buf) {
+  Result<bool> ReadSome(std::string& buf, size_t limit = 1u << 20) {
     char chunk[8192];
     while (true) {
       ssize_t n;
@@ -181,8 +153,8 @@ class Conn {
         }
         if (n == 0) return false;
       }
-      if (buf.size() + static_cast<size_t>(n) > (1u << 20)) {
-        return ResourceExhausted("reply larger than 1 MiB");
+      if (buf.size() + static_cast<size_t>(n) > limit) {
+        return ResourceExhausted(fmt::format("reply larger than {} bytes", limit));
       }
       buf.append(chunk, static_cast<size_t>(n));
       return true;
@@ -231,6 +203,34 @@ class Conn {
 
 }  // namespace
 
+std::string Base64(std::string_view in) {
+  static constexpr char kChars[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t n = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8) |
+                 static_cast<uint8_t>(in[i + 2]);
+    out += kChars[(n >> 18) & 63];
+    out += kChars[(n >> 12) & 63];
+    out += kChars[(n >> 6) & 63];
+    out += kChars[n & 63];
+  }
+  if (i + 1 == in.size()) {
+    uint32_t n = static_cast<uint8_t>(in[i]) << 16;
+    out += kChars[(n >> 18) & 63];
+    out += kChars[(n >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == in.size()) {
+    uint32_t n = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8);
+    out += kChars[(n >> 18) & 63];
+    out += kChars[(n >> 12) & 63];
+    out += kChars[(n >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
 Result<Url> ParseUrl(const std::string& text) {
   Url u;
   std::string_view rest = text;
@@ -263,52 +263,70 @@ Result<Url> ParseUrl(const std::string& text) {
   return u;
 }
 
-Result<HttpReply> HttpPost(const Url& url, const std::string& body, const std::string& content_type,
-                           const HttpAuth& auth, int64_t timeout_ms) {
+Result<HttpReply> Fetch(const HttpRequest& request) {
+  Result<Url> url = ParseUrl(request.url);
+  if (!url.ok()) return url.status();
   Conn conn;
-  PHAROS_RETURN_IF_ERROR(conn.Connect(url.host, url.port, timeout_ms));
-  if (url.tls) PHAROS_RETURN_IF_ERROR(conn.StartTls(url.host));
-  std::string host = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
-  std::string request = fmt::format(
-      "POST {} HTTP/1.1\r\nHost: {}:{}\r\nUser-Agent: Pharos\r\nContent-Type: {}\r\n"
-      "Content-Length: {}\r\nConnection: close\r\n",
-      url.target, host, url.port, content_type, body.size());
-  if (!auth.bearer_token.empty()) {
-    request += "Authorization: Bearer " + auth.bearer_token + "\r\n";
-  } else if (!auth.username.empty()) {
-    request += "Authorization: Basic " + Base64(auth.username + ":" + auth.password) + "\r\n";
+  PHAROS_RETURN_IF_ERROR(conn.Connect(url->host, url->port, request.timeout_ms));
+  if (url->tls) PHAROS_RETURN_IF_ERROR(conn.StartTls(url->host));
+  std::string host = url->host.find(':') != std::string::npos ? "[" + url->host + "]" : url->host;
+  std::string head = fmt::format("{} {} HTTP/1.1\r\nHost: {}:{}\r\nUser-Agent: Pharos\r\n",
+                                 request.method, url->target, host, url->port);
+  if (!request.body.empty() || request.method == "POST" || request.method == "PUT") {
+    if (!request.content_type.empty()) head += "Content-Type: " + request.content_type + "\r\n";
+    head += fmt::format("Content-Length: {}\r\n", request.body.size());
   }
-  request += "\r\n";
-  request += body;
-  PHAROS_RETURN_IF_ERROR(conn.Write(request));
+  for (const auto& [name, value] : request.headers) head += name + ": " + value + "\r\n";
+  head += "Connection: close\r\n\r\n";
+  PHAROS_RETURN_IF_ERROR(conn.Write(head + request.body));
   std::string reply;
   while (true) {
-    Result<bool> more = conn.ReadSome(reply);
+    Result<bool> more = conn.ReadSome(reply, request.max_reply_bytes);
     if (!more.ok()) return more.status();
     if (!*more) break;
-    // The status line and headers are enough; stop once a declared body has arrived.
-    size_t end = reply.find("\r\n\r\n");
-    if (end != std::string::npos) {
-      std::string lower = ToLower(reply.substr(0, end));
-      size_t cl = lower.find("content-length:");
-      if (cl != std::string::npos &&
-          reply.size() >= end + 4 + std::strtoull(lower.c_str() + cl + 15, nullptr, 10)) {
-        break;
-      }
-    }
   }
-  HttpReply r;
-  if (reply.rfind("HTTP/1.", 0) != 0 || reply.size() < 12) {
+  size_t end = reply.find("\r\n\r\n");
+  if (reply.rfind("HTTP/1.", 0) != 0 || reply.size() < 12 || end == std::string::npos) {
     return Unavailable("malformed HTTP reply");
   }
+  HttpReply r;
   r.status = std::atoi(reply.c_str() + 9);
-  size_t end = reply.find("\r\n\r\n");
-  if (end != std::string::npos) r.body = reply.substr(end + 4, 512);
+  bool chunked = false;
+  size_t line_start = reply.find("\r\n") + 2;
+  while (line_start < end) {
+    size_t eol = reply.find("\r\n", line_start);
+    std::string line = reply.substr(line_start, eol - line_start);
+    size_t colon = line.find(':');
+    if (colon != std::string::npos) {
+      std::string name = ToLower(line.substr(0, colon));
+      std::string value(Trim(std::string_view(line).substr(colon + 1)));
+      if (name == "transfer-encoding" && ToLower(value).find("chunked") != std::string::npos) {
+        chunked = true;
+      }
+      r.headers.emplace_back(std::move(name), std::move(value));
+    }
+    line_start = eol + 2;
+  }
+  std::string body = reply.substr(end + 4);
+  if (chunked) {
+    std::string decoded;
+    size_t pos = 0;
+    while (pos < body.size()) {
+      size_t eol = body.find("\r\n", pos);
+      if (eol == std::string::npos) return Unavailable("malformed chunked body");
+      size_t n = std::strtoul(body.c_str() + pos, nullptr, 16);
+      if (n == 0) break;
+      if (eol + 2 + n > body.size()) return Unavailable("truncated chunked body");
+      decoded.append(body, eol + 2, n);
+      pos = eol + 2 + n + 2;
+    }
+    body = std::move(decoded);
+  }
+  r.body = std::move(body);
   return r;
 }
 
-Status SendMail(const EmailConfig& config, const std::vector<std::string>& recipients,
-                const std::string& message, int64_t timeout_ms) {
+Status SendMail(const MailSubmission& config, int64_t timeout_ms) {
   size_t colon = config.smarthost.rfind(':');
   std::string host = config.smarthost.substr(0, colon);
   std::string port = config.smarthost.substr(colon + 1);
@@ -346,15 +364,15 @@ Status SendMail(const EmailConfig& config, const std::vector<std::string>& recip
           "SMTP server {} does not offer STARTTLS and require_tls is set", config.smarthost));
     }
   }
-  if (!config.auth_username.empty()) {
-    std::string token = Base64(std::string("\0", 1) + config.auth_username + std::string("\0", 1) +
-                               config.auth_password);
+  if (!config.username.empty()) {
+    std::string token =
+        Base64(std::string("\0", 1) + config.username + std::string("\0", 1) + config.password);
     Result<std::string> a = command("AUTH PLAIN " + token, 235, "AUTH");
     if (!a.ok()) return a.status();
   }
   Result<std::string> m = command("MAIL FROM:<" + config.from + ">", 250, "MAIL FROM");
   if (!m.ok()) return m.status();
-  for (const std::string& to : recipients) {
+  for (const std::string& to : config.recipients) {
     Result<std::string> t = command("RCPT TO:<" + to + ">", 250, "RCPT TO");
     if (!t.ok()) return t.status();
   }
@@ -362,6 +380,7 @@ Status SendMail(const EmailConfig& config, const std::vector<std::string>& recip
   if (!d.ok()) return d.status();
   // Dot-stuffing: a line starting with '.' gets another.
   std::string stuffed;
+  const std::string& message = config.message;
   size_t start = 0;
   while (start < message.size()) {
     size_t eol = message.find("\r\n", start);
@@ -378,4 +397,4 @@ Status SendMail(const EmailConfig& config, const std::vector<std::string>& recip
   return Status::Ok();
 }
 
-}  // namespace pharos::alerting
+}  // namespace pharos::net
