@@ -1,161 +1,24 @@
 // The dispatcher under a controlled clock: grouping with group_wait, group_interval and
 // repeat_interval, resolved notifications, silences, inhibition, time intervals, retries,
 // the notification log across restarts, and the receivers' wire formats.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <filesystem>
-#include <mutex>
-#include <thread>
 
 #include <gtest/gtest.h>
 
 #include "alerting/alerting.h"
 #include "meta/meta.h"
 #include "selfmon/metrics.h"
+#include "tests/support/webhook_sink.h"
 
 namespace pharos::alerting {
 namespace {
 
+using testing::Sink;
+
 constexpr int64_t kS = 1000;
 constexpr int64_t kT0 = 1'704'067'200'000;  // 2024-01-01T00:00:00Z, a Monday
-
-// A loopback server that records each request and answers with a set status; in SMTP
-// mode it plays a minimal mail server.
-class Sink {
- public:
-  explicit Sink(bool smtp = false) : smtp_(smtp) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int one = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::listen(fd_, 16);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] { Loop(); });
-  }
-  ~Sink() {
-    stop_ = true;
-    ::shutdown(fd_, SHUT_RDWR);
-    ::close(fd_);
-    thread_.join();
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  int port() const { return port_; }
-  void set_status(int s) { status_ = s; }
-  std::vector<std::string> bodies() {
-    std::lock_guard lock(mu_);
-    return bodies_;
-  }
-  std::vector<std::string> targets() {
-    std::lock_guard lock(mu_);
-    return targets_;
-  }
-
- private:
-  static bool ReadLine(int c, std::string& buf, std::string& line) {
-    while (true) {
-      size_t eol = buf.find("\r\n");
-      if (eol != std::string::npos) {
-        line = buf.substr(0, eol);
-        buf.erase(0, eol + 2);
-        return true;
-      }
-      char tmp[4096];
-      ssize_t n = ::recv(c, tmp, sizeof tmp, 0);
-      if (n <= 0) return false;
-      buf.append(tmp, static_cast<size_t>(n));
-    }
-  }
-  void Smtp(int c) {
-    auto say = [c](std::string s) { (void)!::send(c, s.data(), s.size(), MSG_NOSIGNAL); };
-    say("220 sink ESMTP\r\n");
-    std::string buf, line, data;
-    bool in_data = false;
-    while (ReadLine(c, buf, line)) {
-      if (in_data) {
-        if (line == ".") {
-          in_data = false;
-          {
-            std::lock_guard lock(mu_);
-            bodies_.push_back(data);
-          }
-          say("250 OK queued\r\n");
-        } else {
-          data += line + "\n";
-        }
-        continue;
-      }
-      {
-        std::lock_guard lock(mu_);
-        targets_.push_back(line);
-      }
-      if (line.rfind("EHLO", 0) == 0) {
-        say("250-sink\r\n250 AUTH PLAIN\r\n");
-      } else if (line == "DATA") {
-        in_data = true;
-        say("354 go ahead\r\n");
-      } else if (line == "QUIT") {
-        say("221 bye\r\n");
-        return;
-      } else if (line.rfind("AUTH", 0) == 0) {
-        say("235 ok\r\n");
-      } else {
-        say("250 OK\r\n");
-      }
-    }
-  }
-  void Loop() {
-    while (!stop_) {
-      int c = ::accept(fd_, nullptr, nullptr);
-      if (c < 0) return;
-      if (smtp_) {
-        Smtp(c);
-        ::close(c);
-        continue;
-      }
-      std::string req;
-      char buf[8192];
-      size_t need = std::string::npos;
-      while (true) {
-        ssize_t n = ::recv(c, buf, sizeof buf, 0);
-        if (n <= 0) break;
-        req.append(buf, static_cast<size_t>(n));
-        size_t end = req.find("\r\n\r\n");
-        if (end != std::string::npos && need == std::string::npos) {
-          size_t cl = req.find("Content-Length: ");
-          need = end + 4 + std::stoul(req.substr(cl + 16));
-        }
-        if (need != std::string::npos && req.size() >= need) break;
-      }
-      {
-        std::lock_guard lock(mu_);
-        targets_.push_back(req.substr(0, req.find("\r\n")));
-        bodies_.push_back(req.substr(req.find("\r\n\r\n") + 4));
-      }
-      std::string reply = "HTTP/1.1 " + std::to_string(status_.load()) +
-                          " X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
-      (void)!::send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
-      ::close(c);
-    }
-  }
-  bool smtp_;
-  int fd_;
-  int port_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> status_{200};
-  std::thread thread_;
-  std::mutex mu_;
-  std::vector<std::string> bodies_;
-  std::vector<std::string> targets_;
-};
 
 class DispatcherTest : public ::testing::Test {
  protected:

@@ -41,6 +41,7 @@ PharosProcess::~PharosProcess() {
 }
 
 void PharosProcess::Spawn(const std::vector<std::string>& args) {
+  exit_code_ = -1;
   std::string out = dir_ + "/stdout";
   std::string err = dir_ + "/stderr";
   pid_ = ::fork();
@@ -63,6 +64,7 @@ void PharosProcess::Spawn(const std::vector<std::string>& args) {
 
 bool PharosProcess::StartServe(const std::vector<std::string>& extra, bool wait_ready) {
   std::string port_file = dir_ + "/port";
+  ::unlink(port_file.c_str());  // a restart must not read the previous run's port
   // A free OTLP port too, so that servers (and tests) can run side by side.
   std::vector<std::string> args = {"serve",        "--listen", "127.0.0.1:0",
                                    "--port-file",  port_file,  "--data",
