@@ -48,7 +48,8 @@ test-build:
 
 # libFuzzer targets for every decoder, built with clang, ASan and UBSan.
 FUZZ_DIR := build/fuzz
-FUZZ_TARGETS := remote_write text_format http_request selector promql promql_eval otlp_proto otlp_json
+FUZZ_TARGETS := remote_write text_format http_request selector promql promql_eval otlp_proto otlp_json \
+  rule_file alerting_config
 FUZZ_SECONDS ?= 60
 
 fuzz-build: deps

@@ -78,13 +78,13 @@ Result<std::shared_ptr<Manager::Group>> Manager::Group::Make(GroupSpec spec,
     r.spec = rs;
     // Group labels first; the rule's own labels override them.
     LabelPairs merged = g->spec_.labels;
-    for (const auto& [name, value] : rs.labels) {
+    for (const auto& label : rs.labels) {
       auto it = std::find_if(merged.begin(), merged.end(),
-                             [&](const auto& p) { return p.first == name; });
+                             [&](const auto& p) { return p.first == label.first; });
       if (it != merged.end()) {
-        it->second = value;
+        it->second = label.second;
       } else {
-        merged.emplace_back(name, value);
+        merged.push_back(label);
       }
     }
     r.spec.labels = merged;
