@@ -212,6 +212,9 @@ struct Notification {
   tsdb::Labels group_labels;
   std::vector<Alert> alerts;  // firing first; resolved ones have ends_at <= now
   int64_t now_ms = 0;
+  /// For the flush observer: whether this flush handed the group to the receiver (false
+  /// when the notification log said nothing changed, or a time interval muted it).
+  bool delivered = false;
 };
 
 /// Called after each group flush with the alerts that were not muted (for incidents).

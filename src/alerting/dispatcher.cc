@@ -360,6 +360,7 @@ struct Dispatcher::State {
         needed = it->second.ts_ms + g.route->repeat_interval_ms <= now;
       }
       if (needed) {
+        n.delivered = true;
         Enqueue(*receiver, n, now, now + std::max<int64_t>(g.route->group_interval_ms, 10'000),
                 g.route->repeat_interval_ms, true, firing, resolved);
       }

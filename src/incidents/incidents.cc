@@ -343,6 +343,13 @@ void Manager::OnNotification(const alerting::Notification& n) {
                      fmt::format("{} {}", status, tsdb::FormatLabels(a.labels))));
       }
     }
+    if (n.delivered) {
+      size_t firing_count = 0;
+      for (const alerting::Alert& a : n.alerts) firing_count += a.Resolved(now) ? 0 : 1;
+      PHAROS_RETURN_IF_ERROR(AddEvent(id, now, "notification", "pharos",
+                                      fmt::format("notified {}: {} firing, {} resolved", n.receiver,
+                                                  firing_count, n.alerts.size() - firing_count)));
+    }
     Result<std::vector<meta::Row>> still = store_.Query(
         "SELECT count(*) FROM incident_alerts WHERE incident_id = ?1 AND status = 'firing'", {id});
     if (!still.ok()) return still.status();

@@ -102,6 +102,16 @@ TEST_F(IncidentsTest, FiringGroupOpensAtTheMappedLevelAndJoins) {
   EXPECT_EQ(full->timeline[0].kind, "opened");
   EXPECT_EQ(full->timeline[2].kind, "alert");
 
+  // A flush that reached the receiver is on the timeline too.
+  now_ += kMin;
+  alerting::Notification delivered = Group("critical", false, "b");
+  delivered.delivered = true;
+  manager_->OnNotification(delivered);
+  full = manager_->Get(list->at(0).id);
+  ASSERT_EQ(full->timeline.size(), 4u);
+  EXPECT_EQ(full->timeline[3].kind, "notification");
+  EXPECT_EQ(full->timeline[3].text, "notified team: 1 firing, 0 resolved");
+
   // Warnings map to P2; an explicit level label wins; unmapped severities open nothing.
   alerting::Notification warn = Group("warning");
   warn.group_key = "other";

@@ -181,6 +181,26 @@ TEST(AlertingTest, RuleToWebhookToIncidentAndBack) {
   ASSERT_EQ(rc, 0) << err;
   EXPECT_NE(out.find("P1  acknowledged"), std::string::npos) << out;
 
+  // Reload with one more rule: the firing alert keeps its state and active time.
+  std::string before = Get(port, "/api/v1/alerts").body;
+  size_t at = before.find("\"activeAt\":\"");
+  ASSERT_NE(at, std::string::npos) << before;
+  std::string active_at = before.substr(at, 40);
+  pharos.WriteFile("rules.yaml",
+                   std::string(kRules) + "  - record: it:extra\n    expr: vector(1)\n");
+  HttpResponse reloaded = Post(port, "/-/reload", "", "");
+  ASSERT_EQ(reloaded.status, 200) << reloaded.body;
+  WaitFor(port, "/api/v1/rules", "\"name\":\"it:extra\"");
+  std::string after = Get(port, "/api/v1/alerts").body;
+  EXPECT_NE(after.find(active_at), std::string::npos) << before << "\n" << after;
+  EXPECT_NE(after.find("\"state\":\"firing\""), std::string::npos) << after;
+  pharos.WriteFile("rules.yaml", "groups: [{name: broken, rules: [{alert: X, expr: 'sum('}]}]\n");
+  reloaded = Post(port, "/-/reload", "", "");
+  EXPECT_EQ(reloaded.status, 500) << "a bad rule file is refused and the old rules keep running";
+  EXPECT_NE(reloaded.body.find("could not parse expression"), std::string::npos) << reloaded.body;
+  EXPECT_NE(Get(port, "/api/v1/rules").body.find("it:extra"), std::string::npos);
+  pharos.WriteFile("rules.yaml", std::string(kRules));
+
   // Restart: firing state, silences and incidents survive.
   pharos.Signal(SIGTERM);
   ASSERT_EQ(pharos.Wait(), 0) << pharos.Stderr();
