@@ -8,7 +8,7 @@ ASAN_DIR := build/asan
 SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.cc' '*.h' 2>/dev/null)
 CMAKE_COMMON := -G Ninja -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
 
-.PHONY: all deps build run test test-build format format-check lint bench-http clean fuzz \
+.PHONY: all deps build run demo test test-build format format-check lint bench-http clean fuzz \
   fuzz-build fuzz-smoke
 
 all: build
@@ -21,9 +21,15 @@ build: deps
 	@cmake -S . -B $(RELEASE_DIR) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build $(RELEASE_DIR) -j $(JOBS)
 
+CONFIG ?= config/local.yaml
 run: build
-	@echo "Starting Pharos with data in ./data: open http://127.0.0.1:7070/ (Ctrl-C stops it)"
-	@$(RELEASE_DIR)/pharos serve --data ./data $(if $(CONFIG),--config $(CONFIG),)
+	@echo "Starting Pharos with data in ./data: open http://127.0.0.1:7070/ (Ctrl-C stops it)."
+	@echo "For a living system, run 'make demo' in another terminal."
+	@$(RELEASE_DIR)/pharos serve --data ./data --config $(CONFIG)
+
+# A simulated online shop sending its metrics to the server `make run` started.
+demo: build
+	@$(RELEASE_DIR)/pharos demo --url http://127.0.0.1:7070/v1/metrics
 
 # Third-party suites (read its README); tests skip them, saying so, when it is absent.
 PHAROS_TESTDATA ?= $(abspath ../shared/testdata)

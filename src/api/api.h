@@ -41,7 +41,6 @@ struct BuildInfo {
 };
 
 /// Health, readiness, /metrics and status routes:
-///   GET /                                a small HTML page pointing at the APIs (public)
 ///   GET /healthz, /-/healthy            200 while the process serves requests (public)
 ///   GET /readyz, /-/ready               200 once `ready` is true, 503 before (public)
 ///   GET /metrics                         the registry in text format 0.0.4 (read)

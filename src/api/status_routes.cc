@@ -24,24 +24,6 @@ void RegisterStatusRoutes(server::Router& router, const BuildInfo& build,
   router.Handle(Method::kGet, "/readyz", server::kPublic, readiness);
   router.Handle(Method::kGet, "/-/ready", server::kPublic, readiness);
 
-  // Until the console lands here, / tells a person what this server is and where to look.
-  std::string landing =
-      "<!doctype html><html><head><meta charset=\"utf-8\"><title>Pharos</title></head>"
-      "<body><h1>Pharos " +
-      build.version +
-      "</h1><p>The web console is not built yet. APIs:</p><ul>"
-      "<li><a href=\"/api/v1/targets\">/api/v1/targets</a> scrape targets</li>"
-      "<li><a href=\"/api/v1/status/tsdb\">/api/v1/status/tsdb</a> storage</li>"
-      "<li><a href=\"/api/v1/label/__name__/values\">/api/v1/label/__name__/values</a> metric "
-      "names</li>"
-      "<li><a href=\"/metrics\">/metrics</a> Pharos's own metrics</li>"
-      "<li><a href=\"/readyz\">/readyz</a> readiness</li></ul>"
-      "<p>Write with Prometheus remote_write to /api/v1/write or OTLP to /v1/metrics.</p>"
-      "</body></html>\n";
-  router.Handle(Method::kGet, "/", server::kPublic, [landing](const Request&, Response& r) {
-    r = Response::Text(200, landing, "text/html; charset=utf-8");
-  });
-
   router.Handle(
       Method::kGet, "/metrics", config::kScopeRead, [&registry](const Request&, Response& r) {
         r = Response::Text(200, registry.Render(), "text/plain; version=0.0.4; charset=utf-8");

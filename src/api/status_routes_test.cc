@@ -52,14 +52,6 @@ TEST(StatusRoutesTest, MetricsRendersRegistry) {
   EXPECT_NE(r.body.find("x_total 3\n"), std::string::npos);
 }
 
-TEST(StatusRoutesTest, LandingPageNamesTheVersion) {
-  Fixture f;
-  server::Response r = f.Call("/");
-  EXPECT_EQ(r.content_type, "text/html; charset=utf-8");
-  EXPECT_NE(r.body.find("<h1>Pharos 0.1.0</h1>"), std::string::npos);
-  EXPECT_NE(r.body.find("/api/v1/targets"), std::string::npos);
-}
-
 TEST(StatusRoutesTest, ScopesPerRoute) {
   Fixture f;
   bool known = false;

@@ -48,6 +48,9 @@ int RunCheckRules(const std::vector<std::string>& files);
 /// `pharos incident ...`: the incident workflow against a running server over HTTP.
 int RunIncidentCommand(const std::vector<std::string>& args);
 
+/// `pharos demo`: simulates an online shop and sends its metrics to Pharos over OTLP/HTTP.
+int RunDemo(const std::vector<std::string>& args);
+
 /// Creates the data directory and takes its lock; the lock is held while the returned
 /// descriptor is open. FailedPrecondition when another process holds it.
 Result<int> OpenDataDir(const std::string& path);

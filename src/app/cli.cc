@@ -19,6 +19,7 @@ Usage:
   pharos check-config FILE      validate a configuration file (and its rules and alerting)
   pharos check-rules FILE...    check Prometheus rule files as promtool does
   pharos incident COMMAND       list, show, open, ack, mitigate, resolve, close incidents
+  pharos demo                   simulate an online shop sending metrics to Pharos
   pharos version                print the version
   pharos openmetrics-test DIR   run the OpenMetrics parser conformance suite in DIR
   pharos promql-test FILE...    run Prometheus's PromQL test scripts
@@ -185,6 +186,7 @@ int Run(int argc, char** argv, char** environ) {
   if (command == "check-config") return CheckConfig(args);
   if (command == "check-rules") return RunCheckRules(args);
   if (command == "incident") return RunIncidentCommand(args);
+  if (command == "demo") return RunDemo(args);
   if (command == "openmetrics-test") {
     if (args.size() != 1 || args[0] == "--help") {
       std::printf(

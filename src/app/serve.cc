@@ -17,6 +17,7 @@
 #include "app/app.h"
 #include "app/version.h"
 #include "common/log.h"
+#include "console/console.h"
 #include "ingest/ingest.h"
 #include "promql/promql.h"
 #include "scrape/scrape.h"
@@ -133,6 +134,7 @@ int Serve(const ServeOptions& options) {
   std::atomic<bool> ready{false};
   auto router = std::make_shared<server::Router>();
   api::RegisterStatusRoutes(*router, build, ready, registry, config);
+  console::RegisterRoutes(*router);
   std::atomic<tsdb::Db*> db_ptr{nullptr};
   api::RegisterTsdbRoutes(*router, db_ptr);
   ingest::Options ingest_options;

@@ -1,0 +1,361 @@
+// `pharos demo`: a small online shop (frontend, cart, checkout, payment, inventory and a
+// database on three hosts) whose telemetry goes to a Pharos server through OTLP/HTTP, the
+// real ingest path. Request rates follow a daily shape, latencies a long-tailed
+// distribution, with short error bursts; every so often a real incident (payment latency
+// spikes, its error ratio crosses 5%) fires the example rules and opens an incident. Later
+// modules (logs, traces, product events) will extend the same simulation.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "app/app.h"
+#include "common/log.h"
+#include "common/strings.h"
+#include "common/units.h"
+#include "net/net.h"
+
+namespace pharos::app {
+namespace {
+
+constexpr double kBounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+constexpr size_t kBuckets = sizeof(kBounds) / sizeof(kBounds[0]) + 1;
+
+struct Service {
+  std::string name;
+  std::vector<std::string> routes;
+  double share;      // of the shop's requests that reach this service
+  double latency_s;  // median
+  std::string host;
+};
+
+const std::vector<Service>& Services() {
+  static const std::vector<Service> kServices = {
+      {"frontend", {"/", "/product", "/search", "/cart", "/checkout"}, 1.0, 0.045, "host-a"},
+      {"cart", {"/cart/add", "/cart/view"}, 0.35, 0.020, "host-a"},
+      {"checkout", {"/checkout/start", "/checkout/confirm"}, 0.08, 0.120, "host-b"},
+      {"payment", {"/pay", "/refund"}, 0.06, 0.180, "host-b"},
+      {"inventory", {"/stock", "/reserve"}, 0.40, 0.030, "host-c"},
+      {"database", {"query", "commit"}, 1.6, 0.004, "host-c"},
+  };
+  return kServices;
+}
+
+struct RouteState {
+  double ok = 0;
+  double errors = 0;
+  double buckets[kBuckets] = {};
+  double count = 0;
+  double sum = 0;
+};
+
+struct HostState {
+  double cpu[4][3] = {};  // cpu x {user, system, idle}
+  double disk_avail = 0;
+};
+
+class Shop {
+ public:
+  Shop(uint64_t seed, int64_t incident_every_ms, int64_t incident_ms)
+      : rng_(seed), incident_every_ms_(incident_every_ms), incident_ms_(incident_ms) {
+    for (const char* h : {"host-a", "host-b", "host-c"}) hosts_[h].disk_avail = 180e9;
+    hosts_["host-c"].disk_avail = 60e9;  // the database's disk, filling slowly
+  }
+
+  // Incidents start two minutes after the live simulation begins (so a new user sees one
+  // within minutes), then every incident_every; the history has the earlier ones.
+  bool InIncident(int64_t t_ms) const {
+    if (incident_every_ms_ <= 0) return false;
+    int64_t phase =
+        ((t_ms - anchor_ms_) % incident_every_ms_ + incident_every_ms_) % incident_every_ms_;
+    return phase < incident_ms_;
+  }
+  void set_anchor(int64_t ms) { anchor_ms_ = ms; }
+
+  // Advances every counter by `dt` seconds ending at t_ms.
+  void Step(int64_t t_ms, double dt) {
+    double hour = std::fmod(static_cast<double>(t_ms) / 3.6e6, 24.0);
+    double daily = 0.55 + 0.45 * std::sin((hour - 9) / 24.0 * 2 * M_PI);  // peak mid-afternoon UTC
+    bool incident = InIncident(t_ms);
+    std::uniform_real_distribution<double> u(0, 1);
+    // A short error burst now and then (about one a quarter hour, 30 s long).
+    if (u(rng_) < dt / 900) burst_until_ms_ = t_ms + 30'000;
+    bool burst = t_ms < burst_until_ms_;
+    std::lognormal_distribution<double> spread(0, 0.6);
+    for (const Service& s : Services()) {
+      double rps = 40 * s.share * daily * (0.9 + 0.2 * u(rng_));
+      double error_ratio = 0.004 + (burst ? 0.03 : 0);
+      double latency = s.latency_s;
+      if (incident && (s.name == "payment" || s.name == "checkout")) {
+        error_ratio = s.name == "payment" ? 0.14 : 0.08;
+        latency *= s.name == "payment" ? 9 : 3;
+      }
+      for (size_t r = 0; r < s.routes.size(); ++r) {
+        RouteState& st = routes_[s.name + " " + s.routes[r]];
+        double n = rps / static_cast<double>(s.routes.size()) * dt;
+        // Whole requests; the fraction decides by chance, so small rates keep their ratio.
+        double errors = std::floor(n * error_ratio * (0.7 + 0.6 * u(rng_)) + u(rng_));
+        n = std::floor(n + u(rng_));
+        st.ok += std::max(0.0, n - errors);
+        st.errors += errors;
+        // Sample latencies for up to 200 requests and scale, to keep this cheap.
+        int samples = static_cast<int>(std::min(n, 200.0));
+        double scale = samples ? n / samples : 0;
+        for (int i = 0; i < samples; ++i) {
+          double l = latency * spread(rng_);
+          size_t b = 0;
+          while (b < kBuckets - 1 && l > kBounds[b]) ++b;
+          for (size_t k = b; k < kBuckets; ++k) st.buckets[k] += scale;  // cumulative
+          st.sum += l * scale;
+        }
+        st.count += samples ? n : 0;
+      }
+    }
+    for (auto& [name, h] : hosts_) {
+      double busy = 0.15 + 0.35 * daily + (incident && name == "host-b" ? 0.45 : 0);
+      busy = std::min(0.97, busy * (0.9 + 0.2 * u(rng_)));
+      for (auto& cpu : h.cpu) {
+        cpu[0] += dt * busy * 0.7;
+        cpu[1] += dt * busy * 0.3;
+        cpu[2] += dt * (1 - busy);
+      }
+      if (name == "host-c") h.disk_avail = std::max(1e9, h.disk_avail - dt * 2.5e5 * daily);
+    }
+  }
+
+  // One OTLP/JSON ExportMetricsServiceRequest with every series at t_ms.
+  std::string Export(int64_t t_ms) const {
+    std::string now = std::to_string(t_ms * 1'000'000);
+    std::string start = std::to_string(start_ms_ * 1'000'000);
+    auto attr = [](std::string_view k, std::string_view v) {
+      return fmt::format("{{\"key\":{},\"value\":{{\"stringValue\":{}}}}}", JsonString(k),
+                         JsonString(v));
+    };
+    std::string out = "{\"resourceMetrics\":[";
+    bool first_resource = true;
+    for (const Service& s : Services()) {
+      if (!first_resource) out += ',';
+      first_resource = false;
+      out += "{\"resource\":{\"attributes\":[" + attr("service.name", s.name) + "," +
+             attr("service.instance.id", s.name + "-1") + "," + attr("host.name", s.host) + "," +
+             attr("deployment.environment", "demo") +
+             "]},\"scopeMetrics\":[{\"scope\":{\"name\":\"pharos-demo\"},\"metrics\":[";
+      std::string counters, histograms;
+      for (const std::string& route : s.routes) {
+        const RouteState& st = routes_.at(s.name + " " + route);
+        for (int ok = 0; ok < 2; ++ok) {
+          if (!counters.empty()) counters += ',';
+          counters += fmt::format(
+              "{{\"attributes\":[{},{}],\"startTimeUnixNano\":\"{}\",\"timeUnixNano\":\"{}\","
+              "\"asDouble\":{}}}",
+              attr("route", route), attr("status", ok ? "200" : "500"), start, now,
+              ok ? st.ok : st.errors);
+        }
+        if (!histograms.empty()) histograms += ',';
+        std::string counts;
+        double prev = 0;
+        for (size_t b = 0; b < kBuckets; ++b) {
+          counts +=
+              fmt::format("{}\"{}\"", b ? "," : "", static_cast<uint64_t>(st.buckets[b] - prev));
+          prev = st.buckets[b];
+        }
+        std::string bounds;
+        for (size_t b = 0; b + 1 < kBuckets; ++b)
+          bounds += fmt::format("{}{}", b ? "," : "", kBounds[b]);
+        histograms += fmt::format(
+            "{{\"attributes\":[{}],\"startTimeUnixNano\":\"{}\",\"timeUnixNano\":\"{}\",\"count\":"
+            "\"{}\",\"sum\":{},\"bucketCounts\":[{}],\"explicitBounds\":[{}]}}",
+            attr("route", route), start, now, static_cast<uint64_t>(st.buckets[kBuckets - 1]),
+            st.sum, counts, bounds);
+      }
+      out +=
+          "{\"name\":\"http_requests\",\"description\":\"Requests served.\",\"sum\":{"
+          "\"aggregationTemporality\":2,\"isMonotonic\":true,\"dataPoints\":[" +
+          counters + "]}},";
+      out +=
+          "{\"name\":\"http_server_duration\",\"unit\":\"s\",\"description\":\"Request "
+          "latency.\",\"histogram\":{\"aggregationTemporality\":2,\"dataPoints\":[" +
+          histograms + "]}},";
+      out += fmt::format(
+          "{{\"name\":\"up\",\"gauge\":{{\"dataPoints\":[{{\"timeUnixNano\":\"{}\",\"asDouble\":1}}"
+          "]}}}}",
+          now);
+      out += "]}]}";
+    }
+    for (const auto& [name, h] : hosts_) {
+      out += ",{\"resource\":{\"attributes\":[" + attr("service.name", "node") + "," +
+             attr("service.instance.id", name) +
+             "]},\"scopeMetrics\":[{\"scope\":{\"name\":"
+             "\"pharos-demo\"},\"metrics\":[";
+      std::string cpu;
+      static const char* kModes[] = {"user", "system", "idle"};
+      for (int c = 0; c < 4; ++c) {
+        for (int m = 0; m < 3; ++m) {
+          if (!cpu.empty()) cpu += ',';
+          cpu += fmt::format(
+              "{{\"attributes\":[{},{}],\"startTimeUnixNano\":\"{}\",\"timeUnixNano\":\"{}\","
+              "\"asDouble\":{}}}",
+              attr("cpu", std::to_string(c)), attr("mode", kModes[m]), start, now, h.cpu[c][m]);
+        }
+      }
+      out +=
+          "{\"name\":\"node_cpu\",\"unit\":\"s\",\"sum\":{\"aggregationTemporality\":2,"
+          "\"isMonotonic\":true,\"dataPoints\":[" +
+          cpu + "]}},";
+      std::string fs = attr("mountpoint", "/") + "," + attr("fstype", "ext4") + "," +
+                       attr("device", "/dev/sda1");
+      out += fmt::format(
+          "{{\"name\":\"node_filesystem_avail\",\"unit\":\"By\",\"gauge\":{{\"dataPoints\":[{{"
+          "\"attributes\":[{}],\"timeUnixNano\":\"{}\",\"asDouble\":{}}}]}}}},",
+          fs, now, h.disk_avail);
+      out += fmt::format(
+          "{{\"name\":\"node_filesystem_size\",\"unit\":\"By\",\"gauge\":{{\"dataPoints\":[{{"
+          "\"attributes\":[{}],\"timeUnixNano\":\"{}\",\"asDouble\":{}}}]}}}}",
+          fs, now, name == "host-c" ? 100e9 : 200e9);
+      out += "]}]}";
+    }
+    return out + "]}";
+  }
+
+  void set_start(int64_t ms) { start_ms_ = ms; }
+
+ private:
+  std::mt19937_64 rng_;
+  int64_t incident_every_ms_;
+  int64_t incident_ms_;
+  int64_t burst_until_ms_ = 0;
+  int64_t start_ms_ = 0;
+  int64_t anchor_ms_ = 0;
+  std::map<std::string, RouteState> routes_;
+  std::map<std::string, HostState> hosts_;
+};
+
+constexpr std::string_view kDemoUsage = R"(Usage: pharos demo [flags]
+
+Simulates a small online shop and sends its metrics to Pharos over OTLP/HTTP.
+
+  --url URL              OTLP/HTTP metrics endpoint (default http://127.0.0.1:4318/v1/metrics;
+                         a server's main port serves /v1/metrics too)
+  --token TOKEN          API token with the write scope (default $PHAROS_TOKEN)
+  --interval D           time between exports (default 10s)
+  --backfill D           first send this much history, oldest first (default 1h)
+  --incident-every D     a payment incident this often (default 30m; 0 turns them off)
+  --incident-duration D  how long each lasts (default 6m)
+  --once                 send the backfill and exit
+  --seed N               random seed (default 1)
+)";
+
+}  // namespace
+
+int RunDemo(const std::vector<std::string>& args) {
+  std::string url = "http://127.0.0.1:4318/v1/metrics";
+  std::string token = std::getenv("PHAROS_TOKEN") ? std::getenv("PHAROS_TOKEN") : "";
+  int64_t interval = 10'000, backfill = 3'600'000, every = 1'800'000, duration = 360'000;
+  uint64_t seed = 1;
+  bool once = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--help" || a == "-h") {
+      std::fputs(kDemoUsage.data(), stdout);
+      return 0;
+    }
+    if (a == "--once") {
+      once = true;
+      continue;
+    }
+    if (i + 1 >= args.size()) {
+      LogError("flag needs a value", {{"flag", a}});
+      return 2;
+    }
+    const std::string& v = args[++i];
+    auto dur = [&](int64_t& out) {
+      Result<Duration> d = ParseDuration(v);
+      if (!d.ok()) {
+        LogError("bad duration", {{"flag", a}, {"error", d.status().message()}});
+        return false;
+      }
+      out = d->count();
+      return true;
+    };
+    if (a == "--url") {
+      url = v;
+    } else if (a == "--token") {
+      token = v;
+    } else if (a == "--interval") {
+      if (!dur(interval)) return 2;
+    } else if (a == "--backfill") {
+      if (!dur(backfill)) return 2;
+    } else if (a == "--incident-every") {
+      if (!dur(every)) return 2;
+    } else if (a == "--incident-duration") {
+      if (!dur(duration)) return 2;
+    } else if (a == "--seed") {
+      seed = std::strtoull(v.c_str(), nullptr, 10);
+    } else {
+      LogError("unknown flag (see pharos demo --help)", {{"flag", a}});
+      return 2;
+    }
+  }
+  if (interval < 1000) {
+    LogError("--interval must be at least 1s");
+    return 2;
+  }
+  auto send = [&](const std::string& body) -> bool {
+    net::HttpRequest req;
+    req.method = "POST";
+    req.url = url;
+    req.body = body;
+    req.content_type = "application/json";
+    if (!token.empty()) req.headers.emplace_back("Authorization", "Bearer " + token);
+    Result<net::HttpReply> reply = net::Fetch(req);
+    if (!reply.ok()) {
+      LogError("cannot send", {{"url", url}, {"error", reply.status().message()}});
+      return false;
+    }
+    if (reply->status / 100 != 2) {
+      LogError(
+          "the server refused the export",
+          {{"status", reply->status}, {"body", std::string(Trim(reply->body)).substr(0, 300)}});
+      return false;
+    }
+    return true;
+  };
+  auto now_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  Shop shop(seed, every, duration);
+  shop.set_anchor(now_ms() + 120'000);
+  int64_t t = now_ms() - backfill;
+  t -= t % interval;
+  shop.set_start(t);
+  int64_t sent = 0;
+  for (; t + interval <= now_ms(); t += interval) {
+    shop.Step(t + interval, static_cast<double>(interval) / 1000);
+    if (!send(shop.Export(t + interval))) return 1;
+    ++sent;
+  }
+  LogInfo("demo history sent", {{"exports", sent}, {"url", url}});
+  if (once) return 0;
+  LogInfo("demo running; Ctrl-C stops it",
+          {{"interval_ms", interval}, {"incident_every_ms", every}});
+  while (true) {
+    int64_t next = t + interval;
+    int64_t wait = next - now_ms();
+    if (wait > 0) std::this_thread::sleep_for(std::chrono::milliseconds(wait));
+    shop.Step(next, static_cast<double>(interval) / 1000);
+    if (shop.InIncident(next) != shop.InIncident(t)) {
+      LogInfo(shop.InIncident(next) ? "demo incident begins: payment latency and errors rise"
+                                    : "demo incident ends");
+    }
+    (void)send(shop.Export(next));  // a failed export is logged; the shop keeps running
+    t = next;
+  }
+}
+
+}  // namespace pharos::app

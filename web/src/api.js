@@ -1,0 +1,76 @@
+// The console's HTTP client: every call carries the API token kept in this browser and
+// turns Prometheus's error envelope into an Error whose message is the server's.
+const TOKEN_KEY = "pharos.token";
+
+export function getToken() {
+  return localStorage.getItem(TOKEN_KEY) || "";
+}
+
+export function setToken(token) {
+  if (token) localStorage.setItem(TOKEN_KEY, token);
+  else localStorage.removeItem(TOKEN_KEY);
+}
+
+function query(params) {
+  const parts = [];
+  for (const [k, v] of Object.entries(params || {})) {
+    if (v === undefined || v === null || v === "") continue;
+    for (const one of Array.isArray(v) ? v : [v]) {
+      parts.push(`${encodeURIComponent(k)}=${encodeURIComponent(one)}`);
+    }
+  }
+  return parts.length ? `?${parts.join("&")}` : "";
+}
+
+export class ApiError extends Error {
+  constructor(message, status, type) {
+    super(message);
+    this.status = status;
+    this.type = type;
+  }
+}
+
+// Returns the `data` of Prometheus-style envelopes, the body of others (Alertmanager's
+// API answers bare JSON), or text when asked.
+export async function api(path, { method = "GET", params, body, text = false, contentType } = {}) {
+  const headers = {};
+  const token = getToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  // Who acts, for incident timelines when the server has no tokens (the token's name wins).
+  const user = localStorage.getItem("pharos.user");
+  if (user) headers["X-Pharos-User"] = user;
+  let payload = body;
+  if (body !== undefined && typeof body !== "string") {
+    payload = JSON.stringify(body);
+    headers["Content-Type"] = "application/json";
+  } else if (contentType) {
+    headers["Content-Type"] = contentType;
+  }
+  const res = await fetch(path + query(params), { method, headers, body: payload });
+  const raw = await res.text();
+  if (text && res.ok) return raw;
+  let json = null;
+  try {
+    json = raw ? JSON.parse(raw) : null;
+  } catch {
+    json = null;
+  }
+  if (!res.ok) {
+    const message = (json && (json.error || (typeof json === "string" ? json : null))) || raw || res.statusText;
+    throw new ApiError(message, res.status, json && json.errorType);
+  }
+  if (json && typeof json === "object" && !Array.isArray(json) && json.status === "success") {
+    return json.data;
+  }
+  return json;
+}
+
+export const prom = {
+  query: (q, time) => api("/api/v1/query", { params: { query: q, time } }),
+  range: (q, start, end, step) =>
+    api("/api/v1/query_range", { params: { query: q, start, end, step } }),
+  labels: (match) => api("/api/v1/labels", { params: { "match[]": match } }),
+  values: (name, match) =>
+    api(`/api/v1/label/${encodeURIComponent(name)}/values`, { params: { "match[]": match } }),
+  parse: (q) => api("/api/v1/parse_query", { params: { query: q } }),
+};

@@ -1,0 +1,65 @@
+// A uPlot line chart of range-query results: one line per series, a legend that shows the
+// hovered values and toggles series on click, local time on the x axis.
+import { useEffect, useRef } from "preact/hooks";
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+
+const PALETTE = ["#3b82f6", "#ef4444", "#10b981", "#f59e0b", "#8b5cf6", "#ec4899", "#14b8a6",
+  "#f97316", "#6366f1", "#84cc16", "#06b6d4", "#e11d48", "#a855f7", "#22c55e", "#eab308"];
+
+export function seriesName(metric) {
+  const entries = Object.entries(metric || {});
+  const name = metric && metric.__name__ ? metric.__name__ : "";
+  const rest = entries.filter(([k]) => k !== "__name__").map(([k, v]) => `${k}="${v}"`);
+  return `${name}{${rest.join(", ")}}`;
+}
+
+// series: [{name, values: [[t, "v"], ...]}] -> uPlot's aligned columns.
+export function align(series) {
+  const times = new Set();
+  for (const s of series) for (const [t] of s.values) times.add(t);
+  const xs = [...times].sort((a, b) => a - b);
+  const index = new Map(xs.map((t, i) => [t, i]));
+  const columns = series.map((s) => {
+    const col = new Array(xs.length).fill(null);
+    for (const [t, v] of s.values) col[index.get(t)] = Number(v);
+    return col;
+  });
+  return [xs, ...columns];
+}
+
+export function Chart({ series, height = 320, dark }) {
+  const el = useRef(null);
+  const plot = useRef(null);
+  useEffect(() => {
+    if (!el.current) return undefined;
+    const axisColor = dark ? "#cbd5e1" : "#334155";
+    const gridColor = dark ? "#334155" : "#e2e8f0";
+    const opts = {
+      width: el.current.clientWidth || 800,
+      height,
+      series: [{}, ...series.map((s, i) => ({
+        label: s.name,
+        stroke: PALETTE[i % PALETTE.length],
+        width: 1.5,
+        points: { show: false },
+        spanGaps: false,
+      }))],
+      axes: [
+        { stroke: axisColor, grid: { stroke: gridColor } },
+        { stroke: axisColor, grid: { stroke: gridColor }, size: 70 },
+      ],
+      legend: { live: true },
+      cursor: { drag: { x: true, y: false } },
+    };
+    plot.current = new uPlot(opts, align(series), el.current);
+    const resize = () => plot.current && plot.current.setSize({ width: el.current.clientWidth, height });
+    window.addEventListener("resize", resize);
+    return () => {
+      window.removeEventListener("resize", resize);
+      plot.current.destroy();
+      plot.current = null;
+    };
+  }, [series, height, dark]);
+  return <div class="chart" ref={el} data-series={series.length} />;
+}

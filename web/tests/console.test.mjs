@@ -1,0 +1,211 @@
+// Browser tests of the console in headless Chromium (Debian's, driven by playwright-core)
+// against a real Pharos on port 0 fed by `pharos demo`: every page loads without console
+// errors (a screenshot of each is saved), the explorer draws as many series as the API
+// returns, an alert is silenced from the UI and the silence is in the API, an incident is
+// acknowledged from the UI and its timeline shows it, and the language switch changes the
+// labels.
+//
+//   PHAROS_BINARY=build/release/pharos node --test web/tests/console.test.mjs
+// Screenshots go to $PHAROS_SCREENSHOTS (default build/console-screenshots).
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+
+const root = resolve(new URL("../..", import.meta.url).pathname);
+const binary = process.env.PHAROS_BINARY || join(root, "build/release/pharos");
+const shots = process.env.PHAROS_SCREENSHOTS || join(root, "build/console-screenshots");
+const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
+
+let server;
+let browser;
+let base;
+let dir;
+
+const RULES = `groups:
+- name: demo
+  interval: 1s
+  rules:
+  - alert: DemoPaymentErrors
+    expr: sum by (job) (rate(http_requests_total{job="payment",status="500"}[5m])) > 0
+    labels: {severity: critical}
+    annotations: {summary: "payment fails {{ $value | humanize }} requests/s"}
+  - alert: DemoCartBusy
+    expr: sum by (job) (rate(http_requests_total{job="cart"}[5m])) > 0
+    labels: {severity: warning}
+  - record: job:http_requests:rate5m
+    expr: sum by (job) (rate(http_requests_total[5m]))
+`;
+
+async function waitFor(fn, what, ms = 20000) {
+  const deadline = Date.now() + ms;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}: ${last}`);
+}
+
+async function api(path, init) {
+  const res = await fetch(base + path, init);
+  const body = await res.json();
+  return body && body.status === "success" ? body.data : body;
+}
+
+before(async () => {
+  if (!existsSync(binary)) throw new Error(`${binary} not found (set PHAROS_BINARY)`);
+  if (!existsSync(chromiumPath)) throw new Error(`${chromiumPath} not found (scripts/install-deps installs chromium)`);
+  mkdirSync(shots, { recursive: true });
+  dir = mkdtempSync(join(tmpdir(), "pharos-console-"));
+  writeFileSync(join(dir, "rules.yaml"), RULES);
+  writeFileSync(join(dir, "pharos.yaml"), `global:
+  evaluation_interval: 1s
+  scrape_self: true
+  self_scrape_interval: 1s
+rule_files: [rules.yaml]
+alerting:
+  route: {receiver: team, group_by: [alertname], group_wait: 1s, group_interval: 1s}
+  receivers: [{name: team}]
+`);
+  server = spawn(binary, ["serve", "--config", join(dir, "pharos.yaml"), "--listen", "127.0.0.1:0",
+    "--port-file", join(dir, "port"), "--data", join(dir, "data"), "--set", "otlp.listen=127.0.0.1:0",
+    "--log-level", "warn"], { stdio: ["ignore", "inherit", "inherit"] });
+  const port = await waitFor(() => existsSync(join(dir, "port")) && readFileSync(join(dir, "port"), "utf8").trim(), "the port file");
+  base = `http://127.0.0.1:${port}`;
+  await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, "readiness");
+  const demo = spawnSync(binary, ["demo", "--once", "--backfill", "30m", "--interval", "15s",
+    "--url", `${base}/v1/metrics`], { encoding: "utf8" });
+  assert.equal(demo.status, 0, demo.stderr);
+  await waitFor(async () => (await api("/api/v1/incidents")).length > 0, "an incident from the demo's alerts");
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (server) {
+    server.kill("SIGTERM");
+    await new Promise((r) => server.once("exit", r));
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function open(path, { lang = "en" } = {}) {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  await context.addInitScript((l) => {
+    if (!localStorage.getItem("pharos.lang")) localStorage.setItem("pharos.lang", l);
+    if (!localStorage.getItem("pharos.user")) localStorage.setItem("pharos.user", "console-test");
+  }, lang);
+  const page = await context.newPage();
+  const errors = [];
+  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(`${base}/#${path}`);
+  return { page, errors, context };
+}
+
+test("every page loads without console errors", async () => {
+  const incidents = await api("/api/v1/incidents");
+  const pages = [
+    ["explore", "/explore?q=%5B%22sum%20by%20(job)%20(rate(http_requests_total%5B5m%5D))%22%5D&range=1h&tab=graph", ".chart canvas"],
+    ["explore-table", "/explore?q=%5B%22up%22%5D&tab=table", "table.data"],
+    ["alerts", "/alerts", ".alert-row"],
+    ["rules", "/alerts?tab=rules", "table.data"],
+    ["silences", "/alerts?tab=silences", "button.primary"],
+    ["history", "/alerts?tab=history", "table.data tbody tr"],
+    ["incidents", "/incidents", "tr.incident"],
+    ["incident", `/incidents/${incidents[0].id}`, ".timeline li"],
+    ["status", "/status", "table.kv"],
+  ];
+  for (const [name, path, selector] of pages) {
+    const { page, errors, context } = await open(path);
+    await page.waitForSelector(selector, { timeout: 15000 });
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+    assert.deepEqual(errors, [], `console errors on ${name}`);
+    await context.close();
+  }
+  // Dark theme and Chinese, once, for the record.
+  const { page, context } = await open("/incidents", { lang: "zh" });
+  await page.evaluate(() => localStorage.setItem("pharos.theme", "dark"));
+  await page.reload();
+  await page.waitForSelector("tr.incident");
+  await page.screenshot({ path: join(shots, "incidents-zh-dark.png"), fullPage: true });
+  await context.close();
+});
+
+test("the explorer draws as many series as the API returns", async () => {
+  const q = "sum by (job, route) (rate(http_requests_total[5m]))";
+  const now = Date.now() / 1000;
+  const data = await api(`/api/v1/query_range?query=${encodeURIComponent(q)}&start=${now - 3600}&end=${now}&step=15`);
+  assert.ok(data.result.length > 5, `the demo sends several routes (got ${data.result.length})`);
+  const { page, context } = await open(`/explore?q=${encodeURIComponent(JSON.stringify([q]))}&range=1h&step=15&tab=graph`);
+  const drawn = await page.waitForSelector(".chart[data-series]");
+  assert.equal(Number(await drawn.getAttribute("data-series")), data.result.length);
+  // uPlot's legend: one row per series plus the time column.
+  assert.equal(await page.locator(".u-legend .u-series").count(), data.result.length + 1);
+  // Toggling a series off from the legend.
+  await page.locator(".u-legend .u-series").nth(1).click();
+  assert.equal(await page.locator(".u-legend .u-series.u-off").count(), 1);
+  await context.close();
+});
+
+test("an alert is silenced from the UI and the silence is in the API", async () => {
+  const { page, context } = await open("/alerts");
+  const row = page.locator(".alert-row", { hasText: "DemoCartBusy" }).first();
+  await row.waitFor();
+  await row.getByRole("button", { name: "Silence" }).click();
+  await page.fill("textarea[name=comment]", "silenced by the console test");
+  await page.getByRole("button", { name: "Create silence" }).click();
+  await page.waitForSelector("form.modal", { state: "detached" });
+  const silences = await api("/api/v2/silences");
+  const mine = silences.find((s) => s.comment === "silenced by the console test");
+  assert.ok(mine, JSON.stringify(silences));
+  assert.equal(mine.status.state, "active");
+  assert.equal(mine.createdBy, "console-test");
+  assert.ok(mine.matchers.some((m) => m.name === "alertname" && m.value === "DemoCartBusy"));
+  await waitFor(async () => {
+    const alerts = await api("/api/v2/alerts?filter=alertname%3D%22DemoCartBusy%22");
+    return alerts.length && alerts[0].status.silencedBy.includes(mine.id);
+  }, "the alert to be silenced");
+  await context.close();
+});
+
+test("an incident is acknowledged from the UI and its timeline shows it", async () => {
+  const [incident] = await api("/api/v1/incidents?state=triggered");
+  assert.ok(incident, "a triggered incident");
+  const { page, context } = await open(`/incidents/${incident.id}`);
+  await page.getByRole("button", { name: "Acknowledge" }).click();
+  await page.waitForSelector(".page.incident[data-state=acknowledged]");
+  await page.waitForSelector(".timeline li.ev-state");
+  const after = await api(`/api/v1/incidents/${incident.id}`);
+  assert.equal(after.state, "acknowledged");
+  assert.equal(after.acknowledgedBy, "console-test");
+  assert.ok(after.timeline.some((e) => e.kind === "state" && e.text.includes("acknowledged")));
+  await page.screenshot({ path: join(shots, "incident-acknowledged.png"), fullPage: true });
+  await context.close();
+});
+
+test("the language switch changes the labels", async () => {
+  const { page, context } = await open("/incidents");
+  await page.waitForSelector("tr.incident");
+  assert.equal(await page.locator("nav a.active").textContent(), "Incidents");
+  await page.getByTestId("lang").click();
+  assert.equal(await page.locator("nav a.active").textContent(), "事件");
+  assert.ok(await page.getByRole("button", { name: "创建事件" }).isVisible());
+  await page.screenshot({ path: join(shots, "incidents-zh.png"), fullPage: true });
+  await page.getByTestId("lang").click();
+  assert.equal(await page.locator("nav a.active").textContent(), "Incidents");
+  await context.close();
+});
