@@ -50,8 +50,11 @@ Result<alerting::Config> BuildAlertingConfig(const config::Config& config,
   Result<alerting::Config> c = alerting::ParseConfig(config.alerting.yaml, "alerting");
   if (!c.ok()) return c.status();
   if (!c->configured) {
-    // No alerting section: alerts are kept and shown, and notify nobody.
+    // No alerting section: alerts are kept and shown, and notify nobody; each alert name
+    // and job is its own group (and so its own incident).
     c->route.receiver = "none";
+    c->route.key = "{}";
+    c->route.group_by = {"alertname", "job"};
     c->receivers.push_back({"none", {}, {}, {}});
   }
   if (c->external_url.empty()) {

@@ -56,6 +56,7 @@ struct RouteState {
 struct HostState {
   double cpu[4][3] = {};  // cpu x {user, system, idle}
   double disk_avail = 0;
+  double memory_used = 0;
 };
 
 class Shop {
@@ -124,6 +125,10 @@ class Shop {
         cpu[2] += dt * (1 - busy);
       }
       if (name == "host-c") h.disk_avail = std::max(1e9, h.disk_avail - dt * 2.5e5 * daily);
+      // Memory follows load, with a slow leak on the host running payment until restarts.
+      double leak =
+          name == "host-b" ? std::fmod(static_cast<double>(t_ms) / 3.6e6, 6.0) * 0.4e9 : 0;
+      h.memory_used = (3.0e9 + 4.0e9 * busy) * (0.95 + 0.1 * u(rng_)) + leak;
     }
   }
 
@@ -216,6 +221,12 @@ class Shop {
           "{{\"name\":\"node_filesystem_size\",\"unit\":\"By\",\"gauge\":{{\"dataPoints\":[{{"
           "\"attributes\":[{}],\"timeUnixNano\":\"{}\",\"asDouble\":{}}}]}}}}",
           fs, now, name == "host-c" ? 100e9 : 200e9);
+      out += fmt::format(
+          ",{{\"name\":\"node_memory_used\",\"unit\":\"By\",\"gauge\":{{\"dataPoints\":[{{"
+          "\"timeUnixNano\":\"{}\",\"asDouble\":{}}}]}}}},{{\"name\":\"node_memory_total\","
+          "\"unit\":"
+          "\"By\",\"gauge\":{{\"dataPoints\":[{{\"timeUnixNano\":\"{}\",\"asDouble\":16e9}}]}}}}",
+          now, h.memory_used, now);
       out += "]}]}";
     }
     return out + "]}";
