@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -186,30 +187,49 @@ struct Dispatcher::State {
     return out;
   }
 
+  static std::string EqualKey(const InhibitRule& rule, const tsdb::Labels& labels) {
+    std::string key;
+    for (const std::string& name : rule.equal) {
+      for (const tsdb::Label& l : labels) {
+        if (l.name == name) key += l.value;
+      }
+      key += '\xff';
+    }
+    return key;
+  }
+
+  // Source alerts of each inhibit rule by their `equal` label values, rebuilt when the
+  // alerts change, so that checking an alert costs a lookup rather than a scan.
+  void RebuildSourceIndex() const {
+    source_index.assign(config->inhibit_rules.size(), {});
+    for (size_t i = 0; i < config->inhibit_rules.size(); ++i) {
+      const InhibitRule& rule = config->inhibit_rules[i];
+      for (const auto& [fp, a] : alerts) {
+        if (MatchesAll(rule.source, a.labels))
+          source_index[i][EqualKey(rule, a.labels)].push_back(&a);
+      }
+    }
+    index_version = alerts_version;
+  }
+
   std::vector<std::string> InhibitedBy(const Alert& target, int64_t now) const {
     std::vector<std::string> out;
-    for (const InhibitRule& rule : config->inhibit_rules) {
+    if (config->inhibit_rules.empty()) return out;
+    if (index_version != alerts_version || source_index.size() != config->inhibit_rules.size()) {
+      RebuildSourceIndex();
+    }
+    for (size_t i = 0; i < config->inhibit_rules.size(); ++i) {
+      const InhibitRule& rule = config->inhibit_rules[i];
       if (!MatchesAll(rule.target, target.labels)) continue;
+      auto it = source_index[i].find(EqualKey(rule, target.labels));
+      if (it == source_index[i].end()) continue;
       bool target_is_source = MatchesAll(rule.source, target.labels);
-      for (const auto& [fp, source] : alerts) {
-        if (source.Resolved(now) || fp == target.fingerprint) continue;
-        if (!MatchesAll(rule.source, source.labels)) continue;
-        if (target_is_source && MatchesAll(rule.target, source.labels)) continue;
-        bool equal = true;
-        for (const std::string& name : rule.equal) {
-          std::string_view a, b;
-          for (const tsdb::Label& l : target.labels) {
-            if (l.name == name) a = l.value;
-          }
-          for (const tsdb::Label& l : source.labels) {
-            if (l.name == name) b = l.value;
-          }
-          equal = equal && a == b;
-        }
-        if (equal) {
-          out.push_back(fp);
-          break;
-        }
+      for (const Alert* source : it->second) {
+        if (source->Resolved(now) || source->fingerprint == target.fingerprint) continue;
+        // An alert matching both sides never inhibits another that does (Alertmanager).
+        if (target_is_source && MatchesAll(rule.target, source->labels)) continue;
+        out.push_back(source->fingerprint);
+        break;
       }
     }
     return out;
@@ -535,6 +555,9 @@ struct Dispatcher::State {
   DispatcherOptions options;
   Clock clock;
   std::map<std::string, Alert> alerts;
+  uint64_t alerts_version = 1;  // bumped whenever `alerts` or the inhibit rules change
+  mutable uint64_t index_version = 0;
+  mutable std::vector<std::unordered_map<std::string, std::vector<const Alert*>>> source_index;
   std::map<std::string, AggrGroup> groups;
   std::map<std::string, Silence> silences;
   std::map<std::pair<std::string, std::string>, LogEntry> nflog;
@@ -640,6 +663,7 @@ void Dispatcher::Stop() {
 void Dispatcher::Reload(Config config) {
   std::lock_guard lock(state_->mu);
   state_->config = std::make_shared<const Config>(std::move(config));
+  ++state_->alerts_version;  // the inhibit rules may have changed
   // Alertmanager rebuilds its groups on reload; the notification log prevents resends.
   state_->groups.clear();
   int64_t now = state_->clock();
@@ -667,6 +691,7 @@ void Dispatcher::Insert(std::vector<Alert> alerts) {
     }
     s.received.WithLabels({a.Resolved(now) ? "resolved" : "firing"}).Inc();
     s.alerts[a.fingerprint] = a;
+    ++s.alerts_version;
     s.RouteAlert(a, now);
   }
 }
@@ -688,7 +713,12 @@ void Dispatcher::Tick(int64_t now_ms) {
     }
   }
   for (auto it = s.alerts.begin(); it != s.alerts.end();) {
-    it = it->second.Resolved(now_ms) ? s.alerts.erase(it) : std::next(it);
+    if (it->second.Resolved(now_ms)) {
+      it = s.alerts.erase(it);
+      ++s.alerts_version;
+    } else {
+      ++it;
+    }
   }
   for (auto it = s.silences.begin(); it != s.silences.end();) {
     if (it->second.ends_at_ms + kSilenceRetentionMs < now_ms) {

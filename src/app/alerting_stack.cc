@@ -112,6 +112,7 @@ Result<std::unique_ptr<AlertingStack>> AlertingStack::Create(const config::Confi
                                                              selfmon::Registry& registry) {
   std::unique_ptr<AlertingStack> s(new AlertingStack());
   s->default_url_ = default_url;
+  s->history_retention_ms_ = config.storage.history_retention.count();
   Result<alerting::Config> alerting_config = BuildAlertingConfig(config, default_url);
   if (!alerting_config.ok()) return alerting_config.status();
   incidents::Options incident_options = BuildIncidentOptions(config);
@@ -185,7 +186,18 @@ void AlertingStack::ClockLoop() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
     lock.unlock();
-    incidents_->Tick(NowMs());
+    int64_t now = NowMs();
+    incidents_->Tick(now);
+    // Hourly: history older than storage.history_retention goes, so meta.db stays bounded.
+    if (now - last_prune_ms_ >= 3'600'000) {
+      last_prune_ms_ = now;
+      int64_t cutoff = now - history_retention_ms_;
+      for (const char* table : {"alert_events", "notifications"}) {
+        Result<int64_t> r =
+            store_->Exec(fmt::format("DELETE FROM {} WHERE ts_ms < ?1", table), {cutoff});
+        if (!r.ok()) LogError("cannot prune history", {{"error", r.status().message()}});
+      }
+    }
     lock.lock();
     wake_.wait_for(lock, std::chrono::seconds(1));
   }

@@ -48,6 +48,8 @@ class AlertingStack {
   void ClockLoop();
 
   std::string default_url_;
+  int64_t history_retention_ms_ = 0;
+  int64_t last_prune_ms_ = 0;
   std::unique_ptr<meta::Store> store_;
   std::unique_ptr<alerting::Dispatcher> dispatcher_;
   std::unique_ptr<incidents::Manager> incidents_;

@@ -233,6 +233,11 @@ const std::vector<Field>& Fields() {
           "how often blocks are cut from the head, merged and expired",
           [](Config& c) -> Duration& { return c.storage.maintenance_interval; }, milliseconds(100),
           hours(24)),
+      DurationField(
+          "storage.history_retention",
+          "alert transitions and notifications older than this are deleted from meta.db",
+          [](Config& c) -> Duration& { return c.storage.history_retention; }, hours(1),
+          hours(24 * 3650)),
       {"storage.wal.sync", "string",
        "interval: acknowledge once written to the OS, fdatasync every sync_interval; always: "
        "fdatasync before acknowledging",
