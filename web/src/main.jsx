@@ -7,12 +7,13 @@ import { Alerts } from "./pages/Alerts.jsx";
 import { Explore } from "./pages/Explore.jsx";
 import { Incident, Incidents } from "./pages/Incidents.jsx";
 import { Status } from "./pages/Status.jsx";
-import { update, useRoute, useSettings } from "./state.js";
+import { update, useEscape, useRoute, useSettings } from "./state.js";
 import "./style.css";
 
 const NAV = [["/explore", "nav.explore"], ["/alerts", "nav.alerts"], ["/incidents", "nav.incidents"], ["/status", "nav.status"]];
 
 function TokenDialog({ onClose }) {
+  useEscape(onClose);
   const [value, setValue] = useState(getToken());
   return (
     <form class="modal" onSubmit={(e) => { e.preventDefault(); setToken(value.trim()); onClose(); location.reload(); }}>

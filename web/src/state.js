@@ -65,3 +65,12 @@ export function useTick(ms) {
   }, [ms]);
   return now;
 }
+
+// Calls `onEscape` when Escape is pressed (modal dialogs close on it).
+export function useEscape(onEscape) {
+  useEffect(() => {
+    const on = (e) => e.key === "Escape" && onEscape();
+    window.addEventListener("keydown", on);
+    return () => window.removeEventListener("keydown", on);
+  }, [onEscape]);
+}

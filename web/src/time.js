@@ -8,9 +8,11 @@ export function parseDuration(text) {
   return m ? Number(m[1]) * UNITS[m[2]] : null;
 }
 
-// A range from the URL: {range: "1h", end: "" | unix seconds} -> seconds [start, end].
-export function resolveRange(range, end) {
+// A range from the URL: relative ({range: "1h"}, ending now or at `end`) or absolute
+// (`start` and `end`, or `start` to now), in Unix seconds -> {start, end, span}.
+export function resolveRange(range, end, start) {
   const endS = end ? Number(end) : Date.now() / 1000;
+  if (start && Number(start) < endS) return { start: Number(start), end: endS, span: endS - Number(start) };
   const span = parseDuration(range) || 3600;
   return { start: endS - span, end: endS, span };
 }

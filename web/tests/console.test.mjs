@@ -159,12 +159,26 @@ test("the explorer draws as many series as the API returns", async () => {
   await page.locator(".u-legend .u-series").nth(1).click();
   assert.equal(await page.locator(".u-legend .u-series.u-off").count(), 1);
   await context.close();
+
+  // An absolute range from the URL (start and end), kept in the URL as it runs.
+  const start = Math.round(now - 1800);
+  const end = Math.round(now - 600);
+  const abs = await api(`/api/v1/query_range?query=${encodeURIComponent(q)}&start=${start}&end=${end}&step=15`);
+  const second = await open(`/explore?q=${encodeURIComponent(JSON.stringify([q]))}&start=${start}&end=${end}&step=15&tab=graph`);
+  const chart = await second.page.waitForSelector(".chart[data-series]");
+  assert.equal(Number(await chart.getAttribute("data-series")), abs.result.length);
+  assert.ok(second.page.url().includes(`start=${start}`), second.page.url());
+  await second.context.close();
 });
 
 test("an alert is silenced from the UI and the silence is in the API", async () => {
   const { page, context } = await open("/alerts");
   const row = page.locator(".alert-row", { hasText: "DemoCartBusy" }).first();
   await row.waitFor();
+  // Escape closes the form without creating anything; then create one for real.
+  await row.getByRole("button", { name: "Silence" }).click();
+  await page.keyboard.press("Escape");
+  await page.waitForSelector("form.modal", { state: "detached" });
   await row.getByRole("button", { name: "Silence" }).click();
   await page.fill("textarea[name=comment]", "silenced by the console test");
   await page.getByRole("button", { name: "Create silence" }).click();

@@ -3,7 +3,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../api.js";
 import { t } from "../i18n.js";
-import { navigate } from "../state.js";
+import { navigate, useEscape } from "../state.js";
 import { formatTime } from "../time.js";
 
 function Labels({ labels }) {
@@ -26,6 +26,7 @@ function useLoad(loader, deps) {
 }
 
 export function SilenceForm({ labels, onDone, onCancel }) {
+  useEscape(onCancel);
   const [matchers, setMatchers] = useState(
     Object.entries(labels || {}).filter(([k]) => k === "alertname" || k === "instance" || k === "job")
       .map(([name, value]) => ({ name, value, isRegex: false, isEqual: true })),

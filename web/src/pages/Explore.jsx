@@ -19,6 +19,7 @@ function readState(params) {
   return {
     queries,
     range: params.get("range") || "1h",
+    start: params.get("start") || "",
     end: params.get("end") || "",
     step: params.get("step") || "",
     tab: params.get("tab") === "table" ? "table" : "graph",
@@ -29,6 +30,7 @@ function writeState(s) {
   const p = new URLSearchParams();
   p.set("q", JSON.stringify(s.queries));
   p.set("range", s.range);
+  if (s.start) p.set("start", s.start);
   if (s.end) p.set("end", s.end);
   if (s.step) p.set("step", s.step);
   p.set("tab", s.tab);
@@ -54,7 +56,7 @@ export function Explore({ params }) {
     const started = performance.now();
     try {
       if (s.tab === "graph") {
-        const { start, end, span } = resolveRange(s.range, s.end);
+        const { start, end, span } = resolveRange(s.range, s.end, s.start);
         const step = Number(s.step) || autoStep(span);
         const answers = await Promise.all(queries.map((q) => prom.range(q, start, end, step)));
         const series = [];
@@ -81,7 +83,7 @@ export function Explore({ params }) {
   useEffect(() => {
     run();
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [state.tab, state.range, state.end, state.step]);
+  }, [state.tab, state.range, state.start, state.end, state.step]);
 
   const setQuery = (i, v) => change({ queries: state.queries.map((q, j) => (j === i ? v : q)) });
 
@@ -96,16 +98,23 @@ export function Explore({ params }) {
         </div>
         <label>
           {t("explore.range")}{" "}
-          <select value={state.range} onChange={(e) => change({ range: e.target.value })}>
+          <select value={state.range} disabled={!!state.start} onChange={(e) => change({ range: e.target.value })}>
             {RELATIVE_RANGES.map((r) => <option value={r}>{t("explore.last", { range: r })}</option>)}
           </select>
+        </label>
+        <label>
+          {t("explore.start")}{" "}
+          <input type="datetime-local" value={state.start ? toLocalInput(Number(state.start)) : ""}
+            onChange={(e) => change({ start: e.target.value ? String(Math.round(fromLocalInput(e.target.value))) : "" })} />
         </label>
         <label>
           {t("explore.end")}{" "}
           <input type="datetime-local" value={state.end ? toLocalInput(Number(state.end)) : ""}
             onChange={(e) => change({ end: e.target.value ? String(Math.round(fromLocalInput(e.target.value))) : "" })} />
         </label>
-        {state.end && <button onClick={() => change({ end: "" })}>{t("explore.now")}</button>}
+        {(state.end || state.start) && (
+          <button onClick={() => change({ end: "", start: "" })}>{t("explore.now")}</button>
+        )}
         <label>
           {t("explore.step")}{" "}
           <input class="step" type="number" min="1" placeholder={t("explore.auto")} value={state.step}

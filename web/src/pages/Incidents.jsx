@@ -5,7 +5,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api } from "../api.js";
 import { Chart, seriesName } from "../components/Chart.jsx";
 import { t } from "../i18n.js";
-import { navigate, settings, useTick } from "../state.js";
+import { navigate, settings, useEscape, useTick } from "../state.js";
 import { formatDuration, formatTime } from "../time.js";
 
 const LEVELS = ["P0", "P1", "P2", "P3"];
@@ -80,6 +80,7 @@ export function Incidents({ params }) {
 }
 
 function OpenForm({ onCancel, onDone }) {
+  useEscape(onCancel);
   const [title, setTitle] = useState("");
   const [level, setLevel] = useState("P2");
   const [error, setError] = useState(null);
