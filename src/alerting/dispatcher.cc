@@ -675,8 +675,7 @@ void Dispatcher::Insert(std::vector<Alert> alerts) {
   std::lock_guard lock(s.mu);
   int64_t now = s.clock();
   for (Alert& a : alerts) {
-    std::sort(a.labels.begin(), a.labels.end(),
-              [](const tsdb::Label& x, const tsdb::Label& y) { return x.name < y.name; });
+    tsdb::SortLabels(a.labels);
     a.fingerprint = tsdb::Fingerprint(a.labels);
     if (a.starts_at_ms == 0) a.starts_at_ms = now;
     if (a.ends_at_ms == 0) {
@@ -747,8 +746,7 @@ Status Dispatcher::NotifyReceiver(const std::string& receiver, std::vector<Alert
   n.group_key = group_key;
   n.now_ms = now;
   for (Alert& a : alerts) {
-    std::sort(a.labels.begin(), a.labels.end(),
-              [](const tsdb::Label& x, const tsdb::Label& y) { return x.name < y.name; });
+    tsdb::SortLabels(a.labels);
     a.fingerprint = tsdb::Fingerprint(a.labels);
   }
   n.alerts = std::move(alerts);

@@ -11,17 +11,6 @@
 namespace pharos::alerting {
 namespace {
 
-void AppendLabels(std::string& out, const tsdb::Labels& labels) {
-  out += '{';
-  for (size_t i = 0; i < labels.size(); ++i) {
-    if (i) out += ',';
-    AppendJsonString(out, labels[i].name);
-    out += ':';
-    AppendJsonString(out, labels[i].value);
-  }
-  out += '}';
-}
-
 // Labels (or annotations) every alert shares with the same value.
 tsdb::Labels Common(const std::vector<Alert>& alerts, bool annotations) {
   if (alerts.empty()) return {};
@@ -34,8 +23,7 @@ tsdb::Labels Common(const std::vector<Alert>& alerts, bool annotations) {
                                 }),
                  common.end());
   }
-  std::sort(common.begin(), common.end(),
-            [](const tsdb::Label& a, const tsdb::Label& b) { return a.name < b.name; });
+  tsdb::SortLabels(common);
   return common;
 }
 
@@ -79,9 +67,9 @@ std::string WebhookPayload(const Notification& n, const std::string& external_ur
     out += "{\"status\":";
     out += resolved ? "\"resolved\"" : "\"firing\"";
     out += ",\"labels\":";
-    AppendLabels(out, a.labels);
+    tsdb::AppendLabelsJson(out, a.labels);
     out += ",\"annotations\":";
-    AppendLabels(out, a.annotations);
+    tsdb::AppendLabelsJson(out, a.annotations);
     out += ",\"startsAt\":\"" + FormatTime(a.starts_at_ms) + "\"";
     // Alertmanager zeroes the end of alerts that have not resolved.
     out += ",\"endsAt\":\"" + FormatTime(resolved ? a.ends_at_ms : 0) + "\"";
@@ -92,11 +80,11 @@ std::string WebhookPayload(const Notification& n, const std::string& external_ur
     out += '}';
   }
   out += "],\"groupLabels\":";
-  AppendLabels(out, n.group_labels);
+  tsdb::AppendLabelsJson(out, n.group_labels);
   out += ",\"commonLabels\":";
-  AppendLabels(out, Common(n.alerts, false));
+  tsdb::AppendLabelsJson(out, Common(n.alerts, false));
   out += ",\"commonAnnotations\":";
-  AppendLabels(out, Common(n.alerts, true));
+  tsdb::AppendLabelsJson(out, Common(n.alerts, true));
   out += ",\"externalURL\":";
   AppendJsonString(out, external_url);
   out += ",\"version\":\"4\",\"groupKey\":";
@@ -111,9 +99,9 @@ std::string PostableAlerts(const Notification& n, int64_t firing_ends_at_ms) {
     const Alert& a = n.alerts[i];
     if (i) out += ',';
     out += "{\"labels\":";
-    AppendLabels(out, a.labels);
+    tsdb::AppendLabelsJson(out, a.labels);
     out += ",\"annotations\":";
-    AppendLabels(out, a.annotations);
+    tsdb::AppendLabelsJson(out, a.annotations);
     out += ",\"startsAt\":\"" + FormatTime(a.starts_at_ms) + "\"";
     int64_t ends = a.Resolved(n.now_ms) ? a.ends_at_ms : firing_ends_at_ms;
     out += ",\"endsAt\":\"" + FormatTime(ends) + "\"";

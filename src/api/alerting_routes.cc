@@ -6,7 +6,6 @@
 
 #include "alerting/alerting.h"
 #include "api/api.h"
-#include "api/json.h"
 #include "api/json_body.h"
 #include "common/strings.h"
 #include "common/units.h"
@@ -38,6 +37,28 @@ std::string GoExp(double v) {
 
 void AppendSeconds(std::string& out, int64_t ms) { out += fmt::format("{}", ms / 1000.0); }
 
+void AppendPairs(std::string& out, const rules::LabelPairs& pairs) {
+  out += '{';
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    if (i) out += ',';
+    AppendJsonString(out, pairs[i].first);
+    out += ':';
+    AppendJsonString(out, pairs[i].second);
+  }
+  out += '}';
+}
+
+// One alert as /api/v1/alerts and /api/v1/rules show it.
+void AppendRuleAlert(std::string& out, const rules::Alert& a) {
+  out += "{\"labels\":";
+  tsdb::AppendLabelsJson(out, a.labels);
+  out += ",\"annotations\":";
+  tsdb::AppendLabelsJson(out, a.annotations);
+  out += ",\"state\":\"" + std::string(rules::AlertStateName(a.state)) + "\"";
+  out += ",\"activeAt\":\"" + alerting::FormatTime(a.active_at_ms) + "\"";
+  out += ",\"value\":\"" + GoExp(a.value) + "\"}";
+}
+
 void AppendRule(std::string& out, const rules::RuleStatus& r) {
   bool alerting = !r.spec.alert.empty();
   out += "{";
@@ -54,33 +75,15 @@ void AppendRule(std::string& out, const rules::RuleStatus& r) {
     out += ",\"keepFiringFor\":";
     AppendSeconds(out, r.spec.keep_firing_for_ms);
   }
-  out += ",\"labels\":{";
-  for (size_t i = 0; i < r.spec.labels.size(); ++i) {
-    if (i) out += ',';
-    AppendJsonString(out, r.spec.labels[i].first);
-    out += ':';
-    AppendJsonString(out, r.spec.labels[i].second);
-  }
-  out += "}";
+  out += ",\"labels\":";
+  AppendPairs(out, r.spec.labels);
   if (alerting) {
-    out += ",\"annotations\":{";
-    for (size_t i = 0; i < r.spec.annotations.size(); ++i) {
-      if (i) out += ',';
-      AppendJsonString(out, r.spec.annotations[i].first);
-      out += ':';
-      AppendJsonString(out, r.spec.annotations[i].second);
-    }
-    out += "},\"alerts\":[";
+    out += ",\"annotations\":";
+    AppendPairs(out, r.spec.annotations);
+    out += ",\"alerts\":[";
     for (size_t i = 0; i < r.alerts.size(); ++i) {
-      const rules::Alert& a = r.alerts[i];
       if (i) out += ',';
-      out += "{\"labels\":";
-      AppendLabelsObject(out, a.labels);
-      out += ",\"annotations\":";
-      AppendLabelsObject(out, a.annotations);
-      out += ",\"state\":\"" + std::string(rules::AlertStateName(a.state)) + "\"";
-      out += ",\"activeAt\":\"" + alerting::FormatTime(a.active_at_ms) + "\"";
-      out += ",\"value\":\"" + GoExp(a.value) + "\"}";
+      AppendRuleAlert(out, r.alerts[i]);
     }
     out += "]";
   }
@@ -148,13 +151,7 @@ void PrometheusAlerts(Response& res, rules::Manager& m) {
   for (const rules::Alert& a : m.ActiveAlerts()) {
     if (!first) out += ',';
     first = false;
-    out += "{\"labels\":";
-    AppendLabelsObject(out, a.labels);
-    out += ",\"annotations\":";
-    AppendLabelsObject(out, a.annotations);
-    out += ",\"state\":\"" + std::string(rules::AlertStateName(a.state)) + "\"";
-    out += ",\"activeAt\":\"" + alerting::FormatTime(a.active_at_ms) + "\"";
-    out += ",\"value\":\"" + GoExp(a.value) + "\"}";
+    AppendRuleAlert(out, a);
   }
   out += "]}";
   res = Response::JsonSuccess(out);
@@ -163,7 +160,7 @@ void PrometheusAlerts(Response& res, rules::Manager& m) {
 void AppendAmAlert(std::string& out, const alerting::AlertView& v) {
   const alerting::Alert& a = v.alert;
   out += "{\"annotations\":";
-  AppendLabelsObject(out, a.annotations);
+  tsdb::AppendLabelsJson(out, a.annotations);
   out += ",\"endsAt\":\"" + alerting::FormatTime(a.ends_at_ms) + "\"";
   out += ",\"fingerprint\":\"" + a.fingerprint + "\"";
   out += ",\"receivers\":[";
@@ -184,7 +181,7 @@ void AppendAmAlert(std::string& out, const alerting::AlertView& v) {
   out += ",\"updatedAt\":\"" + alerting::FormatTime(a.updated_at_ms) + "\"";
   out += ",\"generatorURL\":" + JsonString(a.generator_url);
   out += ",\"labels\":";
-  AppendLabelsObject(out, a.labels);
+  tsdb::AppendLabelsJson(out, a.labels);
   out += "}";
 }
 
@@ -260,7 +257,7 @@ void AmGroups(const Request& req, Response& res, alerting::Dispatcher& d) {
     if (!first) out += ',';
     first = false;
     out += "{\"alerts\":[" + alerts + "],\"labels\":";
-    AppendLabelsObject(out, g.group_labels);
+    tsdb::AppendLabelsJson(out, g.group_labels);
     out += ",\"receiver\":{\"name\":" + JsonString(g.receiver) + "}}";
   }
   out += "]";

@@ -11,7 +11,6 @@
 #include <set>
 
 #include "api/api.h"
-#include "api/json.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "common/units.h"
@@ -116,7 +115,7 @@ std::string RenderResult(const promql::QueryResult& r, size_t limit, bool& trunc
         const promql::SeriesResult& s = r.series[i];
         if (i) out += ',';
         out += R"({"metric":)";
-        AppendLabelsObject(out, s.labels);
+        tsdb::AppendLabelsJson(out, s.labels);
         if (vector) {
           out += R"(,"value":)";
           AppendPoint(out, s.points[0].t, s.points[0].v);

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include "api/api.h"
-#include "api/json.h"
 #include "common/strings.h"
 #include "common/units.h"
 
@@ -33,9 +32,9 @@ void RegisterTargetRoutes(server::Router& router, const std::atomic<scrape::Scra
                       if (!first) data += ',';
                       first = false;
                       data += R"({"discoveredLabels":)";
-                      AppendLabelsObject(data, t.labels);
+                      tsdb::AppendLabelsJson(data, t.labels);
                       data += R"(,"labels":)";
-                      AppendLabelsObject(data, t.labels);
+                      tsdb::AppendLabelsJson(data, t.labels);
                       data += R"(,"scrapePool":)" + JsonString(t.job);
                       data += R"(,"scrapeUrl":)" + JsonString(t.url);
                       data += R"(,"globalUrl":)" + JsonString(t.url);

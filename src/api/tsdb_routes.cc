@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include "api/api.h"
-#include "api/json.h"
 #include "common/strings.h"
 #include "common/units.h"
 #include "promql/promql.h"
@@ -139,7 +138,7 @@ void Series(tsdb::Db& db, const Request& req, Response& resp) {
   size_t n = std::min(series->size(), limit.value_or(series->size()));
   for (size_t i = 0; i < n; ++i) {
     if (i) data += ',';
-    AppendLabelsObject(data, (*series)[i]);
+    tsdb::AppendLabelsJson(data, (*series)[i]);
   }
   data += ']';
   resp = Response::JsonSuccess(data);
@@ -259,7 +258,7 @@ void Export(tsdb::Db& db, const Request& req, Response& resp) {
         seen.push_back(sd.labels);
       }
       out += "{\"metric\":";
-      AppendLabelsObject(out, sd.labels);
+      tsdb::AppendLabelsJson(out, sd.labels);
       out += ",\"values\":[";
       bool first = true;
       for (const tsdb::Sample& smp : sd.samples) {

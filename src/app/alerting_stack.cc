@@ -96,8 +96,7 @@ rules::ManagerOptions BuildRuleOptions(const config::Config& config,
   for (const auto& [name, value] : config.global.external_labels) {
     o.external_labels.push_back({name, value});
   }
-  std::sort(o.external_labels.begin(), o.external_labels.end(),
-            [](const tsdb::Label& a, const tsdb::Label& b) { return a.name < b.name; });
+  tsdb::SortLabels(o.external_labels);
   o.external_url = external_url;
   o.threads = config.rules.concurrency;
   o.outage_tolerance_ms = config.rules.outage_tolerance.count();

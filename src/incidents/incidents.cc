@@ -57,17 +57,6 @@ Incident FromRow(const meta::Row& r) {
   return i;
 }
 
-std::string LabelsJson(const tsdb::Labels& labels) {
-  std::string out = "{";
-  for (size_t i = 0; i < labels.size(); ++i) {
-    if (i) out += ',';
-    AppendJsonString(out, labels[i].name);
-    out += ':';
-    AppendJsonString(out, labels[i].value);
-  }
-  return out + "}";
-}
-
 std::string Label(const tsdb::Labels& labels, std::string_view name) {
   for (const tsdb::Label& l : labels) {
     if (l.name == name) return l.value;
@@ -335,7 +324,7 @@ void Manager::OnNotification(const alerting::Notification& n) {
           "INSERT INTO incident_alerts (incident_id, fingerprint, labels, status, first_ms, "
           "last_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (incident_id, fingerprint) DO "
           "UPDATE SET status = ?4, last_ms = ?5",
-          {id, a.fingerprint, LabelsJson(a.labels), status, now});
+          {id, a.fingerprint, tsdb::LabelsJson(a.labels), status, now});
       if (!r.ok()) return r.status();
       if (before != status) {
         PHAROS_RETURN_IF_ERROR(

@@ -13,11 +13,6 @@ namespace {
 
 constexpr int64_t kResolvedRetentionMs = 15 * 60 * 1000;
 
-void SortLabels(tsdb::Labels& labels) {
-  std::sort(labels.begin(), labels.end(),
-            [](const tsdb::Label& a, const tsdb::Label& b) { return a.name < b.name; });
-}
-
 void SetLabel(tsdb::Labels& labels, std::string_view name, std::string value) {
   for (tsdb::Label& l : labels) {
     if (l.name == name) {
@@ -166,7 +161,7 @@ void Manager::Group::EvaluateRule(const EvalEnv& env, RuleRuntime& rule, int64_t
     for (const auto& [name, value] : rule.spec.labels) SetLabel(labels, name, value);
     SetLabel(labels, "__name__", rule.spec.record);
     DropEmpty(labels);
-    SortLabels(labels);
+    tsdb::SortLabels(labels);
     if (!seen.insert(tsdb::FormatLabels(labels)).second) {
       return FailedPrecondition(
           "vector contains metrics with the same labelset after applying rule labels");
@@ -222,7 +217,7 @@ void Manager::Group::EvaluateRule(const EvalEnv& env, RuleRuntime& rule, int64_t
     for (const auto& [name, t] : rule.label_templates) SetLabel(labels, name, expand(t, name));
     SetLabel(labels, "alertname", rule.spec.alert);
     DropEmpty(labels);
-    SortLabels(labels);
+    tsdb::SortLabels(labels);
     tsdb::Labels annotations;
     for (const auto& [name, t] : rule.annotation_templates) {
       annotations.push_back({name, expand(t, name)});
@@ -287,11 +282,11 @@ void Manager::Group::EvaluateRule(const EvalEnv& env, RuleRuntime& rule, int64_t
       tsdb::Labels alerts_labels = a.labels;
       alerts_labels.push_back({"__name__", "ALERTS"});
       alerts_labels.push_back({"alertstate", std::string(AlertStateName(a.state))});
-      SortLabels(alerts_labels);
+      tsdb::SortLabels(alerts_labels);
       series.emplace_back(std::move(alerts_labels), 1);
       tsdb::Labels for_labels = a.labels;
       for_labels.push_back({"__name__", "ALERTS_FOR_STATE"});
-      SortLabels(for_labels);
+      tsdb::SortLabels(for_labels);
       series.emplace_back(std::move(for_labels), static_cast<double>(a.active_at_ms / 1000));
     }
     ++it;
@@ -321,7 +316,7 @@ void Manager::Group::EvaluateRule(const EvalEnv& env, RuleRuntime& rule, int64_t
                                  [&](const tsdb::Label& x) { return x.name == l.name; });
       if (!present) n.labels.push_back(l);
     }
-    SortLabels(n.labels);
+    tsdb::SortLabels(n.labels);
     n.annotations = a.annotations;
     n.starts_at_ms = a.fired_at_ms;
     n.ends_at_ms = a.state == AlertState::kInactive ? a.resolved_at_ms : a.valid_until_ms;

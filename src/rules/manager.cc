@@ -59,17 +59,6 @@ int64_t SystemNowMs() {
       .count();
 }
 
-std::string LabelsJson(const tsdb::Labels& labels) {
-  std::string out = "{";
-  for (size_t i = 0; i < labels.size(); ++i) {
-    if (i) out += ',';
-    AppendJsonString(out, labels[i].name);
-    out += ':';
-    AppendJsonString(out, labels[i].value);
-  }
-  return out + "}";
-}
-
 std::string LabelValue(const tsdb::Labels& labels, std::string_view name) {
   for (const tsdb::Label& l : labels) {
     if (l.name == name) return l.value;
@@ -238,7 +227,7 @@ void Manager::Publish(const Group& g, EvalOutput& out) {
             "INSERT INTO alert_events (ts_ms, fingerprint, alertname, state, labels, "
             "annotations, value, rule_group) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             {e.ts_ms, tsdb::Fingerprint(e.labels), LabelValue(e.labels, "alertname"), state,
-             LabelsJson(e.labels), LabelsJson(e.annotations), e.value, g.spec().name});
+             tsdb::LabelsJson(e.labels), tsdb::LabelsJson(e.annotations), e.value, g.spec().name});
         if (!r.ok()) return r.status();
       }
       return Status::Ok();

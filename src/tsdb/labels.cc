@@ -1,5 +1,6 @@
 #include <re2/re2.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -43,6 +44,28 @@ std::string Format(const L& labels) {
 
 std::string FormatLabels(std::span<const LabelView> labels) { return Format(labels); }
 std::string FormatLabels(const Labels& labels) { return Format(labels); }
+
+void SortLabels(Labels& labels) {
+  std::sort(labels.begin(), labels.end(),
+            [](const Label& a, const Label& b) { return a.name < b.name; });
+}
+
+void AppendLabelsJson(std::string& out, const Labels& labels) {
+  out += '{';
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (i) out += ',';
+    AppendJsonString(out, labels[i].name);
+    out += ':';
+    AppendJsonString(out, labels[i].value);
+  }
+  out += '}';
+}
+
+std::string LabelsJson(const Labels& labels) {
+  std::string out;
+  AppendLabelsJson(out, labels);
+  return out;
+}
 
 std::string Fingerprint(const Labels& labels) {
   uint64_t h = 14695981039346656037ULL;

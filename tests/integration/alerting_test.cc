@@ -298,27 +298,10 @@ TEST(AlertingTest, RealAlertmanagerReceivesForwardedAlerts) {
   uint16_t am_port = FreePort();
   std::string am_config =
       pharos.WriteFile("am.yml", "route: {receiver: blackhole}\nreceivers: [{name: blackhole}]\n");
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int devnull = ::open("/dev/null", O_WRONLY);
-    ::dup2(devnull, 1);
-    ::dup2(devnull, 2);
-    std::string listen = "--web.listen-address=127.0.0.1:" + std::to_string(am_port);
-    std::string storage = "--storage.path=" + pharos.dir() + "/am";
-    std::string config = "--config.file=" + am_config;
-    ::execl("/usr/bin/prometheus-alertmanager", "prometheus-alertmanager", config.c_str(),
-            storage.c_str(), listen.c_str(),
-            "--cluster.listen-address=", static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  struct Reaper {
-    pid_t pid;
-    ~Reaper() {
-      ::kill(pid, SIGTERM);
-      int status;
-      ::waitpid(pid, &status, 0);
-    }
-  } reaper{pid};
+  PeerProcess alertmanager(
+      "/usr/bin/prometheus-alertmanager",
+      {"--config.file=" + am_config, "--storage.path=" + pharos.dir() + "/am",
+       "--web.listen-address=127.0.0.1:" + std::to_string(am_port), "--cluster.listen-address="});
   bool ready = false;
   for (int i = 0; i < 300 && !ready; ++i) {
     ready = Get(am_port, "/-/ready").status == 200;

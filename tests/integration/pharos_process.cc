@@ -131,4 +131,26 @@ int RunPharos(const std::vector<std::string>& args, std::string* out, std::strin
   return code;
 }
 
+PeerProcess::PeerProcess(const std::string& path, const std::vector<std::string>& args) {
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(path.c_str()));
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(path.c_str(), argv.data());
+    ::_exit(127);
+  }
+}
+
+PeerProcess::~PeerProcess() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+}
+
 }  // namespace pharos::testing

@@ -40,6 +40,19 @@ class PharosProcess {
   uint16_t port_ = 0;
 };
 
+/// A peer program (Prometheus, Alertmanager) started for a test with its output discarded;
+/// destroying it sends SIGTERM and reaps it.
+class PeerProcess {
+ public:
+  PeerProcess(const std::string& path, const std::vector<std::string>& args);
+  ~PeerProcess();
+  PeerProcess(const PeerProcess&) = delete;
+  PeerProcess& operator=(const PeerProcess&) = delete;
+
+ private:
+  pid_t pid_ = -1;
+};
+
 /// Runs `pharos ARGS...` to completion; returns the exit code and fills stdout/stderr.
 int RunPharos(const std::vector<std::string>& args, std::string* out, std::string* err);
 

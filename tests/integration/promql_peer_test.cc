@@ -140,26 +140,10 @@ TEST(PromqlPeerTest, SameAnswersAsPrometheus) {
   uint16_t port = pharos.port();
   uint16_t prom_port = FreePort();
   std::string cfg = pharos.WriteFile("prometheus.yml", "global:\n  scrape_interval: 1h\n");
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int devnull = ::open("/dev/null", O_WRONLY);
-    ::dup2(devnull, 1);
-    ::dup2(devnull, 2);
-    std::string listen = "--web.listen-address=127.0.0.1:" + std::to_string(prom_port);
-    std::string storage = "--storage.tsdb.path=" + pharos.dir() + "/prom";
-    std::string config = "--config.file=" + cfg;
-    ::execl("/usr/bin/prometheus", "prometheus", config.c_str(), storage.c_str(), listen.c_str(),
-            "--web.enable-remote-write-receiver", static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  struct Reaper {
-    pid_t pid;
-    ~Reaper() {
-      ::kill(pid, SIGTERM);
-      int status;
-      ::waitpid(pid, &status, 0);
-    }
-  } reaper{pid};
+  PeerProcess prometheus("/usr/bin/prometheus",
+                         {"--config.file=" + cfg, "--storage.tsdb.path=" + pharos.dir() + "/prom",
+                          "--web.listen-address=127.0.0.1:" + std::to_string(prom_port),
+                          "--web.enable-remote-write-receiver"});
   bool ready = false;
   for (int i = 0; i < 300 && !ready; ++i) {
     ready = Get(prom_port, "/-/ready").status == 200;
