@@ -156,6 +156,7 @@ struct Config {
   std::map<std::string, std::vector<TimeInterval>> time_intervals;
   std::string external_url;  // links in notifications; the server's URL by default
   bool configured = false;   // false when the config had no alerting section
+  std::string original;      // the section as YAML, secrets hidden (/api/v2/status)
 };
 
 /// Parses an Alertmanager configuration (YAML text). `source` prefixes error messages.

@@ -594,14 +594,25 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) 
     }
     res = Response::Text(200, out + "]", "application/json");
   });
-  router.Handle(Method::kGet, "/api/v2/status", kScopeRead, [s](const Request&, Response& res) {
-    alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
-    if (!d) return void(res = Unavailable503());
-    res = Response::Text(200,
-                         "{\"cluster\":{\"status\":\"disabled\",\"peers\":[]},"
-                         "\"versionInfo\":{\"version\":\"pharos\"},\"config\":{\"original\":\"\"}}",
-                         "application/json");
-  });
+  // Alertmanager's status shape (amtool's `config show`, Grafana's data source): no
+  // clustering; the configuration as loaded, secrets hidden.
+  auto started = std::chrono::system_clock::now();
+  router.Handle(
+      Method::kGet, "/api/v2/status", kScopeRead, [s, started](const Request&, Response& res) {
+        alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
+        if (!d) return void(res = Unavailable503());
+        int64_t started_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(started.time_since_epoch())
+                .count();
+        std::string out =
+            "{\"cluster\":{\"status\":\"disabled\",\"peers\":[]},\"config\":{\"original\":";
+        AppendJsonString(out, d->config().original);
+        out += "},\"uptime\":\"" + alerting::FormatTime(started_ms) + "\",";
+        out +=
+            "\"versionInfo\":{\"branch\":\"\",\"buildDate\":\"\",\"buildUser\":\"\","
+            "\"goVersion\":\"\",\"revision\":\"\",\"version\":\"pharos\"}}";
+        res = Response::Text(200, out, "application/json");
+      });
   router.HandleBlocking(Method::kGet, "/api/v1/alerts/history", kScopeRead,
                         [s](const Request& req, Response& res) {
                           meta::Store* store = s->store.load(std::memory_order_acquire);

@@ -57,6 +57,7 @@ Result<alerting::Config> BuildAlertingConfig(const config::Config& config,
     c->route.group_by = {"alertname", "job"};
     c->receivers.push_back({"none", {}, {}, {}});
   }
+  c->original = config.alerting.redacted_yaml;
   if (c->external_url.empty()) {
     c->external_url = config.global.external_url.empty() ? default_url : config.global.external_url;
   }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <string>
 #include <thread>
 
@@ -286,6 +287,52 @@ TEST(AlertingTest, CheckRulesAndCheckConfig) {
       "c.yaml", "alerting:\n  route: {receiver: nobody}\n  receivers: [{name: a}]\n");
   EXPECT_EQ(RunPharos({"check-config", cfg}, &out, &err), 2);
   EXPECT_NE(err.find("undefined receiver"), std::string::npos) << err;
+}
+
+// amtool, Alertmanager's own command-line client, works against Pharos unchanged: it
+// lists alerts, adds, queries and expires silences, and shows the configuration.
+TEST(AlertingTest, AmtoolWorksAgainstPharos) {
+  if (::access("/usr/bin/amtool", X_OK) != 0) GTEST_SKIP() << "amtool is not installed";
+  PharosProcess pharos;
+  std::string config = pharos.WriteFile(
+      "pharos.yaml",
+      "alerting:\n  route: {receiver: team, group_wait: 1s}\n  receivers:\n    - name: team\n"
+      "      webhook_configs: [{url: 'http://127.0.0.1:9/x', http_config: {bearer_token: "
+      "s3cret}}]\n");
+  ASSERT_TRUE(pharos.StartServe({"--config", config, "--set", "global.scrape_self=false"}))
+      << pharos.Stderr();
+  uint16_t port = pharos.port();
+  ASSERT_EQ(Post(port, "/api/v2/alerts",
+                 "[{\"labels\":{\"alertname\":\"ViaAmtool\",\"severity\":\"warning\"}}]", "")
+                .status,
+            200);
+  std::string url = "--alertmanager.url=http://127.0.0.1:" + std::to_string(port);
+  auto amtool = [&](const std::string& args) {
+    std::string cmd = "/usr/bin/amtool " + url + " " + args + " 2>/dev/null";
+    std::string out;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    EXPECT_EQ(::pclose(p), 0) << cmd << "\n" << out;
+    return out;
+  };
+  EXPECT_NE(amtool("alert query").find("ViaAmtool"), std::string::npos);
+  std::string id = amtool(
+      "silence add alertname=ViaAmtool --comment=maintenance --author=ann "
+      "--duration=1h");
+  while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+  ASSERT_EQ(id.size(), 36u) << id;
+  std::string silences = amtool("silence query");
+  EXPECT_NE(silences.find(id), std::string::npos) << silences;
+  EXPECT_NE(silences.find("maintenance"), std::string::npos);
+  EXPECT_NE(amtool("alert query --silenced").find("ViaAmtool"), std::string::npos);
+  std::string shown = amtool("config show");
+  EXPECT_NE(shown.find("receiver: team"), std::string::npos) << shown;
+  EXPECT_EQ(shown.find("s3cret"), std::string::npos) << "secrets stay hidden";
+  amtool("silence expire " + id);
+  EXPECT_EQ(amtool("silence query").find(id), std::string::npos);
+  EXPECT_NE(amtool("silence query --expired").find(id), std::string::npos);
 }
 
 // The real Alertmanager receives Pharos's alerts through an alertmanager_configs receiver
