@@ -218,7 +218,8 @@ struct Notification {
   bool delivered = false;
 };
 
-/// Called after each group flush with the alerts that were not muted (for incidents).
+/// Called after each group flush with the alerts that were not muted (for incidents), from
+/// Tick's thread with no dispatcher lock held, so it may call back into the dispatcher.
 using FlushObserver = std::function<void(const Notification&)>;
 
 struct DispatcherOptions {
@@ -272,6 +273,7 @@ class Dispatcher {
   struct State;
 
  private:
+  void TickLocked(int64_t now_ms);  // state_->mu held
   std::unique_ptr<State> state_;
 };
 

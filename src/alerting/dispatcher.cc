@@ -385,7 +385,9 @@ struct Dispatcher::State {
                 g.route->repeat_interval_ms, true, firing, resolved);
       }
     }
-    if (observer && !n.alerts.empty()) observer(n);
+    // The observer (incidents) runs after Tick releases the lock: it may call back into
+    // the dispatcher (escalations), and must never wait on it while holding its own.
+    if (observer && !n.alerts.empty()) observed.push_back(n);
     for (const std::string& fp : resolved_now) g.alerts.erase(fp);
   }
 
@@ -562,6 +564,7 @@ struct Dispatcher::State {
   std::map<std::string, Silence> silences;
   std::map<std::pair<std::string, std::string>, LogEntry> nflog;
   FlushObserver observer;
+  std::vector<Notification> observed;  // flushes for the observer, handed over by Tick
 
   std::mutex qmu;
   std::condition_variable qcv;
@@ -697,7 +700,19 @@ void Dispatcher::Insert(std::vector<Alert> alerts) {
 
 void Dispatcher::Tick(int64_t now_ms) {
   State& s = *state_;
-  std::lock_guard lock(s.mu);
+  std::vector<Notification> observed;
+  FlushObserver observer;
+  {
+    std::lock_guard lock(s.mu);
+    TickLocked(now_ms);
+    observed.swap(s.observed);
+    observer = s.observer;
+  }
+  for (const Notification& n : observed) observer(n);
+}
+
+void Dispatcher::TickLocked(int64_t now_ms) {
+  State& s = *state_;
   for (auto it = s.groups.begin(); it != s.groups.end();) {
     AggrGroup& g = it->second;
     if (g.next_flush_ms <= now_ms) {

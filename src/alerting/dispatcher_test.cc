@@ -352,10 +352,17 @@ TEST_F(DispatcherTest, FlushObserverSeesUnmutedAlerts) {
   Sink sink;
   Make(Hook(sink));
   std::vector<Notification> seen;
-  dispatcher_->SetFlushObserver([&](const Notification& n) { seen.push_back(n); });
+  // The observer may call back into the dispatcher (incidents escalate through it) without
+  // deadlocking: it runs with no dispatcher lock held.
+  dispatcher_->SetFlushObserver([&](const Notification& n) {
+    seen.push_back(n);
+    EXPECT_TRUE(dispatcher_->NotifyReceiver("hook", n.alerts, "escalation").ok());
+    EXPECT_FALSE(dispatcher_->Alerts().empty());
+  });
   dispatcher_->Insert({Firing("Cpu", "critical")});
   RunTo(kT0 + 31 * kS);
   ASSERT_EQ(seen.size(), 1u);
+  EXPECT_TRUE(sink.WaitFor(2, 5000)) << "the group's notification and the observer's";
   EXPECT_EQ(seen[0].group_key, "{}:{alertname=\"Cpu\"}");
   EXPECT_EQ(seen[0].alerts.size(), 1u);
 }
