@@ -114,7 +114,8 @@ Status Manager::Load(const ManagerOptions& options) {
         g->CopyStateFrom(*it->second);
         g->next_eval_ms = it->second->interval_ms() == g->interval_ms() ? it->second->next_eval_ms
                                                                         : g->NextEvaluation(now);
-        g->running = it->second->running;
+        // `running` stays false: a worker still evaluating the old group clears the old
+        // object's flag, and the new group must not wait for it.
         old.erase(it);
       } else {
         // New groups (all of them at start-up) restore `for` state on their first run.

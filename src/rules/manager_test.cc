@@ -317,6 +317,16 @@ TEST_F(ManagerTest, ScheduledEvaluationRunsGroups) {
   for (int i = 0; i < 100 && manager_->Groups()[0].last_evaluation_ms == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  // Reloads while the scheduler runs (some land during an evaluation) never stall the group.
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(manager_->Load(o).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(37));
+  }
+  int64_t before = manager_->Groups()[0].last_evaluation_ms;
+  for (int i = 0; i < 100 && manager_->Groups()[0].last_evaluation_ms == before; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_GT(manager_->Groups()[0].last_evaluation_ms, before) << "still evaluated after reloads";
   manager_->Stop();
   EXPECT_GT(manager_->Groups()[0].last_evaluation_ms, 0);
   EXPECT_EQ(Query("one", manager_->Groups()[0].last_evaluation_ms), 1);
