@@ -138,7 +138,7 @@ void Manager::Group::EvaluateRule(const EvalEnv& env, RuleRuntime& rule, int64_t
   if (s.ok()) {
     Write(env, rule, ts_ms, series);
     rule.health = RuleHealth::kOk;
-    rule.last_error.clear();
+    rule.last_error = rule.template_error;
   } else {
     ++out.failures;
     rule.health = RuleHealth::kError;
@@ -323,10 +323,8 @@ void Manager::Group::EvaluateRule(const EvalEnv& env, RuleRuntime& rule, int64_t
     n.generator_url = generator;
     out.notices.push_back(std::move(n));
   }
-  if (!expansion_errors.empty()) {
-    // The alert still fires; the rule reports the template problem.
-    rule.last_error = "template: " + expansion_errors;
-  }
+  // The alert still fires (as in Prometheus); the rule shows the template problem.
+  rule.template_error = expansion_errors.empty() ? "" : "template: " + expansion_errors;
   return ::pharos::Status::Ok();
 }
 

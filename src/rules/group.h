@@ -42,6 +42,7 @@ struct RuleRuntime {
   bool restored = true;  // false until ALERTS_FOR_STATE has been read back
   RuleHealth health = RuleHealth::kUnknown;
   std::string last_error;
+  std::string template_error;  // the last evaluation's annotation or label expansion error
   int64_t last_evaluation_ms = 0;
   double evaluation_seconds = 0;
   std::map<std::string, Alert> alerts;          // by label set

@@ -190,6 +190,28 @@ TEST_F(ManagerTest, KeepFiringForHoldsAnAlertAfterItsConditionClears) {
   EXPECT_EQ(Rule(manager_->Groups(), "Flappy").state, AlertState::kInactive);
 }
 
+TEST_F(ManagerTest, TemplateErrorsStillFireAndAreShown) {
+  WriteRules(R"(groups:
+- name: g
+  rules:
+  - alert: BadTemplate
+    expr: cpu > 0
+    annotations:
+      summary: '{{ humanize $labels.instance }}'
+)");
+  StartManager();
+  Set("cpu", "a", kT0, 1);
+  manager_->EvaluateAt(kT0);
+  auto groups = manager_->Groups();
+  const RuleStatus& r = Rule(groups, "BadTemplate");
+  ASSERT_EQ(r.alerts.size(), 1u);
+  EXPECT_EQ(r.alerts[0].state, AlertState::kFiring);
+  EXPECT_EQ(r.alerts[0].annotations[0].value.rfind("<error expanding template: ", 0), 0u)
+      << r.alerts[0].annotations[0].value << " / " << r.last_error;
+  EXPECT_EQ(r.health, RuleHealth::kOk);
+  EXPECT_NE(r.last_error.find("template: summary"), std::string::npos) << r.last_error;
+}
+
 TEST_F(ManagerTest, LimitAndDuplicateLabelsetsAreRuleErrors) {
   WriteRules(R"(groups:
 - name: limited
