@@ -44,8 +44,12 @@ void AppendJsonString(std::string& out, std::string_view s) {
     if (c >= 0x80) {
       size_t n = Utf8SequenceLength(s, i);
       if (n == 0) {
-        out += "\xEF\xBF\xBD";
+        out += "\\ufffd";
         ++i;
+      } else if (n == 3 && c == 0xE2 && static_cast<unsigned char>(s[i + 1]) == 0x80 &&
+                 (static_cast<unsigned char>(s[i + 2]) & 0xFE) == 0xA8) {
+        out += static_cast<unsigned char>(s[i + 2]) == 0xA8 ? "\\u2028" : "\\u2029";
+        i += n;
       } else {
         out.append(s.data() + i, n);
         i += n;
@@ -58,6 +62,10 @@ void AppendJsonString(std::string& out, std::string_view s) {
       case '\n': out += "\\n"; break;
       case '\r': out += "\\r"; break;
       case '\t': out += "\\t"; break;
+      // HTML-safe, as Go's encoding/json (and so Prometheus and Alertmanager) write them.
+      case '<': out += "\\u003c"; break;
+      case '>': out += "\\u003e"; break;
+      case '&': out += "\\u0026"; break;
       default:
         if (c < 0x20) {
           out += "\\u00";

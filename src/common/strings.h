@@ -10,7 +10,9 @@
 
 namespace pharos {
 
-/// Appends `s` as a JSON string literal (quoted, escaped; invalid UTF-8 bytes become U+FFFD).
+/// Appends `s` as a JSON string literal, escaped as Go's encoding/json does (so answers match
+/// Prometheus's and Alertmanager's byte for byte): quotes, backslashes, control characters,
+/// HTML-sensitive <, > and &, U+2028 and U+2029; each invalid UTF-8 byte becomes \ufffd.
 void AppendJsonString(std::string& out, std::string_view s);
 std::string JsonString(std::string_view s);
 

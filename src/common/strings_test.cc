@@ -9,14 +9,19 @@ TEST(JsonStringTest, EscapesControlAndQuotes) {
   EXPECT_EQ(JsonString("a\"b\\c\n\t\x01"), R"("a\"b\\c\n\t\u0001")");
 }
 
-TEST(JsonStringTest, KeepsValidUtf8AndReplacesInvalid) {
+TEST(JsonStringTest, KeepsValidUtf8AndReplacesInvalidAsGoDoes) {
   EXPECT_EQ(JsonString("\xE4\xB8\xAD"), "\"\xE4\xB8\xAD\"");  // 中
   EXPECT_EQ(JsonString("a\xFF"
                        "b"),
-            "\"a\xEF\xBF\xBD"
-            "b\"");                                                   // stray byte
-  EXPECT_EQ(JsonString("\xE4\xB8"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");  // truncated sequence
-  EXPECT_EQ(JsonString("\xED\xA0\x80"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");  // surrogate
+            R"("a\ufffdb")");                                        // stray byte
+  EXPECT_EQ(JsonString("\xE4\xB8"), R"("\ufffd\ufffd")");            // truncated sequence
+  EXPECT_EQ(JsonString("\xED\xA0\x80"), R"("\ufffd\ufffd\ufffd")");  // surrogate
+}
+
+TEST(JsonStringTest, HtmlSafeLikeGoEncodingJson) {
+  // Prometheus's and Alertmanager's JSON escape these; byte-for-byte answers need the same.
+  EXPECT_EQ(JsonString("a<b>&c"), R"("a\u003cb\u003e\u0026c")");
+  EXPECT_EQ(JsonString("x\xE2\x80\xA8y\xE2\x80\xA9z"), R"("x\u2028y\u2029z")");
 }
 
 TEST(StringsTest, SplitTrimLower) {

@@ -336,15 +336,21 @@ TEST(AlertingTest, AmtoolWorksAgainstPharos) {
 }
 
 // The real Alertmanager receives Pharos's alerts through an alertmanager_configs receiver
-// and shows them with the same labels and fingerprint.
+// and shows them with the same labels and fingerprint; and the webhook payload it sends
+// for a group is byte for byte the one Pharos sends for the same group (but for
+// externalURL, which names each server).
 TEST(AlertingTest, RealAlertmanagerReceivesForwardedAlerts) {
   if (::access("/usr/bin/prometheus-alertmanager", X_OK) != 0) {
     GTEST_SKIP() << "prometheus-alertmanager is not installed";
   }
   PharosProcess pharos;
   uint16_t am_port = FreePort();
+  Sink theirs_hook, ours_hook;
   std::string am_config =
-      pharos.WriteFile("am.yml", "route: {receiver: blackhole}\nreceivers: [{name: blackhole}]\n");
+      pharos.WriteFile("am.yml",
+                       "route: {receiver: hook, group_by: [alertname], group_wait: 1s}\n"
+                       "receivers: [{name: hook, webhook_configs: [{url: '" +
+                           theirs_hook.url() + "/hook'}]}]\n");
   PeerProcess alertmanager(
       "/usr/bin/prometheus-alertmanager",
       {"--config.file=" + am_config, "--storage.path=" + pharos.dir() + "/am",
@@ -362,14 +368,16 @@ TEST(AlertingTest, RealAlertmanagerReceivesForwardedAlerts) {
 rule_files: [rules.yaml]
 alerting:
   route:
-    receiver: am
+    receiver: hook
     group_by: [alertname]
     group_wait: 1s
     group_interval: 1s
   receivers:
-    - name: am
+    - name: hook
       alertmanager_configs: [{url: "http://127.0.0.1:)" + std::to_string(am_port) +
                                                            R"("}]
+      webhook_configs: [{url: ")" + ours_hook.url() +
+                                                           R"(/hook"}]
 )");
   ASSERT_TRUE(pharos.StartServe({"--config", config, "--set", "global.scrape_self=false"}))
       << pharos.Stderr();
@@ -391,6 +399,29 @@ alerting:
   EXPECT_NE(theirs.find("\"instance\":\"z\""), std::string::npos);
   EXPECT_NE(theirs.find("\"summary\":\"z is down (0)\""), std::string::npos) << theirs;
   EXPECT_NE(theirs.find("\"state\":\"active\""), std::string::npos) << theirs;
+
+  // The first webhook payload for the ItDown group from each.
+  auto first_down = [](Sink& sink) {
+    for (int i = 0; i < 200; ++i) {
+      for (const std::string& b : sink.bodies()) {
+        if (b.find("\"groupLabels\":{\"alertname\":\"ItDown\"}") != std::string::npos) return b;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return std::string();
+  };
+  auto without_external_url = [](std::string b) {
+    size_t at = b.find("\"externalURL\":\"");
+    if (at != std::string::npos) b.erase(at + 15, b.find('"', at + 15) - (at + 15));
+    return b;
+  };
+  std::string am_payload = first_down(theirs_hook);
+  std::string our_payload = first_down(ours_hook);
+  ASSERT_FALSE(am_payload.empty()) << "Alertmanager sent no webhook for ItDown";
+  ASSERT_FALSE(our_payload.empty()) << "Pharos sent no webhook for ItDown";
+  while (!am_payload.empty() && am_payload.back() == '\n') am_payload.pop_back();
+  EXPECT_EQ(without_external_url(our_payload), without_external_url(am_payload))
+      << "Pharos:       " << our_payload << "\nAlertmanager: " << am_payload;
 }
 
 }  // namespace
