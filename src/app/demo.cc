@@ -315,7 +315,7 @@ int RunDemo(const std::vector<std::string>& args) {
     LogError("--interval must be at least 1s");
     return 2;
   }
-  auto send = [&](const std::string& body) -> bool {
+  auto send = [&](const std::string& body, bool wait_for_server = false) -> bool {
     net::HttpRequest req;
     req.method = "POST";
     req.url = url;
@@ -323,6 +323,14 @@ int RunDemo(const std::vector<std::string>& args) {
     req.content_type = "application/json";
     if (!token.empty()) req.headers.emplace_back("Authorization", "Bearer " + token);
     Result<net::HttpReply> reply = net::Fetch(req);
+    // The first export waits up to a minute for a server that is still starting
+    // (`make demo` beside a `make run` that is still building).
+    for (int i = 0; wait_for_server && !reply.ok() && i < 60; ++i) {
+      if (i == 0)
+        LogInfo("waiting for Pharos", {{"url", url}, {"error", reply.status().message()}});
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      reply = net::Fetch(req);
+    }
     if (!reply.ok()) {
       LogError("cannot send", {{"url", url}, {"error", reply.status().message()}});
       return false;
@@ -348,7 +356,7 @@ int RunDemo(const std::vector<std::string>& args) {
   int64_t sent = 0;
   for (; t + interval <= now_ms(); t += interval) {
     shop.Step(t + interval, static_cast<double>(interval) / 1000);
-    if (!send(shop.Export(t + interval))) return 1;
+    if (!send(shop.Export(t + interval), sent == 0)) return 1;
     ++sent;
   }
   LogInfo("demo history sent", {{"exports", sent}, {"url", url}});
