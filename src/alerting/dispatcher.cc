@@ -12,6 +12,7 @@
 #include "alerting/notify.h"
 #include "common/log.h"
 #include "common/strings.h"
+#include "common/units.h"
 #include "meta/meta.h"
 #include "net/net.h"
 #include "selfmon/metrics.h"
@@ -21,12 +22,6 @@ namespace {
 
 constexpr int64_t kSilenceRetentionMs = 5 * 24 * 3'600'000;  // Alertmanager's 120 h
 constexpr int64_t kMaxBackoffMs = 60'000;
-
-int64_t SystemNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Alertmanager's LabelSet.String(): {a="b", c="d"}.
 std::string LabelSetString(const tsdb::Labels& labels) {
@@ -59,7 +54,7 @@ bool Subset(const std::set<std::string>& a, const std::set<std::string>& b) {
 std::string NewSilenceId() {
   unsigned char b[16];
   if (RAND_bytes(b, sizeof b) != 1) {
-    uint64_t t = static_cast<uint64_t>(SystemNowMs());
+    uint64_t t = static_cast<uint64_t>(UnixNowMs());
     std::memcpy(b, &t, 8);
     std::memcpy(b + 8, &t, 8);
   }
@@ -586,7 +581,7 @@ struct Dispatcher::State {
 Dispatcher::Dispatcher(Config config, meta::Store* store, selfmon::Registry& registry,
                        DispatcherOptions options, Clock clock)
     : state_(std::make_unique<State>(store, registry, options,
-                                     clock ? std::move(clock) : Clock(SystemNowMs))) {
+                                     clock ? std::move(clock) : Clock(UnixNowMs))) {
   state_->config = std::make_shared<const Config>(std::move(config));
 }
 

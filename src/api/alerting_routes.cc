@@ -336,12 +336,6 @@ void AppendSilence(std::string& out, const alerting::Silence& s, int64_t now) {
   out += "],\"startsAt\":\"" + alerting::FormatTime(s.starts_at_ms) + "\"}";
 }
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 Result<alerting::Silence> ParseSilence(const std::string& body) {
   simdjson::dom::parser parser;
   Result<simdjson::dom::object> obj = ParseJsonObject(parser, body);
@@ -361,7 +355,7 @@ Result<alerting::Silence> ParseSilence(const std::string& body) {
     }
   }
   if (s.ends_at_ms == 0) return InvalidArgument("endsAt: required");
-  if (s.starts_at_ms == 0) s.starts_at_ms = NowMs();
+  if (s.starts_at_ms == 0) s.starts_at_ms = UnixNowMs();
   if (s.created_by.size() > 1000 || s.comment.size() > 64 * 1024) {
     return InvalidArgument("createdBy or comment: too long");
   }
@@ -520,7 +514,7 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) 
                   if (!d) return void(res = Unavailable503());
                   Result<std::vector<alerting::LabelMatcher>> filters = Filters(req);
                   if (!filters.ok()) return AmError(res, filters.status());
-                  int64_t now = NowMs();
+                  int64_t now = UnixNowMs();
                   std::vector<alerting::Silence> all = d->Silences();
                   // Active first, then pending, then expired, as Alertmanager sorts them.
                   auto rank = [now](const alerting::Silence& x) {
@@ -570,7 +564,7 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) 
         Result<alerting::Silence> x = d->GetSilence(silence_id(req));
         if (!x.ok()) return AmError(res, x.status());
         std::string out;
-        AppendSilence(out, *x, NowMs());
+        AppendSilence(out, *x, UnixNowMs());
         res = Response::Text(200, out, "application/json");
       },
       "/api/v2/silence/:id");
@@ -596,14 +590,11 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) 
   });
   // Alertmanager's status shape (amtool's `config show`, Grafana's data source): no
   // clustering; the configuration as loaded, secrets hidden.
-  auto started = std::chrono::system_clock::now();
+  int64_t started_ms = UnixNowMs();
   router.Handle(
-      Method::kGet, "/api/v2/status", kScopeRead, [s, started](const Request&, Response& res) {
+      Method::kGet, "/api/v2/status", kScopeRead, [s, started_ms](const Request&, Response& res) {
         alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
         if (!d) return void(res = Unavailable503());
-        int64_t started_ms =
-            std::chrono::duration_cast<std::chrono::milliseconds>(started.time_since_epoch())
-                .count();
         std::string out =
             "{\"cluster\":{\"status\":\"disabled\",\"peers\":[]},\"config\":{\"original\":";
         AppendJsonString(out, d->config().original);

@@ -5,6 +5,7 @@
 #include "api/api.h"
 #include "api/json_body.h"
 #include "common/strings.h"
+#include "common/units.h"
 #include "incidents/incidents.h"
 
 namespace pharos::api {
@@ -76,18 +77,12 @@ std::string IncidentJson(const incidents::Incident& i, int64_t now) {
   return out + "}";
 }
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 void Reply(Response& res, const Result<incidents::Incident>& r) {
   if (!r.ok()) {
     res = Response::FromStatus(r.status());
     return;
   }
-  res = Response::JsonSuccess(IncidentJson(*r, NowMs()));
+  res = Response::JsonSuccess(IncidentJson(*r, UnixNowMs()));
 }
 
 void List(const Request& req, Response& res, incidents::Manager& m) {
@@ -122,7 +117,7 @@ void List(const Request& req, Response& res, incidents::Manager& m) {
     res = Response::FromStatus(list.status());
     return;
   }
-  int64_t now = NowMs();
+  int64_t now = UnixNowMs();
   std::string out = "[";
   for (size_t i = 0; i < list->size(); ++i) out += (i ? "," : "") + IncidentJson((*list)[i], now);
   res = Response::JsonSuccess(out + "]");

@@ -24,12 +24,6 @@ using server::Response;
 
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // Timestamps as Prometheus writes them: seconds with up to millisecond precision.
 void AppendTimestamp(std::string& out, int64_t ms) {
   uint64_t abs = ms < 0 ? static_cast<uint64_t>(-(ms + 1)) + 1 : static_cast<uint64_t>(ms);
@@ -311,7 +305,7 @@ void InstantQuery(const QueryState& st, const Request& req, Response& resp) {
   size_t limit;
   int64_t t;
   Status s = ParseQueryParams(req, query, params, limit);
-  if (s.ok()) s = ParseTime(req, "time", NowMs(), t);
+  if (s.ok()) s = ParseTime(req, "time", UnixNowMs(), t);
   if (!s.ok()) {
     resp = Response::FromStatus(s);
     return;

@@ -6,15 +6,10 @@
 #include <fmt/format.h>
 
 #include "common/log.h"
+#include "common/units.h"
 
 namespace pharos::app {
 namespace {
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 alerting::Alert ToAlert(rules::AlertNotice n) {
   alerting::Alert a;
@@ -186,7 +181,7 @@ void AlertingStack::ClockLoop() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
     lock.unlock();
-    int64_t now = NowMs();
+    int64_t now = UnixNowMs();
     incidents_->Tick(now);
     // Hourly: history older than storage.history_retention goes, so meta.db stays bounded.
     if (now - last_prune_ms_ >= 3'600'000) {

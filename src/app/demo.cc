@@ -343,18 +343,13 @@ int RunDemo(const std::vector<std::string>& args) {
     }
     return true;
   };
-  auto now_ms = [] {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  };
   Shop shop(seed, every, duration);
-  shop.set_anchor(now_ms() + 120'000);
-  int64_t t = now_ms() - backfill;
+  shop.set_anchor(UnixNowMs() + 120'000);
+  int64_t t = UnixNowMs() - backfill;
   t -= t % interval;
   shop.set_start(t);
   int64_t sent = 0;
-  for (; t + interval <= now_ms(); t += interval) {
+  for (; t + interval <= UnixNowMs(); t += interval) {
     shop.Step(t + interval, static_cast<double>(interval) / 1000);
     if (!send(shop.Export(t + interval), sent == 0)) return 1;
     ++sent;
@@ -365,7 +360,7 @@ int RunDemo(const std::vector<std::string>& args) {
           {{"interval_ms", interval}, {"incident_every_ms", every}});
   while (true) {
     int64_t next = t + interval;
-    int64_t wait = next - now_ms();
+    int64_t wait = next - UnixNowMs();
     if (wait > 0) std::this_thread::sleep_for(std::chrono::milliseconds(wait));
     shop.Step(next, static_cast<double>(interval) / 1000);
     if (shop.InIncident(next) != shop.InIncident(t)) {

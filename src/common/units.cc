@@ -72,6 +72,12 @@ Result<Duration> ParseDuration(std::string_view text) {
   return Duration(total);
 }
 
+int64_t UnixNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 std::string FormatDuration(Duration d) {
   int64_t ms = d.count();
   if (ms == 0) return "0s";

@@ -28,4 +28,8 @@ Result<uint64_t> ParseByteSize(std::string_view text);
 /// fractional seconds). Returns milliseconds since the epoch.
 Result<int64_t> ParseTimestampMs(std::string_view text);
 
+/// The wall clock in milliseconds since the Unix epoch (components that take an injected
+/// clock use this as the default).
+int64_t UnixNowMs();
+
 }  // namespace pharos

@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "common/strings.h"
+#include "common/units.h"
 #include "meta/meta.h"
 #include "selfmon/metrics.h"
 
@@ -18,12 +19,6 @@ constexpr std::string_view kColumns =
     "closed_by, respond_by_ms, resolve_by_ms, response_breached, resolution_breached, "
     "escalation_policy, escalation_step, next_escalation_ms, commander, tech_lead, "
     "communications_lead, postmortem IS NOT NULL AND postmortem != ''";
-
-int64_t SystemNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 Incident FromRow(const meta::Row& r) {
   Incident i;
@@ -156,7 +151,7 @@ Manager::Manager(meta::Store& store, selfmon::Registry& registry, Options option
     : store_(store),
       options_(std::move(options)),
       notifier_(std::move(notifier)),
-      clock_(clock ? std::move(clock) : Clock(SystemNowMs)),
+      clock_(clock ? std::move(clock) : Clock(UnixNowMs)),
       metrics_(std::make_unique<Metrics>(registry, store)) {}
 
 Manager::~Manager() = default;

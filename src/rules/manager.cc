@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "common/strings.h"
+#include "common/units.h"
 #include "meta/meta.h"
 #include "promql/promql.h"
 #include "rules/group.h"
@@ -53,12 +54,6 @@ struct Manager::Metrics {
 
 namespace {
 
-int64_t SystemNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string LabelValue(const tsdb::Labels& labels, std::string_view name) {
   for (const tsdb::Label& l : labels) {
     if (l.name == name) return l.value;
@@ -77,7 +72,7 @@ Manager::Manager(tsdb::Db& db, promql::Engine& engine, meta::Store* store,
       store_(store),
       registry_(registry),
       notify_(std::move(notify)),
-      clock_(clock ? std::move(clock) : Clock(SystemNowMs)),
+      clock_(clock ? std::move(clock) : Clock(UnixNowMs)),
       metrics_(std::make_unique<Metrics>(registry)) {}
 
 Manager::~Manager() { Stop(); }
