@@ -75,6 +75,9 @@ class LabelMatcher {
 /// comma-separated list in braces.
 Result<std::vector<LabelMatcher>> ParseMatchers(std::string_view text);
 bool MatchesAll(const std::vector<LabelMatcher>& matchers, const tsdb::Labels& labels);
+/// `{a="b",c=~"d"}`: Alertmanager's Matchers.String(), used in route keys; ParseMatchers
+/// reads it back (silences are stored in it).
+std::string FormatMatchers(const std::vector<LabelMatcher>& matchers);
 
 // ---- configuration ----
 

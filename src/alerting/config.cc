@@ -155,12 +155,7 @@ class Parser {
         return Fail(p, "unknown field");
       }
     }
-    std::string matchers = "{";
-    for (size_t i = 0; i < r.matchers.size(); ++i) {
-      if (i) matchers += ',';
-      matchers += r.matchers[i].ToString();
-    }
-    matchers += '}';
+    std::string matchers = FormatMatchers(r.matchers);
     r.key = parent ? parent->key + "/" + matchers : matchers;
     if (n["routes"]) {
       const YAML::Node& routes = n["routes"];

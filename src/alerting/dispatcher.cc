@@ -65,12 +65,6 @@ std::string NewSilenceId() {
          hex.substr(16, 4) + "-" + hex.substr(20);
 }
 
-std::string MatchersText(const std::vector<LabelMatcher>& matchers) {
-  std::string out = "{";
-  for (size_t i = 0; i < matchers.size(); ++i) out += (i ? "," : "") + matchers[i].ToString();
-  return out + "}";
-}
-
 void Match(const Route& r, const tsdb::Labels& labels, std::vector<const Route*>& out) {
   if (!MatchesAll(r.matchers, labels)) return;
   size_t before = out.size();
@@ -185,9 +179,7 @@ struct Dispatcher::State {
   static std::string EqualKey(const InhibitRule& rule, const tsdb::Labels& labels) {
     std::string key;
     for (const std::string& name : rule.equal) {
-      for (const tsdb::Label& l : labels) {
-        if (l.name == name) key += l.value;
-      }
+      key += tsdb::LabelValue(labels, name);
       key += '\xff';
     }
     return key;
@@ -450,10 +442,7 @@ struct Dispatcher::State {
     std::string alerts = "[";
     for (size_t i = 0; i < d.n.alerts.size(); ++i) {
       const Alert& a = d.n.alerts[i];
-      std::string name;
-      for (const tsdb::Label& l : a.labels) {
-        if (l.name == "alertname") name = l.value;
-      }
+      std::string_view name = tsdb::LabelValue(a.labels, "alertname");
       alerts += fmt::format("{}{{\"fingerprint\":{},\"alertname\":{},\"status\":\"{}\"}}",
                             i ? "," : "", JsonString(a.fingerprint), JsonString(name),
                             a.Resolved(d.n.now_ms) ? "resolved" : "firing");
@@ -803,7 +792,7 @@ Result<std::string> Dispatcher::UpsertSilence(Silence silence) {
         "INSERT INTO silences (id, matchers, starts_ms, ends_ms, updated_ms, created_by, comment) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET matchers = ?2, "
         "starts_ms = ?3, ends_ms = ?4, updated_ms = ?5, created_by = ?6, comment = ?7",
-        {silence.id, MatchersText(silence.matchers), silence.starts_at_ms, silence.ends_at_ms,
+        {silence.id, FormatMatchers(silence.matchers), silence.starts_at_ms, silence.ends_at_ms,
          silence.updated_at_ms, silence.created_by, silence.comment});
     if (!r.ok()) return r.status();
   }

@@ -50,6 +50,15 @@ std::string LabelMatcher::ToString() const {
   return name_ + std::string(kOps[static_cast<int>(op_)]) + JsonString(value_);
 }
 
+std::string FormatMatchers(const std::vector<LabelMatcher>& matchers) {
+  std::string out = "{";
+  for (size_t i = 0; i < matchers.size(); ++i) {
+    if (i) out += ',';
+    out += matchers[i].ToString();
+  }
+  return out + "}";
+}
+
 bool MatchesAll(const std::vector<LabelMatcher>& matchers, const tsdb::Labels& labels) {
   for (const LabelMatcher& m : matchers) {
     if (!m.Matches(labels)) return false;

@@ -52,13 +52,6 @@ Incident FromRow(const meta::Row& r) {
   return i;
 }
 
-std::string Label(const tsdb::Labels& labels, std::string_view name) {
-  for (const tsdb::Label& l : labels) {
-    if (l.name == name) return l.value;
-  }
-  return "";
-}
-
 std::string FormatUtc(int64_t ms) {
   auto t = static_cast<time_t>(ms / 1000);
   std::tm tm{};
@@ -66,13 +59,6 @@ std::string FormatUtc(int64_t ms) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
   return buf;
-}
-
-std::string HumanDuration(int64_t ms) {
-  int64_t m = ms / 60'000;
-  if (m < 60) return fmt::format("{}m", m);
-  if (m % 60 == 0) return fmt::format("{}h", m / 60);
-  return fmt::format("{}h{}m", m / 60, m % 60);
 }
 
 }  // namespace
@@ -228,8 +214,8 @@ Result<Incident> Manager::CreateLocked(const std::string& title, int level,
     id = *r;
     return AddEvent(id, now, "opened", actor,
                     fmt::format("{} opened: respond within {}, resolve within {}", LevelName(level),
-                                HumanDuration(options_.respond_within_ms[level]),
-                                HumanDuration(options_.resolve_within_ms[level])));
+                                FormatDuration(Duration(options_.respond_within_ms[level])),
+                                FormatDuration(Duration(options_.resolve_within_ms[level]))));
   });
   if (!s.ok()) return s;
   metrics_->opened.WithLabels({LevelName(level)}).Inc();
@@ -245,10 +231,10 @@ Result<Incident> Manager::Create(const std::string& title, int level, const std:
 
 int Manager::LevelFor(const alerting::Alert& a) const {
   for (const char* name : {"level", "priority"}) {
-    std::optional<int> explicit_level = ParseLevel(Label(a.labels, name));
+    std::optional<int> explicit_level = ParseLevel(tsdb::LabelValue(a.labels, name));
     if (explicit_level) return *explicit_level;
   }
-  auto it = options_.severity_levels.find(Label(a.labels, "severity"));
+  auto it = options_.severity_levels.find(std::string(tsdb::LabelValue(a.labels, "severity")));
   return it == options_.severity_levels.end() ? -1 : it->second;
 }
 
@@ -275,25 +261,14 @@ void Manager::OnNotification(const alerting::Notification& n) {
   int64_t id = open->empty() ? 0 : (*open)[0].Int(0);
   if (id == 0) {
     if (firing.empty() || !options_.open_from_alerts) return;
-    std::string title = Label(firing[0]->labels, "alertname");
+    std::string title(tsdb::LabelValue(firing[0]->labels, "alertname"));
     for (const tsdb::Label& l : n.group_labels) {
       if (l.name != "alertname") title += " " + l.name + "=" + l.value;
     }
-    std::string summary = Label(firing[0]->annotations, "summary");
-    if (!summary.empty()) title += ": " + summary;
-    Result<Incident> created = CreateLocked(
-        title.substr(0, 1000), level, "pharos", "", n.group_key,
-        [&] {
-          std::string out = "{";
-          for (size_t i = 0; i < n.group_labels.size(); ++i) {
-            if (i) out += ',';
-            AppendJsonString(out, n.group_labels[i].name);
-            out += ':';
-            AppendJsonString(out, n.group_labels[i].value);
-          }
-          return out + "}";
-        }(),
-        now);
+    std::string_view summary = tsdb::LabelValue(firing[0]->annotations, "summary");
+    if (!summary.empty()) title += ": " + std::string(summary);
+    Result<Incident> created = CreateLocked(title.substr(0, 1000), level, "pharos", "", n.group_key,
+                                            tsdb::LabelsJson(n.group_labels), now);
     if (!created.ok()) {
       LogError("incidents: cannot open an incident", {{"error", created.status().message()}});
       return;
@@ -492,9 +467,10 @@ void Manager::Tick(int64_t now) {
             "UPDATE incidents SET response_breached = 1, next_escalation_ms = ?2 WHERE id = ?1",
             {inc.id, next ? meta::Value(next) : meta::Value()});
         if (!r.ok()) return r.status();
-        return AddEvent(inc.id, now, "breach", "pharos",
-                        fmt::format("response clock breached: {} must be acknowledged within {}",
-                                    level, HumanDuration(options_.respond_within_ms[inc.level])));
+        return AddEvent(
+            inc.id, now, "breach", "pharos",
+            fmt::format("response clock breached: {} must be acknowledged within {}", level,
+                        FormatDuration(Duration(options_.respond_within_ms[inc.level]))));
       });
       if (s.ok()) {
         metrics_->breaches.WithLabels({level, "response"}).Inc();
@@ -507,9 +483,10 @@ void Manager::Tick(int64_t now) {
         Result<int64_t> r =
             store_.Exec("UPDATE incidents SET resolution_breached = 1 WHERE id = ?1", {inc.id});
         if (!r.ok()) return r.status();
-        return AddEvent(inc.id, now, "breach", "pharos",
-                        fmt::format("resolution clock breached: {} must be resolved within {}",
-                                    level, HumanDuration(options_.resolve_within_ms[inc.level])));
+        return AddEvent(
+            inc.id, now, "breach", "pharos",
+            fmt::format("resolution clock breached: {} must be resolved within {}", level,
+                        FormatDuration(Duration(options_.resolve_within_ms[inc.level]))));
       });
       if (s.ok()) metrics_->breaches.WithLabels({level, "resolution"}).Inc();
     }
@@ -566,11 +543,11 @@ Result<std::string> Manager::Postmortem(int64_t id) {
   md += fmt::format("- Opened: {} UTC\n", FormatUtc(inc->created_ms));
   if (inc->acknowledged_ms) {
     md += fmt::format("- Acknowledged: {} UTC (after {})\n", FormatUtc(inc->acknowledged_ms),
-                      HumanDuration(inc->acknowledged_ms - inc->created_ms));
+                      FormatDuration(Duration(inc->acknowledged_ms - inc->created_ms)));
   }
   if (inc->resolved_ms) {
     md += fmt::format("- Resolved: {} UTC (after {})\n", FormatUtc(inc->resolved_ms),
-                      HumanDuration(inc->resolved_ms - inc->created_ms));
+                      FormatDuration(Duration(inc->resolved_ms - inc->created_ms)));
   }
   md += "\n## Timeline\n\n| time (UTC) | event | by | details |\n| --- | --- | --- | --- |\n";
   for (const Event& e : inc->timeline) {

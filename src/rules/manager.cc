@@ -52,18 +52,7 @@ struct Manager::Metrics {
   selfmon::Family<selfmon::Histogram>& duration;
 };
 
-namespace {
-
-std::string LabelValue(const tsdb::Labels& labels, std::string_view name) {
-  for (const tsdb::Label& l : labels) {
-    if (l.name == name) return l.value;
-  }
-  return "";
-}
-
-std::string GroupLabel(const Manager::Group& g) { return g.spec().file + ";" + g.spec().name; }
-
-}  // namespace
+namespace {}  // namespace
 
 Manager::Manager(tsdb::Db& db, promql::Engine& engine, meta::Store* store,
                  selfmon::Registry& registry, Notify notify, Clock clock)
@@ -118,7 +107,7 @@ Status Manager::Load(const ManagerOptions& options) {
         g->next_eval_ms = g->NextEvaluation(now);
       }
       rules += g->spec().rules.size();
-      std::string label = GroupLabel(*g);
+      std::string label = g->key();
       metrics_->interval.WithLabels({label}).Set(static_cast<double>(g->interval_ms()) / 1000);
       metrics_->rules.WithLabels({label}).Set(static_cast<double>(g->spec().rules.size()));
     }
@@ -166,9 +155,9 @@ void Manager::SchedulerLoop() {
     int64_t next = now + 1000;
     for (auto& g : groups_) {
       if (g->next_eval_ms <= now) {
-        metrics_->iterations.WithLabels({GroupLabel(*g)}).Inc();
+        metrics_->iterations.WithLabels({g->key()}).Inc();
         if (g->running) {
-          metrics_->missed.WithLabels({GroupLabel(*g)}).Inc();
+          metrics_->missed.WithLabels({g->key()}).Inc();
         } else {
           g->running = true;
           ready_.push_back(g);
@@ -195,7 +184,7 @@ void Manager::WorkerLoop() {
     // The evaluation time is the slot's aligned time, as Prometheus uses.
     int64_t now = clock_();
     int64_t ts = g->NextEvaluation(now) - g->interval_ms();
-    std::string label = GroupLabel(*g);
+    std::string label = g->key();
     metrics_->last_lag.WithLabels({label}).Set(static_cast<double>(now - ts) / 1000);
     EvalEnv env{&db_, &engine_, &options, options.resend_delay_ms};
     auto start = std::chrono::steady_clock::now();
@@ -222,7 +211,8 @@ void Manager::Publish(const Group& g, EvalOutput& out) {
         Result<int64_t> r = store_->Exec(
             "INSERT INTO alert_events (ts_ms, fingerprint, alertname, state, labels, "
             "annotations, value, rule_group) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            {e.ts_ms, tsdb::Fingerprint(e.labels), LabelValue(e.labels, "alertname"), state,
+            {e.ts_ms, tsdb::Fingerprint(e.labels),
+             std::string(tsdb::LabelValue(e.labels, "alertname")), state,
              tsdb::LabelsJson(e.labels), tsdb::LabelsJson(e.annotations), e.value, g.spec().name});
         if (!r.ok()) return r.status();
       }

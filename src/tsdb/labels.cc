@@ -45,6 +45,13 @@ std::string Format(const L& labels) {
 std::string FormatLabels(std::span<const LabelView> labels) { return Format(labels); }
 std::string FormatLabels(const Labels& labels) { return Format(labels); }
 
+std::string_view LabelValue(const Labels& labels, std::string_view name) {
+  for (const Label& l : labels) {
+    if (l.name == name) return l.value;
+  }
+  return {};
+}
+
 void SortLabels(Labels& labels) {
   std::sort(labels.begin(), labels.end(),
             [](const Label& a, const Label& b) { return a.name < b.name; });

@@ -66,6 +66,8 @@ std::string FormatLabels(const Labels& labels);
 /// Prometheus's label-set fingerprint (FNV-1a 64 over sorted names and values, each followed
 /// by 0xff) as 16 hex digits: the fingerprint Alertmanager shows. `labels` must be sorted.
 std::string Fingerprint(const Labels& labels);
+/// The value of label `name`, or "" when absent (an empty label is an absent label).
+std::string_view LabelValue(const Labels& labels, std::string_view name);
 /// Sorts labels by name (the order series, alerts and fingerprints use).
 void SortLabels(Labels& labels);
 /// {"name":"value",...}, as Prometheus's and Alertmanager's JSON write a label set.
