@@ -104,6 +104,23 @@ struct LogEntry {
 
 enum class Kind { kWebhook, kEmail, kAlertmanager };
 
+std::string_view KindName(Kind k) {
+  switch (k) {
+    case Kind::kWebhook: return "webhook";
+    case Kind::kEmail: return "email";
+    case Kind::kAlertmanager: return "alertmanager";
+  }
+  return "";
+}
+
+// Label sets in Alertmanager's order (by name, then value), without building strings.
+bool LabelsLess(const tsdb::Labels& a, const tsdb::Labels& b) {
+  return std::lexicographical_compare(
+      a.begin(), a.end(), b.begin(), b.end(), [](const tsdb::Label& x, const tsdb::Label& y) {
+        return x.name != y.name ? x.name < y.name : x.value < y.value;
+      });
+}
+
 struct Delivery {
   Notification n;
   Kind kind = Kind::kWebhook;
@@ -274,7 +291,7 @@ struct Dispatcher::State {
   void Enqueue(const Receiver& r, const Notification& n, int64_t now, int64_t deadline,
                int64_t repeat_ms, bool log, const std::set<std::string>& firing,
                const std::set<std::string>& resolved) {
-    auto add = [&](Kind kind, size_t index, const char* name, bool send_resolved) {
+    auto add = [&](Kind kind, size_t index, bool send_resolved) {
       Delivery d;
       d.n = n;
       if (!send_resolved) {
@@ -285,7 +302,7 @@ struct Dispatcher::State {
       if (d.n.alerts.empty()) return false;
       d.kind = kind;
       d.index = index;
-      d.integration = fmt::format("{}[{}]", name, index);
+      d.integration = fmt::format("{}[{}]", KindName(kind), index);
       d.next_try_ms = now;
       d.deadline_ms = deadline;
       d.firing_ends_at_ms = now + repeat_ms + 2 * std::max<int64_t>(deadline - now, 60'000);
@@ -299,13 +316,13 @@ struct Dispatcher::State {
     };
     bool any = false;
     for (size_t i = 0; i < r.webhooks.size(); ++i) {
-      any |= add(Kind::kWebhook, i, "webhook", r.webhooks[i].send_resolved);
+      any |= add(Kind::kWebhook, i, r.webhooks[i].send_resolved);
     }
     for (size_t i = 0; i < r.emails.size(); ++i) {
-      any |= add(Kind::kEmail, i, "email", r.emails[i].send_resolved);
+      any |= add(Kind::kEmail, i, r.emails[i].send_resolved);
     }
     for (size_t i = 0; i < r.alertmanagers.size(); ++i) {
-      any |= add(Kind::kAlertmanager, i, "alertmanager", r.alertmanagers[i].send_resolved);
+      any |= add(Kind::kAlertmanager, i, r.alertmanagers[i].send_resolved);
     }
     if (any) {
       qcv.notify_all();
@@ -343,7 +360,7 @@ struct Dispatcher::State {
     std::sort(n.alerts.begin(), n.alerts.end(), [&](const Alert& a, const Alert& b) {
       bool ra = a.Resolved(now), rb = b.Resolved(now);
       if (ra != rb) return !ra;
-      return LabelSetString(a.labels) < LabelSetString(b.labels);
+      return LabelsLess(a.labels, b.labels);
     });
     bool muted = TimeMuted(*g.route, now);
     if (receiver && !muted) {
@@ -459,7 +476,7 @@ struct Dispatcher::State {
 
   // One attempt; requeues with backoff or gives up at the deadline.
   void Attempt(Delivery d) {
-    std::string kind = d.integration.substr(0, d.integration.find('['));
+    std::string kind(KindName(d.kind));
     auto start = std::chrono::steady_clock::now();
     Status s = Send(d);
     latency.WithLabels({kind}).Observe(
@@ -493,45 +510,39 @@ struct Dispatcher::State {
     Record(d, now, false, s.message());
   }
 
-  // Takes one due delivery, if any.
-  bool TakeDue(int64_t now, Delivery& out) {
-    std::lock_guard lock(qmu);
+  // With qmu held: moves the first due delivery to `out`, or lowers `next` to the earliest
+  // retry time.
+  bool PopDueLocked(int64_t now, Delivery& out, int64_t& next) {
     for (auto it = queue.begin(); it != queue.end(); ++it) {
       if (it->next_try_ms <= now) {
         out = std::move(*it);
         queue.erase(it);
         return true;
       }
+      next = std::min(next, it->next_try_ms);
     }
     return false;
   }
 
+  bool TakeDue(int64_t now, Delivery& out) {
+    std::lock_guard lock(qmu);
+    int64_t next = now;
+    return PopDueLocked(now, out, next);
+  }
+
   void WorkerLoop() {
-    while (true) {
+    std::unique_lock lock(qmu);
+    while (!stopping) {
+      int64_t now = clock();
+      int64_t next = now + 1000;
       Delivery d;
-      {
-        std::unique_lock lock(qmu);
-        while (true) {
-          if (stopping) return;
-          int64_t now = clock();
-          int64_t next = now + 1000;
-          auto due = queue.end();
-          for (auto it = queue.begin(); it != queue.end(); ++it) {
-            if (it->next_try_ms <= now) {
-              due = it;
-              break;
-            }
-            next = std::min(next, it->next_try_ms);
-          }
-          if (due != queue.end()) {
-            d = std::move(*due);
-            queue.erase(due);
-            break;
-          }
-          qcv.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(1, next - now)));
-        }
+      if (PopDueLocked(now, d, next)) {
+        lock.unlock();
+        Attempt(std::move(d));
+        lock.lock();
+        continue;
       }
-      Attempt(std::move(d));
+      qcv.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(1, next - now)));
     }
   }
 
