@@ -131,7 +131,7 @@ EvalOutput Manager::Group::Evaluate(const EvalEnv& env, int64_t ts_ms) {
 void Manager::Group::EvaluateRule(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms,
                                   EvalOutput& out) {
   auto start = std::chrono::steady_clock::now();
-  std::vector<std::pair<tsdb::Labels, double>> series;
+  Samples series;
   ::pharos::Status s = rule.spec.alert.empty() ? EvalRecording(env, rule, ts_ms, series)
                                                : EvalAlerting(env, rule, ts_ms, series, out);
   ++out.evaluations;
@@ -149,12 +149,26 @@ void Manager::Group::EvaluateRule(const EvalEnv& env, RuleRuntime& rule, int64_t
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-::pharos::Status Manager::Group::EvalRecording(
-    const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms,
-    std::vector<std::pair<tsdb::Labels, double>>& series) {
+Result<Manager::Group::Samples> Manager::Group::Query(const EvalEnv& env, const RuleRuntime& rule,
+                                                      int64_t ts_ms) const {
   Result<promql::QueryResult> r =
       env.engine->Instant(*env.db, rule.spec.expr, ts_ms - spec_.query_offset_ms);
   if (!r.ok()) return r.status();
+  Samples samples;
+  if (r->type == promql::ValueType::kScalar) {
+    samples.emplace_back(tsdb::Labels{}, r->scalar);
+    return samples;
+  }
+  for (promql::SeriesResult& sr : r->series) {
+    if (!sr.points.empty()) samples.emplace_back(std::move(sr.labels), sr.points.back().v);
+  }
+  return samples;
+}
+
+::pharos::Status Manager::Group::EvalRecording(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms,
+                                               Samples& series) {
+  Result<Samples> samples = Query(env, rule, ts_ms);
+  if (!samples.ok()) return samples.status();
   std::set<std::string> seen;
   auto add = [&](tsdb::Labels labels, double v) -> ::pharos::Status {
     DropLabel(labels, "__name__");
@@ -169,36 +183,22 @@ void Manager::Group::EvaluateRule(const EvalEnv& env, RuleRuntime& rule, int64_t
     series.emplace_back(std::move(labels), v);
     return ::pharos::Status::Ok();
   };
-  if (r->type == promql::ValueType::kScalar) return add({}, r->scalar);
-  if (spec_.limit > 0 && static_cast<int64_t>(r->series.size()) > spec_.limit) {
+  if (spec_.limit > 0 && static_cast<int64_t>(samples->size()) > spec_.limit) {
     return ResourceExhausted(
-        fmt::format("exceeded limit of {} with {} series", spec_.limit, r->series.size()));
+        fmt::format("exceeded limit of {} with {} series", spec_.limit, samples->size()));
   }
-  for (promql::SeriesResult& sr : r->series) {
-    if (sr.points.empty()) continue;
-    PHAROS_RETURN_IF_ERROR(add(std::move(sr.labels), sr.points.back().v));
-  }
+  for (auto& [labels, value] : *samples) PHAROS_RETURN_IF_ERROR(add(std::move(labels), value));
   return ::pharos::Status::Ok();
 }
 
 ::pharos::Status Manager::Group::EvalAlerting(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms,
-                                              std::vector<std::pair<tsdb::Labels, double>>& series,
-                                              EvalOutput& out) {
-  Result<promql::QueryResult> r =
-      env.engine->Instant(*env.db, rule.spec.expr, ts_ms - spec_.query_offset_ms);
-  if (!r.ok()) return r.status();
-  std::vector<std::pair<tsdb::Labels, double>> samples;
-  if (r->type == promql::ValueType::kScalar) {
-    samples.emplace_back(tsdb::Labels{}, r->scalar);
-  } else {
-    for (promql::SeriesResult& sr : r->series) {
-      if (!sr.points.empty()) samples.emplace_back(std::move(sr.labels), sr.points.back().v);
-    }
-  }
+                                              Samples& series, EvalOutput& out) {
+  Result<Samples> samples = Query(env, rule, ts_ms);
+  if (!samples.ok()) return samples.status();
   const ManagerOptions& options = *env.options;
   std::set<std::string> result_keys;
   std::string expansion_errors;
-  for (auto& [sample_labels, value] : samples) {
+  for (auto& [sample_labels, value] : *samples) {
     TemplateData data;
     data.labels = &sample_labels;
     data.value = value;
@@ -299,14 +299,14 @@ void Manager::Group::EvaluateRule(const EvalEnv& env, RuleRuntime& rule, int64_t
   }
 
   // Alertmanager hears of firing alerts every resend delay and of resolutions at once.
-  int64_t delta = std::max(env.resend_delay_ms, interval_ms_);
+  int64_t delta = std::max(env.options->resend_delay_ms, interval_ms_);
   std::string generator = options.external_url;
   while (!generator.empty() && generator.back() == '/') generator.pop_back();
   generator += "/graph?g0.expr=" + UrlEscape(rule.spec.expr) + "&g0.tab=1";
   for (auto& [key, a] : rule.alerts) {
     if (a.state == AlertState::kPending) continue;
     bool resolved_since_sent = a.resolved_at_ms != 0 && a.resolved_at_ms > a.last_sent_ms;
-    if (!resolved_since_sent && a.last_sent_ms + env.resend_delay_ms >= ts_ms) continue;
+    if (!resolved_since_sent && a.last_sent_ms + env.options->resend_delay_ms >= ts_ms) continue;
     a.last_sent_ms = ts_ms;
     a.valid_until_ms = ts_ms + 4 * delta;
     AlertNotice n;
@@ -365,8 +365,7 @@ void Manager::Group::RestoreForState(const EvalEnv& env, RuleRuntime& rule, int6
   }
 }
 
-void Manager::Group::Write(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms,
-                           std::vector<std::pair<tsdb::Labels, double>>& series) {
+void Manager::Group::Write(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms, Samples& series) {
   std::map<std::string, tsdb::Labels> now;
   for (const auto& [labels, v] : series) now.emplace(tsdb::FormatLabels(labels), labels);
   // Series written last time and absent now get a staleness marker.
@@ -391,7 +390,7 @@ void Manager::Group::Write(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms,
 void Manager::Group::MarkAllStale(const EvalEnv& env, int64_t ts_ms) {
   std::lock_guard lock(mu_);
   for (RuleRuntime& rule : rules_) {
-    std::vector<std::pair<tsdb::Labels, double>> none;
+    Samples none;
     Write(env, rule, ts_ms, none);
   }
 }

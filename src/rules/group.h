@@ -16,7 +16,6 @@ struct EvalEnv {
   tsdb::Db* db = nullptr;
   promql::Engine* engine = nullptr;
   const ManagerOptions* options = nullptr;
-  int64_t resend_delay_ms = 60'000;
 };
 
 /// One transition for the alert history.
@@ -78,14 +77,16 @@ class Manager::Group {
  private:
   Group(GroupSpec spec, int64_t interval_ms);
   void EvaluateRule(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms, EvalOutput& out);
+  /// Series and their values, one per result series (or one unlabeled for a scalar).
+  using Samples = std::vector<std::pair<tsdb::Labels, double>>;
+  /// The rule's expression as an instant query at ts_ms (minus the group's query offset).
+  Result<Samples> Query(const EvalEnv& env, const RuleRuntime& rule, int64_t ts_ms) const;
   ::pharos::Status EvalRecording(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms,
-                                 std::vector<std::pair<tsdb::Labels, double>>& series);
+                                 Samples& series);
   ::pharos::Status EvalAlerting(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms,
-                                std::vector<std::pair<tsdb::Labels, double>>& series,
-                                EvalOutput& out);
+                                Samples& series, EvalOutput& out);
   void RestoreForState(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms);
-  void Write(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms,
-             std::vector<std::pair<tsdb::Labels, double>>& series);
+  void Write(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms, Samples& series);
 
   GroupSpec spec_;
   std::string key_;

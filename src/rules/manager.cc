@@ -113,9 +113,9 @@ Status Manager::Load(const ManagerOptions& options) {
     }
     for (auto& [key, g] : old) removed.push_back(g);
     groups_ = std::move(loaded);
-    options_ = options;
+    options_ = std::make_shared<const ManagerOptions>(options);
   }
-  EvalEnv env{&db_, &engine_, &options, options.resend_delay_ms};
+  EvalEnv env{&db_, &engine_, &options};
   for (auto& g : removed) g->MarkAllStale(env, clock_());
   wake_.notify_all();
   LogInfo("rules loaded", {{"files", files->size()}, {"rules", rules}});
@@ -127,8 +127,8 @@ void Manager::Start() {
   if (running_) return;
   running_ = true;
   stopping_ = false;
-  int threads = options_.threads > 0
-                    ? options_.threads
+  int threads = options_->threads > 0
+                    ? options_->threads
                     : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
   for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
   scheduler_ = std::thread([this] { SchedulerLoop(); });
@@ -179,14 +179,14 @@ void Manager::WorkerLoop() {
     if (stopping_) return;
     std::shared_ptr<Group> g = ready_.front();
     ready_.erase(ready_.begin());
-    ManagerOptions options = options_;
+    std::shared_ptr<const ManagerOptions> options = options_;
     lock.unlock();
     // The evaluation time is the slot's aligned time, as Prometheus uses.
     int64_t now = clock_();
     int64_t ts = g->NextEvaluation(now) - g->interval_ms();
     std::string label = g->key();
     metrics_->last_lag.WithLabels({label}).Set(static_cast<double>(now - ts) / 1000);
-    EvalEnv env{&db_, &engine_, &options, options.resend_delay_ms};
+    EvalEnv env{&db_, &engine_, options.get()};
     auto start = std::chrono::steady_clock::now();
     EvalOutput out = g->Evaluate(env, ts);
     double seconds =
@@ -228,14 +228,14 @@ void Manager::Publish(const Group& g, EvalOutput& out) {
 
 void Manager::EvaluateAt(int64_t ts_ms) {
   std::vector<std::shared_ptr<Group>> groups;
-  ManagerOptions options;
+  std::shared_ptr<const ManagerOptions> options;
   {
     std::lock_guard lock(mu_);
     groups = groups_;
     options = options_;
   }
+  EvalEnv env{&db_, &engine_, options.get()};
   for (auto& g : groups) {
-    EvalEnv env{&db_, &engine_, &options, options.resend_delay_ms};
     EvalOutput out = g->Evaluate(env, ts_ms);
     Publish(*g, out);
   }

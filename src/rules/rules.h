@@ -191,7 +191,8 @@ class Manager {
 
   mutable std::mutex mu_;
   std::condition_variable wake_;
-  ManagerOptions options_;                      // guarded by mu_
+  // Replaced whole by Load(); evaluations hold the snapshot they started with.
+  std::shared_ptr<const ManagerOptions> options_ = std::make_shared<ManagerOptions>();  // mu_
   std::vector<std::shared_ptr<Group>> groups_;  // guarded by mu_
   std::vector<std::shared_ptr<Group>> ready_;   // due groups waiting for a worker
   bool running_ = false;
