@@ -33,6 +33,10 @@ std::string HexEncode(std::string_view data);
 /// Lengths are not secret (callers compare fixed-length digests).
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
+/// Escapes `s` for a URL query, as Go's url.QueryEscape does: letters, digits and -_.~
+/// stay, a space becomes '+', every other byte %XX.
+std::string UrlQueryEscape(std::string_view s);
+
 /// Percent-decodes a URL component; '+' becomes a space when `plus_as_space`.
 /// Returns false on a malformed escape.
 bool UrlDecode(std::string_view in, std::string& out, bool plus_as_space);

@@ -24,6 +24,11 @@ TEST(JsonStringTest, HtmlSafeLikeGoEncodingJson) {
   EXPECT_EQ(JsonString("x\xE2\x80\xA8y\xE2\x80\xA9z"), R"("x\u2028y\u2029z")");
 }
 
+TEST(StringsTest, UrlQueryEscapeAsGo) {
+  EXPECT_EQ(UrlQueryEscape("rate(x{a=\"b c\"}[5m]) > 0.5~"),
+            "rate%28x%7Ba%3D%22b+c%22%7D%5B5m%5D%29+%3E+0.5~");
+}
+
 TEST(StringsTest, SplitTrimLower) {
   auto parts = Split("a,,b", ',');
   ASSERT_EQ(parts.size(), 3u);

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "common/strings.h"
 #include "promql/promql.h"
 
 namespace pharos::rules {
@@ -34,18 +35,6 @@ void DropEmpty(tsdb::Labels& labels) {
   labels.erase(std::remove_if(labels.begin(), labels.end(),
                               [](const tsdb::Label& l) { return l.value.empty(); }),
                labels.end());
-}
-
-std::string UrlEscape(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("%{:02X}", c);
-    }
-  }
-  return out;
 }
 
 uint64_t Fnv1a(std::string_view s) {
@@ -302,7 +291,7 @@ Result<Manager::Group::Samples> Manager::Group::Query(const EvalEnv& env, const 
   int64_t delta = std::max(env.options->resend_delay_ms, interval_ms_);
   std::string generator = options.external_url;
   while (!generator.empty() && generator.back() == '/') generator.pop_back();
-  generator += "/graph?g0.expr=" + UrlEscape(rule.spec.expr) + "&g0.tab=1";
+  generator += "/graph?g0.expr=" + UrlQueryEscape(rule.spec.expr) + "&g0.tab=1";
   for (auto& [key, a] : rule.alerts) {
     if (a.state == AlertState::kPending) continue;
     bool resolved_since_sent = a.resolved_at_ms != 0 && a.resolved_at_ms > a.last_sent_ms;

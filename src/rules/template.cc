@@ -12,6 +12,8 @@
 
 #include <fmt/format.h>
 
+#include "common/strings.h"
+
 namespace pharos::rules {
 
 constexpr size_t kMaxOutputBytes = 64 * 1024;
@@ -884,17 +886,7 @@ class Executor {
         if (dot != std::string::npos && !ip) s = s.substr(0, dot);
         s += port;
       } else if (fn == "urlquery") {
-        std::string enc;
-        for (unsigned char c : s) {
-          if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            enc += static_cast<char>(c);
-          } else if (c == ' ') {
-            enc += '+';
-          } else {
-            enc += fmt::format("%{:02X}", c);
-          }
-        }
-        s = enc;
+        s = UrlQueryEscape(s);
       }
       return Val::Str(s);
     }
