@@ -216,54 +216,54 @@ bool Keep(const alerting::AlertView& v, const Request& req,
   return true;
 }
 
-void AmAlerts(const Request& req, Response& res, alerting::Dispatcher& d) {
-  Result<std::vector<alerting::LabelMatcher>> filters = Filters(req);
-  if (!filters.ok()) {
-    res = Response::Text(400, filters.status().message() + "\n");
-    return;
-  }
-  std::string out = "[";
-  bool first = true;
-  for (const alerting::AlertView& v : d.Alerts()) {
-    if (!Keep(v, req, *filters)) continue;
-    if (!first) out += ',';
-    first = false;
+// Alertmanager answers errors as a JSON string or plain text; use text with a code.
+void AmError(Response& res, const Status& s) {
+  int code = s.code() == StatusCode::kNotFound             ? 404
+             : s.code() == StatusCode::kInvalidArgument    ? 400
+             : s.code() == StatusCode::kFailedPrecondition ? 400
+                                                           : 500;
+  res = Response::Text(code, JsonString(s.message()) + "\n", "application/json");
+}
+
+// Writes the alerts that pass the request's filters as a JSON array; false when none did.
+bool AppendKept(std::string& out, const std::vector<alerting::AlertView>& alerts,
+                const Request& req, const std::vector<alerting::LabelMatcher>& filters) {
+  out += '[';
+  bool any = false;
+  for (const alerting::AlertView& v : alerts) {
+    if (!Keep(v, req, filters)) continue;
+    if (any) out += ',';
+    any = true;
     AppendAmAlert(out, v);
   }
-  out += "]";
-  res.status = 200;
-  res.content_type = "application/json";
-  res.body = std::move(out);
+  out += ']';
+  return any;
+}
+
+void AmAlerts(const Request& req, Response& res, alerting::Dispatcher& d) {
+  Result<std::vector<alerting::LabelMatcher>> filters = Filters(req);
+  if (!filters.ok()) return AmError(res, filters.status());
+  std::string out;
+  AppendKept(out, d.Alerts(), req, *filters);
+  res = Response::Text(200, std::move(out), "application/json");
 }
 
 void AmGroups(const Request& req, Response& res, alerting::Dispatcher& d) {
   Result<std::vector<alerting::LabelMatcher>> filters = Filters(req);
-  if (!filters.ok()) {
-    res = Response::Text(400, filters.status().message() + "\n");
-    return;
-  }
+  if (!filters.ok()) return AmError(res, filters.status());
   std::string out = "[";
   bool first = true;
   for (const alerting::GroupView& g : d.Groups()) {
     std::string alerts;
-    bool first_alert = true;
-    for (const alerting::AlertView& v : g.alerts) {
-      if (!Keep(v, req, *filters)) continue;
-      if (!first_alert) alerts += ',';
-      first_alert = false;
-      AppendAmAlert(alerts, v);
-    }
-    if (first_alert) continue;
+    if (!AppendKept(alerts, g.alerts, req, *filters)) continue;
     if (!first) out += ',';
     first = false;
-    out += "{\"alerts\":[" + alerts + "],\"labels\":";
+    out += "{\"alerts\":" + alerts + ",\"labels\":";
     tsdb::AppendLabelsJson(out, g.group_labels);
     out += ",\"receiver\":{\"name\":" + JsonString(g.receiver) + "}}";
   }
   out += "]";
-  res.status = 200;
-  res.content_type = "application/json";
-  res.body = std::move(out);
+  res = Response::Text(200, std::move(out), "application/json");
 }
 
 Result<std::vector<alerting::Alert>> ParsePostableAlerts(const std::string& body) {
@@ -387,15 +387,6 @@ Result<alerting::Silence> ParseSilence(const std::string& body) {
     s.matchers.push_back(std::move(*lm));
   }
   return s;
-}
-
-// Alertmanager answers errors as a JSON string or plain text; use text with a code.
-void AmError(Response& res, const Status& s) {
-  int code = s.code() == StatusCode::kNotFound             ? 404
-             : s.code() == StatusCode::kInvalidArgument    ? 400
-             : s.code() == StatusCode::kFailedPrecondition ? 400
-                                                           : 500;
-  res = Response::Text(code, JsonString(s.message()) + "\n", "application/json");
 }
 
 void History(const Request& req, Response& res, meta::Store& store, bool notifications) {
