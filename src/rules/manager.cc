@@ -177,8 +177,8 @@ void Manager::WorkerLoop() {
   while (true) {
     wake_.wait(lock, [this] { return stopping_ || !ready_.empty(); });
     if (stopping_) return;
-    std::shared_ptr<Group> g = ready_.front();
-    ready_.erase(ready_.begin());
+    std::shared_ptr<Group> g = std::move(ready_.front());
+    ready_.pop_front();
     std::shared_ptr<const ManagerOptions> options = options_;
     lock.unlock();
     // The evaluation time is the slot's aligned time, as Prometheus uses.

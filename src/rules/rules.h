@@ -25,6 +25,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -194,7 +195,7 @@ class Manager {
   // Replaced whole by Load(); evaluations hold the snapshot they started with.
   std::shared_ptr<const ManagerOptions> options_ = std::make_shared<ManagerOptions>();  // mu_
   std::vector<std::shared_ptr<Group>> groups_;  // guarded by mu_
-  std::vector<std::shared_ptr<Group>> ready_;   // due groups waiting for a worker
+  std::deque<std::shared_ptr<Group>> ready_;    // due groups waiting for a worker
   bool running_ = false;
   bool stopping_ = false;
   std::thread scheduler_;
