@@ -164,6 +164,9 @@ Status Block::Load() {
   }
   JsonInt(*meta, "level", level);
   meta_.level = static_cast<int>(level);
+  int64_t samples = 0;
+  if (JsonInt(*meta, "numSamples", samples) && samples > 0)
+    meta_.num_samples = static_cast<uint64_t>(samples);
   meta_.id = dir_.substr(dir_.rfind('/') + 1);
 
   std::string path = dir_ + "/data";

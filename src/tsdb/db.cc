@@ -5,11 +5,13 @@
 #include <map>
 #include <shared_mutex>
 #include <thread>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
 #include "common/log.h"
 #include "common/strings.h"
+#include "common/units.h"
 #include "tsdb/block.h"
 #include "tsdb/head.h"
 #include "tsdb/tsdb.h"
@@ -72,14 +74,30 @@ struct TsdbMetrics {
                            .WithLabels({})),
         corrupt_blocks(r.AddCounter("pharos_tsdb_corrupt_blocks_total",
                                     "Blocks that could not be read at start and were set aside.")
-                           .WithLabels({})) {
-    for (const char* reason : {"out_of_order", "duplicate_timestamp"}) {
+                           .WithLabels({})),
+        replay_unapplied(r.AddCounter("pharos_tsdb_wal_replay_unapplied_samples_total",
+                                      "WAL samples replay could not apply, by reason (each "
+                                      "logged with its segment and offset).",
+                                      {"reason"})),
+        append_pause(r.AddHistogram("pharos_tsdb_append_pause_seconds",
+                                    "How long maintenance kept appends waiting (dropping "
+                                    "emptied series from the head).",
+                                    {}, selfmon::LatencyBuckets())
+                         .WithLabels({})),
+        leftover_blocks(r.AddCounter("pharos_tsdb_leftover_blocks_removed_total",
+                                     "Inputs of an interrupted merge removed at start (a "
+                                     "merged block covers them).")
+                            .WithLabels({})) {
+    for (const char* reason :
+         {"out_of_order", "too_old", "too_far_in_future", "duplicate_timestamp"}) {
       rejected_samples.WithLabels({reason});
     }
-    for (const char* reason : {"invalid_labels", "too_many_labels", "label_name_too_long",
-                               "label_value_too_long", "max_series", "max_series_per_metric"}) {
+    for (const char* reason :
+         {"invalid_labels", "no_labels", "missing_metric_name", "too_many_labels",
+          "label_name_too_long", "label_value_too_long", "max_series", "max_series_per_metric"}) {
       rejected_series.WithLabels({reason});
     }
+    for (const char* reason : {"unknown_series", "conflict"}) replay_unapplied.WithLabels({reason});
   }
   selfmon::Gauge& series;
   selfmon::Counter& series_created;
@@ -96,6 +114,55 @@ struct TsdbMetrics {
   selfmon::Counter& blocks_merged;
   selfmon::Counter& blocks_expired;
   selfmon::Counter& corrupt_blocks;
+  selfmon::Family<selfmon::Counter>& replay_unapplied;
+  selfmon::Histogram& append_pause;
+  selfmon::Counter& leftover_blocks;
+};
+
+// Lets appends run together and maintenance keep them out for a moment. Unlike
+// std::shared_mutex (glibc prefers readers), a waiting Close() is never starved by a
+// steady stream of appends: new ones wait behind it.
+class AppendGate {
+ public:
+  void Enter() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !closed_; });
+    ++active_;
+  }
+  void Leave() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (--active_ == 0 && closed_) cv_.notify_all();
+  }
+  /// Waits for the appends in flight and keeps new ones out until Open().
+  void Close() {
+    std::unique_lock<std::mutex> lock(mu_);
+    closed_ = true;
+    cv_.wait(lock, [&] { return active_ == 0; });
+  }
+  void Open() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      closed_ = false;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t active_ = 0;  // guarded by mu_
+  bool closed_ = false;  // guarded by mu_
+};
+
+class GateEntry {
+ public:
+  explicit GateEntry(AppendGate& gate) : gate_(gate) { gate_.Enter(); }
+  ~GateEntry() { gate_.Leave(); }
+  GateEntry(const GateEntry&) = delete;
+  GateEntry& operator=(const GateEntry&) = delete;
+
+ private:
+  AppendGate& gate_;
 };
 
 bool LabelsLess(const Labels& a, const Labels& b) {
@@ -247,89 +314,174 @@ class DbImpl final : public Db {
     wo.sync = options_.wal_sync_always ? wal::SyncPolicy::kAlways : wal::SyncPolicy::kInterval;
     wo.sync_interval = options_.wal_sync_interval;
     wo.registry = &registry_;
+    wo.truncate_at_bad_record = options_.wal_truncate_at_bad_record;
     auto start = std::chrono::steady_clock::now();
-    std::vector<SeriesRecordEntry> series;
-    std::vector<RefSample> samples;
-    uint64_t unknown_refs = 0;
-    std::vector<RefSample> deferred;
+    Replayer replayer(*this);
     wal::ReplayReport report;
     Result<std::unique_ptr<wal::Wal>> opened = wal::Wal::Open(
         wo,
-        [&](std::string_view record) -> Status {
-          switch (PeekType(record)) {
-            case RecordType::kSeries: {
-              PHAROS_RETURN_IF_ERROR(DecodeSeries(record, series));
-              for (const SeriesRecordEntry& e : series) {
-                bool created;
-                head_.Create(e.labels, Head::HashLabels(e.labels), e.ref, created);
-                if (created) metrics_.series_created.Inc();
-              }
-              return Status::Ok();
-            }
-            case RecordType::kSamples: {
-              PHAROS_RETURN_IF_ERROR(DecodeSamples(record, samples));
-              for (const RefSample& s : samples) {
-                MemSeries* series_ptr = head_.ByRef(s.ref);
-                if (!series_ptr) {
-                  // Its series record may come later (written by a concurrent request, or
-                  // by a checkpoint): try again at the end.
-                  deferred.push_back(s);
-                  continue;
-                }
-                std::lock_guard<std::mutex> lock(head_.Stripe(s.ref));
-                SampleVerdict verdict = head_.Check(*series_ptr, s.t, s.v);
-                head_.Apply(*series_ptr, verdict, s.t, s.v);
-              }
-              return Status::Ok();
-            }
-          }
-          return DataLoss(
-              fmt::format("unknown TSDB WAL record type {}", static_cast<int>(PeekType(record))));
+        [&](std::string_view record, const wal::RecordPosition& at) {
+          return replayer.Record(record, at);
         },
         &report);
     if (!opened.ok()) return opened.status();
     wal_ = std::move(opened).value();
-    for (const RefSample& s : deferred) {
-      MemSeries* series_ptr = head_.ByRef(s.ref);
-      if (!series_ptr) {
-        ++unknown_refs;
-        continue;
-      }
-      std::lock_guard<std::mutex> lock(head_.Stripe(s.ref));
-      head_.Apply(*series_ptr, head_.Check(*series_ptr, s.t, s.v), s.t, s.v);
-    }
+    replayer.Finish();
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     LogInfo("TSDB WAL replayed", {{"records", report.records},
                                   {"segments", report.segments},
                                   {"series", head_.NumSeries()},
+                                  {"samples", replayer.applied},
                                   {"seconds", seconds},
                                   {"repaired", report.repaired},
-                                  {"unknown_series_refs", unknown_refs}});
+                                  {"repair", report.repair_reason},
+                                  {"unknown_series_samples", replayer.unknown},
+                                  {"conflicting_samples", replayer.conflicts}});
     UpdateGauges();
     return Status::Ok();
   }
 
+  // Applies WAL records to the head in any order: samples go in regardless of the
+  // out-of-order window (the WAL holds only what was accepted), samples whose series
+  // record comes later wait for the end, and what still cannot be applied is counted and
+  // logged with where it is.
+  class Replayer {
+   public:
+    explicit Replayer(DbImpl& db) : db_(db), head_(db.head_) {}
+
+    Status Record(std::string_view record, const wal::RecordPosition& at) {
+      switch (PeekType(record)) {
+        case RecordType::kSeries: {
+          PHAROS_RETURN_IF_ERROR(DecodeSeries(record, series_));
+          for (const SeriesRecordEntry& e : series_) {
+            bool created;
+            MemSeries* s = head_.Create(e.labels, Head::HashLabels(e.labels), e.ref, created);
+            s->logged.store(true, std::memory_order_relaxed);
+            if (created) db_.metrics_.series_created.Inc();
+            if (s->ref != e.ref) {
+              aliases_[e.ref] = s;  // the same labels under another ref, or the ref taken
+            } else {
+              aliases_.erase(e.ref);
+            }
+          }
+          return Status::Ok();
+        }
+        case RecordType::kSamples: {
+          PHAROS_RETURN_IF_ERROR(DecodeSamples(record, samples_));
+          for (const RefSample& s : samples_) {
+            MemSeries* series = Lookup(s.ref);
+            if (!series) {
+              deferred_.push_back(Deferred{s, std::string(at.file), at.offset});
+              continue;
+            }
+            Apply(*series, s, at.file, at.offset);
+          }
+          return Status::Ok();
+        }
+        case RecordType::kRefFloor: {
+          uint64_t floor;
+          PHAROS_RETURN_IF_ERROR(DecodeRefFloor(record, floor));
+          head_.RaiseRefLimit(floor);
+          return Status::Ok();
+        }
+      }
+      return DataLoss(
+          fmt::format("unknown TSDB WAL record type {}", static_cast<int>(PeekType(record))));
+    }
+
+    void Finish() {
+      for (const Deferred& d : deferred_) {
+        MemSeries* series = Lookup(d.sample.ref);
+        if (!series) {
+          ++unknown;
+          db_.metrics_.replay_unapplied.WithLabels({"unknown_series"}).Inc();
+          if (unknown <= kMaxLogged) {
+            LogWarn("TSDB WAL replay: sample of a series the WAL does not define",
+                    {{"file", d.file}, {"offset", d.offset}, {"ref", d.sample.ref},
+                     {"t", d.sample.t}});
+          }
+          continue;
+        }
+        Apply(*series, d.sample, d.file, d.offset);
+      }
+      deferred_.clear();
+    }
+
+    uint64_t applied = 0;
+    uint64_t unknown = 0;
+    uint64_t conflicts = 0;
+
+   private:
+    struct Deferred {
+      RefSample sample;
+      std::string file;
+      uint64_t offset;
+    };
+    static constexpr uint64_t kMaxLogged = 10;
+
+    MemSeries* Lookup(uint64_t ref) {
+      auto it = aliases_.find(ref);
+      return it != aliases_.end() ? it->second : head_.ByRef(ref);
+    }
+
+    void Apply(MemSeries& series, const RefSample& s, std::string_view file, uint64_t offset) {
+      std::lock_guard<std::mutex> lock(head_.Stripe(series.ref));
+      SampleVerdict verdict = head_.Check(series, s.t, s.v, /*enforce_window=*/false);
+      switch (verdict) {
+        case SampleVerdict::kAppend:
+        case SampleVerdict::kOutOfOrder:
+          head_.Apply(series, verdict, s.t, s.v);
+          ++applied;
+          return;
+        case SampleVerdict::kDuplicate:
+        case SampleVerdict::kTooOld:  // before the newest block: the block holds it
+          return;
+        case SampleVerdict::kConflict:
+          ++conflicts;
+          db_.metrics_.replay_unapplied.WithLabels({"conflict"}).Inc();
+          if (conflicts <= kMaxLogged) {
+            LogWarn("TSDB WAL replay: a second value for a timestamp; the first is kept",
+                    {{"file", file}, {"offset", offset}, {"ref", s.ref}, {"t", s.t}});
+          }
+          return;
+      }
+    }
+
+    DbImpl& db_;
+    Head& head_;
+    std::vector<SeriesRecordEntry> series_;
+    std::vector<RefSample> samples_;
+    std::vector<Deferred> deferred_;
+    std::unordered_map<uint64_t, MemSeries*> aliases_;
+  };
+
   Status Append(std::span<const SeriesInput> batch, AppendResult& result) override {
-    // Shared: appends run together; the head's garbage collection takes it exclusively.
-    std::shared_lock<std::shared_mutex> append_lock(append_mu_);
+    // Appends run together; maintenance keeps them out only while it drops emptied series.
+    GateEntry in_flight(gate_);
     thread_local Scratch scratch;
     Scratch& sc = scratch;
-    sc.accepted.clear();
-    sc.targets.clear();
+    sc.Clear();
     BeginSeriesRecord(sc.series_record);
-    bool any_new_series = false;
     int64_t base_t = 0;
     bool base_set = false;
+    const int64_t now = Now();
+    const int64_t future_limit = now > INT64_MAX - options_.future_limit.count()
+                                     ? INT64_MAX
+                                     : now + options_.future_limit.count();
 
     for (const SeriesInput& in : batch) {
-      MemSeries* series = Resolve(in.labels, result, sc, any_new_series);
+      MemSeries* series = Resolve(in.labels, result, sc);
       if (!series) {
         result.samples_rejected += in.samples.size();
         continue;
       }
       std::lock_guard<std::mutex> lock(head_.Stripe(series->ref));
       for (const Sample& s : in.samples) {
+        if (s.t > future_limit) {
+          RejectFuture(*series, s, future_limit, result);
+          continue;
+        }
         SampleVerdict verdict = head_.Check(*series, s.t, s.v);
         if (verdict == SampleVerdict::kConflict || verdict == SampleVerdict::kTooOld) {
           RejectSample(verdict, *series, s, result);
@@ -345,9 +497,7 @@ class DbImpl final : public Db {
     }
 
     // Durable first: log new series and accepted samples, then make them visible.
-    sc.records.clear();
-    sc.views.clear();
-    if (any_new_series) sc.records.push_back(sc.series_record);
+    if (sc.series_record.size() > 1) sc.records.push_back(sc.series_record);
     for (size_t i = 0; i < sc.accepted.size(); i += kSamplesPerRecord) {
       std::string record;
       BeginSamplesRecord(record, base_t);
@@ -361,9 +511,11 @@ class DbImpl final : public Db {
       Status s = wal_->AppendBatch(sc.views);
       if (!s.ok()) {
         result.samples_rejected += sc.accepted.size();
+        sc.Trim();
         return s;
       }
     }
+    for (MemSeries* series : sc.unlogged) series->logged.store(true, std::memory_order_release);
 
     uint64_t appended = 0;
     uint64_t out_of_order = 0;
@@ -371,8 +523,10 @@ class DbImpl final : public Db {
       const RefSample& s = sc.accepted[i];
       MemSeries& series = *sc.targets[i];
       std::lock_guard<std::mutex> lock(head_.Stripe(s.ref));
-      // Re-check: another request may have appended to this series meanwhile.
-      SampleVerdict verdict = head_.Check(series, s.t, s.v);
+      // Re-check: another request may have appended to this series meanwhile. The WAL
+      // holds this sample now and replay applies it whatever the window, so the window is
+      // not applied again: what is acknowledged is what a restart brings back.
+      SampleVerdict verdict = head_.Check(series, s.t, s.v, /*enforce_window=*/false);
       if (verdict == SampleVerdict::kConflict || verdict == SampleVerdict::kTooOld) {
         RejectSample(verdict, series, Sample{s.t, s.v}, result);
         continue;
@@ -385,6 +539,7 @@ class DbImpl final : public Db {
     metrics_.samples_appended.Inc(static_cast<double>(appended));
     if (out_of_order) metrics_.out_of_order.Inc(static_cast<double>(out_of_order));
     UpdateGauges();
+    sc.Trim();
     return Status::Ok();
   }
 
@@ -397,7 +552,9 @@ class DbImpl final : public Db {
     for (const auto& b : Blocks()) {
       ++st.num_blocks;
       st.blocks_bytes += b->size_bytes();
+      st.blocks_samples += b->meta().num_samples;
     }
+    st.min_append_time = head_.MinAppendTime() == INT64_MIN ? 0 : head_.MinAppendTime();
     return st;
   }
 
@@ -429,12 +586,40 @@ class DbImpl final : public Db {
     }
     std::sort(blocks.begin(), blocks.end(),
               [](const auto& a, const auto& b) { return a->meta().min_t < b->meta().min_t; });
+    PHAROS_RETURN_IF_ERROR(RemoveMergedInputs(blocks));
     if (!blocks.empty()) {
       int64_t boundary = blocks.back()->meta().max_t + 1;
       head_.SetMinAppendTime(boundary);
       head_.SetMinReadTime(boundary);
     }
     SetBlocks(std::move(blocks));
+    return Status::Ok();
+  }
+
+  // A merge that was interrupted after its output was renamed into place, before all its
+  // inputs were deleted, leaves blocks that a higher-level block covers entirely: the
+  // merged block holds all their samples, so they go (never read twice).
+  Status RemoveMergedInputs(std::vector<std::shared_ptr<Block>>& blocks) {
+    std::vector<std::shared_ptr<Block>> keep;
+    for (const auto& b : blocks) {
+      bool covered = false;
+      for (const auto& other : blocks) {
+        if (other != b && other->meta().level > b->meta().level &&
+            other->meta().min_t <= b->meta().min_t && other->meta().max_t >= b->meta().max_t) {
+          covered = true;
+          break;
+        }
+      }
+      if (!covered) {
+        keep.push_back(b);
+        continue;
+      }
+      LogWarn("TSDB block left over from an interrupted merge; removing it",
+              {{"block", b->meta().id}});
+      metrics_.leftover_blocks.Inc();
+      PHAROS_RETURN_IF_ERROR(DeleteBlock(*b));
+    }
+    blocks = std::move(keep);
     return Status::Ok();
   }
 
@@ -457,9 +642,11 @@ class DbImpl final : public Db {
     int64_t head_max = head_.MaxTime();
     int64_t span = options_.block_duration.count();
     if (head_.NumSeries() > 0 && head_min != INT64_MAX && head_max - head_min >= span + span / 2) {
-      // Cut whole block-duration periods, aligned, up to the one the head's start is in.
+      // Cut whole block-duration periods, aligned, up to the one the head's start is in;
+      // never past what the out-of-order window of the clock still accepts, so a sample
+      // from a clock far ahead cannot push the head's minimum time past now.
       int64_t boundary = (FloorDiv(head_min, span) + 1) * span;
-      PHAROS_RETURN_IF_ERROR(Cut(boundary));
+      if (boundary <= OldestAcceptable()) PHAROS_RETURN_IF_ERROR(Cut(boundary));
     }
     PHAROS_RETURN_IF_ERROR(MergeBlocks());
     return ApplyRetention();
@@ -468,7 +655,14 @@ class DbImpl final : public Db {
   Status Flush() override {
     int64_t head_max = head_.MaxTime();
     if (head_.NumSeries() == 0 || head_max == INT64_MIN) return Status::Ok();
-    return Cut(head_max + 1);
+    return Cut(std::min(head_max + 1, OldestAcceptable()));
+  }
+
+  // The oldest time a current sample may have: the clock minus the out-of-order window.
+  int64_t OldestAcceptable() const {
+    int64_t now = Now();
+    int64_t window = options_.out_of_order_window.count();
+    return window > 0 && now > INT64_MIN + window ? now - window : now;
   }
 
   Status Close() override {
@@ -485,14 +679,37 @@ class DbImpl final : public Db {
   }
 
  private:
+  // Per-thread buffers of Append, reused across requests; a huge request's are given
+  // back afterwards (Trim) so that one bad request does not pin its memory.
   struct Scratch {
     std::vector<LabelView> labels;
     std::string series_record;
     std::vector<RefSample> accepted;
     std::vector<MemSeries*> targets;
+    std::vector<MemSeries*> unlogged;  // series whose record this request writes
     std::vector<std::string> records;
     std::vector<std::string_view> views;
+
+    void Clear() {
+      accepted.clear();
+      targets.clear();
+      unlogged.clear();
+      records.clear();
+      views.clear();
+    }
+    void Trim() {
+      constexpr size_t kKeep = 1 << 16;
+      if (labels.capacity() > kKeep) std::vector<LabelView>().swap(labels);
+      if (series_record.capacity() > (kKeep << 4)) std::string().swap(series_record);
+      if (accepted.capacity() > kKeep) std::vector<RefSample>().swap(accepted);
+      if (targets.capacity() > kKeep) std::vector<MemSeries*>().swap(targets);
+      if (unlogged.capacity() > kKeep) std::vector<MemSeries*>().swap(unlogged);
+      records.clear();
+      if (records.capacity() > 64) std::vector<std::string>().swap(records);
+    }
   };
+
+  int64_t Now() const { return options_.clock ? options_.clock() : UnixNowMs(); }
 
   void AddError(AppendResult& result, std::string message) {
     if (result.errors.size() < kMaxErrorsReported) result.errors.push_back(std::move(message));
@@ -509,22 +726,52 @@ class DbImpl final : public Db {
 
   void RejectSample(SampleVerdict verdict, const MemSeries& series, const Sample& s,
                     AppendResult& result) {
-    std::string_view reason =
-        verdict == SampleVerdict::kConflict ? "duplicate_timestamp" : "out_of_order";
+    int64_t min_append = head_.MinAppendTime();
+    std::string_view reason = verdict == SampleVerdict::kConflict ? "duplicate_timestamp"
+                              : s.t < min_append                  ? "too_old"
+                                                                  : "out_of_order";
     metrics_.rejected_samples.WithLabels({reason}).Inc();
     ++result.samples_rejected;
-    if (result.errors.size() < kMaxErrorsReported) {
-      AddError(result, fmt::format("{} sample at {} for {}",
-                                   verdict == SampleVerdict::kConflict
-                                       ? "duplicate sample with a different value"
-                                       : "out of order",
-                                   s.t, FormatLabels(head_.LabelsOf(series))));
+    if (result.errors.size() >= kMaxErrorsReported) return;
+    std::string labels = FormatSeries(series);
+    if (verdict == SampleVerdict::kConflict) {
+      AddError(result, fmt::format("duplicate sample with a different value at {} for {}", s.t,
+                                   labels));
+    } else if (reason == "too_old") {
+      AddError(result, fmt::format("too old: sample at {} for {} is before the head's minimum "
+                                   "time {} (older samples are in blocks)",
+                                   s.t, labels, min_append));
+    } else {
+      AddError(result, fmt::format("out of order sample at {} for {}: more than the "
+                                   "out-of-order window of {} before the series' newest "
+                                   "sample at {}",
+                                   s.t, labels, FormatDuration(options_.out_of_order_window),
+                                   series.max_t));
     }
   }
 
-  // Validates and sorts the labels, then finds or creates the series.
-  MemSeries* Resolve(std::span<const LabelView> raw, AppendResult& result, Scratch& sc,
-                     bool& any_new_series) {
+  void RejectFuture(const MemSeries& series, const Sample& s, int64_t limit,
+                    AppendResult& result) {
+    metrics_.rejected_samples.WithLabels({"too_far_in_future"}).Inc();
+    ++result.samples_rejected;
+    if (result.errors.size() >= kMaxErrorsReported) return;
+    AddError(result, fmt::format("too far in the future: sample at {} for {} is more than {} "
+                                 "ahead of the server's clock ({}); check the sender's clock",
+                                 s.t, FormatSeries(series), FormatDuration(options_.future_limit),
+                                 Now()));
+  }
+
+  std::string FormatSeries(const MemSeries& series) const {
+    Labels labels = head_.LabelsOf(series);
+    std::vector<LabelView> views;
+    views.reserve(labels.size());
+    for (const Label& l : labels) views.push_back({l.name, l.value});
+    return FormatLabelsBounded(views);
+  }
+
+  // Validates and sorts the labels, then finds or creates the series. A series whose
+  // record is not in the WAL yet gets it logged with this request's samples.
+  MemSeries* Resolve(std::span<const LabelView> raw, AppendResult& result, Scratch& sc) {
     const Limits& limits = options_.limits;
     std::vector<LabelView>& labels = sc.labels;
     labels.clear();
@@ -535,28 +782,36 @@ class DbImpl final : public Db {
     if (labels.size() > limits.max_labels_per_series) {
       return RejectSeries(
           "too_many_labels",
-          fmt::format("series {} has {} labels, more than the limit of {}", FormatLabels(labels),
-                      labels.size(), limits.max_labels_per_series),
+          fmt::format("series {} has {} labels, more than the limit of {}",
+                      FormatLabelsBounded(labels), labels.size(), limits.max_labels_per_series),
           result, samples);
+    }
+    if (labels.empty()) {
+      return RejectSeries("no_labels", "a series has no labels (every series needs __name__)",
+                          result, samples);
     }
     if (!std::is_sorted(labels.begin(), labels.end(),
                         [](const LabelView& a, const LabelView& b) { return a.name < b.name; })) {
       std::sort(labels.begin(), labels.end(),
                 [](const LabelView& a, const LabelView& b) { return a.name < b.name; });
     }
+    std::string_view metric;
     for (size_t i = 0; i < labels.size(); ++i) {
       const LabelView& l = labels[i];
       if (l.name.size() > limits.max_label_name_bytes) {
         return RejectSeries("label_name_too_long",
-                            fmt::format("label name of {} bytes is longer than the limit of {}",
-                                        l.name.size(), limits.max_label_name_bytes),
+                            fmt::format("label name of {} bytes is longer than the limit of {} "
+                                        "in series {}",
+                                        l.name.size(), limits.max_label_name_bytes,
+                                        FormatLabelsBounded(labels)),
                             result, samples);
       }
       if (l.value.size() > limits.max_label_value_bytes) {
         return RejectSeries(
             "label_value_too_long",
-            fmt::format("value of label {} is {} bytes, longer than the limit of {}", l.name,
-                        l.value.size(), limits.max_label_value_bytes),
+            fmt::format("value of label {} is {} bytes, longer than the limit of {} in series {}",
+                        l.name.substr(0, 256), l.value.size(), limits.max_label_value_bytes,
+                        FormatLabelsBounded(labels)),
             result, samples);
       }
       if (!IsValidLabelName(l.name) || (i > 0 && labels[i - 1].name == l.name) ||
@@ -564,35 +819,44 @@ class DbImpl final : public Db {
         return RejectSeries("invalid_labels",
                             fmt::format("invalid metric name, label name or value, or duplicate "
                                         "label name in {}",
-                                        FormatLabels(labels)),
+                                        FormatLabelsBounded(labels)),
                             result, samples);
       }
-    }
-    uint64_t hash = Head::HashLabels(labels);
-    if (MemSeries* s = head_.Find(labels, hash)) return s;
-    if (head_.NumSeries() >= limits.max_series) {
-      return RejectSeries("max_series",
-                          fmt::format("limit of {} series reached; refusing new series {}",
-                                      limits.max_series, FormatLabels(labels)),
-                          result, samples);
-    }
-    std::string_view metric;
-    for (const LabelView& l : labels) {
       if (l.name == "__name__") metric = l.value;
     }
-    if (!metric.empty() && head_.SeriesForMetric(metric) >= limits.max_series_per_metric) {
-      return RejectSeries("max_series_per_metric",
-                          fmt::format("limit of {} series for metric {} reached; refusing {}",
-                                      limits.max_series_per_metric, metric, FormatLabels(labels)),
-                          result, samples);
+    if (metric.empty()) {
+      return RejectSeries(
+          "missing_metric_name",
+          fmt::format("series {} has no metric name (__name__)", FormatLabelsBounded(labels)),
+          result, samples);
     }
-    bool created = false;
-    MemSeries* s = head_.Create(labels, hash, 0, created);
-    if (created) {
+    uint64_t hash = Head::HashLabels(labels);
+    MemSeries* s = head_.Find(labels, hash);
+    if (!s) {
+      if (head_.NumSeries() >= limits.max_series) {
+        return RejectSeries("max_series",
+                            fmt::format("limit of {} series reached; refusing new series {}",
+                                        limits.max_series, FormatLabelsBounded(labels)),
+                            result, samples);
+      }
+      if (head_.SeriesForMetric(metric) >= limits.max_series_per_metric) {
+        return RejectSeries(
+            "max_series_per_metric",
+            fmt::format("limit of {} series for metric {} reached; refusing {}",
+                        limits.max_series_per_metric, metric, FormatLabelsBounded(labels)),
+            result, samples);
+      }
+      bool created = false;
+      s = head_.Create(labels, hash, 0, created);
+      if (created) {
+        ++result.series_created;
+        metrics_.series_created.Inc();
+      }
+    }
+    // A series twice in one request is logged twice: replay takes the second as the first.
+    if (!s->logged.load(std::memory_order_acquire)) {
       EncodeSeries(s->ref, labels, sc.series_record);
-      any_new_series = true;
-      ++result.series_created;
-      metrics_.series_created.Inc();
+      sc.unlogged.push_back(s);
     }
     return s;
   }
@@ -629,19 +893,27 @@ class DbImpl final : public Db {
   }
 
   // Moves every head sample older than `boundary` into a block, then checkpoints the WAL so
-  // it holds only what the head still serves.
+  // that it holds only what the head still serves. Appends go on throughout, but for the
+  // short pause in which emptied series leave the head.
   Status Cut(int64_t boundary) {
     std::lock_guard<std::mutex> cut_lock(cut_mu_);
     if (boundary <= head_.MinAppendTime()) return Status::Ok();
     auto start = std::chrono::steady_clock::now();
-    // From here on, older samples are refused; what was applied before is in the snapshot.
+    // From here on, older samples are refused. An append that checked the old minimum
+    // re-checks under its series' stripe lock, which the reads below take after this.
     head_.SetMinAppendTime(boundary);
     Result<uint64_t> segment = wal_->Roll();
     if (!segment.ok()) return segment.status();
+    // New series refs start above every ref the WAL before the roll used, even after the
+    // series that held them leave the head (so no sample can meet another series' ref).
+    std::string floor;
+    EncodeRefFloor(head_.RefLimit(), floor);
+    PHAROS_RETURN_IF_ERROR(wal_->Append(floor));
+    Step(MaintenanceStep::kCutWalRolled);
     uint64_t limit = head_.RefLimit();
     std::vector<BlockSeries> series;
     std::vector<Sample> samples;
-    int64_t min_t = INT64_MAX, max_t = INT64_MIN;
+    int64_t min_t = INT64_MAX;
     for (uint64_t ref = 1; ref < limit; ++ref) {
       MemSeries* s = head_.ByRef(ref);
       if (!s) continue;
@@ -651,7 +923,6 @@ class DbImpl final : public Db {
       }
       if (samples.empty()) continue;
       min_t = std::min(min_t, samples.front().t);
-      max_t = std::max(max_t, samples.back().t);
       series.push_back(BlockSeries{head_.LabelsOf(*s), samples});
     }
     std::vector<std::shared_ptr<Block>> blocks = Blocks();
@@ -673,6 +944,7 @@ class DbImpl final : public Db {
       SetBlocks(blocks);
       metrics_.blocks_cut.Inc();
     }
+    Step(MaintenanceStep::kCutBlockWritten);
     head_.SetMinReadTime(boundary);
     for (uint64_t ref = 1; ref < limit; ++ref) {
       MemSeries* s = head_.ByRef(ref);
@@ -680,67 +952,72 @@ class DbImpl final : public Db {
       std::lock_guard<std::mutex> lock(head_.Stripe(ref));
       head_.Truncate(*s, boundary);
     }
-    size_t collected;
-    {
-      std::unique_lock<std::shared_mutex> no_appends(append_mu_);
-      collected = head_.GarbageCollect();
+    std::vector<uint64_t> empty = head_.EmptySeries();
+    size_t collected = 0;
+    double paused = 0;
+    if (!empty.empty()) {
+      auto pause = std::chrono::steady_clock::now();
+      gate_.Close();
+      collected = head_.Collect(empty);
+      gate_.Open();
+      paused = std::chrono::duration<double>(std::chrono::steady_clock::now() - pause).count();
+      metrics_.append_pause.Observe(paused);
     }
     PHAROS_RETURN_IF_ERROR(Checkpoint(*segment, boundary));
+    Step(MaintenanceStep::kCutCheckpointed);
     UpdateGauges();
     LogInfo("TSDB head cut into a block",
             {{"boundary_ms", boundary},
              {"series", series.size()},
              {"series_removed_from_head", collected},
+             {"append_pause_seconds", paused},
              {"seconds",
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}});
     return Status::Ok();
   }
 
-  // Rewrites what the head holds into the WAL's current segment (every series, and the
-  // samples from `boundary` on), then drops the segments before `segment`.
+  // Rewrites the WAL before `segment` (the previous checkpoint and the segments since) into
+  // a new checkpoint that keeps, in their order, the series still in the head and their
+  // samples from `boundary` on. Built from the WAL, not from the head, so it holds exactly
+  // what those segments held: every acknowledged sample, including those of appends that
+  // wrote the WAL but had not reached the head yet, and each once.
   Status Checkpoint(uint64_t segment, int64_t boundary) {
-    uint64_t limit = head_.RefLimit();
-    std::vector<std::string> records;
-    std::string record;
-    BeginSeriesRecord(record);
-    std::vector<LabelView> views;
-    for (uint64_t ref = 1; ref < limit; ++ref) {
-      MemSeries* s = head_.ByRef(ref);
-      if (!s) continue;
-      Labels labels = head_.LabelsOf(*s);
-      views.clear();
-      for (const Label& l : labels) views.push_back({l.name, l.value});
-      EncodeSeries(ref, views, record);
-      if (record.size() > (4u << 20)) {
-        records.push_back(std::move(record));
-        BeginSeriesRecord(record);
-      }
-    }
-    if (record.size() > 1) records.push_back(std::move(record));
-    std::vector<Sample> samples;
-    BeginSamplesRecord(record, boundary);
-    size_t in_record = 0;
-    for (uint64_t ref = 1; ref < limit; ++ref) {
-      MemSeries* s = head_.ByRef(ref);
-      if (!s) continue;
-      {
-        std::lock_guard<std::mutex> lock(head_.Stripe(ref));
-        head_.Read(*s, boundary, INT64_MAX, samples);
-      }
-      for (const Sample& smp : samples) {
-        EncodeSample(RefSample{ref, smp.t, smp.v}, boundary, record);
-        if (++in_record == kSamplesPerRecord) {
-          records.push_back(std::move(record));
-          BeginSamplesRecord(record, boundary);
-          in_record = 0;
-        }
-      }
-    }
-    if (in_record) records.push_back(std::move(record));
-    std::vector<std::string_view> views_of_records(records.begin(), records.end());
-    if (!views_of_records.empty()) PHAROS_RETURN_IF_ERROR(wal_->AppendBatch(views_of_records));
-    PHAROS_RETURN_IF_ERROR(wal_->Sync());
-    return wal_->RemoveSegmentsBefore(segment);
+    std::vector<SeriesRecordEntry> entries;
+    std::vector<RefSample> samples;
+    Result<wal::CheckpointReport> report = wal_->Checkpoint(
+        segment, [&](std::string_view record, std::string& kept) -> Result<bool> {
+          switch (PeekType(record)) {
+            case RecordType::kSeries: {
+              PHAROS_RETURN_IF_ERROR(DecodeSeries(record, entries));
+              BeginSeriesRecord(kept);
+              for (const SeriesRecordEntry& e : entries) {
+                if (head_.ByRef(e.ref)) EncodeSeries(e.ref, e.labels, kept);
+              }
+              return kept.size() > 1;
+            }
+            case RecordType::kSamples: {
+              PHAROS_RETURN_IF_ERROR(DecodeSamples(record, samples));
+              BeginSamplesRecord(kept, boundary);
+              bool any = false;
+              for (const RefSample& smp : samples) {
+                if (smp.t < boundary || !head_.ByRef(smp.ref)) continue;
+                EncodeSample(smp, boundary, kept);
+                any = true;
+              }
+              return any;
+            }
+            case RecordType::kRefFloor:
+              return false;  // the segment at `segment` starts with a newer one
+          }
+          return DataLoss(fmt::format("unknown TSDB WAL record type {}",
+                                      static_cast<int>(PeekType(record))));
+        });
+    if (!report.ok()) return report.status();
+    return Status::Ok();
+  }
+
+  void Step(MaintenanceStep step) {
+    if (options_.on_step) options_.on_step(step);
   }
 
   // Merges, as Prometheus compacts, three adjacent blocks of one level into one block of
@@ -790,6 +1067,9 @@ class DbImpl final : public Db {
       next.push_back(std::shared_ptr<Block>(std::move(block).value()));
       next.insert(next.end(), blocks.begin() + static_cast<ptrdiff_t>(j) + 1, blocks.end());
       SetBlocks(std::move(next));
+      Step(MaintenanceStep::kMergeWritten);
+      // A crash from here until the inputs are gone leaves blocks that the merged one
+      // covers; OpenBlocks removes them.
       for (const auto& b : inputs) PHAROS_RETURN_IF_ERROR(DeleteBlock(*b));
       metrics_.blocks_merged.Inc(static_cast<double>(inputs.size()));
       LogInfo("TSDB blocks merged",
@@ -844,8 +1124,8 @@ class DbImpl final : public Db {
   std::string blocks_dir_;
   mutable std::shared_mutex blocks_mu_;
   std::vector<std::shared_ptr<Block>> blocks_;  // guarded by blocks_mu_; by min_t
-  std::mutex cut_mu_;                           // one cut, merge or expiry at a time
-  std::shared_mutex append_mu_;  // appends take it shared, head garbage collection exclusive
+  std::mutex cut_mu_;  // one cut, merge or expiry at a time
+  AppendGate gate_;    // appends enter it; a cut closes it while emptied series leave
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stopping_ = false;  // guarded by stop_mu_

@@ -115,7 +115,7 @@ MemSeries* Head::Create(std::span<const LabelView> labels, uint64_t hash, uint64
   MemSeries* raw = series.get();
   {
     std::unique_lock<std::shared_mutex> lock(index_mu_);
-    if (ref == 0) ref = next_ref_;
+    if (ref == 0 || (ref < by_ref_.size() && by_ref_[ref])) ref = next_ref_;
     next_ref_ = std::max(next_ref_, ref + 1);
     raw->ref = ref;
     if (by_ref_.size() <= ref) by_ref_.resize(ref + 1);
@@ -155,14 +155,14 @@ uint64_t Head::SeriesForMetric(std::string_view name) const {
 
 // ---- Head: samples ----
 
-SampleVerdict Head::Check(const MemSeries& s, int64_t t, double v) const {
+SampleVerdict Head::Check(const MemSeries& s, int64_t t, double v, bool enforce_window) const {
   if (t < min_append_t_.load(std::memory_order_acquire)) return SampleVerdict::kTooOld;
   if (s.max_t == INT64_MIN || t > s.max_t) return SampleVerdict::kAppend;
   if (t == s.max_t) {
     return Bits(v) == s.last_bits ? SampleVerdict::kDuplicate : SampleVerdict::kConflict;
   }
   int64_t window = options_.out_of_order_window.count();
-  if (window <= 0 || t < s.max_t - window) return SampleVerdict::kTooOld;
+  if (enforce_window && (window <= 0 || t < s.max_t - window)) return SampleVerdict::kTooOld;
   auto it = std::lower_bound(s.out_of_order.begin(), s.out_of_order.end(), t,
                              [](const Sample& a, int64_t b) { return a.t < b; });
   if (it != s.out_of_order.end() && it->t == t) {
@@ -235,7 +235,12 @@ void Head::Read(const MemSeries& s, int64_t mint, int64_t maxt, std::vector<Samp
 
 uint64_t Head::RefLimit() const {
   std::shared_lock<std::shared_mutex> lock(index_mu_);
-  return by_ref_.size();
+  return std::max<uint64_t>(by_ref_.size(), next_ref_);
+}
+
+void Head::RaiseRefLimit(uint64_t limit) {
+  std::unique_lock<std::shared_mutex> lock(index_mu_);
+  next_ref_ = std::max(next_ref_, limit);
 }
 
 void Head::Truncate(MemSeries& s, int64_t boundary) {
@@ -258,14 +263,26 @@ void Head::Truncate(MemSeries& s, int64_t boundary) {
   }
 }
 
-size_t Head::GarbageCollect() {
+std::vector<uint64_t> Head::EmptySeries() const {
+  std::vector<uint64_t> out;
+  uint64_t limit = RefLimit();
+  for (uint64_t ref = 1; ref < limit; ++ref) {
+    MemSeries* s = ByRef(ref);
+    if (!s) continue;
+    std::lock_guard<std::mutex> lock(const_cast<Head*>(this)->Stripe(ref));
+    if (s->closed.empty() && s->out_of_order.empty() && (!s->appender || s->appender->count() == 0))
+      out.push_back(ref);
+  }
+  return out;
+}
+
+size_t Head::Collect(std::span<const uint64_t> candidates) {
   std::vector<MemSeries*> dead;
   {
     std::unique_lock<std::shared_mutex> lock(index_mu_);
     graveyard_.clear();  // collected last time: no query can still hold them
   }
-  uint64_t limit = RefLimit();
-  for (uint64_t ref = 1; ref < limit; ++ref) {
+  for (uint64_t ref : candidates) {
     MemSeries* s = ByRef(ref);
     if (!s) continue;
     std::lock_guard<std::mutex> lock(Stripe(ref));

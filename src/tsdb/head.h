@@ -61,7 +61,10 @@ struct MemSeries {
   std::optional<XorAppender> appender;
   std::vector<ClosedChunk> closed;
   std::vector<Sample> out_of_order;  // sorted by t
-  bool deleted = false;              // removed from the index by GarbageCollect
+  bool deleted = false;              // removed from the index by Collect
+  /// Its series record is in the WAL; until then every request that writes samples for it
+  /// logs the record too, so that no samples record precedes its series record.
+  std::atomic<bool> logged{false};
 };
 
 enum class SampleVerdict {
@@ -81,16 +84,19 @@ class Head {
 
   /// The series with exactly these (sorted, validated) labels, or nullptr.
   MemSeries* Find(std::span<const LabelView> labels, uint64_t hash);
-  /// Creates the series; `ref` 0 assigns the next ref. Returns the existing series when
-  /// another thread created it first.
+  /// Creates the series; `ref` 0 assigns the next ref, as does a `ref` another series
+  /// holds (replay of a damaged WAL). Returns the existing series when another thread
+  /// created it first (its ref may differ from `ref`).
   MemSeries* Create(std::span<const LabelView> labels, uint64_t hash, uint64_t ref, bool& created);
   MemSeries* ByRef(uint64_t ref) const;
   uint64_t NumSeries() const { return num_series_.load(std::memory_order_relaxed); }
   /// Series currently carrying this metric name.
   uint64_t SeriesForMetric(std::string_view name) const;
 
-  /// Requires the stripe lock.
-  SampleVerdict Check(const MemSeries& s, int64_t t, double v) const;
+  /// Requires the stripe lock. Without `enforce_window` a sample older than the series'
+  /// newest is accepted however old (down to the minimum append time): for samples the WAL
+  /// already holds.
+  SampleVerdict Check(const MemSeries& s, int64_t t, double v, bool enforce_window = true) const;
   /// Requires the stripe lock; `verdict` from Check.
   void Apply(MemSeries& s, SampleVerdict verdict, int64_t t, double v);
   /// Samples of `s` in [mint, maxt], ascending; requires the stripe lock.
@@ -105,6 +111,8 @@ class Head {
   uint64_t NumChunks() const { return num_chunks_.load(std::memory_order_relaxed); }
   /// One past the highest series ref handed out.
   uint64_t RefLimit() const;
+  /// New series get refs from `limit` on (refs of series that left the head stay unused).
+  void RaiseRefLimit(uint64_t limit);
 
   /// Samples older than `t` are refused from now on (they belong to blocks).
   void SetMinAppendTime(int64_t t) { min_append_t_.store(t, std::memory_order_release); }
@@ -113,10 +121,13 @@ class Head {
   void SetMinReadTime(int64_t t) { min_read_t_.store(t, std::memory_order_release); }
   /// Drops the series' samples older than `boundary`; requires the stripe lock.
   void Truncate(MemSeries& s, int64_t boundary);
-  /// Removes series that hold no samples any more (all went into blocks) from the index,
-  /// so they count against no limit. Their memory is freed at the next collection, as a
-  /// query may still hold them. The caller keeps appends out while this runs.
-  size_t GarbageCollect();
+  /// Refs of series that hold no samples any more (all went into blocks). Takes only
+  /// stripe locks, so appends go on meanwhile.
+  std::vector<uint64_t> EmptySeries() const;
+  /// Removes those of `candidates` that are still empty from the index, so they count
+  /// against no limit. Their memory is freed at the next collection, as a query may still
+  /// hold them. The caller keeps appends out while this runs (it is short: the candidates).
+  size_t Collect(std::span<const uint64_t> candidates);
   int64_t MinTime() const { return min_t_.load(std::memory_order_relaxed); }
   int64_t MaxTime() const { return max_t_.load(std::memory_order_relaxed); }
 

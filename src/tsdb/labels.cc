@@ -45,6 +45,31 @@ std::string Format(const L& labels) {
 std::string FormatLabels(std::span<const LabelView> labels) { return Format(labels); }
 std::string FormatLabels(const Labels& labels) { return Format(labels); }
 
+std::string FormatLabelsBounded(std::span<const LabelView> labels, size_t max_bytes) {
+  std::string out = "{";
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (out.size() >= max_bytes) {
+      out += fmt::format("... {} more labels", labels.size() - i);
+      break;
+    }
+    if (i) out += ", ";
+    out.append(labels[i].name.substr(0, max_bytes));
+    out += '=';
+    std::string_view value = labels[i].value;
+    bool cut = value.size() > max_bytes;
+    if (cut) {
+      // Keep whole UTF-8 sequences: back up to a lead byte.
+      size_t end = max_bytes;
+      while (end > 0 && (static_cast<unsigned char>(value[end]) & 0xC0) == 0x80) --end;
+      value = value.substr(0, end);
+    }
+    AppendJsonString(out, value);
+    if (cut) out += fmt::format("... ({} bytes)", labels[i].value.size());
+  }
+  out += '}';
+  return out;
+}
+
 std::string_view LabelValue(const Labels& labels, std::string_view name) {
   for (const Label& l : labels) {
     if (l.name == name) return l.value;

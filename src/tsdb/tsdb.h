@@ -3,12 +3,17 @@
 // Contract:
 // - Db::Open() replays the write-ahead log into the in-memory head and is then ready.
 //   Every method is safe for concurrent use.
-// - Append() validates each series (label names, sizes and counts, series limits) and each
-//   sample (order per series, out-of-order window), writes what it accepts to the WAL, and
-//   only then makes it visible and returns. When it returns OK, the accepted samples
-//   survive a kill -9; a WAL failure returns Unavailable and nothing is acknowledged.
-//   Rejected series and samples are counted by reason and described in AppendResult; they
-//   never fail the samples around them.
+// - Append() validates each series (label names, sizes and counts, a metric name, series
+//   limits) and each sample (order per series, out-of-order window, not before the head's
+//   minimum time, not more than future_limit ahead of the clock), writes what it accepts to
+//   the WAL, and only then makes it visible and returns. When it returns OK, the accepted
+//   samples survive a kill -9; a WAL failure returns Unavailable and nothing is
+//   acknowledged. Rejected series and samples are counted by reason and described in
+//   AppendResult (each message bounded, naming the series abbreviated); they never fail the
+//   samples around them.
+// - Replay never drops a sample the WAL holds, whatever the order of its records: samples
+//   are applied regardless of the out-of-order window; what cannot be applied (an unknown
+//   series, a conflicting value) is counted and logged with its segment and offset.
 // - A Querier sees a consistent view of each series at the time it reads it. Matchers
 //   follow Prometheus: a matcher that matches the empty string also selects series that
 //   lack the label.
@@ -16,10 +21,14 @@
 //   same as an absent label and is dropped on the way in.
 // - A background worker cuts the head into immutable blocks once it spans 1.5 block
 //   durations, checkpoints the WAL, merges runs of small blocks and deletes blocks past
-//   retention. Queries see blocks and head as one store.
+//   retention. Queries see blocks and head as one store. The head's minimum time never
+//   passes the clock minus the out-of-order window, so no sample, however far ahead its
+//   clock, can stop current ingestion. A cut pauses appends only to roll the WAL and to
+//   drop emptied series (pharos_tsdb_append_pause_seconds).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -63,6 +72,9 @@ bool IsStaleNaN(double v);
 /// "{__name__="x", a="b"}" in Prometheus's notation, for messages.
 std::string FormatLabels(std::span<const LabelView> labels);
 std::string FormatLabels(const Labels& labels);
+/// The same, cut after about `max_bytes` with the number of labels left out, so that an
+/// error about a huge series stays small: {a="b", c="d", ... 999998 more labels}.
+std::string FormatLabelsBounded(std::span<const LabelView> labels, size_t max_bytes = 512);
 /// Prometheus's label-set fingerprint (FNV-1a 64 over sorted names and values, each followed
 /// by 0xff) as 16 hex digits: the fingerprint Alertmanager shows. `labels` must be sorted.
 std::string Fingerprint(const Labels& labels);
@@ -115,9 +127,14 @@ struct Limits {
   uint32_t max_label_value_bytes = 4096;
 };
 
+/// Steps of a cut and a merge, named for tests that act in between (a write during a cut).
+enum class MaintenanceStep { kCutWalRolled, kCutBlockWritten, kCutCheckpointed, kMergeWritten };
+
 struct Options {
   std::string dir;  // the TSDB's own directory (WAL under dir/wal, blocks under dir/blocks)
   Duration out_of_order_window = std::chrono::minutes(10);
+  /// Samples further ahead of the clock than this are refused (too_far_in_future).
+  Duration future_limit = std::chrono::minutes(10);
   /// The head is cut into a block of this span once it holds 1.5 times as much.
   Duration block_duration = std::chrono::hours(2);
   /// Blocks entirely older than this are deleted; 0 keeps everything.
@@ -129,8 +146,15 @@ struct Options {
   bool wal_sync_always = false;
   Duration wal_sync_interval = std::chrono::milliseconds(200);
   uint64_t wal_segment_bytes = 64ULL << 20;
+  /// At start-up, a WAL record that cannot be decoded truncates the WAL there (what is
+  /// dropped is logged) instead of failing Open(); the operator's explicit repair.
+  bool wal_truncate_at_bad_record = false;
   Limits limits;
   Env* env = DefaultEnv();
+  /// Milliseconds since the Unix epoch; null is the system clock.
+  std::function<int64_t()> clock;
+  /// Called after each step of a cut or merge (tests only).
+  std::function<void(MaintenanceStep)> on_step;
 };
 
 struct SeriesData {
@@ -156,6 +180,8 @@ class Querier {
 struct Stats {
   uint64_t num_blocks = 0;
   uint64_t blocks_bytes = 0;
+  uint64_t blocks_samples = 0;
+  int64_t min_append_time = 0;  // ms: older samples are refused (they belong to blocks)
   uint64_t num_series = 0;
   uint64_t num_samples = 0;
   uint64_t num_chunks = 0;
@@ -183,8 +209,9 @@ class Db {
   virtual std::unique_ptr<Querier> Query(int64_t mint, int64_t maxt) = 0;
   /// Head statistics with the top `limit` entries per list, as /api/v1/status/tsdb shows.
   virtual Stats GetStats(size_t limit) = 0;
-  /// Cuts every sample in the head into a block now (later samples older than the newest
-  /// flushed one are refused as too old). Used by the flush admin endpoint and benchmarks.
+  /// Cuts the head into a block now: every sample older than the clock minus the
+  /// out-of-order window (all of them when the newest is older), so that current samples
+  /// are still accepted afterwards. Used by the flush admin endpoint and benchmarks.
   virtual Status Flush() = 0;
   /// Runs one round of background maintenance now: cut, merge, expire.
   virtual Status Maintain() = 0;

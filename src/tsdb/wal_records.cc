@@ -37,6 +37,18 @@ void EncodeSample(const RefSample& s, int64_t base_t, std::string& record) {
   record.append(b, 8);
 }
 
+void EncodeRefFloor(uint64_t next_ref, std::string& record) {
+  record.clear();
+  record.push_back(static_cast<char>(RecordType::kRefFloor));
+  PutUvarint(record, next_ref);
+}
+
+Status DecodeRefFloor(std::string_view record, uint64_t& next_ref) {
+  ByteReader r(record, 1);  // past the type byte
+  if (!r.Uvarint(next_ref) || !r.done()) return DataLoss("bad ref floor record");
+  return Status::Ok();
+}
+
 RecordType PeekType(std::string_view record) {
   return static_cast<RecordType>(record.empty() ? 0 : static_cast<uint8_t>(record[0]));
 }

@@ -11,7 +11,7 @@
 
 namespace pharos::tsdb {
 
-enum class RecordType : uint8_t { kSeries = 1, kSamples = 2 };
+enum class RecordType : uint8_t { kSeries = 1, kSamples = 2, kRefFloor = 3 };
 
 struct RefSample {
   uint64_t ref;
@@ -30,8 +30,12 @@ void BeginSeriesRecord(std::string& record);
 void BeginSamplesRecord(std::string& record, int64_t base_t);
 void EncodeSample(const RefSample& s, int64_t base_t, std::string& record);
 
+/// New series refs start at `next_ref` or above (written after each WAL roll).
+void EncodeRefFloor(uint64_t next_ref, std::string& record);
+
 RecordType PeekType(std::string_view record);
 Status DecodeSeries(std::string_view record, std::vector<SeriesRecordEntry>& out);
 Status DecodeSamples(std::string_view record, std::vector<RefSample>& out);
+Status DecodeRefFloor(std::string_view record, uint64_t& next_ref);
 
 }  // namespace pharos::tsdb

@@ -35,6 +35,14 @@ std::string SegmentHeader() {
   return h;
 }
 
+bool ParseSegmentName(const std::string& name, uint64_t& number);
+
+// "segment 00000002" or "checkpoint.00000002", for messages.
+std::string Describe(const std::string& file) {
+  uint64_t n;
+  return ParseSegmentName(file, n) ? "segment " + file : file;
+}
+
 bool ParseSegmentName(const std::string& name, uint64_t& number) {
   if (name.size() != static_cast<size_t>(kSegmentNameDigits)) return false;
   number = 0;
@@ -65,7 +73,13 @@ struct WalMetrics {
         repairs(r.AddCounter("pharos_wal_repairs_total",
                              "Torn or corrupt WAL tails truncated at start-up.")
                     .WithLabels({})),
-        segments(r.AddGauge("pharos_wal_segments", "WAL segments on disk.").WithLabels({})) {}
+        segments(r.AddGauge("pharos_wal_segments", "WAL segments on disk.").WithLabels({})),
+        checkpoints(r.AddCounter("pharos_wal_checkpoints_total",
+                                 "Checkpoints written (each replaces the segments before it).")
+                        .WithLabels({})),
+        write_retries(r.AddCounter("pharos_wal_write_retries_total",
+                                   "Attempts to resume appending after a failed write.")
+                          .WithLabels({})) {}
   selfmon::Counter& records;
   selfmon::Counter& bytes;
   selfmon::Counter& writes;
@@ -74,6 +88,8 @@ struct WalMetrics {
   selfmon::Counter& errors;
   selfmon::Counter& repairs;
   selfmon::Gauge& segments;
+  selfmon::Counter& checkpoints;
+  selfmon::Counter& write_retries;
 };
 
 class WalImpl final : public Wal {
@@ -88,38 +104,74 @@ class WalImpl final : public Wal {
     PHAROS_RETURN_IF_ERROR(env->MakeDirs(options_.dir));
     Result<std::vector<std::string>> names = env->ListDir(options_.dir);
     if (!names.ok()) return names.status();
+    std::vector<uint64_t> checkpoints;
     for (const std::string& name : *names) {
       uint64_t n;
-      if (ParseSegmentName(name, n)) segments_.push_back(n);
+      if (ParseSegmentName(name, n)) {
+        segments_.push_back(n);
+      } else if (name.starts_with(kCheckpointPrefix) && name.ends_with(".tmp")) {
+        // An interrupted checkpoint: what it was to replace is still here.
+        PHAROS_RETURN_IF_ERROR(env->Remove(options_.dir + "/" + name));
+      } else if (name.starts_with(kCheckpointPrefix) &&
+                 ParseSegmentName(name.substr(kCheckpointPrefix.size()), n)) {
+        checkpoints.push_back(n);
+      }
     }
     std::sort(segments_.begin(), segments_.end());
+    std::sort(checkpoints.begin(), checkpoints.end());
+    if (!checkpoints.empty()) {
+      // The newest checkpoint covers older ones and every segment before it; those are
+      // leftovers of a checkpoint interrupted after its rename.
+      checkpoint_ = checkpoints.back();
+      checkpoints.pop_back();
+      for (uint64_t c : checkpoints) PHAROS_RETURN_IF_ERROR(env->Remove(Path(CheckpointName(c))));
+      std::vector<uint64_t> keep;
+      for (uint64_t n : segments_) {
+        if (n < checkpoint_) {
+          PHAROS_RETURN_IF_ERROR(env->Remove(Path(SegmentName(n))));
+        } else {
+          keep.push_back(n);
+        }
+      }
+      segments_ = std::move(keep);
+    }
     ReplayReport local;
     ReplayReport& rep = report ? *report : local;
-    for (size_t i = 0; i < segments_.size(); ++i) {
-      std::string path = Path(segments_[i]);
+    // The checkpoint first, then the segments; damage in one cuts it and drops the rest.
+    std::vector<std::string> files;
+    if (checkpoint_) files.push_back(CheckpointName(checkpoint_));
+    for (uint64_t n : segments_) files.push_back(SegmentName(n));
+    for (size_t i = 0; i < files.size(); ++i) {
+      std::string path = Path(files[i]);
       Result<std::string> data = env->ReadFile(path);
       if (!data.ok()) return data.status();
       ++rep.segments;
       uint64_t good_end = 0;
       std::string problem;
-      PHAROS_RETURN_IF_ERROR(ReplaySegment(*data, replay, rep, good_end, problem));
+      PHAROS_RETURN_IF_ERROR(ReplayFile(files[i], *data, replay, rep, good_end, problem));
       if (problem.empty()) continue;
       // Cut here; everything after is gone (it may depend on what was lost).
       rep.repaired = true;
-      rep.repair_reason =
-          fmt::format("segment {} offset {}: {}", SegmentName(segments_[i]), good_end, problem);
+      rep.repair_reason = fmt::format("{} offset {}: {}", Describe(files[i]), good_end, problem);
       rep.dropped_bytes += data->size() - good_end;
       if (good_end < kSegmentHeaderBytes) {
         PHAROS_RETURN_IF_ERROR(env->WriteFile(path, SegmentHeader()));
       } else {
         PHAROS_RETURN_IF_ERROR(env->Truncate(path, good_end));
       }
-      for (size_t j = i + 1; j < segments_.size(); ++j) {
-        Result<std::string> later = env->ReadFile(Path(segments_[j]));
+      std::vector<uint64_t> kept_segments;
+      for (size_t j = 0; j < files.size(); ++j) {
+        uint64_t n = 0;
+        bool is_segment = ParseSegmentName(files[j], n);
+        if (j <= i) {
+          if (is_segment) kept_segments.push_back(n);
+          continue;
+        }
+        Result<std::string> later = env->ReadFile(Path(files[j]));
         if (later.ok()) rep.dropped_bytes += later->size();
-        PHAROS_RETURN_IF_ERROR(env->Remove(Path(segments_[j])));
+        PHAROS_RETURN_IF_ERROR(env->Remove(Path(files[j])));
       }
-      segments_.resize(i + 1);
+      segments_ = std::move(kept_segments);
       PHAROS_RETURN_IF_ERROR(env->SyncDir(options_.dir));
       metrics_.repairs.Inc();
       LogWarn("WAL: torn or corrupt tail truncated", {{"dir", options_.dir},
@@ -128,9 +180,9 @@ class WalImpl final : public Wal {
       break;
     }
     if (segments_.empty()) {
-      PHAROS_RETURN_IF_ERROR(StartSegment(1));
+      PHAROS_RETURN_IF_ERROR(StartSegment(std::max<uint64_t>(1, checkpoint_)));
     } else {
-      Result<std::unique_ptr<AppendFile>> f = env->OpenAppend(Path(segments_.back()));
+      Result<std::unique_ptr<AppendFile>> f = env->OpenAppend(Path(SegmentName(segments_.back())));
       if (!f.ok()) return f.status();
       file_ = std::shared_ptr<AppendFile>(std::move(f).value());
     }
@@ -139,6 +191,91 @@ class WalImpl final : public Wal {
       syncer_ = std::thread([this] { SyncLoop(); });
     }
     return Status::Ok();
+  }
+
+  Result<CheckpointReport> Checkpoint(uint64_t segment, const CheckpointFilter& filter) override {
+    std::lock_guard<std::mutex> one_at_a_time(checkpoint_mu_);
+    std::vector<std::string> inputs;
+    uint64_t previous;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      PHAROS_RETURN_IF_ERROR(error_);
+      if (segment <= checkpoint_) return CheckpointReport{};
+      if (segments_.empty() || segment > segments_.back()) {
+        return InvalidArgument(fmt::format("checkpoint up to segment {} past the last one", segment));
+      }
+      previous = checkpoint_;
+      if (previous) inputs.push_back(CheckpointName(previous));
+      for (uint64_t n : segments_) {
+        if (n < segment) inputs.push_back(SegmentName(n));
+      }
+    }
+    Env* env = options_.env;
+    std::string final_path = Path(CheckpointName(segment));
+    std::string tmp = final_path + ".tmp";
+    (void)env->Remove(tmp);
+    Result<std::unique_ptr<AppendFile>> out = env->OpenAppend(tmp);
+    if (!out.ok()) return out.status();
+    CheckpointReport report;
+    std::string buffer = SegmentHeader();
+    std::string kept;
+    Status status;
+    for (const std::string& name : inputs) {
+      Result<std::string> data = env->ReadFile(Path(name));
+      if (!data.ok()) {
+        status = data.status();
+        break;
+      }
+      status = ForEachRecord(*data, [&](std::string_view record, uint64_t) -> Status {
+        ++report.records_read;
+        kept.clear();
+        Result<bool> keep = filter(record, kept);
+        if (!keep.ok()) return keep.status();
+        if (!*keep || kept.empty()) return Status::Ok();
+        ++report.records_kept;
+        PutU32(buffer, static_cast<uint32_t>(kept.size()));
+        PutU32(buffer, Crc32c(kept));
+        buffer += kept;
+        if (buffer.size() >= (1u << 20)) {
+          PHAROS_RETURN_IF_ERROR((*out)->Append(buffer));
+          report.bytes += buffer.size();
+          buffer.clear();
+        }
+        return Status::Ok();
+      });
+      if (!status.ok()) break;
+    }
+    if (status.ok()) {
+      status = (*out)->Append(buffer);
+      report.bytes += buffer.size();
+    }
+    if (status.ok()) status = (*out)->Sync();
+    Status closed = (*out)->Close();
+    if (status.ok()) status = closed;
+    if (status.ok()) status = env->Rename(tmp, final_path);
+    if (status.ok()) status = env->SyncDir(options_.dir);
+    if (!status.ok()) {
+      (void)env->Remove(tmp);
+      return status.WithContext("WAL checkpoint");
+    }
+    // The new checkpoint is durable: what it replaces can go (a crash here leaves
+    // leftovers that the next Open() removes).
+    std::lock_guard<std::mutex> lock(mu_);
+    checkpoint_ = segment;
+    if (previous) PHAROS_RETURN_IF_ERROR(env->Remove(Path(CheckpointName(previous))));
+    std::vector<uint64_t> keep;
+    for (uint64_t n : segments_) {
+      if (n < segment) {
+        PHAROS_RETURN_IF_ERROR(env->Remove(Path(SegmentName(n))));
+      } else {
+        keep.push_back(n);
+      }
+    }
+    segments_ = std::move(keep);
+    metrics_.segments.Set(static_cast<double>(segments_.size()));
+    metrics_.checkpoints.Inc();
+    PHAROS_RETURN_IF_ERROR(env->SyncDir(options_.dir));
+    return report;
   }
 
   Status Append(std::string_view record) override {
@@ -163,6 +300,7 @@ class WalImpl final : public Wal {
     // This writer leads: take everyone queued, write once, release them all.
     Status status = error_;
     Writer* last = &w;
+    if (!status.ok() && write_failed_) status = TryResumeAfterWriteFailure();
     if (status.ok() && closed_) status = Unavailable("WAL is closed");
     if (status.ok()) {
       batch_.clear();
@@ -181,11 +319,21 @@ class WalImpl final : public Wal {
           file_->Size() + batch_.size() > options_.segment_bytes) {
         status = StartSegment(segments_.back() + 1);
       }
+      bool write_failed = false;
       if (status.ok()) {
         std::shared_ptr<AppendFile> file = file_;
+        uint64_t good_size = file->Size();
+        std::string path = Path(SegmentName(segments_.back()));
         lock.unlock();
         status = file->Append(batch_);
-        if (status.ok() && options_.sync == SyncPolicy::kAlways) status = TimedSync(*file);
+        if (!status.ok()) {
+          write_failed = true;
+          // Cut off what part of the batch got out, so the segment ends on a whole record.
+          Status cut = options_.env->Truncate(path, good_size);
+          if (!cut.ok()) write_failed = false;  // cannot tell what is on disk: stay failed
+        } else if (options_.sync == SyncPolicy::kAlways) {
+          status = TimedSync(*file);
+        }
         lock.lock();
         if (status.ok()) {
           dirty_ = options_.sync != SyncPolicy::kAlways;
@@ -196,8 +344,12 @@ class WalImpl final : public Wal {
       }
       if (!status.ok() && error_.ok()) {
         error_ = Unavailable(fmt::format("WAL failed, refusing writes: {}", status.message()));
+        write_failed_ = write_failed;
+        last_retry_ = std::chrono::steady_clock::now();
         metrics_.errors.Inc();
-        LogError("WAL write failed; refusing further appends", {{"error", status.message()}});
+        LogError(write_failed ? "WAL write failed; refusing appends until a retry succeeds"
+                              : "WAL failed; refusing further appends",
+                 {{"error", status.message()}});
         status = error_;
       }
     }
@@ -247,7 +399,7 @@ class WalImpl final : public Wal {
     for (uint64_t n : segments_) {
       // Never remove the segment being written.
       if (n < segment && n != segments_.back()) {
-        PHAROS_RETURN_IF_ERROR(options_.env->Remove(Path(n)));
+        PHAROS_RETURN_IF_ERROR(options_.env->Remove(Path(SegmentName(n))));
       } else {
         keep.push_back(n);
       }
@@ -287,12 +439,29 @@ class WalImpl final : public Wal {
     std::condition_variable cv;
   };
 
-  std::string Path(uint64_t segment) const { return options_.dir + "/" + SegmentName(segment); }
+  std::string Path(const std::string& name) const { return options_.dir + "/" + name; }
 
-  // Parses one segment, calling `replay` per intact record. On damage sets `problem` and
-  // leaves `good_end` at the end of the last intact record.
-  Status ReplaySegment(const std::string& data, const ReplayFn& replay, ReplayReport& rep,
-                       uint64_t& good_end, std::string& problem) {
+  // Requires mu_. After a failed write (a full disk), at most once a second: start a fresh
+  // segment; when that works, space is back and appends resume.
+  Status TryResumeAfterWriteFailure() {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_retry_ < std::chrono::seconds(1)) return error_;
+    last_retry_ = now;
+    metrics_.write_retries.Inc();
+    Status s = StartSegment(segments_.back() + 1);
+    if (!s.ok()) return error_;
+    LogInfo("WAL writable again; appends resume", {{"dir", options_.dir},
+                                                    {"segment", SegmentName(segments_.back())}});
+    error_ = Status::Ok();
+    write_failed_ = false;
+    return Status::Ok();
+  }
+
+  // Calls `fn(payload, offset)` for each intact record of a file. On damage stops, sets
+  // `problem` and leaves `good_end` at the end of the last intact record.
+  template <typename Fn>
+  static Status ScanRecords(const std::string& data, Fn&& fn, uint64_t& good_end,
+                            std::string& problem) {
     good_end = 0;
     if (data.size() < kSegmentHeaderBytes) {
       if (!data.empty())
@@ -331,23 +500,67 @@ class WalImpl final : public Wal {
         problem = "record checksum mismatch";
         return Status::Ok();
       }
-      PHAROS_RETURN_IF_ERROR(replay(payload));
-      ++rep.records;
-      rep.bytes += length;
+      bool stop = false;
+      PHAROS_RETURN_IF_ERROR(fn(payload, pos, stop, problem));
+      if (stop) return Status::Ok();
       pos += kRecordHeaderBytes + length;
       good_end = pos;
     }
     return Status::Ok();
   }
 
+  // Replays one file. A record the callback refuses fails, naming file and offset, or
+  // under truncate_at_bad_record becomes the `problem` to cut at.
+  Status ReplayFile(const std::string& name, const std::string& data, const ReplayFn& replay,
+                    ReplayReport& rep, uint64_t& good_end, std::string& problem) {
+    return ScanRecords(
+        data,
+        [&](std::string_view payload, uint64_t offset, bool& stop, std::string& why) -> Status {
+          Status s = replay(payload, RecordPosition{name, offset});
+          if (!s.ok()) {
+            if (!options_.truncate_at_bad_record) {
+              return DataLoss(fmt::format("WAL {}, {} offset {}: {}", options_.dir,
+                                          Describe(name), offset, s.message()));
+            }
+            why = fmt::format("record the store cannot read: {}", s.message());
+            stop = true;
+            return Status::Ok();
+          }
+          ++rep.records;
+          rep.bytes += payload.size();
+          return Status::Ok();
+        },
+        good_end, problem);
+  }
+
+  // Every intact record of a file that was complete when written (a checkpoint's input).
+  template <typename Fn>
+  static Status ForEachRecord(const std::string& data, Fn&& fn) {
+    uint64_t good_end;
+    std::string problem;
+    return ScanRecords(
+        data,
+        [&](std::string_view payload, uint64_t offset, bool&, std::string&) -> Status {
+          return fn(payload, offset);
+        },
+        good_end, problem);
+  }
+
   // Requires mu_ (or single-threaded start-up). Syncs the current segment, then starts
   // `number` with its header, durable in the directory.
   Status StartSegment(uint64_t number) {
-    if (file_) PHAROS_RETURN_IF_ERROR(TimedSync(*file_));
-    Result<std::unique_ptr<AppendFile>> f = options_.env->OpenAppend(Path(number));
+    if (file_ && !write_failed_) PHAROS_RETURN_IF_ERROR(TimedSync(*file_));
+    Result<std::unique_ptr<AppendFile>> f = options_.env->OpenAppend(Path(SegmentName(number)));
     if (!f.ok()) return f.status();
     std::shared_ptr<AppendFile> file(std::move(f).value());
-    if (file->Size() == 0) PHAROS_RETURN_IF_ERROR(file->Append(SegmentHeader()));
+    if (file->Size() < kSegmentHeaderBytes) {
+      Status s = file->Size() == 0 ? file->Append(SegmentHeader()) : Status::Ok();
+      if (s.ok() && file->Size() != kSegmentHeaderBytes) s = Internal("short segment header");
+      if (!s.ok()) {
+        (void)options_.env->Remove(Path(SegmentName(number)));
+        return s;
+      }
+    }
     PHAROS_RETURN_IF_ERROR(file->Sync());
     PHAROS_RETURN_IF_ERROR(options_.env->SyncDir(options_.dir));
     file_ = std::move(file);  // the old file closes when its last user lets go
@@ -394,7 +607,11 @@ class WalImpl final : public Wal {
   std::vector<uint64_t> segments_;    // guarded by mu_
   std::shared_ptr<AppendFile> file_;  // guarded by mu_
   std::string batch_;                 // used by the leader only
-  Status error_;                      // guarded by mu_; sticky
+  Status error_;                      // guarded by mu_; sticky unless write_failed_
+  bool write_failed_ = false;         // guarded by mu_; error_ came from a write (retried)
+  std::chrono::steady_clock::time_point last_retry_;  // guarded by mu_
+  uint64_t checkpoint_ = 0;           // guarded by mu_; 0: none
+  std::mutex checkpoint_mu_;          // one checkpoint at a time
   bool dirty_ = false;                // guarded by mu_
   bool closed_ = false;               // guarded by mu_
   std::condition_variable stop_cv_;
@@ -405,6 +622,10 @@ class WalImpl final : public Wal {
 
 std::string SegmentName(uint64_t segment) {
   return fmt::format("{:0{}}", segment, kSegmentNameDigits);
+}
+
+std::string CheckpointName(uint64_t segment) {
+  return std::string(kCheckpointPrefix) + SegmentName(segment);
 }
 
 Result<std::unique_ptr<Wal>> Wal::Open(const Options& options, const ReplayFn& replay,

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 namespace pharos::wal {
 
@@ -15,5 +16,9 @@ inline constexpr uint64_t kRecordHeaderBytes = 8;
 
 // Segment files are named by their sequence number, zero-padded to this many digits.
 inline constexpr int kSegmentNameDigits = 8;
+
+// A checkpoint is a file in the segment format named this prefix and the number of the
+// first segment it does not cover ("checkpoint.00000042"); ".tmp" while being written.
+inline constexpr std::string_view kCheckpointPrefix = "checkpoint.";
 
 }  // namespace pharos::wal

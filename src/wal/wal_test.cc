@@ -7,68 +7,13 @@
 #include <set>
 #include <thread>
 
+#include "common/testing/fault_env.h"
 #include "wal/wal_format.h"
 
 namespace pharos::wal {
 namespace {
 
-// Wraps the real file system and injects faults into appends and syncs.
-class FaultEnv : public Env {
- public:
-  std::atomic<bool> fail_sync{false};
-  std::atomic<int64_t> append_budget{-1};  // bytes appends may still write; -1 = unlimited
-
-  Result<std::unique_ptr<AppendFile>> OpenAppend(const std::string& path) override {
-    auto f = DefaultEnv()->OpenAppend(path);
-    if (!f.ok()) return f.status();
-    return std::unique_ptr<AppendFile>(new File(std::move(f).value(), *this));
-  }
-  Result<std::string> ReadFile(const std::string& p) override { return DefaultEnv()->ReadFile(p); }
-  Status WriteFile(const std::string& p, std::string_view d) override {
-    return DefaultEnv()->WriteFile(p, d);
-  }
-  Status Truncate(const std::string& p, uint64_t s) override {
-    return DefaultEnv()->Truncate(p, s);
-  }
-  Result<std::vector<std::string>> ListDir(const std::string& d) override {
-    return DefaultEnv()->ListDir(d);
-  }
-  Status MakeDirs(const std::string& d) override { return DefaultEnv()->MakeDirs(d); }
-  Status Remove(const std::string& p) override { return DefaultEnv()->Remove(p); }
-  Status RemoveAll(const std::string& p) override { return DefaultEnv()->RemoveAll(p); }
-  Status Rename(const std::string& a, const std::string& b) override {
-    return DefaultEnv()->Rename(a, b);
-  }
-  Status SyncDir(const std::string& d) override { return DefaultEnv()->SyncDir(d); }
-  bool Exists(const std::string& p) override { return DefaultEnv()->Exists(p); }
-
- private:
-  class File : public AppendFile {
-   public:
-    File(std::unique_ptr<AppendFile> base, FaultEnv& env) : base_(std::move(base)), env_(env) {}
-    Status Append(std::string_view data) override {
-      int64_t budget = env_.append_budget.load();
-      if (budget >= 0 && static_cast<int64_t>(data.size()) > budget) {
-        // A torn write: part of the data reaches the file, then the disk is full.
-        (void)base_->Append(data.substr(0, static_cast<size_t>(budget)));
-        env_.append_budget = 0;
-        return ResourceExhausted("injected: no space left on device");
-      }
-      if (budget >= 0) env_.append_budget = budget - static_cast<int64_t>(data.size());
-      return base_->Append(data);
-    }
-    Status Sync() override {
-      if (env_.fail_sync) return Internal("injected: fdatasync failed (EIO)");
-      return base_->Sync();
-    }
-    Status Close() override { return base_->Close(); }
-    uint64_t Size() const override { return base_->Size(); }
-
-   private:
-    std::unique_ptr<AppendFile> base_;
-    FaultEnv& env_;
-  };
-};
+using pharos::testing::FaultEnv;
 
 class WalTest : public ::testing::Test {
  protected:
@@ -85,7 +30,7 @@ class WalTest : public ::testing::Test {
   std::unique_ptr<Wal> OpenCollect(std::vector<std::string>& out, ReplayReport* report = nullptr) {
     auto wal = Wal::Open(
         options_,
-        [&](std::string_view r) {
+        [&](std::string_view r, const RecordPosition&) {
           out.emplace_back(r);
           return Status::Ok();
         },
@@ -234,20 +179,29 @@ TEST_F(WalTest, FsyncFailureFailsAppendsFromThenOn) {
   EXPECT_NE(registry_.Render().find("pharos_wal_errors_total 1"), std::string::npos);
 }
 
-TEST_F(WalTest, TornWriteOnFullDiskIsRepairedOnReopen) {
+TEST_F(WalTest, TornWriteOnFullDiskIsCutOffAndWritingResumesOnceSpaceReturns) {
   {
     std::vector<std::string> none;
     auto wal = OpenCollect(none);
     ASSERT_TRUE(wal->Append("durable").ok());
     env_.append_budget = 5;  // the next write reaches the file only in part
     EXPECT_EQ(wal->Append("this one is torn").code(), StatusCode::kUnavailable);
-    env_.append_budget = -1;
+    // Still full: refused, and no retry sooner than a second after the last.
+    env_.append_budget = 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    EXPECT_EQ(wal->Append("still full").code(), StatusCode::kUnavailable);
+    env_.append_budget = -1;  // space is back
+    EXPECT_EQ(wal->Append("too soon").code(), StatusCode::kUnavailable);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    EXPECT_TRUE(wal->Append("resumed").ok());
+    EXPECT_NE(registry_.Render().find("pharos_wal_write_retries_total 2"), std::string::npos);
   }
   std::vector<std::string> replayed;
   ReplayReport report;
   auto wal = OpenCollect(replayed, &report);
-  EXPECT_EQ(replayed, std::vector<std::string>{"durable"});
-  EXPECT_TRUE(report.repaired);
+  // The torn part was cut off when the write failed: nothing to repair, nothing lost.
+  EXPECT_EQ(replayed, (std::vector<std::string>{"durable", "resumed"}));
+  EXPECT_FALSE(report.repaired) << report.repair_reason;
   EXPECT_TRUE(wal->Append("again").ok());
 }
 
@@ -339,9 +293,115 @@ TEST_F(WalTest, ReplayErrorFailsOpen) {
     ASSERT_TRUE(wal->Append("bad").ok());
   }
   auto wal = Wal::Open(
-      options_, [](std::string_view) { return DataLoss("cannot decode"); }, nullptr);
+      options_, [](std::string_view, const RecordPosition&) { return DataLoss("cannot decode"); }, nullptr);
   ASSERT_FALSE(wal.ok());
-  EXPECT_EQ(wal.status().message(), "cannot decode");
+  // The message names the file and the offset of the record, for the operator's repair.
+  EXPECT_NE(wal.status().message().find("segment 00000001 offset 8: cannot decode"),
+            std::string::npos)
+      << wal.status().message();
+}
+
+TEST_F(WalTest, TruncateAtBadRecordCutsThereAndReportsWhatIsDropped) {
+  {
+    std::vector<std::string> none;
+    auto wal = OpenCollect(none);
+    ASSERT_TRUE(wal->Append("good").ok());
+    ASSERT_TRUE(wal->Append("bad").ok());
+    ASSERT_TRUE(wal->Append("after").ok());
+  }
+  options_.truncate_at_bad_record = true;
+  std::vector<std::string> replayed;
+  ReplayReport report;
+  auto wal = Wal::Open(
+      options_,
+      [&](std::string_view r, const RecordPosition&) {
+        if (r == "bad") return DataLoss("cannot decode");
+        replayed.emplace_back(r);
+        return Status::Ok();
+      },
+      &report);
+  ASSERT_TRUE(wal.ok()) << wal.status().ToString();
+  EXPECT_EQ(replayed, std::vector<std::string>{"good"});
+  EXPECT_TRUE(report.repaired);
+  EXPECT_NE(report.repair_reason.find("segment 00000001 offset 20"), std::string::npos)
+      << report.repair_reason;
+  EXPECT_NE(report.repair_reason.find("cannot decode"), std::string::npos);
+  EXPECT_EQ(report.dropped_bytes, 8u + 3 + 8 + 5);
+  ASSERT_TRUE((*wal)->Append("new").ok());
+  wal->reset();
+  options_.truncate_at_bad_record = false;
+  std::vector<std::string> again;
+  auto reopened = OpenCollect(again);
+  EXPECT_EQ(again, (std::vector<std::string>{"good", "new"}));
+}
+
+TEST_F(WalTest, CheckpointKeepsWhatTheFilterKeepsAndReplaysFirst) {
+  options_.segment_bytes = 64;
+  std::vector<std::string> none;
+  auto wal = OpenCollect(none);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(wal->Append("old-" + std::to_string(i)).ok());
+  auto next = wal->Roll();
+  ASSERT_TRUE(next.ok());
+  ASSERT_TRUE(wal->Append("new-0").ok());
+  // Keep the even records, rewritten.
+  auto report = wal->Checkpoint(*next, [](std::string_view r, std::string& kept) -> Result<bool> {
+    if ((r.back() - '0') % 2 != 0) return false;
+    kept = "kept-" + std::string(r);
+    return true;
+  });
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->records_read, 10u);
+  EXPECT_EQ(report->records_kept, 5u);
+  EXPECT_EQ(wal->Segments(), std::vector<uint64_t>{*next});
+  EXPECT_TRUE(DefaultEnv()->Exists(dir_ + "/" + CheckpointName(*next)));
+  ASSERT_TRUE(wal->Append("new-1").ok());
+  // A second checkpoint reads the first one, and replaces it.
+  auto third = wal->Roll();
+  ASSERT_TRUE(third.ok());
+  ASSERT_TRUE(wal
+                  ->Checkpoint(*third,
+                               [](std::string_view r, std::string& kept) -> Result<bool> {
+                                 if (r == "kept-old-0") return false;
+                                 kept = std::string(r);
+                                 return true;
+                               })
+                  .ok());
+  EXPECT_FALSE(DefaultEnv()->Exists(dir_ + "/" + CheckpointName(*next)));
+  wal.reset();
+  std::vector<std::string> replayed;
+  auto reopened = OpenCollect(replayed);
+  EXPECT_EQ(replayed, (std::vector<std::string>{"kept-old-2", "kept-old-4", "kept-old-6",
+                                                "kept-old-8", "new-0", "new-1"}));
+}
+
+TEST_F(WalTest, InterruptedCheckpointLeavesTheOldStateOrTheNew) {
+  std::vector<std::string> none;
+  {
+    auto wal = OpenCollect(none);
+    ASSERT_TRUE(wal->Append("a").ok());
+    ASSERT_TRUE(wal->Roll().ok());
+    ASSERT_TRUE(wal->Append("b").ok());
+  }
+  // A checkpoint being written when the process died: ignored and removed.
+  ASSERT_TRUE(DefaultEnv()->WriteFile(dir_ + "/" + CheckpointName(2) + ".tmp", "partial").ok());
+  {
+    std::vector<std::string> replayed;
+    auto wal = OpenCollect(replayed);
+    EXPECT_EQ(replayed, (std::vector<std::string>{"a", "b"}));
+    EXPECT_FALSE(DefaultEnv()->Exists(dir_ + "/" + CheckpointName(2) + ".tmp"));
+    // Renamed into place, but the crash came before the segments it covers were removed.
+    auto cp = wal->Checkpoint(2, [](std::string_view r, std::string& kept) -> Result<bool> {
+      kept = std::string(r);
+      return true;
+    });
+    ASSERT_TRUE(cp.ok());
+  }
+  std::string cp_data = *DefaultEnv()->ReadFile(dir_ + "/" + CheckpointName(2));
+  ASSERT_TRUE(DefaultEnv()->WriteFile(SegmentPath(1), cp_data).ok());  // a leftover segment
+  std::vector<std::string> replayed;
+  auto wal = OpenCollect(replayed);
+  EXPECT_EQ(replayed, (std::vector<std::string>{"a", "b"}));  // each once
+  EXPECT_FALSE(DefaultEnv()->Exists(SegmentPath(1)));
 }
 
 }  // namespace

@@ -1,0 +1,122 @@
+#include "common/testing/fault_env.h"
+
+namespace pharos::testing {
+namespace {
+
+Status Crashed(const std::string& what) { return Internal("injected crash: " + what); }
+
+class FaultFile final : public AppendFile {
+ public:
+  FaultFile(std::unique_ptr<AppendFile> base, FaultEnv& env, std::string path)
+      : base_(std::move(base)), env_(env), path_(std::move(path)) {}
+
+  Status Append(std::string_view data) override {
+    if (!env_.Mutate()) return Crashed("append " + path_);
+    int64_t budget = env_.append_budget.load();
+    if (budget >= 0 && static_cast<int64_t>(data.size()) > budget) {
+      // A torn write: part of the data reaches the file, then the disk is full.
+      (void)base_->Append(data.substr(0, static_cast<size_t>(budget)));
+      env_.append_budget = 0;
+      return ResourceExhausted("injected: no space left on device writing " + path_);
+    }
+    if (budget >= 0) env_.append_budget = budget - static_cast<int64_t>(data.size());
+    return base_->Append(data);
+  }
+  Status Sync() override {
+    if (!env_.Mutate()) return Crashed("fdatasync " + path_);
+    if (!env_.SyncAllowed()) return Internal("injected: fdatasync failed (EIO) on " + path_);
+    return base_->Sync();
+  }
+  Status Close() override { return base_->Close(); }
+  uint64_t Size() const override { return base_->Size(); }
+
+ private:
+  std::unique_ptr<AppendFile> base_;
+  FaultEnv& env_;
+  std::string path_;
+};
+
+}  // namespace
+
+void FaultEnv::Reset() {
+  append_budget = -1;
+  fail_sync = false;
+  fail_sync_at = 0;
+  crash_after = -1;
+  mutating_calls = 0;
+  sync_calls = 0;
+}
+
+bool FaultEnv::crashed() const {
+  int64_t limit = crash_after.load();
+  return limit >= 0 && mutating_calls.load() > limit;
+}
+
+bool FaultEnv::Mutate() {
+  int64_t n = mutating_calls.fetch_add(1) + 1;
+  int64_t limit = crash_after.load();
+  return limit < 0 || n <= limit;
+}
+
+bool FaultEnv::SyncAllowed() {
+  int64_t n = sync_calls.fetch_add(1) + 1;
+  if (fail_sync.load()) return false;
+  return fail_sync_at.load() != n;
+}
+
+Result<std::unique_ptr<AppendFile>> FaultEnv::OpenAppend(const std::string& path) {
+  if (!Mutate()) return Crashed("open " + path);
+  auto f = base_->OpenAppend(path);
+  if (!f.ok()) return f.status();
+  return std::unique_ptr<AppendFile>(new FaultFile(std::move(f).value(), *this, path));
+}
+
+Result<std::string> FaultEnv::ReadFile(const std::string& path) { return base_->ReadFile(path); }
+
+Status FaultEnv::WriteFile(const std::string& path, std::string_view data) {
+  if (!Mutate()) return Crashed("write " + path);
+  if (!SyncAllowed()) {
+    (void)base_->WriteFile(path, data);  // written, but not known to be durable
+    return Internal("injected: fdatasync failed (EIO) on " + path);
+  }
+  return base_->WriteFile(path, data);
+}
+
+Status FaultEnv::Truncate(const std::string& path, uint64_t size) {
+  if (!Mutate()) return Crashed("truncate " + path);
+  return base_->Truncate(path, size);
+}
+
+Result<std::vector<std::string>> FaultEnv::ListDir(const std::string& dir) {
+  return base_->ListDir(dir);
+}
+
+Status FaultEnv::MakeDirs(const std::string& dir) {
+  if (!Mutate()) return Crashed("mkdir " + dir);
+  return base_->MakeDirs(dir);
+}
+
+Status FaultEnv::Remove(const std::string& path) {
+  if (!Mutate()) return Crashed("remove " + path);
+  return base_->Remove(path);
+}
+
+Status FaultEnv::RemoveAll(const std::string& path) {
+  if (!Mutate()) return Crashed("remove " + path);
+  return base_->RemoveAll(path);
+}
+
+Status FaultEnv::Rename(const std::string& from, const std::string& to) {
+  if (!Mutate()) return Crashed("rename " + from);
+  return base_->Rename(from, to);
+}
+
+Status FaultEnv::SyncDir(const std::string& dir) {
+  if (!Mutate()) return Crashed("fsync " + dir);
+  if (!SyncAllowed()) return Internal("injected: fsync failed (EIO) on " + dir);
+  return base_->SyncDir(dir);
+}
+
+bool FaultEnv::Exists(const std::string& path) { return base_->Exists(path); }
+
+}  // namespace pharos::testing
