@@ -2,7 +2,9 @@
 //
 // Contract: Run() parses argv and runs one subcommand, returning the process exit code:
 // 0 on success, 2 for usage and configuration errors (with a message naming the flag or
-// key), 1 for run-time failures (cannot listen, data directory in use). It writes help
+// key), 1 for run-time failures (cannot listen, data directory in use), 3 when the
+// metrics store's WAL holds a record it cannot read (`pharos repair-wal`), 4 when
+// meta.db is damaged (docs/operations.md says how to recover). It writes help
 // and version text to stdout and JSON log lines to stderr. Only main.cc calls it, after
 // which nothing else runs; tests call the pieces below.
 #pragma once
@@ -12,8 +14,12 @@
 
 #include "common/status.h"
 #include "config/config.h"
+#include "tsdb/tsdb.h"
 
 namespace pharos::app {
+
+inline constexpr int kExitDamagedStore = 3;
+inline constexpr int kExitDamagedMeta = 4;
 
 int Run(int argc, char** argv, char** environ);
 
@@ -50,6 +56,13 @@ int RunIncidentCommand(const std::vector<std::string>& args);
 
 /// `pharos demo`: simulates an online shop and sends its metrics to Pharos over OTLP/HTTP.
 int RunDemo(const std::vector<std::string>& args);
+
+/// `pharos repair-wal --data DIR [--yes]`: reports what cutting the metrics store's WAL at
+/// its first unreadable record drops; with --yes, cuts it. 0 when intact or repaired.
+int RunRepairWal(const std::vector<std::string>& args);
+
+/// The metrics store's options from the configuration.
+tsdb::Options TsdbOptions(const config::Config& config);
 
 /// Creates the data directory and takes its lock; the lock is held while the returned
 /// descriptor is open. FailedPrecondition when another process holds it.

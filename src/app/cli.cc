@@ -18,6 +18,7 @@ Usage:
   pharos serve [flags]          run the server
   pharos check-config FILE      validate a configuration file (and its rules and alerting)
   pharos check-rules FILE...    check Prometheus rule files as promtool does
+  pharos repair-wal --data DIR  report (and with --yes, cut) an unreadable WAL tail
   pharos incident COMMAND       list, show, open, ack, mitigate, resolve, close incidents
   pharos demo                   simulate an online shop sending metrics to Pharos
   pharos version                print the version
@@ -185,6 +186,7 @@ int Run(int argc, char** argv, char** environ) {
   }
   if (command == "check-config") return CheckConfig(args);
   if (command == "check-rules") return RunCheckRules(args);
+  if (command == "repair-wal") return RunRepairWal(args);
   if (command == "incident") return RunIncidentCommand(args);
   if (command == "demo") return RunDemo(args);
   if (command == "openmetrics-test") {

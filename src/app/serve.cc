@@ -69,10 +69,13 @@ Status Reload(const ServeOptions& options, AlertingStack* stack) {
   return Status::Ok();
 }
 
+}  // namespace
+
 tsdb::Options TsdbOptions(const config::Config& config) {
   tsdb::Options o;
   o.dir = (std::filesystem::path(config.storage.data_dir) / "tsdb").string();
   o.out_of_order_window = config.storage.out_of_order_window;
+  o.future_limit = config.storage.future_limit;
   o.block_duration = config.storage.block_duration;
   o.retention = config.storage.retention;
   o.retention_bytes = config.storage.retention_bytes;
@@ -87,8 +90,6 @@ tsdb::Options TsdbOptions(const config::Config& config) {
   o.limits.max_label_value_bytes = config.limits.max_label_value_bytes;
   return o;
 }
-
-}  // namespace
 
 Result<int> OpenDataDir(const std::string& path) {
   std::error_code ec;
@@ -232,6 +233,14 @@ int Serve(const ServeOptions& options) {
   }
   Result<std::unique_ptr<tsdb::Db>> opened = tsdb::Db::Open(TsdbOptions(config), registry);
   if (!opened.ok()) {
+    if (opened.status().code() == StatusCode::kDataLoss) {
+      LogError(
+          "the metrics store is damaged; see what a repair would drop with 'pharos "
+          "repair-wal --data DIR', then repair with --yes (docs/operations.md)",
+          {{"error", opened.status().message()}, {"data_dir", config.storage.data_dir}});
+      http->Shutdown();
+      return kExitDamagedStore;
+    }
     LogError("cannot open the metrics store", {{"error", opened.status().message()}});
     http->Shutdown();
     return 1;
@@ -253,12 +262,13 @@ int Serve(const ServeOptions& options) {
   Result<std::unique_ptr<AlertingStack>> made_stack =
       AlertingStack::Create(config, url.substr(0, url.size() - 1), *db, engine, registry);
   if (!made_stack.ok()) {
-    LogError("invalid rules, alerting or incidents configuration",
+    bool damaged = made_stack.status().code() == StatusCode::kDataLoss;
+    LogError(damaged ? "meta.db is damaged" : "invalid rules, alerting or incidents configuration",
              {{"error", made_stack.status().message()}});
     http->Shutdown();
     scraper->Stop();
     (void)db->Close();
-    return 2;
+    return damaged ? kExitDamagedMeta : 2;
   }
   std::unique_ptr<AlertingStack> stack = std::move(made_stack).value();
   stack->Start(alerting_services);

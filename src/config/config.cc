@@ -217,6 +217,11 @@ const std::vector<Field>& Fields() {
           [](Config& c) -> Duration& { return c.storage.out_of_order_window; }, milliseconds(0),
           hours(24 * 7)),
       DurationField(
+          "storage.future_limit",
+          "samples further ahead of the server's clock are refused (too_far_in_future)",
+          [](Config& c) -> Duration& { return c.storage.future_limit; }, milliseconds(0),
+          hours(24 * 365)),
+      DurationField(
           "storage.block_duration",
           "span of the blocks the head is cut into (once it holds 1.5 times as much)",
           [](Config& c) -> Duration& { return c.storage.block_duration; }, seconds(1), hours(24)),

@@ -74,6 +74,7 @@ struct WalConfig {
 struct StorageConfig {
   std::string data_dir = "./data";
   Duration out_of_order_window = std::chrono::minutes(10);
+  Duration future_limit = std::chrono::minutes(10);
   Duration block_duration = std::chrono::hours(2);
   Duration retention = std::chrono::hours(24 * 15);
   uint64_t retention_bytes = 0;

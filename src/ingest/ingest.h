@@ -33,6 +33,8 @@ struct DecodedBatch {
   uint64_t metadata = 0;
 
   void Clear();
+  /// Gives back the memory of a huge request (kept for ordinary ones, which reuse it).
+  void Trim();
   /// Builds `series` spans once the flat arrays stop growing.
   void Seal();
   // Offsets per series while decoding: label begin/end, sample begin/end.

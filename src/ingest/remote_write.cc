@@ -87,6 +87,14 @@ void DecodedBatch::Clear() {
   histograms = exemplars = metadata = 0;
 }
 
+void DecodedBatch::Trim() {
+  constexpr size_t kKeep = 1 << 16;
+  if (labels.capacity() > kKeep) std::vector<tsdb::LabelView>().swap(labels);
+  if (samples.capacity() > kKeep) std::vector<tsdb::Sample>().swap(samples);
+  if (series.capacity() > kKeep) std::vector<tsdb::SeriesInput>().swap(series);
+  if (ranges.capacity() > kKeep) std::vector<Range>().swap(ranges);
+}
+
 void DecodedBatch::Seal() {
   series.clear();
   series.reserve(ranges.size());

@@ -132,6 +132,10 @@ void Receivers::RegisterRoutes(server::Router& router) const {
         tsdb::Db* db = AdmitWrite(*state, guard, resp, count);
         if (db == nullptr) return;
         thread_local DecodedBatch batch;
+        struct TrimAfter {
+          DecodedBatch& b;
+          ~TrimAfter() { b.Trim(); }
+        } trim{batch};
         Status s = DecodeWriteRequest(req.body(), batch);
         if (!s.ok()) {
           count("invalid");
@@ -201,6 +205,10 @@ void Receivers::RegisterRoutes(server::Router& router) const {
           default_ts = *parsed;
         }
         thread_local TextBatch batch;
+        struct TrimAfter {
+          DecodedBatch& b;
+          ~TrimAfter() { b.Trim(); }
+        } trim{batch.batch};
         Status s = ParseText(req.body(), TextFormatFor(req.Header("Content-Type").value_or("")),
                              default_ts, batch);
         if (!s.ok()) {

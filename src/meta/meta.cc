@@ -12,7 +12,19 @@ Status SqliteError(sqlite3* db, int rc, std::string_view what) {
   if (rc == SQLITE_FULL || rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
     return Unavailable(std::move(message));
   }
+  if ((rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB) {
+    return DataLoss(std::move(message));
+  }
   return Internal(std::move(message));
+}
+
+// A damaged file is reported as what it is, with its path and the way out.
+Status Damaged(const std::string& path, const Status& s) {
+  return DataLoss(fmt::format(
+      "meta: {} is damaged ({}); to recover, stop Pharos, move the file aside (mv {} {}.damaged) "
+      "and start again: rule state, silences, incidents and history start empty, metrics are "
+      "not affected (docs/operations.md)",
+      path, s.message(), path, path));
 }
 
 }  // namespace
@@ -50,12 +62,18 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   }
   std::unique_ptr<Store> store(new Store(db));
   sqlite3_busy_timeout(db, 5000);
-  for (std::string_view pragma :
-       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
+  for (std::string_view pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
+                                  "PRAGMA foreign_keys=ON", "PRAGMA quick_check"}) {
     Result<std::vector<Row>> r = store->Query(pragma);
-    if (!r.ok()) return r.status();
+    if (!r.ok())
+      return r.status().code() == StatusCode::kDataLoss ? Damaged(path, r.status()) : r.status();
+    if (pragma == "PRAGMA quick_check" && (r->empty() || (*r)[0].Text(0) != "ok")) {
+      return Damaged(path, DataLoss(r->empty() ? "quick_check failed" : (*r)[0].Text(0)));
+    }
   }
-  PHAROS_RETURN_IF_ERROR(store->Migrate());
+  Status migrated = store->Migrate();
+  if (migrated.code() == StatusCode::kDataLoss) return Damaged(path, migrated);
+  PHAROS_RETURN_IF_ERROR(migrated);
   return store;
 }
 

@@ -315,6 +315,7 @@ class DbImpl final : public Db {
     wo.sync_interval = options_.wal_sync_interval;
     wo.registry = &registry_;
     wo.truncate_at_bad_record = options_.wal_truncate_at_bad_record;
+    wo.repair_dry_run = options_.wal_repair_dry_run;
     auto start = std::chrono::steady_clock::now();
     Replayer replayer(*this);
     wal::ReplayReport report;
@@ -327,6 +328,13 @@ class DbImpl final : public Db {
     if (!opened.ok()) return opened.status();
     wal_ = std::move(opened).value();
     replayer.Finish();
+    recovery_.wal_records = report.records;
+    recovery_.samples = replayer.applied;
+    recovery_.wal_repaired = report.repaired;
+    recovery_.wal_repair = report.repair_reason;
+    recovery_.wal_dropped_bytes = report.dropped_bytes;
+    recovery_.unknown_series_samples = replayer.unknown;
+    recovery_.conflicting_samples = replayer.conflicts;
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     LogInfo("TSDB WAL replayed", {{"records", report.records},
@@ -397,9 +405,9 @@ class DbImpl final : public Db {
           ++unknown;
           db_.metrics_.replay_unapplied.WithLabels({"unknown_series"}).Inc();
           if (unknown <= kMaxLogged) {
-            LogWarn("TSDB WAL replay: sample of a series the WAL does not define",
-                    {{"file", d.file}, {"offset", d.offset}, {"ref", d.sample.ref},
-                     {"t", d.sample.t}});
+            LogWarn(
+                "TSDB WAL replay: sample of a series the WAL does not define",
+                {{"file", d.file}, {"offset", d.offset}, {"ref", d.sample.ref}, {"t", d.sample.t}});
           }
           continue;
         }
@@ -546,6 +554,8 @@ class DbImpl final : public Db {
   std::unique_ptr<Querier> Query(int64_t mint, int64_t maxt) override {
     return std::make_unique<StoreQuerier>(head_, Blocks(), mint, maxt);
   }
+
+  RecoveryReport Recovery() const override { return recovery_; }
 
   Stats GetStats(size_t limit) override {
     Stats st = head_.GetStats(limit);
@@ -735,8 +745,8 @@ class DbImpl final : public Db {
     if (result.errors.size() >= kMaxErrorsReported) return;
     std::string labels = FormatSeries(series);
     if (verdict == SampleVerdict::kConflict) {
-      AddError(result, fmt::format("duplicate sample with a different value at {} for {}", s.t,
-                                   labels));
+      AddError(result,
+               fmt::format("duplicate sample with a different value at {} for {}", s.t, labels));
     } else if (reason == "too_old") {
       AddError(result, fmt::format("too old: sample at {} for {} is before the head's minimum "
                                    "time {} (older samples are in blocks)",
@@ -750,15 +760,14 @@ class DbImpl final : public Db {
     }
   }
 
-  void RejectFuture(const MemSeries& series, const Sample& s, int64_t limit,
-                    AppendResult& result) {
+  void RejectFuture(const MemSeries& series, const Sample& s, int64_t limit, AppendResult& result) {
     metrics_.rejected_samples.WithLabels({"too_far_in_future"}).Inc();
     ++result.samples_rejected;
     if (result.errors.size() >= kMaxErrorsReported) return;
-    AddError(result, fmt::format("too far in the future: sample at {} for {} is more than {} "
-                                 "ahead of the server's clock ({}); check the sender's clock",
-                                 s.t, FormatSeries(series), FormatDuration(options_.future_limit),
-                                 Now()));
+    AddError(result,
+             fmt::format("too far in the future: sample at {} for {} is more than {} "
+                         "ahead of the server's clock ({}); check the sender's clock",
+                         s.t, FormatSeries(series), FormatDuration(options_.future_limit), Now()));
   }
 
   std::string FormatSeries(const MemSeries& series) const {
@@ -799,12 +808,12 @@ class DbImpl final : public Db {
     for (size_t i = 0; i < labels.size(); ++i) {
       const LabelView& l = labels[i];
       if (l.name.size() > limits.max_label_name_bytes) {
-        return RejectSeries("label_name_too_long",
-                            fmt::format("label name of {} bytes is longer than the limit of {} "
-                                        "in series {}",
-                                        l.name.size(), limits.max_label_name_bytes,
-                                        FormatLabelsBounded(labels)),
-                            result, samples);
+        return RejectSeries(
+            "label_name_too_long",
+            fmt::format("label name of {} bytes is longer than the limit of {} "
+                        "in series {}",
+                        l.name.size(), limits.max_label_name_bytes, FormatLabelsBounded(labels)),
+            result, samples);
       }
       if (l.value.size() > limits.max_label_value_bytes) {
         return RejectSeries(
@@ -984,8 +993,8 @@ class DbImpl final : public Db {
   Status Checkpoint(uint64_t segment, int64_t boundary) {
     std::vector<SeriesRecordEntry> entries;
     std::vector<RefSample> samples;
-    Result<wal::CheckpointReport> report = wal_->Checkpoint(
-        segment, [&](std::string_view record, std::string& kept) -> Result<bool> {
+    Result<wal::CheckpointReport> report =
+        wal_->Checkpoint(segment, [&](std::string_view record, std::string& kept) -> Result<bool> {
           switch (PeekType(record)) {
             case RecordType::kSeries: {
               PHAROS_RETURN_IF_ERROR(DecodeSeries(record, entries));
@@ -1009,8 +1018,8 @@ class DbImpl final : public Db {
             case RecordType::kRefFloor:
               return false;  // the segment at `segment` starts with a newer one
           }
-          return DataLoss(fmt::format("unknown TSDB WAL record type {}",
-                                      static_cast<int>(PeekType(record))));
+          return DataLoss(
+              fmt::format("unknown TSDB WAL record type {}", static_cast<int>(PeekType(record))));
         });
     if (!report.ok()) return report.status();
     return Status::Ok();
@@ -1124,8 +1133,9 @@ class DbImpl final : public Db {
   std::string blocks_dir_;
   mutable std::shared_mutex blocks_mu_;
   std::vector<std::shared_ptr<Block>> blocks_;  // guarded by blocks_mu_; by min_t
-  std::mutex cut_mu_;  // one cut, merge or expiry at a time
-  AppendGate gate_;    // appends enter it; a cut closes it while emptied series leave
+  std::mutex cut_mu_;                           // one cut, merge or expiry at a time
+  AppendGate gate_;          // appends enter it; a cut closes it while emptied series leave
+  RecoveryReport recovery_;  // written by Open() only
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stopping_ = false;  // guarded by stop_mu_
@@ -1139,7 +1149,7 @@ Result<std::unique_ptr<Db>> Db::Open(const Options& options, selfmon::Registry& 
   auto db = std::make_unique<DbImpl>(options, registry);
   PHAROS_RETURN_IF_ERROR(db->OpenBlocks());
   PHAROS_RETURN_IF_ERROR(db->OpenWal());
-  db->StartMaintenance();
+  if (!options.wal_repair_dry_run) db->StartMaintenance();
   return std::unique_ptr<Db>(std::move(db));
 }
 

@@ -149,6 +149,8 @@ struct Options {
   /// At start-up, a WAL record that cannot be decoded truncates the WAL there (what is
   /// dropped is logged) instead of failing Open(); the operator's explicit repair.
   bool wal_truncate_at_bad_record = false;
+  /// With wal_truncate_at_bad_record: only report what the repair would drop (Recovery()).
+  bool wal_repair_dry_run = false;
   Limits limits;
   Env* env = DefaultEnv();
   /// Milliseconds since the Unix epoch; null is the system clock.
@@ -198,6 +200,17 @@ struct Stats {
   std::vector<Count> series_count_by_label_value_pair;
 };
 
+/// What Open() found and did while recovering the WAL.
+struct RecoveryReport {
+  uint64_t wal_records = 0;
+  uint64_t samples = 0;       // applied to the head
+  bool wal_repaired = false;  // a torn or bad tail was cut (or would be, in a dry run)
+  std::string wal_repair;     // where and why
+  uint64_t wal_dropped_bytes = 0;
+  uint64_t unknown_series_samples = 0;
+  uint64_t conflicting_samples = 0;
+};
+
 class Db {
  public:
   virtual ~Db() = default;
@@ -213,6 +226,7 @@ class Db {
   /// out-of-order window (all of them when the newest is older), so that current samples
   /// are still accepted afterwards. Used by the flush admin endpoint and benchmarks.
   virtual Status Flush() = 0;
+  virtual RecoveryReport Recovery() const = 0;
   /// Runs one round of background maintenance now: cut, merge, expire.
   virtual Status Maintain() = 0;
   virtual Status Close() = 0;

@@ -154,6 +154,13 @@ class WalImpl final : public Wal {
       rep.repaired = true;
       rep.repair_reason = fmt::format("{} offset {}: {}", Describe(files[i]), good_end, problem);
       rep.dropped_bytes += data->size() - good_end;
+      if (options_.repair_dry_run) {
+        for (size_t j = i + 1; j < files.size(); ++j) {
+          Result<std::string> later = env->ReadFile(Path(files[j]));
+          if (later.ok()) rep.dropped_bytes += later->size();
+        }
+        break;
+      }
       if (good_end < kSegmentHeaderBytes) {
         PHAROS_RETURN_IF_ERROR(env->WriteFile(path, SegmentHeader()));
       } else {
@@ -202,7 +209,8 @@ class WalImpl final : public Wal {
       PHAROS_RETURN_IF_ERROR(error_);
       if (segment <= checkpoint_) return CheckpointReport{};
       if (segments_.empty() || segment > segments_.back()) {
-        return InvalidArgument(fmt::format("checkpoint up to segment {} past the last one", segment));
+        return InvalidArgument(
+            fmt::format("checkpoint up to segment {} past the last one", segment));
       }
       previous = checkpoint_;
       if (previous) inputs.push_back(CheckpointName(previous));
@@ -450,8 +458,8 @@ class WalImpl final : public Wal {
     metrics_.write_retries.Inc();
     Status s = StartSegment(segments_.back() + 1);
     if (!s.ok()) return error_;
-    LogInfo("WAL writable again; appends resume", {{"dir", options_.dir},
-                                                    {"segment", SegmentName(segments_.back())}});
+    LogInfo("WAL writable again; appends resume",
+            {{"dir", options_.dir}, {"segment", SegmentName(segments_.back())}});
     error_ = Status::Ok();
     write_failed_ = false;
     return Status::Ok();
@@ -519,8 +527,8 @@ class WalImpl final : public Wal {
           Status s = replay(payload, RecordPosition{name, offset});
           if (!s.ok()) {
             if (!options_.truncate_at_bad_record) {
-              return DataLoss(fmt::format("WAL {}, {} offset {}: {}", options_.dir,
-                                          Describe(name), offset, s.message()));
+              return DataLoss(fmt::format("WAL {}, {} offset {}: {}", options_.dir, Describe(name),
+                                          offset, s.message()));
             }
             why = fmt::format("record the store cannot read: {}", s.message());
             stop = true;
@@ -610,10 +618,10 @@ class WalImpl final : public Wal {
   Status error_;                      // guarded by mu_; sticky unless write_failed_
   bool write_failed_ = false;         // guarded by mu_; error_ came from a write (retried)
   std::chrono::steady_clock::time_point last_retry_;  // guarded by mu_
-  uint64_t checkpoint_ = 0;           // guarded by mu_; 0: none
-  std::mutex checkpoint_mu_;          // one checkpoint at a time
-  bool dirty_ = false;                // guarded by mu_
-  bool closed_ = false;               // guarded by mu_
+  uint64_t checkpoint_ = 0;                           // guarded by mu_; 0: none
+  std::mutex checkpoint_mu_;                          // one checkpoint at a time
+  bool dirty_ = false;                                // guarded by mu_
+  bool closed_ = false;                               // guarded by mu_
   std::condition_variable stop_cv_;
   std::thread syncer_;
 };

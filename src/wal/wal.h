@@ -57,6 +57,8 @@ struct Options {
   /// A record the replay callback refuses is cut off like a torn tail (the repair an
   /// operator asks for), instead of failing Open().
   bool truncate_at_bad_record = false;
+  /// With truncate_at_bad_record: find and report what a repair would drop, change nothing.
+  bool repair_dry_run = false;
 };
 
 /// Where a replayed record starts: the file ("00000003", "checkpoint.00000003") and the
