@@ -157,8 +157,13 @@ const std::vector<Field>& Fields() {
           [](Config& c) -> int& { return c.server.threads; }, 0, 256),
       IntField(
           "server.handler_threads",
-          "threads for handlers that may block (writes, queries); 0 means one per core",
+          "threads for writes (remote_write, OTLP, import); 0 means one per core (2 at least)",
           [](Config& c) -> int& { return c.server.handler_threads; }, 0, 1024),
+      IntField(
+          "server.query_threads",
+          "threads for queries and other blocking reads, at a lower CPU priority than "
+          "writes; more queries wait their turn; 0 means one per core (2 at least)",
+          [](Config& c) -> int& { return c.server.query_threads; }, 0, 1024),
       BytesField(
           "server.max_body_bytes", "largest request body accepted as sent (413 above)",
           [](Config& c) -> uint64_t& { return c.server.max_body_bytes; }, 1024, 4ULL << 30),

@@ -39,7 +39,8 @@ struct ServerConfig {
   std::string listen = "127.0.0.1:7070";
   bool insecure = false;    // allow a non-loopback listener without tokens
   int threads = 0;          // I/O threads; 0 = one per core
-  int handler_threads = 0;  // threads for blocking handlers; 0 = one per core (2 at least)
+  int handler_threads = 0;  // threads for blocking writes; 0 = one per core (2 at least)
+  int query_threads = 0;    // threads for blocking reads (niced); 0 = one per core (2 at least)
   uint64_t max_body_bytes = 32ULL << 20;
   uint64_t max_decompressed_bytes = 128ULL << 20;
   uint64_t max_header_bytes = 16ULL << 10;

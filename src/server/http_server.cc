@@ -3,6 +3,8 @@
 // past their deadline (no timer per operation, so keep-alive requests arm nothing).
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <array>
 #include <atomic>
@@ -61,11 +63,35 @@ namespace {
 
 constexpr uint32_t kAllScopes = config::kScopeRead | config::kScopeWrite | config::kScopeAdmin;
 
+constexpr std::string_view kRequestTimeout =
+    "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    "Content-Length: 80\r\n\r\n"
+    "{\"status\":\"error\",\"errorType\":\"timeout\",\"error\":\"request not received in time\"}\n";
+
+size_t PoolSize(int configured) {
+  return static_cast<size_t>(configured > 0 ? configured
+                                            : std::max(2u, std::thread::hardware_concurrency()));
+}
+
+// Query threads run at nice 10 (CFS weight 110 against a write thread's 1024), so a
+// burst of heavy queries leaves writes their latency. Linux sets niceness per thread.
+void LowerThisThreadsPriority() {
+  thread_local bool lowered = false;
+  if (lowered) return;
+  lowered = true;
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10) != 0) {
+    LogDebug("cannot lower the query thread's priority", {{"error", std::strerror(errno)}});
+  }
+}
+
 /// A connection as the sweeper and shutdown see it. Lives in the session's frame.
 struct Conn {
   tcp::socket* socket = nullptr;  // lowest layer, closed to cancel whatever is pending
   SteadyClock::time_point deadline;
-  bool idle = true;  // waiting for the first byte of a request
+  SteadyClock::time_point idle_since;  // when it last became idle
+  bool idle = true;                    // waiting for the first byte of a request
+  bool reading = false;                // a request has begun and is not read in full yet
+  bool tls = false;
   bool timed_out = false;
 };
 
@@ -161,9 +187,8 @@ class HttpServerImpl final : public HttpServer {
         auth_(auth),
         router_(std::move(router)),
         metrics_(registry),
-        handler_pool_(static_cast<size_t>(
-            config.handler_threads > 0 ? config.handler_threads
-                                       : std::max(2u, std::thread::hardware_concurrency()))) {
+        handler_pool_(PoolSize(config.handler_threads)),
+        query_pool_(PoolSize(config.query_threads)) {
     int threads = config_.threads > 0 ? config_.threads
                                       : static_cast<int>(std::thread::hardware_concurrency());
     if (threads <= 0) threads = 1;
@@ -262,7 +287,9 @@ class HttpServerImpl final : public HttpServer {
       if (w->thread.joinable()) w->thread.join();
     }
     handler_pool_.stop();
+    query_pool_.stop();
     handler_pool_.join();
+    query_pool_.join();
   }
 
  private:
@@ -284,11 +311,39 @@ class HttpServerImpl final : public HttpServer {
       for (Conn* c : expired) {
         c->timed_out = true;
         boost::system::error_code ec;
+        if (c->reading && !c->tls) {
+          // A request that arrives too slowly (a header byte a second) gets an answer
+          // before the close. The coroutine is parked in a read, so this write is the
+          // socket's only one.
+          c->socket->non_blocking(true, ec);
+          c->socket->write_some(asio::buffer(kRequestTimeout.data(), kRequestTimeout.size()), ec);
+        }
         c->socket->close(ec);
       }
+      EvictIdle(w);
       timer.expires_after(std::chrono::milliseconds(250));
       auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
       if (ec) co_return;
+    }
+  }
+
+  // At the connection limit, keep-alive connections idle the longest make room for new
+  // clients (as Envoy's overload manager does), each worker closing its own oldest.
+  void EvictIdle(Worker& w) {
+    while (evict_budget_.load() > 0) {
+      Conn* oldest = nullptr;
+      for (Conn* c : w.conns) {
+        if (c->idle && !c->timed_out && (!oldest || c->idle_since < oldest->idle_since)) oldest = c;
+      }
+      if (!oldest) return;
+      if (evict_budget_.fetch_sub(1) <= 0) {
+        evict_budget_.fetch_add(1);
+        return;
+      }
+      oldest->timed_out = true;
+      boost::system::error_code ec;
+      oldest->socket->close(ec);
+      metrics_.Refused("idle_evicted").Inc();
     }
   }
 
@@ -305,7 +360,15 @@ class HttpServerImpl final : public HttpServer {
         co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
         continue;
       }
-      if (open_.load() >= config_.max_connections) {
+      if (open_.load() >= config_.max_connections && idle_.load() > evict_budget_.load() &&
+          open_.load() < config_.max_connections + kEvictionHeadroom) {
+        // Admit it; idle keep-alive connections are closed to make room.
+        evict_budget_.fetch_add(1);
+        for (auto& wk : workers_) {
+          Worker* worker = wk.get();
+          asio::post(worker->ioc, [this, worker] { EvictIdle(*worker); });
+        }
+      } else if (open_.load() >= config_.max_connections) {
         metrics_.Refused("max_connections").Inc();
         static const std::string kBusy = [] {
           Response r = Response::Error(503, "unavailable", "too many open connections");
@@ -337,6 +400,9 @@ class HttpServerImpl final : public HttpServer {
       if (!ec) remote = fmt::format("{}:{}", ep.address().to_string(), ep.port());
     }
     Conn conn;
+    conn.tls = tls_ != nullptr;
+    conn.idle_since = SteadyClock::now();
+    idle_.fetch_add(1);  // a new connection starts idle
     w.conns.insert(&conn);
     try {
       if (tls_) {
@@ -363,6 +429,7 @@ class HttpServerImpl final : public HttpServer {
       LogError("connection failed", {{"remote", remote}, {"error", e.what()}});
     }
     w.conns.erase(&conn);
+    if (conn.idle) idle_.fetch_sub(1);
     open_.fetch_sub(1);
     metrics_.open_connections.Dec();
   }
@@ -384,7 +451,8 @@ class HttpServerImpl final : public HttpServer {
       parser->eager(true);
       parser->header_limit(static_cast<uint32_t>(config_.max_header_bytes));
       parser->body_limit(config_.max_body_bytes);
-      conn.idle = buffer.size() == 0;
+      SetIdle(conn, buffer.size() == 0);
+      conn.reading = !conn.idle;
       conn.deadline =
           SteadyClock::now() + (conn.idle ? config_.idle_timeout : config_.request_timeout);
       bool in_flight = false;
@@ -442,7 +510,8 @@ class HttpServerImpl final : public HttpServer {
         if (n > 0) {
           metrics_.received_bytes.Inc(static_cast<double>(n));
           if (conn.idle) {
-            conn.idle = false;
+            SetIdle(conn, false);
+            conn.reading = true;
             conn.deadline = SteadyClock::now() + config_.request_timeout;
             start = SteadyClock::now();
             in_flight = true;
@@ -460,6 +529,10 @@ class HttpServerImpl final : public HttpServer {
         }
       }
       if (connection_lost) co_return;
+      // Read: what follows is bounded by the handlers' own limits (a query's timeout), not
+      // by the time to read a request, until the response is written.
+      conn.reading = false;
+      conn.deadline = SteadyClock::time_point::max();
 
       response.Reset();
       const Router::Route* route = nullptr;
@@ -507,13 +580,24 @@ class HttpServerImpl final : public HttpServer {
           // Run on the handler pool; this coroutine resumes on its own I/O thread when the
           // handler is done, and that thread serves other connections meanwhile.
           const Router::Route* r = route;
-          co_await asio::co_spawn(
-              handler_pool_,
-              [r, &request, &response]() -> asio::awaitable<void> {
-                RunHandler(*r, request, response);
-                co_return;
-              },
-              asio::use_awaitable);
+          if (r->required_scopes & config::kScopeWrite) {
+            co_await asio::co_spawn(
+                handler_pool_,
+                [r, &request, &response]() -> asio::awaitable<void> {
+                  RunHandler(*r, request, response);
+                  co_return;
+                },
+                asio::use_awaitable);
+          } else {
+            co_await asio::co_spawn(
+                query_pool_,
+                [r, &request, &response]() -> asio::awaitable<void> {
+                  LowerThisThreadsPriority();
+                  RunHandler(*r, request, response);
+                  co_return;
+                },
+                asio::use_awaitable);
+          }
         } else if (run_handler) {
           RunHandler(*route, request, response);
         }
@@ -680,12 +764,28 @@ class HttpServerImpl final : public HttpServer {
   std::shared_ptr<const Router> router_;
   ServerMetrics metrics_;
   std::unique_ptr<asio::ssl::context> tls_;
+  void SetIdle(Conn& conn, bool idle) {
+    if (idle == conn.idle) return;
+    conn.idle = idle;
+    if (idle) {
+      conn.idle_since = SteadyClock::now();
+      idle_.fetch_add(1);
+    } else {
+      idle_.fetch_sub(1);
+    }
+  }
+
+  static constexpr uint32_t kEvictionHeadroom =
+      64;  // admitted past the limit while idle ones close
   std::atomic<uint32_t> open_{0};
+  std::atomic<uint32_t> idle_{0};         // connections waiting for a request
+  std::atomic<int64_t> evict_budget_{0};  // idle connections still to close
   std::atomic<size_t> next_worker_{0};
   std::atomic<bool> shutdown_{false};
   bool started_ = false;
   uint16_t port_ = 0;
-  asio::thread_pool handler_pool_;  // blocking handlers
+  asio::thread_pool handler_pool_;  // blocking handlers of write routes
+  asio::thread_pool query_pool_;    // every other blocking handler, at a lower priority
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<tcp::acceptor> acceptor_;  // on workers_[0]; destroyed before it
 };

@@ -266,6 +266,10 @@ TEST_F(HttpServerTest, SlowRequestTimesOut) {
   StartServer(cfg);
   RawConnection c(port_);
   ASSERT_TRUE(c.Send("GET /public HTTP/1.1\r\nHo"));
+  // A client too slow with its request is answered 408 before the close.
+  testing::HttpResponse r = c.Read(3000);
+  EXPECT_EQ(r.status, 408);
+  EXPECT_NE(r.body.find("request not received in time"), std::string::npos);
   EXPECT_TRUE(c.WaitClosed(3000));
   // The connection's coroutine counts the refusal right after the socket closes.
   bool counted = false;
@@ -286,8 +290,22 @@ TEST_F(HttpServerTest, MaxConnections) {
   ASSERT_TRUE(b.Send("GET /public HTTP/1.1\r\nHost: x\r\n\r\n"));
   EXPECT_EQ(a.Read().status, 200);
   EXPECT_EQ(b.Read().status, 200);
+  // At the limit, the keep-alive connection idle the longest makes room for a new client.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(b.Send("GET /public HTTP/1.1\r\nHost: x\r\n\r\n"));  // b is busy more recently
+  EXPECT_EQ(b.Read().status, 200);
   RawConnection third(port_);
-  auto r = third.Read();
+  ASSERT_TRUE(third.Send("GET /public HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(third.Read().status, 200);
+  EXPECT_TRUE(a.WaitClosed(3000));
+  EXPECT_NE(registry_.Render().find("pharos_http_refused_total{reason=\"idle_evicted\"} 1"),
+            std::string::npos);
+  // With no idle connection to close, a new client is refused.
+  ASSERT_TRUE(b.Send("GET /public HTTP/1.1\r\nHo"));  // b and third are mid-request
+  ASSERT_TRUE(third.Send("GET /public HTTP/1.1\r\nHo"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  RawConnection fourth(port_);
+  auto r = fourth.Read();
   EXPECT_EQ(r.status, 503);
   EXPECT_NE(registry_.Render().find("pharos_http_refused_total{reason=\"max_connections\"} 1"),
             std::string::npos);

@@ -5,8 +5,11 @@
 // - Build a Router, register handlers, then HttpServer::Create() binds the listener and
 //   Start() runs the I/O threads. port() tells the bound port (useful with port 0).
 // - Handlers run on an I/O thread and must not block, except those registered with
-//   HandleBlocking, which run on a pool of server.handler_threads; either way they may be
-//   called concurrently from several threads, so anything they share must be thread-safe. A handler
+//   HandleBlocking: those of routes that need the write scope run on the write pool
+//   (server.handler_threads), all others on the query pool (server.query_threads, threads
+//   at a lower CPU priority), so that slow queries never hold a write's thread and take
+//   the CPU only when writes leave it. Either way handlers may be called concurrently from
+//   several threads, so anything they share must be thread-safe. A handler
 //   fills the Response; it must not throw (an escaped exception becomes a logged 500).
 // - Before a handler runs, the server has read the whole body within server.max_body_bytes
 //   (413), the header within max_header_bytes (431), decoded Content-Encoding gzip, deflate
