@@ -11,4 +11,4 @@ make build >/dev/null
 cmake --build build/release --target crash_harness >/dev/null
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(date -u +%F)"
 build/release/tests/crash/crash_harness --pharos build/release/pharos --kills "$KILLS" \
-  --writers 4 --series 100 "$@"
+  --writers 4 --series 100 --profiles 2m@300,1h@1800,1h@1800 "$@"

@@ -50,12 +50,19 @@ struct Flags {
   std::string dir;  // working directory; a fresh temporary one when empty
   int kills = 10;
   int writers = 4;
-  int series = 20;       // per writer
-  int clock_rate = 300;  // sample-clock seconds per real second
+  int series = 20;  // per writer
+
   int interval_ms = 10;  // between one writer's requests
   uint32_t seed = 20261202;
   std::string maintenance = "200ms";
-  std::string block = "2m";
+  // Profiles, one picked per cycle: a block duration and the sample clock's speed (sample
+  // seconds per real second). 2m@300 cuts every few hundred ms; 1h@1800 keeps one WAL
+  // generation for about 2 s while the clock runs past the out-of-order window in 0.4 s.
+  struct Profile {
+    std::string block;
+    int rate;
+  };
+  std::vector<Profile> profiles = {{"2m", 300}, {"1h", 1800}, {"1h", 1800}};
   bool keep = false;
 };
 
@@ -95,8 +102,8 @@ std::string ReadFile(const std::string& path) {
 
 class Server {
  public:
-  Server(const Flags& flags, std::string data, std::string log)
-      : flags_(flags), data_(std::move(data)), log_(std::move(log)) {}
+  Server(const Flags& flags, std::string data, std::string log, std::string block)
+      : flags_(flags), data_(std::move(data)), log_(std::move(log)), block_(std::move(block)) {}
   ~Server() { Kill(); }
 
   // Starts `pharos serve`; waits for readiness unless `wait` is false.
@@ -117,7 +124,7 @@ class Server {
           "--set",       "global.scrape_self=false",
           "--set",       "otlp.listen=",
           "--set",       "storage.maintenance_interval=" + flags_.maintenance,
-          "--set",       "storage.block_duration=" + flags_.block,
+          "--set",       "storage.block_duration=" + block_,
           "--set",       "storage.retention=0"};
       std::vector<char*> argv;
       for (std::string& a : args) argv.push_back(a.data());
@@ -157,6 +164,7 @@ class Server {
   const Flags& flags_;
   std::string data_;
   std::string log_;
+  std::string block_;
   std::string port_file_;
   pid_t pid_ = -1;
   uint16_t port_ = 0;
@@ -385,24 +393,37 @@ int Main(const Flags& flags) {
   Ledger ledger;
   Totals totals;
   std::mt19937 rng(flags.seed);
-  // The sample clock: two days ago at the start, running clock_rate times faster.
+  // The sample clock: 30 days ago at the start, running each cycle's profile's rate
+  // times faster than real time (continuous across rate changes).
   auto wall_ms = [] {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
   };
-  const int64_t sample_start = wall_ms() - 2LL * 24 * 3600 * 1000;
-  const auto real_start = Clock::now();
+  std::mutex clock_mu;
+  int64_t clock_base = wall_ms() - 30LL * 24 * 3600 * 1000;
+  auto clock_since = Clock::now();
+  int clock_rate = 300;
   std::function<int64_t()> sample_clock = [&] {
+    std::lock_guard<std::mutex> lock(clock_mu);
     auto elapsed =
-        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - real_start).count();
-    return sample_start + elapsed * flags.clock_rate;
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - clock_since).count();
+    return clock_base + elapsed * clock_rate;
+  };
+  auto SetRate = [&](int rate) {
+    int64_t now = sample_clock();
+    std::lock_guard<std::mutex> lock(clock_mu);
+    clock_base = now;
+    clock_since = Clock::now();
+    clock_rate = rate;
   };
   int kinds[4] = {0, 0, 0, 0};  // random, cut or checkpoint, merge, start-up
   bool ok = true;
   auto started = Clock::now();
   for (int cycle = 0; cycle <= flags.kills && ok; ++cycle) {
-    Server server(flags, data, log);
+    const Flags::Profile& profile = flags.profiles[rng() % flags.profiles.size()];
+    SetRate(profile.rate);
+    Server server(flags, data, log, profile.block);
     if (!server.Start(true)) {
       std::fprintf(stderr, "cycle %d: the server did not become ready (log: %s)\n", cycle,
                    log.c_str());
@@ -455,7 +476,7 @@ int Main(const Flags& flags) {
     for (auto& t : writers) t.join();
     if (kind == 3) {
       // Killed again while it starts: replay, repair, interrupted deletes.
-      Server again(flags, data, log);
+      Server again(flags, data, log, profile.block);
       again.Start(false);
       std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 60));
       again.Kill();
@@ -506,23 +527,28 @@ int main(int argc, char** argv) {
       flags.writers = std::atoi(v);
     } else if (const char* v = value("--series")) {
       flags.series = std::atoi(v);
-    } else if (const char* v = value("--clock-rate")) {
-      flags.clock_rate = std::atoi(v);
     } else if (const char* v = value("--interval-ms")) {
       flags.interval_ms = std::atoi(v);
     } else if (const char* v = value("--seed")) {
       flags.seed = static_cast<uint32_t>(std::strtoul(v, nullptr, 10));
     } else if (const char* v = value("--maintenance-interval")) {
       flags.maintenance = v;
-    } else if (const char* v = value("--block-duration")) {
-      flags.block = v;
+    } else if (const char* v = value("--profiles")) {
+      flags.profiles.clear();
+      std::stringstream list(v);
+      std::string item;
+      while (std::getline(list, item, ',')) {
+        size_t at = item.find('@');
+        if (at == std::string::npos) return 2;
+        flags.profiles.push_back({item.substr(0, at), std::atoi(item.c_str() + at + 1)});
+      }
     } else if (a == "--keep") {
       flags.keep = true;
     } else {
       std::fprintf(stderr,
                    "usage: crash_harness [--pharos PATH] [--kills N] [--writers N] [--series N] "
-                   "[--clock-rate X] [--interval-ms N] [--seed N] [--maintenance-interval D] "
-                   "[--block-duration D] [--dir DIR] [--keep]\n");
+                   "[--interval-ms N] [--seed N] [--maintenance-interval D] "
+                   "[--profiles BLOCK@RATE,...] [--dir DIR] [--keep]\n");
       return 2;
     }
   }
