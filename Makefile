@@ -55,7 +55,7 @@ test-build:
 # libFuzzer targets for every decoder, built with clang, ASan and UBSan.
 FUZZ_DIR := build/fuzz
 FUZZ_TARGETS := remote_write text_format http_request selector promql promql_eval otlp_proto otlp_json \
-  rule_file alerting_config
+  rule_file alerting_config wal_replay
 FUZZ_SECONDS ?= 60
 
 fuzz-build: deps

@@ -1,11 +1,13 @@
 // write_latency: remote_write latency while heavy queries run.
 //
-//   write_latency --port PORT [--seconds 15] [--queries 0,2,8] [--query EXPR]
+//   write_latency --port PORT [--seconds 15] [--queries 0,2,8] [--query EXPR] [--flush]
 //
-// For each number of concurrent query loops, one writer sends a remote_write request of
-// 100 series (one fresh sample each) every 20 ms on a keep-alive connection and records
-// each request's latency; the query loops send EXPR to /api/v1/query back to back. Prints
-// one line per setting: p50, p99 and max write latency, writes done, queries done.
+// With --flush, first one phase in which the head is cut into a block
+// (POST /api/v1/admin/tsdb/flush) while the writer runs. Then, for each number of concurrent query
+// loops, one writer sends a remote_write request of 100 series (one fresh sample each) every 20 ms
+// on a keep-alive connection and records each request's latency; the query loops send EXPR to
+// /api/v1/query back to back. Prints one line per setting: p50, p99 and max write latency, writes
+// done, queries done.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -53,8 +55,16 @@ int main(int argc, char** argv) {
   int seconds = 15;
   std::vector<int> settings = {0, 2, 8};
   std::string query = "count(count_over_time({__name__=~\".+\"}[30d]))";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string a = argv[i], v = argv[i + 1];
+  bool flush = false;
+  for (int i = 1; i < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--flush") {
+      flush = true;
+      --i;
+      continue;
+    }
+    if (i + 1 >= argc) break;
+    std::string v = argv[i + 1];
     if (a == "--port") {
       port = static_cast<uint16_t>(std::atoi(v.c_str()));
     } else if (a == "--seconds") {
@@ -81,10 +91,21 @@ int main(int argc, char** argv) {
   int64_t t = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::system_clock::now().time_since_epoch())
                   .count();
+  if (flush) settings.insert(settings.begin(), -1);
   for (int queries : settings) {
     std::atomic<bool> stop{false};
     std::atomic<int> queries_done{0};
     std::vector<std::thread> loops;
+    double flush_seconds = 0;
+    if (queries < 0) {
+      loops.emplace_back([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        auto start = Clock::now();
+        HttpResponse r = pharos::testing::Post(port, "/api/v1/admin/tsdb/flush", "");
+        flush_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+        if (r.status / 100 == 2) queries_done.fetch_add(1);
+      });
+    }
     for (int q = 0; q < queries; ++q) {
       loops.emplace_back([&] {
         std::string path = "/api/v1/query?query=" + UrlEncode(query);
@@ -102,7 +123,10 @@ int main(int argc, char** argv) {
     while (Clock::now() < end) {
       auto next = Clock::now() + std::chrono::milliseconds(20);
       std::vector<pharos::testing::WriteSeries> batch;
-      t += 1000;
+      t = std::max(t + 1,
+                   static_cast<int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                            .count()));
       for (int s = 0; s < 100; ++s) {
         batch.push_back({{{"__name__", "bench_write_latency"}, {"s", std::to_string(s)}},
                          {{t, static_cast<double>(s)}}});
@@ -115,7 +139,8 @@ int main(int argc, char** argv) {
       if (conn->Send(request)) r = conn->Read(30000);
       double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
       if (r.status != 204) {
-        ++failed;
+        if (failed++ < 3)
+          std::fprintf(stderr, "write failed: %d %s\n", r.status, r.body.substr(0, 200).c_str());
         conn = std::make_unique<RawConnection>(port);
       } else {
         latencies.push_back(ms);
@@ -124,6 +149,16 @@ int main(int argc, char** argv) {
     }
     stop = true;
     for (auto& l : loops) l.join();
+    if (queries < 0) {
+      std::printf(
+          "during a head cut (flush took %.2f s): writes %zu (failed %d), p50 %.1f ms, p99 %.1f "
+          "ms, max %.1f ms\n",
+          flush_seconds, latencies.size(), failed, Percentile(latencies, 0.5),
+          Percentile(latencies, 0.99),
+          latencies.empty() ? 0.0 : *std::max_element(latencies.begin(), latencies.end()));
+      std::fflush(stdout);
+      continue;
+    }
     std::printf(
         "heavy queries %d: writes %zu (failed %d), p50 %.1f ms, p99 %.1f ms, max %.1f ms; "
         "queries answered %d\n",

@@ -176,10 +176,16 @@ struct LabelsLessFn {
 };
 
 // Blocks and head as one store. Holds its blocks alive while it reads them.
+// Queriers hold the epoch of the block list they were made with; a cut that publishes a
+// block drops the cut samples from the head only once no querier of the older list is
+// left, so a query racing a cut sees each sample in the block or in the head.
+using ReaderEpoch = std::shared_ptr<const int>;
+
 class StoreQuerier final : public Querier {
  public:
-  StoreQuerier(Head& head, std::vector<std::shared_ptr<Block>> blocks, int64_t mint, int64_t maxt)
-      : head_(head), mint_(mint), maxt_(maxt) {
+  StoreQuerier(Head& head, std::vector<std::shared_ptr<Block>> blocks, ReaderEpoch epoch,
+               int64_t mint, int64_t maxt)
+      : head_(head), epoch_(std::move(epoch)), mint_(mint), maxt_(maxt) {
     for (auto& b : blocks) {
       if (b->meta().max_t >= mint && b->meta().min_t <= maxt) blocks_.push_back(std::move(b));
     }
@@ -295,6 +301,7 @@ class StoreQuerier final : public Querier {
  private:
   Head& head_;
   std::vector<std::shared_ptr<Block>> blocks_;
+  ReaderEpoch epoch_;
   int64_t mint_;
   int64_t maxt_;
 };
@@ -328,6 +335,7 @@ class DbImpl final : public Db {
     if (!opened.ok()) return opened.status();
     wal_ = std::move(opened).value();
     replayer.Finish();
+    replay_aliases_ = replayer.AliasRefs();
     recovery_.wal_records = report.records;
     recovery_.samples = replayer.applied;
     recovery_.wal_repaired = report.repaired;
@@ -414,6 +422,13 @@ class DbImpl final : public Db {
         Apply(*series, d.sample, d.file, d.offset);
       }
       deferred_.clear();
+    }
+
+    /// Refs the WAL uses for series that replay gave another ref, and those refs.
+    std::unordered_map<uint64_t, uint64_t> AliasRefs() const {
+      std::unordered_map<uint64_t, uint64_t> out;
+      for (const auto& [ref, series] : aliases_) out[ref] = series->ref;
+      return out;
     }
 
     uint64_t applied = 0;
@@ -552,7 +567,8 @@ class DbImpl final : public Db {
   }
 
   std::unique_ptr<Querier> Query(int64_t mint, int64_t maxt) override {
-    return std::make_unique<StoreQuerier>(head_, Blocks(), mint, maxt);
+    std::shared_lock<std::shared_mutex> lock(blocks_mu_);
+    return std::make_unique<StoreQuerier>(head_, blocks_, epoch_, mint, maxt);
   }
 
   RecoveryReport Recovery() const override { return recovery_; }
@@ -887,13 +903,32 @@ class DbImpl final : public Db {
     std::shared_lock<std::shared_mutex> lock(blocks_mu_);
     return blocks_;
   }
-  void SetBlocks(std::vector<std::shared_ptr<Block>> blocks) {
+  // Publishes a new block list; returns the epoch of the old one, which expires when the
+  // last querier made with it is gone.
+  std::weak_ptr<const int> SetBlocks(std::vector<std::shared_ptr<Block>> blocks) {
     uint64_t bytes = 0;
     for (const auto& b : blocks) bytes += b->size_bytes();
     metrics_.blocks.Set(static_cast<double>(blocks.size()));
     metrics_.blocks_bytes.Set(static_cast<double>(bytes));
     std::unique_lock<std::shared_mutex> lock(blocks_mu_);
     blocks_ = std::move(blocks);
+    std::weak_ptr<const int> old = epoch_;
+    epoch_ = std::make_shared<const int>(0);
+    return old;
+  }
+
+  // Waits until no querier made before a block was published is left (queriers live for
+  // one selector, so this is short; a slow one is logged).
+  void WaitForReaders(const std::weak_ptr<const int>& epoch) {
+    auto start = std::chrono::steady_clock::now();
+    bool logged = false;
+    while (!epoch.expired()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      if (!logged && std::chrono::steady_clock::now() - start > std::chrono::seconds(10)) {
+        LogWarn("TSDB cut waits for a long query to finish before dropping cut samples", {});
+        logged = true;
+      }
+    }
   }
 
   std::string BlockId(int64_t min_t, int64_t max_t, int level) {
@@ -935,6 +970,7 @@ class DbImpl final : public Db {
       series.push_back(BlockSeries{head_.LabelsOf(*s), samples});
     }
     std::vector<std::shared_ptr<Block>> blocks = Blocks();
+    std::weak_ptr<const int> old_readers;
     if (!series.empty()) {
       std::sort(series.begin(), series.end(), [](const BlockSeries& a, const BlockSeries& b) {
         return LabelsLess(a.labels, b.labels);
@@ -950,10 +986,11 @@ class DbImpl final : public Db {
       blocks.push_back(std::shared_ptr<Block>(std::move(block).value()));
       std::sort(blocks.begin(), blocks.end(),
                 [](const auto& a, const auto& b) { return a->meta().min_t < b->meta().min_t; });
-      SetBlocks(blocks);
+      old_readers = SetBlocks(blocks);
       metrics_.blocks_cut.Inc();
     }
     Step(MaintenanceStep::kCutBlockWritten);
+    WaitForReaders(old_readers);
     head_.SetMinReadTime(boundary);
     for (uint64_t ref = 1; ref < limit; ++ref) {
       MemSeries* s = head_.ByRef(ref);
@@ -993,6 +1030,12 @@ class DbImpl final : public Db {
   Status Checkpoint(uint64_t segment, int64_t boundary) {
     std::vector<SeriesRecordEntry> entries;
     std::vector<RefSample> samples;
+    // A WAL ref is live when its series is in the head, also under the ref replay gave it.
+    auto live = [&](uint64_t ref) {
+      if (head_.ByRef(ref)) return true;
+      auto it = replay_aliases_.find(ref);
+      return it != replay_aliases_.end() && head_.ByRef(it->second) != nullptr;
+    };
     Result<wal::CheckpointReport> report =
         wal_->Checkpoint(segment, [&](std::string_view record, std::string& kept) -> Result<bool> {
           switch (PeekType(record)) {
@@ -1000,7 +1043,7 @@ class DbImpl final : public Db {
               PHAROS_RETURN_IF_ERROR(DecodeSeries(record, entries));
               BeginSeriesRecord(kept);
               for (const SeriesRecordEntry& e : entries) {
-                if (head_.ByRef(e.ref)) EncodeSeries(e.ref, e.labels, kept);
+                if (live(e.ref)) EncodeSeries(e.ref, e.labels, kept);
               }
               return kept.size() > 1;
             }
@@ -1009,7 +1052,7 @@ class DbImpl final : public Db {
               BeginSamplesRecord(kept, boundary);
               bool any = false;
               for (const RefSample& smp : samples) {
-                if (smp.t < boundary || !head_.ByRef(smp.ref)) continue;
+                if (smp.t < boundary || !live(smp.ref)) continue;
                 EncodeSample(smp, boundary, kept);
                 any = true;
               }
@@ -1132,10 +1175,12 @@ class DbImpl final : public Db {
   std::unique_ptr<wal::Wal> wal_;
   std::string blocks_dir_;
   mutable std::shared_mutex blocks_mu_;
-  std::vector<std::shared_ptr<Block>> blocks_;  // guarded by blocks_mu_; by min_t
-  std::mutex cut_mu_;                           // one cut, merge or expiry at a time
+  std::vector<std::shared_ptr<Block>> blocks_;          // guarded by blocks_mu_; by min_t
+  ReaderEpoch epoch_ = std::make_shared<const int>(0);  // guarded by blocks_mu_
+  std::mutex cut_mu_;                                   // one cut, merge or expiry at a time
   AppendGate gate_;          // appends enter it; a cut closes it while emptied series leave
   RecoveryReport recovery_;  // written by Open() only
+  std::unordered_map<uint64_t, uint64_t> replay_aliases_;  // written by Open(); WAL ref -> ref
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stopping_ = false;  // guarded by stop_mu_

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "common/testing/fault_env.h"
 #include "tsdb/block.h"
@@ -90,8 +91,9 @@ TEST_F(DurabilityTest, SampleWrittenDuringACutSurvivesANewerOneElevenMinutesLate
   EXPECT_EQ(times(), expected);
   Open();  // the WAL as a kill -9 leaves it
   EXPECT_EQ(times(), expected);
-  EXPECT_NE(Metrics().find("pharos_tsdb_wal_replay_unapplied_samples_total{reason=\"unknown_series\"} 0"),
-            std::string::npos);
+  EXPECT_NE(
+      Metrics().find("pharos_tsdb_wal_replay_unapplied_samples_total{reason=\"unknown_series\"} 0"),
+      std::string::npos);
 }
 
 // Whatever the order of records in the WAL, replay applies every sample it holds: here a
@@ -120,15 +122,80 @@ TEST_F(DurabilityTest, ReplayAppliesSamplesWhateverTheRecordOrder) {
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[0].t, kNow - 20 * kMinute);
   EXPECT_EQ(got[1].t, kNow);
-  EXPECT_NE(Metrics().find("pharos_tsdb_wal_replay_unapplied_samples_total{reason=\"unknown_series\"} 1"),
-            std::string::npos);
+  EXPECT_NE(
+      Metrics().find("pharos_tsdb_wal_replay_unapplied_samples_total{reason=\"unknown_series\"} 1"),
+      std::string::npos);
+}
+
+// Found by the crash harness: a query made just before a cut published its block, reading
+// the head after the cut dropped those samples, saw them in neither.
+TEST_F(DurabilityTest, AQueryRacingACutSeesEverySample) {
+  for (int i = 0; i < 20; ++i) {
+    Append({{"__name__", "q"}}, {{kNow - 60 * kMinute + i * 1000, double(i)}});
+  }
+  std::thread reader;
+  size_t seen = 0;
+  options_.on_step = [&](MaintenanceStep step) {
+    if (step != MaintenanceStep::kCutWalRolled) return;
+    std::shared_ptr<Querier> q = db_->Query(INT64_MIN, INT64_MAX);  // before the block is out
+    reader = std::thread([q, &seen] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the cut goes on meanwhile
+      auto r = q->Select(std::vector<Matcher>{*Matcher::Make(MatchType::kEqual, "__name__", "q")});
+      if (r.ok() && !r->empty()) seen = (*r)[0].samples.size();
+    });
+  };
+  Open();
+  ASSERT_TRUE(db_->Flush().ok());
+  reader.join();
+  EXPECT_EQ(db_->GetStats(1).num_blocks, 1u);
+  EXPECT_EQ(seen, 20u);
+  EXPECT_EQ(SamplesOf("q").size(), 20u);
+}
+
+// The same labels under two refs in the WAL (a series that left the head and came back
+// under a new ref while an old record of it remained): replay joins them, and the next
+// checkpoint keeps the samples of both refs.
+TEST_F(DurabilityTest, SamplesUnderAnAliasedRefSurviveACheckpoint) {
+  db_.reset();
+  {
+    wal::Options wo;
+    wo.dir = options_.dir + "/wal";
+    auto w = wal::Wal::Open(
+        wo, [](std::string_view, const wal::RecordPosition&) { return Status::Ok(); }, nullptr);
+    ASSERT_TRUE(w.ok());
+    std::vector<LabelView> a = {{"__name__", "a"}};
+    std::vector<LabelView> old = {{"__name__", "old"}};
+    std::string s1, s5, s9, x1, x5, x9;
+    BeginSeriesRecord(s1);
+    EncodeSeries(1, a, s1);
+    BeginSeriesRecord(s5);
+    EncodeSeries(5, a, s5);
+    BeginSeriesRecord(s9);
+    EncodeSeries(9, old, s9);
+    BeginSamplesRecord(x1, kNow);
+    EncodeSample(RefSample{1, kNow - 5 * kMinute, 1}, kNow, x1);
+    BeginSamplesRecord(x5, kNow);
+    EncodeSample(RefSample{5, kNow - 4 * kMinute, 2}, kNow, x5);
+    BeginSamplesRecord(x9, kNow);
+    EncodeSample(RefSample{9, kNow - 60 * kMinute, 3}, kNow, x9);
+    for (const std::string& r : {s1, x1, s5, x5, s9, x9}) ASSERT_TRUE((*w)->Append(r).ok());
+  }
+  Open();
+  ASSERT_EQ(SamplesOf("a").size(), 2u);
+  ASSERT_TRUE(db_->Flush().ok());  // cuts "old" into a block and checkpoints the WAL
+  EXPECT_EQ(db_->GetStats(1).num_blocks, 1u);
+  Open();
+  EXPECT_EQ(SamplesOf("a").size(), 2u);
+  Open();  // and once more, from the checkpoint alone
+  EXPECT_EQ(SamplesOf("a").size(), 2u);
+  EXPECT_EQ(SamplesOf("old").size(), 1u);
 }
 
 // Defect: one sample about 3 h ahead moved the head's minimum time past now at the next
 // cut, and every current write was refused from then on, for every client.
 TEST_F(DurabilityTest, SamplesFarAheadOfTheClockAreRefusedAndNeverStopIngestion) {
-  for (int64_t t : std::vector<int64_t>{kNow + 3 * 60 * kMinute,
-                                        kNow + int64_t{1000} * 365 * 24 * 60 * kMinute, INT64_MAX}) {
+  for (int64_t t : std::vector<int64_t>{
+           kNow + 3 * 60 * kMinute, kNow + int64_t{1000} * 365 * 24 * 60 * kMinute, INT64_MAX}) {
     AppendResult r = Append({{"__name__", "skewed"}}, {{t, 1}});
     EXPECT_EQ(r.samples_rejected, 1u);
     ASSERT_EQ(r.errors.size(), 1u);
@@ -152,8 +219,8 @@ TEST_F(DurabilityTest, SamplesFarAheadOfTheClockAreRefusedAndNeverStopIngestion)
     EXPECT_LE(db_->GetStats(1).min_append_time, kNow - 10 * kMinute);
     AppendResult r = Append({{"__name__", "fresh"}, {"r", std::to_string(restart)}}, {{kNow, 1}});
     EXPECT_EQ(r.samples_accepted, 1u) << (r.errors.empty() ? "" : r.errors[0]);
-    EXPECT_EQ(Append({{"__name__", "skewed"}}, {{kNow + 6 * kMinute + restart, 2}}).samples_accepted,
-              1u);
+    EXPECT_EQ(
+        Append({{"__name__", "skewed"}}, {{kNow + 6 * kMinute + restart, 2}}).samples_accepted, 1u);
   }
 }
 
@@ -199,8 +266,7 @@ TEST_F(DurabilityTest, SeriesWithoutLabelsOrMetricNameAreRefused) {
   EXPECT_NE(nameless.errors[0].find("no metric name"), std::string::npos);
   EXPECT_NE(nameless.errors[0].find("job=\"api\""), std::string::npos);
   std::string m = Metrics();
-  EXPECT_NE(m.find("pharos_tsdb_rejected_series_total{reason=\"no_labels\"} 2"),
-            std::string::npos);
+  EXPECT_NE(m.find("pharos_tsdb_rejected_series_total{reason=\"no_labels\"} 2"), std::string::npos);
   EXPECT_NE(m.find("pharos_tsdb_rejected_series_total{reason=\"missing_metric_name\"} 1"),
             std::string::npos);
 }
@@ -234,7 +300,7 @@ TEST_F(DurabilityTest, UndecodableWalRecordIsNamedAndCanBeTruncatedOnRequest) {
         wo, [](std::string_view, const wal::RecordPosition&) { return Status::Ok(); }, nullptr);
     ASSERT_TRUE(w.ok());
     ASSERT_TRUE((*w)->Append(std::string("\x02\xff", 2)).ok());  // a samples record, cut short
-    ASSERT_TRUE((*w)->Append(std::string("\x09zz", 3)).ok());     // an unknown type
+    ASSERT_TRUE((*w)->Append(std::string("\x09zz", 3)).ok());    // an unknown type
   }
   selfmon::Registry registry;
   auto failed = Db::Open(options_, registry);
