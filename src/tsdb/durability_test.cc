@@ -59,6 +59,16 @@ class DurabilityTest : public ::testing::Test {
     return (*r)[0].samples;
   }
   std::string Metrics() { return registry_->Render(); }
+  // Appends raw records to the store's WAL, as if the TSDB had written them (db_ closed).
+  void AppendToWal(const std::vector<std::string>& records) {
+    db_.reset();
+    wal::Options wo;
+    wo.dir = options_.dir + "/wal";
+    auto w = wal::Wal::Open(
+        wo, [](std::string_view, const wal::RecordPosition&) { return Status::Ok(); }, nullptr);
+    ASSERT_TRUE(w.ok());
+    for (const std::string& r : records) ASSERT_TRUE((*w)->Append(r).ok());
+  }
 
   int64_t now_ = kNow;
   Options options_;
@@ -99,24 +109,16 @@ TEST_F(DurabilityTest, SampleWrittenDuringACutSurvivesANewerOneElevenMinutesLate
 // Whatever the order of records in the WAL, replay applies every sample it holds: here a
 // samples record that precedes its series record and a newer sample 11 minutes on.
 TEST_F(DurabilityTest, ReplayAppliesSamplesWhateverTheRecordOrder) {
-  db_.reset();
-  {
-    wal::Options wo;
-    wo.dir = options_.dir + "/wal";
-    auto w = wal::Wal::Open(
-        wo, [](std::string_view, const wal::RecordPosition&) { return Status::Ok(); }, nullptr);
-    ASSERT_TRUE(w.ok());
-    std::string samples, series, later;
-    BeginSamplesRecord(samples, kNow);
-    EncodeSample(RefSample{7, kNow - 20 * kMinute, 1}, kNow, samples);
-    BeginSeriesRecord(series);
-    std::vector<LabelView> labels = {{"__name__", "late"}};
-    EncodeSeries(7, labels, series);
-    BeginSamplesRecord(later, kNow);
-    EncodeSample(RefSample{7, kNow, 2}, kNow, later);
-    EncodeSample(RefSample{9, kNow, 2}, kNow, later);  // a series no record defines
-    for (const std::string& r : {samples, series, later}) ASSERT_TRUE((*w)->Append(r).ok());
-  }
+  std::string samples, series, later;
+  BeginSamplesRecord(samples, kNow);
+  EncodeSample(RefSample{7, kNow - 20 * kMinute, 1}, kNow, samples);
+  BeginSeriesRecord(series);
+  std::vector<LabelView> labels = {{"__name__", "late"}};
+  EncodeSeries(7, labels, series);
+  BeginSamplesRecord(later, kNow);
+  EncodeSample(RefSample{7, kNow, 2}, kNow, later);
+  EncodeSample(RefSample{9, kNow, 2}, kNow, later);  // a series no record defines
+  AppendToWal({samples, series, later});
   Open();
   auto got = SamplesOf("late");
   ASSERT_EQ(got.size(), 2u);
@@ -156,30 +158,22 @@ TEST_F(DurabilityTest, AQueryRacingACutSeesEverySample) {
 // under a new ref while an old record of it remained): replay joins them, and the next
 // checkpoint keeps the samples of both refs.
 TEST_F(DurabilityTest, SamplesUnderAnAliasedRefSurviveACheckpoint) {
-  db_.reset();
-  {
-    wal::Options wo;
-    wo.dir = options_.dir + "/wal";
-    auto w = wal::Wal::Open(
-        wo, [](std::string_view, const wal::RecordPosition&) { return Status::Ok(); }, nullptr);
-    ASSERT_TRUE(w.ok());
-    std::vector<LabelView> a = {{"__name__", "a"}};
-    std::vector<LabelView> old = {{"__name__", "old"}};
-    std::string s1, s5, s9, x1, x5, x9;
-    BeginSeriesRecord(s1);
-    EncodeSeries(1, a, s1);
-    BeginSeriesRecord(s5);
-    EncodeSeries(5, a, s5);
-    BeginSeriesRecord(s9);
-    EncodeSeries(9, old, s9);
-    BeginSamplesRecord(x1, kNow);
-    EncodeSample(RefSample{1, kNow - 5 * kMinute, 1}, kNow, x1);
-    BeginSamplesRecord(x5, kNow);
-    EncodeSample(RefSample{5, kNow - 4 * kMinute, 2}, kNow, x5);
-    BeginSamplesRecord(x9, kNow);
-    EncodeSample(RefSample{9, kNow - 60 * kMinute, 3}, kNow, x9);
-    for (const std::string& r : {s1, x1, s5, x5, s9, x9}) ASSERT_TRUE((*w)->Append(r).ok());
-  }
+  std::vector<LabelView> a = {{"__name__", "a"}};
+  std::vector<LabelView> old = {{"__name__", "old"}};
+  std::string s1, s5, s9, x1, x5, x9;
+  BeginSeriesRecord(s1);
+  EncodeSeries(1, a, s1);
+  BeginSeriesRecord(s5);
+  EncodeSeries(5, a, s5);
+  BeginSeriesRecord(s9);
+  EncodeSeries(9, old, s9);
+  BeginSamplesRecord(x1, kNow);
+  EncodeSample(RefSample{1, kNow - 5 * kMinute, 1}, kNow, x1);
+  BeginSamplesRecord(x5, kNow);
+  EncodeSample(RefSample{5, kNow - 4 * kMinute, 2}, kNow, x5);
+  BeginSamplesRecord(x9, kNow);
+  EncodeSample(RefSample{9, kNow - 60 * kMinute, 3}, kNow, x9);
+  AppendToWal({s1, x1, s5, x5, s9, x9});
   Open();
   ASSERT_EQ(SamplesOf("a").size(), 2u);
   ASSERT_TRUE(db_->Flush().ok());  // cuts "old" into a block and checkpoints the WAL
@@ -292,16 +286,8 @@ TEST_F(DurabilityTest, ErrorsAboutHugeSeriesStaySmall) {
 // without naming where it was, and nothing could repair it.
 TEST_F(DurabilityTest, UndecodableWalRecordIsNamedAndCanBeTruncatedOnRequest) {
   Append({{"__name__", "kept"}}, {{kNow, 1}});
-  db_.reset();
-  {
-    wal::Options wo;
-    wo.dir = options_.dir + "/wal";
-    auto w = wal::Wal::Open(
-        wo, [](std::string_view, const wal::RecordPosition&) { return Status::Ok(); }, nullptr);
-    ASSERT_TRUE(w.ok());
-    ASSERT_TRUE((*w)->Append(std::string("\x02\xff", 2)).ok());  // a samples record, cut short
-    ASSERT_TRUE((*w)->Append(std::string("\x09zz", 3)).ok());    // an unknown type
-  }
+  AppendToWal({std::string("\x02\xff", 2),  // a samples record, cut short
+               std::string("\x09zz", 3)});  // an unknown type
   selfmon::Registry registry;
   auto failed = Db::Open(options_, registry);
   ASSERT_FALSE(failed.ok());

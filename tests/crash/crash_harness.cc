@@ -278,10 +278,6 @@ bool Verify(uint16_t port, Ledger& ledger, Totals& totals, int cycle) {
   return true;
 }
 
-constexpr std::string_view kWriteHeaders =
-    "Content-Encoding: snappy\r\nContent-Type: application/x-protobuf\r\n"
-    "X-Prometheus-Remote-Write-Version: 0.1.0\r\n";
-
 // One writer: its own series, one sample each per request at the shared sample clock;
 // every 7th request also carries an out-of-order sample inside the window, every 23rd is
 // entirely beyond the window (refused).
@@ -324,7 +320,8 @@ void Writer(int w, const Flags& flags, std::atomic<uint16_t>& port, std::atomic<
     }
     if (batch.empty()) continue;
     uint16_t p = port.load();
-    HttpResponse r = Post(p, "/api/v1/write", Snappy(EncodeWriteRequest(batch)), kWriteHeaders);
+    HttpResponse r =
+        Post(p, "/api/v1/write", Snappy(EncodeWriteRequest(batch)), kRemoteWriteHeaders);
     State state = r.status == 204   ? State::kAcked
                   : r.status == 400 ? State::kRefused
                                     : State::kUncertain;

@@ -20,14 +20,6 @@
 namespace pharos::testing {
 namespace {
 
-constexpr std::string_view kWriteHeaders =
-    "Content-Encoding: snappy\r\nContent-Type: application/x-protobuf\r\n"
-    "X-Prometheus-Remote-Write-Version: 0.1.0\r\n";
-
-HttpResponse RemoteWrite(uint16_t port, const std::vector<WriteSeries>& series) {
-  return Post(port, "/api/v1/write", Snappy(EncodeWriteRequest(series)), kWriteHeaders);
-}
-
 // Parses our export's JSON lines into id label -> timestamps.
 std::map<std::string, std::set<int64_t>> ExportById(uint16_t port, const std::string& selector) {
   std::map<std::string, std::set<int64_t>> out;
@@ -94,10 +86,11 @@ TEST(MetricsTest, RemoteWriteErrors) {
   PharosProcess pharos;
   ASSERT_TRUE(pharos.StartServe()) << pharos.Stderr();
   uint16_t port = pharos.port();
-  HttpResponse garbage = Post(port, "/api/v1/write", Snappy("\xff\xff\xff"), kWriteHeaders);
+  HttpResponse garbage = Post(port, "/api/v1/write", Snappy("\xff\xff\xff"), kRemoteWriteHeaders);
   EXPECT_EQ(garbage.status, 400);
   EXPECT_NE(garbage.body.find("malformed WriteRequest"), std::string::npos) << garbage.body;
-  HttpResponse not_snappy = Post(port, "/api/v1/write", "definitely not snappy", kWriteHeaders);
+  HttpResponse not_snappy =
+      Post(port, "/api/v1/write", "definitely not snappy", kRemoteWriteHeaders);
   EXPECT_EQ(not_snappy.status, 400);
   HttpResponse v2 = Post(port, "/api/v1/write", Snappy(""),
                          "Content-Encoding: snappy\r\nContent-Type: "

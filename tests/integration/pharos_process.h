@@ -27,6 +27,7 @@ class PharosProcess {
   bool Running();
 
   uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
   const std::string& dir() const { return dir_; }
   std::string Stderr() const;
   std::string Stdout() const;

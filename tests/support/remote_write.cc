@@ -54,4 +54,8 @@ std::string Snappy(const std::string& data) {
   return out;
 }
 
+HttpResponse RemoteWrite(uint16_t port, const std::vector<WriteSeries>& series) {
+  return Post(port, "/api/v1/write", Snappy(EncodeWriteRequest(series)), kRemoteWriteHeaders);
+}
+
 }  // namespace pharos::testing
