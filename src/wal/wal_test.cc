@@ -293,7 +293,8 @@ TEST_F(WalTest, ReplayErrorFailsOpen) {
     ASSERT_TRUE(wal->Append("bad").ok());
   }
   auto wal = Wal::Open(
-      options_, [](std::string_view, const RecordPosition&) { return DataLoss("cannot decode"); }, nullptr);
+      options_, [](std::string_view, const RecordPosition&) { return DataLoss("cannot decode"); },
+      nullptr);
   ASSERT_FALSE(wal.ok());
   // The message names the file and the offset of the record, for the operator's repair.
   EXPECT_NE(wal.status().message().find("segment 00000001 offset 8: cannot decode"),
@@ -358,13 +359,12 @@ TEST_F(WalTest, CheckpointKeepsWhatTheFilterKeepsAndReplaysFirst) {
   // A second checkpoint reads the first one, and replaces it.
   auto third = wal->Roll();
   ASSERT_TRUE(third.ok());
-  ASSERT_TRUE(wal
-                  ->Checkpoint(*third,
-                               [](std::string_view r, std::string& kept) -> Result<bool> {
-                                 if (r == "kept-old-0") return false;
-                                 kept = std::string(r);
-                                 return true;
-                               })
+  ASSERT_TRUE(wal->Checkpoint(*third,
+                              [](std::string_view r, std::string& kept) -> Result<bool> {
+                                if (r == "kept-old-0") return false;
+                                kept = std::string(r);
+                                return true;
+                              })
                   .ok());
   EXPECT_FALSE(DefaultEnv()->Exists(dir_ + "/" + CheckpointName(*next)));
   wal.reset();
