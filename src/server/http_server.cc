@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <ctime>
+#include <mutex>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -89,8 +90,14 @@ struct Conn {
   tcp::socket* socket = nullptr;  // lowest layer, closed to cancel whatever is pending
   SteadyClock::time_point deadline;
   SteadyClock::time_point idle_since;  // when it last became idle
-  bool idle = true;                    // waiting for the first byte of a request
-  bool reading = false;                // a request has begun and is not read in full yet
+  struct Worker* worker = nullptr;
+  // In the server's list of idle connections, oldest first (guarded by its lock).
+  Conn* lru_prev = nullptr;
+  Conn* lru_next = nullptr;
+  bool in_lru = false;
+  std::atomic<bool> evicting{false};  // chosen to make room; closed by its own thread
+  bool idle = true;                   // waiting for the first byte of a request
+  bool reading = false;               // a request has begun and is not read in full yet
   bool tls = false;
   bool timed_out = false;
 };
@@ -320,31 +327,38 @@ class HttpServerImpl final : public HttpServer {
         }
         c->socket->close(ec);
       }
-      EvictIdle(w);
       timer.expires_after(std::chrono::milliseconds(250));
       auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
       if (ec) co_return;
     }
   }
 
-  // At the connection limit, keep-alive connections idle the longest make room for new
-  // clients (as Envoy's overload manager does), each worker closing its own oldest.
-  void EvictIdle(Worker& w) {
-    while (evict_budget_.load() > 0) {
-      Conn* oldest = nullptr;
-      for (Conn* c : w.conns) {
-        if (c->idle && !c->timed_out && (!oldest || c->idle_since < oldest->idle_since)) oldest = c;
+  // At the connection limit, the connection idle the longest makes room for a new client
+  // (as Envoy's overload manager does): chosen here from the server-wide list, closed on
+  // its own I/O thread. False when no connection is idle.
+  bool EvictOldestIdle() {
+    Conn* victim = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(lru_mu_);
+      for (Conn* c = lru_head_; c; c = c->lru_next) {
+        if (!c->evicting.load()) {
+          victim = c;
+          break;
+        }
       }
-      if (!oldest) return;
-      if (evict_budget_.fetch_sub(1) <= 0) {
-        evict_budget_.fetch_add(1);
-        return;
-      }
-      oldest->timed_out = true;
-      boost::system::error_code ec;
-      oldest->socket->close(ec);
-      metrics_.Refused("idle_evicted").Inc();
+      if (!victim) return false;
+      victim->evicting = true;
+      Worker* worker = victim->worker;
+      asio::post(worker->ioc, [this, worker, victim] {
+        // Still there (not ended meanwhile) and still idle: close it.
+        if (!worker->conns.count(victim) || !victim->evicting.load() || !victim->idle) return;
+        victim->timed_out = true;
+        boost::system::error_code ec;
+        victim->socket->close(ec);
+        metrics_.Refused("idle_evicted").Inc();
+      });
     }
+    return true;
   }
 
   asio::awaitable<void> Accept() {
@@ -360,14 +374,9 @@ class HttpServerImpl final : public HttpServer {
         co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
         continue;
       }
-      if (open_.load() >= config_.max_connections && idle_.load() > evict_budget_.load() &&
-          open_.load() < config_.max_connections + kEvictionHeadroom) {
-        // Admit it; idle keep-alive connections are closed to make room.
-        evict_budget_.fetch_add(1);
-        for (auto& wk : workers_) {
-          Worker* worker = wk.get();
-          asio::post(worker->ioc, [this, worker] { EvictIdle(*worker); });
-        }
+      if (open_.load() >= config_.max_connections &&
+          open_.load() < config_.max_connections + kEvictionHeadroom && EvictOldestIdle()) {
+        // Admitted: the oldest idle connection closes to make room.
       } else if (open_.load() >= config_.max_connections) {
         metrics_.Refused("max_connections").Inc();
         static const std::string kBusy = [] {
@@ -401,8 +410,9 @@ class HttpServerImpl final : public HttpServer {
     }
     Conn conn;
     conn.tls = tls_ != nullptr;
-    conn.idle_since = SteadyClock::now();
-    idle_.fetch_add(1);  // a new connection starts idle
+    conn.worker = &w;
+    conn.idle = false;
+    SetIdle(conn, true);  // a new connection starts idle
     w.conns.insert(&conn);
     try {
       if (tls_) {
@@ -429,7 +439,7 @@ class HttpServerImpl final : public HttpServer {
       LogError("connection failed", {{"remote", remote}, {"error", e.what()}});
     }
     w.conns.erase(&conn);
-    if (conn.idle) idle_.fetch_sub(1);
+    SetIdle(conn, false);  // out of the idle list before the frame goes
     open_.fetch_sub(1);
     metrics_.open_connections.Dec();
   }
@@ -764,22 +774,34 @@ class HttpServerImpl final : public HttpServer {
   std::shared_ptr<const Router> router_;
   ServerMetrics metrics_;
   std::unique_ptr<asio::ssl::context> tls_;
+  // Requires the connection's own I/O thread. Keeps the server-wide idle list, oldest
+  // first: two uncontended lock operations per request.
   void SetIdle(Conn& conn, bool idle) {
     if (idle == conn.idle) return;
     conn.idle = idle;
+    std::lock_guard<std::mutex> lock(lru_mu_);
     if (idle) {
       conn.idle_since = SteadyClock::now();
-      idle_.fetch_add(1);
-    } else {
-      idle_.fetch_sub(1);
+      conn.lru_prev = lru_tail_;
+      conn.lru_next = nullptr;
+      (lru_tail_ ? lru_tail_->lru_next : lru_head_) = &conn;
+      lru_tail_ = &conn;
+      conn.in_lru = true;
+    } else if (conn.in_lru) {
+      (conn.lru_prev ? conn.lru_prev->lru_next : lru_head_) = conn.lru_next;
+      (conn.lru_next ? conn.lru_next->lru_prev : lru_tail_) = conn.lru_prev;
+      conn.lru_prev = conn.lru_next = nullptr;
+      conn.in_lru = false;
+      conn.evicting = false;  // busy again: no longer a candidate
     }
   }
 
   static constexpr uint32_t kEvictionHeadroom =
       64;  // admitted past the limit while idle ones close
   std::atomic<uint32_t> open_{0};
-  std::atomic<uint32_t> idle_{0};         // connections waiting for a request
-  std::atomic<int64_t> evict_budget_{0};  // idle connections still to close
+  std::mutex lru_mu_;
+  Conn* lru_head_ = nullptr;  // guarded by lru_mu_: idle connections, oldest first
+  Conn* lru_tail_ = nullptr;  // guarded by lru_mu_
   std::atomic<size_t> next_worker_{0};
   std::atomic<bool> shutdown_{false};
   bool started_ = false;
