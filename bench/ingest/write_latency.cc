@@ -18,28 +18,16 @@
 #include <thread>
 #include <vector>
 
+#include "common/strings.h"
 #include "tests/support/http_client.h"
 #include "tests/support/remote_write.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using pharos::UrlQueryEscape;
 using pharos::testing::HttpResponse;
 using pharos::testing::RawConnection;
-
-std::string UrlEncode(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof(buf), "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
 
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
@@ -108,7 +96,7 @@ int main(int argc, char** argv) {
     }
     for (int q = 0; q < queries; ++q) {
       loops.emplace_back([&] {
-        std::string path = "/api/v1/query?query=" + UrlEncode(query);
+        std::string path = "/api/v1/query?query=" + UrlQueryEscape(query);
         while (!stop.load()) {
           HttpResponse r = pharos::testing::Get(port, path);
           if (r.status == 200) queries_done.fetch_add(1);

@@ -89,7 +89,6 @@ void LowerThisThreadsPriority() {
 struct Conn {
   tcp::socket* socket = nullptr;  // lowest layer, closed to cancel whatever is pending
   SteadyClock::time_point deadline;
-  SteadyClock::time_point idle_since;  // when it last became idle
   struct Worker* worker = nullptr;
   // In the server's list of idle connections, oldest first (guarded by its lock).
   Conn* lru_prev = nullptr;
@@ -781,7 +780,6 @@ class HttpServerImpl final : public HttpServer {
     conn.idle = idle;
     std::lock_guard<std::mutex> lock(lru_mu_);
     if (idle) {
-      conn.idle_since = SteadyClock::now();
       conn.lru_prev = lru_tail_;
       conn.lru_next = nullptr;
       (lru_tail_ ? lru_tail_->lru_next : lru_head_) = &conn;

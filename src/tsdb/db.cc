@@ -345,15 +345,15 @@ class DbImpl final : public Db {
     recovery_.conflicting_samples = replayer.conflicts;
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    LogInfo("TSDB WAL replayed", {{"records", report.records},
+    LogInfo("TSDB WAL replayed", {{"records", recovery_.wal_records},
                                   {"segments", report.segments},
                                   {"series", head_.NumSeries()},
-                                  {"samples", replayer.applied},
+                                  {"samples", recovery_.samples},
                                   {"seconds", seconds},
-                                  {"repaired", report.repaired},
-                                  {"repair", report.repair_reason},
-                                  {"unknown_series_samples", replayer.unknown},
-                                  {"conflicting_samples", replayer.conflicts}});
+                                  {"repaired", recovery_.wal_repaired},
+                                  {"repair", recovery_.wal_repair},
+                                  {"unknown_series_samples", recovery_.unknown_series_samples},
+                                  {"conflicting_samples", recovery_.conflicting_samples}});
     UpdateGauges();
     return Status::Ok();
   }
@@ -787,11 +787,7 @@ class DbImpl final : public Db {
   }
 
   std::string FormatSeries(const MemSeries& series) const {
-    Labels labels = head_.LabelsOf(series);
-    std::vector<LabelView> views;
-    views.reserve(labels.size());
-    for (const Label& l : labels) views.push_back({l.name, l.value});
-    return FormatLabelsBounded(views);
+    return FormatLabelsBounded(head_.LabelsOf(series));
   }
 
   // Validates and sorts the labels, then finds or creates the series. A series whose

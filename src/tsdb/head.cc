@@ -11,6 +11,11 @@ namespace {
 
 constexpr uint16_t kSamplesPerChunk = 120;
 
+// Requires the series' stripe lock.
+bool HoldsNoSamples(const MemSeries& s) {
+  return s.closed.empty() && s.out_of_order.empty() && (!s.appender || s.appender->count() == 0);
+}
+
 uint64_t Bits(double v) {
   uint64_t b;
   std::memcpy(&b, &v, 8);
@@ -270,8 +275,7 @@ std::vector<uint64_t> Head::EmptySeries() const {
     MemSeries* s = ByRef(ref);
     if (!s) continue;
     std::lock_guard<std::mutex> lock(const_cast<Head*>(this)->Stripe(ref));
-    if (s->closed.empty() && s->out_of_order.empty() && (!s->appender || s->appender->count() == 0))
-      out.push_back(ref);
+    if (HoldsNoSamples(*s)) out.push_back(ref);
   }
   return out;
 }
@@ -286,9 +290,7 @@ size_t Head::Collect(std::span<const uint64_t> candidates) {
     MemSeries* s = ByRef(ref);
     if (!s) continue;
     std::lock_guard<std::mutex> lock(Stripe(ref));
-    bool empty =
-        s->closed.empty() && s->out_of_order.empty() && (!s->appender || s->appender->count() == 0);
-    if (empty) {
+    if (HoldsNoSamples(*s)) {
       s->deleted = true;
       dead.push_back(s);
     }

@@ -45,7 +45,10 @@ std::string Format(const L& labels) {
 std::string FormatLabels(std::span<const LabelView> labels) { return Format(labels); }
 std::string FormatLabels(const Labels& labels) { return Format(labels); }
 
-std::string FormatLabelsBounded(std::span<const LabelView> labels, size_t max_bytes) {
+namespace {
+
+template <typename L>
+std::string FormatBounded(const L& labels, size_t max_bytes) {
   std::string out = "{";
   for (size_t i = 0; i < labels.size(); ++i) {
     if (out.size() >= max_bytes) {
@@ -53,9 +56,9 @@ std::string FormatLabelsBounded(std::span<const LabelView> labels, size_t max_by
       break;
     }
     if (i) out += ", ";
-    out.append(labels[i].name.substr(0, max_bytes));
+    out.append(std::string_view(labels[i].name).substr(0, max_bytes));
     out += '=';
-    std::string_view value = labels[i].value;
+    std::string_view value(labels[i].value);
     bool cut = value.size() > max_bytes;
     if (cut) {
       // Keep whole UTF-8 sequences: back up to a lead byte.
@@ -68,6 +71,15 @@ std::string FormatLabelsBounded(std::span<const LabelView> labels, size_t max_by
   }
   out += '}';
   return out;
+}
+
+}  // namespace
+
+std::string FormatLabelsBounded(std::span<const LabelView> labels, size_t max_bytes) {
+  return FormatBounded(labels, max_bytes);
+}
+std::string FormatLabelsBounded(const Labels& labels, size_t max_bytes) {
+  return FormatBounded(labels, max_bytes);
 }
 
 std::string_view LabelValue(const Labels& labels, std::string_view name) {

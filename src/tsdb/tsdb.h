@@ -75,6 +75,7 @@ std::string FormatLabels(const Labels& labels);
 /// The same, cut after about `max_bytes` with the number of labels left out, so that an
 /// error about a huge series stays small: {a="b", c="d", ... 999998 more labels}.
 std::string FormatLabelsBounded(std::span<const LabelView> labels, size_t max_bytes = 512);
+std::string FormatLabelsBounded(const Labels& labels, size_t max_bytes = 512);
 /// Prometheus's label-set fingerprint (FNV-1a 64 over sorted names and values, each followed
 /// by 0xff) as 16 hex digits: the fingerprint Alertmanager shows. `labels` must be sorted.
 std::string Fingerprint(const Labels& labels);

@@ -125,15 +125,7 @@ class WalImpl final : public Wal {
       checkpoint_ = checkpoints.back();
       checkpoints.pop_back();
       for (uint64_t c : checkpoints) PHAROS_RETURN_IF_ERROR(env->Remove(Path(CheckpointName(c))));
-      std::vector<uint64_t> keep;
-      for (uint64_t n : segments_) {
-        if (n < checkpoint_) {
-          PHAROS_RETURN_IF_ERROR(env->Remove(Path(SegmentName(n))));
-        } else {
-          keep.push_back(n);
-        }
-      }
-      segments_ = std::move(keep);
+      PHAROS_RETURN_IF_ERROR(DropSegmentsBefore(checkpoint_, /*keep_current=*/false));
     }
     ReplayReport local;
     ReplayReport& rep = report ? *report : local;
@@ -271,16 +263,7 @@ class WalImpl final : public Wal {
     std::lock_guard<std::mutex> lock(mu_);
     checkpoint_ = segment;
     if (previous) PHAROS_RETURN_IF_ERROR(env->Remove(Path(CheckpointName(previous))));
-    std::vector<uint64_t> keep;
-    for (uint64_t n : segments_) {
-      if (n < segment) {
-        PHAROS_RETURN_IF_ERROR(env->Remove(Path(SegmentName(n))));
-      } else {
-        keep.push_back(n);
-      }
-    }
-    segments_ = std::move(keep);
-    metrics_.segments.Set(static_cast<double>(segments_.size()));
+    PHAROS_RETURN_IF_ERROR(DropSegmentsBefore(segment, /*keep_current=*/true));
     metrics_.checkpoints.Inc();
     PHAROS_RETURN_IF_ERROR(env->SyncDir(options_.dir));
     return report;
@@ -403,17 +386,7 @@ class WalImpl final : public Wal {
 
   Status RemoveSegmentsBefore(uint64_t segment) override {
     std::lock_guard<std::mutex> lock(mu_);
-    std::vector<uint64_t> keep;
-    for (uint64_t n : segments_) {
-      // Never remove the segment being written.
-      if (n < segment && n != segments_.back()) {
-        PHAROS_RETURN_IF_ERROR(options_.env->Remove(Path(SegmentName(n))));
-      } else {
-        keep.push_back(n);
-      }
-    }
-    segments_ = std::move(keep);
-    metrics_.segments.Set(static_cast<double>(segments_.size()));
+    PHAROS_RETURN_IF_ERROR(DropSegmentsBefore(segment, /*keep_current=*/true));
     return options_.env->SyncDir(options_.dir);
   }
 
@@ -448,6 +421,22 @@ class WalImpl final : public Wal {
   };
 
   std::string Path(const std::string& name) const { return options_.dir + "/" + name; }
+
+  // Requires mu_ (or single-threaded start-up). Deletes the segments before `segment`,
+  // except, with `keep_current`, the one being written.
+  Status DropSegmentsBefore(uint64_t segment, bool keep_current) {
+    std::vector<uint64_t> keep;
+    for (uint64_t n : segments_) {
+      if (n < segment && !(keep_current && n == segments_.back())) {
+        PHAROS_RETURN_IF_ERROR(options_.env->Remove(Path(SegmentName(n))));
+      } else {
+        keep.push_back(n);
+      }
+    }
+    segments_ = std::move(keep);
+    metrics_.segments.Set(static_cast<double>(segments_.size()));
+    return Status::Ok();
+  }
 
   // Requires mu_. After a failed write (a full disk), at most once a second: start a fresh
   // segment; when that works, space is back and appends resume.
