@@ -5,7 +5,6 @@
 #include <xxhash.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <limits>
 #include <unordered_map>
@@ -24,15 +23,6 @@ tsdb::Labels GroupLabels(const tsdb::Labels& labels, const AggregateExpr& a) {
     out.push_back(l);
   }
   return out;
-}
-
-// Go's strconv.FormatFloat(v, 'f', -1, 64): the shortest fixed notation that round-trips.
-std::string FormatFixed(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  char buf[400];
-  auto res = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed);
-  return std::string(buf, res.ptr);
 }
 
 // The k of topk/bottomk/limitk at one step.
@@ -187,7 +177,7 @@ Result<Value> Evaluator::EvalAggregate(const AggregateExpr& a) {
       for (size_t s = 0; s < input.size(); ++s) {
         if (!input[s].has[i]) continue;
         tsdb::Labels labels = group_labels[group_of[s]];
-        SetLabel(labels, label, FormatFixed(input[s].v[i]));
+        SetLabel(labels, label, FormatFloat(input[s].v[i]));
         auto [it, inserted] = index.emplace(LabelsKey(labels), out.vec.size());
         if (inserted) out.vec.push_back(MakeSeries(std::move(labels), n_));
         Series& o = out.vec[it->second];

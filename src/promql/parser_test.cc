@@ -43,6 +43,17 @@ TEST(ParserTest, CanonicalForms) {
   EXPECT_EQ(Canonical("1e3 + 0x10 + Inf"), "1000 + 16 + Inf");
 }
 
+TEST(ParserTest, CanonicalFormsReadBackAsTheSameQuery) {
+  // Found by the promql fuzz target: a quoted label in group_left printed bare.
+  EXPECT_EQ(Canonical("a * on(x) group_left(\"a b\") b"), "a * on (x) group_left (\"a b\") b");
+  EXPECT_EQ(Canonical(Canonical("a * on(x) group_right(\"a b\", y) b")),
+            "a * on (x) group_right (\"a b\", y) b");
+  // Small literals keep their value (Go's 'f' -1), not a six-decimal rounding to 0.
+  EXPECT_EQ(Canonical("1e-10"), "0.0000000001");
+  EXPECT_EQ(Canonical("x > bool 2.5e-7"), "x > bool 0.00000025");
+  EXPECT_EQ(Canonical("a + on() fill(1e-9) b"), "a + on () fill (0.000000001) b");
+}
+
 TEST(ParserTest, ErrorsSayWhereAndWhat) {
   EXPECT_EQ(Canonical("sum(up"),
             "error: 1:7: parse error: unexpected end of input in aggregation, expected \",\" "

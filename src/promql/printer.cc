@@ -2,6 +2,7 @@
 // name tables the parser and engine share.
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cmath>
 
 #include "promql/functions.h"
@@ -140,17 +141,11 @@ std::string FormatDuration(int64_t ms) {
 std::string FormatFloat(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  // Shortest representation that round-trips, in Go's 'f' -1 style for literals.
-  std::string s = fmt::format("{}", v);
-  if (s.find('e') == std::string::npos) {
-    if (s.size() > 2 && s.substr(s.size() - 2) == ".0") s.resize(s.size() - 2);
-    return s;
-  }
-  // fmt chose an exponent; Prometheus literals print plainly.
-  s = fmt::format("{:f}", v);
-  while (!s.empty() && s.back() == '0') s.pop_back();
-  if (!s.empty() && s.back() == '.') s.pop_back();
-  return s;
+  // Go's strconv.FormatFloat(v, 'f', -1, 64): the shortest fixed notation that reads back as
+  // the same double (1e-10 prints as 0.0000000001, never as a rounded 0).
+  char buf[400];
+  auto res = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed);
+  return std::string(buf, res.ptr);
 }
 
 const char* ValueTypeName(ValueType t) {
@@ -352,7 +347,7 @@ std::string Format(const Expr& e) {
         if (vm->card == Cardinality::kManyToOne || vm->card == Cardinality::kOneToMany) {
           mods +=
               fmt::format(" group_{} ({})", vm->card == Cardinality::kManyToOne ? "left" : "right",
-                          Join(vm->include));
+                          LabelList(vm->include));
         }
       }
       if (vm != nullptr) {
