@@ -117,18 +117,21 @@ Status QueryContext::CheckDeadline() const {
   return Status::Ok();
 }
 
-Status QueryContext::CheckSeries(uint64_t n) const {
-  if (max_series > 0 && n > max_series) {
-    return ResourceExhausted(
-        fmt::format("the query selects {} series, more than the limit of {} (query.max_series)", n,
-                    max_series));
+Status QueryContext::CountSeries(uint64_t& loaded) const {
+  ++loaded;
+  if (max_series > 0 && loaded > max_series) {
+    return ResourceExhausted(fmt::format(
+        "the query selects more than {} series, the limit of query.max_series", max_series));
   }
+  // A long select stops at the deadline, not after it.
+  if (loaded % 64 == 0) return CheckDeadline();
   return Status::Ok();
 }
 
 Status QueryContext::AddSamples(uint64_t n) {
   samples_loaded += n;
   samples_in_use += n;
+  peak_samples = std::max(peak_samples, samples_in_use);
   if (samples_in_use > max_samples) {
     return ResourceExhausted(
         "query processing would load too many samples into memory in query execution");
@@ -200,25 +203,35 @@ Result<int64_t> ResolveDuration(const Expr& e, const QueryContext& ctx) {
   return static_cast<int64_t>(std::llround(seconds * 1000.0));
 }
 
+Result<std::unique_ptr<tsdb::SeriesSet>> Evaluator::Select(const VectorSelector& vs, int64_t mint,
+                                                           int64_t maxt, int64_t range_ms) {
+  std::unique_ptr<tsdb::Querier> q = ctx_.db->Query(mint, maxt);
+  tsdb::SelectHints hints;
+  hints.step_ms = step_;
+  hints.range_ms = range_ms;
+  return q->SelectSeries(vs.matchers, hints);
+}
+
 Result<Value> Evaluator::EvalVectorSelector(const VectorSelector& vs, bool want_timestamps) {
   if (vs.smoothed && !want_timestamps) return EvalSmoothedSelector(vs);
   PHAROS_RETURN_IF_ERROR(ctx_.CheckDeadline());
   std::vector<int64_t> times = SelectorTimes(vs.time);
   int64_t tmin = *std::min_element(times.begin(), times.end());
   int64_t tmax = *std::max_element(times.begin(), times.end());
-  std::unique_ptr<tsdb::Querier> q =
-      ctx_.db->Query(tmin - ctx_.lookback_ms + 1 - ctx_.left_edge, tmax);
-  Result<std::vector<tsdb::SeriesData>> data = q->Select(vs.matchers);
-  if (!data.ok()) return data.status();
-  PHAROS_RETURN_IF_ERROR(ctx_.CheckSeries(data->size()));
+  Result<std::unique_ptr<tsdb::SeriesSet>> set =
+      Select(vs, tmin - ctx_.lookback_ms + 1 - ctx_.left_edge, tmax, 0);
+  if (!set.ok()) return set.status();
+  tsdb::SeriesSet& series = **set;
   Value out;
   out.type = ValueType::kVector;
-  out.vec.reserve(data->size());
-  uint64_t loaded = 0;
-  for (tsdb::SeriesData& sd : *data) {
-    Series s = MakeSeries(std::move(sd.labels), n_);
-    const std::vector<tsdb::Sample>& samples = sd.samples;
-    loaded += samples.size();
+  uint64_t selected = 0;
+  while (series.Next()) {
+    PHAROS_RETURN_IF_ERROR(ctx_.CountSeries(selected));
+    const std::vector<tsdb::Sample>& samples = series.samples();
+    // The series' raw samples are held only while its steps are filled in.
+    PHAROS_RETURN_IF_ERROR(ctx_.AddSamples(samples.size()));
+    ctx_.samples_in_use -= samples.size();
+    Series s = MakeSeries(series.labels(), n_);
     size_t j = 0;
     bool any = false;
     for (int i = 0; i < n_; ++i) {
@@ -236,37 +249,64 @@ Result<Value> Evaluator::EvalVectorSelector(const VectorSelector& vs, bool want_
       s.has[i] = 1;
       any = true;
     }
-    if (any) out.vec.push_back(std::move(s));
+    if (!any) continue;
+    PHAROS_RETURN_IF_ERROR(ctx_.AddSamples(n_));
+    out.vec.push_back(std::move(s));
   }
-  PHAROS_RETURN_IF_ERROR(ctx_.AddSamples(loaded + out.vec.size() * n_));
-  ctx_.samples_in_use -= loaded;
+  PHAROS_RETURN_IF_ERROR(series.status());
   return out;
+}
+
+Status Evaluator::OpenRangeSelector(const VectorSelector& vs, int64_t range_ms,
+                                    const std::vector<int64_t>& times, int64_t after_ms,
+                                    RangeArg& arg) {
+  PHAROS_RETURN_IF_ERROR(ctx_.CheckDeadline());
+  int64_t tmin = *std::min_element(times.begin(), times.end());
+  int64_t tmax = *std::max_element(times.begin(), times.end());
+  Result<std::unique_ptr<tsdb::SeriesSet>> set =
+      Select(vs, tmin - range_ms + 1 - ctx_.left_edge, tmax + after_ms, range_ms);
+  if (!set.ok()) return set.status();
+  arg.set = std::move(*set);
+  return Status::Ok();
+}
+
+Result<bool> Evaluator::NextRangeSeries(RangeArg& arg, RangeSeries& out, bool keep) {
+  // The previous series' samples are given back unless the caller kept them.
+  ctx_.samples_in_use -= arg.held;
+  arg.held = 0;
+  if (!arg.set) {
+    if (arg.next >= arg.series.size()) return false;
+    out = std::move(arg.series[arg.next++]);
+    return true;
+  }
+  while (arg.set->Next()) {
+    PHAROS_RETURN_IF_ERROR(ctx_.CountSeries(arg.selected));
+    out.labels = arg.set->labels();
+    out.drop_name = false;
+    out.samples = arg.set->TakeSamples();
+    std::erase_if(out.samples, [](const tsdb::Sample& s) { return tsdb::IsStaleNaN(s.v); });
+    if (out.samples.empty()) continue;
+    PHAROS_RETURN_IF_ERROR(ctx_.AddSamples(out.samples.size()));
+    if (!keep) arg.held = out.samples.size();
+    return true;
+  }
+  PHAROS_RETURN_IF_ERROR(arg.set->status());
+  return false;
 }
 
 Result<std::vector<RangeSeries>> Evaluator::SelectRange(const VectorSelector& vs, int64_t range_ms,
                                                         const std::vector<int64_t>& times,
                                                         int64_t after_ms) {
-  PHAROS_RETURN_IF_ERROR(ctx_.CheckDeadline());
-  int64_t tmin = *std::min_element(times.begin(), times.end());
-  int64_t tmax = *std::max_element(times.begin(), times.end());
-  std::unique_ptr<tsdb::Querier> q =
-      ctx_.db->Query(tmin - range_ms + 1 - ctx_.left_edge, tmax + after_ms);
-  Result<std::vector<tsdb::SeriesData>> data = q->Select(vs.matchers);
-  if (!data.ok()) return data.status();
-  PHAROS_RETURN_IF_ERROR(ctx_.CheckSeries(data->size()));
+  RangeArg arg;
+  PHAROS_RETURN_IF_ERROR(OpenRangeSelector(vs, range_ms, times, after_ms, arg));
   std::vector<RangeSeries> out;
-  out.reserve(data->size());
-  uint64_t loaded = 0;
-  for (tsdb::SeriesData& sd : *data) {
-    RangeSeries rs;
-    rs.labels = std::move(sd.labels);
-    rs.samples = std::move(sd.samples);
-    std::erase_if(rs.samples, [](const tsdb::Sample& s) { return tsdb::IsStaleNaN(s.v); });
-    if (rs.samples.empty()) continue;
-    loaded += rs.samples.size();
+  RangeSeries rs;
+  while (true) {
+    Result<bool> more = NextRangeSeries(arg, rs, /*keep=*/true);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
     out.push_back(std::move(rs));
   }
-  PHAROS_RETURN_IF_ERROR(ctx_.AddSamples(loaded));
   return out;
 }
 
@@ -305,7 +345,6 @@ Result<RangeArg> Evaluator::EvalRangeArg(const Expr& e) {
   const Expr* node = &e;
   while (node->kind == NodeKind::kParen) node = static_cast<const ParenExpr*>(node)->expr.get();
   RangeArg arg;
-  Result<std::vector<RangeSeries>> series = std::vector<RangeSeries>{};
   if (node->kind == NodeKind::kMatrixSelector) {
     const auto& ms = static_cast<const MatrixSelector&>(*node);
     arg.selector = ms.selector.get();
@@ -313,16 +352,16 @@ Result<RangeArg> Evaluator::EvalRangeArg(const Expr& e) {
     arg.times = SelectorTimes(ms.selector->time);
     // anchored/smoothed selectors read around the window themselves (extended.cc).
     if (!ms.selector->anchored && !ms.selector->smoothed) {
-      series = SelectRange(*ms.selector, arg.range, arg.times);
+      PHAROS_RETURN_IF_ERROR(OpenRangeSelector(*ms.selector, arg.range, arg.times, 0, arg));
     }
   } else {
     const auto& sq = static_cast<const SubqueryExpr&>(*node);
     arg.range = sq.range_ms;
     arg.times = SelectorTimes(sq.time);
-    series = EvalSubqueryRange(sq, arg.times);
+    Result<std::vector<RangeSeries>> series = EvalSubqueryRange(sq, arg.times);
+    if (!series.ok()) return series.status();
+    arg.series = std::move(*series);
   }
-  if (!series.ok()) return series.status();
-  arg.series = std::move(*series);
   return arg;
 }
 
@@ -333,7 +372,11 @@ Result<Value> Evaluator::EvalMatrixResult(const Expr& e) {
   Value out;
   out.type = ValueType::kMatrix;
   int64_t t = arg->times.back();
-  for (RangeSeries& rs : arg->series) {
+  RangeSeries rs;
+  while (true) {
+    Result<bool> more = NextRangeSeries(*arg, rs, /*keep=*/true);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
     std::erase_if(rs.samples, [&](const tsdb::Sample& s) {
       return s.t <= t - arg->range - ctx_.left_edge || s.t > t;
     });
@@ -543,6 +586,7 @@ Result<QueryResult> Engine::Run(tsdb::Db& db, std::string_view query, int64_t st
   result.warnings = std::move(ctx.warnings);
   result.infos = std::move(ctx.infos);
   result.samples_loaded = ctx.samples_loaded;
+  result.peak_samples = ctx.peak_samples;
   Value& v = *value;
   switch (v.type) {
     case ValueType::kScalar:

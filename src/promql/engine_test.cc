@@ -146,5 +146,57 @@ TEST(EngineLimitsTest, SampleLimitIsAnError) {
   (void)DefaultEnv()->RemoveAll(options.dir);
 }
 
+TEST(EngineLimitsTest, SelectorsStreamSoTheSampleLimitBoundsMemoryNotData) {
+  tsdb::Options options;
+  options.dir = ::testing::TempDir() + "pharos_promql_stream_" + std::to_string(::getpid());
+  (void)DefaultEnv()->RemoveAll(options.dir);
+  selfmon::Registry registry;
+  auto db = tsdb::Db::Open(options, registry);
+  ASSERT_TRUE(db.ok());
+  // 2,000 series x 240 samples (4 h at 1 m): 480,000 samples in all.
+  std::vector<tsdb::Sample> samples;
+  for (int64_t t = 0; t < 240; ++t) samples.push_back({t * 60'000, 1.0});
+  for (int i = 0; i < 2000; ++i) {
+    std::string id = std::to_string(i);
+    std::vector<tsdb::LabelView> labels = {{"__name__", "x"}, {"id", id}};
+    tsdb::SeriesInput in{labels, samples};
+    tsdb::AppendResult ar;
+    ASSERT_TRUE((*db)->Append(std::span<const tsdb::SeriesInput>(&in, 1), ar).ok());
+  }
+  // Cut into blocks: the query reads them from disk, series by series.
+  ASSERT_TRUE((*db)->Flush().ok());
+  const char* query = "count(count_over_time(x[4h]))";
+  EngineOptions eo;
+  eo.max_samples = 5000;  // 1% of the data: one series' samples plus one output per series
+  Engine engine(eo);
+  Result<QueryResult> r = engine.Instant(**db, query, 239 * 60'000);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->series.size(), 1u);
+  EXPECT_EQ(r->series[0].points[0].v, 2000);
+  EXPECT_GE(r->samples_loaded, 480'000u);
+  EXPECT_LE(r->peak_samples, 240u + 2000u + 2u);
+  r = engine.Range(**db, "sum(x)", 0, 239 * 60'000, 60'000);
+  ASSERT_FALSE(r.ok());  // 2,000 series x 240 steps of output is more than 5,000
+  EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted);
+  // Below one series' output per series the limit refuses, naming Prometheus's error.
+  eo.max_samples = 1000;
+  Engine small(eo);
+  r = small.Instant(**db, query, 239 * 60'000);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(),
+            "query processing would load too many samples into memory in query execution");
+  // The series limit stops the select as soon as it is crossed.
+  eo.max_samples = 50'000'000;
+  eo.max_series = 100;
+  Engine few(eo);
+  r = few.Instant(**db, query, 239 * 60'000);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(),
+            "the query selects more than 100 series, the limit of query.max_series");
+  EXPECT_TRUE(few.Instant(**db, "count_over_time(x{id=~\"1.\"}[4h])", 239 * 60'000).ok());
+  db->reset();
+  (void)DefaultEnv()->RemoveAll(options.dir);
+}
+
 }  // namespace
 }  // namespace pharos::promql

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,7 @@ struct QueryContext {
   uint64_t max_series = 0;      // per selector; 0: no limit
   uint64_t samples_loaded = 0;  // total, for statistics
   uint64_t samples_in_use = 0;  // currently held in selector results
+  uint64_t peak_samples = 0;    // the most ever held at once
   std::chrono::steady_clock::time_point deadline;
   int64_t query_start = 0;  // ms, for @ start() and range()
   int64_t query_end = 0;
@@ -58,18 +60,25 @@ struct QueryContext {
 
   Status CheckDeadline() const;
   Status AddSamples(uint64_t n);
-  Status CheckSeries(uint64_t n) const;
+  /// Counts one more series a selector loaded into `loaded` (refused past max_series) and
+  /// checks the deadline every few series.
+  Status CountSeries(uint64_t& loaded) const;
   void Warn(const Expr& at, std::string message);
   void Info(const Expr& at, std::string message);
 };
 
-/// A range-vector argument: a matrix selector's samples or a subquery's points, with the
-/// evaluation time of each step (after @ and offset) and the window length.
+/// A range-vector argument: a matrix selector's samples, streamed from the store a series
+/// at a time, or a subquery's points, with the evaluation time of each step (after @ and
+/// offset) and the window length. Read it with Evaluator::NextRangeSeries.
 struct RangeArg {
   std::vector<int64_t> times;
   int64_t range = 0;
-  std::vector<RangeSeries> series;
   const VectorSelector* selector = nullptr;  // for matrix selectors
+  std::unique_ptr<tsdb::SeriesSet> set;      // a matrix selector's series
+  std::vector<RangeSeries> series;           // a subquery's series
+  size_t next = 0;                           // into `series`
+  uint64_t selected = 0;                     // series read from `set`
+  uint64_t held = 0;                         // samples of the current series, counted in use
 };
 
 /// A duration expression with step() or range(), in milliseconds.
@@ -92,8 +101,16 @@ class Evaluator {
   // Evaluation times of a selector or subquery at each step, after @ and offset.
   std::vector<int64_t> SelectorTimes(const TimeModifiers& time) const;
 
+  Result<std::unique_ptr<tsdb::SeriesSet>> Select(const VectorSelector& vs, int64_t mint,
+                                                  int64_t maxt, int64_t range_ms);
   Result<Value> EvalVectorSelector(const VectorSelector& vs, bool want_timestamps);
-  // Samples of each series in (min(times) - range, max(times) + after].
+  // Opens `arg.set` on the samples in (min(times) - range, max(times) + after].
+  Status OpenRangeSelector(const VectorSelector& vs, int64_t range_ms,
+                           const std::vector<int64_t>& times, int64_t after_ms, RangeArg& arg);
+  // The next series of `arg` into `out`; false at the end. Its samples count against the
+  // limit until the next call, or for the rest of the query when `keep`.
+  Result<bool> NextRangeSeries(RangeArg& arg, RangeSeries& out, bool keep);
+  // Every series of a range selector at once (the experimental modifiers, extended.cc).
   Result<std::vector<RangeSeries>> SelectRange(const VectorSelector& vs, int64_t range_ms,
                                                const std::vector<int64_t>& times,
                                                int64_t after_ms = 0);

@@ -9,8 +9,10 @@
 //   errorType: InvalidArgument = bad_data (parse, bad parameters), FailedPrecondition =
 //   execution (evaluation errors such as duplicate series), ResourceExhausted = execution
 //   (the sample limit), DeadlineExceeded = timeout, Cancelled = canceled. A query never
-//   holds more than max_samples samples in memory at once, and never runs past its
-//   deadline by more than one step of work.
+//   holds more than max_samples samples in memory at once: selectors stream series from
+//   the store and count each series' samples as they load it, so the limit stops a query
+//   before the samples are held, not after. A query never runs past its deadline by more
+//   than one step of work or a few series of a select.
 // - At most max_concurrent_queries evaluate at once; later ones wait in line, and the wait
 //   counts against their timeout.
 // - The engine is thread-safe; each query has its own evaluation state.
@@ -86,6 +88,8 @@ struct QueryResult {
   std::vector<std::string> warnings;  // "PromQL warning: ... (1:5)"
   std::vector<std::string> infos;     // "PromQL info: ..."
   uint64_t samples_loaded = 0;
+  /// The most samples the query held at once (never above max_samples).
+  uint64_t peak_samples = 0;
 };
 
 /// Per-query overrides of the engine options (the HTTP API's timeout= parameter).

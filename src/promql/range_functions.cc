@@ -138,7 +138,6 @@ Result<Value> Evaluator::EvalRangeCall(const CallExpr& c) {
   if (!range_arg.ok()) return range_arg.status();
   const std::vector<int64_t>& times = range_arg->times;
   int64_t range = range_arg->range;
-  std::vector<RangeSeries>& input = range_arg->series;
   const VectorSelector* selector = range_arg->selector;
   if (selector != nullptr && (selector->anchored || selector->smoothed)) {
     return EvalExtendedRange(c, *selector, range, times);
@@ -169,41 +168,44 @@ Result<Value> Evaluator::EvalRangeCall(const CallExpr& c) {
     }
   }
   bool counter_fn = id == FuncId::kRate || id == FuncId::kIncrease || id == FuncId::kIrate;
-  if (counter_fn) {
-    for (const RangeSeries& rs : input) {
-      std::string name = MetricName(rs.labels);
-      if (!name.empty() && !name.ends_with("_total") && !name.ends_with("_sum") &&
-          !name.ends_with("_count") && !name.ends_with("_bucket")) {
-        ctx_.Info(*c.args[matrix_arg],
-                  fmt::format("metric might not be a counter, name does not end in "
-                              "_total/_sum/_count/_bucket: \"{}\"",
-                              name));
-      }
+  auto warn_not_counter = [&](const RangeSeries& rs) {
+    std::string name = MetricName(rs.labels);
+    if (!name.empty() && !name.ends_with("_total") && !name.ends_with("_sum") &&
+        !name.ends_with("_count") && !name.ends_with("_bucket")) {
+      ctx_.Info(*c.args[matrix_arg],
+                fmt::format("metric might not be a counter, name does not end in "
+                            "_total/_sum/_count/_bucket: \"{}\"",
+                            name));
     }
-  }
+  };
 
   Value out;
   out.type = ValueType::kVector;
+  // Series stream in one at a time; only the current one's samples are in memory.
+  RangeSeries rs;
+  auto next = [&]() { return NextRangeSeries(*range_arg, rs, /*keep=*/false); };
 
   if (id == FuncId::kAbsentOverTime) {
+    std::vector<char> present(n_, 0);
+    while (true) {
+      Result<bool> more = next();
+      if (!more.ok()) return more.status();
+      if (!*more) break;
+      for (int i = 0; i < n_; ++i) {
+        if (present[i]) continue;
+        int64_t t = times[i];
+        auto it = std::upper_bound(rs.samples.begin(), rs.samples.end(), t - range - ctx_.left_edge,
+                                   [](int64_t x, const tsdb::Sample& smp) { return x < smp.t; });
+        if (it != rs.samples.end() && it->t <= t) present[i] = 1;
+      }
+    }
     Series s = MakeSeries(AbsentLabels(c.args[matrix_arg].get()), n_);
     bool any = false;
     for (int i = 0; i < n_; ++i) {
-      int64_t t = times[i];
-      bool present = false;
-      for (const RangeSeries& rs : input) {
-        auto it = std::upper_bound(rs.samples.begin(), rs.samples.end(), t - range - ctx_.left_edge,
-                                   [](int64_t x, const tsdb::Sample& smp) { return x < smp.t; });
-        if (it != rs.samples.end() && it->t <= t) {
-          present = true;
-          break;
-        }
-      }
-      if (!present) {
-        s.v[i] = 1;
-        s.has[i] = 1;
-        any = true;
-      }
+      if (present[i]) continue;
+      s.v[i] = 1;
+      s.has[i] = 1;
+      any = true;
     }
     if (any) out.vec.push_back(std::move(s));
     return out;
@@ -211,7 +213,11 @@ Result<Value> Evaluator::EvalRangeCall(const CallExpr& c) {
 
   bool keeps_name = id == FuncId::kLastOverTime || id == FuncId::kFirstOverTime;
   std::vector<double> scratch;
-  for (RangeSeries& rs : input) {
+  while (true) {
+    Result<bool> more = next();
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    if (counter_fn) warn_not_counter(rs);
     Series s = MakeSeries(std::move(rs.labels), n_);
     s.drop_name = keeps_name ? rs.drop_name : true;
     const std::vector<tsdb::Sample>& all = rs.samples;
@@ -353,7 +359,9 @@ Result<Value> Evaluator::EvalRangeCall(const CallExpr& c) {
       s.has[i] = 1;
       any = true;
     }
-    if (any) out.vec.push_back(std::move(s));
+    if (!any) continue;
+    PHAROS_RETURN_IF_ERROR(ctx_.AddSamples(n_));
+    out.vec.push_back(std::move(s));
   }
   return out;
 }

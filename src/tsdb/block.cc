@@ -298,15 +298,13 @@ class BlockIndexView {
   }
   template <typename Pred>
   std::vector<uint64_t> UnionWhere(const std::string& name, Pred pred) const {
-    std::vector<uint64_t> out;
     const auto* values = Values(name);
-    if (!values) return out;
+    if (!values) return {};
+    std::vector<std::span<const uint64_t>> lists;
     for (const auto& [value, ids] : *values) {
-      if (pred(b_.symbols_[value])) out.insert(out.end(), ids.begin(), ids.end());
+      if (pred(b_.symbols_[value])) lists.emplace_back(ids);
     }
-    std::sort(out.begin(), out.end());
-    out.erase(std::unique(out.begin(), out.end()), out.end());
-    return out;
+    return UnionSorted(lists);
   }
   std::vector<uint64_t> All() const {
     std::vector<uint64_t> out(b_.series_.size());

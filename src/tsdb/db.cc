@@ -181,6 +181,104 @@ struct LabelsLessFn {
 // left, so a query racing a cut sees each sample in the block or in the head.
 using ReaderEpoch = std::shared_ptr<const int>;
 
+// One select's series: every matching series' labels and where its samples are (blocks
+// and the head), sorted by labels; samples are read series by series in Next().
+class StoreSeriesSet final : public SeriesSet {
+ public:
+  static constexpr uint32_t kHead = UINT32_MAX;
+  struct Ref {
+    Labels labels;
+    uint32_t block;  // index into the querier's blocks, or kHead
+    uint64_t id;     // the block's series index, or the head's series ref
+  };
+
+  StoreSeriesSet(Head& head, std::vector<std::shared_ptr<Block>> blocks, ReaderEpoch epoch,
+                 int64_t mint, int64_t maxt, uint64_t limit, std::vector<Ref> refs)
+      : head_(head),
+        blocks_(std::move(blocks)),
+        epoch_(std::move(epoch)),
+        mint_(mint),
+        maxt_(maxt),
+        limit_(limit),
+        refs_(std::move(refs)) {
+    // Equal labels sort together, blocks (oldest first) before the head.
+    std::sort(refs_.begin(), refs_.end(), [](const Ref& a, const Ref& b) {
+      if (LabelsLess(a.labels, b.labels)) return true;
+      if (LabelsLess(b.labels, a.labels)) return false;
+      return a.block < b.block;
+    });
+    for (size_t i = 0; i < refs_.size(); ++i) {
+      if (i == 0 || refs_[i].labels != refs_[i - 1].labels) ++candidates_;
+    }
+  }
+
+  bool Next() override {
+    while (next_ < refs_.size()) {
+      if (limit_ > 0 && returned_ >= limit_) break;
+      size_t first = next_;
+      samples_.clear();
+      bool sorted = true;
+      do {
+        const Ref& r = refs_[next_];
+        size_t before = samples_.size();
+        if (r.block == kHead) {
+          MemSeries* s = head_.ByRef(r.id);
+          if (s != nullptr) {
+            std::lock_guard<std::mutex> lock(head_.Stripe(r.id));
+            head_.Read(*s, mint_, maxt_, scratch_);
+          } else {
+            scratch_.clear();
+          }
+          samples_.insert(samples_.end(), scratch_.begin(), scratch_.end());
+        } else {
+          status_ = blocks_[r.block]->Read(r.id, mint_, maxt_, samples_);
+          if (!status_.ok()) return false;
+        }
+        if (before > 0 && samples_.size() > before &&
+            samples_[before].t <= samples_[before - 1].t) {
+          sorted = false;
+        }
+        ++next_;
+      } while (next_ < refs_.size() && refs_[next_].labels == refs_[first].labels);
+      if (samples_.empty()) continue;
+      if (!sorted) {
+        // A block being cut may briefly repeat head samples: one sample per timestamp.
+        std::stable_sort(samples_.begin(), samples_.end(),
+                         [](const Sample& a, const Sample& b) { return a.t < b.t; });
+        samples_.erase(std::unique(samples_.begin(), samples_.end(),
+                                   [](const Sample& a, const Sample& b) { return a.t == b.t; }),
+                       samples_.end());
+      }
+      current_ = first;
+      ++returned_;
+      return true;
+    }
+    return false;
+  }
+
+  const Labels& labels() const override { return refs_[current_].labels; }
+  const std::vector<Sample>& samples() const override { return samples_; }
+  std::vector<Sample> TakeSamples() override { return std::exchange(samples_, {}); }
+  uint64_t candidates() const override { return candidates_; }
+  Status status() const override { return status_; }
+
+ private:
+  Head& head_;
+  std::vector<std::shared_ptr<Block>> blocks_;
+  ReaderEpoch epoch_;
+  int64_t mint_;
+  int64_t maxt_;
+  uint64_t limit_;
+  std::vector<Ref> refs_;
+  uint64_t candidates_ = 0;
+  size_t next_ = 0;
+  size_t current_ = 0;
+  uint64_t returned_ = 0;
+  std::vector<Sample> samples_;
+  std::vector<Sample> scratch_;
+  Status status_;
+};
+
 class StoreQuerier final : public Querier {
  public:
   StoreQuerier(Head& head, std::vector<std::shared_ptr<Block>> blocks, ReaderEpoch epoch,
@@ -191,46 +289,25 @@ class StoreQuerier final : public Querier {
     }
   }
 
-  Result<std::vector<SeriesData>> Select(std::span<const Matcher> matchers) override {
-    std::map<Labels, std::vector<Sample>, LabelsLessFn> merged;
-    std::vector<Sample> samples;
-    for (const auto& block : blocks_) {
-      for (uint64_t id : block->Postings(matchers)) {
-        if (!block->Overlaps(id, mint_, maxt_)) continue;
-        samples.clear();
-        PHAROS_RETURN_IF_ERROR(block->Read(id, mint_, maxt_, samples));
-        if (samples.empty()) continue;
-        auto& dst = merged[block->LabelsOf(id)];
-        dst.insert(dst.end(), samples.begin(), samples.end());
+  Result<std::unique_ptr<SeriesSet>> SelectSeries(std::span<const Matcher> matchers,
+                                                  const SelectHints& hints) override {
+    int64_t mint = std::max(mint_, hints.mint);
+    int64_t maxt = std::min(maxt_, hints.maxt);
+    std::vector<StoreSeriesSet::Ref> refs;
+    for (size_t b = 0; b < blocks_.size(); ++b) {
+      const Block& block = *blocks_[b];
+      for (uint64_t id : block.Postings(matchers)) {
+        if (!block.Overlaps(id, mint, maxt)) continue;
+        refs.push_back({block.LabelsOf(id), static_cast<uint32_t>(b), id});
       }
     }
     for (uint64_t ref : head_.Postings(matchers)) {
       MemSeries* s = head_.ByRef(ref);
-      if (!s) continue;
-      {
-        std::lock_guard<std::mutex> lock(head_.Stripe(ref));
-        head_.Read(*s, mint_, maxt_, samples);
-      }
-      if (samples.empty()) continue;
-      auto& dst = merged[head_.LabelsOf(*s)];
-      dst.insert(dst.end(), samples.begin(), samples.end());
+      if (s == nullptr) continue;
+      refs.push_back({head_.LabelsOf(*s), StoreSeriesSet::kHead, ref});
     }
-    std::vector<SeriesData> out;
-    out.reserve(merged.size());
-    for (auto& [labels, data] : merged) {
-      // Blocks are disjoint and older than the head, but a block being cut may briefly
-      // repeat head samples: keep one sample per timestamp.
-      if (!std::is_sorted(data.begin(), data.end(),
-                          [](const Sample& a, const Sample& b) { return a.t < b.t; })) {
-        std::stable_sort(data.begin(), data.end(),
-                         [](const Sample& a, const Sample& b) { return a.t < b.t; });
-      }
-      data.erase(std::unique(data.begin(), data.end(),
-                             [](const Sample& a, const Sample& b) { return a.t == b.t; }),
-                 data.end());
-      out.push_back(SeriesData{labels, std::move(data)});
-    }
-    return out;
+    return std::unique_ptr<SeriesSet>(
+        new StoreSeriesSet(head_, blocks_, epoch_, mint, maxt, hints.limit, std::move(refs)));
   }
 
   Result<std::vector<Labels>> Series(std::span<const Matcher> matchers) override {
@@ -1184,6 +1261,15 @@ class DbImpl final : public Db {
 };
 
 }  // namespace
+
+Result<std::vector<SeriesData>> Querier::Select(std::span<const Matcher> matchers) {
+  Result<std::unique_ptr<SeriesSet>> set = SelectSeries(matchers);
+  if (!set.ok()) return set.status();
+  std::vector<SeriesData> out;
+  while ((*set)->Next()) out.push_back(SeriesData{(*set)->labels(), (*set)->TakeSamples()});
+  PHAROS_RETURN_IF_ERROR((*set)->status());
+  return out;
+}
 
 Result<std::unique_ptr<Db>> Db::Open(const Options& options, selfmon::Registry& registry) {
   PHAROS_RETURN_IF_ERROR(options.env->MakeDirs(options.dir));

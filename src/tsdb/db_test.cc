@@ -213,6 +213,44 @@ TEST_F(DbTest, FlushMovesTheHeadIntoABlockAndSurvivesRestart) {
   EXPECT_EQ(db_->GetStats(10).num_blocks, 1u);
 }
 
+TEST_F(DbTest, SelectSeriesStreamsInLabelOrderAcrossBlocksAndHead) {
+  for (std::string id : {"c", "a", "b"}) {
+    Append({{"__name__", "m"}, {"id", id}}, {{1000, 1}, {2000, 2}});
+  }
+  ASSERT_TRUE(db_->Flush().ok());
+  Append({{"__name__", "m"}, {"id", "a"}}, {{300000, 3}});      // block + head
+  Append({{"__name__", "m"}, {"id", "0"}}, {{300000, 4}});      // head only, sorts first
+  Append({{"__name__", "other"}, {"id", "a"}}, {{300000, 5}});  // not selected
+  auto q = db_->Query(INT64_MIN, INT64_MAX);
+  std::vector<Matcher> ms = {Eq("__name__", "m")};
+  Result<std::unique_ptr<SeriesSet>> set = q->SelectSeries(ms);
+  ASSERT_TRUE(set.ok());
+  EXPECT_EQ((*set)->candidates(), 4u);
+  std::vector<std::string> ids;
+  std::vector<size_t> counts;
+  while ((*set)->Next()) {
+    ids.push_back(std::string(LabelValue((*set)->labels(), "id")));
+    counts.push_back((*set)->samples().size());
+  }
+  EXPECT_TRUE((*set)->status().ok());
+  EXPECT_EQ(ids, (std::vector<std::string>{"0", "a", "b", "c"}));
+  EXPECT_EQ(counts, (std::vector<size_t>{1, 3, 2, 2}));
+  // Hints narrow the range (series without samples in it are left out) and cap the count.
+  SelectHints hints;
+  hints.mint = 1500;
+  hints.maxt = 2500;
+  hints.limit = 2;
+  set = q->SelectSeries(ms, hints);
+  ASSERT_TRUE(set.ok());
+  ids.clear();
+  while ((*set)->Next()) {
+    ids.push_back(std::string(LabelValue((*set)->labels(), "id")));
+    ASSERT_EQ((*set)->samples().size(), 1u);
+    EXPECT_EQ((*set)->samples()[0].t, 2000);
+  }
+  EXPECT_EQ(ids, (std::vector<std::string>{"a", "b"}));
+}
+
 TEST_F(DbTest, MaintenanceCutsAlignedBlocksMergesAndExpires) {
   options_.block_duration = std::chrono::seconds(10);
   options_.retention = std::chrono::hours(0);

@@ -362,21 +362,15 @@ std::vector<uint64_t> Head::AllRefs() const {
 
 template <typename Pred>
 std::vector<uint64_t> Head::UnionWhere(uint32_t name, Pred pred) const {
-  std::vector<uint64_t> out;
   auto vit = values_.find(name);
-  if (vit == values_.end()) return out;
+  if (vit == values_.end()) return {};
+  std::vector<std::span<const uint64_t>> lists;
   for (uint32_t value : vit->second) {
     if (!pred(symbols_.Get(value))) continue;
     auto pit = postings_.find(PairKey(name, value));
-    if (pit == postings_.end()) continue;
-    std::vector<uint64_t> merged;
-    merged.reserve(out.size() + pit->second.size());
-    std::merge(out.begin(), out.end(), pit->second.begin(), pit->second.end(),
-               std::back_inserter(merged));
-    out.swap(merged);
+    if (pit != postings_.end()) lists.emplace_back(pit->second);
   }
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
+  return UnionSorted(lists);
 }
 
 // The head's index as SelectPostings sees it (index_mu_ held by the caller).

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tsdb/postings.h"
+
 namespace pharos::tsdb {
 namespace {
 
@@ -133,6 +135,28 @@ TEST(SymbolTableTest, InternAndFind) {
   for (int i = 0; i < 70000; ++i) t.Intern("s" + std::to_string(i));
   EXPECT_EQ(t.Get(t.Find("s69999")), "s69999");
   EXPECT_EQ(t.Get(a), "alpha");
+}
+
+TEST(PostingsTest, UnionSortedMergesManyListsInOnePass) {
+  std::vector<uint64_t> a = {1, 4, 9}, b = {2, 4, 10, 11}, c = {}, d = {0, 9, 12};
+  std::vector<std::span<const uint64_t>> lists = {a, b, c, d};
+  EXPECT_EQ(UnionSorted(lists), (std::vector<uint64_t>{0, 1, 2, 4, 9, 10, 11, 12}));
+  EXPECT_TRUE(UnionSorted({}).empty());
+  // 100,000 single-series values, as {job=~".+"} over 100,000 jobs: every id once, in order.
+  std::vector<std::vector<uint64_t>> many(100'000);
+  for (uint64_t i = 0; i < many.size(); ++i) many[(i * 7919) % many.size()].push_back(i);
+  std::vector<std::span<const uint64_t>> spans(many.begin(), many.end());
+  std::vector<uint64_t> all = UnionSorted(spans);
+  ASSERT_EQ(all.size(), many.size());
+  for (uint64_t i = 0; i < all.size(); ++i) ASSERT_EQ(all[i], i);
+}
+
+TEST_F(HeadTest, RegexOverManyValuesSelectsEachSeriesOnce) {
+  for (int i = 0; i < 2000; ++i) Add({{"__name__", "many"}, {"job", "j" + std::to_string(i)}});
+  EXPECT_EQ(Select({{MatchType::kRegexMatch, "job", "j.+"}}).size(), 2000u);
+  std::vector<uint64_t> refs = Select({{MatchType::kRegexMatch, "job", ".+"}});
+  EXPECT_EQ(refs.size(), 2005u);
+  EXPECT_TRUE(std::is_sorted(refs.begin(), refs.end()));
 }
 
 }  // namespace

@@ -30,6 +30,38 @@ inline std::vector<uint64_t> SubtractSorted(const std::vector<uint64_t>& a,
   return out;
 }
 
+/// The union of ascending id lists, ascending without repeats: a k-way merge on a min-heap,
+/// O(n log k) for n ids in k lists, so a regex over many values costs one pass over the
+/// postings it reads (not values x series, as merging the lists one by one would).
+inline std::vector<uint64_t> UnionSorted(std::span<const std::span<const uint64_t>> lists) {
+  size_t total = 0;
+  for (std::span<const uint64_t> l : lists) total += l.size();
+  std::vector<uint64_t> out;
+  out.reserve(total);
+  struct Cursor {
+    const uint64_t* at;
+    const uint64_t* end;
+  };
+  std::vector<Cursor> heap;
+  heap.reserve(lists.size());
+  for (std::span<const uint64_t> l : lists) {
+    if (!l.empty()) heap.push_back({l.data(), l.data() + l.size()});
+  }
+  auto later = [](const Cursor& a, const Cursor& b) { return *a.at > *b.at; };
+  std::make_heap(heap.begin(), heap.end(), later);
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), later);
+    Cursor& c = heap.back();
+    if (out.empty() || out.back() != *c.at) out.push_back(*c.at);
+    if (++c.at == c.end) {
+      heap.pop_back();
+    } else {
+      std::push_heap(heap.begin(), heap.end(), later);
+    }
+  }
+  return out;
+}
+
 /// Ids of series matching every matcher. A matcher that matches "" also selects series
 /// without the label, so it subtracts the values it rejects instead of intersecting.
 template <typename Index>

@@ -14,7 +14,8 @@
 // - Replay never drops a sample the WAL holds, whatever the order of its records: samples
 //   are applied regardless of the out-of-order window; what cannot be applied (an unknown
 //   series, a conflicting value) is counted and logged with its segment and offset.
-// - A Querier sees a consistent view of each series at the time it reads it. Matchers
+// - A Querier sees a consistent view of each series at the time it reads it. A select
+//   streams: it holds the selected series' labels and one series' samples at a time. Matchers
 //   follow Prometheus: a matcher that matches the empty string also selects series that
 //   lack the label.
 // - Label sets are sorted by name with unique names; a label with an empty value is the
@@ -165,12 +166,47 @@ struct SeriesData {
   std::vector<Sample> samples;  // ascending by time
 };
 
+/// What a select is for, as Prometheus's SelectHints: the store may read less. The range
+/// narrows the querier's; `limit` stops the set after that many series.
+struct SelectHints {
+  int64_t mint = INT64_MIN;  // ms, inclusive
+  int64_t maxt = INT64_MAX;
+  int64_t step_ms = 0;   // the query's step (0: instant)
+  int64_t range_ms = 0;  // a range selector's window
+  std::string_view func;
+  uint64_t limit = 0;  // 0: every series
+};
+
+/// The series of one select, in label order, loaded one at a time: only the current
+/// series' samples are in memory, so a caller can count and stop as it goes.
+class SeriesSet {
+ public:
+  virtual ~SeriesSet() = default;
+  /// Moves to the next series that has samples in the range; false at the end or on an
+  /// error (then status() says which).
+  virtual bool Next() = 0;
+  /// The current series' labels and samples (ascending, one per timestamp, head and
+  /// blocks merged); valid until the next call of Next().
+  virtual const Labels& labels() const = 0;
+  virtual const std::vector<Sample>& samples() const = 0;
+  /// Moves the current samples out (the caller keeps them; the set reads the next anew).
+  virtual std::vector<Sample> TakeSamples() = 0;
+  /// Series the matchers selected, an upper bound of what Next() returns (some may have
+  /// no sample in the range). Known before the first sample is read.
+  virtual uint64_t candidates() const = 0;
+  virtual Status status() const = 0;
+};
+
 class Querier {
  public:
   virtual ~Querier() = default;
-  /// Series matching all `matchers` with their samples in [mint, maxt]. Series without a
-  /// sample in the range are left out.
-  virtual Result<std::vector<SeriesData>> Select(std::span<const Matcher> matchers) = 0;
+  /// The series matching all `matchers`, streamed in label order. Series without a sample
+  /// in [mint, maxt] (narrowed by the hints) are left out.
+  virtual Result<std::unique_ptr<SeriesSet>> SelectSeries(std::span<const Matcher> matchers,
+                                                          const SelectHints& hints = {}) = 0;
+  /// Every series of SelectSeries() with all their samples in memory at once: for small
+  /// selections (rules, tests). Queries stream.
+  Result<std::vector<SeriesData>> Select(std::span<const Matcher> matchers);
   /// Label sets only, for series with samples in [mint, maxt].
   virtual Result<std::vector<Labels>> Series(std::span<const Matcher> matchers) = 0;
   /// Sorted label names (of series matching `matchers`, or all when empty).
