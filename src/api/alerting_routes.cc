@@ -466,74 +466,80 @@ void History(const Request& req, Response& res, meta::Store& store, bool notific
 }  // namespace
 
 void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) {
+  // Every route runs on the handler pool: the dispatcher and the rule manager hold their
+  // locks while they write meta.db (silences, the notification log), so even a read may
+  // wait on the disk, and an I/O thread must never wait.
   using config::kScopeRead;
   using config::kScopeWrite;
   AlertingServices* s = &services;
-  router.Handle(Method::kGet, "/api/v1/rules", kScopeRead, [s](const Request& req, Response& res) {
-    rules::Manager* m = s->rules.load(std::memory_order_acquire);
-    if (!m) return void(res = Unavailable503());
-    Rules(req, res, *m);
-  });
-  router.Handle(Method::kGet, "/api/v1/alerts", kScopeRead, [s](const Request&, Response& res) {
-    rules::Manager* m = s->rules.load(std::memory_order_acquire);
-    if (!m) return void(res = Unavailable503());
-    PrometheusAlerts(res, *m);
-  });
-  router.Handle(Method::kGet, "/api/v2/alerts", kScopeRead, [s](const Request& req, Response& res) {
-    alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
-    if (!d) return void(res = Unavailable503());
-    AmAlerts(req, res, *d);
-  });
-  router.Handle(Method::kPost, "/api/v2/alerts", kScopeWrite,
-                [s](const Request& req, Response& res) {
-                  alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
-                  if (!d) return void(res = Unavailable503());
-                  Result<std::vector<alerting::Alert>> alerts = ParsePostableAlerts(req.body());
-                  if (!alerts.ok()) return AmError(res, alerts.status());
-                  d->Insert(std::move(*alerts));
-                  res = Response::Text(200, "", "application/json");
-                });
-  router.Handle(Method::kGet, "/api/v2/alerts/groups", kScopeRead,
-                [s](const Request& req, Response& res) {
-                  alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
-                  if (!d) return void(res = Unavailable503());
-                  AmGroups(req, res, *d);
-                });
-  router.Handle(Method::kGet, "/api/v2/silences", kScopeRead,
-                [s](const Request& req, Response& res) {
-                  alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
-                  if (!d) return void(res = Unavailable503());
-                  Result<std::vector<alerting::LabelMatcher>> filters = Filters(req);
-                  if (!filters.ok()) return AmError(res, filters.status());
-                  int64_t now = UnixNowMs();
-                  std::vector<alerting::Silence> all = d->Silences();
-                  // Active first, then pending, then expired, as Alertmanager sorts them.
-                  auto rank = [now](const alerting::Silence& x) {
-                    std::string_view st = x.State(now);
-                    return st == "active" ? 0 : st == "pending" ? 1 : 2;
-                  };
-                  std::stable_sort(all.begin(), all.end(),
-                                   [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
-                  std::string out = "[";
-                  bool first = true;
-                  for (const alerting::Silence& x : all) {
-                    bool keep = true;
-                    for (const alerting::LabelMatcher& f : *filters) {
-                      bool any = false;
-                      for (const alerting::LabelMatcher& m : x.matchers) {
-                        any = any || (m.name() == f.name() && f.Matches({{m.name(), m.value()}}));
-                      }
-                      keep = keep && any;
-                    }
-                    if (!keep) continue;
-                    if (!first) out += ',';
-                    first = false;
-                    AppendSilence(out, x, now);
-                  }
-                  out += "]";
-                  res = Response::Text(200, out, "application/json");
-                });
-  router.Handle(
+  router.HandleBlocking(Method::kGet, "/api/v1/rules", kScopeRead,
+                        [s](const Request& req, Response& res) {
+                          rules::Manager* m = s->rules.load(std::memory_order_acquire);
+                          if (!m) return void(res = Unavailable503());
+                          Rules(req, res, *m);
+                        });
+  router.HandleBlocking(Method::kGet, "/api/v1/alerts", kScopeRead,
+                        [s](const Request&, Response& res) {
+                          rules::Manager* m = s->rules.load(std::memory_order_acquire);
+                          if (!m) return void(res = Unavailable503());
+                          PrometheusAlerts(res, *m);
+                        });
+  router.HandleBlocking(Method::kGet, "/api/v2/alerts", kScopeRead,
+                        [s](const Request& req, Response& res) {
+                          alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
+                          if (!d) return void(res = Unavailable503());
+                          AmAlerts(req, res, *d);
+                        });
+  router.HandleBlocking(
+      Method::kPost, "/api/v2/alerts", kScopeWrite, [s](const Request& req, Response& res) {
+        alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
+        if (!d) return void(res = Unavailable503());
+        Result<std::vector<alerting::Alert>> alerts = ParsePostableAlerts(req.body());
+        if (!alerts.ok()) return AmError(res, alerts.status());
+        d->Insert(std::move(*alerts));
+        res = Response::Text(200, "", "application/json");
+      });
+  router.HandleBlocking(Method::kGet, "/api/v2/alerts/groups", kScopeRead,
+                        [s](const Request& req, Response& res) {
+                          alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
+                          if (!d) return void(res = Unavailable503());
+                          AmGroups(req, res, *d);
+                        });
+  router.HandleBlocking(
+      Method::kGet, "/api/v2/silences", kScopeRead, [s](const Request& req, Response& res) {
+        alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
+        if (!d) return void(res = Unavailable503());
+        Result<std::vector<alerting::LabelMatcher>> filters = Filters(req);
+        if (!filters.ok()) return AmError(res, filters.status());
+        int64_t now = UnixNowMs();
+        std::vector<alerting::Silence> all = d->Silences();
+        // Active first, then pending, then expired, as Alertmanager sorts them.
+        auto rank = [now](const alerting::Silence& x) {
+          std::string_view st = x.State(now);
+          return st == "active" ? 0 : st == "pending" ? 1 : 2;
+        };
+        std::stable_sort(all.begin(), all.end(),
+                         [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
+        std::string out = "[";
+        bool first = true;
+        for (const alerting::Silence& x : all) {
+          bool keep = true;
+          for (const alerting::LabelMatcher& f : *filters) {
+            bool any = false;
+            for (const alerting::LabelMatcher& m : x.matchers) {
+              any = any || (m.name() == f.name() && f.Matches({{m.name(), m.value()}}));
+            }
+            keep = keep && any;
+          }
+          if (!keep) continue;
+          if (!first) out += ',';
+          first = false;
+          AppendSilence(out, x, now);
+        }
+        out += "]";
+        res = Response::Text(200, out, "application/json");
+      });
+  router.HandleBlocking(
       Method::kPost, "/api/v2/silences", kScopeWrite, [s](const Request& req, Response& res) {
         alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
         if (!d) return void(res = Unavailable503());
@@ -558,7 +564,7 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) 
         AppendSilence(out, *x, UnixNowMs());
         res = Response::Text(200, out, "application/json");
       },
-      "/api/v2/silence/:id");
+      "/api/v2/silence/:id", /*blocking=*/true);
   router.HandlePrefix(
       Method::kDelete, "/api/v2/silence/", kScopeWrite,
       [s, silence_id](const Request& req, Response& res) {
@@ -568,21 +574,22 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) 
         if (!st.ok()) return AmError(res, st);
         res = Response::Text(200, "", "application/json");
       },
-      "/api/v2/silence/:id");
-  router.Handle(Method::kGet, "/api/v2/receivers", kScopeRead, [s](const Request&, Response& res) {
-    alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
-    if (!d) return void(res = Unavailable503());
-    std::string out = "[";
-    alerting::Config c = d->config();
-    for (size_t i = 0; i < c.receivers.size(); ++i) {
-      out += (i ? "," : "") + std::string("{\"name\":") + JsonString(c.receivers[i].name) + "}";
-    }
-    res = Response::Text(200, out + "]", "application/json");
-  });
+      "/api/v2/silence/:id", /*blocking=*/true);
+  router.HandleBlocking(
+      Method::kGet, "/api/v2/receivers", kScopeRead, [s](const Request&, Response& res) {
+        alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
+        if (!d) return void(res = Unavailable503());
+        std::string out = "[";
+        alerting::Config c = d->config();
+        for (size_t i = 0; i < c.receivers.size(); ++i) {
+          out += (i ? "," : "") + std::string("{\"name\":") + JsonString(c.receivers[i].name) + "}";
+        }
+        res = Response::Text(200, out + "]", "application/json");
+      });
   // Alertmanager's status shape (amtool's `config show`, Grafana's data source): no
   // clustering; the configuration as loaded, secrets hidden.
   int64_t started_ms = UnixNowMs();
-  router.Handle(
+  router.HandleBlocking(
       Method::kGet, "/api/v2/status", kScopeRead, [s, started_ms](const Request&, Response& res) {
         alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
         if (!d) return void(res = Unavailable503());

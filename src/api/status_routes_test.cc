@@ -64,5 +64,33 @@ TEST(StatusRoutesTest, ScopesPerRoute) {
             config::kScopeAdmin);
 }
 
+// Handlers that may wait on the disk or on a lock held across I/O must never run on an
+// I/O thread; health and metrics stay inline so they answer while the disk is slow.
+TEST(RoutesTest, EverythingThatTouchesStorageRunsOnTheHandlerPool) {
+  Fixture f;
+  AlertingServices services;
+  RegisterAlertingRoutes(f.router, services);
+  RegisterIncidentRoutes(f.router, services);
+  auto blocking = [&](Method m, std::string_view path) {
+    bool known = false;
+    std::string allow;
+    const server::Router::Route* route = f.router.Find(m, path, known, allow);
+    EXPECT_NE(route, nullptr) << path;
+    return route != nullptr && route->blocking;
+  };
+  for (std::string_view path :
+       {"/api/v1/rules", "/api/v1/alerts", "/api/v2/alerts", "/api/v2/alerts/groups",
+        "/api/v2/silences", "/api/v2/silence/abc", "/api/v2/receivers", "/api/v2/status",
+        "/api/v1/alerts/history", "/api/v1/notifications", "/api/v1/incidents",
+        "/api/v1/incidents/7"}) {
+    EXPECT_TRUE(blocking(Method::kGet, path)) << path;
+  }
+  EXPECT_TRUE(blocking(Method::kPost, "/api/v2/silences"));
+  EXPECT_TRUE(blocking(Method::kDelete, "/api/v2/silence/abc"));
+  EXPECT_TRUE(blocking(Method::kPost, "/api/v2/alerts"));
+  EXPECT_FALSE(blocking(Method::kGet, "/healthz"));
+  EXPECT_FALSE(blocking(Method::kGet, "/readyz"));
+}
+
 }  // namespace
 }  // namespace pharos::api
