@@ -257,16 +257,16 @@ Status Block::FrameData(uint32_t frame, std::string& out) const {
   return Status::Ok();
 }
 
-Status Block::Read(uint64_t series, int64_t mint, int64_t maxt, std::vector<Sample>& out) const {
+Status Block::Read(uint64_t series, int64_t mint, int64_t maxt, FrameCache& cache,
+                   std::vector<Sample>& out) const {
   const SeriesEntry& e = series_[series];
   if (e.max_t < mint || e.min_t > maxt) return Status::Ok();
-  std::lock_guard<std::mutex> lock(cache_mu_);
-  if (cached_frame_ != e.frame) {
-    cached_frame_ = -1;
-    PHAROS_RETURN_IF_ERROR(FrameData(e.frame, cached_data_));
-    cached_frame_ = e.frame;
+  if (cache.frame != e.frame) {
+    cache.frame = -1;
+    PHAROS_RETURN_IF_ERROR(FrameData(e.frame, cache.data));
+    cache.frame = e.frame;
   }
-  return DecodeSeriesSamples(std::string_view(cached_data_).substr(e.offset, e.length), mint, maxt,
+  return DecodeSeriesSamples(std::string_view(cache.data).substr(e.offset, e.length), mint, maxt,
                              out);
 }
 

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -32,6 +31,14 @@ struct BlockSeries {
 Status WriteBlock(Env* env, const std::string& blocks_dir, BlockMeta& meta,
                   const std::vector<BlockSeries>& series);
 
+/// The last frame a reader decompressed, kept by the reader (a query, a merge): series
+/// are read in index order, so consecutive reads hit the same frame, and concurrent
+/// readers of one block share no lock.
+struct FrameCache {
+  int64_t frame = -1;
+  std::string data;
+};
+
 class Block {
  public:
   ~Block();
@@ -52,8 +59,9 @@ class Block {
   bool Overlaps(uint64_t series, int64_t mint, int64_t maxt) const {
     return series_[series].max_t >= mint && series_[series].min_t <= maxt;
   }
-  /// Appends the samples of `series` within [mint, maxt].
-  Status Read(uint64_t series, int64_t mint, int64_t maxt, std::vector<Sample>& out) const;
+  /// Appends the samples of `series` within [mint, maxt]; `cache` is the caller's.
+  Status Read(uint64_t series, int64_t mint, int64_t maxt, FrameCache& cache,
+              std::vector<Sample>& out) const;
   std::vector<std::string> LabelNames() const;
   std::vector<std::string> LabelValues(const std::string& name) const;
 
@@ -87,9 +95,6 @@ class Block {
   std::vector<SeriesEntry> series_;
   // name sym -> value sym -> series indexes
   std::unordered_map<uint32_t, std::unordered_map<uint32_t, std::vector<uint64_t>>> postings_;
-  mutable std::mutex cache_mu_;
-  mutable int64_t cached_frame_ = -1;  // guarded by cache_mu_
-  mutable std::string cached_data_;    // guarded by cache_mu_
 };
 
 }  // namespace pharos::tsdb

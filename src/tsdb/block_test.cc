@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <thread>
 
 #include "tsdb/block_encoding.h"
 
@@ -103,9 +105,31 @@ TEST(BlockTest, WriteOpenSelectRead) {
   ASSERT_EQ(ids.size(), 1u);
   EXPECT_EQ((*block)->LabelsOf(ids[0]), (Labels{{"__name__", "even"}, {"id", "101234"}}));
   std::vector<Sample> samples;
-  ASSERT_TRUE((*block)->Read(ids[0], 10000, 12000, samples).ok());
+  FrameCache frames;
+  ASSERT_TRUE((*block)->Read(ids[0], 10000, 12000, frames, samples).ok());
   ASSERT_EQ(samples.size(), 3u);
   EXPECT_EQ(samples[0].v, 1234 + 10);
+  // Readers keep their own frame cache: concurrent readers of every series agree and share
+  // no lock.
+  std::vector<Matcher> all = {*Matcher::Make(MatchType::kRegexMatch, "__name__", ".+")};
+  std::vector<uint64_t> every = (*block)->Postings(all);
+  std::vector<std::thread> readers;
+  std::atomic<uint64_t> read_total{0};
+  for (int r = 0; r < 4; ++r) {
+    readers.emplace_back([&, r] {
+      FrameCache mine;
+      std::vector<Sample> got;
+      uint64_t n = 0;
+      for (size_t k = 0; k < every.size(); ++k) {
+        uint64_t id = every[(k + static_cast<size_t>(r) * 997) % every.size()];
+        got.clear();
+        if ((*block)->Read(id, INT64_MIN, INT64_MAX, mine, got).ok()) n += got.size();
+      }
+      read_total += n;
+    });
+  }
+  for (std::thread& t : readers) t.join();
+  EXPECT_EQ(read_total.load(), 4 * (*block)->meta().num_samples);
   EXPECT_EQ((*block)->LabelValues("__name__"), (std::vector<std::string>{"even", "odd"}));
   block->reset();
 

@@ -200,7 +200,8 @@ class StoreSeriesSet final : public SeriesSet {
         mint_(mint),
         maxt_(maxt),
         limit_(limit),
-        refs_(std::move(refs)) {
+        refs_(std::move(refs)),
+        frames_(blocks_.size()) {
     // Equal labels sort together, blocks (oldest first) before the head.
     std::sort(refs_.begin(), refs_.end(), [](const Ref& a, const Ref& b) {
       if (LabelsLess(a.labels, b.labels)) return true;
@@ -231,7 +232,7 @@ class StoreSeriesSet final : public SeriesSet {
           }
           samples_.insert(samples_.end(), scratch_.begin(), scratch_.end());
         } else {
-          status_ = blocks_[r.block]->Read(r.id, mint_, maxt_, samples_);
+          status_ = blocks_[r.block]->Read(r.id, mint_, maxt_, frames_[r.block], samples_);
           if (!status_.ok()) return false;
         }
         if (before > 0 && samples_.size() > before &&
@@ -270,6 +271,7 @@ class StoreSeriesSet final : public SeriesSet {
   int64_t maxt_;
   uint64_t limit_;
   std::vector<Ref> refs_;
+  std::vector<FrameCache> frames_;  // per block: series come in index order within a block
   uint64_t candidates_ = 0;
   size_t next_ = 0;
   size_t current_ = 0;
@@ -1171,8 +1173,10 @@ class DbImpl final : public Db {
       std::map<Labels, std::vector<Sample>, LabelsLessFn> merged;
       level += 1;
       for (const auto& b : inputs) {
+        FrameCache frames;
         for (uint64_t id = 0; id < b->num_series(); ++id) {
-          PHAROS_RETURN_IF_ERROR(b->Read(id, INT64_MIN, INT64_MAX, merged[b->LabelsOf(id)]));
+          PHAROS_RETURN_IF_ERROR(
+              b->Read(id, INT64_MIN, INT64_MAX, frames, merged[b->LabelsOf(id)]));
         }
       }
       std::vector<BlockSeries> series;
