@@ -54,89 +54,118 @@ bool JsonInt(const std::string& json, const std::string& key, int64_t& out) {
 
 }  // namespace
 
-Status WriteBlock(Env* env, const std::string& blocks_dir, BlockMeta& meta,
-                  const std::vector<BlockSeries>& series) {
-  std::string dir = blocks_dir + "/" + meta.id;
-  std::string tmp = dir + ".tmp";
-  PHAROS_RETURN_IF_ERROR(env->RemoveAll(tmp));
-  PHAROS_RETURN_IF_ERROR(env->MakeDirs(tmp));
+Result<std::unique_ptr<BlockWriter>> BlockWriter::Create(Env* env, std::string blocks_dir,
+                                                         std::string tmp_name) {
+  std::unique_ptr<BlockWriter> w(new BlockWriter());
+  w->env_ = env;
+  w->blocks_dir_ = std::move(blocks_dir);
+  w->tmp_ = w->blocks_dir_ + "/" + tmp_name;
+  PHAROS_RETURN_IF_ERROR(env->RemoveAll(w->tmp_));
+  PHAROS_RETURN_IF_ERROR(env->MakeDirs(w->tmp_));
+  Result<std::unique_ptr<AppendFile>> file = env->OpenAppend(w->tmp_ + "/data");
+  if (!file.ok()) return file.status();
+  w->file_ = std::move(*file);
+  PHAROS_RETURN_IF_ERROR(w->file_->Append(std::string_view(kBlockMagic, sizeof(kBlockMagic))));
+  return w;
+}
 
-  std::map<std::string, uint32_t> symbol_ids;
-  for (const BlockSeries& s : series) {
-    for (const Label& l : s.labels) {
-      symbol_ids.emplace(l.name, 0);
-      symbol_ids.emplace(l.value, 0);
-    }
-  }
-  uint32_t next = 0;
-  for (auto& [sym, id] : symbol_ids) id = next++;
+BlockWriter::~BlockWriter() {
+  if (file_) (void)file_->Close();
+}
 
-  std::string file(kBlockMagic, sizeof(kBlockMagic));
-  std::string frame;
-  std::string index_series;
-  struct FrameInfo {
-    uint64_t offset, compressed, raw;
-  };
-  std::vector<FrameInfo> frames;
-  auto flush_frame = [&] {
-    if (frame.empty()) return;
-    std::string z = Compress(frame);
-    frames.push_back({file.size(), z.size(), frame.size()});
-    file += z;
-    frame.clear();
-  };
-  meta.num_series = 0;
-  meta.num_samples = 0;
-  std::string payload;
-  for (const BlockSeries& s : series) {
-    if (s.samples.empty()) continue;
-    payload.clear();
-    EncodeSeriesSamples(s.samples, payload);
-    if (!frame.empty() && frame.size() + payload.size() > kFrameTargetBytes) flush_frame();
-    PutUvarint(index_series, s.labels.size());
-    for (const Label& l : s.labels) {
-      PutUvarint(index_series, symbol_ids[l.name]);
-      PutUvarint(index_series, symbol_ids[l.value]);
-    }
-    PutUvarint(index_series, frames.size());  // the frame being filled
-    PutUvarint(index_series, frame.size());
-    PutUvarint(index_series, payload.size());
-    PutVarint(index_series, s.samples.front().t);
-    PutVarint(index_series, s.samples.back().t);
-    frame += payload;
-    ++meta.num_series;
-    meta.num_samples += s.samples.size();
+Status BlockWriter::FlushFrame() {
+  if (frame_.empty()) return Status::Ok();
+  std::string z = Compress(frame_);
+  frames_.push_back({file_->Size(), z.size(), frame_.size()});
+  frame_.clear();
+  return file_->Append(z);
+}
+
+Status BlockWriter::Add(const Labels& labels, std::span<const Sample> samples) {
+  if (samples.empty()) return Status::Ok();
+  // Series ids are in label order (merges and selects rely on it): never backwards.
+  if (num_series_ > 0 &&
+      std::lexicographical_compare(labels.begin(), labels.end(), last_.begin(), last_.end(),
+                                   [](const Label& x, const Label& y) {
+                                     return x.name != y.name ? x.name < y.name : x.value < y.value;
+                                   })) {
+    return Internal("block series added out of label order: " + FormatLabelsBounded(labels));
   }
-  flush_frame();
+  last_ = labels;
+  payload_.clear();
+  EncodeSeriesSamples(samples, payload_);
+  if (!frame_.empty() && frame_.size() + payload_.size() > kFrameTargetBytes) {
+    PHAROS_RETURN_IF_ERROR(FlushFrame());
+  }
+  auto symbol = [&](const std::string& s) {
+    auto [it, added] = symbol_ids_.emplace(s, static_cast<uint32_t>(symbols_.size()));
+    if (added) symbols_.push_back(it->first);
+    return it->second;
+  };
+  PutUvarint(index_series_, labels.size());
+  for (const Label& l : labels) {
+    PutUvarint(index_series_, symbol(l.name));
+    PutUvarint(index_series_, symbol(l.value));
+  }
+  PutUvarint(index_series_, frames_.size());  // the frame being filled
+  PutUvarint(index_series_, frame_.size());
+  PutUvarint(index_series_, payload_.size());
+  PutVarint(index_series_, samples.front().t);
+  PutVarint(index_series_, samples.back().t);
+  frame_ += payload_;
+  ++num_series_;
+  num_samples_ += samples.size();
+  min_t_ = std::min(min_t_, samples.front().t);
+  return Status::Ok();
+}
+
+Status BlockWriter::Finish(BlockMeta& meta) {
+  PHAROS_RETURN_IF_ERROR(FlushFrame());
+  meta.num_series = num_series_;
+  meta.num_samples = num_samples_;
+  // Symbols in first-use order: readers look them up by position and by a hash map.
   std::string index;
-  PutUvarint(index, symbol_ids.size());
-  for (const auto& [sym, id] : symbol_ids) {
+  PutUvarint(index, symbols_.size());
+  for (std::string_view sym : symbols_) {
     PutUvarint(index, sym.size());
     index += sym;
   }
-  PutUvarint(index, frames.size());
-  for (const FrameInfo& f : frames) {
+  PutUvarint(index, frames_.size());
+  for (const FrameInfo& f : frames_) {
     PutUvarint(index, f.offset);
     PutUvarint(index, f.compressed);
     PutUvarint(index, f.raw);
   }
-  PutUvarint(index, meta.num_series);
-  index += index_series;
+  PutUvarint(index, num_series_);
+  index += index_series_;
   std::string zindex = Compress(index);
-  uint64_t index_offset = file.size();
-  file += zindex;
-  PutFixed(file, index_offset, 8);
-  PutFixed(file, zindex.size(), 8);
-  PutFixed(file, index.size(), 8);
-  PutFixed(file, Crc32c(zindex), 4);
-  PutFixed(file, kBlockVersion, 4);
-  file.append(kBlockMagic, sizeof(kBlockMagic));
+  std::string tail;
+  uint64_t index_offset = file_->Size();
+  PutFixed(tail, index_offset, 8);
+  PutFixed(tail, zindex.size(), 8);
+  PutFixed(tail, index.size(), 8);
+  PutFixed(tail, Crc32c(zindex), 4);
+  PutFixed(tail, kBlockVersion, 4);
+  tail.append(kBlockMagic, sizeof(kBlockMagic));
+  PHAROS_RETURN_IF_ERROR(file_->Append(zindex));
+  PHAROS_RETURN_IF_ERROR(file_->Append(tail));
+  PHAROS_RETURN_IF_ERROR(file_->Sync());
+  Status closed = file_->Close();
+  file_.reset();
+  PHAROS_RETURN_IF_ERROR(closed);
+  PHAROS_RETURN_IF_ERROR(env_->WriteFile(tmp_ + "/meta.json", MetaJson(meta)));
+  PHAROS_RETURN_IF_ERROR(env_->SyncDir(tmp_));
+  std::string dir = blocks_dir_ + "/" + meta.id;
+  PHAROS_RETURN_IF_ERROR(env_->Rename(tmp_, dir));
+  return env_->SyncDir(blocks_dir_);
+}
 
-  PHAROS_RETURN_IF_ERROR(env->WriteFile(tmp + "/data", file));  // writes and syncs
-  PHAROS_RETURN_IF_ERROR(env->WriteFile(tmp + "/meta.json", MetaJson(meta)));
-  PHAROS_RETURN_IF_ERROR(env->SyncDir(tmp));
-  PHAROS_RETURN_IF_ERROR(env->Rename(tmp, dir));
-  return env->SyncDir(blocks_dir);
+Status WriteBlock(Env* env, const std::string& blocks_dir, BlockMeta& meta,
+                  const std::vector<BlockSeries>& series) {
+  Result<std::unique_ptr<BlockWriter>> w = BlockWriter::Create(env, blocks_dir, meta.id + ".tmp");
+  if (!w.ok()) return w.status();
+  for (const BlockSeries& s : series) PHAROS_RETURN_IF_ERROR((*w)->Add(s.labels, s.samples));
+  return (*w)->Finish(meta);
 }
 
 // ---- reading ----

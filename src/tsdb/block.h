@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -26,8 +27,49 @@ struct BlockSeries {
   std::vector<Sample> samples;  // ascending, within the block's range
 };
 
-/// Writes a block into `blocks_dir`/`meta.id` atomically (a temporary directory renamed into
-/// place once synced). `series` must be sorted by labels. Fills in the counts of `meta`.
+/// Writes a block series by series, in label order, into `blocks_dir`/`tmp_name`; Finish()
+/// syncs it and renames it to `blocks_dir`/`meta.id`. Memory while writing: the frame being
+/// filled (kFrameTargetBytes), the symbol table and the series index (about 20 bytes a
+/// series), never the block's samples: cuts and merges stream through it.
+class BlockWriter {
+ public:
+  static Result<std::unique_ptr<BlockWriter>> Create(Env* env, std::string blocks_dir,
+                                                     std::string tmp_name);
+  ~BlockWriter();
+  /// Adds a series; `labels` must sort after the previous series'. Empty series are skipped.
+  Status Add(const Labels& labels, std::span<const Sample> samples);
+  uint64_t num_series() const { return num_series_; }
+  /// The oldest sample added (INT64_MAX before any).
+  int64_t min_t() const { return min_t_; }
+  /// Writes the index and meta.json (counts filled into `meta`), syncs and renames the
+  /// block into place as `meta.id`.
+  Status Finish(BlockMeta& meta);
+
+ private:
+  BlockWriter() = default;
+  Status FlushFrame();
+
+  Env* env_ = nullptr;
+  std::string blocks_dir_;
+  std::string tmp_;
+  std::unique_ptr<AppendFile> file_;
+  std::unordered_map<std::string, uint32_t> symbol_ids_;  // in first-use order
+  std::vector<std::string_view> symbols_;                 // keys of symbol_ids_, by id
+  std::string frame_;
+  std::string index_series_;
+  std::string payload_;
+  struct FrameInfo {
+    uint64_t offset, compressed, raw;
+  };
+  std::vector<FrameInfo> frames_;
+  uint64_t num_series_ = 0;
+  uint64_t num_samples_ = 0;
+  int64_t min_t_ = INT64_MAX;
+  Labels last_;
+};
+
+/// Writes a whole block at once through BlockWriter. `series` must be sorted by labels.
+/// Fills in the counts of `meta`.
 Status WriteBlock(Env* env, const std::string& blocks_dir, BlockMeta& meta,
                   const std::vector<BlockSeries>& series);
 

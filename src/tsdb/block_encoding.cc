@@ -30,7 +30,7 @@ int Decimals(double v) {
 
 }  // namespace
 
-void EncodeSeriesSamples(const std::vector<Sample>& samples, std::string& out) {
+void EncodeSeriesSamples(std::span<const Sample> samples, std::string& out) {
   PutUvarint(out, samples.size());
   if (samples.empty()) return;
   // Timestamps: first, first delta, then delta-of-delta (wrapping arithmetic).

@@ -5,6 +5,7 @@
 // squeezes the runs (a regular scrape interval encodes as a run of zero bytes).
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,7 +15,7 @@
 
 namespace pharos::tsdb {
 
-void EncodeSeriesSamples(const std::vector<Sample>& samples, std::string& out);
+void EncodeSeriesSamples(std::span<const Sample> samples, std::string& out);
 /// Appends the decoded samples with t in [mint, maxt] to `out`.
 Status DecodeSeriesSamples(std::string_view data, int64_t mint, int64_t maxt,
                            std::vector<Sample>& out);

@@ -60,7 +60,7 @@ TEST(BlockEncodingTest, EdgeValuesFallBackToRawBits) {
 
 TEST(BlockEncodingTest, RangeFilterAndCorruption) {
   std::string data;
-  EncodeSeriesSamples({{10, 1}, {20, 2}, {30, 3}}, data);
+  EncodeSeriesSamples(std::vector<Sample>{{10, 1}, {20, 2}, {30, 3}}, data);
   std::vector<Sample> out;
   ASSERT_TRUE(DecodeSeriesSamples(data, 15, 25, out).ok());
   ASSERT_EQ(out.size(), 1u);
@@ -139,6 +139,35 @@ TEST(BlockTest, WriteOpenSelectRead) {
   ASSERT_TRUE(DefaultEnv()->WriteFile(dir + "/b1/data", data).ok());
   auto broken = Block::Open(dir + "/b1");
   EXPECT_EQ(broken.status().code(), StatusCode::kDataLoss);
+  (void)DefaultEnv()->RemoveAll(dir);
+}
+
+TEST(BlockTest, WriterStreamsInLabelOrderAndPublishesOnlyOnFinish) {
+  std::string dir = ::testing::TempDir() + "pharos_block_writer_" + std::to_string(::getpid());
+  (void)DefaultEnv()->RemoveAll(dir);
+  ASSERT_TRUE(DefaultEnv()->MakeDirs(dir).ok());
+  auto w = BlockWriter::Create(DefaultEnv(), dir, "w.tmp");
+  ASSERT_TRUE(w.ok());
+  std::vector<Sample> samples = {{1000, 1}, {2000, 2}};
+  ASSERT_TRUE((*w)->Add({{"__name__", "b"}}, samples).ok());
+  ASSERT_TRUE((*w)->Add({{"__name__", "c"}}, {}).ok());  // empty: skipped
+  // Going backwards would break every reader's label-order merge: refused.
+  EXPECT_EQ((*w)->Add({{"__name__", "a"}}, samples).code(), StatusCode::kInternal);
+  ASSERT_TRUE((*w)->Add({{"__name__", "d"}}, std::vector<Sample>{{500, 5}}).ok());
+  EXPECT_EQ((*w)->num_series(), 2u);
+  EXPECT_EQ((*w)->min_t(), 500);
+  EXPECT_FALSE(DefaultEnv()->Exists(dir + "/b2"));  // nothing published before Finish
+  BlockMeta meta;
+  meta.id = "b2";
+  meta.min_t = 500;
+  meta.max_t = 2000;
+  ASSERT_TRUE((*w)->Finish(meta).ok());
+  EXPECT_EQ(meta.num_samples, 3u);
+  EXPECT_FALSE(DefaultEnv()->Exists(dir + "/w.tmp"));
+  auto block = Block::Open(dir + "/b2");
+  ASSERT_TRUE(block.ok()) << block.status().ToString();
+  ASSERT_EQ((*block)->num_series(), 2u);
+  EXPECT_EQ((*block)->LabelsOf(1), (Labels{{"__name__", "d"}}));
   (void)DefaultEnv()->RemoveAll(dir);
 }
 

@@ -1030,32 +1030,42 @@ class DbImpl final : public Db {
     PHAROS_RETURN_IF_ERROR(wal_->Append(floor));
     Step(MaintenanceStep::kCutWalRolled);
     uint64_t limit = head_.RefLimit();
-    std::vector<BlockSeries> series;
-    std::vector<Sample> samples;
-    int64_t min_t = INT64_MAX;
+    // Label sets first (sorted), then each series' samples read and written one at a time:
+    // the cut holds one series' samples, never the block's.
+    struct CutRef {
+      Labels labels;
+      uint64_t ref;
+    };
+    std::vector<CutRef> refs;
     for (uint64_t ref = 1; ref < limit; ++ref) {
       MemSeries* s = head_.ByRef(ref);
-      if (!s) continue;
+      if (s != nullptr) refs.push_back({head_.LabelsOf(*s), ref});
+    }
+    std::sort(refs.begin(), refs.end(),
+              [](const CutRef& a, const CutRef& b) { return LabelsLess(a.labels, b.labels); });
+    Result<std::unique_ptr<BlockWriter>> writer =
+        BlockWriter::Create(options_.env, blocks_dir_, "cut.tmp");
+    if (!writer.ok()) return writer.status();
+    std::vector<Sample> samples;
+    for (const CutRef& r : refs) {
+      MemSeries* s = head_.ByRef(r.ref);
+      if (s == nullptr) continue;
       {
-        std::lock_guard<std::mutex> lock(head_.Stripe(ref));
+        std::lock_guard<std::mutex> lock(head_.Stripe(r.ref));
         head_.Read(*s, INT64_MIN, boundary - 1, samples);
       }
-      if (samples.empty()) continue;
-      min_t = std::min(min_t, samples.front().t);
-      series.push_back(BlockSeries{head_.LabelsOf(*s), samples});
+      PHAROS_RETURN_IF_ERROR((*writer)->Add(r.labels, samples));
     }
+    uint64_t cut_series = (*writer)->num_series();
     std::vector<std::shared_ptr<Block>> blocks = Blocks();
     std::weak_ptr<const int> old_readers;
-    if (!series.empty()) {
-      std::sort(series.begin(), series.end(), [](const BlockSeries& a, const BlockSeries& b) {
-        return LabelsLess(a.labels, b.labels);
-      });
+    if (cut_series > 0) {
       BlockMeta meta;
-      meta.min_t = min_t;
+      meta.min_t = (*writer)->min_t();
       meta.max_t = boundary - 1;
       meta.level = 1;
       meta.id = BlockId(meta.min_t, meta.max_t, meta.level);
-      PHAROS_RETURN_IF_ERROR(WriteBlock(options_.env, blocks_dir_, meta, series));
+      PHAROS_RETURN_IF_ERROR((*writer)->Finish(meta));
       Result<std::unique_ptr<Block>> block = Block::Open(blocks_dir_ + "/" + meta.id);
       if (!block.ok()) return block.status();
       blocks.push_back(std::shared_ptr<Block>(std::move(block).value()));
@@ -1064,6 +1074,8 @@ class DbImpl final : public Db {
       old_readers = SetBlocks(blocks);
       metrics_.blocks_cut.Inc();
     }
+    writer->reset();
+    PHAROS_RETURN_IF_ERROR(options_.env->RemoveAll(blocks_dir_ + "/cut.tmp"));
     Step(MaintenanceStep::kCutBlockWritten);
     WaitForReaders(old_readers);
     head_.SetMinReadTime(boundary);
@@ -1089,7 +1101,7 @@ class DbImpl final : public Db {
     UpdateGauges();
     LogInfo("TSDB head cut into a block",
             {{"boundary_ms", boundary},
-             {"series", series.size()},
+             {"series", cut_series},
              {"series_removed_from_head", collected},
              {"append_pause_seconds", paused},
              {"seconds",
@@ -1170,25 +1182,13 @@ class DbImpl final : public Db {
       if (j - i + 1 < 3) continue;
       std::vector<std::shared_ptr<Block>> inputs(blocks.begin() + static_cast<ptrdiff_t>(i),
                                                  blocks.begin() + static_cast<ptrdiff_t>(j) + 1);
-      std::map<Labels, std::vector<Sample>, LabelsLessFn> merged;
       level += 1;
-      for (const auto& b : inputs) {
-        FrameCache frames;
-        for (uint64_t id = 0; id < b->num_series(); ++id) {
-          PHAROS_RETURN_IF_ERROR(
-              b->Read(id, INT64_MIN, INT64_MAX, frames, merged[b->LabelsOf(id)]));
-        }
-      }
-      std::vector<BlockSeries> series;
-      series.reserve(merged.size());
-      for (auto& [labels, samples] : merged)
-        series.push_back(BlockSeries{labels, std::move(samples)});
       BlockMeta meta;
       meta.min_t = inputs.front()->meta().min_t;
       meta.max_t = inputs.back()->meta().max_t;
       meta.level = level;
       meta.id = BlockId(meta.min_t, meta.max_t, meta.level);
-      PHAROS_RETURN_IF_ERROR(WriteBlock(options_.env, blocks_dir_, meta, series));
+      PHAROS_RETURN_IF_ERROR(MergeInto(inputs, meta));
       Result<std::unique_ptr<Block>> block = Block::Open(blocks_dir_ + "/" + meta.id);
       if (!block.ok()) return block.status();
       std::vector<std::shared_ptr<Block>> next(blocks.begin(),
@@ -1202,10 +1202,66 @@ class DbImpl final : public Db {
       for (const auto& b : inputs) PHAROS_RETURN_IF_ERROR(DeleteBlock(*b));
       metrics_.blocks_merged.Inc(static_cast<double>(inputs.size()));
       LogInfo("TSDB blocks merged",
-              {{"inputs", inputs.size()}, {"level", level}, {"series", series.size()}});
+              {{"inputs", inputs.size()}, {"level", level}, {"series", meta.num_series}});
       return Status::Ok();  // one merge per round keeps each round short
     }
     return Status::Ok();
+  }
+
+  // Writes the union of `inputs` (each in label order) as one block: a k-way merge on the
+  // series' labels, one series' samples in memory at a time.
+  Status MergeInto(const std::vector<std::shared_ptr<Block>>& inputs, BlockMeta& meta) {
+    struct Cursor {
+      size_t input;
+      uint64_t id;
+      Labels labels;
+    };
+    auto later = [](const Cursor& a, const Cursor& b) {
+      if (LabelsLess(b.labels, a.labels)) return true;
+      if (LabelsLess(a.labels, b.labels)) return false;
+      return a.input > b.input;
+    };
+    std::vector<Cursor> heap;
+    for (size_t k = 0; k < inputs.size(); ++k) {
+      if (inputs[k]->num_series() > 0) heap.push_back({k, 0, inputs[k]->LabelsOf(0)});
+    }
+    std::make_heap(heap.begin(), heap.end(), later);
+    std::vector<FrameCache> frames(inputs.size());
+    Result<std::unique_ptr<BlockWriter>> writer =
+        BlockWriter::Create(options_.env, blocks_dir_, meta.id + ".tmp");
+    if (!writer.ok()) return writer.status();
+    std::vector<Sample> samples;
+    Labels labels;
+    while (!heap.empty()) {
+      labels = heap.front().labels;
+      samples.clear();
+      bool sorted = true;
+      // Inputs are time-ordered, so equal series come oldest first.
+      while (!heap.empty() && heap.front().labels == labels) {
+        std::pop_heap(heap.begin(), heap.end(), later);
+        Cursor& c = heap.back();
+        size_t before = samples.size();
+        PHAROS_RETURN_IF_ERROR(
+            inputs[c.input]->Read(c.id, INT64_MIN, INT64_MAX, frames[c.input], samples));
+        if (before > 0 && samples.size() > before && samples[before].t <= samples[before - 1].t)
+          sorted = false;
+        if (++c.id < inputs[c.input]->num_series()) {
+          c.labels = inputs[c.input]->LabelsOf(c.id);
+          std::push_heap(heap.begin(), heap.end(), later);
+        } else {
+          heap.pop_back();
+        }
+      }
+      if (!sorted) {
+        std::stable_sort(samples.begin(), samples.end(),
+                         [](const Sample& a, const Sample& b) { return a.t < b.t; });
+        samples.erase(std::unique(samples.begin(), samples.end(),
+                                  [](const Sample& a, const Sample& b) { return a.t == b.t; }),
+                      samples.end());
+      }
+      PHAROS_RETURN_IF_ERROR((*writer)->Add(labels, samples));
+    }
+    return (*writer)->Finish(meta);
   }
 
   // Renamed first, so an interrupted delete is finished at the next start.
