@@ -181,6 +181,21 @@ struct LabelsLessFn {
 // left, so a query racing a cut sees each sample in the block or in the head.
 using ReaderEpoch = std::shared_ptr<const int>;
 
+// One series' samples gathered from several sources (blocks, the head), each ascending:
+// whether those appended from `before` on still follow the earlier ones.
+bool AppendedInOrder(const std::vector<Sample>& samples, size_t before) {
+  return before == 0 || samples.size() == before || samples[before].t > samples[before - 1].t;
+}
+
+// Ascending by time, the first of equal timestamps kept (sources are added oldest first).
+void SortOnePerTimestamp(std::vector<Sample>& samples) {
+  std::stable_sort(samples.begin(), samples.end(),
+                   [](const Sample& a, const Sample& b) { return a.t < b.t; });
+  samples.erase(std::unique(samples.begin(), samples.end(),
+                            [](const Sample& a, const Sample& b) { return a.t == b.t; }),
+                samples.end());
+}
+
 // One select's series: every matching series' labels and where its samples are (blocks
 // and the head), sorted by labels; samples are read series by series in Next().
 class StoreSeriesSet final : public SeriesSet {
@@ -235,21 +250,12 @@ class StoreSeriesSet final : public SeriesSet {
           status_ = blocks_[r.block]->Read(r.id, mint_, maxt_, frames_[r.block], samples_);
           if (!status_.ok()) return false;
         }
-        if (before > 0 && samples_.size() > before &&
-            samples_[before].t <= samples_[before - 1].t) {
-          sorted = false;
-        }
+        sorted = sorted && AppendedInOrder(samples_, before);
         ++next_;
       } while (next_ < refs_.size() && refs_[next_].labels == refs_[first].labels);
       if (samples_.empty()) continue;
-      if (!sorted) {
-        // A block being cut may briefly repeat head samples: one sample per timestamp.
-        std::stable_sort(samples_.begin(), samples_.end(),
-                         [](const Sample& a, const Sample& b) { return a.t < b.t; });
-        samples_.erase(std::unique(samples_.begin(), samples_.end(),
-                                   [](const Sample& a, const Sample& b) { return a.t == b.t; }),
-                       samples_.end());
-      }
+      // A block being cut may briefly repeat head samples.
+      if (!sorted) SortOnePerTimestamp(samples_);
       current_ = first;
       ++returned_;
       return true;
@@ -1243,8 +1249,7 @@ class DbImpl final : public Db {
         size_t before = samples.size();
         PHAROS_RETURN_IF_ERROR(
             inputs[c.input]->Read(c.id, INT64_MIN, INT64_MAX, frames[c.input], samples));
-        if (before > 0 && samples.size() > before && samples[before].t <= samples[before - 1].t)
-          sorted = false;
+        sorted = sorted && AppendedInOrder(samples, before);
         if (++c.id < inputs[c.input]->num_series()) {
           c.labels = inputs[c.input]->LabelsOf(c.id);
           std::push_heap(heap.begin(), heap.end(), later);
@@ -1252,13 +1257,7 @@ class DbImpl final : public Db {
           heap.pop_back();
         }
       }
-      if (!sorted) {
-        std::stable_sort(samples.begin(), samples.end(),
-                         [](const Sample& a, const Sample& b) { return a.t < b.t; });
-        samples.erase(std::unique(samples.begin(), samples.end(),
-                                  [](const Sample& a, const Sample& b) { return a.t == b.t; }),
-                      samples.end());
-      }
+      if (!sorted) SortOnePerTimestamp(samples);
       PHAROS_RETURN_IF_ERROR((*writer)->Add(labels, samples));
     }
     return (*writer)->Finish(meta);
