@@ -97,6 +97,12 @@ class Block {
   /// Series indexes matching the matchers, ascending.
   std::vector<uint64_t> Postings(std::span<const Matcher> matchers) const;
   Labels LabelsOf(uint64_t series) const;
+  /// The series' label symbols (name, value, name, value...) and a symbol's text: views
+  /// that live as long as the block, for comparing label sets without copying them.
+  const std::vector<uint32_t>& LabelSymbols(uint64_t series) const {
+    return series_[series].label_syms;
+  }
+  std::string_view Symbol(uint32_t id) const { return symbols_[id]; }
   /// True when the series has samples somewhere in [mint, maxt] (by its time bounds).
   bool Overlaps(uint64_t series, int64_t mint, int64_t maxt) const {
     return series_[series].max_t >= mint && series_[series].min_t <= maxt;

@@ -201,14 +201,17 @@ void SortOnePerTimestamp(std::vector<Sample>& samples) {
 class StoreSeriesSet final : public SeriesSet {
  public:
   static constexpr uint32_t kHead = UINT32_MAX;
+  // Where a series' samples are, without its labels: 24 bytes a series.
   struct Ref {
-    Labels labels;
-    uint32_t block;  // index into the querier's blocks, or kHead
-    uint64_t id;     // the block's series index, or the head's series ref
+    uint32_t block;         // index into the querier's blocks, or kHead
+    uint32_t num_symbols;   // head series: label symbols at head_symbols_[first_symbol...]
+    uint64_t first_symbol;  // head series only
+    uint64_t id;            // the block's series index, or the head's series ref
   };
 
   StoreSeriesSet(Head& head, std::vector<std::shared_ptr<Block>> blocks, ReaderEpoch epoch,
-                 int64_t mint, int64_t maxt, uint64_t limit, std::vector<Ref> refs)
+                 int64_t mint, int64_t maxt, uint64_t limit, std::vector<Ref> refs,
+                 std::vector<uint32_t> head_symbols)
       : head_(head),
         blocks_(std::move(blocks)),
         epoch_(std::move(epoch)),
@@ -216,15 +219,15 @@ class StoreSeriesSet final : public SeriesSet {
         maxt_(maxt),
         limit_(limit),
         refs_(std::move(refs)),
+        head_symbols_(std::move(head_symbols)),
         frames_(blocks_.size()) {
     // Equal labels sort together, blocks (oldest first) before the head.
-    std::sort(refs_.begin(), refs_.end(), [](const Ref& a, const Ref& b) {
-      if (LabelsLess(a.labels, b.labels)) return true;
-      if (LabelsLess(b.labels, a.labels)) return false;
-      return a.block < b.block;
+    std::sort(refs_.begin(), refs_.end(), [this](const Ref& a, const Ref& b) {
+      int c = Compare(a, b);
+      return c != 0 ? c < 0 : a.block < b.block;
     });
     for (size_t i = 0; i < refs_.size(); ++i) {
-      if (i == 0 || refs_[i].labels != refs_[i - 1].labels) ++candidates_;
+      if (i == 0 || Compare(refs_[i], refs_[i - 1]) != 0) ++candidates_;
     }
   }
 
@@ -252,24 +255,49 @@ class StoreSeriesSet final : public SeriesSet {
         }
         sorted = sorted && AppendedInOrder(samples_, before);
         ++next_;
-      } while (next_ < refs_.size() && refs_[next_].labels == refs_[first].labels);
+      } while (next_ < refs_.size() && Compare(refs_[next_], refs_[first]) == 0);
       if (samples_.empty()) continue;
       // A block being cut may briefly repeat head samples.
       if (!sorted) SortOnePerTimestamp(samples_);
-      current_ = first;
+      SetLabels(refs_[first]);
       ++returned_;
       return true;
     }
     return false;
   }
 
-  const Labels& labels() const override { return refs_[current_].labels; }
+  const Labels& labels() const override { return labels_; }
   const std::vector<Sample>& samples() const override { return samples_; }
   std::vector<Sample> TakeSamples() override { return std::exchange(samples_, {}); }
   uint64_t candidates() const override { return candidates_; }
   Status status() const override { return status_; }
 
  private:
+  size_t NumSymbols(const Ref& r) const {
+    return r.block == kHead ? r.num_symbols : blocks_[r.block]->LabelSymbols(r.id).size();
+  }
+  std::string_view SymbolAt(const Ref& r, size_t k) const {
+    if (r.block == kHead) return head_.Symbol(head_symbols_[r.first_symbol + k]);
+    const Block& b = *blocks_[r.block];
+    return b.Symbol(b.LabelSymbols(r.id)[k]);
+  }
+  // Label order (name, then value, label by label; a prefix first), as LabelsLess.
+  int Compare(const Ref& a, const Ref& b) const {
+    size_t na = NumSymbols(a), nb = NumSymbols(b);
+    for (size_t k = 0; k < na && k < nb; ++k) {
+      int c = SymbolAt(a, k).compare(SymbolAt(b, k));
+      if (c != 0) return c;
+    }
+    return na < nb ? -1 : na > nb ? 1 : 0;
+  }
+  void SetLabels(const Ref& r) {
+    labels_.resize(NumSymbols(r) / 2);
+    for (size_t k = 0; k < labels_.size(); ++k) {
+      labels_[k].name.assign(SymbolAt(r, 2 * k));
+      labels_[k].value.assign(SymbolAt(r, 2 * k + 1));
+    }
+  }
+
   Head& head_;
   std::vector<std::shared_ptr<Block>> blocks_;
   ReaderEpoch epoch_;
@@ -277,10 +305,11 @@ class StoreSeriesSet final : public SeriesSet {
   int64_t maxt_;
   uint64_t limit_;
   std::vector<Ref> refs_;
+  std::vector<uint32_t> head_symbols_;
   std::vector<FrameCache> frames_;  // per block: series come in index order within a block
   uint64_t candidates_ = 0;
   size_t next_ = 0;
-  size_t current_ = 0;
+  Labels labels_;
   uint64_t returned_ = 0;
   std::vector<Sample> samples_;
   std::vector<Sample> scratch_;
@@ -302,20 +331,25 @@ class StoreQuerier final : public Querier {
     int64_t mint = std::max(mint_, hints.mint);
     int64_t maxt = std::min(maxt_, hints.maxt);
     std::vector<StoreSeriesSet::Ref> refs;
+    std::vector<uint32_t> head_symbols;  // the head series' label symbols, end to end
     for (size_t b = 0; b < blocks_.size(); ++b) {
       const Block& block = *blocks_[b];
       for (uint64_t id : block.Postings(matchers)) {
         if (!block.Overlaps(id, mint, maxt)) continue;
-        refs.push_back({block.LabelsOf(id), static_cast<uint32_t>(b), id});
+        refs.push_back({static_cast<uint32_t>(b), 0, 0, id});
       }
     }
     for (uint64_t ref : head_.Postings(matchers)) {
       MemSeries* s = head_.ByRef(ref);
       if (s == nullptr) continue;
-      refs.push_back({head_.LabelsOf(*s), StoreSeriesSet::kHead, ref});
+      // Label symbols never change and interned strings live as long as the head, so the
+      // set keeps symbol ids (about 40 bytes a series), not the series or its labels.
+      refs.push_back({StoreSeriesSet::kHead, static_cast<uint32_t>(s->label_syms.size()),
+                      head_symbols.size(), ref});
+      head_symbols.insert(head_symbols.end(), s->label_syms.begin(), s->label_syms.end());
     }
-    return std::unique_ptr<SeriesSet>(
-        new StoreSeriesSet(head_, blocks_, epoch_, mint, maxt, hints.limit, std::move(refs)));
+    return std::unique_ptr<SeriesSet>(new StoreSeriesSet(
+        head_, blocks_, epoch_, mint, maxt, hints.limit, std::move(refs), std::move(head_symbols)));
   }
 
   Result<std::vector<Labels>> Series(std::span<const Matcher> matchers) override {

@@ -105,6 +105,8 @@ class Head {
   /// Refs of series matching every matcher, ascending.
   std::vector<uint64_t> Postings(std::span<const Matcher> matchers) const;
   Labels LabelsOf(const MemSeries& s) const;
+  /// An interned string; the view lives as long as the head.
+  std::string_view Symbol(uint32_t id) const { return symbols_.Get(id); }
   std::vector<std::string> LabelNames() const;
   std::vector<std::string> LabelValues(std::string_view name) const;
   Stats GetStats(size_t limit) const;
