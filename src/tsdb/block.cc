@@ -318,12 +318,13 @@ class BlockIndexView {
     return it == b_.postings_.end() ? nullptr : &it->second;
   }
   bool HasName(const std::string& name) const { return Values(name) != nullptr; }
-  std::vector<uint64_t> Equal(const std::string& name, const std::string& value) const {
+  std::span<const uint64_t> Equal(const std::string& name, const std::string& value) const {
     const auto* values = Values(name);
     auto sym = b_.symbol_ids_.find(value);
     if (!values || sym == b_.symbol_ids_.end()) return {};
     auto it = values->find(sym->second);
-    return it == values->end() ? std::vector<uint64_t>{} : it->second;
+    if (it == values->end()) return {};
+    return it->second;
   }
   template <typename Pred>
   std::vector<uint64_t> UnionWhere(const std::string& name, Pred pred) const {

@@ -151,6 +151,33 @@ TEST(PostingsTest, UnionSortedMergesManyListsInOnePass) {
   for (uint64_t i = 0; i < all.size(); ++i) ASSERT_EQ(all[i], i);
 }
 
+TEST(PostingsTest, RetainInGallopsThroughTheLongerList) {
+  std::vector<uint64_t> longer;
+  for (uint64_t i = 0; i < 100'000; i += 3) longer.push_back(i);  // multiples of 3
+  std::vector<uint64_t> ids = {0, 1, 3, 4, 299'997, 299'999, 99'999, 100'000};
+  std::sort(ids.begin(), ids.end());
+  RetainIn(ids, longer);
+  EXPECT_EQ(ids, (std::vector<uint64_t>{0, 3, 99'999}));
+  std::vector<uint64_t> none = {5, 7};
+  RetainIn(none, std::span<const uint64_t>());
+  EXPECT_TRUE(none.empty());
+}
+
+TEST_F(HeadTest, EqualityTermsIntersectSmallestFirst) {
+  for (int i = 0; i < 1000; ++i) {
+    Add({{"__name__", "wide"}, {"job", "api"}, {"id", std::to_string(i)}});
+  }
+  EXPECT_EQ(
+      Select({{MatchType::kEqual, "__name__", "wide"}, {MatchType::kEqual, "id", "7"}}).size(), 1u);
+  EXPECT_EQ(Select({{MatchType::kEqual, "job", "api"},
+                    {MatchType::kRegexMatch, "id", "1.."},
+                    {MatchType::kNotEqual, "id", "150"}})
+                .size(),
+            99u);
+  EXPECT_TRUE(
+      Select({{MatchType::kEqual, "job", "api"}, {MatchType::kEqual, "id", "nope"}}).empty());
+}
+
 TEST_F(HeadTest, RegexOverManyValuesSelectsEachSeriesOnce) {
   for (int i = 0; i < 2000; ++i) Add({{"__name__", "many"}, {"job", "j" + std::to_string(i)}});
   EXPECT_EQ(Select({{MatchType::kRegexMatch, "job", "j.+"}}).size(), 2000u);
