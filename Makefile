@@ -57,11 +57,15 @@ FUZZ_DIR := build/fuzz
 FUZZ_TARGETS := remote_write text_format http_request selector promql promql_eval otlp_proto otlp_json \
   rule_file alerting_config wal_replay
 FUZZ_SECONDS ?= 60
+# Libraries no fuzz target links, built here too so that clang's -Werror=thread-safety
+# (CMakeLists.txt) checks every module's locking, not only the decoders'.
+THREAD_SAFETY_LIBS := pharos_scrape pharos_api pharos_incidents pharos_meta pharos_net
 
 fuzz-build: deps
 	@CC=clang CXX=clang++ cmake -S . -B $(FUZZ_DIR) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DPHAROS_FUZZ=ON -DPHAROS_TESTS=OFF >/dev/null
-	@cmake --build $(FUZZ_DIR) -j $(JOBS) --target $(addsuffix _fuzz,$(FUZZ_TARGETS))
+	@cmake --build $(FUZZ_DIR) -j $(JOBS) --target $(addsuffix _fuzz,$(FUZZ_TARGETS)) \
+	  $(THREAD_SAFETY_LIBS)
 
 # Each target for FUZZ_SECONDS; new inputs it finds go to build/fuzz/corpus. FUZZ_SEED fixes
 # libFuzzer's random seed (0: a new one each run).

@@ -276,7 +276,6 @@ class Dispatcher {
   struct State;
 
  private:
-  void TickLocked(int64_t now_ms);  // state_->mu held
   std::unique_ptr<State> state_;
 };
 

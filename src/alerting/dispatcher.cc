@@ -11,6 +11,7 @@
 #include "alerting/alerting.h"
 #include "alerting/notify.h"
 #include "common/log.h"
+#include "common/mutex.h"
 #include "common/strings.h"
 #include "common/units.h"
 #include "meta/meta.h"
@@ -161,7 +162,7 @@ struct Dispatcher::State {
                                   "Silences, notification log or history rows that could not be "
                                   "stored.")) {
     r.AddCollector([this](selfmon::SampleWriter& w) {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       int64_t now = clock();
       size_t active = 0, suppressed = 0;
       for (const auto& [fp, a] : alerts) {
@@ -185,7 +186,8 @@ struct Dispatcher::State {
     });
   }
 
-  std::vector<std::string> SilencedBy(const tsdb::Labels& labels, int64_t now) const {
+  std::vector<std::string> SilencedBy(const tsdb::Labels& labels, int64_t now) const
+      PHAROS_REQUIRES(mu) {
     std::vector<std::string> out;
     for (const auto& [id, s] : silences) {
       if (s.State(now) == "active" && MatchesAll(s.matchers, labels)) out.push_back(id);
@@ -204,7 +206,7 @@ struct Dispatcher::State {
 
   // Source alerts of each inhibit rule by their `equal` label values, rebuilt when the
   // alerts change, so that checking an alert costs a lookup rather than a scan.
-  void RebuildSourceIndex() const {
+  void RebuildSourceIndex() const PHAROS_REQUIRES(mu) {
     source_index.assign(config->inhibit_rules.size(), {});
     for (size_t i = 0; i < config->inhibit_rules.size(); ++i) {
       const InhibitRule& rule = config->inhibit_rules[i];
@@ -216,7 +218,7 @@ struct Dispatcher::State {
     index_version = alerts_version;
   }
 
-  std::vector<std::string> InhibitedBy(const Alert& target, int64_t now) const {
+  std::vector<std::string> InhibitedBy(const Alert& target, int64_t now) const PHAROS_REQUIRES(mu) {
     std::vector<std::string> out;
     if (config->inhibit_rules.empty()) return out;
     if (index_version != alerts_version || source_index.size() != config->inhibit_rules.size()) {
@@ -239,7 +241,7 @@ struct Dispatcher::State {
     return out;
   }
 
-  bool TimeMuted(const Route& r, int64_t now) const {
+  bool TimeMuted(const Route& r, int64_t now) const PHAROS_REQUIRES(mu) {
     for (const std::string& name : r.mute_time_intervals) {
       auto it = config->time_intervals.find(name);
       if (it == config->time_intervals.end()) continue;
@@ -260,14 +262,14 @@ struct Dispatcher::State {
     return false;
   }
 
-  const Receiver* FindReceiver(const std::string& name) const {
+  const Receiver* FindReceiver(const std::string& name) const PHAROS_REQUIRES(mu) {
     for (const Receiver& r : config->receivers) {
       if (r.name == name) return &r;
     }
     return nullptr;
   }
 
-  void RouteAlert(const Alert& a, int64_t now) {
+  void RouteAlert(const Alert& a, int64_t now) PHAROS_REQUIRES(mu) {
     std::vector<const alerting::Route*> routes;
     Match(config->route, a.labels, routes);
     for (const auto* r : routes) {
@@ -287,10 +289,44 @@ struct Dispatcher::State {
     }
   }
 
+  // Flushes due groups and forgets resolved alerts and long-expired silence
+  void Tick(int64_t now_ms) PHAROS_REQUIRES(mu) {
+    for (auto it = groups.begin(); it != groups.end();) {
+      AggrGroup& g = it->second;
+      if (g.next_flush_ms <= now_ms) {
+        Flush(g, now_ms);
+        g.has_flushed = true;
+        g.next_flush_ms = now_ms + g.route->group_interval_ms;
+      }
+      if (g.alerts.empty()) {
+        it = groups.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto it = alerts.begin(); it != alerts.end();) {
+      if (it->second.Resolved(now_ms)) {
+        it = alerts.erase(it);
+        ++alerts_version;
+      } else {
+        ++it;
+      }
+    }
+    for (auto it = silences.begin(); it != silences.end();) {
+      if (it->second.ends_at_ms + kSilenceRetentionMs < now_ms) {
+        if (store) (void)store->Exec("DELETE FROM silences WHERE id = ?1", {it->first});
+        it = silences.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
   // Enqueues deliveries for one receiver; `log` false skips deduplication bookkeeping.
   void Enqueue(const Receiver& r, const Notification& n, int64_t now, int64_t deadline,
                int64_t repeat_ms, bool log, const std::set<std::string>& firing,
-               const std::set<std::string>& resolved) {
+               const std::set<std::string>& resolved) PHAROS_REQUIRES(mu) {
+    std::shared_ptr<const Config> current = config;
     auto add = [&](Kind kind, size_t index, bool send_resolved) {
       Delivery d;
       d.n = n;
@@ -309,8 +345,8 @@ struct Dispatcher::State {
       d.log = log;
       d.firing = firing;
       d.resolved = resolved;
-      d.config = config;
-      std::lock_guard lock(qmu);
+      d.config = current;
+      MutexLock lock(qmu);
       queue.push_back(std::move(d));
       return true;
     };
@@ -332,7 +368,8 @@ struct Dispatcher::State {
     }
   }
 
-  void SaveLog(const std::string& group_key, const std::string& receiver, LogEntry e) {
+  void SaveLog(const std::string& group_key, const std::string& receiver, LogEntry e)
+      PHAROS_REQUIRES(mu) {
     if (store) {
       Result<int64_t> r = store->Exec(
           "INSERT INTO notification_log (group_key, receiver, ts_ms, firing, resolved) VALUES "
@@ -344,7 +381,7 @@ struct Dispatcher::State {
     nflog[{group_key, receiver}] = std::move(e);
   }
 
-  void Flush(AggrGroup& g, int64_t now) {
+  void Flush(AggrGroup& g, int64_t now) PHAROS_REQUIRES(mu) {
     const Receiver* receiver = FindReceiver(g.route->receiver);
     Notification n;
     n.receiver = g.route->receiver;
@@ -487,7 +524,7 @@ struct Dispatcher::State {
       sent.WithLabels({d.n.receiver, kind}).Inc();
       Record(d, now, true, "");
       if (d.log) {
-        std::lock_guard lock(mu);
+        MutexLock lock(mu);
         SaveLog(d.n.group_key, d.n.receiver, {d.n.now_ms, d.firing, d.resolved});
       }
       return;
@@ -497,7 +534,7 @@ struct Dispatcher::State {
         std::min<int64_t>(kMaxBackoffMs, int64_t{1000} << std::min(d.attempts - 1, 16));
     if (now + backoff < d.deadline_ms) {
       d.next_try_ms = now + backoff;
-      std::lock_guard lock(qmu);
+      MutexLock lock(qmu);
       queue.push_back(std::move(d));
       qcv.notify_all();
       return;
@@ -512,7 +549,7 @@ struct Dispatcher::State {
 
   // With qmu held: moves the first due delivery to `out`, or lowers `next` to the earliest
   // retry time.
-  bool PopDueLocked(int64_t now, Delivery& out, int64_t& next) {
+  bool PopDueLocked(int64_t now, Delivery& out, int64_t& next) PHAROS_REQUIRES(qmu) {
     for (auto it = queue.begin(); it != queue.end(); ++it) {
       if (it->next_try_ms <= now) {
         out = std::move(*it);
@@ -525,49 +562,52 @@ struct Dispatcher::State {
   }
 
   bool TakeDue(int64_t now, Delivery& out) {
-    std::lock_guard lock(qmu);
+    MutexLock lock(qmu);
     int64_t next = now;
     return PopDueLocked(now, out, next);
   }
 
   void WorkerLoop() {
-    std::unique_lock lock(qmu);
+    MutexLock lock(qmu);
     while (!stopping) {
       int64_t now = clock();
       int64_t next = now + 1000;
       Delivery d;
       if (PopDueLocked(now, d, next)) {
-        lock.unlock();
+        lock.Unlock();
         Attempt(std::move(d));
-        lock.lock();
+        lock.Lock();
         continue;
       }
-      qcv.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(1, next - now)));
+      qcv.wait_for(lock.native(), std::chrono::milliseconds(std::max<int64_t>(1, next - now)));
     }
   }
 
-  mutable std::mutex mu;
-  std::shared_ptr<const Config> config;
+  mutable Mutex mu;
+  std::shared_ptr<const Config> config PHAROS_GUARDED_BY(mu);
   meta::Store* store;
   DispatcherOptions options;
   Clock clock;
-  std::map<std::string, Alert> alerts;
-  uint64_t alerts_version = 1;  // bumped whenever `alerts` or the inhibit rules change
-  mutable uint64_t index_version = 0;
-  mutable std::vector<std::unordered_map<std::string, std::vector<const Alert*>>> source_index;
-  std::map<std::string, AggrGroup> groups;
-  std::map<std::string, Silence> silences;
-  std::map<std::pair<std::string, std::string>, LogEntry> nflog;
-  FlushObserver observer;
-  std::vector<Notification> observed;  // flushes for the observer, handed over by Tick
+  std::map<std::string, Alert> alerts PHAROS_GUARDED_BY(mu);
+  // Bumped whenever `alerts` or the inhibit rules change.
+  uint64_t alerts_version PHAROS_GUARDED_BY(mu) = 1;
+  mutable uint64_t index_version PHAROS_GUARDED_BY(mu) = 0;
+  mutable std::vector<std::unordered_map<std::string, std::vector<const Alert*>>> source_index
+      PHAROS_GUARDED_BY(mu);
+  std::map<std::string, AggrGroup> groups PHAROS_GUARDED_BY(mu);
+  std::map<std::string, Silence> silences PHAROS_GUARDED_BY(mu);
+  std::map<std::pair<std::string, std::string>, LogEntry> nflog PHAROS_GUARDED_BY(mu);
+  FlushObserver observer PHAROS_GUARDED_BY(mu);
+  // Flushes for the observer, handed over by Tick.
+  std::vector<Notification> observed PHAROS_GUARDED_BY(mu);
 
-  std::mutex qmu;
+  Mutex qmu;
   std::condition_variable qcv;
-  std::deque<Delivery> queue;
-  bool stopping = false;
+  std::deque<Delivery> queue PHAROS_GUARDED_BY(qmu);
+  bool stopping PHAROS_GUARDED_BY(qmu) = false;
   std::vector<std::thread> workers;
   std::thread ticker;
-  std::mutex tick_mu;
+  Mutex tick_mu;
   std::condition_variable tick_cv;
 
   selfmon::Family<selfmon::Counter>& sent;
@@ -589,7 +629,7 @@ Dispatcher::~Dispatcher() { Stop(); }
 
 Status Dispatcher::Open() {
   if (!state_->store) return Status::Ok();
-  std::lock_guard lock(state_->mu);
+  MutexLock lock(state_->mu);
   Result<std::vector<meta::Row>> rows = state_->store->Query(
       "SELECT id, matchers, starts_ms, ends_ms, updated_ms, created_by, comment FROM silences");
   if (!rows.ok()) return rows.status();
@@ -622,7 +662,7 @@ Status Dispatcher::Open() {
 void Dispatcher::Start() {
   State& s = *state_;
   {
-    std::lock_guard lock(s.qmu);
+    MutexLock lock(s.qmu);
     if (!s.workers.empty()) return;
     s.stopping = false;
   }
@@ -630,16 +670,16 @@ void Dispatcher::Start() {
     s.workers.emplace_back([&s] { s.WorkerLoop(); });
   }
   s.ticker = std::thread([this, &s] {
-    std::unique_lock lock(s.tick_mu);
+    MutexLock lock(s.tick_mu);
     while (true) {
       {
-        std::lock_guard q(s.qmu);
+        MutexLock q(s.qmu);
         if (s.stopping) return;
       }
-      lock.unlock();
+      lock.Unlock();
       Tick(s.clock());
-      lock.lock();
-      s.tick_cv.wait_for(lock, std::chrono::milliseconds(s.options.tick_ms));
+      lock.Lock();
+      s.tick_cv.wait_for(lock.native(), std::chrono::milliseconds(s.options.tick_ms));
     }
   });
 }
@@ -647,7 +687,7 @@ void Dispatcher::Start() {
 void Dispatcher::Stop() {
   State& s = *state_;
   {
-    std::lock_guard lock(s.qmu);
+    MutexLock lock(s.qmu);
     if (s.workers.empty()) return;
     s.stopping = true;
   }
@@ -659,7 +699,7 @@ void Dispatcher::Stop() {
 }
 
 void Dispatcher::Reload(Config config) {
-  std::lock_guard lock(state_->mu);
+  MutexLock lock(state_->mu);
   state_->config = std::make_shared<const Config>(std::move(config));
   ++state_->alerts_version;  // the inhibit rules may have changed
   // Alertmanager rebuilds its groups on reload; the notification log prevents resends.
@@ -670,7 +710,7 @@ void Dispatcher::Reload(Config config) {
 
 void Dispatcher::Insert(std::vector<Alert> alerts) {
   State& s = *state_;
-  std::lock_guard lock(s.mu);
+  MutexLock lock(s.mu);
   int64_t now = s.clock();
   for (Alert& a : alerts) {
     tsdb::SortLabels(a.labels);
@@ -698,45 +738,12 @@ void Dispatcher::Tick(int64_t now_ms) {
   std::vector<Notification> observed;
   FlushObserver observer;
   {
-    std::lock_guard lock(s.mu);
-    TickLocked(now_ms);
+    MutexLock lock(s.mu);
+    s.Tick(now_ms);
     observed.swap(s.observed);
     observer = s.observer;
   }
   for (const Notification& n : observed) observer(n);
-}
-
-void Dispatcher::TickLocked(int64_t now_ms) {
-  State& s = *state_;
-  for (auto it = s.groups.begin(); it != s.groups.end();) {
-    AggrGroup& g = it->second;
-    if (g.next_flush_ms <= now_ms) {
-      s.Flush(g, now_ms);
-      g.has_flushed = true;
-      g.next_flush_ms = now_ms + g.route->group_interval_ms;
-    }
-    if (g.alerts.empty()) {
-      it = s.groups.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  for (auto it = s.alerts.begin(); it != s.alerts.end();) {
-    if (it->second.Resolved(now_ms)) {
-      it = s.alerts.erase(it);
-      ++s.alerts_version;
-    } else {
-      ++it;
-    }
-  }
-  for (auto it = s.silences.begin(); it != s.silences.end();) {
-    if (it->second.ends_at_ms + kSilenceRetentionMs < now_ms) {
-      if (s.store) (void)s.store->Exec("DELETE FROM silences WHERE id = ?1", {it->first});
-      it = s.silences.erase(it);
-    } else {
-      ++it;
-    }
-  }
 }
 
 void Dispatcher::DeliverDue(int64_t now_ms) {
@@ -747,7 +754,7 @@ void Dispatcher::DeliverDue(int64_t now_ms) {
 Status Dispatcher::NotifyReceiver(const std::string& receiver, std::vector<Alert> alerts,
                                   const std::string& group_key) {
   State& s = *state_;
-  std::lock_guard lock(s.mu);
+  MutexLock lock(s.mu);
   const Receiver* r = s.FindReceiver(receiver);
   if (!r) return NotFound(fmt::format("no receiver named \"{}\"", receiver));
   int64_t now = s.clock();
@@ -765,18 +772,18 @@ Status Dispatcher::NotifyReceiver(const std::string& receiver, std::vector<Alert
 }
 
 bool Dispatcher::HasReceiver(const std::string& name) const {
-  std::lock_guard lock(state_->mu);
+  MutexLock lock(state_->mu);
   return state_->FindReceiver(name) != nullptr;
 }
 
 void Dispatcher::SetFlushObserver(FlushObserver observer) {
-  std::lock_guard lock(state_->mu);
+  MutexLock lock(state_->mu);
   state_->observer = std::move(observer);
 }
 
 Result<std::string> Dispatcher::UpsertSilence(Silence silence) {
   State& s = *state_;
-  std::lock_guard lock(s.mu);
+  MutexLock lock(s.mu);
   int64_t now = s.clock();
   if (silence.matchers.empty()) return InvalidArgument("a silence needs at least one matcher");
   bool all_match_empty = std::all_of(silence.matchers.begin(), silence.matchers.end(),
@@ -814,7 +821,7 @@ Result<std::string> Dispatcher::UpsertSilence(Silence silence) {
 
 Status Dispatcher::ExpireSilence(const std::string& id) {
   State& s = *state_;
-  std::lock_guard lock(s.mu);
+  MutexLock lock(s.mu);
   auto it = s.silences.find(id);
   if (it == s.silences.end()) return NotFound(fmt::format("silence {} not found", id));
   int64_t now = s.clock();
@@ -834,14 +841,14 @@ Status Dispatcher::ExpireSilence(const std::string& id) {
 }
 
 std::vector<Silence> Dispatcher::Silences() const {
-  std::lock_guard lock(state_->mu);
+  MutexLock lock(state_->mu);
   std::vector<Silence> out;
   for (const auto& [id, s] : state_->silences) out.push_back(s);
   return out;
 }
 
 Result<Silence> Dispatcher::GetSilence(const std::string& id) const {
-  std::lock_guard lock(state_->mu);
+  MutexLock lock(state_->mu);
   auto it = state_->silences.find(id);
   if (it == state_->silences.end()) return NotFound(fmt::format("silence {} not found", id));
   return it->second;
@@ -849,7 +856,7 @@ Result<Silence> Dispatcher::GetSilence(const std::string& id) const {
 
 std::vector<AlertView> Dispatcher::Alerts() const {
   const State& s = *state_;
-  std::lock_guard lock(s.mu);
+  MutexLock lock(s.mu);
   int64_t now = s.clock();
   std::vector<AlertView> out;
   for (const auto& [fp, a] : s.alerts) {
@@ -873,7 +880,7 @@ std::vector<AlertView> Dispatcher::Alerts() const {
 
 std::vector<GroupView> Dispatcher::Groups() const {
   const State& s = *state_;
-  std::lock_guard lock(s.mu);
+  MutexLock lock(s.mu);
   int64_t now = s.clock();
   std::vector<GroupView> out;
   for (const auto& [key, g] : s.groups) {
@@ -896,12 +903,12 @@ std::vector<GroupView> Dispatcher::Groups() const {
 }
 
 Config Dispatcher::config() const {
-  std::lock_guard lock(state_->mu);
+  MutexLock lock(state_->mu);
   return *state_->config;
 }
 
 size_t Dispatcher::pending_deliveries() const {
-  std::lock_guard lock(state_->qmu);
+  MutexLock lock(state_->qmu);
   return state_->queue.size();
 }
 

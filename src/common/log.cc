@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "common/mutex.h"
 #include "common/strings.h"
 
 namespace pharos {
@@ -18,8 +19,8 @@ std::atomic<int> g_log_level{static_cast<int>(LogLevel::kInfo)};
 
 namespace {
 
-std::mutex g_sink_mu;
-std::function<void(std::string_view)> g_sink;  // guarded by g_sink_mu
+Mutex g_sink_mu;
+std::function<void(std::string_view)> g_sink PHAROS_GUARDED_BY(g_sink_mu);
 
 void WriteAll(int fd, std::string_view data) {
   while (!data.empty()) {
@@ -113,7 +114,7 @@ std::string FormatLogLine(LogLevel level, std::string_view message,
 void Log(LogLevel level, std::string_view message, std::initializer_list<LogField> fields) {
   if (!LogEnabled(level)) return;
   std::string line = FormatLogLine(level, message, fields);
-  std::lock_guard<std::mutex> lock(g_sink_mu);
+  MutexLock lock(g_sink_mu);
   if (g_sink) {
     g_sink(line);
   } else {
@@ -122,7 +123,7 @@ void Log(LogLevel level, std::string_view message, std::initializer_list<LogFiel
 }
 
 void SetLogSinkForTesting(std::function<void(std::string_view)> sink) {
-  std::lock_guard<std::mutex> lock(g_sink_mu);
+  MutexLock lock(g_sink_mu);
   g_sink = std::move(sink);
 }
 

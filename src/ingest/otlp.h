@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "tsdb/tsdb.h"
 
@@ -96,8 +97,8 @@ class DeltaState {
 
  private:
   static constexpr size_t kMaxEntries = 1'000'000;
-  std::mutex mu_;
-  std::unordered_map<std::string, double> totals_;  // guarded by mu_
+  Mutex mu_;
+  std::unordered_map<std::string, double> totals_ PHAROS_GUARDED_BY(mu_);
 };
 
 void Translate(const Request& request, DeltaState& deltas, TranslateResult& out);

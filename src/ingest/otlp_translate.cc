@@ -139,7 +139,7 @@ std::string MetricName(const Metric& metric) {
 }
 
 double DeltaState::Accumulate(const std::string& key, double delta) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (totals_.size() >= kMaxEntries && !totals_.count(key)) totals_.clear();  // bounded memory
   double& total = totals_[key];
   total += delta;

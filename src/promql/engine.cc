@@ -494,12 +494,12 @@ bool LabelsLess(const tsdb::Labels& a, const tsdb::Labels& b) {
 Engine::Engine(EngineOptions options) : options_(options) {}
 
 int Engine::active_queries() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return active_;
 }
 
 int Engine::queued_queries() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return queued_;
 }
 
@@ -546,10 +546,13 @@ Result<QueryResult> Engine::Run(tsdb::Db& db, std::string_view query, int64_t st
 
   // Wait for a slot among the concurrent queries.
   {
-    std::unique_lock lock(mu_);
+    MutexLock lock(mu_);
     ++queued_;
-    bool got = slot_free_.wait_until(lock, deadline,
-                                     [&] { return active_ < options_.max_concurrent_queries; });
+    bool got = true;
+    while (got && active_ >= options_.max_concurrent_queries) {
+      got = slot_free_.wait_until(lock.native(), deadline) == std::cv_status::no_timeout ||
+            active_ < options_.max_concurrent_queries;
+    }
     --queued_;
     if (!got) return DeadlineExceeded("query timed out in query queue");
     ++active_;
@@ -557,7 +560,7 @@ Result<QueryResult> Engine::Run(tsdb::Db& db, std::string_view query, int64_t st
   struct Release {
     Engine* e;
     ~Release() {
-      std::lock_guard lock(e->mu_);
+      MutexLock lock(e->mu_);
       --e->active_;
       e->slot_free_.notify_one();
     }

@@ -26,6 +26,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "promql/ast.h"
 #include "tsdb/tsdb.h"
@@ -120,10 +121,10 @@ class Engine {
                           int64_t step_ms, bool range, const QueryParams& params);
 
   EngineOptions options_;
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable slot_free_;
-  int active_ = 0;
-  int queued_ = 0;
+  int active_ PHAROS_GUARDED_BY(mu_) = 0;
+  int queued_ PHAROS_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace pharos::promql

@@ -82,6 +82,7 @@ Result<std::shared_ptr<Manager::Group>> Manager::Group::Make(GroupSpec spec,
       if (!t.ok()) return t.status();
       r.annotation_templates.emplace_back(name, std::move(*t));
     }
+    MutexLock lock(g->mu_);  // not shared yet: uncontended, and the analysis sees the lock
     g->rules_.push_back(std::move(r));
   }
   return g;
@@ -95,7 +96,7 @@ int64_t Manager::Group::NextEvaluation(int64_t now_ms) const {
 }
 
 void Manager::Group::set_should_restore(bool v) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   should_restore_ = v;
   for (RuleRuntime& r : rules_) r.restored = !(v && !r.spec.alert.empty() && r.spec.for_ms > 0);
 }
@@ -103,7 +104,7 @@ void Manager::Group::set_should_restore(bool v) {
 EvalOutput Manager::Group::Evaluate(const EvalEnv& env, int64_t ts_ms) {
   auto start = std::chrono::steady_clock::now();
   EvalOutput out;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (RuleRuntime& rule : rules_) EvaluateRule(env, rule, ts_ms, out);
   if (should_restore_) {
     for (RuleRuntime& rule : rules_) {
@@ -377,7 +378,7 @@ void Manager::Group::Write(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms,
 }
 
 void Manager::Group::MarkAllStale(const EvalEnv& env, int64_t ts_ms) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (RuleRuntime& rule : rules_) {
     Samples none;
     Write(env, rule, ts_ms, none);
@@ -385,7 +386,9 @@ void Manager::Group::MarkAllStale(const EvalEnv& env, int64_t ts_ms) {
 }
 
 void Manager::Group::CopyStateFrom(Group& old) {
-  std::scoped_lock lock(mu_, old.mu_);
+  // The new group is not published yet, so taking both locks in this order cannot deadlock.
+  MutexLock lock(mu_);
+  MutexLock old_lock(old.mu_);
   // Rules match by name and position among rules of the same name, and must be unchanged.
   std::map<std::string, std::vector<RuleRuntime*>> by_name;
   for (RuleRuntime& r : old.rules_) by_name[r.spec.name()].push_back(&r);
@@ -414,7 +417,7 @@ void Manager::Group::CopyStateFrom(Group& old) {
 }
 
 GroupStatus Manager::Group::Status() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   GroupStatus g;
   g.name = spec_.name;
   g.file = spec_.file;
@@ -445,7 +448,7 @@ GroupStatus Manager::Group::Status() const {
 }
 
 void Manager::Group::AppendActiveAlerts(std::vector<Alert>& out) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (const RuleRuntime& r : rules_) {
     for (const auto& [key, a] : r.alerts) {
       if (a.state != AlertState::kInactive) out.push_back(a);

@@ -76,7 +76,8 @@ class Manager::Group {
 
  private:
   Group(GroupSpec spec, int64_t interval_ms);
-  void EvaluateRule(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms, EvalOutput& out);
+  void EvaluateRule(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms, EvalOutput& out)
+      PHAROS_REQUIRES(mu_);
   /// Series and their values, one per result series (or one unlabeled for a scalar).
   using Samples = std::vector<std::pair<tsdb::Labels, double>>;
   /// The rule's expression as an instant query at ts_ms (minus the group's query offset).
@@ -85,17 +86,18 @@ class Manager::Group {
                                  Samples& series);
   ::pharos::Status EvalAlerting(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms,
                                 Samples& series, EvalOutput& out);
-  void RestoreForState(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms);
-  void Write(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms, Samples& series);
+  void RestoreForState(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms) PHAROS_REQUIRES(mu_);
+  void Write(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms, Samples& series)
+      PHAROS_REQUIRES(mu_);
 
   GroupSpec spec_;
   std::string key_;
   int64_t interval_ms_;
-  mutable std::mutex mu_;  // guards the runtime state below against API readers
-  std::vector<RuleRuntime> rules_;
-  bool should_restore_ = false;
-  int64_t last_evaluation_ms_ = 0;
-  double evaluation_seconds_ = 0;
+  mutable Mutex mu_;  // guards the runtime state below against API readers
+  std::vector<RuleRuntime> rules_ PHAROS_GUARDED_BY(mu_);
+  bool should_restore_ PHAROS_GUARDED_BY(mu_) = false;
+  int64_t last_evaluation_ms_ PHAROS_GUARDED_BY(mu_) = 0;
+  double evaluation_seconds_ PHAROS_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace pharos::rules

@@ -88,7 +88,7 @@ Status Manager::Load(const ManagerOptions& options) {
   std::vector<std::shared_ptr<Group>> removed;
   size_t rules = 0;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     std::map<std::string, std::shared_ptr<Group>> old;
     for (auto& g : groups_) old[g->key()] = g;
     int64_t now = clock_();
@@ -123,7 +123,7 @@ Status Manager::Load(const ManagerOptions& options) {
 }
 
 void Manager::Start() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (running_) return;
   running_ = true;
   stopping_ = false;
@@ -136,7 +136,7 @@ void Manager::Start() {
 
 void Manager::Stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!running_) return;
     stopping_ = true;
   }
@@ -144,12 +144,12 @@ void Manager::Stop() {
   scheduler_.join();
   for (auto& t : workers_) t.join();
   workers_.clear();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   running_ = false;
 }
 
 void Manager::SchedulerLoop() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (!stopping_) {
     int64_t now = clock_();
     int64_t next = now + 1000;
@@ -168,19 +168,19 @@ void Manager::SchedulerLoop() {
     }
     if (!ready_.empty()) wake_.notify_all();
     int64_t wait = std::max<int64_t>(1, next - clock_());
-    wake_.wait_for(lock, std::chrono::milliseconds(std::min<int64_t>(wait, 1000)));
+    wake_.wait_for(lock.native(), std::chrono::milliseconds(std::min<int64_t>(wait, 1000)));
   }
 }
 
 void Manager::WorkerLoop() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (true) {
-    wake_.wait(lock, [this] { return stopping_ || !ready_.empty(); });
+    while (!stopping_ && ready_.empty()) wake_.wait(lock.native());
     if (stopping_) return;
     std::shared_ptr<Group> g = std::move(ready_.front());
     ready_.pop_front();
     std::shared_ptr<const ManagerOptions> options = options_;
-    lock.unlock();
+    lock.Unlock();
     // The evaluation time is the slot's aligned time, as Prometheus uses.
     int64_t now = clock_();
     int64_t ts = g->NextEvaluation(now) - g->interval_ms();
@@ -197,7 +197,7 @@ void Manager::WorkerLoop() {
     metrics_->last_evaluation.WithLabels({label}).Set(static_cast<double>(ts) / 1000);
     metrics_->duration.WithLabels({}).Observe(seconds);
     Publish(*g, out);
-    lock.lock();
+    lock.Lock();
     g->running = false;
   }
 }
@@ -230,7 +230,7 @@ void Manager::EvaluateAt(int64_t ts_ms) {
   std::vector<std::shared_ptr<Group>> groups;
   std::shared_ptr<const ManagerOptions> options;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     groups = groups_;
     options = options_;
   }
@@ -244,7 +244,7 @@ void Manager::EvaluateAt(int64_t ts_ms) {
 std::vector<GroupStatus> Manager::Groups() const {
   std::vector<std::shared_ptr<Group>> groups;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     groups = groups_;
   }
   std::vector<GroupStatus> out;
@@ -255,7 +255,7 @@ std::vector<GroupStatus> Manager::Groups() const {
 std::vector<Alert> Manager::ActiveAlerts() const {
   std::vector<std::shared_ptr<Group>> groups;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     groups = groups_;
   }
   std::vector<Alert> out;
@@ -264,7 +264,7 @@ std::vector<Alert> Manager::ActiveAlerts() const {
 }
 
 size_t Manager::rule_count() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   size_t n = 0;
   for (auto& g : groups_) n += g->spec().rules.size();
   return n;

@@ -35,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "tsdb/tsdb.h"
 
@@ -190,14 +191,16 @@ class Manager {
   struct Metrics;
   std::unique_ptr<Metrics> metrics_;
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable wake_;
   // Replaced whole by Load(); evaluations hold the snapshot they started with.
-  std::shared_ptr<const ManagerOptions> options_ = std::make_shared<ManagerOptions>();  // mu_
-  std::vector<std::shared_ptr<Group>> groups_;  // guarded by mu_
-  std::deque<std::shared_ptr<Group>> ready_;    // due groups waiting for a worker
-  bool running_ = false;
-  bool stopping_ = false;
+  std::shared_ptr<const ManagerOptions> options_ PHAROS_GUARDED_BY(mu_) =
+      std::make_shared<ManagerOptions>();
+  // Groups' `running` and `next_eval_ms` are guarded by mu_ too.
+  std::vector<std::shared_ptr<Group>> groups_ PHAROS_GUARDED_BY(mu_);
+  std::deque<std::shared_ptr<Group>> ready_ PHAROS_GUARDED_BY(mu_);  // due, waiting for a worker
+  bool running_ PHAROS_GUARDED_BY(mu_) = false;
+  bool stopping_ PHAROS_GUARDED_BY(mu_) = false;
   std::thread scheduler_;
   std::vector<std::thread> workers_;
 };

@@ -15,6 +15,7 @@
 #include <boost/beast/ssl.hpp>
 
 #include "common/log.h"
+#include "common/mutex.h"
 #include "ingest/ingest.h"
 #include "scrape/scrape.h"
 #include "server/server.h"
@@ -252,14 +253,14 @@ class ScraperImpl final : public Scraper {
   }
 
   std::vector<TargetStatus> Targets() const override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     std::vector<TargetStatus> out;
     for (const auto& t : targets_) out.push_back(t->status);
     return out;
   }
 
   std::vector<ingest::FamilyMetadata> Metadata() const override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     std::vector<ingest::FamilyMetadata> out;
     for (const auto& t : targets_) out.insert(out.end(), t->metadata.begin(), t->metadata.end());
     return out;
@@ -457,7 +458,7 @@ class ScraperImpl final : public Scraper {
     t.previous = std::move(current);
     metrics_.scrapes.WithLabels({t.status.job, status.ok() ? "ok" : "failed"}).Inc();
     metrics_.duration.WithLabels({t.status.job}).Observe(seconds);
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (status.ok()) t.metadata = std::move(parsed.families);
     t.status.health = status.ok() ? "up" : "down";
     t.status.last_error = status.ok() ? "" : status.message();
@@ -523,7 +524,7 @@ class ScraperImpl final : public Scraper {
   asio::io_context ioc_{1};
   std::thread thread_;
   std::atomic<bool> stopped_{false};
-  mutable std::mutex mu_;  // guards each target's status
+  mutable Mutex mu_;  // guards each target's status (per object: not expressible to the analysis)
   std::vector<std::unique_ptr<Target>> targets_;
 };
 

@@ -67,7 +67,7 @@ M& Family<M>::Get(std::vector<std::string> key) {
     LogError("metric label count mismatch", {{"want", label_names_.size()}, {"got", key.size()}});
     std::abort();
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = children_.find(key);
   if (it != children_.end()) return *it->second;
   std::unique_ptr<M> child;
@@ -84,7 +84,7 @@ M& Family<M>::Get(std::vector<std::string> key) {
 template <typename M>
 void Family<M>::ForEach(
     const std::function<void(const std::vector<std::string>&, const M&)>& fn) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (const auto& [values, child] : children_) fn(values, *child);
 }
 
@@ -245,7 +245,7 @@ Registry::Entry& Registry::AddEntry(std::string name, std::string help, MetricTy
 
 Family<Counter>& Registry::AddCounter(std::string name, std::string help,
                                       std::vector<std::string> label_names) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Entry& e = AddEntry(std::move(name), std::move(help), MetricType::kCounter, label_names);
   if (!e.counter)
     e.counter = std::make_unique<Family<Counter>>(std::move(label_names), std::vector<double>{});
@@ -254,7 +254,7 @@ Family<Counter>& Registry::AddCounter(std::string name, std::string help,
 
 Family<Gauge>& Registry::AddGauge(std::string name, std::string help,
                                   std::vector<std::string> label_names) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Entry& e = AddEntry(std::move(name), std::move(help), MetricType::kGauge, label_names);
   if (!e.gauge)
     e.gauge = std::make_unique<Family<Gauge>>(std::move(label_names), std::vector<double>{});
@@ -266,7 +266,7 @@ Family<Histogram>& Registry::AddHistogram(std::string name, std::string help,
                                           std::vector<double> upper_bounds) {
   std::sort(upper_bounds.begin(), upper_bounds.end());
   upper_bounds.erase(std::unique(upper_bounds.begin(), upper_bounds.end()), upper_bounds.end());
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Entry& e = AddEntry(std::move(name), std::move(help), MetricType::kHistogram, label_names);
   if (!e.histogram) {
     e.histogram =
@@ -276,14 +276,14 @@ Family<Histogram>& Registry::AddHistogram(std::string name, std::string help,
 }
 
 void Registry::AddCollector(std::function<void(SampleWriter&)> collector) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   collectors_.push_back(std::move(collector));
 }
 
 std::string Registry::Render() const {
   std::string out;
   out.reserve(16 * 1024);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (const auto& family : families_) {
     // Named references, not structured bindings: lambdas below capture them.
     const std::string& name = family.first;

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/strings.h"
 
 namespace pharos::selfmon {
@@ -93,8 +94,8 @@ class Family {
   M& Get(std::vector<std::string> key);
   std::vector<std::string> label_names_;
   std::vector<double> buckets_;
-  mutable std::mutex mu_;
-  std::map<std::vector<std::string>, std::unique_ptr<M>> children_;  // guarded by mu_
+  mutable Mutex mu_;
+  std::map<std::vector<std::string>, std::unique_ptr<M>> children_ PHAROS_GUARDED_BY(mu_);
 };
 
 /// Writes samples for collectors that compute values at scrape time.
@@ -138,11 +139,11 @@ class Registry {
     std::unique_ptr<Family<Histogram>> histogram;
   };
   Entry& AddEntry(std::string name, std::string help, MetricType type,
-                  std::vector<std::string> label_names);
+                  std::vector<std::string> label_names) PHAROS_REQUIRES(mu_);
 
-  mutable std::mutex mu_;
-  std::map<std::string, Entry> families_;                       // guarded by mu_
-  std::vector<std::function<void(SampleWriter&)>> collectors_;  // guarded by mu_
+  mutable Mutex mu_;
+  std::map<std::string, Entry> families_ PHAROS_GUARDED_BY(mu_);
+  std::vector<std::function<void(SampleWriter&)>> collectors_ PHAROS_GUARDED_BY(mu_);
 };
 
 /// Adds process_* metrics (CPU seconds, resident and virtual memory, open and max file

@@ -24,6 +24,7 @@
 #include <boost/beast/http/status.hpp>
 
 #include "common/log.h"
+#include "common/mutex.h"
 #include "common/strings.h"
 #include "server/request_parser.h"
 #include "server/server.h"
@@ -338,7 +339,7 @@ class HttpServerImpl final : public HttpServer {
   bool EvictOldestIdle() {
     Conn* victim = nullptr;
     {
-      std::lock_guard<std::mutex> lock(lru_mu_);
+      MutexLock lock(lru_mu_);
       for (Conn* c = lru_head_; c; c = c->lru_next) {
         if (!c->evicting.load()) {
           victim = c;
@@ -778,7 +779,7 @@ class HttpServerImpl final : public HttpServer {
   void SetIdle(Conn& conn, bool idle) {
     if (idle == conn.idle) return;
     conn.idle = idle;
-    std::lock_guard<std::mutex> lock(lru_mu_);
+    MutexLock lock(lru_mu_);
     if (idle) {
       conn.lru_prev = lru_tail_;
       conn.lru_next = nullptr;
@@ -797,9 +798,9 @@ class HttpServerImpl final : public HttpServer {
   static constexpr uint32_t kEvictionHeadroom =
       64;  // admitted past the limit while idle ones close
   std::atomic<uint32_t> open_{0};
-  std::mutex lru_mu_;
-  Conn* lru_head_ = nullptr;  // guarded by lru_mu_: idle connections, oldest first
-  Conn* lru_tail_ = nullptr;  // guarded by lru_mu_
+  Mutex lru_mu_;
+  Conn* lru_head_ PHAROS_GUARDED_BY(lru_mu_) = nullptr;  // idle connections, oldest first
+  Conn* lru_tail_ PHAROS_GUARDED_BY(lru_mu_) = nullptr;
   std::atomic<size_t> next_worker_{0};
   std::atomic<bool> shutdown_{false};
   bool started_ = false;

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "common/mutex.h"
 #include "selfmon/metrics.h"
 
 namespace pharos::server {
@@ -107,7 +108,7 @@ class ServerMetrics {
     auto& mine = cache[id_];
     auto it = mine.find(label);
     if (it != mine.end()) return *it->second;
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto& slot = stats_[std::string(label)];
     if (!slot) slot = std::make_unique<RouteStats>(duration.WithLabels({label}));
     mine.emplace(label, slot.get());
@@ -118,8 +119,8 @@ class ServerMetrics {
   size_t route_slots_ = 0;
   static inline std::atomic<uint64_t> next_id_{1};
   const uint64_t id_ = next_id_.fetch_add(1);
-  std::mutex mu_;
-  std::unordered_map<std::string, std::unique_ptr<RouteStats>> stats_;  // guarded by mu_
+  Mutex mu_;
+  std::unordered_map<std::string, std::unique_ptr<RouteStats>> stats_ PHAROS_GUARDED_BY(mu_);
 };
 
 }  // namespace pharos::server

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "common/log.h"
+#include "common/mutex.h"
 #include "common/strings.h"
 #include "common/units.h"
 #include "tsdb/block.h"
@@ -125,33 +126,33 @@ struct TsdbMetrics {
 class AppendGate {
  public:
   void Enter() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return !closed_; });
+    MutexLock lock(mu_);
+    while (closed_) cv_.wait(lock.native());
     ++active_;
   }
   void Leave() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (--active_ == 0 && closed_) cv_.notify_all();
   }
   /// Waits for the appends in flight and keeps new ones out until Open().
   void Close() {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     closed_ = true;
-    cv_.wait(lock, [&] { return active_ == 0; });
+    while (active_ != 0) cv_.wait(lock.native());
   }
   void Open() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       closed_ = false;
     }
     cv_.notify_all();
   }
 
  private:
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  uint64_t active_ = 0;  // guarded by mu_
-  bool closed_ = false;  // guarded by mu_
+  uint64_t active_ PHAROS_GUARDED_BY(mu_) = 0;
+  bool closed_ PHAROS_GUARDED_BY(mu_) = false;
 };
 
 class GateEntry {
@@ -686,7 +687,7 @@ class DbImpl final : public Db {
   }
 
   std::unique_ptr<Querier> Query(int64_t mint, int64_t maxt) override {
-    std::shared_lock<std::shared_mutex> lock(blocks_mu_);
+    ReaderLock lock(blocks_mu_);
     return std::make_unique<StoreQuerier>(head_, blocks_, epoch_, mint, maxt);
   }
 
@@ -770,14 +771,14 @@ class DbImpl final : public Db {
 
   void StartMaintenance() {
     maintenance_ = std::thread([this] {
-      std::unique_lock<std::mutex> lock(stop_mu_);
+      MutexLock lock(stop_mu_);
       while (!stopping_) {
-        stop_cv_.wait_for(lock, options_.maintenance_interval);
+        stop_cv_.wait_for(lock.native(), options_.maintenance_interval);
         if (stopping_) break;
-        lock.unlock();
+        lock.Unlock();
         Status s = Maintain();
         if (!s.ok()) LogError("TSDB maintenance failed", {{"error", s.message()}});
-        lock.lock();
+        lock.Lock();
       }
     });
   }
@@ -812,7 +813,7 @@ class DbImpl final : public Db {
 
   Status Close() override {
     {
-      std::lock_guard<std::mutex> lock(stop_mu_);
+      MutexLock lock(stop_mu_);
       stopping_ = true;
     }
     stop_cv_.notify_all();
@@ -1015,7 +1016,7 @@ class DbImpl final : public Db {
   }
 
   std::vector<std::shared_ptr<Block>> Blocks() const {
-    std::shared_lock<std::shared_mutex> lock(blocks_mu_);
+    ReaderLock lock(blocks_mu_);
     return blocks_;
   }
   // Publishes a new block list; returns the epoch of the old one, which expires when the
@@ -1025,7 +1026,7 @@ class DbImpl final : public Db {
     for (const auto& b : blocks) bytes += b->size_bytes();
     metrics_.blocks.Set(static_cast<double>(blocks.size()));
     metrics_.blocks_bytes.Set(static_cast<double>(bytes));
-    std::unique_lock<std::shared_mutex> lock(blocks_mu_);
+    WriterLock lock(blocks_mu_);
     blocks_ = std::move(blocks);
     std::weak_ptr<const int> old = epoch_;
     epoch_ = std::make_shared<const int>(0);
@@ -1055,7 +1056,7 @@ class DbImpl final : public Db {
   // that it holds only what the head still serves. Appends go on throughout, but for the
   // short pause in which emptied series leave the head.
   Status Cut(int64_t boundary) {
-    std::lock_guard<std::mutex> cut_lock(cut_mu_);
+    MutexLock cut_lock(cut_mu_);
     if (boundary <= head_.MinAppendTime()) return Status::Ok();
     auto start = std::chrono::steady_clock::now();
     // From here on, older samples are refused. An append that checked the old minimum
@@ -1204,7 +1205,7 @@ class DbImpl final : public Db {
   // stop growing at a tenth of retention (31 days without retention). Each block is thus
   // rewritten a few times at most.
   Status MergeBlocks() {
-    std::lock_guard<std::mutex> cut_lock(cut_mu_);
+    MutexLock cut_lock(cut_mu_);
     std::vector<std::shared_ptr<Block>> blocks = Blocks();
     int64_t max_span = options_.retention.count() > 0 ? options_.retention.count() / 10
                                                       : int64_t{31} * 24 * 3600 * 1000;
@@ -1305,7 +1306,7 @@ class DbImpl final : public Db {
   }
 
   Status ApplyRetention() {
-    std::lock_guard<std::mutex> cut_lock(cut_mu_);
+    MutexLock cut_lock(cut_mu_);
     std::vector<std::shared_ptr<Block>> blocks = Blocks();
     int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::system_clock::now().time_since_epoch())
@@ -1340,16 +1341,16 @@ class DbImpl final : public Db {
   Head head_;
   std::unique_ptr<wal::Wal> wal_;
   std::string blocks_dir_;
-  mutable std::shared_mutex blocks_mu_;
-  std::vector<std::shared_ptr<Block>> blocks_;          // guarded by blocks_mu_; by min_t
-  ReaderEpoch epoch_ = std::make_shared<const int>(0);  // guarded by blocks_mu_
-  std::mutex cut_mu_;                                   // one cut, merge or expiry at a time
+  mutable SharedMutex blocks_mu_;
+  std::vector<std::shared_ptr<Block>> blocks_ PHAROS_GUARDED_BY(blocks_mu_);  // by min_t
+  ReaderEpoch epoch_ PHAROS_GUARDED_BY(blocks_mu_) = std::make_shared<const int>(0);
+  Mutex cut_mu_;             // one cut, merge or expiry at a time
   AppendGate gate_;          // appends enter it; a cut closes it while emptied series leave
   RecoveryReport recovery_;  // written by Open() only
   std::unordered_map<uint64_t, uint64_t> replay_aliases_;  // written by Open(); WAL ref -> ref
-  std::mutex stop_mu_;
+  Mutex stop_mu_;
   std::condition_variable stop_cv_;
-  bool stopping_ = false;  // guarded by stop_mu_
+  bool stopping_ PHAROS_GUARDED_BY(stop_mu_) = false;
   std::thread maintenance_;
 };
 

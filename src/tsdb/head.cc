@@ -32,18 +32,18 @@ SymbolTable::SymbolTable()
 }
 
 uint32_t SymbolTable::Find(std::string_view s) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  ReaderLock lock(mu_);
   auto it = ids_.find(s);
   return it == ids_.end() ? 0 : it->second;
 }
 
 uint32_t SymbolTable::Intern(std::string_view s) {
   {
-    std::shared_lock<std::shared_mutex> lock(mu_);
+    ReaderLock lock(mu_);
     auto it = ids_.find(s);
     if (it != ids_.end()) return it->second;
   }
-  std::unique_lock<std::shared_mutex> lock(mu_);
+  WriterLock lock(mu_);
   auto it = ids_.find(s);
   if (it != ids_.end()) return it->second;
   uint32_t id = count_.load(std::memory_order_relaxed);
@@ -90,7 +90,7 @@ bool Head::SameLabels(const MemSeries& s, std::span<const LabelView> labels) con
 
 MemSeries* Head::Find(std::span<const LabelView> labels, uint64_t hash) {
   HashShard& shard = shards_[hash & (kHashShards - 1)];
-  std::lock_guard<std::mutex> lock(shard.mu);
+  MutexLock lock(shard.mu);
   auto [begin, end] = shard.map.equal_range(hash);
   for (auto it = begin; it != end; ++it) {
     if (SameLabels(*it->second, labels)) return it->second;
@@ -102,7 +102,7 @@ MemSeries* Head::Create(std::span<const LabelView> labels, uint64_t hash, uint64
                         bool& created) {
   created = false;
   HashShard& shard = shards_[hash & (kHashShards - 1)];
-  std::lock_guard<std::mutex> shard_lock(shard.mu);
+  MutexLock shard_lock(shard.mu);
   auto [begin, end] = shard.map.equal_range(hash);
   for (auto it = begin; it != end; ++it) {
     if (SameLabels(*it->second, labels)) return it->second;
@@ -119,7 +119,7 @@ MemSeries* Head::Create(std::span<const LabelView> labels, uint64_t hash, uint64
   series->appender.emplace(&series->head_chunk);
   MemSeries* raw = series.get();
   {
-    std::unique_lock<std::shared_mutex> lock(index_mu_);
+    WriterLock lock(index_mu_);
     if (ref == 0 || (ref < by_ref_.size() && by_ref_[ref])) ref = next_ref_;
     next_ref_ = std::max(next_ref_, ref + 1);
     raw->ref = ref;
@@ -146,14 +146,14 @@ MemSeries* Head::Create(std::span<const LabelView> labels, uint64_t hash, uint64
 }
 
 MemSeries* Head::ByRef(uint64_t ref) const {
-  std::shared_lock<std::shared_mutex> lock(index_mu_);
+  ReaderLock lock(index_mu_);
   return ref < by_ref_.size() ? by_ref_[ref].get() : nullptr;
 }
 
 uint64_t Head::SeriesForMetric(std::string_view name) const {
   uint32_t sym = symbols_.Find(name);
   if (sym == 0) return 0;
-  std::shared_lock<std::shared_mutex> lock(index_mu_);
+  ReaderLock lock(index_mu_);
   auto it = series_per_metric_.find(sym);
   return it == series_per_metric_.end() ? 0 : it->second;
 }
@@ -239,12 +239,12 @@ void Head::Read(const MemSeries& s, int64_t mint, int64_t maxt, std::vector<Samp
 }
 
 uint64_t Head::RefLimit() const {
-  std::shared_lock<std::shared_mutex> lock(index_mu_);
+  ReaderLock lock(index_mu_);
   return std::max<uint64_t>(by_ref_.size(), next_ref_);
 }
 
 void Head::RaiseRefLimit(uint64_t limit) {
-  std::unique_lock<std::shared_mutex> lock(index_mu_);
+  WriterLock lock(index_mu_);
   next_ref_ = std::max(next_ref_, limit);
 }
 
@@ -283,7 +283,7 @@ std::vector<uint64_t> Head::EmptySeries() const {
 size_t Head::Collect(std::span<const uint64_t> candidates) {
   std::vector<MemSeries*> dead;
   {
-    std::unique_lock<std::shared_mutex> lock(index_mu_);
+    WriterLock lock(index_mu_);
     graveyard_.clear();  // collected last time: no query can still hold them
   }
   for (uint64_t ref : candidates) {
@@ -303,7 +303,7 @@ size_t Head::Collect(std::span<const uint64_t> candidates) {
     }
     uint64_t hash = HashLabels(views);
     HashShard& shard = shards_[hash & (kHashShards - 1)];
-    std::lock_guard<std::mutex> lock(shard.mu);
+    MutexLock lock(shard.mu);
     auto [begin, end] = shard.map.equal_range(hash);
     for (auto it = begin; it != end; ++it) {
       if (it->second == s) {
@@ -312,7 +312,7 @@ size_t Head::Collect(std::span<const uint64_t> candidates) {
       }
     }
   }
-  std::unique_lock<std::shared_mutex> lock(index_mu_);
+  WriterLock lock(index_mu_);
   for (MemSeries* s : dead) {
     for (size_t i = 0; i < s->label_syms.size(); i += 2) {
       uint32_t name = s->label_syms[i];
@@ -373,35 +373,40 @@ std::vector<uint64_t> Head::UnionWhere(uint32_t name, Pred pred) const {
   return UnionSorted(lists);
 }
 
-// The head's index as SelectPostings sees it (index_mu_ held by the caller).
+// The head's index as SelectPostings sees it. Postings() holds index_mu_ for as long as the
+// view lives; the analysis cannot follow the lock into a view object, hence its exemptions.
 class Head::IndexView {
  public:
   explicit IndexView(const Head& head) : head_(head) {}
   bool HasName(const std::string& name) const { return head_.symbols_.Find(name) != 0; }
-  std::vector<uint64_t> Equal(const std::string& name, const std::string& value) const {
+  // A view into the index, valid while Postings() holds index_mu_.
+  std::span<const uint64_t> Equal(const std::string& name,
+                                  const std::string& value) const PHAROS_NO_THREAD_SAFETY_ANALYSIS {
     uint32_t n = head_.symbols_.Find(name);
     uint32_t v = head_.symbols_.Find(value);
     if (!n || !v) return {};
     auto it = head_.postings_.find(PairKey(n, v));
-    return it == head_.postings_.end() ? std::vector<uint64_t>{} : it->second;
+    if (it == head_.postings_.end()) return {};
+    return it->second;
   }
   template <typename Pred>
-  std::vector<uint64_t> UnionWhere(const std::string& name, Pred pred) const {
+  std::vector<uint64_t> UnionWhere(const std::string& name,
+                                   Pred pred) const PHAROS_NO_THREAD_SAFETY_ANALYSIS {
     return head_.UnionWhere(head_.symbols_.Find(name), pred);
   }
-  std::vector<uint64_t> All() const { return head_.AllRefs(); }
+  std::vector<uint64_t> All() const PHAROS_NO_THREAD_SAFETY_ANALYSIS { return head_.AllRefs(); }
 
  private:
   const Head& head_;
 };
 
 std::vector<uint64_t> Head::Postings(std::span<const Matcher> matchers) const {
-  std::shared_lock<std::shared_mutex> lock(index_mu_);
+  ReaderLock lock(index_mu_);
   return SelectPostings(IndexView(*this), matchers);
 }
 
 std::vector<std::string> Head::LabelNames() const {
-  std::shared_lock<std::shared_mutex> lock(index_mu_);
+  ReaderLock lock(index_mu_);
   std::vector<std::string> names;
   for (const auto& [name, values] : values_) names.emplace_back(symbols_.Get(name));
   std::sort(names.begin(), names.end());
@@ -412,7 +417,7 @@ std::vector<std::string> Head::LabelValues(std::string_view name) const {
   uint32_t sym = symbols_.Find(name);
   std::vector<std::string> out;
   if (sym == 0) return out;
-  std::shared_lock<std::shared_mutex> lock(index_mu_);
+  ReaderLock lock(index_mu_);
   auto it = values_.find(sym);
   if (it == values_.end()) return out;
   for (uint32_t v : it->second) out.emplace_back(symbols_.Get(v));
@@ -428,7 +433,7 @@ Stats Head::GetStats(size_t limit) const {
     st.min_time = MinTime();
     st.max_time = MaxTime();
   }
-  std::shared_lock<std::shared_mutex> lock(index_mu_);
+  ReaderLock lock(index_mu_);
   st.num_label_pairs = postings_.size();
   uint32_t metric = symbols_.Find("__name__");
   auto top = [limit](std::vector<Stats::Count>& v) {

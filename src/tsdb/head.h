@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/mutex.h"
 #include "tsdb/chunk.h"
 #include "tsdb/tsdb.h"
 
@@ -34,11 +35,11 @@ class SymbolTable {
   static constexpr uint32_t kBlockBits = 16;
   static constexpr uint32_t kBlockMask = (1u << kBlockBits) - 1;
   static constexpr uint32_t kMaxBlocks = 1u << 14;
-  mutable std::shared_mutex mu_;
-  std::deque<std::string> strings_;                     // guarded by mu_
-  std::unordered_map<std::string_view, uint32_t> ids_;  // guarded by mu_
+  mutable SharedMutex mu_;
+  std::deque<std::string> strings_ PHAROS_GUARDED_BY(mu_);
+  std::unordered_map<std::string_view, uint32_t> ids_ PHAROS_GUARDED_BY(mu_);
   std::unique_ptr<std::atomic<std::string_view*>[]> blocks_;
-  std::vector<std::unique_ptr<std::string_view[]>> owned_;  // guarded by mu_
+  std::vector<std::unique_ptr<std::string_view[]>> owned_ PHAROS_GUARDED_BY(mu_);
   std::atomic<uint32_t> count_{0};
 };
 
@@ -139,29 +140,31 @@ class Head {
   class IndexView;
   static constexpr size_t kHashShards = 256;
   struct HashShard {
-    std::mutex mu;
-    std::unordered_multimap<uint64_t, MemSeries*> map;
+    Mutex mu;
+    std::unordered_multimap<uint64_t, MemSeries*> map PHAROS_GUARDED_BY(mu);
   };
   static uint64_t PairKey(uint32_t name, uint32_t value) {
     return (static_cast<uint64_t>(name) << 32) | value;
   }
   bool SameLabels(const MemSeries& s, std::span<const LabelView> labels) const;
-  std::vector<uint64_t> AllRefs() const;
+  std::vector<uint64_t> AllRefs() const PHAROS_REQUIRES_SHARED(index_mu_);
   // Union of postings of `name`'s values that satisfy `pred` (index lock held).
   template <typename Pred>
-  std::vector<uint64_t> UnionWhere(uint32_t name, Pred pred) const;
+  std::vector<uint64_t> UnionWhere(uint32_t name, Pred pred) const
+      PHAROS_REQUIRES_SHARED(index_mu_);
 
   Options options_;
   SymbolTable symbols_;
   std::array<std::mutex, kStripes> stripes_;
   std::array<HashShard, kHashShards> shards_;
-  mutable std::shared_mutex index_mu_;
-  std::vector<std::unique_ptr<MemSeries>> by_ref_;                // guarded by index_mu_; [ref]
-  std::unordered_map<uint64_t, std::vector<uint64_t>> postings_;  // guarded by index_mu_
-  std::unordered_map<uint32_t, std::vector<uint32_t>> values_;    // guarded by index_mu_
-  std::unordered_map<uint32_t, uint64_t> series_per_metric_;      // guarded by index_mu_
-  uint64_t next_ref_ = 1;                                         // guarded by index_mu_
-  std::vector<std::unique_ptr<MemSeries>> graveyard_;  // guarded by index_mu_; freed at the next GC
+  mutable SharedMutex index_mu_;
+  std::vector<std::unique_ptr<MemSeries>> by_ref_ PHAROS_GUARDED_BY(index_mu_);  // [ref]
+  std::unordered_map<uint64_t, std::vector<uint64_t>> postings_ PHAROS_GUARDED_BY(index_mu_);
+  std::unordered_map<uint32_t, std::vector<uint32_t>> values_ PHAROS_GUARDED_BY(index_mu_);
+  std::unordered_map<uint32_t, uint64_t> series_per_metric_ PHAROS_GUARDED_BY(index_mu_);
+  uint64_t next_ref_ PHAROS_GUARDED_BY(index_mu_) = 1;
+  // Freed at the next collection.
+  std::vector<std::unique_ptr<MemSeries>> graveyard_ PHAROS_GUARDED_BY(index_mu_);
   std::atomic<uint64_t> num_series_{0};
   std::atomic<uint64_t> num_chunks_{0};
   std::atomic<int64_t> min_t_{INT64_MAX};

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "common/log.h"
+#include "common/mutex.h"
 #include "wal/wal_format.h"
 
 namespace pharos::wal {
@@ -99,7 +100,9 @@ class WalImpl final : public Wal {
 
   ~WalImpl() override { (void)Close(); }
 
-  Status OpenAndReplay(const ReplayFn& replay, ReplayReport* report) {
+  // Start-up, before any other thread can see the log: no lock needed.
+  Status OpenAndReplay(const ReplayFn& replay,
+                       ReplayReport* report) PHAROS_NO_THREAD_SAFETY_ANALYSIS {
     Env* env = options_.env;
     PHAROS_RETURN_IF_ERROR(env->MakeDirs(options_.dir));
     Result<std::vector<std::string>> names = env->ListDir(options_.dir);
@@ -193,11 +196,11 @@ class WalImpl final : public Wal {
   }
 
   Result<CheckpointReport> Checkpoint(uint64_t segment, const CheckpointFilter& filter) override {
-    std::lock_guard<std::mutex> one_at_a_time(checkpoint_mu_);
+    MutexLock one_at_a_time(checkpoint_mu_);
     std::vector<std::string> inputs;
     uint64_t previous;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       PHAROS_RETURN_IF_ERROR(error_);
       if (segment <= checkpoint_) return CheckpointReport{};
       if (segments_.empty() || segment > segments_.back()) {
@@ -260,7 +263,7 @@ class WalImpl final : public Wal {
     }
     // The new checkpoint is durable: what it replaces can go (a crash here leaves
     // leftovers that the next Open() removes).
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     checkpoint_ = segment;
     if (previous) PHAROS_RETURN_IF_ERROR(env->Remove(Path(CheckpointName(previous))));
     PHAROS_RETURN_IF_ERROR(DropSegmentsBefore(segment, /*keep_current=*/true));
@@ -283,9 +286,9 @@ class WalImpl final : public Wal {
     }
     Writer w;
     w.records = records;
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     writers_.push_back(&w);
-    while (!w.done && &w != writers_.front()) w.cv.wait(lock);
+    while (!w.done && &w != writers_.front()) w.cv.wait(lock.native());
     if (w.done) return w.status;
 
     // This writer leads: take everyone queued, write once, release them all.
@@ -315,7 +318,7 @@ class WalImpl final : public Wal {
         std::shared_ptr<AppendFile> file = file_;
         uint64_t good_size = file->Size();
         std::string path = Path(SegmentName(segments_.back()));
-        lock.unlock();
+        lock.Unlock();
         status = file->Append(batch_);
         if (!status.ok()) {
           write_failed = true;
@@ -325,7 +328,7 @@ class WalImpl final : public Wal {
         } else if (options_.sync == SyncPolicy::kAlways) {
           status = TimedSync(*file);
         }
-        lock.lock();
+        lock.Lock();
         if (status.ok()) {
           dirty_ = options_.sync != SyncPolicy::kAlways;
           metrics_.records.Inc(static_cast<double>(count));
@@ -361,7 +364,7 @@ class WalImpl final : public Wal {
   Status Sync() override {
     std::shared_ptr<AppendFile> file;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       PHAROS_RETURN_IF_ERROR(error_);
       if (!file_) return Unavailable("WAL is closed");
       file = file_;
@@ -373,7 +376,7 @@ class WalImpl final : public Wal {
   }
 
   Result<uint64_t> Roll() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     PHAROS_RETURN_IF_ERROR(error_);
     uint64_t next = segments_.back() + 1;
     Status s = StartSegment(next);
@@ -385,20 +388,20 @@ class WalImpl final : public Wal {
   }
 
   Status RemoveSegmentsBefore(uint64_t segment) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     PHAROS_RETURN_IF_ERROR(DropSegmentsBefore(segment, /*keep_current=*/true));
     return options_.env->SyncDir(options_.dir);
   }
 
   std::vector<uint64_t> Segments() const override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     return segments_;
   }
 
   Status Close() override {
     std::shared_ptr<AppendFile> file;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (closed_) return Status::Ok();
       closed_ = true;
       file = file_;
@@ -406,8 +409,15 @@ class WalImpl final : public Wal {
     stop_cv_.notify_all();
     if (syncer_.joinable()) syncer_.join();
     Status s;
-    if (file && error_.ok()) s = TimedSync(*file);
-    std::lock_guard<std::mutex> lock(mu_);
+    bool healthy;
+    {
+      // The syncer may have failed the log meanwhile (found by -Wthread-safety: this was
+      // read without the lock).
+      MutexLock lock(mu_);
+      healthy = error_.ok();
+    }
+    if (file && healthy) s = TimedSync(*file);
+    MutexLock lock(mu_);
     file_.reset();
     return s;
   }
@@ -422,9 +432,9 @@ class WalImpl final : public Wal {
 
   std::string Path(const std::string& name) const { return options_.dir + "/" + name; }
 
-  // Requires mu_ (or single-threaded start-up). Deletes the segments before `segment`,
+  // Deletes the segments before `segment`,
   // except, with `keep_current`, the one being written.
-  Status DropSegmentsBefore(uint64_t segment, bool keep_current) {
+  Status DropSegmentsBefore(uint64_t segment, bool keep_current) PHAROS_REQUIRES(mu_) {
     std::vector<uint64_t> keep;
     for (uint64_t n : segments_) {
       if (n < segment && !(keep_current && n == segments_.back())) {
@@ -438,9 +448,9 @@ class WalImpl final : public Wal {
     return Status::Ok();
   }
 
-  // Requires mu_. After a failed write (a full disk), at most once a second: start a fresh
+  // After a failed write (a full disk), at most once a second: start a fresh
   // segment; when that works, space is back and appends resume.
-  Status TryResumeAfterWriteFailure() {
+  Status TryResumeAfterWriteFailure() PHAROS_REQUIRES(mu_) {
     auto now = std::chrono::steady_clock::now();
     if (now - last_retry_ < std::chrono::seconds(1)) return error_;
     last_retry_ = now;
@@ -543,9 +553,9 @@ class WalImpl final : public Wal {
         good_end, problem);
   }
 
-  // Requires mu_ (or single-threaded start-up). Syncs the current segment, then starts
+  // Syncs the current segment, then starts
   // `number` with its header, durable in the directory.
-  Status StartSegment(uint64_t number) {
+  Status StartSegment(uint64_t number) PHAROS_REQUIRES(mu_) {
     if (file_ && !write_failed_) PHAROS_RETURN_IF_ERROR(TimedSync(*file_));
     Result<std::unique_ptr<AppendFile>> f = options_.env->OpenAppend(Path(SegmentName(number)));
     if (!f.ok()) return f.status();
@@ -576,7 +586,7 @@ class WalImpl final : public Wal {
   }
 
   void Fail(const Status& s) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!error_.ok()) return;
     error_ = Unavailable(fmt::format("WAL failed, refusing writes: {}", s.message()));
     metrics_.errors.Inc();
@@ -584,33 +594,33 @@ class WalImpl final : public Wal {
   }
 
   void SyncLoop() {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     while (!closed_) {
-      stop_cv_.wait_for(lock, options_.sync_interval);
+      stop_cv_.wait_for(lock.native(), options_.sync_interval);
       if (closed_ || !dirty_ || !error_.ok() || !file_) continue;
       std::shared_ptr<AppendFile> file = file_;
       dirty_ = false;
-      lock.unlock();
+      lock.Unlock();
       Status s = TimedSync(*file);
       if (!s.ok()) Fail(s);
-      lock.lock();
+      lock.Lock();
     }
   }
 
   Options options_;
   WalMetrics metrics_;
-  mutable std::mutex mu_;
-  std::deque<Writer*> writers_;       // guarded by mu_
-  std::vector<uint64_t> segments_;    // guarded by mu_
-  std::shared_ptr<AppendFile> file_;  // guarded by mu_
-  std::string batch_;                 // used by the leader only
-  Status error_;                      // guarded by mu_; sticky unless write_failed_
-  bool write_failed_ = false;         // guarded by mu_; error_ came from a write (retried)
-  std::chrono::steady_clock::time_point last_retry_;  // guarded by mu_
-  uint64_t checkpoint_ = 0;                           // guarded by mu_; 0: none
-  std::mutex checkpoint_mu_;                          // one checkpoint at a time
-  bool dirty_ = false;                                // guarded by mu_
-  bool closed_ = false;                               // guarded by mu_
+  mutable Mutex mu_;
+  std::deque<Writer*> writers_ PHAROS_GUARDED_BY(mu_);
+  std::vector<uint64_t> segments_ PHAROS_GUARDED_BY(mu_);
+  std::shared_ptr<AppendFile> file_ PHAROS_GUARDED_BY(mu_);
+  std::string batch_;                                 // used by the leader only
+  Status error_ PHAROS_GUARDED_BY(mu_);               // sticky unless write_failed_
+  bool write_failed_ PHAROS_GUARDED_BY(mu_) = false;  // error_ came from a write (retried)
+  std::chrono::steady_clock::time_point last_retry_ PHAROS_GUARDED_BY(mu_);
+  uint64_t checkpoint_ PHAROS_GUARDED_BY(mu_) = 0;  // 0: none
+  Mutex checkpoint_mu_;                             // one checkpoint at a time
+  bool dirty_ PHAROS_GUARDED_BY(mu_) = false;
+  bool closed_ PHAROS_GUARDED_BY(mu_) = false;
   std::condition_variable stop_cv_;
   std::thread syncer_;
 };
