@@ -114,14 +114,6 @@ std::string_view KindName(Kind k) {
   return "";
 }
 
-// Label sets in Alertmanager's order (by name, then value), without building strings.
-bool LabelsLess(const tsdb::Labels& a, const tsdb::Labels& b) {
-  return std::lexicographical_compare(
-      a.begin(), a.end(), b.begin(), b.end(), [](const tsdb::Label& x, const tsdb::Label& y) {
-        return x.name != y.name ? x.name < y.name : x.value < y.value;
-      });
-}
-
 struct Delivery {
   Notification n;
   Kind kind = Kind::kWebhook;
@@ -289,7 +281,7 @@ struct Dispatcher::State {
     }
   }
 
-  // Flushes due groups and forgets resolved alerts and long-expired silence
+  // Flushes due groups and forgets resolved alerts and long-expired silences.
   void Tick(int64_t now_ms) PHAROS_REQUIRES(mu) {
     for (auto it = groups.begin(); it != groups.end();) {
       AggrGroup& g = it->second;
@@ -397,7 +389,7 @@ struct Dispatcher::State {
     std::sort(n.alerts.begin(), n.alerts.end(), [&](const Alert& a, const Alert& b) {
       bool ra = a.Resolved(now), rb = b.Resolved(now);
       if (ra != rb) return !ra;
-      return LabelsLess(a.labels, b.labels);
+      return tsdb::LabelsLess(a.labels, b.labels);
     });
     bool muted = TimeMuted(*g.route, now);
     if (receiver && !muted) {

@@ -480,15 +480,6 @@ Status PrepareTree(Expr& e, const QueryContext& ctx) {
   return status;
 }
 
-bool LabelsLess(const tsdb::Labels& a, const tsdb::Labels& b) {
-  size_t n = std::min(a.size(), b.size());
-  for (size_t i = 0; i < n; ++i) {
-    if (a[i].name != b[i].name) return a[i].name < b[i].name;
-    if (a[i].value != b[i].value) return a[i].value < b[i].value;
-  }
-  return a.size() < b.size();
-}
-
 }  // namespace
 
 Engine::Engine(EngineOptions options) : options_(options) {}
@@ -653,7 +644,7 @@ Result<QueryResult> Engine::Run(tsdb::Db& db, std::string_view query, int64_t st
       if (range) {
         std::sort(result.series.begin(), result.series.end(),
                   [](const SeriesResult& a, const SeriesResult& b) {
-                    return LabelsLess(a.labels, b.labels);
+                    return tsdb::LabelsLess(a.labels, b.labels);
                   });
       }
       return result;

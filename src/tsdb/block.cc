@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <map>
 
 #include <fmt/format.h>
 
@@ -84,11 +83,7 @@ Status BlockWriter::FlushFrame() {
 Status BlockWriter::Add(const Labels& labels, std::span<const Sample> samples) {
   if (samples.empty()) return Status::Ok();
   // Series ids are in label order (merges and selects rely on it): never backwards.
-  if (num_series_ > 0 &&
-      std::lexicographical_compare(labels.begin(), labels.end(), last_.begin(), last_.end(),
-                                   [](const Label& x, const Label& y) {
-                                     return x.name != y.name ? x.name < y.name : x.value < y.value;
-                                   })) {
+  if (num_series_ > 0 && LabelsLess(labels, last_)) {
     return Internal("block series added out of label order: " + FormatLabelsBounded(labels));
   }
   last_ = labels;

@@ -36,7 +36,8 @@ class BlockWriter {
   static Result<std::unique_ptr<BlockWriter>> Create(Env* env, std::string blocks_dir,
                                                      std::string tmp_name);
   ~BlockWriter();
-  /// Adds a series; `labels` must sort after the previous series'. Empty series are skipped.
+  /// Adds a series; `labels` must not sort before the previous series' (LabelsLess). Empty
+  /// series are skipped.
   Status Add(const Labels& labels, std::span<const Sample> samples);
   uint64_t num_series() const { return num_series_; }
   /// The oldest sample added (INT64_MAX before any).

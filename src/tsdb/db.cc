@@ -2,7 +2,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
-#include <map>
 #include <shared_mutex>
 #include <thread>
 #include <unordered_map>
@@ -166,16 +165,6 @@ class GateEntry {
   AppendGate& gate_;
 };
 
-bool LabelsLess(const Labels& a, const Labels& b) {
-  return std::lexicographical_compare(
-      a.begin(), a.end(), b.begin(), b.end(), [](const Label& x, const Label& y) {
-        return x.name != y.name ? x.name < y.name : x.value < y.value;
-      });
-}
-struct LabelsLessFn {
-  bool operator()(const Labels& a, const Labels& b) const { return LabelsLess(a, b); }
-};
-
 // Blocks and head as one store. Holds its blocks alive while it reads them.
 // Queriers hold the epoch of the block list they were made with; a cut that publishes a
 // block drops the cut samples from the head only once no querier of the older list is
@@ -227,9 +216,6 @@ class StoreSeriesSet final : public SeriesSet {
       int c = Compare(a, b);
       return c != 0 ? c < 0 : a.block < b.block;
     });
-    for (size_t i = 0; i < refs_.size(); ++i) {
-      if (i == 0 || Compare(refs_[i], refs_[i - 1]) != 0) ++candidates_;
-    }
   }
 
   bool Next() override {
@@ -270,7 +256,6 @@ class StoreSeriesSet final : public SeriesSet {
   const Labels& labels() const override { return labels_; }
   const std::vector<Sample>& samples() const override { return samples_; }
   std::vector<Sample> TakeSamples() override { return std::exchange(samples_, {}); }
-  uint64_t candidates() const override { return candidates_; }
   Status status() const override { return status_; }
 
  private:
@@ -308,7 +293,6 @@ class StoreSeriesSet final : public SeriesSet {
   std::vector<Ref> refs_;
   std::vector<uint32_t> head_symbols_;
   std::vector<FrameCache> frames_;  // per block: series come in index order within a block
-  uint64_t candidates_ = 0;
   size_t next_ = 0;
   Labels labels_;
   uint64_t returned_ = 0;
@@ -1116,7 +1100,8 @@ class DbImpl final : public Db {
       metrics_.blocks_cut.Inc();
     }
     writer->reset();
-    PHAROS_RETURN_IF_ERROR(options_.env->RemoveAll(blocks_dir_ + "/cut.tmp"));
+    // Finish() renamed the directory into place; with nothing to cut, it is left empty.
+    if (cut_series == 0) PHAROS_RETURN_IF_ERROR(options_.env->RemoveAll(blocks_dir_ + "/cut.tmp"));
     Step(MaintenanceStep::kCutBlockWritten);
     WaitForReaders(old_readers);
     head_.SetMinReadTime(boundary);

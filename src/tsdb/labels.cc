@@ -94,6 +94,13 @@ void SortLabels(Labels& labels) {
             [](const Label& a, const Label& b) { return a.name < b.name; });
 }
 
+bool LabelsLess(const Labels& a, const Labels& b) {
+  return std::lexicographical_compare(
+      a.begin(), a.end(), b.begin(), b.end(), [](const Label& x, const Label& y) {
+        return x.name != y.name ? x.name < y.name : x.value < y.value;
+      });
+}
+
 void AppendLabelsJson(std::string& out, const Labels& labels) {
   out += '{';
   for (size_t i = 0; i < labels.size(); ++i) {

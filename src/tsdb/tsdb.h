@@ -84,6 +84,9 @@ std::string Fingerprint(const Labels& labels);
 std::string_view LabelValue(const Labels& labels, std::string_view name);
 /// Sorts labels by name (the order series, alerts and fingerprints use).
 void SortLabels(Labels& labels);
+/// The order of label sets (each sorted by name): label by label, name then value, a
+/// prefix first. Series in blocks, selects and query results follow it.
+bool LabelsLess(const Labels& a, const Labels& b);
 /// {"name":"value",...}, as Prometheus's and Alertmanager's JSON write a label set.
 void AppendLabelsJson(std::string& out, const Labels& labels);
 std::string LabelsJson(const Labels& labels);
@@ -191,9 +194,6 @@ class SeriesSet {
   virtual const std::vector<Sample>& samples() const = 0;
   /// Moves the current samples out (the caller keeps them; the set reads the next anew).
   virtual std::vector<Sample> TakeSamples() = 0;
-  /// Series the matchers selected, an upper bound of what Next() returns (some may have
-  /// no sample in the range). Known before the first sample is read.
-  virtual uint64_t candidates() const = 0;
   virtual Status status() const = 0;
 };
 
