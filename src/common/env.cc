@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -64,6 +65,19 @@ class PosixAppendFile final : public AppendFile {
   uint64_t size_;
 };
 
+class PosixMappedFile final : public MappedFile {
+ public:
+  PosixMappedFile(const char* map, size_t size) : map_(map), size_(size) {}
+  ~PosixMappedFile() override {
+    if (map_ != nullptr) ::munmap(const_cast<char*>(map_), size_);
+  }
+  std::string_view data() const override { return {map_, size_}; }
+
+ private:
+  const char* map_;
+  size_t size_;
+};
+
 class PosixEnv final : public Env {
  public:
   Result<std::unique_ptr<AppendFile>> OpenAppend(const std::string& path) override {
@@ -104,6 +118,30 @@ class PosixEnv final : public Env {
     out.resize(done);
     ::close(fd);
     return out;
+  }
+
+  Result<std::unique_ptr<MappedFile>> OpenMapped(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return IoError("open", path, errno);
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+      int err = errno;
+      ::close(fd);
+      return IoError("stat", path, err);
+    }
+    size_t size = static_cast<size_t>(st.st_size);
+    const char* map = nullptr;
+    if (size > 0) {
+      void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+      if (m == MAP_FAILED) {
+        int err = errno;
+        ::close(fd);
+        return IoError("mmap", path, err);
+      }
+      map = static_cast<const char*>(m);
+    }
+    ::close(fd);  // the mapping keeps the file open
+    return std::unique_ptr<MappedFile>(new PosixMappedFile(map, size));
   }
 
   Status WriteFile(const std::string& path, std::string_view data) override {

@@ -28,12 +28,22 @@ class AppendFile {
   virtual uint64_t Size() const = 0;
 };
 
+/// A file's bytes mapped read-only into memory: the view lives as long as the object and
+/// costs no heap; pages are read from disk when first touched. Many threads may read it.
+class MappedFile {
+ public:
+  virtual ~MappedFile() = default;
+  virtual std::string_view data() const = 0;
+};
+
 class Env {
  public:
   virtual ~Env() = default;
   /// Opens `path` for appending, creating it when missing; Size() starts at the file size.
   virtual Result<std::unique_ptr<AppendFile>> OpenAppend(const std::string& path) = 0;
   virtual Result<std::string> ReadFile(const std::string& path) = 0;
+  /// Maps `path` read-only (an empty file gives an empty view).
+  virtual Result<std::unique_ptr<MappedFile>> OpenMapped(const std::string& path) = 0;
   virtual Status WriteFile(const std::string& path, std::string_view data) = 0;
   virtual Status Truncate(const std::string& path, uint64_t size) = 0;
   /// File names (not paths) in `dir`, sorted.

@@ -1,7 +1,12 @@
 // Internal to tsdb: immutable on-disk blocks. A block holds every sample of its series in
-// [min_t, max_t], in one data file read through mmap. Format: docs/format/tsdb-block.md.
+// [min_t, max_t], in one data file read in place through Env::OpenMapped, index included:
+// opening a block reads its footer and frame table, and symbols, series entries and
+// postings are decoded when a query reaches them, so memory after opening a data directory
+// grows with the number of blocks, not with the series in them.
+// Format: docs/format/tsdb-block.md (version 2; version 1 blocks are rewritten on open).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <span>
 #include <string>
@@ -30,7 +35,8 @@ struct BlockSeries {
 /// Writes a block series by series, in label order, into `blocks_dir`/`tmp_name`; Finish()
 /// syncs it and renames it to `blocks_dir`/`meta.id`. Memory while writing: the frame being
 /// filled (kFrameTargetBytes), the symbol table and the series index (about 20 bytes a
-/// series), never the block's samples: cuts and merges stream through it.
+/// series), never the block's samples: cuts and merges stream through it. Finish()
+/// additionally holds the postings (4 bytes per label per series) while writing the index.
 class BlockWriter {
  public:
   static Result<std::unique_ptr<BlockWriter>> Create(Env* env, std::string blocks_dir,
@@ -45,10 +51,14 @@ class BlockWriter {
   /// Writes the index and meta.json (counts filled into `meta`), syncs and renames the
   /// block into place as `meta.id`.
   Status Finish(BlockMeta& meta);
+  /// Finishes into an existing block directory, replacing its data file and meta.json
+  /// (each by an atomic rename): how a block of an older format version is rewritten.
+  Status FinishReplacing(const std::string& block_dir, BlockMeta& meta);
 
  private:
   BlockWriter() = default;
   Status FlushFrame();
+  Status WriteIndex();
 
   Env* env_ = nullptr;
   std::string blocks_dir_;
@@ -84,66 +94,94 @@ struct FrameCache {
 
 class Block {
  public:
-  ~Block();
   Block(const Block&) = delete;
   Block& operator=(const Block&) = delete;
+  ~Block();
 
-  static Result<std::unique_ptr<Block>> Open(const std::string& dir);
+  /// Opens a version-2 block; any other version is refused with a message naming it.
+  static Result<std::unique_ptr<Block>> Open(Env* env, const std::string& dir);
 
   const BlockMeta& meta() const { return meta_; }
   const std::string& dir() const { return dir_; }
-  uint64_t size_bytes() const { return size_; }
-  uint64_t num_series() const { return series_.size(); }
+  uint64_t size_bytes() const { return file_->data().size(); }
+  /// Bytes of the index sections (symbols, series, postings, label table) on disk.
+  uint64_t index_bytes() const;
+  uint64_t num_series() const { return num_series_; }
+
+  /// Where a series is and what it is called (label symbols: name, value, name, value...).
+  struct SeriesEntry {
+    std::vector<uint32_t> label_syms;
+    uint32_t frame = 0;
+    uint32_t offset = 0;
+    uint32_t length = 0;
+    int64_t min_t = 0;
+    int64_t max_t = 0;
+  };
+  /// Decodes series `series` (< num_series()) into `out`, checking the index sections it
+  /// reads against their checksums the first time.
+  Status Entry(uint64_t series, SeriesEntry& out) const;
+  /// A symbol's text, a view into the mapped file. Ids from Entry() are valid; any other
+  /// id gives "".
+  std::string_view Symbol(uint32_t id) const;
+  Result<Labels> LabelsOf(uint64_t series) const;
 
   /// Series indexes matching the matchers, ascending.
-  std::vector<uint64_t> Postings(std::span<const Matcher> matchers) const;
-  Labels LabelsOf(uint64_t series) const;
-  /// The series' label symbols (name, value, name, value...) and a symbol's text: views
-  /// that live as long as the block, for comparing label sets without copying them.
-  const std::vector<uint32_t>& LabelSymbols(uint64_t series) const {
-    return series_[series].label_syms;
-  }
-  std::string_view Symbol(uint32_t id) const { return symbols_[id]; }
-  /// True when the series has samples somewhere in [mint, maxt] (by its time bounds).
-  bool Overlaps(uint64_t series, int64_t mint, int64_t maxt) const {
-    return series_[series].max_t >= mint && series_[series].min_t <= maxt;
-  }
+  Result<std::vector<uint64_t>> Postings(std::span<const Matcher> matchers) const;
   /// Appends the samples of `series` within [mint, maxt]; `cache` is the caller's.
   Status Read(uint64_t series, int64_t mint, int64_t maxt, FrameCache& cache,
               std::vector<Sample>& out) const;
-  std::vector<std::string> LabelNames() const;
-  std::vector<std::string> LabelValues(const std::string& name) const;
+  Status Read(const SeriesEntry& entry, int64_t mint, int64_t maxt, FrameCache& cache,
+              std::vector<Sample>& out) const;
+  Result<std::vector<std::string>> LabelNames() const;
+  Result<std::vector<std::string>> LabelValues(const std::string& name) const;
 
  private:
   friend class BlockIndexView;
-  struct SeriesEntry {
-    std::vector<uint32_t> label_syms;
-    uint32_t frame;
-    uint32_t offset;
-    uint32_t length;
-    int64_t min_t;
-    int64_t max_t;
+  enum Section { kSymbols, kFrames, kSeries, kPostings, kLabels, kNumSections };
+  struct SectionRef {
+    uint64_t offset = 0;
+    uint64_t length = 0;
+    uint32_t crc = 0;
   };
-  struct Frame {
-    uint64_t offset;
-    uint64_t compressed;
-    uint64_t raw;
+  // A label name's entry in the label table.
+  struct NameEntry {
+    uint32_t name_sym;
+    uint32_t first_value;
+    uint32_t value_count;
   };
+
   Block() = default;
-  Status Load();
+  Status Load(Env* env);
+  /// The section's bytes, once they matched their checksum.
+  Status View(Section s, std::string_view& out) const;
   Status FrameData(uint32_t frame, std::string& out) const;
+  uint32_t num_names() const { return num_names_; }
+  NameEntry Name(uint32_t i) const;
+  /// The label table index of `name`, or UINT32_MAX.
+  uint32_t FindName(std::string_view name) const;
+  /// Value entry `i` of the label table: its symbol, and its postings list's place.
+  void Value(uint32_t i, uint32_t& value_sym, uint32_t& count, uint64_t& offset) const;
+  /// Appends the postings list of value entry `i` to `out`.
+  Status AppendPostings(uint32_t value, std::vector<uint64_t>& out) const;
 
   std::string dir_;
   BlockMeta meta_;
-  int fd_ = -1;
-  const char* map_ = nullptr;
-  uint64_t size_ = 0;
-  std::vector<std::string> symbols_;
-  std::unordered_map<std::string_view, uint32_t> symbol_ids_;
-  std::vector<Frame> frames_;
-  std::vector<SeriesEntry> series_;
-  // name sym -> value sym -> series indexes
-  std::unordered_map<uint32_t, std::unordered_map<uint32_t, std::vector<uint64_t>>> postings_;
+  std::unique_ptr<MappedFile> file_;
+  SectionRef sections_[kNumSections];
+  // 0: not checked yet, 1: matches its checksum, 2: damaged.
+  mutable std::atomic<uint8_t> verified_[kNumSections] = {};
+  uint64_t num_symbols_ = 0;
+  uint64_t num_frames_ = 0;
+  uint64_t num_series_ = 0;
+  uint32_t num_names_ = 0;
 };
+
+/// The block's meta.json (any supported version).
+Result<BlockMeta> ReadBlockMeta(Env* env, const std::string& dir);
+/// The format version of the block in `dir` (from its data file's footer).
+Result<uint32_t> BlockFormatVersion(Env* env, const std::string& dir);
+/// Rewrites a version-1 block in `dir` as the current version, in place. A crash at any
+/// point leaves either the old or the new data file, both readable.
+Status UpgradeBlockFromV1(Env* env, const std::string& dir);
 
 }  // namespace pharos::tsdb

@@ -191,17 +191,18 @@ void SortOnePerTimestamp(std::vector<Sample>& samples) {
 class StoreSeriesSet final : public SeriesSet {
  public:
   static constexpr uint32_t kHead = UINT32_MAX;
-  // Where a series' samples are, without its labels: 24 bytes a series.
+  // Where a series' samples are and its label symbols (in the set's symbol buffer): 24
+  // bytes a series plus 4 a symbol, never its label strings.
   struct Ref {
     uint32_t block;         // index into the querier's blocks, or kHead
-    uint32_t num_symbols;   // head series: label symbols at head_symbols_[first_symbol...]
-    uint64_t first_symbol;  // head series only
+    uint32_t num_symbols;   // label symbols at symbols_[first_symbol...]
+    uint64_t first_symbol;  // (the block's or the head's symbol ids)
     uint64_t id;            // the block's series index, or the head's series ref
   };
 
   StoreSeriesSet(Head& head, std::vector<std::shared_ptr<Block>> blocks, ReaderEpoch epoch,
                  int64_t mint, int64_t maxt, uint64_t limit, std::vector<Ref> refs,
-                 std::vector<uint32_t> head_symbols)
+                 std::vector<uint32_t> symbols)
       : head_(head),
         blocks_(std::move(blocks)),
         epoch_(std::move(epoch)),
@@ -209,7 +210,7 @@ class StoreSeriesSet final : public SeriesSet {
         maxt_(maxt),
         limit_(limit),
         refs_(std::move(refs)),
-        head_symbols_(std::move(head_symbols)),
+        symbols_(std::move(symbols)),
         frames_(blocks_.size()) {
     // Equal labels sort together, blocks (oldest first) before the head.
     std::sort(refs_.begin(), refs_.end(), [this](const Ref& a, const Ref& b) {
@@ -237,7 +238,10 @@ class StoreSeriesSet final : public SeriesSet {
           }
           samples_.insert(samples_.end(), scratch_.begin(), scratch_.end());
         } else {
-          status_ = blocks_[r.block]->Read(r.id, mint_, maxt_, frames_[r.block], samples_);
+          status_ = blocks_[r.block]->Entry(r.id, entry_);
+          if (status_.ok()) {
+            status_ = blocks_[r.block]->Read(entry_, mint_, maxt_, frames_[r.block], samples_);
+          }
           if (!status_.ok()) return false;
         }
         sorted = sorted && AppendedInOrder(samples_, before);
@@ -259,13 +263,10 @@ class StoreSeriesSet final : public SeriesSet {
   Status status() const override { return status_; }
 
  private:
-  size_t NumSymbols(const Ref& r) const {
-    return r.block == kHead ? r.num_symbols : blocks_[r.block]->LabelSymbols(r.id).size();
-  }
+  size_t NumSymbols(const Ref& r) const { return r.num_symbols; }
   std::string_view SymbolAt(const Ref& r, size_t k) const {
-    if (r.block == kHead) return head_.Symbol(head_symbols_[r.first_symbol + k]);
-    const Block& b = *blocks_[r.block];
-    return b.Symbol(b.LabelSymbols(r.id)[k]);
+    uint32_t sym = symbols_[r.first_symbol + k];
+    return r.block == kHead ? head_.Symbol(sym) : blocks_[r.block]->Symbol(sym);
   }
   // Label order (name, then value, label by label; a prefix first), as LabelsLess.
   int Compare(const Ref& a, const Ref& b) const {
@@ -291,8 +292,9 @@ class StoreSeriesSet final : public SeriesSet {
   int64_t maxt_;
   uint64_t limit_;
   std::vector<Ref> refs_;
-  std::vector<uint32_t> head_symbols_;
+  std::vector<uint32_t> symbols_;
   std::vector<FrameCache> frames_;  // per block: series come in index order within a block
+  Block::SeriesEntry entry_;
   size_t next_ = 0;
   Labels labels_;
   uint64_t returned_ = 0;
@@ -316,12 +318,18 @@ class StoreQuerier final : public Querier {
     int64_t mint = std::max(mint_, hints.mint);
     int64_t maxt = std::min(maxt_, hints.maxt);
     std::vector<StoreSeriesSet::Ref> refs;
-    std::vector<uint32_t> head_symbols;  // the head series' label symbols, end to end
+    std::vector<uint32_t> symbols;  // every series' label symbols, end to end
+    Block::SeriesEntry entry;
     for (size_t b = 0; b < blocks_.size(); ++b) {
       const Block& block = *blocks_[b];
-      for (uint64_t id : block.Postings(matchers)) {
-        if (!block.Overlaps(id, mint, maxt)) continue;
-        refs.push_back({static_cast<uint32_t>(b), 0, 0, id});
+      Result<std::vector<uint64_t>> ids = block.Postings(matchers);
+      if (!ids.ok()) return ids.status();
+      for (uint64_t id : *ids) {
+        PHAROS_RETURN_IF_ERROR(block.Entry(id, entry));
+        if (entry.max_t < mint || entry.min_t > maxt) continue;
+        refs.push_back({static_cast<uint32_t>(b), static_cast<uint32_t>(entry.label_syms.size()),
+                        symbols.size(), id});
+        symbols.insert(symbols.end(), entry.label_syms.begin(), entry.label_syms.end());
       }
     }
     for (uint64_t ref : head_.Postings(matchers)) {
@@ -330,18 +338,25 @@ class StoreQuerier final : public Querier {
       // Label symbols never change and interned strings live as long as the head, so the
       // set keeps symbol ids (about 40 bytes a series), not the series or its labels.
       refs.push_back({StoreSeriesSet::kHead, static_cast<uint32_t>(s->label_syms.size()),
-                      head_symbols.size(), ref});
-      head_symbols.insert(head_symbols.end(), s->label_syms.begin(), s->label_syms.end());
+                      symbols.size(), ref});
+      symbols.insert(symbols.end(), s->label_syms.begin(), s->label_syms.end());
     }
     return std::unique_ptr<SeriesSet>(new StoreSeriesSet(
-        head_, blocks_, epoch_, mint, maxt, hints.limit, std::move(refs), std::move(head_symbols)));
+        head_, blocks_, epoch_, mint, maxt, hints.limit, std::move(refs), std::move(symbols)));
   }
 
   Result<std::vector<Labels>> Series(std::span<const Matcher> matchers) override {
     std::vector<Labels> out;
+    Block::SeriesEntry entry;
     for (const auto& block : blocks_) {
-      for (uint64_t id : block->Postings(matchers)) {
-        if (block->Overlaps(id, mint_, maxt_)) out.push_back(block->LabelsOf(id));
+      Result<std::vector<uint64_t>> ids = block->Postings(matchers);
+      if (!ids.ok()) return ids.status();
+      for (uint64_t id : *ids) {
+        PHAROS_RETURN_IF_ERROR(block->Entry(id, entry));
+        if (entry.max_t < mint_ || entry.min_t > maxt_) continue;
+        Result<Labels> labels = block->LabelsOf(id);
+        if (!labels.ok()) return labels.status();
+        out.push_back(std::move(labels).value());
       }
     }
     std::vector<Sample> samples;
@@ -364,8 +379,9 @@ class StoreQuerier final : public Querier {
     if (matchers.empty()) {
       names = head_.LabelNames();
       for (const auto& block : blocks_) {
-        std::vector<std::string> more = block->LabelNames();
-        names.insert(names.end(), more.begin(), more.end());
+        Result<std::vector<std::string>> more = block->LabelNames();
+        if (!more.ok()) return more.status();
+        names.insert(names.end(), more->begin(), more->end());
       }
     } else {
       Result<std::vector<Labels>> series = Series(matchers);
@@ -385,8 +401,9 @@ class StoreQuerier final : public Querier {
     if (matchers.empty()) {
       values = head_.LabelValues(name);
       for (const auto& block : blocks_) {
-        std::vector<std::string> more = block->LabelValues(name);
-        values.insert(values.end(), more.begin(), more.end());
+        Result<std::vector<std::string>> more = block->LabelValues(name);
+        if (!more.ok()) return more.status();
+        values.insert(values.end(), more->begin(), more->end());
       }
     } else {
       Result<std::vector<Labels>> series = Series(matchers);
@@ -703,7 +720,16 @@ class DbImpl final : public Db {
         PHAROS_RETURN_IF_ERROR(options_.env->RemoveAll(path));
         continue;
       }
-      Result<std::unique_ptr<Block>> block = Block::Open(path);
+      Result<uint32_t> version = BlockFormatVersion(options_.env, path);
+      if (version.ok() && *version == 1) {
+        LogInfo("TSDB block of format version 1: rewriting it as version 2", {{"block", name}});
+        Status upgraded = UpgradeBlockFromV1(options_.env, path);
+        if (!upgraded.ok()) {
+          LogError("TSDB block could not be rewritten",
+                   {{"block", name}, {"error", upgraded.message()}});
+        }
+      }
+      Result<std::unique_ptr<Block>> block = Block::Open(options_.env, path);
       if (!block.ok()) {
         // A damaged block is set aside, not fatal: the rest of the store still serves.
         LogError("TSDB block cannot be read; moving it aside",
@@ -1091,7 +1117,7 @@ class DbImpl final : public Db {
       meta.level = 1;
       meta.id = BlockId(meta.min_t, meta.max_t, meta.level);
       PHAROS_RETURN_IF_ERROR((*writer)->Finish(meta));
-      Result<std::unique_ptr<Block>> block = Block::Open(blocks_dir_ + "/" + meta.id);
+      Result<std::unique_ptr<Block>> block = Block::Open(options_.env, blocks_dir_ + "/" + meta.id);
       if (!block.ok()) return block.status();
       blocks.push_back(std::shared_ptr<Block>(std::move(block).value()));
       std::sort(blocks.begin(), blocks.end(),
@@ -1215,7 +1241,7 @@ class DbImpl final : public Db {
       meta.level = level;
       meta.id = BlockId(meta.min_t, meta.max_t, meta.level);
       PHAROS_RETURN_IF_ERROR(MergeInto(inputs, meta));
-      Result<std::unique_ptr<Block>> block = Block::Open(blocks_dir_ + "/" + meta.id);
+      Result<std::unique_ptr<Block>> block = Block::Open(options_.env, blocks_dir_ + "/" + meta.id);
       if (!block.ok()) return block.status();
       std::vector<std::shared_ptr<Block>> next(blocks.begin(),
                                                blocks.begin() + static_cast<ptrdiff_t>(i));
@@ -1249,7 +1275,10 @@ class DbImpl final : public Db {
     };
     std::vector<Cursor> heap;
     for (size_t k = 0; k < inputs.size(); ++k) {
-      if (inputs[k]->num_series() > 0) heap.push_back({k, 0, inputs[k]->LabelsOf(0)});
+      if (inputs[k]->num_series() == 0) continue;
+      Result<Labels> first = inputs[k]->LabelsOf(0);
+      if (!first.ok()) return first.status();
+      heap.push_back({k, 0, std::move(first).value()});
     }
     std::make_heap(heap.begin(), heap.end(), later);
     std::vector<FrameCache> frames(inputs.size());
@@ -1271,7 +1300,9 @@ class DbImpl final : public Db {
             inputs[c.input]->Read(c.id, INT64_MIN, INT64_MAX, frames[c.input], samples));
         sorted = sorted && AppendedInOrder(samples, before);
         if (++c.id < inputs[c.input]->num_series()) {
-          c.labels = inputs[c.input]->LabelsOf(c.id);
+          Result<Labels> next = inputs[c.input]->LabelsOf(c.id);
+          if (!next.ok()) return next.status();
+          c.labels = std::move(next).value();
           std::push_heap(heap.begin(), heap.end(), later);
         } else {
           heap.pop_back();

@@ -173,6 +173,33 @@ TEST_F(DbTest, ConcurrentWritersSeeEverySampleAfterRestart) {
   for (const SeriesData& s : got) EXPECT_EQ(s.samples.size(), static_cast<size_t>(kSamples));
 }
 
+// A data directory written by an older Pharos (block format version 1) opens: the block is
+// rewritten as the current version and every sample reads back.
+TEST_F(DbTest, OpensVersionOneBlocks) {
+  db_.reset();
+  std::string name = "0000018bcfe56800-0000018bcfec0b38-1";
+  std::string src = std::string(PHAROS_SOURCE_DIR) + "/src/tsdb/testdata/v1/" + name;
+  std::string dst = options_.dir + "/blocks/" + name;
+  ASSERT_TRUE(DefaultEnv()->MakeDirs(dst).ok());
+  for (const char* f : {"data", "meta.json"}) {
+    auto bytes = DefaultEnv()->ReadFile(src + "/" + f);
+    ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+    ASSERT_TRUE(DefaultEnv()->WriteFile(dst + "/" + f, *bytes).ok());
+  }
+  Open();
+  std::vector<SeriesData> all =
+      Select({*Matcher::Make(MatchType::kRegexMatch, "__name__", "up|http_requests_total")});
+  ASSERT_EQ(all.size(), 40u);
+  size_t samples = 0;
+  for (const SeriesData& s : all) samples += s.samples.size();
+  EXPECT_EQ(samples, 1200u);
+  EXPECT_EQ(db_->GetStats(1).num_blocks, 1u);
+  EXPECT_FALSE(DefaultEnv()->Exists(dst + ".corrupt"));
+  // Samples older than the block are refused as before: the block bounds the head.
+  AppendResult r = Append({{"__name__", "up"}}, {{1700000000000, 1}});
+  EXPECT_EQ(r.samples_accepted, 0u);
+}
+
 TEST_F(DbTest, LabelApisAndStats) {
   Append({{"__name__", "up"}, {"job", "a"}}, {{1000, 1}});
   Append({{"__name__", "up"}, {"job", "b"}}, {{5000, 1}});

@@ -393,7 +393,7 @@ class FaultInjectionTest : public DurabilityTest {
     auto names = DefaultEnv()->ListDir(options_.dir + "/blocks");
     ASSERT_TRUE(names.ok());
     for (const std::string& name : *names) {
-      auto b = Block::Open(options_.dir + "/blocks/" + name);
+      auto b = Block::Open(DefaultEnv(), options_.dir + "/blocks/" + name);
       ASSERT_TRUE(b.ok()) << what << ": " << b.status().ToString();
       ranges.push_back({(*b)->meta().min_t, (*b)->meta().max_t});
     }

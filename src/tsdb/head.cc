@@ -380,8 +380,9 @@ class Head::IndexView {
   explicit IndexView(const Head& head) : head_(head) {}
   bool HasName(const std::string& name) const { return head_.symbols_.Find(name) != 0; }
   // A view into the index, valid while Postings() holds index_mu_.
-  std::span<const uint64_t> Equal(const std::string& name,
-                                  const std::string& value) const PHAROS_NO_THREAD_SAFETY_ANALYSIS {
+  std::span<const uint64_t> Equal(const std::string& name, const std::string& value,
+                                  std::vector<uint64_t>& /*scratch*/) const
+      PHAROS_NO_THREAD_SAFETY_ANALYSIS {
     uint32_t n = head_.symbols_.Find(name);
     uint32_t v = head_.symbols_.Find(value);
     if (!n || !v) return {};

@@ -1,8 +1,10 @@
 // Internal to tsdb: Prometheus's matcher semantics over any inverted index, shared by the
 // head and the blocks. An index provides:
 //   bool HasName(const std::string& name) const;
-//   std::span<const uint64_t> Equal(const std::string& name, const std::string& value) const;
-//     (a view into the index, valid while the caller holds the index)
+//   std::span<const uint64_t> Equal(const std::string& name, const std::string& value,
+//                                   std::vector<uint64_t>& scratch) const;
+//     (a view into the index, valid while the caller holds the index, or into `scratch`
+//     when the index decodes the list there, as mapped blocks do)
 //   template <class Pred> std::vector<uint64_t> UnionWhere(const std::string& name, Pred) const;
 //   std::vector<uint64_t> All() const;
 // with ids ascending.
@@ -98,7 +100,7 @@ std::vector<uint64_t> SelectPostings(const Index& index, std::span<const Matcher
     Term t;
     if (index.HasName(m.name())) {
       if (m.type() == MatchType::kEqual) {
-        t.ids = index.Equal(m.name(), m.value());
+        t.ids = index.Equal(m.name(), m.value(), t.owned);
       } else {
         t.owned = index.UnionWhere(m.name(), [&m](std::string_view v) { return m.Matches(v); });
         t.ids = t.owned;

@@ -36,13 +36,34 @@ class FaultFile final : public AppendFile {
   std::string path_;
 };
 
+class CopiedMappedFile final : public MappedFile {
+ public:
+  explicit CopiedMappedFile(std::string bytes) : bytes_(std::move(bytes)) {}
+  std::string_view data() const override { return bytes_; }
+
+ private:
+  std::string bytes_;
+};
+
 }  // namespace
+
+Result<std::unique_ptr<MappedFile>> FaultEnv::OpenMapped(const std::string& path) {
+  if (fail_map.load()) return Internal("injected: mmap failed (EIO) on " + path);
+  int64_t at = corrupt_map_at.load();
+  if (at < 0) return base_->OpenMapped(path);
+  Result<std::string> bytes = base_->ReadFile(path);
+  if (!bytes.ok()) return bytes.status();
+  if (static_cast<uint64_t>(at) < bytes->size()) (*bytes)[static_cast<size_t>(at)] ^= 0x20;
+  return std::unique_ptr<MappedFile>(new CopiedMappedFile(std::move(bytes).value()));
+}
 
 void FaultEnv::Reset() {
   append_budget = -1;
   fail_sync = false;
   fail_sync_at = 0;
   crash_after = -1;
+  fail_map = false;
+  corrupt_map_at = -1;
   mutating_calls = 0;
   sync_calls = 0;
 }

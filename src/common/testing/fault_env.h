@@ -6,7 +6,8 @@
 //     nothing and fails, so the directory is left exactly as a process killed at that
 //     point leaves it (kill -9 keeps what reached the OS, synced or not).
 // Mutating calls are OpenAppend, Append, Sync, WriteFile, Truncate, MakeDirs, Remove,
-// RemoveAll, Rename and SyncDir; reads never fail. Safe for concurrent use.
+// RemoveAll, Rename and SyncDir; reads fail only through fail_map and corrupt_map_at.
+// Safe for concurrent use.
 #pragma once
 
 #include <atomic>
@@ -31,6 +32,12 @@ class FaultEnv : public Env {
   /// Mutating calls after this many (counted in mutating_calls) fail and do nothing; -1: never.
   std::atomic<int64_t> crash_after{-1};
 
+  /// OpenMapped fails (as EIO) while set.
+  std::atomic<bool> fail_map{false};
+  /// OpenMapped hands out a copy of the file with the byte at this offset flipped, so
+  /// readers meet corruption their checksums must catch; -1: none.
+  std::atomic<int64_t> corrupt_map_at{-1};
+
   std::atomic<int64_t> mutating_calls{0};
   std::atomic<int64_t> sync_calls{0};
 
@@ -40,6 +47,7 @@ class FaultEnv : public Env {
 
   Result<std::unique_ptr<AppendFile>> OpenAppend(const std::string& path) override;
   Result<std::string> ReadFile(const std::string& path) override;
+  Result<std::unique_ptr<MappedFile>> OpenMapped(const std::string& path) override;
   Status WriteFile(const std::string& path, std::string_view data) override;
   Status Truncate(const std::string& path, uint64_t size) override;
   Result<std::vector<std::string>> ListDir(const std::string& dir) override;
