@@ -233,11 +233,9 @@ struct DispatcherOptions {
 
 class Dispatcher {
  public:
-  using Clock = std::function<int64_t()>;
-
   /// `store` may be null (nothing durable: silences and history in memory only).
   Dispatcher(Config config, meta::Store* store, selfmon::Registry& registry,
-             DispatcherOptions options = {}, Clock clock = nullptr);
+             DispatcherOptions options = {}, Env* env = nullptr);
   ~Dispatcher();
   Dispatcher(const Dispatcher&) = delete;
   Dispatcher& operator=(const Dispatcher&) = delete;
@@ -250,6 +248,8 @@ class Dispatcher {
   void Reload(Config config);
 
   void Insert(std::vector<Alert> alerts);
+  /// The dispatcher's clock (its Env): silences and alerts are judged by it.
+  int64_t NowMs() const;
   /// Flushes due groups and expires resolved alerts, at `now_ms`.
   void Tick(int64_t now_ms);
   /// Runs queued deliveries that are due, in the calling thread (tests).

@@ -1,6 +1,5 @@
 // The dispatcher: alert store, routing into aggregation groups, flushes with silences,
 // inhibition and time intervals, the notification log, and the delivery queue.
-#include <openssl/rand.h>
 
 #include <algorithm>
 #include <chrono>
@@ -52,13 +51,10 @@ bool Subset(const std::set<std::string>& a, const std::set<std::string>& b) {
   return std::includes(b.begin(), b.end(), a.begin(), a.end());
 }
 
-std::string NewSilenceId() {
-  unsigned char b[16];
-  if (RAND_bytes(b, sizeof b) != 1) {
-    uint64_t t = static_cast<uint64_t>(UnixNowMs());
-    std::memcpy(b, &t, 8);
-    std::memcpy(b + 8, &t, 8);
-  }
+// A random (version 4) UUID, as Alertmanager's silence ids.
+std::string NewSilenceId(Env& env) {
+  uint8_t b[16];
+  env.RandomBytes(b);
   b[6] = (b[6] & 0x0f) | 0x40;
   b[8] = (b[8] & 0x3f) | 0x80;
   std::string hex = HexEncode(std::string_view(reinterpret_cast<char*>(b), 16));
@@ -132,10 +128,10 @@ struct Delivery {
 }  // namespace
 
 struct Dispatcher::State {
-  State(meta::Store* s, selfmon::Registry& r, DispatcherOptions o, Clock c)
+  State(meta::Store* s, selfmon::Registry& r, DispatcherOptions o, Env* e)
       : store(s),
         options(o),
-        clock(std::move(c)),
+        env(e),
         sent(r.AddCounter("pharos_notifications_total",
                           "Notifications delivered, by receiver and integration.",
                           {"receiver", "integration"})),
@@ -155,7 +151,7 @@ struct Dispatcher::State {
                                   "stored.")) {
     r.AddCollector([this](selfmon::SampleWriter& w) {
       MutexLock lock(mu);
-      int64_t now = clock();
+      int64_t now = env->NowMs();
       size_t active = 0, suppressed = 0;
       for (const auto& [fp, a] : alerts) {
         if (a.Resolved(now)) continue;
@@ -511,7 +507,7 @@ struct Dispatcher::State {
     latency.WithLabels({kind}).Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     ++d.attempts;
-    int64_t now = clock();
+    int64_t now = env->NowMs();
     if (s.ok()) {
       sent.WithLabels({d.n.receiver, kind}).Inc();
       Record(d, now, true, "");
@@ -562,7 +558,7 @@ struct Dispatcher::State {
   void WorkerLoop() {
     MutexLock lock(qmu);
     while (!stopping) {
-      int64_t now = clock();
+      int64_t now = env->NowMs();
       int64_t next = now + 1000;
       Delivery d;
       if (PopDueLocked(now, d, next)) {
@@ -579,7 +575,7 @@ struct Dispatcher::State {
   std::shared_ptr<const Config> config PHAROS_GUARDED_BY(mu);
   meta::Store* store;
   DispatcherOptions options;
-  Clock clock;
+  Env* env;  // the clock and the randomness of silence ids
   std::map<std::string, Alert> alerts PHAROS_GUARDED_BY(mu);
   // Bumped whenever `alerts` or the inhibit rules change.
   uint64_t alerts_version PHAROS_GUARDED_BY(mu) = 1;
@@ -611,13 +607,14 @@ struct Dispatcher::State {
 };
 
 Dispatcher::Dispatcher(Config config, meta::Store* store, selfmon::Registry& registry,
-                       DispatcherOptions options, Clock clock)
-    : state_(std::make_unique<State>(store, registry, options,
-                                     clock ? std::move(clock) : Clock(UnixNowMs))) {
+                       DispatcherOptions options, Env* env)
+    : state_(std::make_unique<State>(store, registry, options, env ? env : DefaultEnv())) {
   state_->config = std::make_shared<const Config>(std::move(config));
 }
 
 Dispatcher::~Dispatcher() { Stop(); }
+
+int64_t Dispatcher::NowMs() const { return state_->env->NowMs(); }
 
 Status Dispatcher::Open() {
   if (!state_->store) return Status::Ok();
@@ -669,7 +666,7 @@ void Dispatcher::Start() {
         if (s.stopping) return;
       }
       lock.Unlock();
-      Tick(s.clock());
+      Tick(s.env->NowMs());
       lock.Lock();
       s.tick_cv.wait_for(lock.native(), std::chrono::milliseconds(s.options.tick_ms));
     }
@@ -696,14 +693,14 @@ void Dispatcher::Reload(Config config) {
   ++state_->alerts_version;  // the inhibit rules may have changed
   // Alertmanager rebuilds its groups on reload; the notification log prevents resends.
   state_->groups.clear();
-  int64_t now = state_->clock();
+  int64_t now = state_->env->NowMs();
   for (const auto& [fp, a] : state_->alerts) state_->RouteAlert(a, now);
 }
 
 void Dispatcher::Insert(std::vector<Alert> alerts) {
   State& s = *state_;
   MutexLock lock(s.mu);
-  int64_t now = s.clock();
+  int64_t now = s.env->NowMs();
   for (Alert& a : alerts) {
     tsdb::SortLabels(a.labels);
     a.fingerprint = tsdb::Fingerprint(a.labels);
@@ -749,7 +746,7 @@ Status Dispatcher::NotifyReceiver(const std::string& receiver, std::vector<Alert
   MutexLock lock(s.mu);
   const Receiver* r = s.FindReceiver(receiver);
   if (!r) return NotFound(fmt::format("no receiver named \"{}\"", receiver));
-  int64_t now = s.clock();
+  int64_t now = s.env->NowMs();
   Notification n;
   n.receiver = receiver;
   n.group_key = group_key;
@@ -776,7 +773,7 @@ void Dispatcher::SetFlushObserver(FlushObserver observer) {
 Result<std::string> Dispatcher::UpsertSilence(Silence silence) {
   State& s = *state_;
   MutexLock lock(s.mu);
-  int64_t now = s.clock();
+  int64_t now = s.env->NowMs();
   if (silence.matchers.empty()) return InvalidArgument("a silence needs at least one matcher");
   bool all_match_empty = std::all_of(silence.matchers.begin(), silence.matchers.end(),
                                      [](const LabelMatcher& m) { return m.Matches({}); });
@@ -795,7 +792,7 @@ Result<std::string> Dispatcher::UpsertSilence(Silence silence) {
     }
     if (it->second.State(now) == "expired") silence.id.clear();  // expired: a new one
   }
-  if (silence.id.empty()) silence.id = NewSilenceId();
+  if (silence.id.empty()) silence.id = NewSilenceId(*s.env);
   silence.updated_at_ms = now;
   if (s.store) {
     Result<int64_t> r = s.store->Exec(
@@ -816,7 +813,7 @@ Status Dispatcher::ExpireSilence(const std::string& id) {
   MutexLock lock(s.mu);
   auto it = s.silences.find(id);
   if (it == s.silences.end()) return NotFound(fmt::format("silence {} not found", id));
-  int64_t now = s.clock();
+  int64_t now = s.env->NowMs();
   if (it->second.State(now) == "expired") {
     return FailedPrecondition(fmt::format("silence {} already expired", id));
   }
@@ -849,7 +846,7 @@ Result<Silence> Dispatcher::GetSilence(const std::string& id) const {
 std::vector<AlertView> Dispatcher::Alerts() const {
   const State& s = *state_;
   MutexLock lock(s.mu);
-  int64_t now = s.clock();
+  int64_t now = s.env->NowMs();
   std::vector<AlertView> out;
   for (const auto& [fp, a] : s.alerts) {
     if (a.Resolved(now)) continue;
@@ -873,7 +870,7 @@ std::vector<AlertView> Dispatcher::Alerts() const {
 std::vector<GroupView> Dispatcher::Groups() const {
   const State& s = *state_;
   MutexLock lock(s.mu);
-  int64_t now = s.clock();
+  int64_t now = s.env->NowMs();
   std::vector<GroupView> out;
   for (const auto& [key, g] : s.groups) {
     GroupView v;

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "alerting/alerting.h"
+#include "common/testing/fault_env.h"
 #include "meta/meta.h"
 #include "selfmon/metrics.h"
 #include "tests/support/webhook_sink.h"
@@ -22,6 +23,7 @@ constexpr int64_t kT0 = 1'704'067'200'000;  // 2024-01-01T00:00:00Z, a Monday
 
 class DispatcherTest : public ::testing::Test {
  protected:
+  DispatcherTest() { now_ = kT0; }
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() /
            ("pharos-alerting-" + std::to_string(::getpid()) + "-" +
@@ -45,8 +47,8 @@ class DispatcherTest : public ::testing::Test {
     ASSERT_TRUE(c.ok()) << c.status().message();
     c->external_url = "http://pharos.test";
     registry_ = std::make_unique<selfmon::Registry>();
-    dispatcher_ = std::make_unique<Dispatcher>(*c, store_.get(), *registry_, DispatcherOptions{},
-                                               [this] { return now_; });
+    dispatcher_ =
+        std::make_unique<Dispatcher>(*c, store_.get(), *registry_, DispatcherOptions{}, &env_);
     ASSERT_TRUE(dispatcher_->Open().ok());
   }
   Alert Firing(std::string name, std::string severity, std::string instance = "a") {
@@ -73,7 +75,8 @@ class DispatcherTest : public ::testing::Test {
   std::unique_ptr<meta::Store> store_;
   std::unique_ptr<selfmon::Registry> registry_;
   std::unique_ptr<Dispatcher> dispatcher_;
-  int64_t now_ = kT0;
+  testing::FaultEnv env_;  // the real file system; tests move its clock
+  std::atomic<int64_t>& now_ = env_.now_ms;
 };
 
 std::string Hook(const Sink& sink, std::string extra = "") {
@@ -143,6 +146,27 @@ TEST_F(DispatcherTest, GroupWaitIntervalRepeatAndResolved) {
   EXPECT_EQ((*rows)[2].Text(0), "resolved");
   EXPECT_EQ((*rows)[2].Text(1), "sent");
   EXPECT_EQ((*rows)[2].Text(3), "webhook[0]");
+}
+
+// Silence ids come from the Env's randomness: version-4 UUIDs, repeatable under a seed.
+TEST_F(DispatcherTest, SilenceIdsAreRandomUuidsFromTheEnv) {
+  Sink sink;
+  std::vector<std::string> ids;
+  for (int run = 0; run < 2; ++run) {
+    env_.random_seed = 42;
+    Make(Hook(sink));
+    Silence s;
+    s.matchers = *ParseMatchers("alertname=Cpu");
+    s.starts_at_ms = now_;
+    s.ends_at_ms = now_ + 3600 * kS;
+    Result<std::string> id = dispatcher_->UpsertSilence(s);
+    ASSERT_TRUE(id.ok()) << id.status().message();
+    ids.push_back(*id);
+  }
+  EXPECT_EQ(ids[0], ids[1]);
+  ASSERT_EQ(ids[0].size(), 36u);
+  EXPECT_EQ(ids[0][14], '4');                                          // version 4
+  EXPECT_NE(std::string("89ab").find(ids[0][19]), std::string::npos);  // RFC 4122 variant
 }
 
 TEST_F(DispatcherTest, SilencesMuteAndExpire) {

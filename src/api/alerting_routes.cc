@@ -336,7 +336,7 @@ void AppendSilence(std::string& out, const alerting::Silence& s, int64_t now) {
   out += "],\"startsAt\":\"" + alerting::FormatTime(s.starts_at_ms) + "\"}";
 }
 
-Result<alerting::Silence> ParseSilence(const std::string& body) {
+Result<alerting::Silence> ParseSilence(const std::string& body, int64_t now_ms) {
   simdjson::dom::parser parser;
   Result<simdjson::dom::object> obj = ParseJsonObject(parser, body);
   if (!obj.ok()) return obj.status();
@@ -355,7 +355,7 @@ Result<alerting::Silence> ParseSilence(const std::string& body) {
     }
   }
   if (s.ends_at_ms == 0) return InvalidArgument("endsAt: required");
-  if (s.starts_at_ms == 0) s.starts_at_ms = UnixNowMs();
+  if (s.starts_at_ms == 0) s.starts_at_ms = now_ms;
   if (s.created_by.size() > 1000 || s.comment.size() > 64 * 1024) {
     return InvalidArgument("createdBy or comment: too long");
   }
@@ -511,7 +511,7 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) 
         if (!d) return void(res = Unavailable503());
         Result<std::vector<alerting::LabelMatcher>> filters = Filters(req);
         if (!filters.ok()) return AmError(res, filters.status());
-        int64_t now = UnixNowMs();
+        int64_t now = d->NowMs();
         std::vector<alerting::Silence> all = d->Silences();
         // Active first, then pending, then expired, as Alertmanager sorts them.
         auto rank = [now](const alerting::Silence& x) {
@@ -543,7 +543,7 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) 
       Method::kPost, "/api/v2/silences", kScopeWrite, [s](const Request& req, Response& res) {
         alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
         if (!d) return void(res = Unavailable503());
-        Result<alerting::Silence> silence = ParseSilence(req.body());
+        Result<alerting::Silence> silence = ParseSilence(req.body(), d->NowMs());
         if (!silence.ok()) return AmError(res, silence.status());
         if (silence->created_by.empty()) silence->created_by = std::string(req.principal());
         Result<std::string> id = d->UpsertSilence(std::move(*silence));
@@ -561,7 +561,7 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) 
         Result<alerting::Silence> x = d->GetSilence(silence_id(req));
         if (!x.ok()) return AmError(res, x.status());
         std::string out;
-        AppendSilence(out, *x, UnixNowMs());
+        AppendSilence(out, *x, d->NowMs());
         res = Response::Text(200, out, "application/json");
       },
       "/api/v2/silence/:id", /*blocking=*/true);

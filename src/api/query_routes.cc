@@ -305,7 +305,7 @@ void InstantQuery(const QueryState& st, const Request& req, Response& resp) {
   size_t limit;
   int64_t t;
   Status s = ParseQueryParams(req, query, params, limit);
-  if (s.ok()) s = ParseTime(req, "time", UnixNowMs(), t);
+  if (s.ok()) s = ParseTime(req, "time", db->NowMs(), t);
   if (!s.ok()) {
     resp = Response::FromStatus(s);
     return;

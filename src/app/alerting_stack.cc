@@ -181,7 +181,7 @@ void AlertingStack::ClockLoop() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
     lock.unlock();
-    int64_t now = UnixNowMs();
+    int64_t now = incidents_->NowMs();
     incidents_->Tick(now);
     // Hourly: history older than storage.history_retention goes, so meta.db stays bounded.
     if (now - last_prune_ms_ >= 3'600'000) {

@@ -3,13 +3,16 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <random>
 
 #include <fmt/format.h>
 
@@ -264,6 +267,29 @@ __attribute__((target("sse4.2"))) uint32_t Crc32cHardware(const unsigned char* p
 #endif
 
 }  // namespace
+
+int64_t Env::NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void Env::RandomBytes(std::span<uint8_t> out) {
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::getrandom(out.data() + done, out.size() - done, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (done < out.size()) {
+    // getrandom cannot fail on Linux >= 3.17 once the pool is ready; be safe anyway.
+    std::random_device rd;
+    for (; done < out.size(); ++done) out[done] = static_cast<uint8_t>(rd());
+  }
+}
 
 Env* DefaultEnv() {
   static PosixEnv env;

@@ -2,12 +2,13 @@
 // writes, failing fsync and full disks (LevelDB's Env, reduced to what Pharos uses).
 //
 // Contract: every call returns a Status naming the path and the OS error; nothing throws.
-// DefaultEnv() is the real POSIX file system and is safe for concurrent use; a File is
-// used by one thread at a time.
+// DefaultEnv() is the real POSIX file system, clock and randomness, and is safe for
+// concurrent use; a File is used by one thread at a time.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,6 +56,13 @@ class Env {
   /// fsync on a directory, so that created, renamed and removed entries are durable.
   virtual Status SyncDir(const std::string& dir) = 0;
   virtual bool Exists(const std::string& path) = 0;
+
+  /// Wall-clock time in milliseconds since the Unix epoch: the one clock the data plane
+  /// reads (sample limits, retention, rule evaluation, alert and incident clocks), so
+  /// tests move time instead of writing samples from 1970.
+  virtual int64_t NowMs();
+  /// Fills `out` with unpredictable bytes (the OS's CSPRNG): ids others must not guess.
+  virtual void RandomBytes(std::span<uint8_t> out);
 };
 
 /// The real file system.

@@ -133,11 +133,11 @@ struct Manager::Metrics {
 };
 
 Manager::Manager(meta::Store& store, selfmon::Registry& registry, Options options,
-                 Notifier notifier, Clock clock)
+                 Notifier notifier, Env* env)
     : store_(store),
       options_(std::move(options)),
       notifier_(std::move(notifier)),
-      clock_(clock ? std::move(clock) : Clock(UnixNowMs)),
+      env_(env ? env : DefaultEnv()),
       metrics_(std::make_unique<Metrics>(registry, store)) {}
 
 Manager::~Manager() = default;
@@ -226,7 +226,7 @@ Result<Incident> Manager::CreateLocked(const std::string& title, int level,
 Result<Incident> Manager::Create(const std::string& title, int level, const std::string& actor,
                                  const std::string& policy) {
   std::lock_guard lock(mu_);
-  return CreateLocked(title, level, actor, policy, "", "{}", clock_());
+  return CreateLocked(title, level, actor, policy, "", "{}", env_->NowMs());
 }
 
 int Manager::LevelFor(const alerting::Alert& a) const {
@@ -366,7 +366,7 @@ Result<Incident> Manager::Transition(int64_t id, State target, const std::string
     return FailedPrecondition(
         fmt::format("incident {} needs a postmortem before it is closed", id));
   }
-  int64_t now = clock_();
+  int64_t now = env_->NowMs();
   std::string column;
   switch (target) {
     case State::kAcknowledged: column = "acknowledged"; break;
@@ -404,7 +404,7 @@ Result<Incident> Manager::AddNote(int64_t id, const std::string& actor, const st
   if (text.size() > 64 * 1024) return InvalidArgument("note: longer than 64 KiB");
   Result<Incident> cur = Load(id, false);
   if (!cur.ok()) return cur.status();
-  PHAROS_RETURN_IF_ERROR(AddEvent(id, clock_(), "note", actor, text));
+  PHAROS_RETURN_IF_ERROR(AddEvent(id, env_->NowMs(), "note", actor, text));
   return Load(id, true);
 }
 
@@ -418,7 +418,7 @@ Result<Incident> Manager::SetRole(int64_t id, const std::string& role, const std
   if (person.size() > 200) return InvalidArgument("person: longer than 200 bytes");
   Result<Incident> cur = Load(id, false);
   if (!cur.ok()) return cur.status();
-  int64_t now = clock_();
+  int64_t now = env_->NowMs();
   Status s = store_.Transaction([&]() -> Status {
     Result<int64_t> r =
         store_.Exec(fmt::format("UPDATE incidents SET {} = ?2 WHERE id = ?1", role), {id, person});
@@ -436,7 +436,7 @@ Result<Incident> Manager::SetLevel(int64_t id, int level, const std::string& act
   Result<Incident> cur = Load(id, false);
   if (!cur.ok()) return cur.status();
   if (cur->level == level) return Load(id, true);
-  int64_t now = clock_();
+  int64_t now = env_->NowMs();
   Status s = store_.Transaction([&]() -> Status {
     Result<int64_t> r = store_.Exec(
         "UPDATE incidents SET level = ?2, respond_by_ms = created_ms + ?3, resolve_by_ms = "
@@ -568,7 +568,7 @@ Status Manager::SavePostmortem(int64_t id, const std::string& markdown, const st
   if (Trim(markdown).empty()) return InvalidArgument("postmortem: empty document");
   Result<Incident> cur = Load(id, false);
   if (!cur.ok()) return cur.status();
-  int64_t now = clock_();
+  int64_t now = env_->NowMs();
   return store_.Transaction([&]() -> Status {
     Result<int64_t> r =
         store_.Exec("UPDATE incidents SET postmortem = ?2 WHERE id = ?1", {id, markdown});

@@ -117,13 +117,12 @@ struct ListFilter {
 
 class Manager {
  public:
-  using Clock = std::function<int64_t()>;
   /// Sends an escalation to a receiver (the dispatcher's NotifyReceiver).
   using Notifier = std::function<Status(
       const std::string& receiver, std::vector<alerting::Alert> alerts, const std::string& key)>;
 
   Manager(meta::Store& store, selfmon::Registry& registry, Options options, Notifier notifier,
-          Clock clock = nullptr);
+          Env* env = nullptr);
   ~Manager();
   Manager(const Manager&) = delete;
   Manager& operator=(const Manager&) = delete;
@@ -132,6 +131,8 @@ class Manager {
 
   void OnNotification(const alerting::Notification& n);
   void Tick(int64_t now_ms);
+  /// The manager's clock (its Env).
+  int64_t NowMs() const { return env_->NowMs(); }
 
   Result<Incident> Create(const std::string& title, int level, const std::string& actor,
                           const std::string& policy = "");
@@ -164,7 +165,7 @@ class Manager {
   meta::Store& store_;
   Options options_;
   Notifier notifier_;
-  Clock clock_;
+  Env* env_;  // the clock (null: DefaultEnv())
   std::unique_ptr<Metrics> metrics_;
   std::recursive_mutex mu_;
 };

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/testing/fault_env.h"
 #include "meta/meta.h"
 #include "selfmon/metrics.h"
 
@@ -20,6 +21,7 @@ constexpr int64_t kT0 = 1'704'067'200'000;
 
 class IncidentsTest : public ::testing::Test {
  protected:
+  IncidentsTest() { now_ = kT0; }
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() /
            ("pharos-incidents-" + std::to_string(::getpid()) + "-" +
@@ -51,7 +53,7 @@ class IncidentsTest : public ::testing::Test {
           last_escalation_ = alerts;
           return Status::Ok();
         },
-        [this] { return now_; });
+        &env_);
   }
   alerting::Notification Group(std::string severity, bool resolved = false,
                                std::string instance = "a") {
@@ -65,7 +67,7 @@ class IncidentsTest : public ::testing::Test {
     a.annotations = {{"summary", "p99 above 2s"}};
     a.fingerprint = tsdb::Fingerprint(a.labels);
     a.starts_at_ms = now_;
-    a.ends_at_ms = resolved ? now_ : 0;
+    a.ends_at_ms = resolved ? now_.load() : 0;
     n.alerts.push_back(a);
     return n;
   }
@@ -74,7 +76,8 @@ class IncidentsTest : public ::testing::Test {
   std::unique_ptr<meta::Store> store_;
   std::unique_ptr<selfmon::Registry> registry_;
   std::unique_ptr<Manager> manager_;
-  int64_t now_ = kT0;
+  testing::FaultEnv env_;  // the real file system; tests move its clock
+  std::atomic<int64_t>& now_ = env_.now_ms;
   std::vector<std::string> notified_;
   std::vector<alerting::Alert> last_escalation_;
 };

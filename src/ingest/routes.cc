@@ -190,9 +190,7 @@ void Receivers::RegisterRoutes(server::Router& router) const {
         std::optional<InFlight> guard;
         tsdb::Db* db = AdmitWrite(*state, guard, resp, count);
         if (db == nullptr) return;
-        int64_t default_ts = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count();
+        int64_t default_ts = db->NowMs();
         if (auto ts = req.QueryParam("timestamp"); ts && !ts->empty()) {
           Result<int64_t> parsed = ParseTimestampMs(*ts);
           if (!parsed.ok()) {

@@ -55,13 +55,13 @@ struct Manager::Metrics {
 namespace {}  // namespace
 
 Manager::Manager(tsdb::Db& db, promql::Engine& engine, meta::Store* store,
-                 selfmon::Registry& registry, Notify notify, Clock clock)
+                 selfmon::Registry& registry, Notify notify, Env* env)
     : db_(db),
       engine_(engine),
       store_(store),
       registry_(registry),
       notify_(std::move(notify)),
-      clock_(clock ? std::move(clock) : Clock(UnixNowMs)),
+      env_(env ? env : DefaultEnv()),
       metrics_(std::make_unique<Metrics>(registry)) {}
 
 Manager::~Manager() { Stop(); }
@@ -91,7 +91,7 @@ Status Manager::Load(const ManagerOptions& options) {
     MutexLock lock(mu_);
     std::map<std::string, std::shared_ptr<Group>> old;
     for (auto& g : groups_) old[g->key()] = g;
-    int64_t now = clock_();
+    int64_t now = env_->NowMs();
     for (auto& g : loaded) {
       auto it = old.find(g->key());
       if (it != old.end()) {
@@ -116,7 +116,7 @@ Status Manager::Load(const ManagerOptions& options) {
     options_ = std::make_shared<const ManagerOptions>(options);
   }
   EvalEnv env{&db_, &engine_, &options};
-  for (auto& g : removed) g->MarkAllStale(env, clock_());
+  for (auto& g : removed) g->MarkAllStale(env, env_->NowMs());
   wake_.notify_all();
   LogInfo("rules loaded", {{"files", files->size()}, {"rules", rules}});
   return Status::Ok();
@@ -151,7 +151,7 @@ void Manager::Stop() {
 void Manager::SchedulerLoop() {
   MutexLock lock(mu_);
   while (!stopping_) {
-    int64_t now = clock_();
+    int64_t now = env_->NowMs();
     int64_t next = now + 1000;
     for (auto& g : groups_) {
       if (g->next_eval_ms <= now) {
@@ -167,7 +167,7 @@ void Manager::SchedulerLoop() {
       next = std::min(next, g->next_eval_ms);
     }
     if (!ready_.empty()) wake_.notify_all();
-    int64_t wait = std::max<int64_t>(1, next - clock_());
+    int64_t wait = std::max<int64_t>(1, next - env_->NowMs());
     wake_.wait_for(lock.native(), std::chrono::milliseconds(std::min<int64_t>(wait, 1000)));
   }
 }
@@ -182,7 +182,7 @@ void Manager::WorkerLoop() {
     std::shared_ptr<const ManagerOptions> options = options_;
     lock.Unlock();
     // The evaluation time is the slot's aligned time, as Prometheus uses.
-    int64_t now = clock_();
+    int64_t now = env_->NowMs();
     int64_t ts = g->NextEvaluation(now) - g->interval_ms();
     std::string label = g->key();
     metrics_->last_lag.WithLabels({label}).Set(static_cast<double>(now - ts) / 1000);

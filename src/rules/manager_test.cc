@@ -9,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include "common/testing/fault_env.h"
 #include "meta/meta.h"
 #include "promql/promql.h"
 #include "rules/rules.h"
@@ -22,6 +23,8 @@ constexpr int64_t kT0 = 1'700'000'000'000;  // a round time in ms
 
 class ManagerTest : public ::testing::Test {
  protected:
+  ManagerTest() { clock_.now_ms = kT0; }
+  testing::FaultEnv clock_;  // the real file system; time stands at kT0
   void SetUp() override {
     dir_ = ::testing::TempDir() + "pharos_rules_" + std::to_string(::getpid()) + "_" +
            ::testing::UnitTest::GetInstance()->current_test_info()->name();
@@ -52,7 +55,7 @@ class ManagerTest : public ::testing::Test {
         [this](std::vector<AlertNotice> n) {
           for (auto& x : n) notices_.push_back(std::move(x));
         },
-        [] { return kT0; });
+        &clock_);
     ManagerOptions o;
     o.rule_files = {dir_ + "/*.yaml"};
     o.external_url = "http://pharos:7070";

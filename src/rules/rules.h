@@ -150,12 +150,11 @@ struct EvalOutput;
 
 class Manager {
  public:
-  using Clock = std::function<int64_t()>;  // milliseconds since the epoch
   using Notify = std::function<void(std::vector<AlertNotice>)>;
 
   /// `store` may be null (no alert history). `notify` may be empty.
   Manager(tsdb::Db& db, promql::Engine& engine, meta::Store* store, selfmon::Registry& registry,
-          Notify notify, Clock clock = nullptr);
+          Notify notify, Env* env = nullptr);
   ~Manager();
   Manager(const Manager&) = delete;
   Manager& operator=(const Manager&) = delete;
@@ -187,7 +186,7 @@ class Manager {
   meta::Store* store_;
   selfmon::Registry& registry_;
   Notify notify_;
-  Clock clock_;
+  Env* env_;  // the clock (null: DefaultEnv())
   struct Metrics;
   std::unique_ptr<Metrics> metrics_;
 

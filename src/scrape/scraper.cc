@@ -31,12 +31,6 @@ using tcp = asio::ip::tcp;
 constexpr std::string_view kAccept =
     "application/openmetrics-text;version=1.0.0;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 uint64_t HashLabels(const tsdb::Labels& labels) {
   std::string buf;
   for (const tsdb::Label& l : labels) {
@@ -234,7 +228,7 @@ class ScraperImpl final : public Scraper {
     ioc_.stop();
     thread_.join();
     // The targets go away: their series end now.
-    int64_t now = NowMs();
+    int64_t now = db_.NowMs();
     for (auto& t : targets_) {
       std::vector<tsdb::Labels> ended;
       for (auto& [hash, labels] : t->previous) ended.push_back(labels);
@@ -384,7 +378,7 @@ class ScraperImpl final : public Scraper {
   }
 
   asio::awaitable<void> ScrapeOnce(Target& t) {
-    int64_t scrape_ts = NowMs();
+    int64_t scrape_ts = db_.NowMs();
     auto start = std::chrono::steady_clock::now();
     std::string content_type;
     Status status;

@@ -204,6 +204,7 @@ Status BlockWriter::WriteIndex() {
   }
 
   // Series entries, counting each label pair's series for the postings.
+  const int64_t base_t = num_series_ > 0 ? min_t_ : 0;
   std::unordered_map<uint64_t, uint32_t> pair_index;  // (name << 32 | value) -> pair
   std::vector<uint64_t> pair_keys;
   std::vector<uint32_t> pair_counts;
@@ -244,8 +245,9 @@ Status BlockWriter::WriteIndex() {
       PutUvarint(entry, syms.size() / 2);
       for (uint32_t sym : syms) PutUvarint(entry, sym);
       for (int k = 0; k < 3; ++k) PutUvarint(entry, rest[k]);
-      PutVarint(entry, times[0]);
-      PutVarint(entry, times[1]);
+      // Times relative to the block's oldest sample: a byte or two instead of six.
+      PutVarint(entry, times[0] - base_t);
+      PutUvarint(entry, static_cast<uint64_t>(times[1] - times[0]));
       at += entry.size();
       status = w.Put(entry);
       for (size_t k = 0; k < syms.size(); k += 2) {
@@ -260,6 +262,9 @@ Status BlockWriter::WriteIndex() {
     });
     PHAROS_RETURN_IF_ERROR(status);
     for (uint32_t off : offsets) PHAROS_RETURN_IF_ERROR(w.PutU32(off));
+    entry.clear();
+    PutFixed(entry, static_cast<uint64_t>(base_t), 8);
+    PHAROS_RETURN_IF_ERROR(w.Put(entry));
     PHAROS_RETURN_IF_ERROR(w.PutU32(static_cast<uint32_t>(num_series_)));
     PHAROS_RETURN_IF_ERROR(w.Finish(footer));
   }
@@ -472,7 +477,9 @@ Status Block::Load(Env* env) {
     return count * entry_bytes <= ref.length - 4;
   };
   if (!counted(kSymbols, 4, num_symbols_)) return DataLoss("bad block symbol table");
-  if (!counted(kSeries, 4, num_series_)) return DataLoss("bad block series table");
+  if (!counted(kSeries, 4, num_series_) || sections_[kSeries].length < 12 + 4 * num_series_) {
+    return DataLoss("bad block series table");
+  }
   const SectionRef& labels = sections_[kLabels];
   if (labels.length < 4) return DataLoss("bad block label table");
   num_names_ = U32(data.data() + labels.offset);
@@ -524,8 +531,10 @@ Status Block::Entry(uint64_t series, SeriesEntry& out) const {
   PHAROS_RETURN_IF_ERROR(View(kSeries, sec));
   PHAROS_RETURN_IF_ERROR(View(kSymbols, symbols));
   if (series >= num_series_) return DataLoss(fmt::format("{}: no series {}", dir_, series));
-  uint64_t table = sec.size() - 4 - 4 * num_series_;
+  uint64_t table = sec.size() - 12 - 4 * num_series_;
   uint32_t off = U32(sec.data() + table + 4 * series);
+  int64_t base_t = static_cast<int64_t>(U64(sec.data() + sec.size() - 12));
+  uint64_t span = 0;
   ByteReader r(sec.substr(0, table), off);
   uint64_t labels = 0, frame = 0, offset = 0, length = 0;
   if (off >= table || !r.Uvarint(labels) || labels > 4096) {
@@ -540,13 +549,17 @@ Status Block::Entry(uint64_t series, SeriesEntry& out) const {
     sym = static_cast<uint32_t>(v);
   }
   if (!r.Uvarint(frame) || !r.Uvarint(offset) || !r.Uvarint(length) || !r.Varint(out.min_t) ||
-      !r.Varint(out.max_t) || frame >= num_frames_) {
+      !r.Uvarint(span) || frame >= num_frames_) {
     return DataLoss(fmt::format("{}: bad location of series {}", dir_, series));
   }
   const char* f = file_->data().data() + sections_[kFrames].offset + frame * kFrameEntryBytes;
   if (offset + length > U32(f + 12)) {
     return DataLoss(fmt::format("{}: series {} lies outside its frame", dir_, series));
   }
+  // Wrapping arithmetic: a damaged entry gives wrong times, never undefined behaviour.
+  out.min_t =
+      static_cast<int64_t>(static_cast<uint64_t>(out.min_t) + static_cast<uint64_t>(base_t));
+  out.max_t = static_cast<int64_t>(static_cast<uint64_t>(out.min_t) + span);
   out.frame = static_cast<uint32_t>(frame);
   out.offset = static_cast<uint32_t>(offset);
   out.length = static_cast<uint32_t>(length);

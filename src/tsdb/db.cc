@@ -693,6 +693,7 @@ class DbImpl final : public Db {
   }
 
   RecoveryReport Recovery() const override { return recovery_; }
+  int64_t NowMs() const override { return Now(); }
 
   Stats GetStats(size_t limit) override {
     Stats st = head_.GetStats(limit);
@@ -865,7 +866,7 @@ class DbImpl final : public Db {
     }
   };
 
-  int64_t Now() const { return options_.clock ? options_.clock() : UnixNowMs(); }
+  int64_t Now() const { return options_.env->NowMs(); }
 
   void AddError(AppendResult& result, std::string message) {
     if (result.errors.size() < kMaxErrorsReported) result.errors.push_back(std::move(message));
@@ -1324,9 +1325,7 @@ class DbImpl final : public Db {
   Status ApplyRetention() {
     MutexLock cut_lock(cut_mu_);
     std::vector<std::shared_ptr<Block>> blocks = Blocks();
-    int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+    int64_t now = Now();
     std::vector<std::shared_ptr<Block>> keep, drop;
     uint64_t total = 0;
     for (const auto& b : blocks) total += b->size_bytes();

@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include "common/testing/fault_env.h"
 #include "tsdb/tsdb.h"
 
 namespace pharos::tsdb {
@@ -305,6 +306,34 @@ TEST_F(DbTest, MaintenanceCutsAlignedBlocksMergesAndExpires) {
   auto rest = Select({Eq("__name__", "m")});
   ASSERT_EQ(rest.size(), 1u);  // what the head still held
   EXPECT_LT(rest[0].samples.size(), 100u);
+}
+
+// Retention reads the store's Env clock: current samples are kept until time moves past
+// the retention, then their block goes, with no samples from 1970 needed.
+TEST_F(DbTest, RetentionFollowsTheEnvClock) {
+  const int64_t now = 1'800'000'000'000;
+  testing::FaultEnv clock;
+  clock.now_ms = now;
+  options_.env = &clock;
+  options_.retention = std::chrono::hours(24);
+  Open();
+  for (int i = 0; i < 60; ++i) {
+    Append({{"__name__", "m"}}, {{now - 3'600'000 + i * 1000LL, double(i)}});
+  }
+  clock.now_ms = now + 2 * 3'600'000;  // the samples are now two hours old: cut them
+  ASSERT_TRUE(db_->Flush().ok());
+  ASSERT_TRUE(db_->Maintain().ok());
+  EXPECT_EQ(db_->GetStats(1).num_blocks, 1u);
+  EXPECT_EQ(Select({Eq("__name__", "m")})[0].samples.size(), 60u);
+  clock.now_ms = now + 23 * 3'600'000;  // within the day: kept
+  ASSERT_TRUE(db_->Maintain().ok());
+  EXPECT_EQ(db_->GetStats(1).num_blocks, 1u);
+  clock.now_ms = now + 26 * 3'600'000;  // past it: gone
+  ASSERT_TRUE(db_->Maintain().ok());
+  EXPECT_EQ(db_->GetStats(1).num_blocks, 0u);
+  EXPECT_TRUE(Select({Eq("__name__", "m")}).empty());
+  db_.reset();
+  options_.env = DefaultEnv();
 }
 
 TEST_F(DbTest, RetentionBySize) {

@@ -29,7 +29,8 @@ class DurabilityTest : public ::testing::Test {
     (void)DefaultEnv()->RemoveAll(options_.dir);
     options_.maintenance_interval = std::chrono::hours(24);  // only explicit rounds
     options_.wal_sync_interval = std::chrono::hours(1);      // no background syncs
-    options_.clock = [this] { return now_; };
+    now_ = kNow;
+    options_.env = &env_;
     Open();
   }
   void TearDown() override {
@@ -70,7 +71,8 @@ class DurabilityTest : public ::testing::Test {
     for (const std::string& r : records) ASSERT_TRUE((*w)->Append(r).ok());
   }
 
-  int64_t now_ = kNow;
+  testing::FaultEnv env_;  // the real file system, with the fixture's clock
+  std::atomic<int64_t>& now_ = env_.now_ms;
   Options options_;
   std::unique_ptr<selfmon::Registry> registry_;
   std::unique_ptr<Db> db_;
@@ -371,7 +373,7 @@ class FaultInjectionTest : public DurabilityTest {
   // lost or changed, blocks disjoint and each sample stored once.
   void Verify(const Ledger& ledger, const std::string& what) {
     db_.reset();
-    options_.env = DefaultEnv();
+    options_.env = &env_;
     Open();
     auto q = db_->Query(INT64_MIN, INT64_MAX);
     auto r = q->Select(std::vector<Matcher>{*Matcher::Make(MatchType::kEqual, "__name__", "f")});
@@ -412,7 +414,7 @@ class FaultInjectionTest : public DurabilityTest {
     ASSERT_EQ(stored, distinct) << what << ": a sample is stored twice";
   }
 
-  testing::FaultEnv fault_;
+  testing::FaultEnv fault_{&env_};  // faults over the fixture's clock
 };
 
 // Counts the mutating calls `action` makes, then repeats it with a crash after each of
@@ -489,7 +491,7 @@ TEST_F(FaultInjectionTest, MergeSurvivesACrashOrAFailedFsyncAfterEveryCall) {
   auto setup = [&](Ledger& ledger) {
     db_.reset();
     (void)DefaultEnv()->RemoveAll(options_.dir);
-    options_.env = DefaultEnv();
+    options_.env = &env_;
     Open();
     // Three aligned 10 s blocks in one 30 s window, then the head.
     for (int b = 0; b < 3; ++b) {

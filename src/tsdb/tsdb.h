@@ -157,9 +157,8 @@ struct Options {
   /// With wal_truncate_at_bad_record: only report what the repair would drop (Recovery()).
   bool wal_repair_dry_run = false;
   Limits limits;
+  /// Files, the clock (the future limit, the cut boundary, retention) and randomness.
   Env* env = DefaultEnv();
-  /// Milliseconds since the Unix epoch; null is the system clock.
-  std::function<int64_t()> clock;
   /// Called after each step of a cut or merge (tests only).
   std::function<void(MaintenanceStep)> on_step;
 };
@@ -264,6 +263,8 @@ class Db {
   /// are still accepted afterwards. Used by the flush admin endpoint and benchmarks.
   virtual Status Flush() = 0;
   virtual RecoveryReport Recovery() const = 0;
+  /// The store's clock (Options::env): what ingest paths stamp samples with.
+  virtual int64_t NowMs() const = 0;
   /// Runs one round of background maintenance now: cut, merge, expire.
   virtual Status Maintain() = 0;
   virtual Status Close() = 0;

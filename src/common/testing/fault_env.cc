@@ -57,6 +57,22 @@ Result<std::unique_ptr<MappedFile>> FaultEnv::OpenMapped(const std::string& path
   return std::unique_ptr<MappedFile>(new CopiedMappedFile(std::move(bytes).value()));
 }
 
+int64_t FaultEnv::NowMs() {
+  int64_t now = now_ms.load();
+  return now >= 0 ? now : base_->NowMs();
+}
+
+void FaultEnv::RandomBytes(std::span<uint8_t> out) {
+  if (random_seed.load() == 0) return base_->RandomBytes(out);
+  for (uint8_t& b : out) {
+    // splitmix64 over the seed, so a test's ids repeat from run to run.
+    uint64_t z = random_seed.fetch_add(0x9E3779B97F4A7C15ULL) + 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    b = static_cast<uint8_t>(z ^ (z >> 31));
+  }
+}
+
 void FaultEnv::Reset() {
   append_budget = -1;
   fail_sync = false;

@@ -22,6 +22,9 @@ namespace pharos::testing {
 
 class FaultEnv : public Env {
  public:
+  /// Wraps `base` (the real file system unless told otherwise).
+  explicit FaultEnv(Env* base = DefaultEnv()) : base_(base) {}
+
   /// Bytes appends may still write; -1 is unlimited. An append past it writes the part
   /// that fits and fails with ResourceExhausted, as a full disk does.
   std::atomic<int64_t> append_budget{-1};
@@ -32,6 +35,11 @@ class FaultEnv : public Env {
   /// Mutating calls after this many (counted in mutating_calls) fail and do nothing; -1: never.
   std::atomic<int64_t> crash_after{-1};
 
+  /// The clock NowMs() reads, in ms since the epoch; -1 is the real clock. Tests move it.
+  std::atomic<int64_t> now_ms{-1};
+  /// When non-zero, RandomBytes() gives a repeatable sequence from this seed.
+  std::atomic<uint64_t> random_seed{0};
+
   /// OpenMapped fails (as EIO) while set.
   std::atomic<bool> fail_map{false};
   /// OpenMapped hands out a copy of the file with the byte at this offset flipped, so
@@ -41,7 +49,7 @@ class FaultEnv : public Env {
   std::atomic<int64_t> mutating_calls{0};
   std::atomic<int64_t> sync_calls{0};
 
-  /// Clears every fault and counter.
+  /// Clears every fault and counter (not the clock or the random seed).
   void Reset();
   bool crashed() const;
 
@@ -57,6 +65,8 @@ class FaultEnv : public Env {
   Status Rename(const std::string& from, const std::string& to) override;
   Status SyncDir(const std::string& dir) override;
   bool Exists(const std::string& path) override;
+  int64_t NowMs() override;
+  void RandomBytes(std::span<uint8_t> out) override;
 
   /// For the file wrapper: counts a mutating call; false once crashed.
   bool Mutate();
@@ -64,7 +74,7 @@ class FaultEnv : public Env {
   bool SyncAllowed();
 
  private:
-  Env* base_ = DefaultEnv();
+  Env* base_;
 };
 
 }  // namespace pharos::testing
