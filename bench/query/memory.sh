@@ -64,7 +64,8 @@ QUERIES=(
   'sum(rate({__name__=~".+"}[30d]))'
   'range:sum by (job) ({__name__=~".+"})'
 )
-printf '%-12s %-48s %6s %8s %12s %12s\n' max_samples query status seconds "growth MiB" "bound MiB"
+printf '%-12s %-48s %6s %8s %12s %12s %10s %10s\n' max_samples query status seconds "growth MiB" \
+  "bound MiB" "anon MiB" "file MiB"
 for limit in $LIMITS; do
   for q in "${QUERIES[@]}"; do
     # A fresh server per query, so that memory an earlier query freed (and the allocator
@@ -72,6 +73,8 @@ for limit in $LIMITS; do
     start "$limit"
     echo 5 >"/proc/$PID/clear_refs"
     before=$(kib "$PID" VmRSS)
+    anon_before=$(kib "$PID" RssAnon)
+    file_before=$(kib "$PID" RssFile)
     t0=$(date +%s.%N)
     if [[ $q == range:* ]]; then
       q=${q#range:}
@@ -86,9 +89,14 @@ for limit in $LIMITS; do
     fi
     t1=$(date +%s.%N)
     peak=$(kib "$PID" VmHWM)
-    printf '%-12s %-48s %6s %8.2f %12.1f %12.1f\n' "$limit" "$q" "$code" \
+    # After the query: growth of anonymous memory (the heap, which malloc mostly keeps) and
+    # of mapped block pages (page cache, shared and reclaimable), to split the peak.
+    anon=$(kib "$PID" RssAnon)
+    file=$(kib "$PID" RssFile)
+    printf '%-12s %-48s %6s %8.2f %12.1f %12.1f %10.1f %10.1f\n' "$limit" "$q" "$code" \
       "$(echo "$t1 - $t0" | bc)" "$(echo "($peak - $before) / 1024" | bc -l)" \
-      "$(echo "$limit * 16 / 1048576" | bc -l)"
+      "$(echo "$limit * 16 / 1048576" | bc -l)" "$(echo "($anon - $anon_before) / 1024" | bc -l)" \
+      "$(echo "($file - $file_before) / 1024" | bc -l)"
     stop
   done
 done

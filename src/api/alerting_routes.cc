@@ -472,25 +472,25 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) 
   using config::kScopeRead;
   using config::kScopeWrite;
   AlertingServices* s = &services;
-  router.HandleBlocking(Method::kGet, "/api/v1/rules", kScopeRead,
-                        [s](const Request& req, Response& res) {
-                          rules::Manager* m = s->rules.load(std::memory_order_acquire);
-                          if (!m) return void(res = Unavailable503());
-                          Rules(req, res, *m);
-                        });
-  router.HandleBlocking(Method::kGet, "/api/v1/alerts", kScopeRead,
-                        [s](const Request&, Response& res) {
-                          rules::Manager* m = s->rules.load(std::memory_order_acquire);
-                          if (!m) return void(res = Unavailable503());
-                          PrometheusAlerts(res, *m);
-                        });
-  router.HandleBlocking(Method::kGet, "/api/v2/alerts", kScopeRead,
-                        [s](const Request& req, Response& res) {
-                          alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
-                          if (!d) return void(res = Unavailable503());
-                          AmAlerts(req, res, *d);
-                        });
-  router.HandleBlocking(
+  router.HandleControl(Method::kGet, "/api/v1/rules", kScopeRead,
+                       [s](const Request& req, Response& res) {
+                         rules::Manager* m = s->rules.load(std::memory_order_acquire);
+                         if (!m) return void(res = Unavailable503());
+                         Rules(req, res, *m);
+                       });
+  router.HandleControl(Method::kGet, "/api/v1/alerts", kScopeRead,
+                       [s](const Request&, Response& res) {
+                         rules::Manager* m = s->rules.load(std::memory_order_acquire);
+                         if (!m) return void(res = Unavailable503());
+                         PrometheusAlerts(res, *m);
+                       });
+  router.HandleControl(Method::kGet, "/api/v2/alerts", kScopeRead,
+                       [s](const Request& req, Response& res) {
+                         alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
+                         if (!d) return void(res = Unavailable503());
+                         AmAlerts(req, res, *d);
+                       });
+  router.HandleControl(
       Method::kPost, "/api/v2/alerts", kScopeWrite, [s](const Request& req, Response& res) {
         alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
         if (!d) return void(res = Unavailable503());
@@ -499,13 +499,13 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) 
         d->Insert(std::move(*alerts));
         res = Response::Text(200, "", "application/json");
       });
-  router.HandleBlocking(Method::kGet, "/api/v2/alerts/groups", kScopeRead,
-                        [s](const Request& req, Response& res) {
-                          alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
-                          if (!d) return void(res = Unavailable503());
-                          AmGroups(req, res, *d);
-                        });
-  router.HandleBlocking(
+  router.HandleControl(Method::kGet, "/api/v2/alerts/groups", kScopeRead,
+                       [s](const Request& req, Response& res) {
+                         alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
+                         if (!d) return void(res = Unavailable503());
+                         AmGroups(req, res, *d);
+                       });
+  router.HandleControl(
       Method::kGet, "/api/v2/silences", kScopeRead, [s](const Request& req, Response& res) {
         alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
         if (!d) return void(res = Unavailable503());
@@ -539,7 +539,7 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) 
         out += "]";
         res = Response::Text(200, out, "application/json");
       });
-  router.HandleBlocking(
+  router.HandleControl(
       Method::kPost, "/api/v2/silences", kScopeWrite, [s](const Request& req, Response& res) {
         alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
         if (!d) return void(res = Unavailable503());
@@ -564,7 +564,7 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) 
         AppendSilence(out, *x, d->NowMs());
         res = Response::Text(200, out, "application/json");
       },
-      "/api/v2/silence/:id", /*blocking=*/true);
+      "/api/v2/silence/:id", server::Router::Runs::kControl);
   router.HandlePrefix(
       Method::kDelete, "/api/v2/silence/", kScopeWrite,
       [s, silence_id](const Request& req, Response& res) {
@@ -574,8 +574,8 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) 
         if (!st.ok()) return AmError(res, st);
         res = Response::Text(200, "", "application/json");
       },
-      "/api/v2/silence/:id", /*blocking=*/true);
-  router.HandleBlocking(
+      "/api/v2/silence/:id", server::Router::Runs::kControl);
+  router.HandleControl(
       Method::kGet, "/api/v2/receivers", kScopeRead, [s](const Request&, Response& res) {
         alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
         if (!d) return void(res = Unavailable503());
@@ -589,7 +589,7 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) 
   // Alertmanager's status shape (amtool's `config show`, Grafana's data source): no
   // clustering; the configuration as loaded, secrets hidden.
   int64_t started_ms = UnixNowMs();
-  router.HandleBlocking(
+  router.HandleControl(
       Method::kGet, "/api/v2/status", kScopeRead, [s, started_ms](const Request&, Response& res) {
         alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
         if (!d) return void(res = Unavailable503());
@@ -602,18 +602,18 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) 
             "\"goVersion\":\"\",\"revision\":\"\",\"version\":\"pharos\"}}";
         res = Response::Text(200, out, "application/json");
       });
-  router.HandleBlocking(Method::kGet, "/api/v1/alerts/history", kScopeRead,
-                        [s](const Request& req, Response& res) {
-                          meta::Store* store = s->store.load(std::memory_order_acquire);
-                          if (!store) return void(res = Unavailable503());
-                          History(req, res, *store, false);
-                        });
-  router.HandleBlocking(Method::kGet, "/api/v1/notifications", kScopeRead,
-                        [s](const Request& req, Response& res) {
-                          meta::Store* store = s->store.load(std::memory_order_acquire);
-                          if (!store) return void(res = Unavailable503());
-                          History(req, res, *store, true);
-                        });
+  router.HandleControl(Method::kGet, "/api/v1/alerts/history", kScopeRead,
+                       [s](const Request& req, Response& res) {
+                         meta::Store* store = s->store.load(std::memory_order_acquire);
+                         if (!store) return void(res = Unavailable503());
+                         History(req, res, *store, false);
+                       });
+  router.HandleControl(Method::kGet, "/api/v1/notifications", kScopeRead,
+                       [s](const Request& req, Response& res) {
+                         meta::Store* store = s->store.load(std::memory_order_acquire);
+                         if (!store) return void(res = Unavailable503());
+                         History(req, res, *store, true);
+                       });
 }
 
 }  // namespace pharos::api

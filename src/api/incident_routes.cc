@@ -233,14 +233,14 @@ void RegisterIncidentRoutes(server::Router& router, AlertingServices& services) 
       fn(req, res, *m);
     };
   };
-  router.HandleBlocking(Method::kGet, "/api/v1/incidents", kScopeRead, with(List));
-  router.HandleBlocking(Method::kPost, "/api/v1/incidents", kScopeWrite, with(Create));
+  router.HandleControl(Method::kGet, "/api/v1/incidents", kScopeRead, with(List));
+  router.HandleControl(Method::kPost, "/api/v1/incidents", kScopeWrite, with(Create));
   router.HandlePrefix(Method::kGet, "/api/v1/incidents/", kScopeRead, with(Member),
-                      "/api/v1/incidents/:id", true);
+                      "/api/v1/incidents/:id", server::Router::Runs::kControl);
   router.HandlePrefix(Method::kPost, "/api/v1/incidents/", kScopeWrite, with(Member),
-                      "/api/v1/incidents/:id", true);
+                      "/api/v1/incidents/:id", server::Router::Runs::kControl);
   router.HandlePrefix(Method::kPut, "/api/v1/incidents/", kScopeWrite, with(Member),
-                      "/api/v1/incidents/:id", true);
+                      "/api/v1/incidents/:id", server::Router::Runs::kControl);
 }
 
 }  // namespace pharos::api

@@ -64,9 +64,10 @@ TEST(StatusRoutesTest, ScopesPerRoute) {
             config::kScopeAdmin);
 }
 
-// Handlers that may wait on the disk or on a lock held across I/O must never run on an
-// I/O thread; health and metrics stay inline so they answer while the disk is slow.
-TEST(RoutesTest, EverythingThatTouchesStorageRunsOnTheHandlerPool) {
+// Handlers that may wait on the meta store or on a lock held across I/O must never run on
+// an I/O thread, nor on the write pool that ingest needs: they run on the control pool.
+// Health and metrics stay inline so they answer while the disk is slow.
+TEST(RoutesTest, EverythingThatTouchesTheMetaStoreRunsOnTheControlPool) {
   Fixture f;
   AlertingServices services;
   RegisterAlertingRoutes(f.router, services);
@@ -76,7 +77,7 @@ TEST(RoutesTest, EverythingThatTouchesStorageRunsOnTheHandlerPool) {
     std::string allow;
     const server::Router::Route* route = f.router.Find(m, path, known, allow);
     EXPECT_NE(route, nullptr) << path;
-    return route != nullptr && route->blocking;
+    return route != nullptr && route->blocking && route->control;
   };
   for (std::string_view path :
        {"/api/v1/rules", "/api/v1/alerts", "/api/v2/alerts", "/api/v2/alerts/groups",

@@ -296,7 +296,7 @@ void RegisterTsdbRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db
     router.HandleBlocking(m, "/api/v1/export", config::kScopeRead, WithDb(db, Export));
   }
   router.HandlePrefix(Method::kGet, "/api/v1/label/", config::kScopeRead, WithDb(db, LabelValues),
-                      "/api/v1/label/:name/values", /*blocking=*/true);
+                      "/api/v1/label/:name/values", server::Router::Runs::kBlocking);
   router.HandleBlocking(Method::kGet, "/api/v1/status/tsdb", config::kScopeRead,
                         WithDb(db, TsdbStatus));
   // Cuts the whole head into a block now (VictoriaMetrics's force_flush, Prometheus's

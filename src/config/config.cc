@@ -164,6 +164,11 @@ const std::vector<Field>& Fields() {
           "threads for queries and other blocking reads, at a lower CPU priority than "
           "writes; more queries wait their turn; 0 means one per core (2 at least)",
           [](Config& c) -> int& { return c.server.query_threads; }, 0, 1024),
+      IntField(
+          "server.control_threads",
+          "threads for silences, alerts and incidents, which wait on meta.db: a stalled "
+          "meta store holds these, never writes or queries; 0 means one per core (2 at least)",
+          [](Config& c) -> int& { return c.server.control_threads; }, 0, 1024),
       BytesField(
           "server.max_body_bytes", "largest request body accepted as sent (413 above)",
           [](Config& c) -> uint64_t& { return c.server.max_body_bytes; }, 1024, 4ULL << 30),

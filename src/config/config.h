@@ -41,6 +41,7 @@ struct ServerConfig {
   int threads = 0;          // I/O threads; 0 = one per core
   int handler_threads = 0;  // threads for blocking writes; 0 = one per core (2 at least)
   int query_threads = 0;    // threads for blocking reads (niced); 0 = one per core (2 at least)
+  int control_threads = 2;  // threads for handlers that wait on the meta store
   uint64_t max_body_bytes = 32ULL << 20;
   uint64_t max_decompressed_bytes = 128ULL << 20;
   uint64_t max_header_bytes = 16ULL << 10;

@@ -195,7 +195,8 @@ class HttpServerImpl final : public HttpServer {
         router_(std::move(router)),
         metrics_(registry),
         handler_pool_(PoolSize(config.handler_threads)),
-        query_pool_(PoolSize(config.query_threads)) {
+        query_pool_(PoolSize(config.query_threads)),
+        control_pool_(PoolSize(config.control_threads)) {
     int threads = config_.threads > 0 ? config_.threads
                                       : static_cast<int>(std::thread::hardware_concurrency());
     if (threads <= 0) threads = 1;
@@ -295,8 +296,10 @@ class HttpServerImpl final : public HttpServer {
     }
     handler_pool_.stop();
     query_pool_.stop();
+    control_pool_.stop();
     handler_pool_.join();
     query_pool_.join();
+    control_pool_.join();
   }
 
  private:
@@ -590,7 +593,15 @@ class HttpServerImpl final : public HttpServer {
           // Run on the handler pool; this coroutine resumes on its own I/O thread when the
           // handler is done, and that thread serves other connections meanwhile.
           const Router::Route* r = route;
-          if (r->required_scopes & config::kScopeWrite) {
+          if (r->control) {
+            co_await asio::co_spawn(
+                control_pool_,
+                [r, &request, &response]() -> asio::awaitable<void> {
+                  RunHandler(*r, request, response);
+                  co_return;
+                },
+                asio::use_awaitable);
+          } else if (r->required_scopes & config::kScopeWrite) {
             co_await asio::co_spawn(
                 handler_pool_,
                 [r, &request, &response]() -> asio::awaitable<void> {
@@ -807,6 +818,7 @@ class HttpServerImpl final : public HttpServer {
   uint16_t port_ = 0;
   asio::thread_pool handler_pool_;  // blocking handlers of write routes
   asio::thread_pool query_pool_;    // every other blocking handler, at a lower priority
+  asio::thread_pool control_pool_;  // handlers that wait on the meta store
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<tcp::acceptor> acceptor_;  // on workers_[0]; destroyed before it
 };

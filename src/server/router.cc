@@ -172,8 +172,18 @@ void Router::HandleBlocking(Method method, std::string path, uint32_t required_s
   Add(e, method, Route{std::move(label), required_scopes, std::move(handler), true});
 }
 
+void Router::HandleControl(Method method, std::string path, uint32_t required_scopes,
+                           Handler handler, std::string label) {
+  if (label.empty()) label = path;
+  Entry& e = exact_[path];
+  e.path = path;
+  Route route{std::move(label), required_scopes, std::move(handler), true};
+  route.control = true;
+  Add(e, method, std::move(route));
+}
+
 void Router::HandlePrefix(Method method, std::string prefix, uint32_t required_scopes,
-                          Handler handler, std::string label, bool blocking) {
+                          Handler handler, std::string label, Runs runs) {
   if (label.empty()) label = prefix + "*";
   auto it = std::find_if(prefixes_.begin(), prefixes_.end(),
                          [&prefix](const Entry& e) { return e.path == prefix; });
@@ -185,7 +195,9 @@ void Router::HandlePrefix(Method method, std::string prefix, uint32_t required_s
     it = std::find_if(prefixes_.begin(), prefixes_.end(),
                       [&prefix](const Entry& e) { return e.path == prefix; });
   }
-  Add(*it, method, Route{std::move(label), required_scopes, std::move(handler), blocking});
+  Route route{std::move(label), required_scopes, std::move(handler), runs != Runs::kOnIoThread};
+  route.control = runs == Runs::kControl;
+  Add(*it, method, std::move(route));
 }
 
 const Router::Route* Router::Pick(const Entry& e, Method method, bool& path_known,

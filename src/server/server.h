@@ -8,7 +8,10 @@
 //   HandleBlocking: those of routes that need the write scope run on the write pool
 //   (server.handler_threads), all others on the query pool (server.query_threads, threads
 //   at a lower CPU priority), so that slow queries never hold a write's thread and take
-//   the CPU only when writes leave it. Either way handlers may be called concurrently from
+//   the CPU only when writes leave it; and those registered with HandleControl, which wait
+//   on the meta store (silences, alerts, incidents), on the control pool
+//   (server.control_threads), so a stalled meta.db holds neither. Handlers may be called
+//   concurrently from
 //   several threads, so anything they share must be thread-safe. A handler
 //   fills the Response; it must not throw (an escaped exception becomes a logged 500).
 // - Before a handler runs, the server has read the whole body within server.max_body_bytes
@@ -122,15 +125,21 @@ class Router {
   /// server's handler pool, so the I/O thread keeps serving other connections meanwhile.
   void HandleBlocking(Method method, std::string path, uint32_t required_scopes, Handler handler,
                       std::string label = "");
+  /// Like HandleBlocking, on the control pool: for handlers that wait on the meta store.
+  void HandleControl(Method method, std::string path, uint32_t required_scopes, Handler handler,
+                     std::string label = "");
+  /// Where a prefix route's handler runs: as Handle, HandleBlocking or HandleControl.
+  enum class Runs { kOnIoThread, kBlocking, kControl };
   /// Every path starting with `prefix` (longest prefix wins over shorter ones).
   void HandlePrefix(Method method, std::string prefix, uint32_t required_scopes, Handler handler,
-                    std::string label = "", bool blocking = false);
+                    std::string label = "", Runs runs = Runs::kOnIoThread);
 
   struct Route {
     std::string label;
     uint32_t required_scopes = 0;
     Handler handler;
-    bool blocking = false;  // runs on the handler pool
+    bool blocking = false;  // runs on a pool: the write, query or control pool
+    bool control = false;   // with blocking: the control pool
     size_t index = 0;       // 1..route_count(), for per-route state kept in arrays
   };
   /// The route for method and path; sets `path_known` when another method would match.
