@@ -212,7 +212,8 @@ Result<std::unique_ptr<tsdb::SeriesSet>> Evaluator::Select(const VectorSelector&
   return q->SelectSeries(vs.matchers, hints);
 }
 
-Result<Value> Evaluator::EvalVectorSelector(const VectorSelector& vs, bool want_timestamps) {
+Result<Value> Evaluator::EvalVectorSelector(const VectorSelector& vs, bool want_timestamps,
+                                            const SeriesSink* sink) {
   if (vs.smoothed && !want_timestamps) return EvalSmoothedSelector(vs);
   PHAROS_RETURN_IF_ERROR(ctx_.CheckDeadline());
   std::vector<int64_t> times = SelectorTimes(vs.time);
@@ -251,6 +252,11 @@ Result<Value> Evaluator::EvalVectorSelector(const VectorSelector& vs, bool want_
     }
     if (!any) continue;
     PHAROS_RETURN_IF_ERROR(ctx_.AddSamples(n_));
+    if (sink != nullptr) {
+      PHAROS_RETURN_IF_ERROR((*sink)(std::move(s)));
+      ctx_.samples_in_use -= n_;
+      continue;
+    }
     out.vec.push_back(std::move(s));
   }
   PHAROS_RETURN_IF_ERROR(series.status());
@@ -396,7 +402,15 @@ Result<Value> Evaluator::Eval(const Expr& e) {
   return v;
 }
 
+Result<Value> Evaluator::EvalStreaming(const Expr& e, const SeriesSink& sink) {
+  sink_ = &sink;
+  Result<Value> v = Eval(e);
+  sink_ = nullptr;
+  return v;
+}
+
 Result<Value> Evaluator::EvalNode(const Expr& e) {
+  const SeriesSink* sink = std::exchange(sink_, nullptr);
   switch (e.kind) {
     case NodeKind::kNumber: {
       Value v;
@@ -411,10 +425,11 @@ Result<Value> Evaluator::EvalNode(const Expr& e) {
       return v;
     }
     case NodeKind::kVectorSelector:
-      return EvalVectorSelector(static_cast<const VectorSelector&>(e), false);
+      return EvalVectorSelector(static_cast<const VectorSelector&>(e), false, sink);
     case NodeKind::kMatrixSelector:
     case NodeKind::kSubquery: return EvalMatrixResult(e);
     case NodeKind::kParen:
+      sink_ = sink;
       return Eval(*static_cast<const ParenExpr&>(e).expr);  // also (x[5m]) at the top
     case NodeKind::kUnary: {
       const auto& u = static_cast<const UnaryExpr&>(e);
@@ -429,7 +444,11 @@ Result<Value> Evaluator::EvalNode(const Expr& e) {
     }
     case NodeKind::kBinary: return EvalBinary(static_cast<const BinaryExpr&>(e));
     case NodeKind::kAggregate: return EvalAggregate(static_cast<const AggregateExpr&>(e));
-    case NodeKind::kCall: return EvalCall(static_cast<const CallExpr&>(e));
+    case NodeKind::kCall: {
+      const auto& c = static_cast<const CallExpr&>(e);
+      if (IsRangeFunction(c.func->id)) return EvalRangeCall(c, sink);
+      return EvalCall(c);
+    }
     case NodeKind::kDurationCall: break;
   }
   return Internal("unexpected expression node");

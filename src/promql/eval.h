@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -81,6 +82,11 @@ struct RangeArg {
   uint64_t held = 0;                         // samples of the current series, counted in use
 };
 
+/// Takes each finished series of a streaming node (a vector selector, a range function)
+/// instead of the node's result, so an aggregation folds series as they are read and never
+/// holds its whole input.
+using SeriesSink = std::function<Status(Series&&)>;
+
 /// A duration expression with step() or range(), in milliseconds.
 Result<int64_t> ResolveDuration(const Expr& e, const QueryContext& ctx);
 
@@ -98,12 +104,16 @@ class Evaluator {
   friend class CallEvaluator;
 
   Result<Value> EvalNode(const Expr& e);
+  // Evaluates `e`; when it streams (a selector or a range function, through parentheses),
+  // its series go to `sink` and the result holds none of them.
+  Result<Value> EvalStreaming(const Expr& e, const SeriesSink& sink);
   // Evaluation times of a selector or subquery at each step, after @ and offset.
   std::vector<int64_t> SelectorTimes(const TimeModifiers& time) const;
 
   Result<std::unique_ptr<tsdb::SeriesSet>> Select(const VectorSelector& vs, int64_t mint,
                                                   int64_t maxt, int64_t range_ms);
-  Result<Value> EvalVectorSelector(const VectorSelector& vs, bool want_timestamps);
+  Result<Value> EvalVectorSelector(const VectorSelector& vs, bool want_timestamps,
+                                   const SeriesSink* sink = nullptr);
   // Opens `arg.set` on the samples in (min(times) - range, max(times) + after].
   Status OpenRangeSelector(const VectorSelector& vs, int64_t range_ms,
                            const std::vector<int64_t>& times, int64_t after_ms, RangeArg& arg);
@@ -125,8 +135,9 @@ class Evaluator {
   Result<Value> EvalBinary(const BinaryExpr& b);
   Result<Value> EvalVectorBinary(const BinaryExpr& b, Value lhs, Value rhs);
   Result<Value> EvalAggregate(const AggregateExpr& a);
+  Result<Value> EvalStreamingAggregate(const AggregateExpr& a);
   Result<Value> EvalCall(const CallExpr& c);
-  Result<Value> EvalRangeCall(const CallExpr& c);
+  Result<Value> EvalRangeCall(const CallExpr& c, const SeriesSink* sink = nullptr);
   Result<Value> EvalClassicHistogram(const CallExpr& c, std::vector<Value>& args);
   Result<Value> EvalInfo(const CallExpr& c);
   // The time at which each step's samples of `e` were read: step times shifted by the @
@@ -134,6 +145,9 @@ class Evaluator {
   std::vector<int64_t> ReferenceTimes(const Expr& e) const;
 
   QueryContext& ctx_;
+  // Set by EvalStreaming for the next node evaluated, which takes it (so nested
+  // evaluations never see it).
+  const SeriesSink* sink_ = nullptr;
   int64_t start_;
   int64_t end_;
   int64_t step_;

@@ -123,7 +123,7 @@ tsdb::Labels AbsentLabels(const Expr* arg) {
 
 tsdb::Labels AbsentLabelsFor(const Expr* arg) { return AbsentLabels(arg); }
 
-Result<Value> Evaluator::EvalRangeCall(const CallExpr& c) {
+Result<Value> Evaluator::EvalRangeCall(const CallExpr& c, const SeriesSink* sink) {
   FuncId id = c.func->id;
   // The range-vector argument and scalar parameters.
   size_t matrix_arg = id == FuncId::kQuantileOverTime ? 1 : 0;
@@ -361,6 +361,11 @@ Result<Value> Evaluator::EvalRangeCall(const CallExpr& c) {
     }
     if (!any) continue;
     PHAROS_RETURN_IF_ERROR(ctx_.AddSamples(n_));
+    if (sink != nullptr) {
+      PHAROS_RETURN_IF_ERROR((*sink)(std::move(s)));
+      ctx_.samples_in_use -= n_;
+      continue;
+    }
     out.vec.push_back(std::move(s));
   }
   return out;
