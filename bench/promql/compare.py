@@ -13,8 +13,8 @@ should_fail must fail on both. A mismatch counts as explained when its query app
 the compat document's table of known differences.
 
 Latency: each dashboard query runs as a range query over 1 h, 6 h and 24 h, `runs` times
-on each store alternately; the median latency of each and the Pharos/Prometheus ratio are
-printed.
+on each store alternately (Pharos, Prometheus, and VictoriaMetrics with --victoria); the
+median latency of each and each peer's ratio to Pharos are printed.
 """
 import argparse
 import itertools
@@ -188,36 +188,48 @@ def compliance(args, queries):
 
 
 def latency(args):
-    print(f"\n{'query':<20} {'range':>5} {'pharos ms':>10} {'prometheus ms':>14} {'ratio':>7}"
-          "   (median of runs; ratio = prometheus / pharos, >1 means Pharos is faster)")
-    ratios = []
+    stores = [("pharos", args.pharos), ("prometheus", args.prometheus)]
+    if args.victoria:
+        stores.append(("victoria-metrics", args.victoria))
+    head = f"\n{'query':<20} {'range':>5} {'pharos ms':>10} {'prometheus ms':>14} {'ratio':>7}"
+    if args.victoria:
+        head += f" {'victoria ms':>12} {'ratio':>7}"
+    print(head + "   (median of runs; ratio = peer / pharos, >1 means Pharos is faster)")
+    ratios = {name: [] for name, _ in stores[1:]}
     for name, query in DASHBOARD:
         for label, span, step in RANGES:
             end = args.end
             start = end - span
-            times = {"pharos": [], "prometheus": []}
+            times = {store: [] for store, _ in stores}
             series = {}
             for _ in range(args.runs):
-                for store, port in (("pharos", args.pharos), ("prometheus", args.prometheus)):
+                for store, port in stores:
                     status, doc, elapsed = query_range(port, query, start, end, step)
                     if doc.get("status") != "success":
                         print(f"  {store} failed {name} {label}: {doc.get('error')}")
                     else:
                         series[store] = len(doc["data"]["result"])
                     times[store].append(elapsed * 1000)
-            p = statistics.median(times["pharos"])
-            r = statistics.median(times["prometheus"])
-            ratios.append(r / p)
-            print(f"{name:<20} {label:>5} {p:>10.1f} {r:>14.1f} {r / p:>6.2f}x"
-                  f"   series {series.get('pharos')} / {series.get('prometheus')}")
-    print(f"\nspeed-up over Prometheus: median {statistics.median(ratios):.2f}x, "
-          f"slowest query {min(ratios):.2f}x, fastest {max(ratios):.2f}x")
+            med = {store: statistics.median(times[store]) for store, _ in stores}
+            line = f"{name:<20} {label:>5} {med['pharos']:>10.1f}"
+            for store, _ in stores[1:]:
+                ratio = med[store] / med["pharos"]
+                ratios[store].append(ratio)
+                width = 14 if store == "prometheus" else 12
+                line += f" {med[store]:>{width}.1f} {ratio:>6.2f}x"
+            print(line + "   series " + " / ".join(str(series.get(s)) for s, _ in stores))
+    for store, _ in stores[1:]:
+        r = ratios[store]
+        print(f"speed-up over {store}: median {statistics.median(r):.2f}x, "
+              f"slowest query {min(r):.2f}x, fastest {max(r):.2f}x")
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pharos", type=int, required=True)
     ap.add_argument("--prometheus", type=int, required=True)
+    ap.add_argument("--victoria", type=int, default=0,
+                    help="VictoriaMetrics port: timed beside the others (not compared)")
     ap.add_argument("--queries", required=True)
     ap.add_argument("--end", type=int, required=True, help="end of the loaded data, Unix s")
     ap.add_argument("--runs", type=int, default=5)

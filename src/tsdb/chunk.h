@@ -43,6 +43,7 @@ class XorIterator {
   bool corrupt() const { return corrupt_; }
 
  private:
+  uint64_t Word(size_t byte) const;
   bool ReadBits(int bits, uint64_t& out);
   bool ReadBit(bool& out);
   bool ReadValue();
