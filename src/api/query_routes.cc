@@ -83,6 +83,14 @@ void AppendAnnotations(std::string& out, const promql::QueryResult& r) {
 
 std::string RenderResult(const promql::QueryResult& r, size_t limit, bool& truncated) {
   std::string out = R"({"status":"success","data":{"resultType":)";
+  // Reserved up front from the size of the answer (at most about 48 bytes a point, 64 a
+  // label):
+  // growing a 20 MB body by doubling copied it repeatedly and faulted in fresh pages each
+  // time, a third of a large range query's time.
+  size_t estimate = 256;
+  for (const promql::SeriesResult& s : r.series)
+    estimate += 64 * (s.labels.size() + 1) + 48 * s.points.size();
+  out.reserve(estimate);
   truncated = false;
   switch (r.type) {
     case promql::ValueType::kScalar:
