@@ -721,6 +721,8 @@ class DbImpl final : public Db {
         PHAROS_RETURN_IF_ERROR(options_.env->RemoveAll(path));
         continue;
       }
+      // Set aside at an earlier start, for the operator: not read, not renamed again.
+      if (name.ends_with(".corrupt")) continue;
       Result<uint32_t> version = BlockFormatVersion(options_.env, path);
       if (version.ok() && *version == 1) {
         LogInfo("TSDB block of format version 1: rewriting it as version 2", {{"block", name}});

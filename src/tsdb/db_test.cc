@@ -201,6 +201,22 @@ TEST_F(DbTest, OpensVersionOneBlocks) {
   EXPECT_EQ(r.samples_accepted, 0u);
 }
 
+// An unreadable block is moved aside once, counted once, and left alone at later starts.
+TEST_F(DbTest, DamagedBlocksAreSetAsideOnce) {
+  db_.reset();
+  std::string dir = options_.dir + "/blocks/0000000000000000-00000000000003e8-1";
+  ASSERT_TRUE(DefaultEnv()->MakeDirs(dir).ok());
+  ASSERT_TRUE(DefaultEnv()->WriteFile(dir + "/meta.json", "{\"version\":2}").ok());
+  ASSERT_TRUE(DefaultEnv()->WriteFile(dir + "/data", "not a block").ok());
+  Open();
+  EXPECT_TRUE(DefaultEnv()->Exists(dir + ".corrupt"));
+  EXPECT_NE(registry_->Render().find("pharos_tsdb_corrupt_blocks_total 1"), std::string::npos);
+  Open();
+  EXPECT_TRUE(DefaultEnv()->Exists(dir + ".corrupt"));
+  EXPECT_FALSE(DefaultEnv()->Exists(dir + ".corrupt.corrupt"));
+  EXPECT_NE(registry_->Render().find("pharos_tsdb_corrupt_blocks_total 0"), std::string::npos);
+}
+
 TEST_F(DbTest, LabelApisAndStats) {
   Append({{"__name__", "up"}, {"job", "a"}}, {{1000, 1}});
   Append({{"__name__", "up"}, {"job", "b"}}, {{5000, 1}});
