@@ -32,13 +32,20 @@ int main(int argc, char** argv) {
                     .count();
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--dir") dir = value;
-    else if (flag == "--blocks") blocks = std::atoi(value.c_str());
-    else if (flag == "--series") series = std::atol(value.c_str());
-    else if (flag == "--points") points = std::atoi(value.c_str());
-    else if (flag == "--end-ms") end = std::atoll(value.c_str());
-    else if (flag == "--spacing-hours") spacing_hours = std::atof(value.c_str());
-    else if (flag == "--block-hours") block_hours = std::atof(value.c_str());
+    if (flag == "--dir")
+      dir = value;
+    else if (flag == "--blocks")
+      blocks = std::atoi(value.c_str());
+    else if (flag == "--series")
+      series = std::atol(value.c_str());
+    else if (flag == "--points")
+      points = std::atoi(value.c_str());
+    else if (flag == "--end-ms")
+      end = std::atoll(value.c_str());
+    else if (flag == "--spacing-hours")
+      spacing_hours = std::atof(value.c_str());
+    else if (flag == "--block-hours")
+      block_hours = std::atof(value.c_str());
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
