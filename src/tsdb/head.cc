@@ -120,11 +120,12 @@ MemSeries* Head::Create(std::span<const LabelView> labels, uint64_t hash, uint64
   MemSeries* raw = series.get();
   {
     WriterLock lock(index_mu_);
-    if (ref == 0 || (ref < by_ref_.size() && by_ref_[ref])) ref = next_ref_;
+    uint64_t end = ref_base_ + by_ref_.size();
+    if (ref == 0 || ref < ref_base_ || (ref < end && by_ref_[ref - ref_base_])) ref = next_ref_;
     next_ref_ = std::max(next_ref_, ref + 1);
     raw->ref = ref;
-    if (by_ref_.size() <= ref) by_ref_.resize(ref + 1);
-    by_ref_[ref] = std::move(series);
+    if (end <= ref) by_ref_.resize(ref + 1 - ref_base_);
+    by_ref_[ref - ref_base_] = std::move(series);
     for (size_t i = 0; i < raw->label_syms.size(); i += 2) {
       uint32_t name = raw->label_syms[i];
       uint32_t value = raw->label_syms[i + 1];
@@ -147,7 +148,8 @@ MemSeries* Head::Create(std::span<const LabelView> labels, uint64_t hash, uint64
 
 MemSeries* Head::ByRef(uint64_t ref) const {
   ReaderLock lock(index_mu_);
-  return ref < by_ref_.size() ? by_ref_[ref].get() : nullptr;
+  if (ref < ref_base_ || ref - ref_base_ >= by_ref_.size()) return nullptr;
+  return by_ref_[ref - ref_base_].get();
 }
 
 uint64_t Head::SeriesForMetric(std::string_view name) const {
@@ -240,7 +242,7 @@ void Head::Read(const MemSeries& s, int64_t mint, int64_t maxt, std::vector<Samp
 
 uint64_t Head::RefLimit() const {
   ReaderLock lock(index_mu_);
-  return std::max<uint64_t>(by_ref_.size(), next_ref_);
+  return std::max<uint64_t>(ref_base_ + by_ref_.size(), next_ref_);
 }
 
 void Head::RaiseRefLimit(uint64_t limit) {
@@ -270,8 +272,13 @@ void Head::Truncate(MemSeries& s, int64_t boundary) {
 
 std::vector<uint64_t> Head::EmptySeries() const {
   std::vector<uint64_t> out;
+  uint64_t first;
+  {
+    ReaderLock lock(index_mu_);
+    first = std::max<uint64_t>(ref_base_, 1);  // refs below were collected
+  }
   uint64_t limit = RefLimit();
-  for (uint64_t ref = 1; ref < limit; ++ref) {
+  for (uint64_t ref = first; ref < limit; ++ref) {
     MemSeries* s = ByRef(ref);
     if (!s) continue;
     std::lock_guard<std::mutex> lock(const_cast<Head*>(this)->Stripe(ref));
@@ -312,29 +319,49 @@ size_t Head::Collect(std::span<const uint64_t> candidates) {
       }
     }
   }
+  // Each affected postings list is filtered once for all the dead series (removing them
+  // one by one costs a list's length per series: quadratic when many series of one big
+  // list, say job="node", end together).
+  std::vector<uint64_t> dead_refs;
+  dead_refs.reserve(dead.size());
+  for (MemSeries* s : dead) dead_refs.push_back(s->ref);
+  std::sort(dead_refs.begin(), dead_refs.end());
   WriterLock lock(index_mu_);
+  std::unordered_map<uint64_t, uint32_t> affected;  // pair -> its name
   for (MemSeries* s : dead) {
     for (size_t i = 0; i < s->label_syms.size(); i += 2) {
-      uint32_t name = s->label_syms[i];
-      uint32_t value = s->label_syms[i + 1];
-      auto pit = postings_.find(PairKey(name, value));
-      if (pit == postings_.end()) continue;
-      std::vector<uint64_t>& list = pit->second;
-      auto at = std::lower_bound(list.begin(), list.end(), s->ref);
-      if (at != list.end() && *at == s->ref) list.erase(at);
-      if (list.empty()) {
-        postings_.erase(pit);
-        std::vector<uint32_t>& values = values_[name];
-        values.erase(std::remove(values.begin(), values.end(), value), values.end());
-        if (values.empty()) values_.erase(name);
-      }
+      affected.emplace(PairKey(s->label_syms[i], s->label_syms[i + 1]), s->label_syms[i]);
     }
     if (s->metric_name_sym) {
       auto mit = series_per_metric_.find(s->metric_name_sym);
       if (mit != series_per_metric_.end() && --mit->second == 0) series_per_metric_.erase(mit);
     }
-    graveyard_.push_back(std::move(by_ref_[s->ref]));
+    graveyard_.push_back(std::move(by_ref_[s->ref - ref_base_]));
     num_series_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  std::unordered_map<uint32_t, std::vector<uint32_t>> emptied;  // name -> values left empty
+  for (const auto& [key, name] : affected) {
+    auto pit = postings_.find(key);
+    if (pit == postings_.end()) continue;
+    std::erase_if(pit->second, [&dead_refs](uint64_t ref) {
+      return std::binary_search(dead_refs.begin(), dead_refs.end(), ref);
+    });
+    if (pit->second.empty()) {
+      postings_.erase(pit);
+      emptied[name].push_back(static_cast<uint32_t>(key));
+    }
+  }
+  for (auto& [name, gone] : emptied) {
+    auto vit = values_.find(name);
+    if (vit == values_.end()) continue;
+    std::sort(gone.begin(), gone.end());
+    std::erase_if(vit->second,
+                  [&gone](uint32_t v) { return std::binary_search(gone.begin(), gone.end(), v); });
+    if (vit->second.empty()) values_.erase(vit);
+  }
+  while (!by_ref_.empty() && !by_ref_.front()) {
+    by_ref_.pop_front();
+    ++ref_base_;
   }
   return dead.size();
 }
@@ -354,10 +381,15 @@ Labels Head::LabelsOf(const MemSeries& s) const {
 std::vector<uint64_t> Head::AllRefs() const {
   std::vector<uint64_t> refs;
   refs.reserve(by_ref_.size());
-  for (size_t r = 1; r < by_ref_.size(); ++r) {
-    if (by_ref_[r]) refs.push_back(r);
+  for (size_t i = 0; i < by_ref_.size(); ++i) {
+    if (by_ref_[i]) refs.push_back(ref_base_ + i);
   }
   return refs;
+}
+
+size_t Head::RefSlots() const {
+  ReaderLock lock(index_mu_);
+  return by_ref_.size();
 }
 
 template <typename Pred>

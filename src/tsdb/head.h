@@ -114,6 +114,8 @@ class Head {
   uint64_t NumChunks() const { return num_chunks_.load(std::memory_order_relaxed); }
   /// One past the highest series ref handed out.
   uint64_t RefLimit() const;
+  /// Slots of the ref table (live series and the dead ones between them), for tests.
+  size_t RefSlots() const;
   /// New series get refs from `limit` on (refs of series that left the head stay unused).
   void RaiseRefLimit(uint64_t limit);
 
@@ -158,7 +160,11 @@ class Head {
   std::array<std::mutex, kStripes> stripes_;
   std::array<HashShard, kHashShards> shards_;
   mutable SharedMutex index_mu_;
-  std::vector<std::unique_ptr<MemSeries>> by_ref_ PHAROS_GUARDED_BY(index_mu_);  // [ref]
+  // [ref - ref_base_]: refs are handed out in increasing order and never reused, so under
+  // churn the oldest refs die first; Collect drops the dead slots at the front, and the
+  // table stays as long as the span of live refs, not every series ever created.
+  std::deque<std::unique_ptr<MemSeries>> by_ref_ PHAROS_GUARDED_BY(index_mu_);
+  uint64_t ref_base_ PHAROS_GUARDED_BY(index_mu_) = 0;
   std::unordered_map<uint64_t, std::vector<uint64_t>> postings_ PHAROS_GUARDED_BY(index_mu_);
   std::unordered_map<uint32_t, std::vector<uint32_t>> values_ PHAROS_GUARDED_BY(index_mu_);
   std::unordered_map<uint32_t, uint64_t> series_per_metric_ PHAROS_GUARDED_BY(index_mu_);

@@ -114,6 +114,40 @@ TEST_F(HeadTest, ManySamplesCutChunks) {
   EXPECT_EQ(out.front().t, 500000);
 }
 
+// Series replaced every "hour": each wave of 500 pods ends (its samples cut away) and
+// the next starts. The ref table, the postings and the label values stay the size of one
+// wave, not of every series ever created.
+TEST(HeadChurnTest, ReplacedSeriesLeaveNothingBehind) {
+  Head head{Options{}};
+  std::vector<std::string> pods;
+  for (int wave = 0; wave < 40; ++wave) {
+    for (int i = 0; i < 500; ++i) {
+      std::string pod = "pod-" + std::to_string(wave) + "-" + std::to_string(i);
+      std::vector<LabelView> labels = {{"__name__", "up"}, {"job", "node"}, {"pod", pod}};
+      bool created;
+      MemSeries* s = head.Create(labels, Head::HashLabels(labels), 0, created);
+      ASSERT_TRUE(created);
+      std::lock_guard<std::mutex> lock(head.Stripe(s->ref));
+      head.Apply(*s, SampleVerdict::kAppend, wave * 3'600'000LL, 1);
+    }
+    // The previous wave's samples went into a block: its series hold nothing now.
+    int64_t boundary = wave * 3'600'000LL;
+    for (uint64_t ref = 1; ref < head.RefLimit(); ++ref) {
+      MemSeries* s = head.ByRef(ref);
+      if (s == nullptr) continue;
+      std::lock_guard<std::mutex> lock(head.Stripe(ref));
+      head.Truncate(*s, boundary);
+    }
+    head.Collect(head.EmptySeries());
+    EXPECT_EQ(head.NumSeries(), 500u) << wave;
+    EXPECT_LE(head.RefSlots(), 1001u) << wave;
+  }
+  std::vector<Matcher> node = {*Matcher::Make(MatchType::kEqual, "job", "node")};
+  EXPECT_EQ(head.Postings(node).size(), 500u);
+  EXPECT_EQ(head.LabelValues("pod").size(), 500u);
+  EXPECT_EQ(head.LabelValues("pod").front(), "pod-39-0");
+}
+
 TEST_F(HeadTest, StatsCountByMetric) {
   Stats st = head_.GetStats(10);
   EXPECT_EQ(st.num_series, 5u);
