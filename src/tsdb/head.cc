@@ -27,8 +27,9 @@ uint64_t Bits(double v) {
 // ---- SymbolTable ----
 
 SymbolTable::SymbolTable()
-    : blocks_(std::make_unique<std::atomic<std::string_view*>[]>(kMaxBlocks)) {
-  Intern("");  // id 0
+    : blocks_(std::make_unique<std::atomic<std::string_view*>[]>(kMaxBlocks)),
+      refs_(std::make_unique<std::atomic<std::atomic<uint32_t>*>[]>(kMaxBlocks)) {
+  Intern("");  // id 0, held for ever
 }
 
 uint32_t SymbolTable::Find(std::string_view s) const {
@@ -41,22 +42,72 @@ uint32_t SymbolTable::Intern(std::string_view s) {
   {
     ReaderLock lock(mu_);
     auto it = ids_.find(s);
-    if (it != ids_.end()) return it->second;
+    if (it != ids_.end()) {
+      Refs(it->second).fetch_add(1, std::memory_order_relaxed);
+      return it->second;
+    }
   }
   WriterLock lock(mu_);
   auto it = ids_.find(s);
-  if (it != ids_.end()) return it->second;
-  uint32_t id = count_.load(std::memory_order_relaxed);
-  uint32_t block = id >> kBlockBits;
-  if ((id & kBlockMask) == 0) {
-    owned_.push_back(std::make_unique<std::string_view[]>(size_t{1} << kBlockBits));
-    blocks_[block].store(owned_.back().get(), std::memory_order_release);
+  if (it != ids_.end()) {
+    Refs(it->second).fetch_add(1, std::memory_order_relaxed);
+    return it->second;
   }
-  const std::string& stored = strings_.emplace_back(s);
-  blocks_[block].load(std::memory_order_relaxed)[id & kBlockMask] = stored;
+  uint32_t id;
+  if (!free_ids_.empty()) {
+    id = free_ids_.back();
+    free_ids_.pop_back();
+    strings_[id].assign(s);
+  } else {
+    id = count_.load(std::memory_order_relaxed);
+    uint32_t block = id >> kBlockBits;
+    if ((id & kBlockMask) == 0) {
+      owned_.push_back(std::make_unique<std::string_view[]>(size_t{1} << kBlockBits));
+      blocks_[block].store(owned_.back().get(), std::memory_order_release);
+      owned_refs_.push_back(std::make_unique<std::atomic<uint32_t>[]>(size_t{1} << kBlockBits));
+      refs_[block].store(owned_refs_.back().get(), std::memory_order_release);
+    }
+    strings_.emplace_back(s);
+  }
+  const std::string& stored = strings_[id];
+  blocks_[id >> kBlockBits].load(std::memory_order_relaxed)[id & kBlockMask] = stored;
+  Refs(id).store(1, std::memory_order_relaxed);
   ids_.emplace(stored, id);
-  count_.store(id + 1, std::memory_order_release);
+  ++live_;
+  if (id == count_.load(std::memory_order_relaxed)) count_.store(id + 1, std::memory_order_release);
   return id;
+}
+
+void SymbolTable::Release(std::span<const uint32_t> ids) {
+  WriterLock lock(mu_);
+  for (uint32_t id : ids) {
+    if (id != 0 && Refs(id).fetch_sub(1, std::memory_order_relaxed) == 1) released_.push_back(id);
+  }
+}
+
+size_t SymbolTable::Sweep() {
+  WriterLock lock(mu_);
+  std::sort(released_.begin(), released_.end());
+  released_.erase(std::unique(released_.begin(), released_.end()), released_.end());
+  size_t freed = 0;
+  for (uint32_t id : released_) {
+    if (Refs(id).load(std::memory_order_relaxed) != 0) continue;  // interned again
+    auto it = ids_.find(strings_[id]);
+    if (it == ids_.end() || it->second != id) continue;  // already freed
+    ids_.erase(it);
+    std::string().swap(strings_[id]);
+    blocks_[id >> kBlockBits].load(std::memory_order_relaxed)[id & kBlockMask] = {};
+    free_ids_.push_back(id);
+    --live_;
+    ++freed;
+  }
+  released_.clear();
+  return freed;
+}
+
+size_t SymbolTable::live() const {
+  ReaderLock lock(mu_);
+  return live_;
 }
 
 // ---- Head: series ----
@@ -293,6 +344,7 @@ size_t Head::Collect(std::span<const uint64_t> candidates) {
     WriterLock lock(index_mu_);
     graveyard_.clear();  // collected last time: no query can still hold them
   }
+  symbols_.Sweep();  // likewise the strings only those series held
   for (uint64_t ref : candidates) {
     MemSeries* s = ByRef(ref);
     if (!s) continue;
@@ -336,6 +388,7 @@ size_t Head::Collect(std::span<const uint64_t> candidates) {
       auto mit = series_per_metric_.find(s->metric_name_sym);
       if (mit != series_per_metric_.end() && --mit->second == 0) series_per_metric_.erase(mit);
     }
+    symbols_.Release(s->label_syms);
     graveyard_.push_back(std::move(by_ref_[s->ref - ref_base_]));
     num_series_.fetch_sub(1, std::memory_order_relaxed);
   }

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -19,11 +20,23 @@
 
 namespace pharos::tsdb {
 
-/// Interned strings. Lookups take no lock: blocks of ids are preallocated and published.
+/// Interned strings, counted by the series that hold them. Lookups take no lock: blocks of
+/// ids are preallocated and published. A string no series holds any more is freed one
+/// collection after it was released, and its id is reused: by then no query can hold it
+/// (a cut waits for the readers of the block list it replaces before it collects).
 class SymbolTable {
  public:
   SymbolTable();
+  /// The id of `s`, interning it; one more reference.
   uint32_t Intern(std::string_view s);
+  /// One reference fewer for each id (a series that held them left the head).
+  void Release(std::span<const uint32_t> ids);
+  /// Frees the strings released to no reference before this call and not interned again
+  /// since; returns how many. Called at the start of a head collection, so what it frees
+  /// was released by an earlier one.
+  size_t Sweep();
+  /// Strings held (interned and not freed).
+  size_t live() const;
   /// The id of `s`, or 0 when it was never interned (id 0 is the empty string).
   uint32_t Find(std::string_view s) const;
   std::string_view Get(uint32_t id) const {
@@ -35,8 +48,18 @@ class SymbolTable {
   static constexpr uint32_t kBlockBits = 16;
   static constexpr uint32_t kBlockMask = (1u << kBlockBits) - 1;
   static constexpr uint32_t kMaxBlocks = 1u << 14;
+  std::atomic<uint32_t>& Refs(uint32_t id) const {
+    return refs_[id >> kBlockBits].load(std::memory_order_acquire)[id & kBlockMask];
+  }
+
   mutable SharedMutex mu_;
   std::deque<std::string> strings_ PHAROS_GUARDED_BY(mu_);
+  // Reference counts, in blocks parallel to `blocks_`.
+  std::unique_ptr<std::atomic<std::atomic<uint32_t>*>[]> refs_;
+  std::vector<std::unique_ptr<std::atomic<uint32_t>[]>> owned_refs_ PHAROS_GUARDED_BY(mu_);
+  std::vector<uint32_t> free_ids_ PHAROS_GUARDED_BY(mu_);
+  std::vector<uint32_t> released_ PHAROS_GUARDED_BY(mu_);  // reached zero since the last Sweep
+  size_t live_ PHAROS_GUARDED_BY(mu_) = 0;
   std::unordered_map<std::string_view, uint32_t> ids_ PHAROS_GUARDED_BY(mu_);
   std::unique_ptr<std::atomic<std::string_view*>[]> blocks_;
   std::vector<std::unique_ptr<std::string_view[]>> owned_ PHAROS_GUARDED_BY(mu_);
@@ -116,6 +139,8 @@ class Head {
   uint64_t RefLimit() const;
   /// Slots of the ref table (live series and the dead ones between them), for tests.
   size_t RefSlots() const;
+  /// Interned strings currently held, for tests and statistics.
+  size_t LiveSymbols() const { return symbols_.live(); }
   /// New series get refs from `limit` on (refs of series that left the head stay unused).
   void RaiseRefLimit(uint64_t limit);
 

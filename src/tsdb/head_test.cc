@@ -141,11 +141,26 @@ TEST(HeadChurnTest, ReplacedSeriesLeaveNothingBehind) {
     head.Collect(head.EmptySeries());
     EXPECT_EQ(head.NumSeries(), 500u) << wave;
     EXPECT_LE(head.RefSlots(), 1001u) << wave;
+    // The live wave's pod names, the last wave's (released now, freed at the next
+    // collection, when no query can hold them) and the few shared strings: interned
+    // strings do not pile up.
+    EXPECT_LE(head.LiveSymbols(), 1000u + 10u) << wave;
   }
   std::vector<Matcher> node = {*Matcher::Make(MatchType::kEqual, "job", "node")};
-  EXPECT_EQ(head.Postings(node).size(), 500u);
+  std::vector<uint64_t> live = head.Postings(node);
+  ASSERT_EQ(live.size(), 500u);
   EXPECT_EQ(head.LabelValues("pod").size(), 500u);
   EXPECT_EQ(head.LabelValues("pod").front(), "pod-39-0");
+  // Reused symbol ids name the right strings.
+  for (uint64_t ref : live) {
+    Labels labels = head.LabelsOf(*head.ByRef(ref));
+    ASSERT_EQ(labels.size(), 3u);
+    EXPECT_EQ(labels[0].value, "up");
+    EXPECT_EQ(labels[1].value, "node");
+    EXPECT_TRUE(labels[2].value.starts_with("pod-39-")) << labels[2].value;
+    std::vector<Matcher> one = {*Matcher::Make(MatchType::kEqual, "pod", labels[2].value)};
+    EXPECT_EQ(head.Postings(one), std::vector<uint64_t>{ref});
+  }
 }
 
 TEST_F(HeadTest, StatsCountByMetric) {
