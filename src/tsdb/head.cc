@@ -27,8 +27,8 @@ uint64_t Bits(double v) {
 // ---- SymbolTable ----
 
 SymbolTable::SymbolTable()
-    : blocks_(std::make_unique<std::atomic<std::string_view*>[]>(kMaxBlocks)),
-      refs_(std::make_unique<std::atomic<std::atomic<uint32_t>*>[]>(kMaxBlocks)) {
+    : refs_(std::make_unique<std::atomic<std::atomic<uint32_t>*>[]>(kMaxBlocks)),
+      blocks_(std::make_unique<std::atomic<std::string_view*>[]>(kMaxBlocks)) {
   Intern("");  // id 0, held for ever
 }
 
@@ -404,9 +404,10 @@ size_t Head::Collect(std::span<const uint64_t> candidates) {
       emptied[name].push_back(static_cast<uint32_t>(key));
     }
   }
-  for (auto& [name, gone] : emptied) {
-    auto vit = values_.find(name);
+  for (auto& entry : emptied) {
+    auto vit = values_.find(entry.first);
     if (vit == values_.end()) continue;
+    std::vector<uint32_t>& gone = entry.second;
     std::sort(gone.begin(), gone.end());
     std::erase_if(vit->second,
                   [&gone](uint32_t v) { return std::binary_search(gone.begin(), gone.end(), v); });
