@@ -68,6 +68,20 @@ class PosixAppendFile final : public AppendFile {
   uint64_t size_;
 };
 
+// Opens `path` read-only and tells its size; the caller closes the descriptor.
+Result<int> OpenForReading(const std::string& path, uint64_t& size) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return IoError("open", path, errno);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    int err = errno;
+    ::close(fd);
+    return IoError("stat", path, err);
+  }
+  size = static_cast<uint64_t>(st.st_size);
+  return fd;
+}
+
 class PosixMappedFile final : public MappedFile {
  public:
   PosixMappedFile(const char* map, size_t size) : map_(map), size_(size) {}
@@ -97,15 +111,11 @@ class PosixEnv final : public Env {
   }
 
   Result<std::string> ReadFile(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return IoError("open", path, errno);
-    struct stat st;
-    if (::fstat(fd, &st) != 0) {
-      int err = errno;
-      ::close(fd);
-      return IoError("stat", path, err);
-    }
-    std::string out(static_cast<size_t>(st.st_size), '\0');
+    uint64_t file_size = 0;
+    Result<int> opened = OpenForReading(path, file_size);
+    if (!opened.ok()) return opened.status();
+    int fd = *opened;
+    std::string out(static_cast<size_t>(file_size), '\0');
     size_t done = 0;
     while (done < out.size()) {
       ssize_t n = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(done));
@@ -124,15 +134,11 @@ class PosixEnv final : public Env {
   }
 
   Result<std::unique_ptr<MappedFile>> OpenMapped(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return IoError("open", path, errno);
-    struct stat st;
-    if (::fstat(fd, &st) != 0) {
-      int err = errno;
-      ::close(fd);
-      return IoError("stat", path, err);
-    }
-    size_t size = static_cast<size_t>(st.st_size);
+    uint64_t file_size = 0;
+    Result<int> opened = OpenForReading(path, file_size);
+    if (!opened.ok()) return opened.status();
+    int fd = *opened;
+    size_t size = static_cast<size_t>(file_size);
     const char* map = nullptr;
     if (size > 0) {
       void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);

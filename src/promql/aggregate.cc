@@ -302,6 +302,8 @@ Result<Value> Evaluator::EvalAggregate(const AggregateExpr& a) {
     return out;
   }
 
+  // quantile: the only operator left here (the others stream, or select series above).
+  if (a.op != AggOp::kQuantile) return Internal("aggregation reached the quantile path");
   out.vec.reserve(groups);
   std::vector<double> values;
   for (size_t g = 0; g < groups; ++g) {
@@ -311,50 +313,12 @@ Result<Value> Evaluator::EvalAggregate(const AggregateExpr& a) {
     }
     bool any = false;
     for (int i = 0; i < n_; ++i) {
-      double result = 0;
-      double count = 0;
-      double sum = 0;
-      double c = 0;
-      double mean = 0;
-      double m2 = 0;
-      MeanAccumulator mean_acc;
       values.clear();
       for (int s : members[g]) {
-        if (!input[s].has[i]) continue;
-        double f = input[s].v[i];
-        ++count;
-        switch (a.op) {
-          case AggOp::kSum: KahanAdd(f, sum, c); break;
-          case AggOp::kAvg: mean_acc.Add(f); break;
-          case AggOp::kMin:
-            if (count == 1 || result > f || std::isnan(result)) result = f;
-            break;
-          case AggOp::kMax:
-            if (count == 1 || result < f || std::isnan(result)) result = f;
-            break;
-          case AggOp::kStddev:
-          case AggOp::kStdvar: {
-            double delta = f - mean;
-            mean += delta / count;
-            m2 += delta * (f - mean);
-            break;
-          }
-          case AggOp::kQuantile: values.push_back(f); break;
-          default: break;
-        }
+        if (input[s].has[i]) values.push_back(input[s].v[i]);
       }
-      if (count == 0) continue;
-      switch (a.op) {
-        case AggOp::kSum: result = std::isinf(sum) ? sum : sum + c; break;
-        case AggOp::kAvg: result = mean_acc.Value(); break;
-        case AggOp::kCount: result = count; break;
-        case AggOp::kGroup: result = 1; break;
-        case AggOp::kStdvar: result = m2 / count; break;
-        case AggOp::kStddev: result = std::sqrt(m2 / count); break;
-        case AggOp::kQuantile: result = Quantile(param.scalar[i], values); break;
-        default: break;
-      }
-      o.v[i] = result;
+      if (values.empty()) continue;
+      o.v[i] = Quantile(param.scalar[i], values);
       o.has[i] = 1;
       any = true;
     }

@@ -24,12 +24,6 @@
 namespace pharos::testing {
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 void Push(uint16_t port, const std::string& series, double value) {
   std::string body = series + " " + std::to_string(value) + " " + std::to_string(NowMs()) + "\n";
   HttpResponse r =

@@ -153,4 +153,10 @@ PeerProcess::~PeerProcess() {
   ::waitpid(pid_, &status, 0);
 }
 
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace pharos::testing

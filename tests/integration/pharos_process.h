@@ -54,6 +54,9 @@ class PeerProcess {
   pid_t pid_ = -1;
 };
 
+/// The wall clock in milliseconds since the epoch (for samples and silences tests send).
+int64_t NowMs();
+
 /// Runs `pharos ARGS...` to completion; returns the exit code and fills stdout/stderr.
 int RunPharos(const std::vector<std::string>& args, std::string* out, std::string* err);
 

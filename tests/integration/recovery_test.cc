@@ -19,12 +19,6 @@
 namespace pharos::testing {
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // CRC-32C, bit by bit: enough for a test to frame a WAL record.
 uint32_t Crc32c(std::string_view data) {
   uint32_t crc = 0xFFFFFFFFu;

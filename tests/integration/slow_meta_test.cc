@@ -18,12 +18,6 @@
 namespace pharos::testing {
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 TEST(SlowMetaStoreTest, HealthAndIngestAnswerWhileSilenceWritesWait) {
   PharosProcess p;
   ASSERT_TRUE(p.StartServe({"--set", "server.handler_threads=2"})) << p.Stderr();
