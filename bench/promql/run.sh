@@ -78,7 +78,7 @@ curl -sf "http://127.0.0.1:$VM_PORT/internal/force_flush" >/dev/null
 sleep 5
 
 echo
-echo "PromQL: pharos vs prometheus $(prometheus --version 2>&1 | head -1 | awk '{print $3}') and $(victoria-metrics -version 2>&1 | head -1), $SERIES+ series over ${HOURS}h at $((INTERVAL_MS / 1000))s, $(date -u +%F), $(nproc) cores"
+echo "PromQL: pharos vs prometheus $(prometheus --version 2>&1 | head -1 | awk '{print $3}') and victoria-metrics $(dpkg-query -W -f='${Version}' victoria-metrics 2>/dev/null), $SERIES+ series over ${HOURS}h at $((INTERVAL_MS / 1000))s, $(date -u +%F), $(nproc) cores"
 SKIP=()
 [ "$COMPLIANCE" = 1 ] || SKIP=(--skip-compliance)
 python3 bench/promql/compare.py --pharos "$PHAROS_PORT" --prometheus "$PROM_PORT" \
