@@ -9,3 +9,6 @@ wait_http() {
   echo "timeout waiting for $1" >&2
   return 1
 }
+
+# A field of /proc/PID/status in KiB: `kib PID VmRSS`.
+kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }

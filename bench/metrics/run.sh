@@ -34,7 +34,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
 
 "$RWBENCH" generate --series "$SERIES" --points "$POINTS" --shards "$SHARDS" --out "$WORK/bodies.bin"
 EXPECTED=$((SERIES * POINTS))

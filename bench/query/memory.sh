@@ -47,7 +47,6 @@ start() {  # start LIMIT
   PID=$!
   wait_http "http://127.0.0.1:$PORT/readyz"
 }
-kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(date -u +%F)"
 build/release/bench/metrics/rwbench generate --series "$SERIES" --points "$POINTS" \

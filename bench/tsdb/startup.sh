@@ -45,7 +45,6 @@ build/release/bench/tsdb/blockgen --dir "$WORK/gen" --blocks "$MAX" --series "$S
   --points "$POINTS" >"$WORK/blocks.txt"
 mapfile -t BLOCKS < <(awk '{print $1}' "$WORK/blocks.txt")
 
-kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
 
 # run N: prints "seconds_to_ready rss_kib anon_kib"
 run() {

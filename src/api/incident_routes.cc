@@ -77,12 +77,12 @@ std::string IncidentJson(const incidents::Incident& i, int64_t now) {
   return out + "}";
 }
 
-void Reply(Response& res, const Result<incidents::Incident>& r, int64_t now_ms) {
+void Reply(Response& res, const Result<incidents::Incident>& r, const incidents::Manager& m) {
   if (!r.ok()) {
     res = Response::FromStatus(r.status());
     return;
   }
-  res = Response::JsonSuccess(IncidentJson(*r, now_ms));
+  res = Response::JsonSuccess(IncidentJson(*r, m.NowMs()));
 }
 
 void List(const Request& req, Response& res, incidents::Manager& m) {
@@ -137,7 +137,7 @@ void Create(const Request& req, Response& res, incidents::Manager& m) {
   std::optional<int> lv = incidents::ParseLevel(level->value_or("P2"));
   if (!lv) return void(res = Response::Error(400, "bad_data", "level: expected P0, P1, P2 or P3"));
   Result<incidents::Incident> created = m.Create(**title, *lv, Actor(req), policy->value_or(""));
-  Reply(res, created, m.NowMs());
+  Reply(res, created, m);
 }
 
 // /api/v1/incidents/<id>[/<action>]
@@ -154,7 +154,7 @@ void Member(const Request& req, Response& res, incidents::Manager& m) {
   }
   server::Method method = req.method();
   std::string actor = Actor(req);
-  if (action.empty() && method == Method::kGet) return Reply(res, m.Get(id), m.NowMs());
+  if (action.empty() && method == Method::kGet) return Reply(res, m.Get(id), m);
   if (action == "postmortem") {
     if (method == Method::kGet) {
       Result<std::string> md = m.Postmortem(id);
@@ -165,7 +165,7 @@ void Member(const Request& req, Response& res, incidents::Manager& m) {
     if (method == Method::kPut) {
       Status s = m.SavePostmortem(id, req.body(), actor);
       if (!s.ok()) return void(res = Response::FromStatus(s));
-      return Reply(res, m.Get(id), m.NowMs());
+      return Reply(res, m.Get(id), m);
     }
   }
   simdjson::dom::parser parser;
@@ -188,13 +188,13 @@ void Member(const Request& req, Response& res, incidents::Manager& m) {
       if (action == name) {
         Result<std::string> note = field("note");
         if (!note.ok()) return void(res = Response::FromStatus(note.status()));
-        return Reply(res, m.Transition(id, state, actor, *note), m.NowMs());
+        return Reply(res, m.Transition(id, state, actor, *note), m);
       }
     }
     if (action == "notes") {
       Result<std::string> text = field("text");
       if (!text.ok()) return void(res = Response::FromStatus(text.status()));
-      return Reply(res, m.AddNote(id, actor, *text), m.NowMs());
+      return Reply(res, m.AddNote(id, actor, *text), m);
     }
   }
   if (method == Method::kPut && action == "roles") {
@@ -202,7 +202,7 @@ void Member(const Request& req, Response& res, incidents::Manager& m) {
     Result<std::string> person = field("person");
     if (!role.ok()) return void(res = Response::FromStatus(role.status()));
     if (!person.ok()) return void(res = Response::FromStatus(person.status()));
-    return Reply(res, m.SetRole(id, *role, *person, actor), m.NowMs());
+    return Reply(res, m.SetRole(id, *role, *person, actor), m);
   }
   if (method == Method::kPut && action == "level") {
     Result<std::string> level = field("level");
@@ -210,7 +210,7 @@ void Member(const Request& req, Response& res, incidents::Manager& m) {
     std::optional<int> lv = incidents::ParseLevel(*level);
     if (!lv)
       return void(res = Response::Error(400, "bad_data", "level: expected P0, P1, P2 or P3"));
-    return Reply(res, m.SetLevel(id, *lv, actor), m.NowMs());
+    return Reply(res, m.SetLevel(id, *lv, actor), m);
   }
   res = Response::Error(
       404, "not_found",

@@ -323,9 +323,9 @@ Result<Value> Evaluator::EvalClassicHistogram(const CallExpr& c, std::vector<Val
   return out;
 }
 
-Result<Value> Evaluator::EvalCall(const CallExpr& c) {
+Result<Value> Evaluator::EvalCall(const CallExpr& c, const SeriesSink* sink) {
   FuncId id = c.func->id;
-  if (IsRangeFunction(id)) return EvalRangeCall(c);
+  if (IsRangeFunction(id)) return EvalRangeCall(c, sink);
   Value out;
   out.type = c.func->ret;
 

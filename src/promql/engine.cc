@@ -251,13 +251,7 @@ Result<Value> Evaluator::EvalVectorSelector(const VectorSelector& vs, bool want_
       any = true;
     }
     if (!any) continue;
-    PHAROS_RETURN_IF_ERROR(ctx_.AddSamples(n_));
-    if (sink != nullptr) {
-      PHAROS_RETURN_IF_ERROR((*sink)(std::move(s)));
-      ctx_.samples_in_use -= n_;
-      continue;
-    }
-    out.vec.push_back(std::move(s));
+    PHAROS_RETURN_IF_ERROR(Emit(std::move(s), sink, out));
   }
   PHAROS_RETURN_IF_ERROR(series.status());
   return out;
@@ -402,6 +396,17 @@ Result<Value> Evaluator::Eval(const Expr& e) {
   return v;
 }
 
+Status Evaluator::Emit(Series&& s, const SeriesSink* sink, Value& out) {
+  PHAROS_RETURN_IF_ERROR(ctx_.AddSamples(n_));
+  if (sink == nullptr) {
+    out.vec.push_back(std::move(s));
+    return Status::Ok();
+  }
+  PHAROS_RETURN_IF_ERROR((*sink)(std::move(s)));
+  ctx_.samples_in_use -= n_;  // folded: no longer held
+  return Status::Ok();
+}
+
 Result<Value> Evaluator::EvalStreaming(const Expr& e, const SeriesSink& sink) {
   sink_ = &sink;
   Result<Value> v = Eval(e);
@@ -444,11 +449,7 @@ Result<Value> Evaluator::EvalNode(const Expr& e) {
     }
     case NodeKind::kBinary: return EvalBinary(static_cast<const BinaryExpr&>(e));
     case NodeKind::kAggregate: return EvalAggregate(static_cast<const AggregateExpr&>(e));
-    case NodeKind::kCall: {
-      const auto& c = static_cast<const CallExpr&>(e);
-      if (IsRangeFunction(c.func->id)) return EvalRangeCall(c, sink);
-      return EvalCall(c);
-    }
+    case NodeKind::kCall: return EvalCall(static_cast<const CallExpr&>(e), sink);
     case NodeKind::kDurationCall: break;
   }
   return Internal("unexpected expression node");

@@ -107,6 +107,8 @@ class Evaluator {
   // Evaluates `e`; when it streams (a selector or a range function, through parentheses),
   // its series go to `sink` and the result holds none of them.
   Result<Value> EvalStreaming(const Expr& e, const SeriesSink& sink);
+  // A finished series: counted, then folded into `sink` or kept in `out`.
+  Status Emit(Series&& s, const SeriesSink* sink, Value& out);
   // Evaluation times of a selector or subquery at each step, after @ and offset.
   std::vector<int64_t> SelectorTimes(const TimeModifiers& time) const;
 
@@ -136,7 +138,8 @@ class Evaluator {
   Result<Value> EvalVectorBinary(const BinaryExpr& b, Value lhs, Value rhs);
   Result<Value> EvalAggregate(const AggregateExpr& a);
   Result<Value> EvalStreamingAggregate(const AggregateExpr& a);
-  Result<Value> EvalCall(const CallExpr& c);
+  // `sink`, from EvalStreaming, is passed on to range functions, which stream.
+  Result<Value> EvalCall(const CallExpr& c, const SeriesSink* sink = nullptr);
   Result<Value> EvalRangeCall(const CallExpr& c, const SeriesSink* sink = nullptr);
   Result<Value> EvalClassicHistogram(const CallExpr& c, std::vector<Value>& args);
   Result<Value> EvalInfo(const CallExpr& c);

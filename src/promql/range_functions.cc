@@ -360,13 +360,7 @@ Result<Value> Evaluator::EvalRangeCall(const CallExpr& c, const SeriesSink* sink
       any = true;
     }
     if (!any) continue;
-    PHAROS_RETURN_IF_ERROR(ctx_.AddSamples(n_));
-    if (sink != nullptr) {
-      PHAROS_RETURN_IF_ERROR((*sink)(std::move(s)));
-      ctx_.samples_in_use -= n_;
-      continue;
-    }
-    out.vec.push_back(std::move(s));
+    PHAROS_RETURN_IF_ERROR(Emit(std::move(s), sink, out));
   }
   return out;
 }

@@ -593,32 +593,18 @@ class HttpServerImpl final : public HttpServer {
           // Run on the handler pool; this coroutine resumes on its own I/O thread when the
           // handler is done, and that thread serves other connections meanwhile.
           const Router::Route* r = route;
-          if (r->control) {
-            co_await asio::co_spawn(
-                control_pool_,
-                [r, &request, &response]() -> asio::awaitable<void> {
-                  RunHandler(*r, request, response);
-                  co_return;
-                },
-                asio::use_awaitable);
-          } else if (r->required_scopes & config::kScopeWrite) {
-            co_await asio::co_spawn(
-                handler_pool_,
-                [r, &request, &response]() -> asio::awaitable<void> {
-                  RunHandler(*r, request, response);
-                  co_return;
-                },
-                asio::use_awaitable);
-          } else {
-            co_await asio::co_spawn(
-                query_pool_,
-                [r, &request, &response]() -> asio::awaitable<void> {
-                  LowerThisThreadsPriority();
-                  RunHandler(*r, request, response);
-                  co_return;
-                },
-                asio::use_awaitable);
-          }
+          bool query = !r->control && !(r->required_scopes & config::kScopeWrite);
+          asio::thread_pool& pool = r->control ? control_pool_
+                                    : query    ? query_pool_
+                                               : handler_pool_;
+          co_await asio::co_spawn(
+              pool,
+              [r, query, &request, &response]() -> asio::awaitable<void> {
+                if (query) LowerThisThreadsPriority();
+                RunHandler(*r, request, response);
+                co_return;
+              },
+              asio::use_awaitable);
         } else if (run_handler) {
           RunHandler(*route, request, response);
         }

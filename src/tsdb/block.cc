@@ -311,19 +311,18 @@ Status BlockWriter::WriteIndex() {
   {
     std::string names, values;
     uint32_t num_names = 0;
-    for (uint32_t v = 0; v < order.size(); ++v) {
-      uint32_t p = order[v];
-      uint32_t name = static_cast<uint32_t>(pair_keys[p] >> 32);
-      if (v == 0 || name != static_cast<uint32_t>(pair_keys[order[v - 1]] >> 32)) {
-        ++num_names;
-        PutFixed(names, name, 4);
-        PutFixed(names, v, 4);
-        PutFixed(names, 0, 4);  // value count, set below
-        PutFixed(names, 0, 4);
-      }
-      uint32_t count_at = static_cast<uint32_t>(names.size() - 8);
-      uint32_t count = U32(names.data() + count_at) + 1;
-      std::memcpy(names.data() + count_at, &count, 4);
+    auto name_of = [&](uint32_t v) { return static_cast<uint32_t>(pair_keys[order[v]] >> 32); };
+    for (uint32_t first = 0; first < order.size();) {
+      uint32_t end = first;
+      while (end < order.size() && name_of(end) == name_of(first)) ++end;
+      ++num_names;
+      PutFixed(names, name_of(first), 4);
+      PutFixed(names, first, 4);
+      PutFixed(names, end - first, 4);
+      PutFixed(names, 0, 4);
+      first = end;
+    }
+    for (uint32_t p : order) {
       PutFixed(values, static_cast<uint32_t>(pair_keys[p]), 4);
       PutFixed(values, pair_counts[p], 4);
       PutFixed(values, start[p] * 4, 8);
@@ -569,6 +568,10 @@ Status Block::Entry(uint64_t series, SeriesEntry& out) const {
 Result<Labels> Block::LabelsOf(uint64_t series) const {
   SeriesEntry e;
   PHAROS_RETURN_IF_ERROR(Entry(series, e));
+  return LabelsOf(e);
+}
+
+Labels Block::LabelsOf(const SeriesEntry& e) const {
   Labels out;
   out.reserve(e.label_syms.size() / 2);
   for (size_t k = 0; k < e.label_syms.size(); k += 2) {

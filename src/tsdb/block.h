@@ -124,6 +124,8 @@ class Block {
   /// id gives "".
   std::string_view Symbol(uint32_t id) const;
   Result<Labels> LabelsOf(uint64_t series) const;
+  /// The labels of an entry Entry() decoded.
+  Labels LabelsOf(const SeriesEntry& entry) const;
 
   /// Series indexes matching the matchers, ascending.
   Result<std::vector<uint64_t>> Postings(std::span<const Matcher> matchers) const;

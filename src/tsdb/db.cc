@@ -354,9 +354,7 @@ class StoreQuerier final : public Querier {
       for (uint64_t id : *ids) {
         PHAROS_RETURN_IF_ERROR(block->Entry(id, entry));
         if (entry.max_t < mint_ || entry.min_t > maxt_) continue;
-        Result<Labels> labels = block->LabelsOf(id);
-        if (!labels.ok()) return labels.status();
-        out.push_back(std::move(labels).value());
+        out.push_back(block->LabelsOf(entry));
       }
     }
     std::vector<Sample> samples;
@@ -723,16 +721,22 @@ class DbImpl final : public Db {
       }
       // Set aside at an earlier start, for the operator: not read, not renamed again.
       if (name.ends_with(".corrupt")) continue;
-      Result<uint32_t> version = BlockFormatVersion(options_.env, path);
-      if (version.ok() && *version == 1) {
-        LogInfo("TSDB block of format version 1: rewriting it as version 2", {{"block", name}});
-        Status upgraded = UpgradeBlockFromV1(options_.env, path);
-        if (!upgraded.ok()) {
-          LogError("TSDB block could not be rewritten",
-                   {{"block", name}, {"error", upgraded.message()}});
+      Result<std::unique_ptr<Block>> block = Block::Open(options_.env, path);
+      // Only a block Open refuses for its version is looked at again: an older format is
+      // rewritten in place and opened anew.
+      if (!block.ok() && block.status().code() == StatusCode::kFailedPrecondition) {
+        Result<uint32_t> version = BlockFormatVersion(options_.env, path);
+        if (version.ok() && *version == 1) {
+          LogInfo("TSDB block of format version 1: rewriting it as version 2", {{"block", name}});
+          Status upgraded = UpgradeBlockFromV1(options_.env, path);
+          if (upgraded.ok()) {
+            block = Block::Open(options_.env, path);
+          } else {
+            LogError("TSDB block could not be rewritten",
+                     {{"block", name}, {"error", upgraded.message()}});
+          }
         }
       }
-      Result<std::unique_ptr<Block>> block = Block::Open(options_.env, path);
       if (!block.ok()) {
         // A damaged block is set aside, not fatal: the rest of the store still serves.
         LogError("TSDB block cannot be read; moving it aside",
@@ -1266,10 +1270,17 @@ class DbImpl final : public Db {
   // Writes the union of `inputs` (each in label order) as one block: a k-way merge on the
   // series' labels, one series' samples in memory at a time.
   Status MergeInto(const std::vector<std::shared_ptr<Block>>& inputs, BlockMeta& meta) {
+    // A cursor holds its series' decoded entry, so each series' index entry is read once.
     struct Cursor {
       size_t input;
       uint64_t id;
+      Block::SeriesEntry entry;
       Labels labels;
+      Status Load(const Block& b) {
+        PHAROS_RETURN_IF_ERROR(b.Entry(id, entry));
+        labels = b.LabelsOf(entry);
+        return Status::Ok();
+      }
     };
     auto later = [](const Cursor& a, const Cursor& b) {
       if (LabelsLess(b.labels, a.labels)) return true;
@@ -1279,9 +1290,9 @@ class DbImpl final : public Db {
     std::vector<Cursor> heap;
     for (size_t k = 0; k < inputs.size(); ++k) {
       if (inputs[k]->num_series() == 0) continue;
-      Result<Labels> first = inputs[k]->LabelsOf(0);
-      if (!first.ok()) return first.status();
-      heap.push_back({k, 0, std::move(first).value()});
+      Cursor c{k, 0, {}, {}};
+      PHAROS_RETURN_IF_ERROR(c.Load(*inputs[k]));
+      heap.push_back(std::move(c));
     }
     std::make_heap(heap.begin(), heap.end(), later);
     std::vector<FrameCache> frames(inputs.size());
@@ -1300,12 +1311,10 @@ class DbImpl final : public Db {
         Cursor& c = heap.back();
         size_t before = samples.size();
         PHAROS_RETURN_IF_ERROR(
-            inputs[c.input]->Read(c.id, INT64_MIN, INT64_MAX, frames[c.input], samples));
+            inputs[c.input]->Read(c.entry, INT64_MIN, INT64_MAX, frames[c.input], samples));
         sorted = sorted && AppendedInOrder(samples, before);
         if (++c.id < inputs[c.input]->num_series()) {
-          Result<Labels> next = inputs[c.input]->LabelsOf(c.id);
-          if (!next.ok()) return next.status();
-          c.labels = std::move(next).value();
+          PHAROS_RETURN_IF_ERROR(c.Load(*inputs[c.input]));
           std::push_heap(heap.begin(), heap.end(), later);
         } else {
           heap.pop_back();

@@ -73,7 +73,6 @@ uint32_t SymbolTable::Intern(std::string_view s) {
   blocks_[id >> kBlockBits].load(std::memory_order_relaxed)[id & kBlockMask] = stored;
   Refs(id).store(1, std::memory_order_relaxed);
   ids_.emplace(stored, id);
-  ++live_;
   if (id == count_.load(std::memory_order_relaxed)) count_.store(id + 1, std::memory_order_release);
   return id;
 }
@@ -98,7 +97,6 @@ size_t SymbolTable::Sweep() {
     std::string().swap(strings_[id]);
     blocks_[id >> kBlockBits].load(std::memory_order_relaxed)[id & kBlockMask] = {};
     free_ids_.push_back(id);
-    --live_;
     ++freed;
   }
   released_.clear();
@@ -107,7 +105,7 @@ size_t SymbolTable::Sweep() {
 
 size_t SymbolTable::live() const {
   ReaderLock lock(mu_);
-  return live_;
+  return ids_.size();
 }
 
 // ---- Head: series ----
@@ -323,12 +321,12 @@ void Head::Truncate(MemSeries& s, int64_t boundary) {
 
 std::vector<uint64_t> Head::EmptySeries() const {
   std::vector<uint64_t> out;
-  uint64_t first;
+  uint64_t first, limit;
   {
     ReaderLock lock(index_mu_);
     first = std::max<uint64_t>(ref_base_, 1);  // refs below were collected
+    limit = std::max<uint64_t>(ref_base_ + by_ref_.size(), next_ref_);
   }
-  uint64_t limit = RefLimit();
   for (uint64_t ref = first; ref < limit; ++ref) {
     MemSeries* s = ByRef(ref);
     if (!s) continue;
@@ -380,6 +378,7 @@ size_t Head::Collect(std::span<const uint64_t> candidates) {
   std::sort(dead_refs.begin(), dead_refs.end());
   WriterLock lock(index_mu_);
   std::unordered_map<uint64_t, uint32_t> affected;  // pair -> its name
+  std::vector<uint32_t> released;                   // their label symbols
   for (MemSeries* s : dead) {
     for (size_t i = 0; i < s->label_syms.size(); i += 2) {
       affected.emplace(PairKey(s->label_syms[i], s->label_syms[i + 1]), s->label_syms[i]);
@@ -388,10 +387,11 @@ size_t Head::Collect(std::span<const uint64_t> candidates) {
       auto mit = series_per_metric_.find(s->metric_name_sym);
       if (mit != series_per_metric_.end() && --mit->second == 0) series_per_metric_.erase(mit);
     }
-    symbols_.Release(s->label_syms);
+    released.insert(released.end(), s->label_syms.begin(), s->label_syms.end());
     graveyard_.push_back(std::move(by_ref_[s->ref - ref_base_]));
     num_series_.fetch_sub(1, std::memory_order_relaxed);
   }
+  symbols_.Release(released);
   std::unordered_map<uint32_t, std::vector<uint32_t>> emptied;  // name -> values left empty
   for (const auto& [key, name] : affected) {
     auto pit = postings_.find(key);

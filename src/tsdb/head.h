@@ -59,7 +59,6 @@ class SymbolTable {
   std::vector<std::unique_ptr<std::atomic<uint32_t>[]>> owned_refs_ PHAROS_GUARDED_BY(mu_);
   std::vector<uint32_t> free_ids_ PHAROS_GUARDED_BY(mu_);
   std::vector<uint32_t> released_ PHAROS_GUARDED_BY(mu_);  // reached zero since the last Sweep
-  size_t live_ PHAROS_GUARDED_BY(mu_) = 0;
   std::unordered_map<std::string_view, uint32_t> ids_ PHAROS_GUARDED_BY(mu_);
   std::unique_ptr<std::atomic<std::string_view*>[]> blocks_;
   std::vector<std::unique_ptr<std::string_view[]>> owned_ PHAROS_GUARDED_BY(mu_);
