@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -79,6 +80,9 @@ tsdb::Options TsdbOptions(const config::Config& config) {
   o.block_duration = config.storage.block_duration;
   o.retention = config.storage.retention;
   o.retention_bytes = config.storage.retention_bytes;
+  o.read_threads = config.storage.read_threads == 0
+                       ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))
+                       : std::max(0, config.storage.read_threads);
   o.maintenance_interval = config.storage.maintenance_interval;
   o.wal_sync_always = config.storage.wal.sync_always;
   o.wal_sync_interval = config.storage.wal.sync_interval;

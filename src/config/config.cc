@@ -243,6 +243,11 @@ const std::vector<Field>& Fields() {
           "storage.retention_size",
           "oldest blocks are deleted while all blocks are larger (0: no limit)",
           [](Config& c) -> uint64_t& { return c.storage.retention_bytes; }, 0, 1ULL << 50),
+      IntField(
+          "storage.read_threads",
+          "threads that decode a large select's series ahead of the query evaluating them, on "
+          "the other cores; 0 means one per core, -1 decodes on the query's own thread",
+          [](Config& c) -> int& { return c.storage.read_threads; }, -1, 1024),
       DurationField(
           "storage.maintenance_interval",
           "how often blocks are cut from the head, merged and expired",

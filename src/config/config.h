@@ -81,6 +81,8 @@ struct StorageConfig {
   Duration retention = std::chrono::hours(24 * 15);
   uint64_t retention_bytes = 0;
   Duration maintenance_interval = std::chrono::minutes(1);
+  /// Threads decoding large selects ahead of the query: 0 one per core, -1 none.
+  int read_threads = 0;
   /// Alert transitions and notifications older than this are deleted from meta.db.
   Duration history_retention = std::chrono::hours(24 * 90);
   WalConfig wal;

@@ -283,7 +283,7 @@ Result<bool> Evaluator::NextRangeSeries(RangeArg& arg, RangeSeries& out, bool ke
     PHAROS_RETURN_IF_ERROR(ctx_.CountSeries(arg.selected));
     out.labels = arg.set->labels();
     out.drop_name = false;
-    out.samples = arg.set->TakeSamples();
+    arg.set->SwapSamples(out.samples);
     std::erase_if(out.samples, [](const tsdb::Sample& s) { return tsdb::IsStaleNaN(s.v); });
     if (out.samples.empty()) continue;
     PHAROS_RETURN_IF_ERROR(ctx_.AddSamples(out.samples.size()));

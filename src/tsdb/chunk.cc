@@ -1,5 +1,6 @@
 #include "tsdb/chunk.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -124,141 +125,152 @@ void XorAppender::Append(int64_t t, double v) {
   (*out_)[1] = static_cast<char>(count_ & 0xFF);
 }
 
-XorIterator::XorIterator(std::string_view chunk) : data_(chunk) {
-  if (chunk.size() < 2) {
-    corrupt_ = chunk.size() != 0;
-    return;
-  }
-  total_ =
-      static_cast<uint16_t>((static_cast<uint8_t>(chunk[0]) << 8) | static_cast<uint8_t>(chunk[1]));
+namespace {
+
+// The 64 bits from bit `pos` on (at least 57 of them valid): one unaligned load, since
+// the padding makes every position a sample can reach readable.
+inline uint64_t Peek(const XorCursor& c) {
+  uint64_t w;
+  std::memcpy(&w, c.data + (c.bit >> 3), 8);
+  return __builtin_bswap64(w) << (c.bit & 7);
 }
 
-// The 8 bytes from `byte` on as a big-endian word, zeros past the end.
-uint64_t XorIterator::Word(size_t byte) const {
-  uint64_t w = 0;
-  if (byte + 8 <= data_.size()) {
-    std::memcpy(&w, data_.data() + byte, 8);
-    return __builtin_bswap64(w);
-  }
-  for (size_t i = 0; i < 8; ++i) {
-    w <<= 8;
-    if (byte + i < data_.size()) w |= static_cast<uint8_t>(data_[byte + i]);
-  }
-  return w;
+// 1 to 56 bits.
+inline uint64_t Take(XorCursor& c, int bits) {
+  uint64_t v = Peek(c) >> (64 - bits);
+  c.bit += static_cast<size_t>(bits);
+  return v;
 }
 
-// One unaligned word load per read (two for more than 56 bits) instead of a loop over
-// bytes: decoding is most of what a query over the head costs.
-bool XorIterator::ReadBits(int bits, uint64_t& out) {
-  if (bit_ + static_cast<size_t>(bits) > data_.size() * 8) {
-    corrupt_ = true;
-    return false;
-  }
-  if (bits == 0) {
-    out = 0;
+// 1 to 64 bits.
+inline uint64_t TakeWide(XorCursor& c, int bits) {
+  if (bits <= 56) return Take(c, bits);
+  uint64_t hi = Take(c, bits - 32);
+  return (hi << 32) | Take(c, 32);
+}
+
+inline bool ReadValue(XorCursor& c) {
+  uint64_t w = Peek(c);
+  if (!(w >> 63)) {  // unchanged
+    c.bit += 1;
     return true;
   }
-  if (bits > 56) {
-    uint64_t hi, lo;
-    ReadBits(bits - 32, hi);
-    ReadBits(32, lo);
-    out = (hi << 32) | lo;
-    return true;
-  }
-  int offset = static_cast<int>(bit_ & 7);
-  out = (Word(bit_ >> 3) << offset) >> (64 - bits);
-  bit_ += static_cast<size_t>(bits);
-  return true;
-}
-
-bool XorIterator::ReadBit(bool& out) {
-  uint64_t v;
-  if (!ReadBits(1, v)) return false;
-  out = v != 0;
-  return true;
-}
-
-bool XorIterator::ReadValue() {
-  bool changed;
-  if (!ReadBit(changed)) return false;
-  if (!changed) return true;
-  bool new_window;
-  if (!ReadBit(new_window)) return false;
-  if (new_window) {
-    uint64_t leading, significant;
-    if (!ReadBits(5, leading) || !ReadBits(6, significant)) return false;
+  if ((w >> 62) & 1) {  // a new window: 5 bits of leading zeros, 6 of significant bits
+    uint64_t leading = (w >> 57) & 31;
+    uint64_t significant = (w >> 51) & 63;
     if (significant == 0) significant = 64;
-    if (leading + significant > 64) {
-      corrupt_ = true;
-      return false;
-    }
-    leading_ = static_cast<uint8_t>(leading);
-    trailing_ = static_cast<uint8_t>(64 - leading - significant);
-    has_window_ = true;
-  } else if (!has_window_) {
+    if (leading + significant > 64) return false;
+    c.leading = static_cast<uint8_t>(leading);
+    c.trailing = static_cast<uint8_t>(64 - leading - significant);
+    c.has_window = true;
+    c.bit += 13;
+  } else {
     // "Reuse the window" before any window exists cannot be written.
-    corrupt_ = true;
-    return false;
+    if (!c.has_window) return false;
+    c.bit += 2;
   }
-  int significant = 64 - leading_ - trailing_;
-  uint64_t x;
-  if (!ReadBits(significant, x)) return false;
-  v_bits_ ^= x << trailing_;
+  uint64_t x = TakeWide(c, 64 - c.leading - c.trailing);
+  c.v_bits ^= x << c.trailing;
   return true;
 }
 
-bool XorIterator::Next() {
-  if (corrupt_ || read_ >= total_) return false;
-  if (read_ == 0) {
-    uint64_t t, v;
-    if (!ReadBits(64, t) || !ReadBits(64, v)) return false;
-    t_ = UnZigZag(t);
-    v_bits_ = v;
-  } else if (read_ == 1) {
-    uint64_t z = 0;
-    for (int shift = 0;; shift += 7) {
-      uint64_t group;
-      if (shift > 63 || !ReadBits(8, group)) {
-        corrupt_ = true;
-        return false;
-      }
-      z |= (group & 0x7F) << shift;
-      if (!(group & 0x80)) break;
-    }
-    t_delta_ = UnZigZag(z);
-    t_ = Add(t_, t_delta_);
-    if (!ReadValue()) return false;
-  } else {
-    int prefix = 0;
-    bool bit;
-    while (prefix < 4) {
-      if (!ReadBit(bit)) return false;
-      if (!bit) break;
-      ++prefix;
-    }
-    int64_t dod = 0;
-    if (prefix > 0) {
-      int width = prefix == 1 ? 14 : prefix == 2 ? 17 : prefix == 3 ? 20 : 64;
-      uint64_t raw;
-      if (!ReadBits(width, raw)) return false;
-      if (width < 64) {
+inline bool ReadFirstDelta(XorCursor& c) {
+  uint64_t z = 0;
+  for (int shift = 0;; shift += 7) {
+    if (shift > 63) return false;
+    uint64_t group = Take(c, 8);
+    z |= (group & 0x7F) << shift;
+    if (!(group & 0x80)) break;
+  }
+  c.t_delta = UnZigZag(z);
+  return true;
+}
+
+// Decodes the next sample into c.t and c.v_bits; false at the end or when corrupt.
+inline bool NextSample(XorCursor& c) {
+  if (c.corrupt || c.read >= c.total) return false;
+  bool ok = true;
+  if (c.read >= 2) {
+    uint64_t w = Peek(c);
+    if (w >> 63) {
+      int prefix = std::countl_one(w);
+      int64_t dod;
+      if (prefix < 4) {
+        int width = prefix == 1 ? 14 : prefix == 2 ? 17 : 20;
+        c.bit += static_cast<size_t>(prefix + 1);
+        uint64_t raw = Take(c, width);
         // Sign-extend: values above 2^(width-1) are negative.
         if (raw > (uint64_t{1} << (width - 1))) raw -= uint64_t{1} << width;
+        dod = static_cast<int64_t>(raw);
+      } else {
+        c.bit += 4;
+        dod = static_cast<int64_t>(TakeWide(c, 64));
       }
-      dod = static_cast<int64_t>(raw);
+      c.t_delta = Add(c.t_delta, dod);
+    } else {
+      c.bit += 1;
     }
-    t_delta_ = Add(t_delta_, dod);
-    t_ = Add(t_, t_delta_);
-    if (!ReadValue()) return false;
+    c.t = Add(c.t, c.t_delta);
+    ok = ReadValue(c);
+  } else if (c.read == 0) {
+    c.t = UnZigZag(TakeWide(c, 64));
+    c.v_bits = TakeWide(c, 64);
+  } else {
+    ok = ReadFirstDelta(c);
+    if (ok) {
+      c.t = Add(c.t, c.t_delta);
+      ok = ReadValue(c);
+    }
   }
-  ++read_;
+  if (!ok || c.bit > c.size_bits) {
+    c.corrupt = true;
+    return false;
+  }
+  ++c.read;
   return true;
 }
 
-double XorIterator::v() const {
-  double v;
-  std::memcpy(&v, &v_bits_, 8);
-  return v;
+// Points the cursor at `padded` (the chunk and then the padding).
+void Start(XorCursor& c, std::string_view padded, size_t chunk_size) {
+  c.data = reinterpret_cast<const uint8_t*>(padded.data());
+  c.size_bits = chunk_size * 8;
+  if (chunk_size < 2) {
+    c.corrupt = chunk_size != 0;
+    return;
+  }
+  c.total = static_cast<uint16_t>((c.data[0] << 8) | c.data[1]);
+}
+
+}  // namespace
+
+XorIterator::XorIterator(std::string_view chunk) {
+  padded_.reserve(chunk.size() + XorCursor::kPadding);
+  padded_.append(chunk);
+  padded_.append(XorCursor::kPadding, '\0');
+  Start(c_, padded_, chunk.size());
+}
+
+bool XorIterator::Next() { return NextSample(c_); }
+
+double XorIterator::v() const { return std::bit_cast<double>(c_.v_bits); }
+
+bool DecodeXorChunk(std::string_view chunk, int64_t mint, int64_t maxt, std::vector<Sample>& out) {
+  // Copying a chunk (a few hundred bytes) to pad it costs less than checking every read.
+  thread_local std::string padded;
+  padded.assign(chunk);
+  padded.append(XorCursor::kPadding, '\0');
+  XorCursor c;
+  Start(c, padded, chunk.size());
+  // Grown geometrically: an exact reserve per chunk would copy a series' samples once per
+  // chunk.
+  if (out.capacity() < out.size() + c.total)
+    out.reserve(std::max(out.size() + c.total, 2 * out.capacity()));
+  while (NextSample(c)) {
+    if (c.t < mint) continue;
+    if (c.t > maxt) break;
+    out.push_back(Sample{c.t, std::bit_cast<double>(c.v_bits)});
+  }
+  return !c.corrupt;
 }
 
 }  // namespace pharos::tsdb

@@ -6,6 +6,9 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "tsdb/tsdb.h"
 
 namespace pharos::tsdb {
 
@@ -32,33 +35,42 @@ class XorAppender {
   uint8_t trailing_ = 0;
 };
 
-/// Reads a chunk written by XorAppender.
+/// The decoder's state: a cursor over a chunk's bytes followed by kXorPadding zero bytes
+/// (so a sample is read with unchecked word loads and checked once, at its end).
+struct XorCursor {
+  static constexpr size_t kPadding = 32;  // > the longest sample (145 bits) + one word
+  const uint8_t* data = nullptr;          // chunk bytes, then kPadding zeros
+  size_t size_bits = 0;                   // the chunk's size without the padding
+  size_t bit = 16;                        // skip the 2-byte count
+  uint16_t total = 0;
+  uint16_t read = 0;
+  int64_t t = 0;
+  int64_t t_delta = 0;
+  uint64_t v_bits = 0;
+  uint8_t leading = 0;
+  uint8_t trailing = 0;
+  bool has_window = false;
+  bool corrupt = false;
+};
+
+/// Reads a chunk written by XorAppender, one sample at a time (tests, fuzzing).
 class XorIterator {
  public:
   explicit XorIterator(std::string_view chunk);
   /// Advances to the next sample; false at the end or on corrupt input.
   bool Next();
-  int64_t t() const { return t_; }
+  int64_t t() const { return c_.t; }
   double v() const;
-  bool corrupt() const { return corrupt_; }
+  bool corrupt() const { return c_.corrupt; }
 
  private:
-  uint64_t Word(size_t byte) const;
-  bool ReadBits(int bits, uint64_t& out);
-  bool ReadBit(bool& out);
-  bool ReadValue();
-
-  std::string_view data_;
-  size_t bit_ = 16;  // skip the 2-byte count
-  uint16_t total_ = 0;
-  uint16_t read_ = 0;
-  int64_t t_ = 0;
-  int64_t t_delta_ = 0;
-  uint64_t v_bits_ = 0;
-  uint8_t leading_ = 0;
-  uint8_t trailing_ = 0;
-  bool has_window_ = false;
-  bool corrupt_ = false;
+  std::string padded_;
+  XorCursor c_;
 };
+
+/// Appends the chunk's samples with mint <= t <= maxt to `out` (ascending): the query
+/// path's decoder, a whole chunk in one tight loop. False when the chunk is corrupt (the
+/// samples before the damage are kept).
+bool DecodeXorChunk(std::string_view chunk, int64_t mint, int64_t maxt, std::vector<Sample>& out);
 
 }  // namespace pharos::tsdb

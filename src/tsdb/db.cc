@@ -14,6 +14,7 @@
 #include "common/units.h"
 #include "tsdb/block.h"
 #include "tsdb/head.h"
+#include "tsdb/series_set.h"
 #include "tsdb/tsdb.h"
 #include "tsdb/wal_records.h"
 #include "wal/wal.h"
@@ -165,149 +166,11 @@ class GateEntry {
   AppendGate& gate_;
 };
 
-// Blocks and head as one store. Holds its blocks alive while it reads them.
-// Queriers hold the epoch of the block list they were made with; a cut that publishes a
-// block drops the cut samples from the head only once no querier of the older list is
-// left, so a query racing a cut sees each sample in the block or in the head.
-using ReaderEpoch = std::shared_ptr<const int>;
-
-// One series' samples gathered from several sources (blocks, the head), each ascending:
-// whether those appended from `before` on still follow the earlier ones.
-bool AppendedInOrder(const std::vector<Sample>& samples, size_t before) {
-  return before == 0 || samples.size() == before || samples[before].t > samples[before - 1].t;
-}
-
-// Ascending by time, the first of equal timestamps kept (sources are added oldest first).
-void SortOnePerTimestamp(std::vector<Sample>& samples) {
-  std::stable_sort(samples.begin(), samples.end(),
-                   [](const Sample& a, const Sample& b) { return a.t < b.t; });
-  samples.erase(std::unique(samples.begin(), samples.end(),
-                            [](const Sample& a, const Sample& b) { return a.t == b.t; }),
-                samples.end());
-}
-
-// One select's series: every matching series' labels and where its samples are (blocks
-// and the head), sorted by labels; samples are read series by series in Next().
-class StoreSeriesSet final : public SeriesSet {
- public:
-  static constexpr uint32_t kHead = UINT32_MAX;
-  // Where a series' samples are and its label symbols (in the set's symbol buffer): 24
-  // bytes a series plus 4 a symbol, never its label strings.
-  struct Ref {
-    uint32_t block;         // index into the querier's blocks, or kHead
-    uint32_t num_symbols;   // label symbols at symbols_[first_symbol...]
-    uint64_t first_symbol;  // (the block's or the head's symbol ids)
-    uint64_t id;            // the block's series index, or the head's series ref
-  };
-
-  StoreSeriesSet(Head& head, std::vector<std::shared_ptr<Block>> blocks, ReaderEpoch epoch,
-                 int64_t mint, int64_t maxt, uint64_t limit, std::vector<Ref> refs,
-                 std::vector<uint32_t> symbols)
-      : head_(head),
-        blocks_(std::move(blocks)),
-        epoch_(std::move(epoch)),
-        mint_(mint),
-        maxt_(maxt),
-        limit_(limit),
-        refs_(std::move(refs)),
-        symbols_(std::move(symbols)),
-        frames_(blocks_.size()) {
-    // Equal labels sort together, blocks (oldest first) before the head.
-    std::sort(refs_.begin(), refs_.end(), [this](const Ref& a, const Ref& b) {
-      int c = Compare(a, b);
-      return c != 0 ? c < 0 : a.block < b.block;
-    });
-  }
-
-  bool Next() override {
-    while (next_ < refs_.size()) {
-      if (limit_ > 0 && returned_ >= limit_) break;
-      size_t first = next_;
-      samples_.clear();
-      bool sorted = true;
-      do {
-        const Ref& r = refs_[next_];
-        size_t before = samples_.size();
-        if (r.block == kHead) {
-          MemSeries* s = head_.ByRef(r.id);
-          if (s != nullptr) {
-            std::lock_guard<std::mutex> lock(head_.Stripe(r.id));
-            head_.Read(*s, mint_, maxt_, scratch_);
-          } else {
-            scratch_.clear();
-          }
-          samples_.insert(samples_.end(), scratch_.begin(), scratch_.end());
-        } else {
-          status_ = blocks_[r.block]->Entry(r.id, entry_);
-          if (status_.ok()) {
-            status_ = blocks_[r.block]->Read(entry_, mint_, maxt_, frames_[r.block], samples_);
-          }
-          if (!status_.ok()) return false;
-        }
-        sorted = sorted && AppendedInOrder(samples_, before);
-        ++next_;
-      } while (next_ < refs_.size() && Compare(refs_[next_], refs_[first]) == 0);
-      if (samples_.empty()) continue;
-      // A block being cut may briefly repeat head samples.
-      if (!sorted) SortOnePerTimestamp(samples_);
-      SetLabels(refs_[first]);
-      ++returned_;
-      return true;
-    }
-    return false;
-  }
-
-  const Labels& labels() const override { return labels_; }
-  const std::vector<Sample>& samples() const override { return samples_; }
-  std::vector<Sample> TakeSamples() override { return std::exchange(samples_, {}); }
-  Status status() const override { return status_; }
-
- private:
-  size_t NumSymbols(const Ref& r) const { return r.num_symbols; }
-  std::string_view SymbolAt(const Ref& r, size_t k) const {
-    uint32_t sym = symbols_[r.first_symbol + k];
-    return r.block == kHead ? head_.Symbol(sym) : blocks_[r.block]->Symbol(sym);
-  }
-  // Label order (name, then value, label by label; a prefix first), as LabelsLess.
-  int Compare(const Ref& a, const Ref& b) const {
-    size_t na = NumSymbols(a), nb = NumSymbols(b);
-    for (size_t k = 0; k < na && k < nb; ++k) {
-      int c = SymbolAt(a, k).compare(SymbolAt(b, k));
-      if (c != 0) return c;
-    }
-    return na < nb ? -1 : na > nb ? 1 : 0;
-  }
-  void SetLabels(const Ref& r) {
-    labels_.resize(NumSymbols(r) / 2);
-    for (size_t k = 0; k < labels_.size(); ++k) {
-      labels_[k].name.assign(SymbolAt(r, 2 * k));
-      labels_[k].value.assign(SymbolAt(r, 2 * k + 1));
-    }
-  }
-
-  Head& head_;
-  std::vector<std::shared_ptr<Block>> blocks_;
-  ReaderEpoch epoch_;
-  int64_t mint_;
-  int64_t maxt_;
-  uint64_t limit_;
-  std::vector<Ref> refs_;
-  std::vector<uint32_t> symbols_;
-  std::vector<FrameCache> frames_;  // per block: series come in index order within a block
-  Block::SeriesEntry entry_;
-  size_t next_ = 0;
-  Labels labels_;
-  uint64_t returned_ = 0;
-  std::vector<Sample> samples_;
-  std::vector<Sample> scratch_;
-  Status status_;
-};
-
 class StoreQuerier final : public Querier {
  public:
   StoreQuerier(Head& head, std::vector<std::shared_ptr<Block>> blocks, ReaderEpoch epoch,
-               int64_t mint, int64_t maxt)
-      : head_(head), epoch_(std::move(epoch)), mint_(mint), maxt_(maxt) {
+               int64_t mint, int64_t maxt, TaskPool* pool)
+      : head_(head), epoch_(std::move(epoch)), mint_(mint), maxt_(maxt), pool_(pool) {
     for (auto& b : blocks) {
       if (b->meta().max_t >= mint && b->meta().min_t <= maxt) blocks_.push_back(std::move(b));
     }
@@ -317,7 +180,7 @@ class StoreQuerier final : public Querier {
                                                   const SelectHints& hints) override {
     int64_t mint = std::max(mint_, hints.mint);
     int64_t maxt = std::min(maxt_, hints.maxt);
-    std::vector<StoreSeriesSet::Ref> refs;
+    std::vector<SeriesRef> refs;
     std::vector<uint32_t> symbols;  // every series' label symbols, end to end
     Block::SeriesEntry entry;
     for (size_t b = 0; b < blocks_.size(); ++b) {
@@ -337,12 +200,12 @@ class StoreQuerier final : public Querier {
       if (s == nullptr) continue;
       // Label symbols never change and interned strings live as long as the head, so the
       // set keeps symbol ids (about 40 bytes a series), not the series or its labels.
-      refs.push_back({StoreSeriesSet::kHead, static_cast<uint32_t>(s->label_syms.size()),
-                      symbols.size(), ref});
+      refs.push_back(
+          {SeriesRef::kHead, static_cast<uint32_t>(s->label_syms.size()), symbols.size(), ref});
       symbols.insert(symbols.end(), s->label_syms.begin(), s->label_syms.end());
     }
-    return std::unique_ptr<SeriesSet>(new StoreSeriesSet(
-        head_, blocks_, epoch_, mint, maxt, hints.limit, std::move(refs), std::move(symbols)));
+    return NewStoreSeriesSet(head_, blocks_, epoch_, mint, maxt, hints.limit, std::move(refs),
+                             std::move(symbols), pool_);
   }
 
   Result<std::vector<Labels>> Series(std::span<const Matcher> matchers) override {
@@ -363,6 +226,7 @@ class StoreQuerier final : public Querier {
       if (!s) continue;
       {
         std::lock_guard<std::mutex> lock(head_.Stripe(ref));
+        samples.clear();
         head_.Read(*s, mint_, maxt_, samples);
       }
       if (!samples.empty()) out.push_back(head_.LabelsOf(*s));
@@ -423,12 +287,15 @@ class StoreQuerier final : public Querier {
   ReaderEpoch epoch_;
   int64_t mint_;
   int64_t maxt_;
+  TaskPool* pool_;
 };
 
 class DbImpl final : public Db {
  public:
   DbImpl(const Options& options, selfmon::Registry& registry)
-      : options_(options), registry_(registry), metrics_(registry), head_(options) {}
+      : options_(options), registry_(registry), metrics_(registry), head_(options) {
+    if (options_.read_threads > 0) read_pool_ = std::make_unique<TaskPool>(options_.read_threads);
+  }
 
   ~DbImpl() override { (void)Close(); }
 
@@ -687,7 +554,7 @@ class DbImpl final : public Db {
 
   std::unique_ptr<Querier> Query(int64_t mint, int64_t maxt) override {
     ReaderLock lock(blocks_mu_);
-    return std::make_unique<StoreQuerier>(head_, blocks_, epoch_, mint, maxt);
+    return std::make_unique<StoreQuerier>(head_, blocks_, epoch_, mint, maxt, read_pool_.get());
   }
 
   RecoveryReport Recovery() const override { return recovery_; }
@@ -1110,6 +977,7 @@ class DbImpl final : public Db {
       if (s == nullptr) continue;
       {
         std::lock_guard<std::mutex> lock(head_.Stripe(r.ref));
+        samples.clear();
         head_.Read(*s, INT64_MIN, boundary - 1, samples);
       }
       PHAROS_RETURN_IF_ERROR((*writer)->Add(r.labels, samples));
@@ -1378,6 +1246,7 @@ class DbImpl final : public Db {
   std::condition_variable stop_cv_;
   bool stopping_ PHAROS_GUARDED_BY(stop_mu_) = false;
   std::thread maintenance_;
+  std::unique_ptr<TaskPool> read_pool_;  // decodes large selects ahead of the query
 };
 
 }  // namespace

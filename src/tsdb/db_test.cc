@@ -294,6 +294,65 @@ TEST_F(DbTest, SelectSeriesStreamsInLabelOrderAcrossBlocksAndHead) {
   EXPECT_EQ(ids, (std::vector<std::string>{"a", "b"}));
 }
 
+// A large select is decoded ahead on the read pool: the same series and samples in the
+// same order as decoding inline, whether batches end on their series count or on the
+// sample cap (series of 70,000 samples), and a set dropped half-way waits for its batches.
+TEST_F(DbTest, ReadAheadGivesWhatReadingInlineGives) {
+  auto load = [&] {
+    for (int i = 0; i < 300; ++i) {
+      std::vector<Sample> samples;
+      int n = i % 50 == 0 ? 70000 : 1 + i % 7;  // 70,000: over the batch cap
+      for (int k = 0; k < n; ++k) samples.push_back({1000LL * k, double(i * 100000 + k)});
+      Append({{"__name__", "m"}, {"id", std::to_string(i)}}, samples);
+    }
+  };
+  load();
+  ASSERT_TRUE(db_->Flush().ok());
+  // Half the series go on in the head after the block.
+  for (int i = 0; i < 300; i += 2) {
+    Append({{"__name__", "m"}, {"id", std::to_string(i)}}, {{100000000, double(i)}});
+  }
+  auto read_all = [&] {
+    std::vector<std::pair<std::string, std::vector<Sample>>> out;
+    auto q = db_->Query(INT64_MIN, INT64_MAX);
+    std::vector<Matcher> ms = {Eq("__name__", "m")};
+    Result<std::unique_ptr<SeriesSet>> set = q->SelectSeries(ms);
+    EXPECT_TRUE(set.ok());
+    std::vector<Sample> mine;
+    while ((*set)->Next()) {
+      (*set)->SwapSamples(mine);
+      out.emplace_back(std::string(LabelValue((*set)->labels(), "id")), mine);
+    }
+    EXPECT_TRUE((*set)->status().ok());
+    return out;
+  };
+  auto ahead = read_all();
+  options_.read_threads = 0;
+  Open();
+  auto inline_read = read_all();
+  ASSERT_EQ(ahead.size(), 300u);
+  ASSERT_EQ(ahead.size(), inline_read.size());
+  for (size_t i = 0; i < ahead.size(); ++i) {
+    ASSERT_EQ(ahead[i].first, inline_read[i].first);
+    ASSERT_EQ(ahead[i].second.size(), inline_read[i].second.size()) << ahead[i].first;
+    for (size_t k = 0; k < ahead[i].second.size(); ++k) {
+      ASSERT_EQ(ahead[i].second[k].t, inline_read[i].second[k].t);
+      ASSERT_EQ(ahead[i].second[k].v, inline_read[i].second[k].v);
+    }
+  }
+  EXPECT_EQ(ahead[0].first, "0");
+  EXPECT_EQ(ahead[0].second.size(), 70001u);
+  options_.read_threads = 2;
+  Open();
+  for (int stop_after : {0, 1, 20, 150}) {
+    auto q = db_->Query(INT64_MIN, INT64_MAX);
+    std::vector<Matcher> ms = {Eq("__name__", "m")};
+    Result<std::unique_ptr<SeriesSet>> set = q->SelectSeries(ms);
+    ASSERT_TRUE(set.ok());
+    for (int i = 0; i < stop_after; ++i) ASSERT_TRUE((*set)->Next());
+  }  // each set is dropped with batches in flight
+}
+
 TEST_F(DbTest, MaintenanceCutsAlignedBlocksMergesAndExpires) {
   options_.block_duration = std::chrono::seconds(10);
   options_.retention = std::chrono::hours(0);

@@ -257,17 +257,11 @@ void Head::Apply(MemSeries& s, SampleVerdict verdict, int64_t t, double v) {
 }
 
 void Head::Read(const MemSeries& s, int64_t mint, int64_t maxt, std::vector<Sample>& out) const {
-  out.clear();
+  const size_t base = out.size();
   mint = std::max(mint, min_read_t_.load(std::memory_order_acquire));
   if (mint > maxt) return;
-  auto decode = [&](std::string_view data) {
-    XorIterator it(data);
-    while (it.Next()) {
-      if (it.t() < mint) continue;
-      if (it.t() > maxt) break;
-      out.push_back(Sample{it.t(), it.v()});
-    }
-  };
+  // The head writes its own chunks in memory: they cannot be damaged.
+  auto decode = [&](std::string_view data) { DecodeXorChunk(data, mint, maxt, out); };
   for (const ClosedChunk& c : s.closed) {
     if (c.max_t < mint || c.min_t > maxt) continue;
     decode(c.data);
@@ -277,8 +271,8 @@ void Head::Read(const MemSeries& s, int64_t mint, int64_t maxt, std::vector<Samp
   }
   if (s.out_of_order.empty()) return;
   std::vector<Sample> merged;
-  merged.reserve(out.size() + s.out_of_order.size());
-  size_t i = 0;
+  merged.reserve(out.size() - base + s.out_of_order.size());
+  size_t i = base;
   for (const Sample& o : s.out_of_order) {
     if (o.t < mint || o.t > maxt) continue;
     while (i < out.size() && out[i].t < o.t) merged.push_back(out[i++]);
@@ -286,7 +280,8 @@ void Head::Read(const MemSeries& s, int64_t mint, int64_t maxt, std::vector<Samp
     merged.push_back(o);
   }
   while (i < out.size()) merged.push_back(out[i++]);
-  out.swap(merged);
+  out.resize(base);
+  out.insert(out.end(), merged.begin(), merged.end());
 }
 
 uint64_t Head::RefLimit() const {

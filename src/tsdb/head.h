@@ -122,7 +122,8 @@ class Head {
   SampleVerdict Check(const MemSeries& s, int64_t t, double v, bool enforce_window = true) const;
   /// Requires the stripe lock; `verdict` from Check.
   void Apply(MemSeries& s, SampleVerdict verdict, int64_t t, double v);
-  /// Samples of `s` in [mint, maxt], ascending; requires the stripe lock.
+  /// Appends the samples of `s` in [mint, maxt] to `out`, ascending; requires the stripe
+  /// lock.
   void Read(const MemSeries& s, int64_t mint, int64_t maxt, std::vector<Sample>& out) const;
 
   /// Refs of series matching every matcher, ascending.

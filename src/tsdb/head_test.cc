@@ -97,8 +97,14 @@ TEST_F(HeadTest, SamplesOrderDuplicatesAndWindow) {
   EXPECT_EQ(out[1].v, 9);
   EXPECT_EQ(out[2].t, 2000);
   EXPECT_EQ(out[3].t, 700000);
-  head_.Read(*s, 1500, 2000, out);
-  EXPECT_EQ(out.size(), 2u);
+  // Read appends: what the vector held stays, and the out-of-order merge starts after it.
+  std::vector<Sample> more = {{1, 1}};
+  head_.Read(*s, 1500, 2000, more);
+  ASSERT_EQ(more.size(), 3u);
+  EXPECT_EQ(more[0].t, 1);
+  EXPECT_EQ(more[1].t, 1500);
+  EXPECT_EQ(more[1].v, 9);
+  EXPECT_EQ(more[2].t, 2000);
 }
 
 TEST_F(HeadTest, ManySamplesCutChunks) {
@@ -109,6 +115,7 @@ TEST_F(HeadTest, ManySamplesCutChunks) {
   head_.Read(*s, 0, 1000000, out);
   ASSERT_EQ(out.size(), 1000u);
   for (int i = 0; i < 1000; ++i) EXPECT_EQ(out[i].v, i);
+  out.clear();
   head_.Read(*s, 500000, 600000, out);
   EXPECT_EQ(out.size(), 101u);
   EXPECT_EQ(out.front().t, 500000);

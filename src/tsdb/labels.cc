@@ -17,12 +17,6 @@ double StaleNaN() {
   return v;
 }
 
-bool IsStaleNaN(double v) {
-  uint64_t bits;
-  std::memcpy(&bits, &v, 8);
-  return bits == kStaleNaNBits;
-}
-
 namespace {
 
 template <typename L>

@@ -28,12 +28,14 @@
 //   drop emptied series (pharos_tsdb_append_pause_seconds).
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "common/env.h"
@@ -68,7 +70,7 @@ struct Sample {
 /// The NaN bit pattern Prometheus uses to mark a series as stale.
 inline constexpr uint64_t kStaleNaNBits = 0x7ff0000000000002ULL;
 double StaleNaN();
-bool IsStaleNaN(double v);
+inline bool IsStaleNaN(double v) { return std::bit_cast<uint64_t>(v) == kStaleNaNBits; }
 
 /// "{__name__="x", a="b"}" in Prometheus's notation, for messages.
 std::string FormatLabels(std::span<const LabelView> labels);
@@ -157,6 +159,9 @@ struct Options {
   /// With wal_truncate_at_bad_record: only report what the repair would drop (Recovery()).
   bool wal_repair_dry_run = false;
   Limits limits;
+  /// Threads that decode a large select's series ahead of the query reading them, on other
+  /// cores (0: each query decodes on its own thread).
+  int read_threads = static_cast<int>(std::thread::hardware_concurrency());
   /// Files, the clock (the future limit, the cut boundary, retention) and randomness.
   Env* env = DefaultEnv();
   /// Called after each step of a cut or merge (tests only).
@@ -193,6 +198,9 @@ class SeriesSet {
   virtual const std::vector<Sample>& samples() const = 0;
   /// Moves the current samples out (the caller keeps them; the set reads the next anew).
   virtual std::vector<Sample> TakeSamples() = 0;
+  /// Exchanges the current samples with `other`: the caller gets them and the set reuses
+  /// the caller's previous buffer for the next series (no allocation per series).
+  virtual void SwapSamples(std::vector<Sample>& other) = 0;
   virtual Status status() const = 0;
 };
 

@@ -55,7 +55,17 @@ TEST_F(ServeTest, HealthAndReadiness) {
 TEST_F(ServeTest, MetricsExposeServerAndProcess) {
   ASSERT_EQ(Get(port(), "/healthz").status, 200);
   ASSERT_EQ(Get(port(), "/nope").status, 404);
-  HttpResponse m = Get(port(), "/metrics");
+  // A request is counted once its response is written, which can be just after the client
+  // has read it: look again for a moment.
+  HttpResponse m;
+  for (int i = 0; i < 100; ++i) {
+    m = Get(port(), "/metrics");
+    if (m.body.find(R"(pharos_http_requests_total{route="none",code="404"} 1)") !=
+        std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   ASSERT_EQ(m.status, 200);
   EXPECT_EQ(m.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8");
   for (const char* want : {
