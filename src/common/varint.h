@@ -72,6 +72,7 @@ class ByteReader {
     return true;
   }
   bool done() const { return pos_ >= data_.size(); }
+  size_t pos() const { return pos_; }
 
  private:
   std::string_view data_;

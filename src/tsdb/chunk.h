@@ -68,6 +68,13 @@ class XorIterator {
   XorCursor c_;
 };
 
+/// The number of samples a chunk holds (its first two bytes).
+inline size_t XorChunkCount(std::string_view chunk) {
+  if (chunk.size() < 2) return 0;
+  return (static_cast<size_t>(static_cast<uint8_t>(chunk[0])) << 8) |
+         static_cast<uint8_t>(chunk[1]);
+}
+
 /// Appends the chunk's samples with mint <= t <= maxt to `out` (ascending): the query
 /// path's decoder, a whole chunk in one tight loop. False when the chunk is corrupt (the
 /// samples before the damage are kept).

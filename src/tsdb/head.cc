@@ -260,6 +260,14 @@ void Head::Read(const MemSeries& s, int64_t mint, int64_t maxt, std::vector<Samp
   const size_t base = out.size();
   mint = std::max(mint, min_read_t_.load(std::memory_order_acquire));
   if (mint > maxt) return;
+  // Room for every sample of the chunks in range (a chunk starts with its count), so the
+  // vector grows once, not once per chunk.
+  size_t most = out.size() + s.out_of_order.size();
+  for (const ClosedChunk& c : s.closed) {
+    if (c.max_t >= mint && c.min_t <= maxt) most += XorChunkCount(c.data);
+  }
+  most += XorChunkCount(s.head_chunk);
+  if (out.capacity() < most) out.reserve(std::max(most, out.capacity() * 2));
   // The head writes its own chunks in memory: they cannot be damaged.
   auto decode = [&](std::string_view data) { DecodeXorChunk(data, mint, maxt, out); };
   for (const ClosedChunk& c : s.closed) {

@@ -158,7 +158,12 @@ class StoreSeriesSet final : public SeriesSet {
       if (!status_.ok()) return false;
     }
     if (g + 1 == batch->end) {
+      // Its buffers (the caller's earlier ones, swapped in) serve the batches to come.
       MutexLock lock(mu_);
+      for (std::vector<Sample>& v : batch->samples) {
+        v.clear();
+        spare_.push_back(std::move(v));
+      }
       batches_.pop_front();
     }
     return true;
@@ -170,6 +175,11 @@ class StoreSeriesSet final : public SeriesSet {
       batch->first = next_submit_;
       batch->end = std::min(groups(), next_submit_ + BatchGroups());
       batch->samples.resize(batch->end - batch->first);
+      for (std::vector<Sample>& v : batch->samples) {
+        if (spare_.empty()) break;
+        v = std::move(spare_.back());
+        spare_.pop_back();
+      }
       next_submit_ = batch->end;
       size_t slot = free_slots_.back();
       free_slots_.pop_back();
@@ -255,6 +265,7 @@ class StoreSeriesSet final : public SeriesSet {
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Batch>> batches_ PHAROS_GUARDED_BY(mu_);
   std::vector<size_t> free_slots_ PHAROS_GUARDED_BY(mu_);
+  std::vector<std::vector<Sample>> spare_ PHAROS_GUARDED_BY(mu_);  // emptied sample buffers
   size_t next_submit_ PHAROS_GUARDED_BY(mu_) = 0;
   size_t running_ PHAROS_GUARDED_BY(mu_) = 0;
   size_t decoded_samples_ PHAROS_GUARDED_BY(mu_) = 0;
