@@ -20,11 +20,13 @@ TaskPool::~TaskPool() {
 }
 
 void TaskPool::Submit(std::function<void()> task) {
+  bool wake;
   {
     MutexLock lock(mu_);
     tasks_.push_back(std::move(task));
+    wake = idle_ > 0;  // busy threads take the task when they finish theirs
   }
-  ready_.notify_one();
+  if (wake) ready_.notify_one();
 }
 
 void TaskPool::Work() {
@@ -32,7 +34,11 @@ void TaskPool::Work() {
     std::function<void()> task;
     {
       MutexLock lock(mu_);
-      while (!stopping_ && tasks_.empty()) ready_.wait(lock.native());
+      while (!stopping_ && tasks_.empty()) {
+        ++idle_;
+        ready_.wait(lock.native());
+        --idle_;
+      }
       if (tasks_.empty()) return;  // stopping, and everything submitted has run
       task = std::move(tasks_.front());
       tasks_.pop_front();

@@ -34,6 +34,7 @@ class TaskPool {
   std::condition_variable ready_;
   std::deque<std::function<void()>> tasks_ PHAROS_GUARDED_BY(mu_);
   bool stopping_ PHAROS_GUARDED_BY(mu_) = false;
+  int idle_ PHAROS_GUARDED_BY(mu_) = 0;  // threads waiting for a task
   std::vector<std::thread> threads_;
 };
 

@@ -141,8 +141,13 @@ Status DecodeSeriesSamples(std::string_view data, int64_t mint, int64_t maxt,
     for (uint64_t i = 0; i < n; ++i) {
       if (!ReadVarint(p, end, v)) return fail("block series payload: bad value");
       m = Wrap(static_cast<uint64_t>(m) + static_cast<uint64_t>(v));
-      // Division, not a multiplication by 10^-d: it is what the encoder checked exact.
-      s[i].v = decimals == 0 ? static_cast<double>(m) : static_cast<double>(m) / kPow10[decimals];
+      s[i].v = static_cast<double>(m);
+    }
+    // Division, not a multiplication by 10^-d: it is what the encoder checked exact. A
+    // loop of its own, so the divisions run in vector registers.
+    if (decimals > 0) {
+      const double scale = kPow10[decimals];
+      for (uint64_t i = 0; i < n; ++i) s[i].v /= scale;
     }
   } else if (encoding == static_cast<uint8_t>(ValueEncoding::kRawFloat)) {
     if (static_cast<uint64_t>(end - p) < n * 8) return fail("block series payload: bad value");

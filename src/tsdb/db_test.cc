@@ -296,12 +296,12 @@ TEST_F(DbTest, SelectSeriesStreamsInLabelOrderAcrossBlocksAndHead) {
 
 // A large select is decoded ahead on the read pool: the same series and samples in the
 // same order as decoding inline, whether batches end on their series count or on the
-// sample cap (series of 70,000 samples), and a set dropped half-way waits for its batches.
+// sample cap (series of 140,000 samples), and a set dropped half-way waits for its batches.
 TEST_F(DbTest, ReadAheadGivesWhatReadingInlineGives) {
   auto load = [&] {
     for (int i = 0; i < 300; ++i) {
       std::vector<Sample> samples;
-      int n = i % 50 == 0 ? 70000 : 1 + i % 7;  // 70,000: over the batch cap
+      int n = i % 50 == 0 ? 140000 : 1 + i % 7;  // 140,000: over the batch cap
       for (int k = 0; k < n; ++k) samples.push_back({1000LL * k, double(i * 100000 + k)});
       Append({{"__name__", "m"}, {"id", std::to_string(i)}}, samples);
     }
@@ -310,7 +310,7 @@ TEST_F(DbTest, ReadAheadGivesWhatReadingInlineGives) {
   ASSERT_TRUE(db_->Flush().ok());
   // Half the series go on in the head after the block.
   for (int i = 0; i < 300; i += 2) {
-    Append({{"__name__", "m"}, {"id", std::to_string(i)}}, {{100000000, double(i)}});
+    Append({{"__name__", "m"}, {"id", std::to_string(i)}}, {{200000000, double(i)}});
   }
   auto read_all = [&] {
     std::vector<std::pair<std::string, std::vector<Sample>>> out;
@@ -341,7 +341,7 @@ TEST_F(DbTest, ReadAheadGivesWhatReadingInlineGives) {
     }
   }
   EXPECT_EQ(ahead[0].first, "0");
-  EXPECT_EQ(ahead[0].second.size(), 70001u);
+  EXPECT_EQ(ahead[0].second.size(), 140001u);
   options_.read_threads = 2;
   Open();
   for (int stop_after : {0, 1, 20, 150}) {

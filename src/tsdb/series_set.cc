@@ -82,6 +82,7 @@ class StoreSeriesSet final : public SeriesSet {
     if (pool_ == nullptr) return;
     stopping_.store(true, std::memory_order_relaxed);
     MutexLock lock(mu_);
+    waiting_ = true;
     while (running_ > 0) cv_.wait(lock.native());
   }
 
@@ -148,7 +149,9 @@ class StoreSeriesSet final : public SeriesSet {
       MutexLock lock(mu_);
       SubmitBatches();
       batch = batches_.front().get();
+      waiting_ = true;
       while (!batch->done) cv_.wait(lock.native());
+      waiting_ = false;
     }
     samples_.clear();
     if (g < batch->decoded) {
@@ -217,7 +220,8 @@ class StoreSeriesSet final : public SeriesSet {
     submitted_groups_seen_ += g - b.first;
     free_slots_.push_back(slot);
     --running_;
-    cv_.notify_all();
+    // A wake-up is a system call: only when someone waits.
+    if (waiting_) cv_.notify_all();
   }
 
   std::string_view SymbolAt(const SeriesRef& r, size_t k) const {
@@ -268,6 +272,7 @@ class StoreSeriesSet final : public SeriesSet {
   std::vector<std::vector<Sample>> spare_ PHAROS_GUARDED_BY(mu_);  // emptied sample buffers
   size_t next_submit_ PHAROS_GUARDED_BY(mu_) = 0;
   size_t running_ PHAROS_GUARDED_BY(mu_) = 0;
+  bool waiting_ PHAROS_GUARDED_BY(mu_) = false;  // the caller (or the destructor) sleeps
   size_t decoded_samples_ PHAROS_GUARDED_BY(mu_) = 0;
   size_t submitted_groups_seen_ PHAROS_GUARDED_BY(mu_) = 0;
 };

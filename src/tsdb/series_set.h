@@ -35,7 +35,7 @@ struct SeriesRef {
 };
 
 inline constexpr size_t kReadAheadBatches = 3;
-inline constexpr size_t kBatchSamples = 64 * 1024;
+inline constexpr size_t kBatchSamples = 128 * 1024;
 
 /// `pool` may be null (everything is decoded on the caller's thread).
 std::unique_ptr<SeriesSet> NewStoreSeriesSet(Head& head, std::vector<std::shared_ptr<Block>> blocks,
