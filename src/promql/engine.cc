@@ -284,10 +284,16 @@ Result<bool> Evaluator::NextRangeSeries(RangeArg& arg, RangeSeries& out, bool ke
     out.labels = arg.set->labels();
     out.drop_name = false;
     arg.set->SwapSamples(out.samples);
-    std::erase_if(out.samples, [](const tsdb::Sample& s) { return tsdb::IsStaleNaN(s.v); });
-    if (out.samples.empty()) continue;
-    PHAROS_RETURN_IF_ERROR(ctx_.AddSamples(out.samples.size()));
-    if (!keep) arg.held = out.samples.size();
+    // A transformed set has dropped the staleness markers and computed the steps; its
+    // series count by the samples read for them.
+    uint64_t loaded = arg.set->loaded();
+    if (!arg.transformed) {
+      std::erase_if(out.samples, [](const tsdb::Sample& s) { return tsdb::IsStaleNaN(s.v); });
+      if (out.samples.empty()) continue;
+      loaded = out.samples.size();
+    }
+    PHAROS_RETURN_IF_ERROR(ctx_.AddSamples(loaded));
+    if (!keep) arg.held = loaded;
     return true;
   }
   PHAROS_RETURN_IF_ERROR(arg.set->status());

@@ -211,3 +211,99 @@ TEST(EngineLimitsTest, SelectorsStreamSoTheSampleLimitBoundsMemoryNotData) {
 
 }  // namespace
 }  // namespace pharos::promql
+
+namespace pharos::promql {
+namespace {
+
+// A select of many series computes its range functions on the read pool, where the series
+// are decoded: every answer, warning and sample count must be what evaluating on the query
+// thread gives.
+TEST(EngineReadAheadTest, RangeFunctionsOnTheReadPoolAnswerAsInline) {
+  std::string dir = ::testing::TempDir() + "pharos_promql_readahead_" + std::to_string(::getpid());
+  (void)DefaultEnv()->RemoveAll(dir);
+  std::vector<std::string> queries = {
+      "sum by (mod) (rate(c[5m]))",
+      "increase(c[2m])",
+      "irate(c[1m])",
+      "avg_over_time(g[10m])",
+      "quantile_over_time(0.9, g[7m])",
+      "stddev_over_time(g[5m])",
+      "predict_linear(g[10m], 600)",
+      "changes(g[15m])",
+      "resets(c[30m])",
+      "last_over_time(g[1m])",
+      "max_over_time(g[3m]) - min_over_time(g[3m])",
+      "double_exponential_smoothing(g[10m], 0.5, 0.5)",
+      "mad_over_time(g[10m])",
+      "count_over_time(g[1m] offset 5m)",
+      "rate(g[5m])",  // not a counter: an info annotation per series name
+  };
+  auto run = [&](int read_threads) {
+    tsdb::Options options;
+    options.dir = dir;
+    options.read_threads = read_threads;
+    selfmon::Registry registry;
+    auto db = tsdb::Db::Open(options, registry);
+    EXPECT_TRUE(db.ok());
+    std::vector<QueryResult> results;
+    Engine engine;
+    for (const std::string& q : queries) {
+      Result<QueryResult> r = engine.Range(**db, q, 600'000, 7200'000, 30'000);
+      EXPECT_TRUE(r.ok()) << q << ": " << r.status().message();
+      results.push_back(r.ok() ? std::move(*r) : QueryResult{});
+    }
+    return results;
+  };
+  {
+    tsdb::Options options;
+    options.dir = dir;
+    selfmon::Registry registry;
+    auto db = tsdb::Db::Open(options, registry);
+    ASSERT_TRUE(db.ok());
+    for (int i = 0; i < 300; ++i) {
+      std::vector<tsdb::Sample> c, g;
+      for (int64_t t = 0; t <= 7200; t += 15) {
+        // Counters with resets and gaps, gauges with staleness markers.
+        if ((t / 600 + i) % 7 == 0) continue;
+        c.push_back({t * 1000, static_cast<double>((t * (i % 5 + 1)) % (1000 + i))});
+        g.push_back({t * 1000,
+                     t % 900 == 0 && i % 3 == 0 ? tsdb::StaleNaN() : std::sin(t / 100.0 + i) * i});
+      }
+      std::string id = std::to_string(i), mod = std::to_string(i % 4);
+      for (const auto& [name, samples] : {std::pair{"c", &c}, std::pair{"g", &g}}) {
+        std::vector<tsdb::LabelView> labels = {{"__name__", name}, {"id", id}, {"mod", mod}};
+        tsdb::SeriesInput in{labels, *samples};
+        tsdb::AppendResult r;
+        ASSERT_TRUE((*db)->Append(std::span<const tsdb::SeriesInput>(&in, 1), r).ok());
+      }
+    }
+    // All in a block: read through its frames, on the pool and inline.
+    ASSERT_TRUE((*db)->Flush().ok());
+  }
+  std::vector<QueryResult> inline_results = run(0);
+  std::vector<QueryResult> pool_results = run(2);
+  ASSERT_EQ(inline_results.size(), pool_results.size());
+  for (size_t q = 0; q < queries.size(); ++q) {
+    const QueryResult& a = inline_results[q];
+    const QueryResult& b = pool_results[q];
+    SCOPED_TRACE(queries[q]);
+    EXPECT_GT(a.series.size(), 0u);
+    ASSERT_EQ(a.series.size(), b.series.size());
+    EXPECT_EQ(a.samples_loaded, b.samples_loaded);
+    EXPECT_EQ(a.warnings, b.warnings);
+    EXPECT_EQ(a.infos, b.infos);
+    for (size_t i = 0; i < a.series.size(); ++i) {
+      ASSERT_EQ(a.series[i].labels, b.series[i].labels);
+      ASSERT_EQ(a.series[i].points.size(), b.series[i].points.size());
+      for (size_t k = 0; k < a.series[i].points.size(); ++k) {
+        EXPECT_EQ(a.series[i].points[k].t, b.series[i].points[k].t);
+        double x = a.series[i].points[k].v, y = b.series[i].points[k].v;
+        EXPECT_TRUE(x == y || (std::isnan(x) && std::isnan(y))) << x << " vs " << y;
+      }
+    }
+  }
+  (void)DefaultEnv()->RemoveAll(dir);
+}
+
+}  // namespace
+}  // namespace pharos::promql

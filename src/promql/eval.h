@@ -80,6 +80,7 @@ struct RangeArg {
   size_t next = 0;                           // into `series`
   uint64_t selected = 0;                     // series read from `set`
   uint64_t held = 0;                         // samples of the current series, counted in use
+  bool transformed = false;  // `set` hands out a function's per-step results, not samples
 };
 
 /// Takes each finished series of a streaming node (a vector selector, a range function)

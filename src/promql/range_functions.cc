@@ -119,6 +119,163 @@ tsdb::Labels AbsentLabels(const Expr* arg) {
   return out;
 }
 
+// What a range function needs besides a series' samples: read-only, so that the read pool
+// can run it for several series at once.
+struct RangeStepArgs {
+  FuncId id;
+  const std::vector<int64_t>* times;  // evaluation time of each step
+  int64_t range;
+  int64_t left_edge;
+  const std::vector<std::vector<double>>* scalars;  // scalar arguments, one value a step
+  int64_t start;
+  int64_t step;
+};
+
+// Range function `a.id` over one series' samples (ascending, no staleness markers) at
+// every step: (step index, value) into `out` for the steps with a value. False for a
+// function that is not one of these.
+bool RangeSteps(const RangeStepArgs& a, std::span<const tsdb::Sample> all,
+                std::vector<double>& scratch, std::vector<tsdb::Sample>& out) {
+  out.clear();
+  const std::vector<int64_t>& times = *a.times;
+  const std::vector<std::vector<double>>& scalars = *a.scalars;
+  size_t lo = 0;
+  size_t hi = 0;
+  for (int i = 0; i < static_cast<int>(times.size()); ++i) {
+    int64_t t = times[i];
+    if (i > 0 && times[i] < times[i - 1]) {
+      lo = hi = 0;  // times only go backwards with odd @ use; restart the scan
+    }
+    while (hi < all.size() && all[hi].t <= t) ++hi;
+    while (lo < hi && all[lo].t <= t - a.range - a.left_edge) ++lo;
+    if (lo >= hi) continue;
+    Samples w(all.data() + lo, hi - lo);
+    std::optional<double> r;
+    switch (a.id) {
+      case FuncId::kRate: r = ExtrapolatedRate(w, t - a.range, t, a.range, true, true); break;
+      case FuncId::kIncrease: r = ExtrapolatedRate(w, t - a.range, t, a.range, true, false); break;
+      case FuncId::kDelta: r = ExtrapolatedRate(w, t - a.range, t, a.range, false, false); break;
+      case FuncId::kIrate:
+      case FuncId::kIdelta: {
+        if (w.size() < 2) break;
+        const tsdb::Sample& last = w[w.size() - 1];
+        const tsdb::Sample& prev = w[w.size() - 2];
+        double d = a.id == FuncId::kIrate && last.v < prev.v ? last.v : last.v - prev.v;
+        double dt = Seconds(last.t - prev.t);
+        if (dt == 0) break;
+        r = a.id == FuncId::kIrate ? d / dt : d;
+        break;
+      }
+      case FuncId::kDeriv: {
+        if (w.size() < 2) break;
+        double slope, intercept;
+        LinearRegression(w, w.front().t, slope, intercept);
+        r = slope;
+        break;
+      }
+      case FuncId::kPredictLinear: {
+        if (w.size() < 2) break;
+        double slope, intercept;
+        LinearRegression(w, a.start + static_cast<int64_t>(i) * a.step, slope, intercept);
+        r = slope * scalars[1][i] + intercept;
+        break;
+      }
+      case FuncId::kChanges: {
+        double changes = 0;
+        for (size_t k = 1; k < w.size(); ++k) {
+          double cur = w[k].v, prev = w[k - 1].v;
+          if (cur != prev && !(std::isnan(cur) && std::isnan(prev))) ++changes;
+        }
+        r = changes;
+        break;
+      }
+      case FuncId::kResets: {
+        double resets = 0;
+        for (size_t k = 1; k < w.size(); ++k) {
+          if (w[k].v < w[k - 1].v) ++resets;
+        }
+        r = resets;
+        break;
+      }
+      case FuncId::kPresentOverTime: r = 1; break;
+      case FuncId::kCountOverTime: r = static_cast<double>(w.size()); break;
+      case FuncId::kSumOverTime: {
+        double sum = 0, comp = 0;
+        for (const tsdb::Sample& smp : w) KahanAdd(smp.v, sum, comp);
+        r = std::isinf(sum) ? sum : sum + comp;
+        break;
+      }
+      case FuncId::kAvgOverTime: r = AvgOverTime(w); break;
+      case FuncId::kMinOverTime:
+      case FuncId::kMaxOverTime: {
+        double m = w.front().v;
+        for (const tsdb::Sample& smp : w) {
+          bool better = a.id == FuncId::kMaxOverTime ? smp.v > m : smp.v < m;
+          if (better || std::isnan(m)) m = smp.v;
+        }
+        r = m;
+        break;
+      }
+      case FuncId::kTsOfMinOverTime:
+      case FuncId::kTsOfMaxOverTime: {
+        double m = w.front().v;
+        int64_t at = w.front().t;
+        for (const tsdb::Sample& smp : w) {
+          bool better = a.id == FuncId::kTsOfMaxOverTime ? smp.v >= m : smp.v <= m;
+          if (better || std::isnan(m)) {
+            m = smp.v;
+            at = smp.t;
+          }
+        }
+        r = Seconds(at);
+        break;
+      }
+      case FuncId::kLastOverTime: r = w.back().v; break;
+      case FuncId::kFirstOverTime: r = w.front().v; break;
+      case FuncId::kTsOfLastOverTime: r = Seconds(w.back().t); break;
+      case FuncId::kTsOfFirstOverTime: r = Seconds(w.front().t); break;
+      case FuncId::kQuantileOverTime: {
+        scratch.clear();
+        for (const tsdb::Sample& smp : w) scratch.push_back(smp.v);
+        r = Quantile(scalars[0][i], scratch);
+        break;
+      }
+      case FuncId::kStddevOverTime: r = std::sqrt(VarianceOverTime(w)); break;
+      case FuncId::kStdvarOverTime: r = VarianceOverTime(w); break;
+      case FuncId::kMadOverTime: {
+        scratch.clear();
+        for (const tsdb::Sample& smp : w) scratch.push_back(smp.v);
+        if (std::any_of(scratch.begin(), scratch.end(), [](double x) { return std::isnan(x); })) {
+          r = NAN;
+          break;
+        }
+        double median = Quantile(0.5, scratch);
+        for (double& x : scratch) x = std::abs(x - median);
+        r = Quantile(0.5, scratch);
+        break;
+      }
+      case FuncId::kDoubleExponentialSmoothing: {
+        if (w.size() < 2) break;
+        double sf = scalars[1][i];
+        double tf = scalars[2][i];
+        double s0 = 0, s1 = w[0].v, b = w[1].v - w[0].v;
+        for (size_t k = 1; k < w.size(); ++k) {
+          double x = sf * w[k].v;
+          if (k - 1 != 0) b = tf * (s1 - s0) + (1 - tf) * b;
+          double y = (1 - sf) * (s1 + b);
+          s0 = s1;
+          s1 = x + y;
+        }
+        r = s1;
+        break;
+      }
+      default: return false;
+    }
+    if (r) out.push_back(tsdb::Sample{i, *r});
+  }
+  return true;
+}
+
 }  // namespace
 
 tsdb::Labels AbsentLabelsFor(const Expr* arg) { return AbsentLabels(arg); }
@@ -212,154 +369,43 @@ Result<Value> Evaluator::EvalRangeCall(const CallExpr& c, const SeriesSink* sink
   }
 
   bool keeps_name = id == FuncId::kLastOverTime || id == FuncId::kFirstOverTime;
+  RangeStepArgs step_args{id, &times, range, ctx_.left_edge, &scalars, start_, step_};
+  // A matrix selector's series get their windows computed where they are decoded (on the
+  // read pool for a large select); the query thread only places the results.
+  if (range_arg->set) {
+    range_arg->set->SetTransform([step_args](std::vector<tsdb::Sample>& samples) {
+      thread_local std::vector<double> scratch;
+      thread_local std::vector<tsdb::Sample> steps;
+      std::erase_if(samples, [](const tsdb::Sample& s) { return tsdb::IsStaleNaN(s.v); });
+      RangeSteps(step_args, samples, scratch, steps);
+      samples.swap(steps);
+    });
+    range_arg->transformed = true;
+  }
   std::vector<double> scratch;
+  std::vector<tsdb::Sample> steps;
+  // A function RangeSteps does not know fails here, before a series is read (a guard: the
+  // parser makes only range functions range calls).
+  tsdb::Sample probe{times.front(), 0};
+  if (!RangeSteps(step_args, std::span(&probe, 1), scratch, steps)) {
+    return Internal(fmt::format("function {} is not a range function", c.func->name));
+  }
   while (true) {
     Result<bool> more = next();
     if (!more.ok()) return more.status();
     if (!*more) break;
     if (counter_fn) warn_not_counter(rs);
+    if (!range_arg->transformed) {
+      RangeSteps(step_args, rs.samples, scratch, steps);
+      rs.samples.swap(steps);
+    }
+    if (rs.samples.empty()) continue;
     Series s = MakeSeries(std::move(rs.labels), n_);
     s.drop_name = keeps_name ? rs.drop_name : true;
-    const std::vector<tsdb::Sample>& all = rs.samples;
-    size_t lo = 0;
-    size_t hi = 0;
-    bool any = false;
-    for (int i = 0; i < n_; ++i) {
-      int64_t t = times[i];
-      if (i > 0 && times[i] < times[i - 1]) {
-        lo = hi = 0;  // times only go backwards with odd @ use; restart the scan
-      }
-      while (hi < all.size() && all[hi].t <= t) ++hi;
-      while (lo < hi && all[lo].t <= t - range - ctx_.left_edge) ++lo;
-      if (lo >= hi) continue;
-      Samples w(all.data() + lo, hi - lo);
-      std::optional<double> r;
-      switch (id) {
-        case FuncId::kRate: r = ExtrapolatedRate(w, t - range, t, range, true, true); break;
-        case FuncId::kIncrease: r = ExtrapolatedRate(w, t - range, t, range, true, false); break;
-        case FuncId::kDelta: r = ExtrapolatedRate(w, t - range, t, range, false, false); break;
-        case FuncId::kIrate:
-        case FuncId::kIdelta: {
-          if (w.size() < 2) break;
-          const tsdb::Sample& last = w[w.size() - 1];
-          const tsdb::Sample& prev = w[w.size() - 2];
-          double d = id == FuncId::kIrate && last.v < prev.v ? last.v : last.v - prev.v;
-          double dt = Seconds(last.t - prev.t);
-          if (dt == 0) break;
-          r = id == FuncId::kIrate ? d / dt : d;
-          break;
-        }
-        case FuncId::kDeriv: {
-          if (w.size() < 2) break;
-          double slope, intercept;
-          LinearRegression(w, w.front().t, slope, intercept);
-          r = slope;
-          break;
-        }
-        case FuncId::kPredictLinear: {
-          if (w.size() < 2) break;
-          double slope, intercept;
-          LinearRegression(w, Ts(i), slope, intercept);
-          r = slope * scalars[1][i] + intercept;
-          break;
-        }
-        case FuncId::kChanges: {
-          double changes = 0;
-          for (size_t k = 1; k < w.size(); ++k) {
-            double cur = w[k].v, prev = w[k - 1].v;
-            if (cur != prev && !(std::isnan(cur) && std::isnan(prev))) ++changes;
-          }
-          r = changes;
-          break;
-        }
-        case FuncId::kResets: {
-          double resets = 0;
-          for (size_t k = 1; k < w.size(); ++k) {
-            if (w[k].v < w[k - 1].v) ++resets;
-          }
-          r = resets;
-          break;
-        }
-        case FuncId::kPresentOverTime: r = 1; break;
-        case FuncId::kCountOverTime: r = static_cast<double>(w.size()); break;
-        case FuncId::kSumOverTime: {
-          double sum = 0, comp = 0;
-          for (const tsdb::Sample& smp : w) KahanAdd(smp.v, sum, comp);
-          r = std::isinf(sum) ? sum : sum + comp;
-          break;
-        }
-        case FuncId::kAvgOverTime: r = AvgOverTime(w); break;
-        case FuncId::kMinOverTime:
-        case FuncId::kMaxOverTime: {
-          double m = w.front().v;
-          for (const tsdb::Sample& smp : w) {
-            bool better = id == FuncId::kMaxOverTime ? smp.v > m : smp.v < m;
-            if (better || std::isnan(m)) m = smp.v;
-          }
-          r = m;
-          break;
-        }
-        case FuncId::kTsOfMinOverTime:
-        case FuncId::kTsOfMaxOverTime: {
-          double m = w.front().v;
-          int64_t at = w.front().t;
-          for (const tsdb::Sample& smp : w) {
-            bool better = id == FuncId::kTsOfMaxOverTime ? smp.v >= m : smp.v <= m;
-            if (better || std::isnan(m)) {
-              m = smp.v;
-              at = smp.t;
-            }
-          }
-          r = Seconds(at);
-          break;
-        }
-        case FuncId::kLastOverTime: r = w.back().v; break;
-        case FuncId::kFirstOverTime: r = w.front().v; break;
-        case FuncId::kTsOfLastOverTime: r = Seconds(w.back().t); break;
-        case FuncId::kTsOfFirstOverTime: r = Seconds(w.front().t); break;
-        case FuncId::kQuantileOverTime: {
-          scratch.clear();
-          for (const tsdb::Sample& smp : w) scratch.push_back(smp.v);
-          r = Quantile(scalars[0][i], scratch);
-          break;
-        }
-        case FuncId::kStddevOverTime: r = std::sqrt(VarianceOverTime(w)); break;
-        case FuncId::kStdvarOverTime: r = VarianceOverTime(w); break;
-        case FuncId::kMadOverTime: {
-          scratch.clear();
-          for (const tsdb::Sample& smp : w) scratch.push_back(smp.v);
-          if (std::any_of(scratch.begin(), scratch.end(), [](double x) { return std::isnan(x); })) {
-            r = NAN;
-            break;
-          }
-          double median = Quantile(0.5, scratch);
-          for (double& x : scratch) x = std::abs(x - median);
-          r = Quantile(0.5, scratch);
-          break;
-        }
-        case FuncId::kDoubleExponentialSmoothing: {
-          if (w.size() < 2) break;
-          double sf = scalars[1][i];
-          double tf = scalars[2][i];
-          double s0 = 0, s1 = w[0].v, b = w[1].v - w[0].v;
-          for (size_t k = 1; k < w.size(); ++k) {
-            double x = sf * w[k].v;
-            if (k - 1 != 0) b = tf * (s1 - s0) + (1 - tf) * b;
-            double y = (1 - sf) * (s1 + b);
-            s0 = s1;
-            s1 = x + y;
-          }
-          r = s1;
-          break;
-        }
-        default: return Internal(fmt::format("function {} is not a range function", c.func->name));
-      }
-      if (!r) continue;
-      s.v[i] = *r;
-      s.has[i] = 1;
-      any = true;
+    for (const tsdb::Sample& step : rs.samples) {
+      s.v[step.t] = step.v;
+      s.has[step.t] = 1;
     }
-    if (!any) continue;
     PHAROS_RETURN_IF_ERROR(Emit(std::move(s), sink, out));
   }
   return out;

@@ -43,6 +43,7 @@ struct Batch {
   size_t decoded = 0;
   bool done = false;
   std::vector<std::vector<Sample>> samples;
+  std::vector<uint64_t> loaded;  // samples read for each series, before the transform
 };
 
 class StoreSeriesSet final : public SeriesSet {
@@ -94,10 +95,10 @@ class StoreSeriesSet final : public SeriesSet {
         if (!TakeFromBatch(g)) return false;
       } else {
         samples_.clear();
-        status_ = ReadGroup(g, scratch_, samples_);
+        status_ = ReadAndTransform(g, scratch_, samples_, loaded_);
         if (!status_.ok()) return false;
       }
-      if (samples_.empty()) continue;
+      if (loaded_ == 0) continue;
       SetLabels(refs_[group_begin_[g]]);
       ++returned_;
       return true;
@@ -109,6 +110,10 @@ class StoreSeriesSet final : public SeriesSet {
   const std::vector<Sample>& samples() const override { return samples_; }
   std::vector<Sample> TakeSamples() override { return std::exchange(samples_, {}); }
   void SwapSamples(std::vector<Sample>& other) override { samples_.swap(other); }
+  uint64_t loaded() const override { return loaded_; }
+  void SetTransform(std::function<void(std::vector<Sample>&)> fn) override {
+    transform_ = std::move(fn);
+  }
   Status status() const override { return status_; }
 
  private:
@@ -141,6 +146,15 @@ class StoreSeriesSet final : public SeriesSet {
     return Status::Ok();
   }
 
+  // ReadGroup, then the transform (when there is one and something was read).
+  Status ReadAndTransform(size_t g, DecodeScratch& scratch, std::vector<Sample>& out,
+                          uint64_t& loaded) const {
+    PHAROS_RETURN_IF_ERROR(ReadGroup(g, scratch, out));
+    loaded = out.size();
+    if (transform_ && loaded > 0) transform_(out);
+    return Status::Ok();
+  }
+
   // Moves group g's samples into samples_ from the batch decoded ahead (decoding it here
   // where the batch stopped short), and keeps kReadAheadBatches batches in flight.
   bool TakeFromBatch(size_t g) {
@@ -156,8 +170,9 @@ class StoreSeriesSet final : public SeriesSet {
     samples_.clear();
     if (g < batch->decoded) {
       samples_.swap(batch->samples[g - batch->first]);
+      loaded_ = batch->loaded[g - batch->first];
     } else {
-      status_ = ReadGroup(g, scratch_, samples_);
+      status_ = ReadAndTransform(g, scratch_, samples_, loaded_);
       if (!status_.ok()) return false;
     }
     if (g + 1 == batch->end) {
@@ -178,6 +193,7 @@ class StoreSeriesSet final : public SeriesSet {
       batch->first = next_submit_;
       batch->end = std::min(groups(), next_submit_ + BatchGroups());
       batch->samples.resize(batch->end - batch->first);
+      batch->loaded.resize(batch->end - batch->first);
       for (std::vector<Sample>& v : batch->samples) {
         if (spare_.empty()) break;
         v = std::move(spare_.back());
@@ -206,8 +222,10 @@ class StoreSeriesSet final : public SeriesSet {
     size_t samples = 0;
     for (; g < b.end && !stopping_.load(std::memory_order_relaxed); ++g) {
       std::vector<Sample>& out = b.samples[g - b.first];
-      if (!ReadGroup(g, slots_[slot], out).ok()) break;  // the caller reads it again and reports
-      samples += out.size();
+      uint64_t& loaded = b.loaded[g - b.first];
+      // On an error the caller reads the series again and reports it.
+      if (!ReadAndTransform(g, slots_[slot], out, loaded).ok()) break;
+      samples += loaded;
       if (samples >= kBatchSamples) {
         ++g;
         break;
@@ -259,6 +277,8 @@ class StoreSeriesSet final : public SeriesSet {
   Labels labels_;
   uint64_t returned_ = 0;
   std::vector<Sample> samples_;
+  uint64_t loaded_ = 0;  // samples read for the current series, before the transform
+  std::function<void(std::vector<Sample>&)> transform_;  // set before the first Next()
   Status status_;
 
   // Decoding ahead (pool_ set): batches in order, the front one being read by the caller.

@@ -201,6 +201,14 @@ class SeriesSet {
   /// Exchanges the current samples with `other`: the caller gets them and the set reuses
   /// the caller's previous buffer for the next series (no allocation per series).
   virtual void SwapSamples(std::vector<Sample>& other) = 0;
+  /// How many samples were read for the current series (before a transform).
+  virtual uint64_t loaded() const = 0;
+  /// Runs `fn` on each series' samples on the thread that decodes them (a read-ahead
+  /// thread for a large select) before Next() hands them out, so that a range function
+  /// turning raw samples into per-step results computes on other cores too. Set it before
+  /// the first Next(); `fn` must be thread-safe. A series with samples in range is handed
+  /// out even when `fn` leaves none.
+  virtual void SetTransform(std::function<void(std::vector<Sample>&)> fn) = 0;
   virtual Status status() const = 0;
 };
 
