@@ -59,13 +59,12 @@ class StoreSeriesSet final : public SeriesSet {
         limit_(limit),
         refs_(std::move(refs)),
         symbols_(std::move(symbols)) {
-    // Equal labels sort together, blocks (oldest first) before the head.
-    std::sort(refs_.begin(), refs_.end(), [this](const SeriesRef& a, const SeriesRef& b) {
-      int c = Compare(a, b);
-      return c != 0 ? c < 0 : a.block < b.block;
-    });
+    SortRefs();
     for (size_t i = 0; i < refs_.size(); ++i) {
-      if (i == 0 || Compare(refs_[i], refs_[i - 1]) != 0) group_begin_.push_back(i);
+      // One source holds a label set once: only refs of different sources can be equal.
+      if (i == 0 || refs_[i].block == refs_[i - 1].block || Compare(refs_[i], refs_[i - 1]) != 0) {
+        group_begin_.push_back(i);
+      }
     }
     group_begin_.push_back(refs_.size());
     scratch_.frames.resize(blocks_.size());
@@ -118,6 +117,38 @@ class StoreSeriesSet final : public SeriesSet {
 
  private:
   size_t groups() const { return group_begin_.size() - 1; }
+
+  // Equal labels together, blocks (oldest first) before the head. The refs arrive source by
+  // source; a block's in its series order, which is label order, the head's by ref. Each
+  // run is sorted if it is not, then neighbouring runs are merged: far fewer label
+  // comparisons (each a look-up of symbol strings) than sorting them all.
+  void SortRefs() {
+    auto less = [this](const SeriesRef& a, const SeriesRef& b) { return Compare(a, b) < 0; };
+    std::vector<size_t> runs;  // where each source's refs start, then the end
+    for (size_t i = 0; i < refs_.size(); ++i) {
+      if (i == 0 || refs_[i].block != refs_[i - 1].block) runs.push_back(i);
+    }
+    runs.push_back(refs_.size());
+    for (size_t r = 0; r + 1 < runs.size(); ++r) {
+      auto first = refs_.begin() + static_cast<ptrdiff_t>(runs[r]);
+      auto last = refs_.begin() + static_cast<ptrdiff_t>(runs[r + 1]);
+      if (!std::is_sorted(first, last, less)) std::sort(first, last, less);
+    }
+    // Pairwise merges are stable: on equal labels the earlier source stays first.
+    while (runs.size() > 2) {
+      std::vector<size_t> merged;
+      for (size_t r = 0; r + 1 < runs.size(); r += 2) {
+        merged.push_back(runs[r]);
+        if (r + 2 < runs.size()) {
+          std::inplace_merge(refs_.begin() + static_cast<ptrdiff_t>(runs[r]),
+                             refs_.begin() + static_cast<ptrdiff_t>(runs[r + 1]),
+                             refs_.begin() + static_cast<ptrdiff_t>(runs[r + 2]), less);
+        }
+      }
+      merged.push_back(refs_.size());
+      runs = std::move(merged);
+    }
+  }
 
   // Reads every source of series group `g` (blocks oldest first, then the head) into
   // `out`. Safe on any thread: the head takes the series' stripe lock, blocks are read
