@@ -456,6 +456,7 @@ class HttpServerImpl final : public HttpServer {
     std::string allow;
     Request request;
     Response response;  // reused: a warm keep-alive connection allocates nothing for it
+    std::vector<asio::const_buffer> buffers;  // the head and the body's parts, reused too
     bool keep_alive = true;
     while (keep_alive && !w.shutting_down) {
       data.Clear();
@@ -614,10 +615,14 @@ class HttpServerImpl final : public HttpServer {
       if (close_after || w.shutting_down) keep_alive = false;
       bool head_only = (!parse_ec && data.method == Method::kHead) || response.status == 204 ||
                        response.status == 304;
-      SerializeHead(response, response.body.size(), keep_alive, data.version == 10, request_id,
-                    w.date, head);
-      std::array<asio::const_buffer, 2> buffers = {
-          asio::buffer(head), head_only ? asio::const_buffer() : asio::buffer(response.body)};
+      size_t body_size = response.body.size();
+      for (const std::string& part : response.more_body) body_size += part.size();
+      SerializeHead(response, body_size, keep_alive, data.version == 10, request_id, w.date, head);
+      buffers.assign(1, asio::buffer(head));
+      if (!head_only) {
+        buffers.push_back(asio::buffer(response.body));
+        for (const std::string& part : response.more_body) buffers.push_back(asio::buffer(part));
+      }
       auto [wec, written] =
           co_await asio::async_write(stream, buffers, asio::as_tuple(asio::use_awaitable));
       metrics_.sent_bytes.Inc(static_cast<double>(written));
@@ -640,6 +645,7 @@ class HttpServerImpl final : public HttpServer {
       if (data.body.capacity() > (1u << 20)) std::string().swap(data.body);
       if (data.decoded_body.capacity() > (1u << 20)) std::string().swap(data.decoded_body);
       if (response.body.capacity() > (1u << 20)) std::string().swap(response.body);
+      std::vector<std::string>().swap(response.more_body);
     }
   }
 

@@ -111,6 +111,7 @@ void Response::Reset() {
   status = 200;
   content_type.assign("application/json");
   body.clear();
+  more_body.clear();
   headers.clear();
 }
 

@@ -89,6 +89,9 @@ struct Response {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  /// The body goes on with these, in order: a large answer is built in parts of about
+  /// 1 MiB, never one allocation of its whole size.
+  std::vector<std::string> more_body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
 
   /// {"status":"success","data":<data_json>} with status 200.

@@ -70,6 +70,43 @@ TEST(QueryApiTest, InstantAndRangeQueriesInPrometheusShape) {
       << r.body;
 }
 
+// An answer of several MiB is sent in parts of about 1 MiB: it arrives whole, with the
+// Content-Length of all of them.
+TEST(QueryApiTest, LargeAnswersArriveWhole) {
+  PharosProcess pharos;
+  ASSERT_TRUE(pharos.StartServe()) << pharos.Stderr();
+  uint16_t port = pharos.port();
+  std::string body;
+  for (int s = 0; s < 20; ++s) {
+    for (int m = 0; m <= 15; ++m) {
+      body += "q_big{s=\"" + std::to_string(s) + "\"} " + std::to_string(s * 1000 + m) + " " +
+              std::to_string(1'700'000'000'000 + m * 60'000) + "\n";
+    }
+  }
+  HttpResponse r =
+      Post(port, "/api/v1/import/prometheus", body, "Content-Type: text/plain; version=0.0.4\r\n");
+  ASSERT_EQ(r.status, 204) << r.body;
+  // 20 series x 9,001 steps of 0.1 s: about 4 MB of JSON; labels sort s="9" last.
+  r = Get(port, "/api/v1/query_range?query=q_big&start=1700000000&end=1700000900&step=0.1");
+  ASSERT_EQ(r.status, 200) << r.body.substr(0, 300);
+  EXPECT_GT(r.body.size(), 3u << 20);
+  EXPECT_TRUE(
+      r.body.starts_with(R"({"status":"success","data":{"resultType":"matrix","result":[)"));
+  EXPECT_TRUE(r.body.ends_with("]}]}}")) << r.body.substr(r.body.size() - 100);
+  size_t points = 0, series = 0;
+  for (size_t at = r.body.find("[17000"); at != std::string::npos;
+       at = r.body.find("[17000", at + 1)) {
+    ++points;
+  }
+  for (size_t at = r.body.find(R"({"metric":)"); at != std::string::npos;
+       at = r.body.find(R"({"metric":)", at + 1)) {
+    ++series;
+  }
+  EXPECT_EQ(series, 20u);
+  EXPECT_EQ(points, 20u * 9001u);
+  EXPECT_NE(r.body.find(R"([1700000900,"9015"]]}]}})"), std::string::npos);
+}
+
 TEST(QueryApiTest, ErrorsCarryPrometheusErrorTypes) {
   PharosProcess pharos;
   ASSERT_TRUE(pharos.StartServe()) << pharos.Stderr();
