@@ -68,9 +68,9 @@ class PosixAppendFile final : public AppendFile {
   uint64_t size_;
 };
 
-// Opens `path` read-only and tells its size; the caller closes the descriptor.
-Result<int> OpenForReading(const std::string& path, uint64_t& size) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+// Opens `path` with `flags` and tells its size; the caller closes the descriptor.
+Result<int> OpenWithSize(const std::string& path, int flags, uint64_t& size) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC, 0644);
   if (fd < 0) return IoError("open", path, errno);
   struct stat st;
   if (::fstat(fd, &st) != 0) {
@@ -98,21 +98,15 @@ class PosixMappedFile final : public MappedFile {
 class PosixEnv final : public Env {
  public:
   Result<std::unique_ptr<AppendFile>> OpenAppend(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) return IoError("open", path, errno);
-    struct stat st;
-    if (::fstat(fd, &st) != 0) {
-      int err = errno;
-      ::close(fd);
-      return IoError("stat", path, err);
-    }
-    return std::unique_ptr<AppendFile>(
-        new PosixAppendFile(path, fd, static_cast<uint64_t>(st.st_size)));
+    uint64_t size = 0;
+    Result<int> fd = OpenWithSize(path, O_WRONLY | O_CREAT | O_APPEND, size);
+    if (!fd.ok()) return fd.status();
+    return std::unique_ptr<AppendFile>(new PosixAppendFile(path, *fd, size));
   }
 
   Result<std::string> ReadFile(const std::string& path) override {
     uint64_t file_size = 0;
-    Result<int> opened = OpenForReading(path, file_size);
+    Result<int> opened = OpenWithSize(path, O_RDONLY, file_size);
     if (!opened.ok()) return opened.status();
     int fd = *opened;
     std::string out(static_cast<size_t>(file_size), '\0');
@@ -135,7 +129,7 @@ class PosixEnv final : public Env {
 
   Result<std::unique_ptr<MappedFile>> OpenMapped(const std::string& path) override {
     uint64_t file_size = 0;
-    Result<int> opened = OpenForReading(path, file_size);
+    Result<int> opened = OpenWithSize(path, O_RDONLY, file_size);
     if (!opened.ok()) return opened.status();
     int fd = *opened;
     size_t size = static_cast<size_t>(file_size);

@@ -1,6 +1,5 @@
 #include "tsdb/chunk.h"
 
-#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -238,7 +237,7 @@ void Start(XorCursor& c, std::string_view padded, size_t chunk_size) {
     c.corrupt = chunk_size != 0;
     return;
   }
-  c.total = static_cast<uint16_t>((c.data[0] << 8) | c.data[1]);
+  c.total = static_cast<uint16_t>(XorChunkCount(padded));
 }
 
 }  // namespace
@@ -261,10 +260,6 @@ bool DecodeXorChunk(std::string_view chunk, int64_t mint, int64_t maxt, std::vec
   padded.append(XorCursor::kPadding, '\0');
   XorCursor c;
   Start(c, padded, chunk.size());
-  // Grown geometrically: an exact reserve per chunk would copy a series' samples once per
-  // chunk.
-  if (out.capacity() < out.size() + c.total)
-    out.reserve(std::max(out.size() + c.total, 2 * out.capacity()));
   while (NextSample(c)) {
     if (c.t < mint) continue;
     if (c.t > maxt) break;

@@ -41,6 +41,7 @@ struct Batch {
   size_t first = 0;
   size_t end = 0;
   size_t decoded = 0;
+  size_t slot = 0;  // the decoder scratch it uses
   bool done = false;
   std::vector<std::vector<Sample>> samples;
   std::vector<uint64_t> loaded;  // samples read for each series, before the transform
@@ -73,7 +74,6 @@ class StoreSeriesSet final : public SeriesSet {
       pool_ = pool;
       for (size_t i = 0; i < kReadAheadBatches; ++i) {
         slots_.emplace_back().frames.resize(blocks_.size());
-        free_slots_.push_back(i);
       }
     }
   }
@@ -231,31 +231,31 @@ class StoreSeriesSet final : public SeriesSet {
         spare_.pop_back();
       }
       next_submit_ = batch->end;
-      size_t slot = free_slots_.back();
-      free_slots_.pop_back();
+      // Batch k-kReadAheadBatches has left the queue, so its task is done with this slot.
+      batch->slot = submitted_batches_++ % kReadAheadBatches;
       ++running_;
       Batch* b = batch.get();
       batches_.push_back(std::move(batch));
-      pool_->Submit([this, b, slot] { Decode(*b, slot); });
+      pool_->Submit([this, b] { Decode(*b); });
     }
   }
 
   // Series per batch: as many as make about kBatchSamples / 2 samples at the sizes seen
   // so far.
   size_t BatchGroups() const PHAROS_REQUIRES(mu_) {
-    if (submitted_groups_seen_ == 0) return 16;
-    size_t per_group = std::max<size_t>(1, decoded_samples_ / submitted_groups_seen_);
+    if (decoded_groups_ == 0) return 16;
+    size_t per_group = std::max<size_t>(1, decoded_samples_ / decoded_groups_);
     return std::clamp<size_t>(kBatchSamples / 2 / per_group, 4, 1024);
   }
 
-  void Decode(Batch& b, size_t slot) {
+  void Decode(Batch& b) {
     size_t g = b.first;
     size_t samples = 0;
     for (; g < b.end && !stopping_.load(std::memory_order_relaxed); ++g) {
       std::vector<Sample>& out = b.samples[g - b.first];
       uint64_t& loaded = b.loaded[g - b.first];
       // On an error the caller reads the series again and reports it.
-      if (!ReadAndTransform(g, slots_[slot], out, loaded).ok()) break;
+      if (!ReadAndTransform(g, slots_[b.slot], out, loaded).ok()) break;
       samples += loaded;
       if (samples >= kBatchSamples) {
         ++g;
@@ -266,8 +266,7 @@ class StoreSeriesSet final : public SeriesSet {
     b.decoded = g;
     b.done = true;
     decoded_samples_ += samples;
-    submitted_groups_seen_ += g - b.first;
-    free_slots_.push_back(slot);
+    decoded_groups_ += g - b.first;
     --running_;
     // A wake-up is a system call: only when someone waits.
     if (waiting_) cv_.notify_all();
@@ -314,18 +313,18 @@ class StoreSeriesSet final : public SeriesSet {
 
   // Decoding ahead (pool_ set): batches in order, the front one being read by the caller.
   TaskPool* pool_ = nullptr;
-  std::deque<DecodeScratch> slots_;  // one per batch in flight; a task owns its slot
+  std::deque<DecodeScratch> slots_;  // batch k decodes with slots_[k % kReadAheadBatches]
   std::atomic<bool> stopping_{false};
   Mutex mu_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Batch>> batches_ PHAROS_GUARDED_BY(mu_);
-  std::vector<size_t> free_slots_ PHAROS_GUARDED_BY(mu_);
   std::vector<std::vector<Sample>> spare_ PHAROS_GUARDED_BY(mu_);  // emptied sample buffers
   size_t next_submit_ PHAROS_GUARDED_BY(mu_) = 0;
   size_t running_ PHAROS_GUARDED_BY(mu_) = 0;
   bool waiting_ PHAROS_GUARDED_BY(mu_) = false;  // the caller (or the destructor) sleeps
   size_t decoded_samples_ PHAROS_GUARDED_BY(mu_) = 0;
-  size_t submitted_groups_seen_ PHAROS_GUARDED_BY(mu_) = 0;
+  size_t decoded_groups_ PHAROS_GUARDED_BY(mu_) = 0;
+  size_t submitted_batches_ PHAROS_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace
