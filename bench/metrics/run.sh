@@ -35,7 +35,11 @@ cleanup() {
 trap cleanup EXIT
 
 
-"$RWBENCH" generate --series "$SERIES" --points "$POINTS" --shards "$SHARDS" --out "$WORK/bodies.bin"
+# The newest sample 15 minutes old: past Pharos's out-of-order window (10 minutes), so its
+# flush cuts every sample into a block, as VictoriaMetrics's force_flush and Prometheus's
+# snapshot write theirs, and bytes per sample compare compressed blocks with parts.
+"$RWBENCH" generate --series "$SERIES" --points "$POINTS" --shards "$SHARDS" --end-ago-ms 900000 \
+  --out "$WORK/bodies.bin"
 EXPECTED=$((SERIES * POINTS))
 
 # Counts samples in JSON-lines export output (Pharos and VictoriaMetrics share the format).

@@ -4,6 +4,8 @@
 //   rwbench generate --series 50000 --points 200 --out FILE   pre-build bodies
 //           [--interval-ms 15000] [--demo 3]  (demo: series shaped like the PromLabs demo
 //           service's, which the PromQL compliance queries read, for that many instances)
+//           [--end-ago-ms 0]  (the last sample that long before now: data older than a
+//           store's out-of-order window can be cut into blocks at once)
 //   rwbench send --file FILE --port PORT [--path /api/v1/write] prints samples/s
 //
 // Series look like node-exporter and HTTP-server metrics: CPU-seconds counters with
@@ -183,13 +185,13 @@ std::vector<Series> MakeSeries(int total, int demo_instances) {
 }
 
 int Generate(int series_count, int points, int shards, int per_body, int64_t interval, int demo,
-             const std::string& path) {
+             int64_t end_ago, const std::string& path) {
   std::vector<Series> series = MakeSeries(series_count, demo);
   std::mt19937_64 rng(11);
   int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
-  int64_t start = now - static_cast<int64_t>(points) * interval;
+  int64_t start = now - end_ago - static_cast<int64_t>(points) * interval;
   start -= start % interval;
   std::ofstream out(path, std::ios::binary);
   uint64_t total_samples = 0, total_bytes = 0, bodies = 0;
@@ -386,6 +388,7 @@ int main(int argc, char** argv) {
                     std::atoi(Arg(argc, argv, "--per-body", "2000").c_str()),
                     std::atoll(Arg(argc, argv, "--interval-ms", "15000").c_str()),
                     std::atoi(Arg(argc, argv, "--demo", "0").c_str()),
+                    std::atoll(Arg(argc, argv, "--end-ago-ms", "0").c_str()),
                     Arg(argc, argv, "--out", "bodies.bin"));
   }
   if (cmd == "send") {

@@ -12,25 +12,49 @@
 
 namespace pharos::tsdb {
 
-/// Appends samples to a growing byte string. Not thread-safe.
-class XorAppender {
+/// A chunk being appended to, with the encoder's state: one per head series, so it is laid
+/// out small (48 bytes) and owns a buffer grown in small steps rather than doubled. It also
+/// remembers the newest sample's timestamp and value bits after Restart(), because the head
+/// orders later appends by them. Not thread-safe.
+class XorChunk {
  public:
-  /// Starts an empty chunk in `out` (cleared).
-  explicit XorAppender(std::string* out);
+  XorChunk() = default;
+  ~XorChunk();
+  XorChunk(const XorChunk&) = delete;
+  XorChunk& operator=(const XorChunk&) = delete;
+
   void Append(int64_t t, double v);
+  /// Samples in the chunk.
   uint16_t count() const { return count_; }
+  /// The encoded chunk (its 2-byte count first).
+  std::string_view bytes() const;
+  /// The oldest sample's timestamp; requires count() > 0.
+  int64_t first_t() const;
+  /// The newest appended sample's timestamp (INT64_MIN before any) and value bits; kept
+  /// by Restart and Release.
+  int64_t last_t() const { return t_; }
+  uint64_t last_bits() const { return v_bits_; }
+  /// Starts a new empty chunk in the same buffer (the next one grows as this one did).
+  void Restart();
+  /// Starts a new empty chunk and frees the buffer (an idle series holds none).
+  void Release();
+  /// Bytes allocated for the buffer.
+  size_t capacity() const { return capacity_; }
 
  private:
+  void Reserve(size_t bytes);
   void WriteBits(uint64_t value, int bits);
   void WriteBit(bool bit) { WriteBits(bit ? 1 : 0, 1); }
   void WriteValue(uint64_t bits);
 
-  std::string* out_;
-  int bit_pos_ = 0;  // bits used in the last byte of *out_ (0 = need a new byte)
-  uint16_t count_ = 0;
-  int64_t t_ = 0;
+  uint8_t* data_ = nullptr;  // malloc'd
+  int64_t t_ = INT64_MIN;
   int64_t t_delta_ = 0;
   uint64_t v_bits_ = 0;
+  uint16_t size_ = 0;
+  uint16_t capacity_ = 0;
+  uint16_t count_ = 0;
+  uint8_t bit_pos_ = 0;     // bits used in the last byte (0 = need a new byte)
   uint8_t leading_ = 0xFF;  // 0xFF: no previous window
   uint8_t trailing_ = 0;
 };
@@ -53,7 +77,7 @@ struct XorCursor {
   bool corrupt = false;
 };
 
-/// Reads a chunk written by XorAppender, one sample at a time (tests, fuzzing).
+/// Reads a chunk written by XorChunk, one sample at a time (tests, fuzzing).
 class XorIterator {
  public:
   explicit XorIterator(std::string_view chunk);

@@ -25,11 +25,10 @@ double FromBits(uint64_t b) {
 }
 
 void RoundTrip(const std::vector<std::pair<int64_t, double>>& samples) {
-  std::string data;
-  XorAppender app(&data);
+  XorChunk app;
   for (auto [t, v] : samples) app.Append(t, v);
   EXPECT_EQ(app.count(), samples.size());
-  XorIterator it(data);
+  XorIterator it(app.bytes());
   for (size_t i = 0; i < samples.size(); ++i) {
     ASSERT_TRUE(it.Next()) << "sample " << i;
     EXPECT_EQ(it.t(), samples[i].first) << "sample " << i;
@@ -43,11 +42,10 @@ TEST(XorChunkTest, RegularScrape) {
   std::vector<std::pair<int64_t, double>> s;
   for (int i = 0; i < 120; ++i) s.push_back({1700000000000 + i * 15000, 100.0 + i});
   RoundTrip(s);
-  std::string data;
-  XorAppender app(&data);
+  XorChunk app;
   for (auto [t, v] : s) app.Append(t, v);
   // Constant interval and small increments compress to under 2 bytes per sample.
-  EXPECT_LT(data.size(), 120u * 2);
+  EXPECT_LT(app.bytes().size(), 120u * 2);
 }
 
 TEST(XorChunkTest, EdgeValues) {
@@ -97,15 +95,14 @@ TEST(XorChunkTest, RandomValues) {
 }
 
 TEST(XorChunkTest, EmptyAndCorrupt) {
-  std::string data;
-  XorAppender app(&data);
-  XorIterator empty(data);
+  XorChunk app;
+  XorIterator empty(app.bytes());
   EXPECT_FALSE(empty.Next());
   EXPECT_FALSE(empty.corrupt());
   app.Append(1000, 1.5);
   app.Append(2000, 2.5);
   app.Append(3000, 2.5);
-  std::string truncated = data.substr(0, data.size() - 2);
+  std::string truncated(app.bytes().substr(0, app.bytes().size() - 2));
   XorIterator it(truncated);
   int n = 0;
   while (it.Next()) ++n;
@@ -129,11 +126,11 @@ TEST(XorChunkTest, ArbitraryBytesAndEveryPrefixAreSafe) {
     while (it.Next() && n < 100000) ++n;
     EXPECT_LE(n, 65535);
   }
-  std::string data;
-  XorAppender app(&data);
+  XorChunk app;
   for (int i = 0; i < 120; ++i) app.Append(1000LL * i + (i % 3), i * 0.37);
+  std::string_view data = app.bytes();
   for (size_t len = 2; len < data.size(); ++len) {
-    std::string prefix = data.substr(0, len);
+    std::string prefix(data.substr(0, len));
     XorIterator it(prefix);
     int n = 0;
     while (it.Next()) {

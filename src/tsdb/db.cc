@@ -200,9 +200,9 @@ class StoreQuerier final : public Querier {
       if (s == nullptr) continue;
       // Label symbols never change and interned strings live as long as the head, so the
       // set keeps symbol ids (about 40 bytes a series), not the series or its labels.
-      refs.push_back(
-          {SeriesRef::kHead, static_cast<uint32_t>(s->label_syms.size()), symbols.size(), ref});
-      symbols.insert(symbols.end(), s->label_syms.begin(), s->label_syms.end());
+      std::span<const uint32_t> syms = s->label_syms();
+      refs.push_back({SeriesRef::kHead, static_cast<uint32_t>(syms.size()), symbols.size(), ref});
+      symbols.insert(symbols.end(), syms.begin(), syms.end());
     }
     return NewStoreSeriesSet(head_, blocks_, epoch_, mint, maxt, hints.limit, std::move(refs),
                              std::move(symbols), pool_);
@@ -776,7 +776,7 @@ class DbImpl final : public Db {
                                    "out-of-order window of {} before the series' newest "
                                    "sample at {}",
                                    s.t, labels, FormatDuration(options_.out_of_order_window),
-                                   series.max_t));
+                                   series.max_t()));
     }
   }
 
@@ -955,32 +955,36 @@ class DbImpl final : public Db {
     PHAROS_RETURN_IF_ERROR(wal_->Append(floor));
     Step(MaintenanceStep::kCutWalRolled);
     uint64_t limit = head_.RefLimit();
-    // Label sets first (sorted), then each series' samples read and written one at a time:
-    // the cut holds one series' samples, never the block's.
+    // Series sorted by their interned labels (16 bytes a series: no label strings are
+    // copied to sort), then each one's labels and samples read and written in turn: the
+    // cut holds one series' samples, never the block's. Only this cut removes series from
+    // the head (Collect, below), so the pointers stay valid.
     struct CutRef {
-      Labels labels;
+      const MemSeries* series;
       uint64_t ref;
     };
     std::vector<CutRef> refs;
+    refs.reserve(head_.NumSeries());
     for (uint64_t ref = 1; ref < limit; ++ref) {
       MemSeries* s = head_.ByRef(ref);
-      if (s != nullptr) refs.push_back({head_.LabelsOf(*s), ref});
+      if (s != nullptr) refs.push_back({s, ref});
     }
-    std::sort(refs.begin(), refs.end(),
-              [](const CutRef& a, const CutRef& b) { return LabelsLess(a.labels, b.labels); });
+    std::sort(refs.begin(), refs.end(), [this](const CutRef& a, const CutRef& b) {
+      return head_.CompareLabels(*a.series, *b.series) < 0;
+    });
     Result<std::unique_ptr<BlockWriter>> writer =
         BlockWriter::Create(options_.env, blocks_dir_, "cut.tmp");
     if (!writer.ok()) return writer.status();
     std::vector<Sample> samples;
+    Labels labels;
     for (const CutRef& r : refs) {
-      MemSeries* s = head_.ByRef(r.ref);
-      if (s == nullptr) continue;
       {
         std::lock_guard<std::mutex> lock(head_.Stripe(r.ref));
         samples.clear();
-        head_.Read(*s, INT64_MIN, boundary - 1, samples);
+        head_.Read(*r.series, INT64_MIN, boundary - 1, samples);
       }
-      PHAROS_RETURN_IF_ERROR((*writer)->Add(r.labels, samples));
+      head_.LabelsOf(*r.series, labels);
+      PHAROS_RETURN_IF_ERROR((*writer)->Add(labels, samples));
     }
     uint64_t cut_series = (*writer)->num_series();
     std::vector<std::shared_ptr<Block>> blocks = Blocks();

@@ -11,11 +11,6 @@ namespace {
 
 constexpr uint16_t kSamplesPerChunk = 120;
 
-// Requires the series' stripe lock.
-bool HoldsNoSamples(const MemSeries& s) {
-  return s.closed.empty() && s.out_of_order.empty() && (!s.appender || s.appender->count() == 0);
-}
-
 uint64_t Bits(double v) {
   uint64_t b;
   std::memcpy(&b, &v, 8);
@@ -108,6 +103,25 @@ size_t SymbolTable::live() const {
   return ids_.size();
 }
 
+// ---- MemSeries ----
+
+MemSeriesPtr MemSeries::New(std::span<const uint32_t> label_syms) {
+  static_assert(sizeof(MemSeries) % alignof(uint32_t) == 0);
+  void* raw = ::operator new(sizeof(MemSeries) + label_syms.size_bytes());
+  auto* s = new (raw) MemSeries();
+  s->num_label_syms = static_cast<uint32_t>(label_syms.size());
+  if (!label_syms.empty()) {
+    std::memcpy(static_cast<char*>(raw) + sizeof(MemSeries), label_syms.data(),
+                label_syms.size_bytes());
+  }
+  return MemSeriesPtr(s);
+}
+
+void MemSeriesDeleter::operator()(MemSeries* s) const {
+  s->~MemSeries();
+  ::operator delete(s);
+}
+
 // ---- Head: series ----
 
 Head::Head(const Options& options) : options_(options) {
@@ -127,10 +141,11 @@ uint64_t Head::HashLabels(std::span<const LabelView> labels) {
 }
 
 bool Head::SameLabels(const MemSeries& s, std::span<const LabelView> labels) const {
-  if (s.label_syms.size() != labels.size() * 2) return false;
+  std::span<const uint32_t> syms = s.label_syms();
+  if (syms.size() != labels.size() * 2) return false;
   for (size_t i = 0; i < labels.size(); ++i) {
-    if (symbols_.Get(s.label_syms[2 * i]) != labels[i].name ||
-        symbols_.Get(s.label_syms[2 * i + 1]) != labels[i].value) {
+    if (symbols_.Get(syms[2 * i]) != labels[i].name ||
+        symbols_.Get(syms[2 * i + 1]) != labels[i].value) {
       return false;
     }
   }
@@ -140,11 +155,7 @@ bool Head::SameLabels(const MemSeries& s, std::span<const LabelView> labels) con
 MemSeries* Head::Find(std::span<const LabelView> labels, uint64_t hash) {
   HashShard& shard = shards_[hash & (kHashShards - 1)];
   MutexLock lock(shard.mu);
-  auto [begin, end] = shard.map.equal_range(hash);
-  for (auto it = begin; it != end; ++it) {
-    if (SameLabels(*it->second, labels)) return it->second;
-  }
-  return nullptr;
+  return shard.table.Find(hash, [&](const MemSeries& s) { return SameLabels(s, labels); });
 }
 
 MemSeries* Head::Create(std::span<const LabelView> labels, uint64_t hash, uint64_t ref,
@@ -152,20 +163,23 @@ MemSeries* Head::Create(std::span<const LabelView> labels, uint64_t hash, uint64
   created = false;
   HashShard& shard = shards_[hash & (kHashShards - 1)];
   MutexLock shard_lock(shard.mu);
-  auto [begin, end] = shard.map.equal_range(hash);
-  for (auto it = begin; it != end; ++it) {
-    if (SameLabels(*it->second, labels)) return it->second;
+  if (MemSeries* existing =
+          shard.table.Find(hash, [&](const MemSeries& s) { return SameLabels(s, labels); })) {
+    return existing;
   }
-  auto series = std::make_unique<MemSeries>();
-  series->label_syms.reserve(labels.size() * 2);
+  thread_local std::vector<uint32_t> syms;
+  syms.clear();
+  uint32_t metric_name = 0;
   for (const LabelView& l : labels) {
     uint32_t name = symbols_.Intern(l.name);
     uint32_t value = symbols_.Intern(l.value);
-    series->label_syms.push_back(name);
-    series->label_syms.push_back(value);
-    if (l.name == "__name__") series->metric_name_sym = value;
+    syms.push_back(name);
+    syms.push_back(value);
+    if (l.name == "__name__") metric_name = value;
   }
-  series->appender.emplace(&series->head_chunk);
+  MemSeriesPtr series = MemSeries::New(syms);
+  series->metric_name_sym = metric_name;
+  series->label_hash = static_cast<uint32_t>(hash);
   MemSeries* raw = series.get();
   {
     WriterLock lock(index_mu_);
@@ -175,21 +189,16 @@ MemSeries* Head::Create(std::span<const LabelView> labels, uint64_t hash, uint64
     raw->ref = ref;
     if (end <= ref) by_ref_.resize(ref + 1 - ref_base_);
     by_ref_[ref - ref_base_] = std::move(series);
-    for (size_t i = 0; i < raw->label_syms.size(); i += 2) {
-      uint32_t name = raw->label_syms[i];
-      uint32_t value = raw->label_syms[i + 1];
-      std::vector<uint64_t>& list = postings_[PairKey(name, value)];
+    for (size_t i = 0; i < syms.size(); i += 2) {
+      uint32_t name = syms[i];
+      uint32_t value = syms[i + 1];
+      PostingList& list = postings_[PairKey(name, value)];
       if (list.empty()) values_[name].push_back(value);
-      // Refs mostly arrive in increasing order; replay may not, so keep lists sorted.
-      if (list.empty() || list.back() < ref) {
-        list.push_back(ref);
-      } else {
-        list.insert(std::lower_bound(list.begin(), list.end(), ref), ref);
-      }
+      list.Add(ref);
     }
     if (raw->metric_name_sym) ++series_per_metric_[raw->metric_name_sym];
   }
-  shard.map.emplace(hash, raw);
+  shard.table.Insert(hash, raw);
   num_series_.fetch_add(1, std::memory_order_relaxed);
   created = true;
   return raw;
@@ -213,15 +222,18 @@ uint64_t Head::SeriesForMetric(std::string_view name) const {
 
 SampleVerdict Head::Check(const MemSeries& s, int64_t t, double v, bool enforce_window) const {
   if (t < min_append_t_.load(std::memory_order_acquire)) return SampleVerdict::kTooOld;
-  if (s.max_t == INT64_MIN || t > s.max_t) return SampleVerdict::kAppend;
-  if (t == s.max_t) {
-    return Bits(v) == s.last_bits ? SampleVerdict::kDuplicate : SampleVerdict::kConflict;
+  const int64_t max_t = s.max_t();
+  if (max_t == INT64_MIN || t > max_t) return SampleVerdict::kAppend;
+  if (t == max_t) {
+    return Bits(v) == s.last_bits() ? SampleVerdict::kDuplicate : SampleVerdict::kConflict;
   }
   int64_t window = options_.out_of_order_window.count();
-  if (enforce_window && (window <= 0 || t < s.max_t - window)) return SampleVerdict::kTooOld;
-  auto it = std::lower_bound(s.out_of_order.begin(), s.out_of_order.end(), t,
+  if (enforce_window && (window <= 0 || t < max_t - window)) return SampleVerdict::kTooOld;
+  if (!s.history) return SampleVerdict::kOutOfOrder;
+  const std::vector<Sample>& ooo = s.history->out_of_order;
+  auto it = std::lower_bound(ooo.begin(), ooo.end(), t,
                              [](const Sample& a, int64_t b) { return a.t < b; });
-  if (it != s.out_of_order.end() && it->t == t) {
+  if (it != ooo.end() && it->t == t) {
     return Bits(it->v) == Bits(v) ? SampleVerdict::kDuplicate : SampleVerdict::kConflict;
   }
   return SampleVerdict::kOutOfOrder;
@@ -229,22 +241,21 @@ SampleVerdict Head::Check(const MemSeries& s, int64_t t, double v, bool enforce_
 
 void Head::Apply(MemSeries& s, SampleVerdict verdict, int64_t t, double v) {
   if (verdict == SampleVerdict::kOutOfOrder) {
-    auto it = std::lower_bound(s.out_of_order.begin(), s.out_of_order.end(), t,
+    if (!s.history) s.history = std::make_unique<SeriesHistory>();
+    std::vector<Sample>& ooo = s.history->out_of_order;
+    auto it = std::lower_bound(ooo.begin(), ooo.end(), t,
                                [](const Sample& a, int64_t b) { return a.t < b; });
-    s.out_of_order.insert(it, Sample{t, v});
+    ooo.insert(it, Sample{t, v});
   } else if (verdict == SampleVerdict::kAppend) {
-    if (s.appender->count() >= kSamplesPerChunk) {
-      ClosedChunk closed{s.head_min_t, s.max_t, std::string(s.head_chunk)};  // exact-size copy
-      s.closed.push_back(std::move(closed));  // counted when it was the head chunk
-      s.appender.emplace(&s.head_chunk);
+    if (s.chunk.count() >= kSamplesPerChunk) {
+      if (!s.history) s.history = std::make_unique<SeriesHistory>();
+      // An exact-size copy; counted when it was the head chunk.
+      s.history->closed.push_back(
+          ClosedChunk{s.chunk.first_t(), s.chunk.last_t(), std::string(s.chunk.bytes())});
+      s.chunk.Restart();
     }
-    if (s.appender->count() == 0) {
-      s.head_min_t = t;
-      num_chunks_.fetch_add(1, std::memory_order_relaxed);
-    }
-    s.appender->Append(t, v);
-    s.max_t = t;
-    s.last_bits = Bits(v);
+    if (s.chunk.count() == 0) num_chunks_.fetch_add(1, std::memory_order_relaxed);
+    s.chunk.Append(t, v);
   } else {
     return;
   }
@@ -262,26 +273,27 @@ void Head::Read(const MemSeries& s, int64_t mint, int64_t maxt, std::vector<Samp
   if (mint > maxt) return;
   // Room for every sample of the chunks in range (a chunk starts with its count), so the
   // vector grows once, not once per chunk.
-  size_t most = out.size() + s.out_of_order.size();
-  for (const ClosedChunk& c : s.closed) {
+  static const SeriesHistory kNoHistory;
+  const SeriesHistory& h = s.history ? *s.history : kNoHistory;
+  size_t most = out.size() + h.out_of_order.size() + s.chunk.count();
+  for (const ClosedChunk& c : h.closed) {
     if (c.max_t >= mint && c.min_t <= maxt) most += XorChunkCount(c.data);
   }
-  most += XorChunkCount(s.head_chunk);
   if (out.capacity() < most) out.reserve(std::max(most, out.capacity() * 2));
   // The head writes its own chunks in memory: they cannot be damaged.
   auto decode = [&](std::string_view data) { DecodeXorChunk(data, mint, maxt, out); };
-  for (const ClosedChunk& c : s.closed) {
+  for (const ClosedChunk& c : h.closed) {
     if (c.max_t < mint || c.min_t > maxt) continue;
     decode(c.data);
   }
-  if (s.appender && s.appender->count() > 0 && s.head_min_t <= maxt && s.max_t >= mint) {
-    decode(s.head_chunk);
+  if (s.chunk.count() > 0 && s.chunk.first_t() <= maxt && s.chunk.last_t() >= mint) {
+    decode(s.chunk.bytes());
   }
-  if (s.out_of_order.empty()) return;
+  if (h.out_of_order.empty()) return;
   std::vector<Sample> merged;
-  merged.reserve(out.size() - base + s.out_of_order.size());
+  merged.reserve(out.size() - base + h.out_of_order.size());
   size_t i = base;
-  for (const Sample& o : s.out_of_order) {
+  for (const Sample& o : h.out_of_order) {
     if (o.t < mint || o.t > maxt) continue;
     while (i < out.size() && out[i].t < o.t) merged.push_back(out[i++]);
     if (i < out.size() && out[i].t == o.t) continue;  // in-order sample wins
@@ -303,19 +315,24 @@ void Head::RaiseRefLimit(uint64_t limit) {
 }
 
 void Head::Truncate(MemSeries& s, int64_t boundary) {
-  size_t drop = 0;
-  while (drop < s.closed.size() && s.closed[drop].max_t < boundary) ++drop;
-  if (drop) {
-    s.closed.erase(s.closed.begin(), s.closed.begin() + static_cast<ptrdiff_t>(drop));
-    num_chunks_.fetch_sub(drop, std::memory_order_relaxed);
+  if (s.history) {
+    std::vector<ClosedChunk>& closed = s.history->closed;
+    size_t drop = 0;
+    while (drop < closed.size() && closed[drop].max_t < boundary) ++drop;
+    if (drop) {
+      closed.erase(closed.begin(), closed.begin() + static_cast<ptrdiff_t>(drop));
+      num_chunks_.fetch_sub(drop, std::memory_order_relaxed);
+    }
+    std::vector<Sample>& ooo = s.history->out_of_order;
+    auto keep = std::lower_bound(ooo.begin(), ooo.end(), boundary,
+                                 [](const Sample& a, int64_t b) { return a.t < b; });
+    ooo.erase(ooo.begin(), keep);
+    if (closed.empty() && ooo.empty()) s.history.reset();
   }
-  if (s.appender && s.appender->count() > 0 && s.max_t < boundary) {
-    s.appender.emplace(&s.head_chunk);  // empty; max_t and last_bits still order appends
+  if (s.chunk.count() > 0 && s.chunk.last_t() < boundary) {
+    s.chunk.Release();  // empty; its last sample still orders appends
     num_chunks_.fetch_sub(1, std::memory_order_relaxed);
   }
-  auto keep = std::lower_bound(s.out_of_order.begin(), s.out_of_order.end(), boundary,
-                               [](const Sample& a, int64_t b) { return a.t < b; });
-  s.out_of_order.erase(s.out_of_order.begin(), keep);
   int64_t cur = min_t_.load(std::memory_order_relaxed);
   while (cur < boundary &&
          !min_t_.compare_exchange_weak(cur, boundary, std::memory_order_relaxed)) {
@@ -334,7 +351,7 @@ std::vector<uint64_t> Head::EmptySeries() const {
     MemSeries* s = ByRef(ref);
     if (!s) continue;
     std::lock_guard<std::mutex> lock(const_cast<Head*>(this)->Stripe(ref));
-    if (HoldsNoSamples(*s)) out.push_back(ref);
+    if (s->HoldsNoSamples()) out.push_back(ref);
   }
   return out;
 }
@@ -350,27 +367,16 @@ size_t Head::Collect(std::span<const uint64_t> candidates) {
     MemSeries* s = ByRef(ref);
     if (!s) continue;
     std::lock_guard<std::mutex> lock(Stripe(ref));
-    if (HoldsNoSamples(*s)) {
+    if (s->HoldsNoSamples()) {
       s->deleted = true;
       dead.push_back(s);
     }
   }
   if (dead.empty()) return 0;
   for (MemSeries* s : dead) {
-    std::vector<LabelView> views;
-    for (size_t i = 0; i < s->label_syms.size(); i += 2) {
-      views.push_back({symbols_.Get(s->label_syms[i]), symbols_.Get(s->label_syms[i + 1])});
-    }
-    uint64_t hash = HashLabels(views);
-    HashShard& shard = shards_[hash & (kHashShards - 1)];
+    HashShard& shard = shards_[s->label_hash & (kHashShards - 1)];
     MutexLock lock(shard.mu);
-    auto [begin, end] = shard.map.equal_range(hash);
-    for (auto it = begin; it != end; ++it) {
-      if (it->second == s) {
-        shard.map.erase(it);
-        break;
-      }
-    }
+    shard.table.Erase(s);
   }
   // Each affected postings list is filtered once for all the dead series (removing them
   // one by one costs a list's length per series: quadratic when many series of one big
@@ -383,14 +389,15 @@ size_t Head::Collect(std::span<const uint64_t> candidates) {
   std::unordered_map<uint64_t, uint32_t> affected;  // pair -> its name
   std::vector<uint32_t> released;                   // their label symbols
   for (MemSeries* s : dead) {
-    for (size_t i = 0; i < s->label_syms.size(); i += 2) {
-      affected.emplace(PairKey(s->label_syms[i], s->label_syms[i + 1]), s->label_syms[i]);
+    std::span<const uint32_t> syms = s->label_syms();
+    for (size_t i = 0; i < syms.size(); i += 2) {
+      affected.emplace(PairKey(syms[i], syms[i + 1]), syms[i]);
     }
     if (s->metric_name_sym) {
       auto mit = series_per_metric_.find(s->metric_name_sym);
       if (mit != series_per_metric_.end() && --mit->second == 0) series_per_metric_.erase(mit);
     }
-    released.insert(released.end(), s->label_syms.begin(), s->label_syms.end());
+    released.insert(released.end(), syms.begin(), syms.end());
     graveyard_.push_back(std::move(by_ref_[s->ref - ref_base_]));
     num_series_.fetch_sub(1, std::memory_order_relaxed);
   }
@@ -399,9 +406,7 @@ size_t Head::Collect(std::span<const uint64_t> candidates) {
   for (const auto& [key, name] : affected) {
     auto pit = postings_.find(key);
     if (pit == postings_.end()) continue;
-    std::erase_if(pit->second, [&dead_refs](uint64_t ref) {
-      return std::binary_search(dead_refs.begin(), dead_refs.end(), ref);
-    });
+    pit->second.RemoveAll(dead_refs);
     if (pit->second.empty()) {
       postings_.erase(pit);
       emptied[name].push_back(static_cast<uint32_t>(key));
@@ -427,12 +432,29 @@ size_t Head::Collect(std::span<const uint64_t> candidates) {
 
 Labels Head::LabelsOf(const MemSeries& s) const {
   Labels labels;
-  labels.reserve(s.label_syms.size() / 2);
-  for (size_t i = 0; i < s.label_syms.size(); i += 2) {
-    labels.push_back(Label{std::string(symbols_.Get(s.label_syms[i])),
-                           std::string(symbols_.Get(s.label_syms[i + 1]))});
-  }
+  LabelsOf(s, labels);
   return labels;
+}
+
+void Head::LabelsOf(const MemSeries& s, Labels& out) const {
+  std::span<const uint32_t> syms = s.label_syms();
+  out.resize(syms.size() / 2);
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i].name.assign(symbols_.Get(syms[2 * i]));
+    out[i].value.assign(symbols_.Get(syms[2 * i + 1]));
+  }
+}
+
+// Names and values alternate, so comparing the symbol sequences compares label by label,
+// name first, a prefix first: the order of LabelsLess.
+int Head::CompareLabels(const MemSeries& a, const MemSeries& b) const {
+  std::span<const uint32_t> x = a.label_syms(), y = b.label_syms();
+  for (size_t k = 0; k < x.size() && k < y.size(); ++k) {
+    if (x[k] == y[k]) continue;
+    int c = symbols_.Get(x[k]).compare(symbols_.Get(y[k]));
+    if (c != 0) return c;
+  }
+  return x.size() < y.size() ? -1 : x.size() > y.size() ? 1 : 0;
 }
 
 std::vector<uint64_t> Head::AllRefs() const {
@@ -453,11 +475,22 @@ template <typename Pred>
 std::vector<uint64_t> Head::UnionWhere(uint32_t name, Pred pred) const {
   auto vit = values_.find(name);
   if (vit == values_.end()) return {};
-  std::vector<std::span<const uint64_t>> lists;
+  // Every chosen list decoded into one buffer, then merged.
+  std::vector<uint64_t> flat;
+  std::vector<size_t> ends;
   for (uint32_t value : vit->second) {
     if (!pred(symbols_.Get(value))) continue;
     auto pit = postings_.find(PairKey(name, value));
-    if (pit != postings_.end()) lists.emplace_back(pit->second);
+    if (pit == postings_.end()) continue;
+    pit->second.AppendTo(flat);
+    ends.push_back(flat.size());
+  }
+  if (ends.size() <= 1) return flat;
+  std::vector<std::span<const uint64_t>> lists;
+  size_t begin = 0;
+  for (size_t end : ends) {
+    lists.emplace_back(flat.data() + begin, end - begin);
+    begin = end;
   }
   return UnionSorted(lists);
 }
@@ -468,16 +501,18 @@ class Head::IndexView {
  public:
   explicit IndexView(const Head& head) : head_(head) {}
   bool HasName(const std::string& name) const { return head_.symbols_.Find(name) != 0; }
-  // A view into the index, valid while Postings() holds index_mu_.
+  // The list decoded into `scratch`.
   std::span<const uint64_t> Equal(const std::string& name, const std::string& value,
-                                  std::vector<uint64_t>& /*scratch*/) const
+                                  std::vector<uint64_t>& scratch) const
       PHAROS_NO_THREAD_SAFETY_ANALYSIS {
     uint32_t n = head_.symbols_.Find(name);
     uint32_t v = head_.symbols_.Find(value);
     if (!n || !v) return {};
     auto it = head_.postings_.find(PairKey(n, v));
     if (it == head_.postings_.end()) return {};
-    return it->second;
+    scratch.clear();
+    it->second.AppendTo(scratch);
+    return scratch;
   }
   template <typename Pred>
   std::vector<uint64_t> UnionWhere(const std::string& name,

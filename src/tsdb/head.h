@@ -16,6 +16,7 @@
 
 #include "common/mutex.h"
 #include "tsdb/chunk.h"
+#include "tsdb/head_index.h"
 #include "tsdb/tsdb.h"
 
 namespace pharos::tsdb {
@@ -71,20 +72,44 @@ struct ClosedChunk {
   std::string data;
 };
 
-/// One series. Label syms are fixed at creation; everything else is guarded by the
-/// series' stripe lock (Head::Stripe).
-struct MemSeries {
-  uint64_t ref = 0;
-  std::vector<uint32_t> label_syms;  // name, value, name, value... sorted by name
-  uint32_t metric_name_sym = 0;
-  int64_t max_t = INT64_MIN;  // last in-order timestamp
-  uint64_t last_bits = 0;     // its value's bits
-  int64_t head_min_t = INT64_MIN;
-  std::string head_chunk;
-  std::optional<XorAppender> appender;
+/// What a series has only after a while or rarely: closed chunks and out-of-order samples,
+/// allocated when first needed (a fresh series is all head chunk).
+struct SeriesHistory {
   std::vector<ClosedChunk> closed;
   std::vector<Sample> out_of_order;  // sorted by t
-  bool deleted = false;              // removed from the index by Collect
+};
+
+struct MemSeries;
+struct MemSeriesDeleter {
+  void operator()(MemSeries* s) const;
+};
+using MemSeriesPtr = std::unique_ptr<MemSeries, MemSeriesDeleter>;
+
+/// One series, in one allocation with its label symbols (80 bytes and 8 a label: a
+/// million series is a few hundred megabytes, so every field counts). Label symbols are
+/// fixed at creation; everything else is guarded by the series' stripe lock (Head::Stripe).
+struct MemSeries {
+  /// A series with these label symbols (name, value, name, value... sorted by name).
+  static MemSeriesPtr New(std::span<const uint32_t> label_syms);
+  std::span<const uint32_t> label_syms() const {
+    return {reinterpret_cast<const uint32_t*>(this + 1), num_label_syms};
+  }
+  /// The last in-order sample's timestamp (INT64_MIN before any) and value bits: later
+  /// appends are ordered against them.
+  int64_t max_t() const { return chunk.last_t(); }
+  uint64_t last_bits() const { return chunk.last_bits(); }
+  bool HoldsNoSamples() const {
+    return chunk.count() == 0 &&
+           (!history || (history->closed.empty() && history->out_of_order.empty()));
+  }
+
+  uint64_t ref = 0;
+  XorChunk chunk;  // in-order samples after the closed chunks
+  std::unique_ptr<SeriesHistory> history;
+  uint32_t metric_name_sym = 0;
+  uint32_t num_label_syms = 0;
+  uint32_t label_hash = 0;  // the low bits of Head::HashLabels, for the series table
+  bool deleted = false;     // removed from the index by Collect
   /// Its series record is in the WAL; until then every request that writes samples for it
   /// logs the record too, so that no samples record precedes its series record.
   std::atomic<bool> logged{false};
@@ -129,6 +154,11 @@ class Head {
   /// Refs of series matching every matcher, ascending.
   std::vector<uint64_t> Postings(std::span<const Matcher> matchers) const;
   Labels LabelsOf(const MemSeries& s) const;
+  /// The series' labels into `out`, reusing its strings.
+  void LabelsOf(const MemSeries& s, Labels& out) const;
+  /// Label order (as LabelsLess) of two series, compared through the interned strings:
+  /// negative, zero or positive.
+  int CompareLabels(const MemSeries& a, const MemSeries& b) const;
   /// An interned string; the view lives as long as the head.
   std::string_view Symbol(uint32_t id) const { return symbols_.Get(id); }
   std::vector<std::string> LabelNames() const;
@@ -168,7 +198,7 @@ class Head {
   static constexpr size_t kHashShards = 256;
   struct HashShard {
     Mutex mu;
-    std::unordered_multimap<uint64_t, MemSeries*> map PHAROS_GUARDED_BY(mu);
+    SeriesTable table PHAROS_GUARDED_BY(mu);
   };
   static uint64_t PairKey(uint32_t name, uint32_t value) {
     return (static_cast<uint64_t>(name) << 32) | value;
@@ -188,14 +218,14 @@ class Head {
   // [ref - ref_base_]: refs are handed out in increasing order and never reused, so under
   // churn the oldest refs die first; Collect drops the dead slots at the front, and the
   // table stays as long as the span of live refs, not every series ever created.
-  std::deque<std::unique_ptr<MemSeries>> by_ref_ PHAROS_GUARDED_BY(index_mu_);
+  std::deque<MemSeriesPtr> by_ref_ PHAROS_GUARDED_BY(index_mu_);
   uint64_t ref_base_ PHAROS_GUARDED_BY(index_mu_) = 0;
-  std::unordered_map<uint64_t, std::vector<uint64_t>> postings_ PHAROS_GUARDED_BY(index_mu_);
+  std::unordered_map<uint64_t, PostingList> postings_ PHAROS_GUARDED_BY(index_mu_);
   std::unordered_map<uint32_t, std::vector<uint32_t>> values_ PHAROS_GUARDED_BY(index_mu_);
   std::unordered_map<uint32_t, uint64_t> series_per_metric_ PHAROS_GUARDED_BY(index_mu_);
   uint64_t next_ref_ PHAROS_GUARDED_BY(index_mu_) = 1;
   // Freed at the next collection.
-  std::vector<std::unique_ptr<MemSeries>> graveyard_ PHAROS_GUARDED_BY(index_mu_);
+  std::vector<MemSeriesPtr> graveyard_ PHAROS_GUARDED_BY(index_mu_);
   std::atomic<uint64_t> num_series_{0};
   std::atomic<uint64_t> num_chunks_{0};
   std::atomic<int64_t> min_t_{INT64_MAX};

@@ -74,6 +74,25 @@ TEST_F(HeadTest, LabelNamesAndValues) {
   EXPECT_TRUE(head_.LabelValues("nope").empty());
 }
 
+// The cut sorts series by CompareLabels: it must order as LabelsLess does on the strings,
+// whatever order the symbols were interned in.
+TEST_F(HeadTest, CompareLabelsOrdersAsLabelsLess) {
+  Add({{"__name__", "up"}, {"job", "api"}});  // a prefix of series 1 and 2
+  Add({{"__name__", "up"}, {"job", "api"}, {"instance", "a"}, {"zone", "x"}});
+  Add({{"__name__", "a"}, {"job", "zzz"}});  // "a" interned after "up"
+  std::vector<MemSeries*> all;
+  for (uint64_t ref = 1; ref < head_.RefLimit(); ++ref) all.push_back(head_.ByRef(ref));
+  ASSERT_EQ(all.size(), 8u);
+  for (MemSeries* a : all) {
+    for (MemSeries* b : all) {
+      Labels la = head_.LabelsOf(*a), lb = head_.LabelsOf(*b);
+      int c = head_.CompareLabels(*a, *b);
+      EXPECT_EQ(c < 0, LabelsLess(la, lb)) << FormatLabels(la) << " " << FormatLabels(lb);
+      EXPECT_EQ(c == 0, a == b) << FormatLabels(la) << " " << FormatLabels(lb);
+    }
+  }
+}
+
 TEST_F(HeadTest, SamplesOrderDuplicatesAndWindow) {
   MemSeries* s = head_.ByRef(1);
   ASSERT_NE(s, nullptr);
@@ -110,7 +129,8 @@ TEST_F(HeadTest, SamplesOrderDuplicatesAndWindow) {
 TEST_F(HeadTest, ManySamplesCutChunks) {
   MemSeries* s = head_.ByRef(2);
   for (int i = 0; i < 1000; ++i) head_.Apply(*s, SampleVerdict::kAppend, i * 1000, i);
-  EXPECT_EQ(s->closed.size(), 8u);  // 120 per chunk
+  ASSERT_NE(s->history, nullptr);
+  EXPECT_EQ(s->history->closed.size(), 8u);  // 120 per chunk
   std::vector<Sample> out;
   head_.Read(*s, 0, 1000000, out);
   ASSERT_EQ(out.size(), 1000u);
