@@ -125,7 +125,12 @@ void XorChunk::WriteValue(uint64_t bits) {
   WriteBits(x >> trailing, significant);
 }
 
-void XorChunk::Append(int64_t t, double v) {
+bool XorChunk::Append(int64_t t, double v) {
+  if (count_ == UINT16_MAX) return false;
+  // The encoder keeps the last gap in 32 bits (a series' state is small); a wider one
+  // starts another chunk, whose first sample is written in full.
+  const int64_t delta = Sub(t, t_);
+  if (count_ > 0 && (delta < INT32_MIN || delta > INT32_MAX)) return false;
   uint64_t bits;
   std::memcpy(&bits, &v, 8);
   if (count_ == 0) {
@@ -134,7 +139,7 @@ void XorChunk::Append(int64_t t, double v) {
     WriteBits(ZigZag(t), 64);
     WriteBits(bits, 64);
   } else if (count_ == 1) {
-    t_delta_ = Sub(t, t_);
+    t_delta_ = static_cast<int32_t>(delta);
     // A varint made of bits: 7 data bits per group, a leading continuation bit.
     uint64_t z = ZigZag(t_delta_);
     while (z >= 0x80) {
@@ -144,9 +149,8 @@ void XorChunk::Append(int64_t t, double v) {
     WriteBits(z, 8);
     WriteValue(bits);
   } else {
-    int64_t delta = Sub(t, t_);
     int64_t dod = Sub(delta, t_delta_);
-    t_delta_ = delta;
+    t_delta_ = static_cast<int32_t>(delta);
     if (dod == 0) {
       WriteBit(false);
     } else {
@@ -171,6 +175,7 @@ void XorChunk::Append(int64_t t, double v) {
   ++count_;
   data_[0] = static_cast<uint8_t>(count_ >> 8);
   data_[1] = static_cast<uint8_t>(count_ & 0xFF);
+  return true;
 }
 
 namespace {

@@ -13,7 +13,7 @@
 namespace pharos::tsdb {
 
 /// A chunk being appended to, with the encoder's state: one per head series, so it is laid
-/// out small (48 bytes) and owns a buffer grown in small steps rather than doubled. It also
+/// out small (40 bytes) and owns a buffer grown in small steps rather than doubled. It also
 /// remembers the newest sample's timestamp and value bits after Restart(), because the head
 /// orders later appends by them. Not thread-safe.
 class XorChunk {
@@ -23,7 +23,10 @@ class XorChunk {
   XorChunk(const XorChunk&) = delete;
   XorChunk& operator=(const XorChunk&) = delete;
 
-  void Append(int64_t t, double v);
+  /// Appends a sample newer than the last; false (nothing appended) when this chunk cannot
+  /// take it, its gap from the last sample being wider than 32 bits of milliseconds (about
+  /// 24 days) or the chunk full at 65,535 samples: start another chunk for it.
+  [[nodiscard]] bool Append(int64_t t, double v);
   /// Samples in the chunk.
   uint16_t count() const { return count_; }
   /// The encoded chunk (its 2-byte count first).
@@ -49,8 +52,8 @@ class XorChunk {
 
   uint8_t* data_ = nullptr;  // malloc'd
   int64_t t_ = INT64_MIN;
-  int64_t t_delta_ = 0;
   uint64_t v_bits_ = 0;
+  int32_t t_delta_ = 0;
   uint16_t size_ = 0;
   uint16_t capacity_ = 0;
   uint16_t count_ = 0;

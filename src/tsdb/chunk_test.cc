@@ -24,18 +24,30 @@ double FromBits(uint64_t b) {
   return v;
 }
 
+// Appends the samples, starting another chunk where one refuses a sample (a gap wider
+// than 32 bits of milliseconds), and reads every chunk back bit for bit.
 void RoundTrip(const std::vector<std::pair<int64_t, double>>& samples) {
   XorChunk app;
-  for (auto [t, v] : samples) app.Append(t, v);
-  EXPECT_EQ(app.count(), samples.size());
-  XorIterator it(app.bytes());
+  size_t first = 0;
+  auto check = [&](size_t end) {
+    EXPECT_EQ(app.count(), end - first);
+    XorIterator it(app.bytes());
+    for (size_t i = first; i < end; ++i) {
+      ASSERT_TRUE(it.Next()) << "sample " << i;
+      EXPECT_EQ(it.t(), samples[i].first) << "sample " << i;
+      EXPECT_EQ(Bits(it.v()), Bits(samples[i].second)) << "sample " << i;
+    }
+    EXPECT_FALSE(it.Next());
+    EXPECT_FALSE(it.corrupt());
+  };
   for (size_t i = 0; i < samples.size(); ++i) {
-    ASSERT_TRUE(it.Next()) << "sample " << i;
-    EXPECT_EQ(it.t(), samples[i].first) << "sample " << i;
-    EXPECT_EQ(Bits(it.v()), Bits(samples[i].second)) << "sample " << i;
+    if (app.Append(samples[i].first, samples[i].second)) continue;
+    check(i);
+    first = i;
+    app.Restart();
+    ASSERT_TRUE(app.Append(samples[i].first, samples[i].second)) << "an empty chunk refused";
   }
-  EXPECT_FALSE(it.Next());
-  EXPECT_FALSE(it.corrupt());
+  check(samples.size());
 }
 
 TEST(XorChunkTest, RegularScrape) {
@@ -43,7 +55,7 @@ TEST(XorChunkTest, RegularScrape) {
   for (int i = 0; i < 120; ++i) s.push_back({1700000000000 + i * 15000, 100.0 + i});
   RoundTrip(s);
   XorChunk app;
-  for (auto [t, v] : s) app.Append(t, v);
+  for (auto [t, v] : s) ASSERT_TRUE(app.Append(t, v));
   // Constant interval and small increments compress to under 2 bytes per sample.
   EXPECT_LT(app.bytes().size(), 120u * 2);
 }
@@ -70,6 +82,13 @@ TEST(XorChunkTest, ExtremeTimestamps) {
   RoundTrip({{min, 1}, {min + 1, 2}, {0, 3}, {max - 1, 4}, {max, 5}});
   RoundTrip({{-5000, 1}, {-4000, 2}, {-1000, 3}});
   RoundTrip({{1, 1}, {1LL << 40, 2}, {(1LL << 40) + 1, 3}, {1LL << 62, 4}});
+  // The widest gap one chunk holds, and one past it.
+  XorChunk c;
+  ASSERT_TRUE(c.Append(0, 1));
+  ASSERT_TRUE(c.Append(INT32_MAX, 2));
+  EXPECT_FALSE(c.Append(2LL * INT32_MAX + 1, 3));
+  EXPECT_EQ(c.count(), 2);
+  EXPECT_EQ(c.last_t(), INT32_MAX);
 }
 
 TEST(XorChunkTest, IrregularIntervalsHitEveryBucket) {
@@ -99,9 +118,9 @@ TEST(XorChunkTest, EmptyAndCorrupt) {
   XorIterator empty(app.bytes());
   EXPECT_FALSE(empty.Next());
   EXPECT_FALSE(empty.corrupt());
-  app.Append(1000, 1.5);
-  app.Append(2000, 2.5);
-  app.Append(3000, 2.5);
+  ASSERT_TRUE(app.Append(1000, 1.5));
+  ASSERT_TRUE(app.Append(2000, 2.5));
+  ASSERT_TRUE(app.Append(3000, 2.5));
   std::string truncated(app.bytes().substr(0, app.bytes().size() - 2));
   XorIterator it(truncated);
   int n = 0;
@@ -127,7 +146,7 @@ TEST(XorChunkTest, ArbitraryBytesAndEveryPrefixAreSafe) {
     EXPECT_LE(n, 65535);
   }
   XorChunk app;
-  for (int i = 0; i < 120; ++i) app.Append(1000LL * i + (i % 3), i * 0.37);
+  for (int i = 0; i < 120; ++i) ASSERT_TRUE(app.Append(1000LL * i + (i % 3), i * 0.37));
   std::string_view data = app.bytes();
   for (size_t len = 2; len < data.size(); ++len) {
     std::string prefix(data.substr(0, len));

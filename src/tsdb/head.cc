@@ -107,6 +107,9 @@ size_t SymbolTable::live() const {
 
 MemSeriesPtr MemSeries::New(std::span<const uint32_t> label_syms) {
   static_assert(sizeof(MemSeries) % alignof(uint32_t) == 0);
+  // With five labels, 112 bytes: an allocator size class. Measure a million series before
+  // letting it grow.
+  static_assert(sizeof(MemSeries) <= 72);
   void* raw = ::operator new(sizeof(MemSeries) + label_syms.size_bytes());
   auto* s = new (raw) MemSeries();
   s->num_label_syms = static_cast<uint32_t>(label_syms.size());
@@ -178,7 +181,6 @@ MemSeries* Head::Create(std::span<const LabelView> labels, uint64_t hash, uint64
     if (l.name == "__name__") metric_name = value;
   }
   MemSeriesPtr series = MemSeries::New(syms);
-  series->metric_name_sym = metric_name;
   series->label_hash = static_cast<uint32_t>(hash);
   MemSeries* raw = series.get();
   {
@@ -196,7 +198,7 @@ MemSeries* Head::Create(std::span<const LabelView> labels, uint64_t hash, uint64
       if (list.empty()) values_[name].push_back(value);
       list.Add(ref);
     }
-    if (raw->metric_name_sym) ++series_per_metric_[raw->metric_name_sym];
+    if (metric_name) ++series_per_metric_[metric_name];
   }
   shard.table.Insert(hash, raw);
   num_series_.fetch_add(1, std::memory_order_relaxed);
@@ -247,15 +249,18 @@ void Head::Apply(MemSeries& s, SampleVerdict verdict, int64_t t, double v) {
                                [](const Sample& a, int64_t b) { return a.t < b; });
     ooo.insert(it, Sample{t, v});
   } else if (verdict == SampleVerdict::kAppend) {
-    if (s.chunk.count() >= kSamplesPerChunk) {
+    const bool was_empty = s.chunk.count() == 0;
+    if (s.chunk.count() >= kSamplesPerChunk || !s.chunk.Append(t, v)) {
       if (!s.history) s.history = std::make_unique<SeriesHistory>();
       // An exact-size copy; counted when it was the head chunk.
       s.history->closed.push_back(
           ClosedChunk{s.chunk.first_t(), s.chunk.last_t(), std::string(s.chunk.bytes())});
       s.chunk.Restart();
+      num_chunks_.fetch_add(1, std::memory_order_relaxed);
+      [[maybe_unused]] bool appended = s.chunk.Append(t, v);  // an empty chunk takes any
+    } else if (was_empty) {
+      num_chunks_.fetch_add(1, std::memory_order_relaxed);
     }
-    if (s.chunk.count() == 0) num_chunks_.fetch_add(1, std::memory_order_relaxed);
-    s.chunk.Append(t, v);
   } else {
     return;
   }
@@ -388,13 +393,16 @@ size_t Head::Collect(std::span<const uint64_t> candidates) {
   WriterLock lock(index_mu_);
   std::unordered_map<uint64_t, uint32_t> affected;  // pair -> its name
   std::vector<uint32_t> released;                   // their label symbols
+  const uint32_t metric_name = symbols_.Find("__name__");
   for (MemSeries* s : dead) {
     std::span<const uint32_t> syms = s->label_syms();
+    uint32_t metric = 0;
     for (size_t i = 0; i < syms.size(); i += 2) {
       affected.emplace(PairKey(syms[i], syms[i + 1]), syms[i]);
+      if (syms[i] == metric_name) metric = syms[i + 1];
     }
-    if (s->metric_name_sym) {
-      auto mit = series_per_metric_.find(s->metric_name_sym);
+    if (metric != 0) {
+      auto mit = series_per_metric_.find(metric);
       if (mit != series_per_metric_.end() && --mit->second == 0) series_per_metric_.erase(mit);
     }
     released.insert(released.end(), syms.begin(), syms.end());

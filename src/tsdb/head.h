@@ -85,7 +85,7 @@ struct MemSeriesDeleter {
 };
 using MemSeriesPtr = std::unique_ptr<MemSeries, MemSeriesDeleter>;
 
-/// One series, in one allocation with its label symbols (80 bytes and 8 a label: a
+/// One series, in one allocation with its label symbols (72 bytes and 8 a label: a
 /// million series is a few hundred megabytes, so every field counts). Label symbols are
 /// fixed at creation; everything else is guarded by the series' stripe lock (Head::Stripe).
 struct MemSeries {
@@ -106,7 +106,6 @@ struct MemSeries {
   uint64_t ref = 0;
   XorChunk chunk;  // in-order samples after the closed chunks
   std::unique_ptr<SeriesHistory> history;
-  uint32_t metric_name_sym = 0;
   uint32_t num_label_syms = 0;
   uint32_t label_hash = 0;  // the low bits of Head::HashLabels, for the series table
   bool deleted = false;     // removed from the index by Collect
