@@ -63,7 +63,7 @@ FUZZ_TARGETS := remote_write text_format http_request selector promql promql_eva
 FUZZ_SECONDS ?= 60
 # Libraries no fuzz target links, built here too so that clang's -Werror=thread-safety
 # (CMakeLists.txt) checks every module's locking, not only the decoders'.
-THREAD_SAFETY_LIBS := pharos_scrape pharos_api pharos_incidents pharos_meta pharos_net
+THREAD_SAFETY_LIBS := pharos_scrape pharos_api pharos_incidents pharos_meta pharos_net pharos_otlp_grpc
 
 fuzz-build: deps
 	@CC=clang CXX=clang++ cmake -S . -B $(FUZZ_DIR) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo \

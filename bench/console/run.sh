@@ -22,7 +22,7 @@ trap cleanup EXIT
 
 PORT=$(free_port)
 "$PHAROS" serve --listen "127.0.0.1:$PORT" --data "$WORK/data" --log-level warn \
-  --set otlp.listen= --set global.scrape_self=false &
+  --set otlp.listen= --set otlp.grpc_listen= --set global.scrape_self=false &
 PID=$!
 wait_http "http://127.0.0.1:$PORT/readyz"
 python3 - "$PORT" <<'PY'

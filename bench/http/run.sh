@@ -65,7 +65,7 @@ NGINX_PID=$!
 
 # --- Pharos ---
 "$PHAROS" serve --listen 127.0.0.1:0 --port-file "$WORK/pharos.port" --data "$WORK/data" \
-  --threads "$PHAROS_THREADS" --log-level warn --set otlp.listen= &
+  --threads "$PHAROS_THREADS" --log-level warn --set otlp.listen= --set otlp.grpc_listen= &
 PHAROS_PID=$!
 for _ in $(seq 100); do [ -s "$WORK/pharos.port" ] && break; sleep 0.05; done
 PHAROS_PORT=$(cat "$WORK/pharos.port")

@@ -38,7 +38,7 @@ build/release/bench/metrics/rwbench generate --series "$SERIES" --points "$POINT
   --out "$WORK/bodies.bin" >/dev/null
 PORT=$(free_port)
 "$PHAROS" serve --listen "127.0.0.1:$PORT" --data "$WORK/data" --log-level warn \
-  --set global.scrape_self=false --set otlp.listen= &
+  --set global.scrape_self=false --set otlp.listen= --set otlp.grpc_listen= &
 PID=$!
 wait_http "http://127.0.0.1:$PORT/readyz"
 build/release/bench/metrics/rwbench send --file "$WORK/bodies.bin" --port "$PORT" | head -1

@@ -67,7 +67,7 @@ run_one() {
 # --- Pharos ---
 PORT=$(free_port)
 "$PHAROS" serve --listen "127.0.0.1:$PORT" --data "$WORK/pharos" --log-level warn \
-  --set global.scrape_self=false --set otlp.listen= &
+  --set global.scrape_self=false --set otlp.listen= --set otlp.grpc_listen= &
 PID=$!
 run_one pharos "$PORT" "$WORK/pharos" readyz
 curl -sf -XPOST "http://127.0.0.1:$PORT/api/v1/admin/tsdb/flush" >/dev/null

@@ -55,7 +55,7 @@ END=$((END_MS / 1000))
 
 PHAROS_PORT=$(free_port)
 "$PHAROS" serve --listen "127.0.0.1:$PHAROS_PORT" --data "$WORK/pharos" --log-level warn \
-  --set global.scrape_self=false --set otlp.listen= &
+  --set global.scrape_self=false --set otlp.listen= --set otlp.grpc_listen= &
 PIDS+=($!)
 PROM_PORT=$(free_port)
 printf 'global:\n  scrape_interval: 1h\n' > "$WORK/prometheus.yml"
@@ -91,7 +91,7 @@ python3 bench/promql/compare.py --pharos "$PHAROS_PORT" --prometheus "$PROM_PORT
 # but for the names.
 kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
 "$PHAROS" serve --listen "127.0.0.1:$PHAROS_PORT" --data "$WORK/pharos" --log-level warn \
-  --set global.scrape_self=false --set otlp.listen= --set query.prometheus2_windows=true &
+  --set global.scrape_self=false --set otlp.listen= --set otlp.grpc_listen= --set query.prometheus2_windows=true &
 PIDS[0]=$!
 wait_http "http://127.0.0.1:$PHAROS_PORT/readyz"
 echo

@@ -42,7 +42,7 @@ trap 'stop; rm -rf "$WORK"' EXIT
 start() {  # start LIMIT
   PORT=$(free_port)
   "$PHAROS" serve --listen "127.0.0.1:$PORT" --data "$WORK/data" --log-level warn \
-    --set global.scrape_self=false --set otlp.listen= --set query.max_samples="$1" \
+    --set global.scrape_self=false --set otlp.listen= --set otlp.grpc_listen= --set query.max_samples="$1" \
     --set query.timeout=10m &
   PID=$!
   wait_http "http://127.0.0.1:$PORT/readyz"

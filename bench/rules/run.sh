@@ -51,7 +51,7 @@ YAML
 
 PORT=$(free_port)
 "$PHAROS" serve --config "$WORK/pharos.yaml" --listen "127.0.0.1:$PORT" --data "$WORK/data" \
-  --log-level warn --set otlp.listen= &
+  --log-level warn --set otlp.listen= --set otlp.grpc_listen= &
 PID=$!
 wait_http "http://127.0.0.1:$PORT/readyz"
 echo "loading: $("$RWBENCH" send --file "$WORK/bodies.bin" --port "$PORT" | head -1)"

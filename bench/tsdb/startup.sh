@@ -56,7 +56,7 @@ run() {
   local t0 t1
   t0=$(date +%s.%N)
   "$PHAROS" serve --listen "127.0.0.1:$PORT" --data "$data" --log-level warn \
-    --set global.scrape_self=false --set otlp.listen= --set storage.retention=0s \
+    --set global.scrape_self=false --set otlp.listen= --set otlp.grpc_listen= --set storage.retention=0s \
     --set storage.maintenance_interval=1h &
   PID=$!
   until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; do sleep 0.01; done

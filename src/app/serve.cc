@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "console/console.h"
 #include "ingest/ingest.h"
+#include "otlp_grpc/otlp_grpc.h"
 #include "promql/promql.h"
 #include "scrape/scrape.h"
 #include "selfmon/metrics.h"
@@ -208,11 +209,34 @@ int Serve(const ServeOptions& options) {
     }
     otlp_http = std::move(made_otlp).value();
   }
+  // OTLP over gRPC: the same receivers, tokens and TLS certificate.
+  std::unique_ptr<otlp_grpc::Receiver> otlp_grpc;
+  if (!config.otlp.grpc_listen.empty()) {
+    otlp_grpc::Options grpc_options;
+    grpc_options.listen = config.otlp.grpc_listen;
+    grpc_options.max_message_bytes = config.otlp.grpc_max_message_bytes;
+    grpc_options.threads = std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+    grpc_options.tls = config.server.tls;
+    grpc_options.auth = config.auth;
+    grpc_options.insecure = config.server.insecure;
+    Result<std::unique_ptr<otlp_grpc::Receiver>> made_grpc =
+        otlp_grpc::Receiver::Start(grpc_options, receivers, registry);
+    if (!made_grpc.ok()) {
+      const Status& s = made_grpc.status();
+      LogError("cannot start the OTLP/gRPC listener",
+               {{"error", s.message()}, {"listen", config.otlp.grpc_listen}});
+      return s.code() == StatusCode::kFailedPrecondition || s.code() == StatusCode::kInvalidArgument
+                 ? 2
+                 : 1;
+    }
+    otlp_grpc = std::move(made_grpc).value();
+  }
   http->Start();
   if (otlp_http) {
     otlp_http->Start();
     LogInfo("OTLP/HTTP listening", {{"port", static_cast<int>(otlp_http->port())}});
   }
+  if (otlp_grpc) LogInfo("OTLP/gRPC listening", {{"port", otlp_grpc->port()}});
   std::string url = UrlFor(config.server, http->port());
   if (!options.port_file.empty()) {
     Status s = WriteFileAtomically(options.port_file, std::to_string(http->port()) + "\n");
@@ -296,6 +320,10 @@ int Serve(const ServeOptions& options) {
   ready.store(false, std::memory_order_release);
   http->Shutdown();  // in-flight writes finish first
   if (otlp_http) otlp_http->Shutdown();
+  if (otlp_grpc) {
+    otlp_grpc->Shutdown(
+        std::chrono::duration_cast<std::chrono::milliseconds>(config.server.shutdown_timeout));
+  }
   stack_ptr.store(nullptr, std::memory_order_release);
   stack->Stop(alerting_services);
   scraper_ptr.store(nullptr, std::memory_order_release);

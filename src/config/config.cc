@@ -205,6 +205,15 @@ const std::vector<Field>& Fields() {
           "also on server.listen)",
           [](Config& c) -> std::string& { return c.otlp.listen; },
           [](std::string_view v) -> Status { return v.empty() ? Status::Ok() : CheckListen(v); }),
+      StringField(
+          "otlp.grpc_listen",
+          "OTLP/gRPC listener, HOST:PORT (\"\" turns it off); uses server.tls and auth.tokens",
+          [](Config& c) -> std::string& { return c.otlp.grpc_listen; },
+          [](std::string_view v) -> Status { return v.empty() ? Status::Ok() : CheckListen(v); }),
+      BytesField(
+          "otlp.grpc_max_message_bytes",
+          "largest OTLP/gRPC request message after decompression (RESOURCE_EXHAUSTED above)",
+          [](Config& c) -> uint64_t& { return c.otlp.grpc_max_message_bytes; }, 1024, 2ULL << 30),
       {"log.level", "string", "debug, info, warn or error",
        [](std::string_view v, Config& c) -> Status {
          Result<LogLevel> level = ParseLogLevel(v);
@@ -1025,6 +1034,19 @@ Status ApplyEnvironment(char** environ, Config& config) {
     }
   }
   return Validate(config);
+}
+
+const TokenConfig* FindBearerToken(const AuthConfig& auth, std::string_view authorization) {
+  if (authorization.size() <= 7 || !EqualsIgnoreCase(authorization.substr(0, 7), "Bearer ")) {
+    return nullptr;
+  }
+  std::string digest = Sha256(Trim(authorization.substr(7)));
+  const TokenConfig* match = nullptr;
+  for (const TokenConfig& t : auth.tokens) {
+    // No early exit: every token is compared, in constant time each.
+    if (ConstantTimeEquals(digest, t.sha256) && !match) match = &t;
+  }
+  return match;
 }
 
 Status Validate(const Config& config) {

@@ -56,11 +56,20 @@ struct OtlpConfig {
   /// The dedicated OTLP/HTTP listener (OpenTelemetry's default port); "" turns it off.
   /// /v1/metrics is served on the main listener as well.
   std::string listen = "127.0.0.1:4318";
+  /// The OTLP/gRPC listener (OpenTelemetry's default port); "" turns it off. It takes the
+  /// main listener's TLS certificate and API tokens.
+  std::string grpc_listen = "127.0.0.1:4317";
+  /// Largest gRPC request message, after decompression (RESOURCE_EXHAUSTED above).
+  uint64_t grpc_max_message_bytes = 16ULL << 20;
 };
 
 struct AuthConfig {
   std::vector<TokenConfig> tokens;
 };
+
+/// The token an `Authorization` header value ("Bearer <secret>") presents, or null. Every
+/// configured token is compared in constant time, so timing does not tell which matched.
+const TokenConfig* FindBearerToken(const AuthConfig& auth, std::string_view authorization);
 
 struct LogConfig {
   LogLevel level = LogLevel::kInfo;

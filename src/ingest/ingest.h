@@ -116,6 +116,24 @@ class Receivers {
   /// encoding with partial success).
   void RegisterOtlpRoutes(server::Router& router) const;
 
+  /// What became of one OTLP metrics export, whatever carried it (HTTP or gRPC).
+  struct ExportOutcome {
+    enum class Kind {
+      kStored,       // stored, maybe with some points rejected (partial success)
+      kInvalid,      // undecodable: can never be accepted
+      kNotReady,     // storage still recovering: retry shortly
+      kBusy,         // over the cap on concurrent writes: retry later
+      kUnavailable,  // storage refused the write (WAL error): retry
+    };
+    Kind kind = Kind::kStored;
+    uint64_t rejected = 0;  // points not stored, with kStored
+    std::string message;    // why, for every kind but a clean kStored
+  };
+  /// Decodes an ExportMetricsServiceRequest (protobuf, or OTLP JSON with `json`),
+  /// translates it to Prometheus series and appends them; counts it as protocol "otlp".
+  /// Blocks on the WAL: call it where blocking is allowed. Thread-safe.
+  ExportOutcome ExportOtlpMetrics(std::string_view body, bool json) const;
+
   struct State;
 
  private:

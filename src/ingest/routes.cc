@@ -302,20 +302,74 @@ server::Response OtlpSuccess(uint64_t rejected, const std::string& message, bool
 
 }  // namespace
 
+Receivers::ExportOutcome Receivers::ExportOtlpMetrics(std::string_view body, bool json) const {
+  using Kind = ExportOutcome::Kind;
+  State& state = *state_;
+  IngestMetrics* metrics = &state.metrics;
+  auto count = [&](std::string_view outcome) {
+    metrics->requests.WithLabels({"otlp", outcome}).Inc();
+  };
+  std::optional<InFlight> guard;
+  tsdb::Db* db = nullptr;
+  switch (state.Admit(guard, db)) {
+    case Admission::kNotReady:
+      count("unavailable");
+      return {Kind::kNotReady, 0, "storage is recovering; retry shortly"};
+    case Admission::kBusy:
+      count("throttled");
+      return {Kind::kBusy, 0,
+              fmt::format("more than {} concurrent write requests; retry later",
+                          state.options.max_concurrent_writes)};
+    case Admission::kAdmitted: break;
+  }
+  thread_local otlp::Request request;
+  Status s = json ? otlp::DecodeJson(body, request) : otlp::DecodeProto(body, request);
+  if (!s.ok()) {
+    count("invalid");
+    return {Kind::kInvalid, 0, s.message()};
+  }
+  otlp::TranslateResult translated;
+  otlp::Translate(request, state.deltas, translated);
+  metrics->samples.WithLabels({"otlp"}).Inc(static_cast<double>(translated.points));
+  std::vector<std::vector<tsdb::LabelView>> views(translated.series.size());
+  std::vector<tsdb::SeriesInput> batch(translated.series.size());
+  for (size_t i = 0; i < translated.series.size(); ++i) {
+    for (const tsdb::Label& l : translated.series[i].labels) views[i].push_back({l.name, l.value});
+    batch[i] =
+        tsdb::SeriesInput{views[i], std::span<const tsdb::Sample>(&translated.series[i].sample, 1)};
+  }
+  tsdb::AppendResult result;
+  s = db->Append(batch, result);
+  if (!s.ok()) {
+    count("unavailable");
+    return {Kind::kUnavailable, 0, s.message()};
+  }
+  ExportOutcome out;
+  out.rejected = translated.rejected_points + result.samples_rejected;
+  for (const std::string& e : translated.errors) {
+    out.message += (out.message.empty() ? "" : "; ") + e;
+  }
+  for (const std::string& e : result.errors) out.message += (out.message.empty() ? "" : "; ") + e;
+  if (out.rejected) {
+    metrics->rejected.WithLabels({"otlp"}).Inc(static_cast<double>(out.rejected));
+    count("partial");
+  } else {
+    count("ok");
+  }
+  return out;
+}
+
 void Receivers::RegisterOtlpRoutes(server::Router& router) const {
-  std::shared_ptr<State> state = state_;
+  // The handler holds the state through a copy of this object.
+  Receivers self = *this;
   router.HandleBlocking(
       server::Method::kPost, "/v1/metrics", config::kScopeWrite,
-      [state](const server::Request& req, server::Response& resp) {
-        IngestMetrics* metrics = &state->metrics;
+      [self](const server::Request& req, server::Response& resp) {
         std::string_view type = req.Header("Content-Type").value_or("");
         bool json = type.substr(0, 16) == "application/json";
         bool proto = type.substr(0, 22) == "application/x-protobuf" || type.empty();
-        auto count = [&](std::string_view outcome) {
-          metrics->requests.WithLabels({"otlp", outcome}).Inc();
-        };
         if (!json && !proto) {
-          count("invalid");
+          self.state_->metrics.requests.WithLabels({"otlp", "invalid"}).Inc();
           resp = OtlpError(
               415, 3,
               fmt::format("unsupported Content-Type \"{}\" (want application/x-protobuf or "
@@ -324,58 +378,25 @@ void Receivers::RegisterOtlpRoutes(server::Router& router) const {
               false);
           return;
         }
-        std::optional<InFlight> guard;
-        tsdb::Db* db = nullptr;
-        switch (state->Admit(guard, db)) {
-          case Admission::kNotReady:
-            resp = OtlpError(503, 14, "storage is recovering; retry shortly", json);
+        using Kind = ExportOutcome::Kind;
+        ExportOutcome outcome = self.ExportOtlpMetrics(req.body(), json);
+        // Status codes and retry advice per the OTLP/HTTP specification.
+        switch (outcome.kind) {
+          case Kind::kStored: resp = OtlpSuccess(outcome.rejected, outcome.message, json); return;
+          case Kind::kInvalid: resp = OtlpError(400, 3, outcome.message, json); return;
+          case Kind::kNotReady:
+            resp = OtlpError(503, 14, outcome.message, json);
             resp.headers.emplace_back("Retry-After", "1");
             return;
-          case Admission::kBusy:
-            count("throttled");
-            resp = OtlpError(429, 8, "too many concurrent write requests; retry later", json);
+          case Kind::kBusy:
+            resp = OtlpError(429, 8, outcome.message, json);
             resp.headers.emplace_back("Retry-After", "1");
             return;
-          case Admission::kAdmitted: break;
+          case Kind::kUnavailable:
+            resp = OtlpError(503, 14, outcome.message, json);
+            resp.headers.emplace_back("Retry-After", "5");
+            return;
         }
-        thread_local otlp::Request request;
-        Status s =
-            json ? otlp::DecodeJson(req.body(), request) : otlp::DecodeProto(req.body(), request);
-        if (!s.ok()) {
-          count("invalid");
-          resp = OtlpError(400, 3, s.message(), json);
-          return;
-        }
-        otlp::TranslateResult translated;
-        otlp::Translate(request, state->deltas, translated);
-        metrics->samples.WithLabels({"otlp"}).Inc(static_cast<double>(translated.points));
-        std::vector<std::vector<tsdb::LabelView>> views(translated.series.size());
-        std::vector<tsdb::SeriesInput> batch(translated.series.size());
-        for (size_t i = 0; i < translated.series.size(); ++i) {
-          for (const tsdb::Label& l : translated.series[i].labels)
-            views[i].push_back({l.name, l.value});
-          batch[i] = tsdb::SeriesInput{
-              views[i], std::span<const tsdb::Sample>(&translated.series[i].sample, 1)};
-        }
-        tsdb::AppendResult result;
-        s = db->Append(batch, result);
-        if (!s.ok()) {
-          count("unavailable");
-          resp = OtlpError(503, 14, s.message(), json);
-          resp.headers.emplace_back("Retry-After", "5");
-          return;
-        }
-        uint64_t rejected = translated.rejected_points + result.samples_rejected;
-        std::string message;
-        for (const std::string& e : translated.errors) message += (message.empty() ? "" : "; ") + e;
-        for (const std::string& e : result.errors) message += (message.empty() ? "" : "; ") + e;
-        if (rejected) {
-          metrics->rejected.WithLabels({"otlp"}).Inc(static_cast<double>(rejected));
-          count("partial");
-        } else {
-          count("ok");
-        }
-        resp = OtlpSuccess(rejected, message, json);
       },
       "/v1/metrics");
 }

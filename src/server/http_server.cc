@@ -146,13 +146,6 @@ void NewRequestId(std::string& out) {
   for (int i = 15; i >= 0; --i, z >>= 4) out[static_cast<size_t>(i)] = kHex[z & 0xF];
 }
 
-std::string Sha256(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<char*>(digest), len);
-}
-
 void SerializeHead(const Response& r, size_t body_size, bool keep_alive, bool http10,
                    std::string_view request_id, std::string_view date, std::string& out) {
   out.clear();
@@ -740,14 +733,7 @@ class HttpServerImpl final : public HttpServer {
       return true;
     }
     std::optional<std::string_view> header = request.Header("Authorization");
-    const config::TokenConfig* match = nullptr;
-    if (header && header->size() > 7 && EqualsIgnoreCase(header->substr(0, 7), "Bearer ")) {
-      std::string digest = Sha256(Trim(header->substr(7)));
-      for (const config::TokenConfig& t : auth_.tokens) {
-        // No early exit: every token is compared, in constant time each.
-        if (ConstantTimeEquals(digest, t.sha256) && !match) match = &t;
-      }
-    }
+    const config::TokenConfig* match = header ? config::FindBearerToken(auth_, *header) : nullptr;
     if (match) RequestBuilder::Grant(request, match->scopes, match->name);
     if (route.required_scopes == kPublic) return true;
     if (!match) {

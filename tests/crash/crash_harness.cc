@@ -123,6 +123,7 @@ class Server {
           "--log-level", "warn",
           "--set",       "global.scrape_self=false",
           "--set",       "otlp.listen=",
+          "--set",       "otlp.grpc_listen=",
           "--set",       "storage.maintenance_interval=" + flags_.maintenance,
           "--set",       "storage.block_duration=" + block_,
           "--set",       "storage.retention=0"};

@@ -57,8 +57,8 @@ TEST(CliTest, ExampleConfigIsValid) {
 TEST(CliTest, EnvironmentVariableErrorsNameTheVariable) {
   PharosProcess p;
   ::setenv("PHAROS_SERVER_THREADS", "lots", 1);
-  p.Spawn({"serve", "--set", "otlp.listen=127.0.0.1:0", "--listen", "127.0.0.1:0", "--data",
-           p.dir() + "/data"});
+  p.Spawn({"serve", "--set", "otlp.listen=127.0.0.1:0", "--set", "otlp.grpc_listen=127.0.0.1:0",
+           "--listen", "127.0.0.1:0", "--data", p.dir() + "/data"});
   ::unsetenv("PHAROS_SERVER_THREADS");
   EXPECT_EQ(p.Wait(), 2);
   EXPECT_NE(p.Stderr().find("PHAROS_SERVER_THREADS (server.threads): expected an integer"),

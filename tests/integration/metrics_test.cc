@@ -241,6 +241,59 @@ TEST(OtlpTest, OpenTelemetryJavaScriptSdkExports) {
   EXPECT_NE(gauge.body.find("\"room\":\"lab\""), std::string::npos) << gauge.body;
 }
 
+// Runs tests/otel-js/export.mjs with `args`; its exit status and output.
+int RunJsExporter(const std::string& args, std::string& output) {
+  std::string command =
+      "cd " PHAROS_SOURCE_DIR "/tests/otel-js && node export.mjs " + args + " 2>&1";
+  FILE* p = ::popen(command.c_str(), "r");
+  if (p == nullptr) return -1;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) output.append(buf, n);
+  return ::pclose(p);
+}
+
+// The OpenTelemetry JavaScript SDK's OTLP/gRPC exporter, plain and gzipped, exports to the
+// gRPC listener; with tokens configured, a bad token fails the export and a good one passes.
+TEST(OtlpTest, OpenTelemetryJavaScriptSdkExportsOverGrpc) {
+  std::string dir = PHAROS_SOURCE_DIR "/tests/otel-js";
+  if (::access((dir + "/node_modules/@opentelemetry/exporter-metrics-otlp-grpc").c_str(), F_OK) !=
+      0) {
+    GTEST_SKIP() << "npm packages missing: run scripts/install-deps";
+  }
+  PharosProcess pharos;
+  std::string cfg =
+      pharos.WriteFile("pharos.yaml",
+                       "global:\n  scrape_self: false\nauth:\n  tokens:\n"
+                       "    - {name: sdk, token: sdk-token-0123456789, scopes: [read, write]}\n");
+  ASSERT_TRUE(pharos.StartServe({"--config", cfg})) << pharos.Stderr();
+  std::string err = pharos.Stderr();
+  const std::string needle = "\"msg\":\"OTLP/gRPC listening\",\"port\":";
+  size_t at = err.find(needle);
+  ASSERT_NE(at, std::string::npos) << err;
+  std::string url = "http://127.0.0.1:" + std::to_string(std::stoi(err.substr(at + needle.size())));
+  std::string output;
+  EXPECT_EQ(RunJsExporter(url + " grpc js-grpc cumulative sdk-token-0123456789", output), 0)
+      << output;
+  output.clear();
+  EXPECT_EQ(RunJsExporter(url + " grpc-gzip js-grpc-gz cumulative sdk-token-0123456789", output), 0)
+      << output;
+  output.clear();
+  EXPECT_NE(RunJsExporter(url + " grpc js-grpc-bad cumulative wrong-token-0123456789", output), 0)
+      << output;
+  EXPECT_NE(output.find("UNAUTHENTICATED"), std::string::npos) << output;
+  for (const char* job : {"js-grpc", "js-grpc-gz"}) {
+    HttpResponse r =
+        Get(pharos.port(),
+            std::string("/api/v1/export?match[]=http_requests_total%7Bjob%3D%22") + job + "%22%7D",
+            "Authorization: Bearer sdk-token-0123456789\r\n");
+    EXPECT_NE(r.body.find("\"values\":[5,10,15"), std::string::npos) << job << ": " << r.body;
+  }
+  HttpResponse bad = Get(pharos.port(), "/api/v1/series?match[]=up%7Bjob%3D%22js-grpc-bad%22%7D",
+                         "Authorization: Bearer sdk-token-0123456789\r\n");
+  EXPECT_EQ(bad.body.find("js-grpc-bad"), std::string::npos) << bad.body;
+}
+
 // Waits until /api/v1/series for `selector` (URL-encoded) returns something.
 bool WaitForSeries(uint16_t port, const std::string& selector, int seconds,
                    std::string* body = nullptr) {

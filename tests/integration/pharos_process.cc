@@ -66,9 +66,17 @@ bool PharosProcess::StartServe(const std::vector<std::string>& extra, bool wait_
   std::string port_file = dir_ + "/port";
   ::unlink(port_file.c_str());  // a restart must not read the previous run's port
   // A free OTLP port too, so that servers (and tests) can run side by side.
-  std::vector<std::string> args = {"serve",        "--listen", "127.0.0.1:0",
-                                   "--port-file",  port_file,  "--data",
-                                   dir_ + "/data", "--set",    "otlp.listen=127.0.0.1:0"};
+  std::vector<std::string> args = {"serve",
+                                   "--listen",
+                                   "127.0.0.1:0",
+                                   "--port-file",
+                                   port_file,
+                                   "--data",
+                                   dir_ + "/data",
+                                   "--set",
+                                   "otlp.listen=127.0.0.1:0",
+                                   "--set",
+                                   "otlp.grpc_listen=127.0.0.1:0"};
   args.insert(args.end(), extra.begin(), extra.end());
   Spawn(args);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);

@@ -93,7 +93,7 @@ TEST(RecoveryTest, DamagedMetaDbExits4NamingTheFileAndTheWayOut) {
   std::filesystem::create_directories(data);
   std::ofstream(data + "/meta.db") << std::string(8192, 'x');
   pharos.Spawn({"serve", "--listen", "127.0.0.1:0", "--data", data, "--set",
-                "global.scrape_self=false", "--set", "otlp.listen="});
+                "global.scrape_self=false", "--set", "otlp.listen=", "--set", "otlp.grpc_listen="});
   EXPECT_EQ(pharos.Wait(), 4);
   EXPECT_NE(pharos.Stderr().find(data + "/meta.db is damaged"), std::string::npos)
       << pharos.Stderr();

@@ -188,7 +188,8 @@ TEST_F(ServeTest, LogsAreJsonLines) {
 
 TEST_F(ServeTest, SecondServerOnSameDataDirIsRefused) {
   PharosProcess second;
-  second.Spawn({"serve", "--set", "otlp.listen=127.0.0.1:0", "--listen", "127.0.0.1:0", "--data",
+  second.Spawn({"serve", "--set", "otlp.listen=127.0.0.1:0", "--set",
+                "otlp.grpc_listen=127.0.0.1:0", "--listen", "127.0.0.1:0", "--data",
                 pharos_.dir() + "/data"});
   EXPECT_EQ(second.Wait(), 1);
   EXPECT_NE(second.Stderr().find("in use by another pharos process"), std::string::npos);
@@ -256,7 +257,8 @@ auth:
 
 TEST(ServeAuthTest, NonLoopbackWithoutTokensIsRefused) {
   PharosProcess pharos;
-  pharos.Spawn({"serve", "--set", "otlp.listen=127.0.0.1:0", "--listen", "0.0.0.0:0", "--data",
+  pharos.Spawn({"serve", "--set", "otlp.listen=127.0.0.1:0", "--set",
+                "otlp.grpc_listen=127.0.0.1:0", "--listen", "0.0.0.0:0", "--data",
                 pharos.dir() + "/data"});
   EXPECT_EQ(pharos.Wait(), 2);
   std::string err = pharos.Stderr();
@@ -267,8 +269,9 @@ TEST(ServeAuthTest, NonLoopbackWithoutTokensIsRefused) {
 
 TEST(ServeAuthTest, NonLoopbackWithInsecureStarts) {
   PharosProcess pharos;
-  pharos.Spawn({"serve", "--set", "otlp.listen=127.0.0.1:0", "--listen", "0.0.0.0:0", "--insecure",
-                "--data", pharos.dir() + "/data", "--port-file", pharos.dir() + "/port"});
+  pharos.Spawn({"serve", "--set", "otlp.listen=127.0.0.1:0", "--set",
+                "otlp.grpc_listen=127.0.0.1:0", "--listen", "0.0.0.0:0", "--insecure", "--data",
+                pharos.dir() + "/data", "--port-file", pharos.dir() + "/port"});
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   for (int i = 0; i < 100 && pharos.Running(); ++i) {
     if (pharos.Stderr().find("\"msg\":\"ready\"") != std::string::npos) break;
@@ -282,14 +285,16 @@ TEST(ServeAuthTest, NonLoopbackWithInsecureStarts) {
 TEST(ServeConfigTest, InvalidConfigIsRejectedNamingTheKey) {
   PharosProcess pharos;
   std::string cfg = pharos.WriteFile("bad.yaml", "server:\n  listen: 127.0.0.1:0\n  max_bdy: 5\n");
-  pharos.Spawn({"serve", "--set", "otlp.listen=127.0.0.1:0", "--config", cfg});
+  pharos.Spawn({"serve", "--set", "otlp.listen=127.0.0.1:0", "--set",
+                "otlp.grpc_listen=127.0.0.1:0", "--config", cfg});
   EXPECT_EQ(pharos.Wait(), 2);
   EXPECT_NE(pharos.Stderr().find("bad.yaml:3: server.max_bdy: unknown key"), std::string::npos)
       << pharos.Stderr();
 
   PharosProcess range;
   std::string cfg2 = range.WriteFile("range.yaml", "server:\n  threads: 100000\n");
-  range.Spawn({"serve", "--set", "otlp.listen=127.0.0.1:0", "--config", cfg2});
+  range.Spawn({"serve", "--set", "otlp.listen=127.0.0.1:0", "--set", "otlp.grpc_listen=127.0.0.1:0",
+               "--config", cfg2});
   EXPECT_EQ(range.Wait(), 2);
   EXPECT_NE(range.Stderr().find("server.threads: 100000 is out of range [0, 256]"),
             std::string::npos)
@@ -297,7 +302,8 @@ TEST(ServeConfigTest, InvalidConfigIsRejectedNamingTheKey) {
 
   PharosProcess type;
   std::string cfg3 = type.WriteFile("type.yaml", "log:\n  level: [a, b]\n");
-  type.Spawn({"serve", "--set", "otlp.listen=127.0.0.1:0", "--config", cfg3});
+  type.Spawn({"serve", "--set", "otlp.listen=127.0.0.1:0", "--set", "otlp.grpc_listen=127.0.0.1:0",
+              "--config", cfg3});
   EXPECT_EQ(type.Wait(), 2);
   EXPECT_NE(type.Stderr().find("log.level: expected a string, got a list"), std::string::npos)
       << type.Stderr();

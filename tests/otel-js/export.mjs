@@ -1,18 +1,32 @@
 // Exports a counter, an up-down counter, a histogram and a gauge to Pharos with the
-// OpenTelemetry JavaScript SDK, over OTLP/HTTP in protobuf or JSON, and fails on any
-// export error. Usage: node export.mjs URL proto|json SERVICE
+// OpenTelemetry JavaScript SDK, over OTLP/HTTP in protobuf or JSON or over OTLP/gRPC, and
+// fails on any export error. Usage:
+//   node export.mjs URL proto|json|grpc|grpc-gzip SERVICE [cumulative|delta] [TOKEN]
+// (for gRPC the URL is http://HOST:PORT; TOKEN goes in `authorization: Bearer` metadata)
 import { metrics } from '@opentelemetry/api';
 import { MeterProvider, PeriodicExportingMetricReader, AggregationTemporality } from '@opentelemetry/sdk-metrics';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { OTLPMetricExporter as ProtoExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { OTLPMetricExporter as JsonExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPMetricExporter as GrpcExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
+import { Metadata } from '@grpc/grpc-js';
 
-const [url, encoding, service, temporality] = process.argv.slice(2);
-const Exporter = encoding === 'json' ? JsonExporter : ProtoExporter;
-const exporter = new Exporter({
+const [url, encoding, service, temporality, token] = process.argv.slice(2);
+const options = {
   url,
   temporalityPreference: temporality === 'delta' ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE,
-});
+};
+let exporter;
+if (encoding.startsWith('grpc')) {
+  if (encoding === 'grpc-gzip') options.compression = 'gzip';
+  if (token) {
+    options.metadata = new Metadata();
+    options.metadata.set('authorization', `Bearer ${token}`);
+  }
+  exporter = new GrpcExporter(options);
+} else {
+  exporter = encoding === 'json' ? new JsonExporter(options) : new ProtoExporter(options);
+}
 let failures = 0;
 const export_ = exporter.export.bind(exporter);
 exporter.export = (batch, done) =>

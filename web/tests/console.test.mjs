@@ -77,7 +77,7 @@ alerting:
   receivers: [{name: team}]
 `);
   server = spawn(binary, ["serve", "--config", join(dir, "pharos.yaml"), "--listen", "127.0.0.1:0",
-    "--port-file", join(dir, "port"), "--data", join(dir, "data"), "--set", "otlp.listen=127.0.0.1:0",
+    "--port-file", join(dir, "port"), "--data", join(dir, "data"), "--set", "otlp.listen=127.0.0.1:0", "--set", "otlp.grpc_listen=127.0.0.1:0",
     "--log-level", "warn"], { stdio: ["ignore", "inherit", "inherit"] });
   const port = await waitFor(() => existsSync(join(dir, "port")) && readFileSync(join(dir, "port"), "utf8").trim(), "the port file");
   base = `http://127.0.0.1:${port}`;
