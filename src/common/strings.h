@@ -14,6 +14,10 @@ namespace pharos {
 /// Prometheus's and Alertmanager's byte for byte): quotes, backslashes, control characters,
 /// HTML-sensitive <, > and &, U+2028 and U+2029; each invalid UTF-8 byte becomes \ufffd.
 void AppendJsonString(std::string& out, std::string_view s);
+/// Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates (U+D800..U+DFFF), nothing
+/// above U+10FFFF, no truncated sequence. The one validator: what it accepts is printed by
+/// AppendJsonString unchanged.
+bool IsValidUtf8(std::string_view s);
 std::string JsonString(std::string_view s);
 
 std::vector<std::string_view> Split(std::string_view s, char sep);

@@ -18,6 +18,25 @@ TEST(JsonStringTest, KeepsValidUtf8AndReplacesInvalidAsGoDoes) {
   EXPECT_EQ(JsonString("\xED\xA0\x80"), R"("\ufffd\ufffd\ufffd")");  // surrogate
 }
 
+TEST(StringsTest, Utf8ValidatorIsStrict) {
+  EXPECT_TRUE(IsValidUtf8(""));
+  EXPECT_TRUE(IsValidUtf8("plain ascii, longer than eight bytes"));
+  EXPECT_TRUE(IsValidUtf8("caf\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\x98\x80"));
+  EXPECT_TRUE(IsValidUtf8("\xef\xbf\xbf\xf4\x8f\xbf\xbf"));  // U+FFFF, U+10FFFF
+  EXPECT_FALSE(IsValidUtf8("\xc0\x80"));                     // overlong NUL
+  EXPECT_FALSE(IsValidUtf8("\xe0\x80\xaf"));                 // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xf0\x80\x80\xaf"));             // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));                 // a surrogate, U+D800
+  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));             // above U+10FFFF
+  EXPECT_FALSE(IsValidUtf8("abcdefgh\xc3"));                 // truncated after a word
+  EXPECT_FALSE(IsValidUtf8("\x80"));                         // a lone continuation
+  EXPECT_FALSE(IsValidUtf8("\xff"));
+  // Whatever it accepts, AppendJsonString prints as it is (no U+FFFD).
+  std::string out;
+  AppendJsonString(out, "caf\xc3\xa9");
+  EXPECT_EQ(out, "\"caf\xc3\xa9\"");
+}
+
 TEST(JsonStringTest, HtmlSafeLikeGoEncodingJson) {
   // Prometheus's and Alertmanager's JSON escape these; byte-for-byte answers need the same.
   EXPECT_EQ(JsonString("a<b>&c"), R"("a\u003cb\u003e\u0026c")");

@@ -115,7 +115,6 @@ class ExportCall final : public grpc::ServerGenericBidiReactor {
   void End(grpc::Status status);
 
   ReceiverImpl& owner_;
-  grpc::GenericCallbackServerContext* context_;
   std::string service_;
   grpc::ByteBuffer request_;
   grpc::ByteBuffer response_;
@@ -225,7 +224,7 @@ class ReceiverImpl final : public Receiver {
 };
 
 ExportCall::ExportCall(ReceiverImpl& owner, grpc::GenericCallbackServerContext* context)
-    : owner_(owner), context_(context), service_(ServiceOf(context->method())) {
+    : owner_(owner), service_(ServiceOf(context->method())) {
   const std::string& method = context->method();
   if (service_ == "other") {
     End({grpc::StatusCode::UNIMPLEMENTED, fmt::format("unknown method {}", method)});

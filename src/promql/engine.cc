@@ -5,6 +5,7 @@
 #include <cmath>
 #include <unordered_map>
 
+#include "common/strings.h"
 #include "promql/eval.h"
 
 namespace pharos::promql {
@@ -22,20 +23,7 @@ std::string LabelsKey(const tsdb::Labels& labels) {
   return key;
 }
 
-bool ValidLabelName(std::string_view name) {
-  if (name.empty()) return false;
-  size_t i = 0;
-  while (i < name.size()) {
-    auto c = static_cast<unsigned char>(name[i]);
-    int len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    if (len == 0 || i + len > name.size()) return false;
-    for (int k = 1; k < len; ++k) {
-      if ((static_cast<unsigned char>(name[i + k]) & 0xC0) != 0x80) return false;
-    }
-    i += len;
-  }
-  return true;
-}
+bool ValidLabelName(std::string_view name) { return !name.empty() && IsValidUtf8(name); }
 
 void DropName(tsdb::Labels& labels) {
   // __type__ and __unit__ (Prometheus's type-and-unit labels) describe the metric name and

@@ -25,20 +25,6 @@ namespace {
 constexpr size_t kMaxErrorsReported = 8;
 constexpr size_t kSamplesPerRecord = 100'000;  // keeps WAL records well under their cap
 
-bool ValidUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    }
-    i += n;
-  }
-  return true;
-}
-
 struct TsdbMetrics {
   explicit TsdbMetrics(selfmon::Registry& r)
       : series(r.AddGauge("pharos_tsdb_head_series", "Series in the head.").WithLabels({})),
@@ -840,7 +826,7 @@ class DbImpl final : public Db {
             result, samples);
       }
       if (!IsValidLabelName(l.name) || (i > 0 && labels[i - 1].name == l.name) ||
-          (l.name == "__name__" && !IsValidMetricName(l.value)) || !ValidUtf8(l.value)) {
+          (l.name == "__name__" && !IsValidMetricName(l.value)) || !IsValidUtf8(l.value)) {
         return RejectSeries("invalid_labels",
                             fmt::format("invalid metric name, label name or value, or duplicate "
                                         "label name in {}",

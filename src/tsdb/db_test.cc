@@ -100,6 +100,17 @@ TEST_F(DbTest, RejectsBadSeriesAndKeepsTheRest) {
       std::string::npos);
 }
 
+// Label values must be well-formed UTF-8: overlong forms and surrogates are refused (they
+// were once stored and then printed by the API as U+FFFD), while real multi-byte text is kept.
+TEST_F(DbTest, RejectsMalformedUtf8InLabelValues) {
+  EXPECT_EQ(Append({{"__name__", "m"}, {"v", "\xc0\xaf"}}, {{1, 1}}).series_rejected, 1u);
+  EXPECT_EQ(Append({{"__name__", "m"}, {"v", "\xed\xa0\x80"}}, {{1, 1}}).series_rejected, 1u);
+  EXPECT_EQ(Append({{"__name__", "m"}, {"v", "\xf4\x90\x80\x80"}}, {{1, 1}}).series_rejected, 1u);
+  EXPECT_EQ(
+      Append({{"__name__", "m"}, {"v", "\xe4\xb8\xad\xe6\x96\x87"}}, {{1, 1}}).samples_accepted,
+      1u);
+}
+
 TEST_F(DbTest, Limits) {
   options_.limits.max_labels_per_series = 3;
   options_.limits.max_label_value_bytes = 8;
