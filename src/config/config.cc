@@ -1026,11 +1026,21 @@ Status ApplyEnvironment(char** environ, Config& config) {
       if (!s.ok()) return s.WithContext(fmt::format("{} ({})", name, match->key));
       continue;
     }
-    for (std::string_view section :
-         {"server_", "log_", "storage_", "auth_", "limits_", "global_", "query_"}) {
-      if (lower.rfind(section, 0) == 0) {
-        return InvalidArgument(fmt::format("{}: unknown configuration variable", name));
-      }
+    // A variable naming a section Pharos has (one of the table's, or one only the YAML file
+    // sets) but no key of it is a typo: refused, naming it. Others (PHAROS_TOKEN,
+    // PHAROS_TESTDATA, ...) are not configuration.
+    bool in_section = false;
+    for (const Field& f : Fields()) {
+      std::string_view section = f.key.substr(0, f.key.find('.'));
+      in_section = in_section ||
+                   (lower.size() > section.size() &&
+                    lower.compare(0, section.size(), section) == 0 && lower[section.size()] == '_');
+    }
+    for (std::string_view section : {"alerting_", "scrape_configs_", "rule_files_"}) {
+      in_section = in_section || lower.rfind(section, 0) == 0;
+    }
+    if (in_section) {
+      return InvalidArgument(fmt::format("{}: unknown configuration variable", name));
     }
   }
   return Validate(config);

@@ -121,6 +121,22 @@ TEST(ConfigTest, EnvironmentOverrides) {
   Status s = ApplyEnvironment(env2, c);
   EXPECT_NE(s.message().find("PHAROS_SERVER_LISTN: unknown"), std::string::npos) << s.message();
 
+  // Every section is checked, those set only in the YAML file too; other PHAROS_
+  // variables (the CLI's token and URL) are not configuration.
+  for (const char* typo : {"PHAROS_RULES_EVALUATION_INTERVL=1m", "PHAROS_OTLP_GRPC_LISTN=x",
+                           "PHAROS_INCIDENTS_NOPE=1", "PHAROS_ALERTING_ROUTE=x"}) {
+    std::string entry = typo;
+    char* env_typo[] = {entry.data(), nullptr};
+    s = ApplyEnvironment(env_typo, c);
+    EXPECT_NE(s.message().find("unknown configuration variable"), std::string::npos) << typo;
+  }
+  std::string token = "PHAROS_TOKEN=secret-secret-secret";
+  std::string grpc = "PHAROS_OTLP_GRPC_LISTEN=127.0.0.1:0";
+  char* env_ok[] = {token.data(), grpc.data(), nullptr};
+  s = ApplyEnvironment(env_ok, c);
+  EXPECT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(c.otlp.grpc_listen, "127.0.0.1:0");
+
   std::string bad_value = "PHAROS_LOG_LEVEL=loud";
   char* env3[] = {bad_value.data(), nullptr};
   s = ApplyEnvironment(env3, c);
