@@ -399,6 +399,17 @@ void Receivers::RegisterOtlpRoutes(server::Router& router) const {
         }
       },
       "/v1/metrics");
+  // The server's own refusals on this route (401, 403, a body it cannot decode) as
+  // google.rpc.Status too, in the encoding the client sent, as OTLP/HTTP specifies.
+  router.ShapeErrors("/v1/metrics", [](const server::Request& req, int status,
+                                       std::string_view /*type*/, std::string_view message) {
+    bool json = req.Header("Content-Type").value_or("").substr(0, 16) == "application/json";
+    int code = status == 401   ? 16  // UNAUTHENTICATED
+               : status == 403 ? 7   // PERMISSION_DENIED
+               : status == 413 ? 8   // RESOURCE_EXHAUSTED
+                               : 3;  // INVALID_ARGUMENT
+    return OtlpError(status, code, std::string(message), json);
+  });
 }
 
 }  // namespace pharos::ingest

@@ -700,21 +700,28 @@ class HttpServerImpl final : public HttpServer {
         switch (s.code()) {
           case StatusCode::kResourceExhausted:
             metrics_.Refused("decompressed_too_large").Inc();
-            response = Response::Error(413, "too_large", s.message());
+            response = Refusal(*route, request, 413, "too_large", s.message());
             break;
           case StatusCode::kUnimplemented:
             metrics_.Refused("unsupported_encoding").Inc();
-            response = Response::Error(415, "unsupported_media_type", s.message());
+            response = Refusal(*route, request, 415, "unsupported_media_type", s.message());
             break;
           default:
             metrics_.Refused("bad_encoding").Inc();
-            response = Response::Error(400, "bad_data", s.message());
+            response = Refusal(*route, request, 400, "bad_data", s.message());
         }
         return route;
       }
     }
     run_handler = true;
     return route;
+  }
+
+  // A refusal on a matched route, in the shape of its API family.
+  static Response Refusal(const Router::Route& route, const Request& request, int status,
+                          std::string_view type, std::string_view message) {
+    return route.error_shape ? route.error_shape(request, status, type, message)
+                             : Response::Error(status, type, message);
   }
 
   static void RunHandler(const Router::Route& route, const Request& request, Response& response) {
@@ -738,8 +745,8 @@ class HttpServerImpl final : public HttpServer {
     if (route.required_scopes == kPublic) return true;
     if (!match) {
       metrics_.Refused("unauthenticated").Inc();
-      response = Response::Error(
-          401, "unauthorized",
+      response = Refusal(
+          route, request, 401, "unauthorized",
           header ? "invalid bearer token" : "missing bearer token (Authorization: Bearer ...)");
       response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"pharos\"");
       return false;
@@ -750,8 +757,8 @@ class HttpServerImpl final : public HttpServer {
       if (route.required_scopes & config::kScopeRead) need += " read";
       if (route.required_scopes & config::kScopeWrite) need += " write";
       if (route.required_scopes & config::kScopeAdmin) need += " admin";
-      response = Response::Error(
-          403, "forbidden",
+      response = Refusal(
+          route, request, 403, "forbidden",
           fmt::format("token \"{}\" lacks the scope this route needs:{}", match->name, need));
       return false;
     }

@@ -1,4 +1,5 @@
 // The server in-process on port 0, spoken to over loopback with raw sockets.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -34,6 +35,12 @@ class HttpServerTest : public ::testing::Test {
                    [](const Request&, Response& r) { r = Response::Text(200, "hi"); });
     router->Handle(Method::kGet, "/throw", kPublic,
                    [](const Request&, Response&) { throw std::runtime_error("boom"); });
+    router->Handle(Method::kPost, "/shaped", config::kScopeWrite,
+                   [](const Request&, Response& r) { r = Response::Text(200, "in"); });
+    router->ShapeErrors(
+        "/shaped", [](const Request&, int status, std::string_view type, std::string_view message) {
+          return Response::Text(status, fmt::format("shaped {} {}: {}", status, type, message));
+        });
     auto created = HttpServer::Create(cfg, auth, router, registry_);
     ASSERT_TRUE(created.ok()) << created.status().ToString();
     server_ = std::move(created).value();
@@ -248,6 +255,30 @@ TEST_F(HttpServerTest, TokensAndScopes) {
   auto ok = Post(port_, "/echo", "x", "Authorization: Bearer writer-token-0123456789\r\n");
   EXPECT_EQ(ok.status, 200);
   EXPECT_EQ(ok.headers["x-principal"], "writer");
+}
+
+// A route's API family writes the server's own refusals on it (OTLP's google.rpc.Status,
+// say); other routes keep Prometheus's envelope.
+TEST_F(HttpServerTest, RefusalsTakeTheRoutesShape) {
+  config::Config parsed;
+  ASSERT_TRUE(
+      config::LoadYaml("auth:\n  tokens:\n"
+                       "    - {name: reader, token: reader-token-0123456789, scopes: [read]}\n",
+                       "t", parsed)
+          .ok());
+  StartServer({}, parsed.auth);
+  auto none = Post(port_, "/shaped", "x");
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(none.body.rfind("shaped 401 unauthorized: missing bearer token", 0), 0u) << none.body;
+  auto forbidden = Post(port_, "/shaped", "x", "Authorization: Bearer reader-token-0123456789\r\n");
+  EXPECT_EQ(forbidden.status, 403);
+  EXPECT_EQ(forbidden.body.rfind("shaped 403 forbidden", 0), 0u) << forbidden.body;
+  auto encoding = Post(port_, "/shaped", "x",
+                       "Authorization: Bearer reader-token-0123456789\r\nContent-Encoding: br\r\n");
+  EXPECT_EQ(encoding.status, 403);  // auth comes first: nothing is decoded for a refused call
+  auto plain = Post(port_, "/echo", "x");
+  EXPECT_EQ(plain.status, 401);
+  EXPECT_NE(plain.body.find("\"errorType\":\"unauthorized\""), std::string::npos) << plain.body;
 }
 
 TEST_F(HttpServerTest, IdleConnectionsAreClosed) {

@@ -201,6 +201,12 @@ void Router::HandlePrefix(Method method, std::string prefix, uint32_t required_s
   Add(*it, method, std::move(route));
 }
 
+void Router::ShapeErrors(std::string_view path, ErrorShape shape) {
+  auto it = exact_.find(path);
+  if (it == exact_.end()) return;
+  for (auto& [method, route] : it->second.methods) route.error_shape = shape;
+}
+
 const Router::Route* Router::Pick(const Entry& e, Method method, bool& path_known,
                                   std::string& allow) const {
   path_known = true;

@@ -115,6 +115,12 @@ std::string_view ErrorTypeFor(StatusCode code);
 
 using Handler = std::function<void(const Request&, Response&)>;
 
+/// Writes a refusal the server makes itself on a route (401, 403, 400/413/415 for a body it
+/// cannot decode) in the shape of the route's API family. Routes without one get
+/// Prometheus's envelope (Response::Error).
+using ErrorShape = std::function<Response(const Request&, int http_status,
+                                          std::string_view error_type, std::string_view message)>;
+
 /// Scope bits (config::Scope); 0 means the route is public.
 inline constexpr uint32_t kPublic = 0;
 
@@ -141,10 +147,13 @@ class Router {
     std::string label;
     uint32_t required_scopes = 0;
     Handler handler;
-    bool blocking = false;  // runs on a pool: the write, query or control pool
-    bool control = false;   // with blocking: the control pool
-    size_t index = 0;       // 1..route_count(), for per-route state kept in arrays
+    bool blocking = false;   // runs on a pool: the write, query or control pool
+    bool control = false;    // with blocking: the control pool
+    size_t index = 0;        // 1..route_count(), for per-route state kept in arrays
+    ErrorShape error_shape = nullptr;  // null: Prometheus's envelope
   };
+  /// Gives every method of the exact path `path` (registered before) its refusals' shape.
+  void ShapeErrors(std::string_view path, ErrorShape shape);
   /// The route for method and path; sets `path_known` when another method would match.
   const Route* Find(Method method, std::string_view path, bool& path_known,
                     std::string& allow) const;

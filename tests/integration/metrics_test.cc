@@ -292,6 +292,12 @@ TEST(OtlpTest, OpenTelemetryJavaScriptSdkExportsOverGrpc) {
   HttpResponse bad = Get(pharos.port(), "/api/v1/series?match[]=up%7Bjob%3D%22js-grpc-bad%22%7D",
                          "Authorization: Bearer sdk-token-0123456789\r\n");
   EXPECT_EQ(bad.body.find("js-grpc-bad"), std::string::npos) << bad.body;
+  // OTLP/HTTP's refusals are google.rpc.Status in the request's encoding, the server's own
+  // (a missing token) too.
+  HttpResponse unauthenticated =
+      Post(pharos.port(), "/v1/metrics", "{}", "Content-Type: application/json\r\n");
+  EXPECT_EQ(unauthenticated.status, 401);
+  EXPECT_EQ(unauthenticated.body.rfind("{\"code\":16,\"message\":", 0), 0u) << unauthenticated.body;
 }
 
 // Waits until /api/v1/series for `selector` (URL-encoded) returns something.
