@@ -147,9 +147,9 @@ class Router {
     std::string label;
     uint32_t required_scopes = 0;
     Handler handler;
-    bool blocking = false;   // runs on a pool: the write, query or control pool
-    bool control = false;    // with blocking: the control pool
-    size_t index = 0;        // 1..route_count(), for per-route state kept in arrays
+    bool blocking = false;             // runs on a pool: the write, query or control pool
+    bool control = false;              // with blocking: the control pool
+    size_t index = 0;                  // 1..route_count(), for per-route state kept in arrays
     ErrorShape error_shape = nullptr;  // null: Prometheus's envelope
   };
   /// Gives every method of the exact path `path` (registered before) its refusals' shape.
