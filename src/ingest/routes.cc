@@ -7,6 +7,7 @@
 
 #include "common/strings.h"
 #include "common/units.h"
+#include "common/varint.h"
 #include "ingest/ingest.h"
 #include "ingest/otlp.h"
 
@@ -241,14 +242,6 @@ void Receivers::RegisterRoutes(server::Router& router) const {
 
 namespace {
 
-void PutVarint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
 // A google.rpc.Status body in the request's encoding.
 server::Response OtlpError(int http_status, int grpc_code, const std::string& message, bool json) {
   server::Response r;
@@ -261,9 +254,9 @@ server::Response OtlpError(int http_status, int grpc_code, const std::string& me
   } else {
     r.content_type = "application/x-protobuf";
     r.body.push_back(0x08);
-    PutVarint(r.body, static_cast<uint64_t>(grpc_code));
+    PutUvarint(r.body, static_cast<uint64_t>(grpc_code));
     r.body.push_back(0x12);
-    PutVarint(r.body, message.size());
+    PutUvarint(r.body, message.size());
     r.body += message;
   }
   return r;
@@ -288,12 +281,12 @@ server::Response OtlpSuccess(uint64_t rejected, const std::string& message, bool
     if (rejected) {
       std::string partial;
       partial.push_back(0x08);
-      PutVarint(partial, rejected);
+      PutUvarint(partial, rejected);
       partial.push_back(0x12);
-      PutVarint(partial, message.size());
+      PutUvarint(partial, message.size());
       partial += message;
       r.body.push_back(0x0a);
-      PutVarint(r.body, partial.size());
+      PutUvarint(r.body, partial.size());
       r.body += partial;
     }
   }

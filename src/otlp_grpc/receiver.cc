@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/task_pool.h"
+#include "common/varint.h"
 #include "otlp_grpc/otlp_grpc.h"
 #include "server/server.h"
 
@@ -23,17 +24,9 @@ constexpr std::string_view kLogsExport =
 constexpr std::string_view kTraceExport =
     "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
-void PutVarint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
 void PutBytesField(std::string& out, int field, std::string_view bytes) {
   out.push_back(static_cast<char>(field << 3 | 2));
-  PutVarint(out, bytes.size());
+  PutUvarint(out, bytes.size());
   out.append(bytes);
 }
 
@@ -45,7 +38,7 @@ std::string MetricsResponse(uint64_t rejected, std::string_view message) {
   if (rejected == 0) return out;
   std::string partial;
   partial.push_back(0x08);
-  PutVarint(partial, rejected);
+  PutUvarint(partial, rejected);
   PutBytesField(partial, 2, message);
   PutBytesField(out, 1, partial);
   return out;
@@ -56,7 +49,7 @@ std::string MetricsResponse(uint64_t rejected, std::string_view message) {
 std::string RetryDetails(grpc::StatusCode code, std::string_view message, int64_t seconds) {
   std::string duration;
   duration.push_back(0x08);
-  PutVarint(duration, static_cast<uint64_t>(seconds));
+  PutUvarint(duration, static_cast<uint64_t>(seconds));
   std::string retry_info;
   PutBytesField(retry_info, 1, duration);
   std::string any;
@@ -64,7 +57,7 @@ std::string RetryDetails(grpc::StatusCode code, std::string_view message, int64_
   PutBytesField(any, 2, retry_info);
   std::string status;
   status.push_back(0x08);
-  PutVarint(status, static_cast<uint64_t>(code));
+  PutUvarint(status, static_cast<uint64_t>(code));
   PutBytesField(status, 2, message);
   PutBytesField(status, 3, any);
   return status;
