@@ -117,6 +117,15 @@ Result<int> OpenDataDir(const std::string& path) {
   return fd;
 }
 
+namespace {
+// A listener that cannot start: 2 when the configuration is at fault, 1 otherwise.
+int ExitCodeFor(const Status& s) {
+  return s.code() == StatusCode::kFailedPrecondition || s.code() == StatusCode::kInvalidArgument
+             ? 2
+             : 1;
+}
+}  // namespace
+
 int Serve(const ServeOptions& options) {
   const config::Config& config = options.config;
   SetLogLevel(config.log.level);
@@ -184,9 +193,7 @@ int Serve(const ServeOptions& options) {
   if (!created.ok()) {
     const Status& s = created.status();
     LogError("cannot start the HTTP server", {{"error", s.message()}});
-    bool config_error =
-        s.code() == StatusCode::kFailedPrecondition || s.code() == StatusCode::kInvalidArgument;
-    return config_error ? 2 : 1;
+    return ExitCodeFor(s);
   }
   std::unique_ptr<server::HttpServer> http = std::move(created).value();
   // The dedicated OTLP/HTTP listener: its own router with only the OTLP endpoints.
@@ -203,9 +210,7 @@ int Serve(const ServeOptions& options) {
       const Status& s = made_otlp.status();
       LogError("cannot start the OTLP listener",
                {{"error", s.message()}, {"listen", config.otlp.listen}});
-      return s.code() == StatusCode::kFailedPrecondition || s.code() == StatusCode::kInvalidArgument
-                 ? 2
-                 : 1;
+      return ExitCodeFor(s);
     }
     otlp_http = std::move(made_otlp).value();
   }
@@ -225,9 +230,7 @@ int Serve(const ServeOptions& options) {
       const Status& s = made_grpc.status();
       LogError("cannot start the OTLP/gRPC listener",
                {{"error", s.message()}, {"listen", config.otlp.grpc_listen}});
-      return s.code() == StatusCode::kFailedPrecondition || s.code() == StatusCode::kInvalidArgument
-                 ? 2
-                 : 1;
+      return ExitCodeFor(s);
     }
     otlp_grpc = std::move(made_grpc).value();
   }

@@ -704,14 +704,7 @@ class BlockIndexView {
       Note(b_.AppendPostings(v, flat));
       ends.push_back(flat.size());
     }
-    if (ends.size() == 1) return flat;
-    std::vector<std::span<const uint64_t>> lists;
-    size_t begin = 0;
-    for (size_t end : ends) {
-      lists.emplace_back(flat.data() + begin, end - begin);
-      begin = end;
-    }
-    return UnionSorted(lists);
+    return UnionOfRuns(std::move(flat), ends);
   }
   std::vector<uint64_t> All() const {
     std::vector<uint64_t> out(b_.num_series());

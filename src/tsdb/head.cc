@@ -493,14 +493,7 @@ std::vector<uint64_t> Head::UnionWhere(uint32_t name, Pred pred) const {
     pit->second.AppendTo(flat);
     ends.push_back(flat.size());
   }
-  if (ends.size() <= 1) return flat;
-  std::vector<std::span<const uint64_t>> lists;
-  size_t begin = 0;
-  for (size_t end : ends) {
-    lists.emplace_back(flat.data() + begin, end - begin);
-    begin = end;
-  }
-  return UnionSorted(lists);
+  return UnionOfRuns(std::move(flat), ends);
 }
 
 // The head's index as SelectPostings sees it. Postings() holds index_mu_ for as long as the

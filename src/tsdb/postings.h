@@ -58,6 +58,19 @@ inline std::vector<uint64_t> UnionSorted(std::span<const std::span<const uint64_
   return out;
 }
 
+/// The union of ascending lists decoded one after another into `flat`, list k ending at
+/// `ends[k]`: how the head and the blocks answer a regex over many values.
+inline std::vector<uint64_t> UnionOfRuns(std::vector<uint64_t> flat, std::span<const size_t> ends) {
+  if (ends.size() <= 1) return flat;
+  std::vector<std::span<const uint64_t>> lists;
+  size_t begin = 0;
+  for (size_t end : ends) {
+    lists.emplace_back(flat.data() + begin, end - begin);
+    begin = end;
+  }
+  return UnionSorted(lists);
+}
+
 /// Keeps the ids of `ids` that are also in `list`, both ascending: each id is found by a
 /// galloping search from where the last one was, so intersecting a short list with a long
 /// one costs about the short one's size times the log of the gap, not the long one's size.
