@@ -8,8 +8,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
   (void)pharos::alerting::ParseConfig(text, "fuzz");
-  pharos::Result<std::vector<pharos::alerting::LabelMatcher>> m =
-      pharos::alerting::ParseMatchers(text);
-  if (m.ok()) (void)pharos::alerting::MatchesAll(*m, {{"a", "b"}, {"job", "x"}});
+  pharos::Result<std::vector<pharos::model::Matcher>> m = pharos::alerting::ParseMatchers(text);
+  if (m.ok()) (void)pharos::model::MatchesAll(*m, {{"a", "b"}, {"job", "x"}});
   return 0;
 }

@@ -31,7 +31,7 @@ struct Fixture {
     static std::string dir = o.dir;
     std::atexit([] { (void)pharos::DefaultEnv()->RemoveAll(dir); });
     db = std::move(pharos::tsdb::Db::Open(o, registry)).value();
-    auto add = [&](std::vector<pharos::tsdb::LabelView> labels,
+    auto add = [&](std::vector<pharos::model::LabelView> labels,
                    std::vector<pharos::tsdb::Sample> samples) {
       pharos::tsdb::SeriesInput in{labels, samples};
       pharos::tsdb::AppendResult r;

@@ -14,7 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)pharos::rules::ParseRuleFile(text, "fuzz.yaml");
   pharos::Result<pharos::rules::Template> t = pharos::rules::Template::Parse(text);
   if (t.ok()) {
-    pharos::tsdb::Labels labels = {{"instance", "host:9100"}, {"job", "node"}};
+    pharos::model::Labels labels = {{"instance", "host:9100"}, {"job", "node"}};
     pharos::rules::TemplateData d;
     d.labels = &labels;
     d.value = 1234.5;

@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
                       {"job", "node"},
                       {"region", fmt::format("region-{}", (i / 100) % 8)}});
   }
-  std::sort(labels.begin(), labels.end(), LabelsLess);
+  std::sort(labels.begin(), labels.end(), pharos::model::LabelsLess);
   std::vector<Sample> samples(points);
   for (int k = 0; k < blocks; ++k) {
     int64_t max_t = end - static_cast<int64_t>(k * spacing_hours * hour) - 1;

@@ -35,12 +35,10 @@
 #include <thread>
 #include <vector>
 
+#include "common/env.h"
 #include "common/status.h"
-#include "tsdb/tsdb.h"
+#include "model/model.h"
 
-namespace re2 {
-class RE2;
-}
 namespace pharos::meta {
 class Store;
 }
@@ -52,32 +50,15 @@ namespace pharos::alerting {
 
 // ---- matchers ----
 
-enum class MatchOp { kEqual, kNotEqual, kRegex, kNotRegex };
-
-class LabelMatcher {
- public:
-  static Result<LabelMatcher> Make(MatchOp op, std::string name, std::string value);
-  bool Matches(const tsdb::Labels& labels) const;
-  MatchOp op() const { return op_; }
-  const std::string& name() const { return name_; }
-  const std::string& value() const { return value_; }
-  /// `name="value"` as Alertmanager prints a matcher.
-  std::string ToString() const;
-
- private:
-  MatchOp op_ = MatchOp::kEqual;
-  std::string name_;
-  std::string value_;
-  std::shared_ptr<const re2::RE2> re_;
-};
-
+/// A matcher in Alertmanager's dialect; refuses an invalid label name.
+Result<model::Matcher> MakeMatcher(model::MatchType type, std::string name, std::string value);
 /// Parses Alertmanager's matcher syntax: `a="b"`, `a!=b`, `a=~"x|y"`, `a!~y`, optionally a
-/// comma-separated list in braces.
-Result<std::vector<LabelMatcher>> ParseMatchers(std::string_view text);
-bool MatchesAll(const std::vector<LabelMatcher>& matchers, const tsdb::Labels& labels);
+/// comma-separated list in braces. Matchers follow Alertmanager's regex dialect and refuse
+/// invalid label names.
+Result<std::vector<model::Matcher>> ParseMatchers(std::string_view text);
 /// `{a="b",c=~"d"}`: Alertmanager's Matchers.String(), used in route keys; ParseMatchers
 /// reads it back (silences are stored in it).
-std::string FormatMatchers(const std::vector<LabelMatcher>& matchers);
+std::string FormatMatchers(const std::vector<model::Matcher>& matchers);
 
 // ---- configuration ----
 
@@ -95,7 +76,7 @@ struct Route {
   std::string receiver;
   std::vector<std::string> group_by;
   bool group_by_all = false;  // group_by: ['...']
-  std::vector<LabelMatcher> matchers;
+  std::vector<model::Matcher> matchers;
   bool continue_matching = false;
   int64_t group_wait_ms = 30'000;
   int64_t group_interval_ms = 300'000;
@@ -146,8 +127,8 @@ struct Receiver {
 };
 
 struct InhibitRule {
-  std::vector<LabelMatcher> source;
-  std::vector<LabelMatcher> target;
+  std::vector<model::Matcher> source;
+  std::vector<model::Matcher> target;
   std::vector<std::string> equal;
 };
 
@@ -168,8 +149,8 @@ Result<Config> ParseConfig(std::string_view yaml, std::string_view source);
 // ---- alerts, silences and views ----
 
 struct Alert {
-  tsdb::Labels labels;  // sorted
-  tsdb::Labels annotations;
+  model::Labels labels;  // sorted
+  model::Labels annotations;
   int64_t starts_at_ms = 0;
   int64_t ends_at_ms = 0;  // 0: not set (resolve_timeout applies)
   int64_t updated_at_ms = 0;
@@ -181,7 +162,7 @@ struct Alert {
 
 struct Silence {
   std::string id;
-  std::vector<LabelMatcher> matchers;
+  std::vector<model::Matcher> matchers;
   int64_t starts_at_ms = 0;
   int64_t ends_at_ms = 0;
   int64_t updated_at_ms = 0;
@@ -205,7 +186,7 @@ struct AlertView {
 struct GroupView {
   std::string key;
   std::string receiver;
-  tsdb::Labels group_labels;
+  model::Labels group_labels;
   std::vector<AlertView> alerts;
 };
 
@@ -213,7 +194,7 @@ struct GroupView {
 struct Notification {
   std::string receiver;
   std::string group_key;
-  tsdb::Labels group_labels;
+  model::Labels group_labels;
   std::vector<Alert> alerts;  // firing first; resolved ones have ends_at <= now
   int64_t now_ms = 0;
   /// For the flush observer: whether this flush handed the group to the receiver (false

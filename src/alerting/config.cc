@@ -50,11 +50,11 @@ class Parser {
     return Status::Ok();
   }
   Status Matchers(const YAML::Node& n, const std::string& path,
-                  std::vector<LabelMatcher>& out) const {
+                  std::vector<model::Matcher>& out) const {
     std::vector<std::string> texts;
     PHAROS_RETURN_IF_ERROR(Strings(n, path, texts));
     for (size_t i = 0; i < texts.size(); ++i) {
-      Result<std::vector<LabelMatcher>> m = ParseMatchers(texts[i]);
+      Result<std::vector<model::Matcher>> m = ParseMatchers(texts[i]);
       if (!m.ok()) return Fail(fmt::format("{}[{}]", path, i), m.status().message());
       for (auto& x : *m) out.push_back(std::move(x));
     }
@@ -62,11 +62,12 @@ class Parser {
   }
   // The deprecated match / match_re maps.
   Status MatchMap(const YAML::Node& n, const std::string& path, bool regex,
-                  std::vector<LabelMatcher>& out) const {
+                  std::vector<model::Matcher>& out) const {
     if (!n.IsMap()) return Fail(path, "must be a map of label names to values");
     for (const auto& kv : n) {
-      Result<LabelMatcher> m = LabelMatcher::Make(regex ? MatchOp::kRegex : MatchOp::kEqual,
-                                                  kv.first.Scalar(), kv.second.Scalar());
+      Result<model::Matcher> m =
+          MakeMatcher(regex ? model::MatchType::kRegexMatch : model::MatchType::kEqual,
+                      kv.first.Scalar(), kv.second.Scalar());
       if (!m.ok()) return Fail(path + "." + kv.first.Scalar(), m.status().message());
       out.push_back(std::move(*m));
     }

@@ -110,13 +110,13 @@ TEST(AlertingConfigTest, ErrorsNameTheKey) {
 }
 
 TEST(AlertingConfigTest, MatcherSyntax) {
-  Result<std::vector<LabelMatcher>> m = ParseMatchers(
+  Result<std::vector<model::Matcher>> m = ParseMatchers(
       "{alertname=\"Disk \\\"full\\\"\", severity!=info, job=~\"api|web\", env!~dev}");
   ASSERT_TRUE(m.ok()) << m.status().message();
   ASSERT_EQ(m->size(), 4u);
   EXPECT_EQ((*m)[0].value(), "Disk \"full\"");
-  EXPECT_EQ((*m)[1].op(), MatchOp::kNotEqual);
-  tsdb::Labels labels = {
+  EXPECT_EQ((*m)[1].type(), model::MatchType::kNotEqual);
+  model::Labels labels = {
       {"alertname", "Disk \"full\""}, {"env", "prod"}, {"job", "web"}, {"severity", "page"}};
   EXPECT_TRUE(MatchesAll(*m, labels));
   labels[2].value = "webx";
@@ -131,8 +131,8 @@ TEST(AlertingConfigTest, TimesAndFingerprints) {
   EXPECT_EQ(FormatTime(1704067200000), "2024-01-01T00:00:00Z");
   EXPECT_EQ(FormatTime(1704067200120), "2024-01-01T00:00:00.12Z");
   // Alertmanager's fingerprint of {alertname="Test"}.
-  EXPECT_EQ(tsdb::Fingerprint({{"alertname", "Test"}}).size(), 16u);
-  EXPECT_NE(tsdb::Fingerprint({{"a", "b"}}), tsdb::Fingerprint({{"a", "c"}}));
+  EXPECT_EQ(model::Fingerprint({{"alertname", "Test"}}).size(), 16u);
+  EXPECT_NE(model::Fingerprint({{"a", "b"}}), model::Fingerprint({{"a", "c"}}));
 }
 
 }  // namespace

@@ -24,7 +24,7 @@ constexpr int64_t kSilenceRetentionMs = 5 * 24 * 3'600'000;  // Alertmanager's 1
 constexpr int64_t kMaxBackoffMs = 60'000;
 
 // Alertmanager's LabelSet.String(): {a="b", c="d"}.
-std::string LabelSetString(const tsdb::Labels& labels) {
+std::string LabelSetString(const model::Labels& labels) {
   std::string out = "{";
   for (size_t i = 0; i < labels.size(); ++i) {
     if (i) out += ", ";
@@ -62,7 +62,7 @@ std::string NewSilenceId(Env& env) {
          hex.substr(16, 4) + "-" + hex.substr(20);
 }
 
-void Match(const Route& r, const tsdb::Labels& labels, std::vector<const Route*>& out) {
+void Match(const Route& r, const model::Labels& labels, std::vector<const Route*>& out) {
   if (!MatchesAll(r.matchers, labels)) return;
   size_t before = out.size();
   for (const Route& child : r.routes) {
@@ -73,10 +73,10 @@ void Match(const Route& r, const tsdb::Labels& labels, std::vector<const Route*>
   if (out.size() == before) out.push_back(&r);
 }
 
-tsdb::Labels GroupLabelsFor(const Route& r, const tsdb::Labels& labels) {
+model::Labels GroupLabelsFor(const Route& r, const model::Labels& labels) {
   if (r.group_by_all) return labels;
-  tsdb::Labels out;
-  for (const tsdb::Label& l : labels) {
+  model::Labels out;
+  for (const model::Label& l : labels) {
     if (std::find(r.group_by.begin(), r.group_by.end(), l.name) != r.group_by.end()) {
       out.push_back(l);
     }
@@ -87,7 +87,7 @@ tsdb::Labels GroupLabelsFor(const Route& r, const tsdb::Labels& labels) {
 struct AggrGroup {
   const Route* route = nullptr;
   std::string key;
-  tsdb::Labels labels;
+  model::Labels labels;
   std::map<std::string, Alert> alerts;  // by fingerprint
   int64_t next_flush_ms = 0;
   bool has_flushed = false;
@@ -174,7 +174,7 @@ struct Dispatcher::State {
     });
   }
 
-  std::vector<std::string> SilencedBy(const tsdb::Labels& labels, int64_t now) const
+  std::vector<std::string> SilencedBy(const model::Labels& labels, int64_t now) const
       PHAROS_REQUIRES(mu) {
     std::vector<std::string> out;
     for (const auto& [id, s] : silences) {
@@ -183,10 +183,10 @@ struct Dispatcher::State {
     return out;
   }
 
-  static std::string EqualKey(const InhibitRule& rule, const tsdb::Labels& labels) {
+  static std::string EqualKey(const InhibitRule& rule, const model::Labels& labels) {
     std::string key;
     for (const std::string& name : rule.equal) {
-      key += tsdb::LabelValue(labels, name);
+      key += model::LabelValue(labels, name);
       key += '\xff';
     }
     return key;
@@ -261,7 +261,7 @@ struct Dispatcher::State {
     std::vector<const alerting::Route*> routes;
     Match(config->route, a.labels, routes);
     for (const auto* r : routes) {
-      tsdb::Labels group_labels = GroupLabelsFor(*r, a.labels);
+      model::Labels group_labels = GroupLabelsFor(*r, a.labels);
       std::string key = r->key + ":" + LabelSetString(group_labels);
       auto [it, created] = groups.try_emplace(key);
       AggrGroup& g = it->second;
@@ -385,7 +385,7 @@ struct Dispatcher::State {
     std::sort(n.alerts.begin(), n.alerts.end(), [&](const Alert& a, const Alert& b) {
       bool ra = a.Resolved(now), rb = b.Resolved(now);
       if (ra != rb) return !ra;
-      return tsdb::LabelsLess(a.labels, b.labels);
+      return model::LabelsLess(a.labels, b.labels);
     });
     bool muted = TimeMuted(*g.route, now);
     if (receiver && !muted) {
@@ -441,7 +441,7 @@ struct Dispatcher::State {
         request.headers.emplace_back("Authorization", "Bearer " + auth.bearer_token);
       } else if (!auth.username.empty()) {
         request.headers.emplace_back("Authorization",
-                                     "Basic " + net::Base64(auth.username + ":" + auth.password));
+                                     "Basic " + Base64Encode(auth.username + ":" + auth.password));
       }
       Result<net::HttpReply> reply = net::Fetch(request);
       if (!reply.ok()) return reply.status();
@@ -484,7 +484,7 @@ struct Dispatcher::State {
     std::string alerts = "[";
     for (size_t i = 0; i < d.n.alerts.size(); ++i) {
       const Alert& a = d.n.alerts[i];
-      std::string_view name = tsdb::LabelValue(a.labels, "alertname");
+      std::string_view name = model::LabelValue(a.labels, "alertname");
       alerts += fmt::format("{}{{\"fingerprint\":{},\"alertname\":{},\"status\":\"{}\"}}",
                             i ? "," : "", JsonString(a.fingerprint), JsonString(name),
                             a.Resolved(d.n.now_ms) ? "resolved" : "firing");
@@ -625,7 +625,7 @@ Status Dispatcher::Open() {
   for (const meta::Row& row : *rows) {
     Silence s;
     s.id = row.Text(0);
-    Result<std::vector<LabelMatcher>> m = ParseMatchers(row.Text(1));
+    Result<std::vector<model::Matcher>> m = ParseMatchers(row.Text(1));
     if (!m.ok()) {
       LogError("skipping a stored silence with bad matchers", {{"id", s.id}});
       continue;
@@ -702,8 +702,8 @@ void Dispatcher::Insert(std::vector<Alert> alerts) {
   MutexLock lock(s.mu);
   int64_t now = s.env->NowMs();
   for (Alert& a : alerts) {
-    tsdb::SortLabels(a.labels);
-    a.fingerprint = tsdb::Fingerprint(a.labels);
+    model::SortLabels(a.labels);
+    a.fingerprint = model::Fingerprint(a.labels);
     if (a.starts_at_ms == 0) a.starts_at_ms = now;
     if (a.ends_at_ms == 0) {
       a.ends_at_ms = now + s.config->resolve_timeout_ms;
@@ -752,8 +752,8 @@ Status Dispatcher::NotifyReceiver(const std::string& receiver, std::vector<Alert
   n.group_key = group_key;
   n.now_ms = now;
   for (Alert& a : alerts) {
-    tsdb::SortLabels(a.labels);
-    a.fingerprint = tsdb::Fingerprint(a.labels);
+    model::SortLabels(a.labels);
+    a.fingerprint = model::Fingerprint(a.labels);
   }
   n.alerts = std::move(alerts);
   s.Enqueue(*r, n, now, now + 5 * 60'000, 4 * 3'600'000, false, {}, {});
@@ -775,8 +775,9 @@ Result<std::string> Dispatcher::UpsertSilence(Silence silence) {
   MutexLock lock(s.mu);
   int64_t now = s.env->NowMs();
   if (silence.matchers.empty()) return InvalidArgument("a silence needs at least one matcher");
-  bool all_match_empty = std::all_of(silence.matchers.begin(), silence.matchers.end(),
-                                     [](const LabelMatcher& m) { return m.Matches({}); });
+  bool all_match_empty =
+      std::all_of(silence.matchers.begin(), silence.matchers.end(),
+                  [](const model::Matcher& m) { return m.Matches(std::string_view()); });
   if (all_match_empty) {
     return InvalidArgument("at least one matcher must not match the empty string");
   }

@@ -172,7 +172,7 @@ TEST_F(DispatcherTest, SilenceIdsAreRandomUuidsFromTheEnv) {
 TEST_F(DispatcherTest, SilencesMuteAndExpire) {
   Sink sink;
   Make(Hook(sink));
-  Result<std::vector<LabelMatcher>> m = ParseMatchers("alertname=Cpu");
+  Result<std::vector<model::Matcher>> m = ParseMatchers("alertname=Cpu");
   ASSERT_TRUE(m.ok());
   Silence s;
   s.matchers = *m;

@@ -9,48 +9,15 @@
 
 namespace pharos::alerting {
 
-Result<LabelMatcher> LabelMatcher::Make(MatchOp op, std::string name, std::string value) {
+Result<model::Matcher> MakeMatcher(model::MatchType type, std::string name, std::string value) {
   if (!IsValidLabelName(name)) {
     return InvalidArgument(fmt::format("invalid label name \"{}\" in matcher", name));
   }
-  LabelMatcher m;
-  m.op_ = op;
-  m.name_ = std::move(name);
-  m.value_ = std::move(value);
-  if (op == MatchOp::kRegex || op == MatchOp::kNotRegex) {
-    auto re = std::make_shared<re2::RE2>("^(?:" + m.value_ + ")$", re2::RE2::Quiet);
-    if (!re->ok()) {
-      return InvalidArgument(
-          fmt::format("invalid regular expression \"{}\": {}", m.value_, re->error()));
-    }
-    m.re_ = std::move(re);
-  }
-  return m;
+  return model::Matcher::Make(type, std::move(name), std::move(value),
+                              model::RegexDialect::kAlertmanager);
 }
 
-bool LabelMatcher::Matches(const tsdb::Labels& labels) const {
-  std::string_view v;
-  for (const tsdb::Label& l : labels) {
-    if (l.name == name_) {
-      v = l.value;
-      break;
-    }
-  }
-  switch (op_) {
-    case MatchOp::kEqual: return v == value_;
-    case MatchOp::kNotEqual: return v != value_;
-    case MatchOp::kRegex: return re2::RE2::FullMatch(v, *re_);
-    case MatchOp::kNotRegex: return !re2::RE2::FullMatch(v, *re_);
-  }
-  return false;
-}
-
-std::string LabelMatcher::ToString() const {
-  static constexpr std::string_view kOps[] = {"=", "!=", "=~", "!~"};
-  return name_ + std::string(kOps[static_cast<int>(op_)]) + JsonString(value_);
-}
-
-std::string FormatMatchers(const std::vector<LabelMatcher>& matchers) {
+std::string FormatMatchers(const std::vector<model::Matcher>& matchers) {
   std::string out = "{";
   for (size_t i = 0; i < matchers.size(); ++i) {
     if (i) out += ',';
@@ -59,21 +26,14 @@ std::string FormatMatchers(const std::vector<LabelMatcher>& matchers) {
   return out + "}";
 }
 
-bool MatchesAll(const std::vector<LabelMatcher>& matchers, const tsdb::Labels& labels) {
-  for (const LabelMatcher& m : matchers) {
-    if (!m.Matches(labels)) return false;
-  }
-  return true;
-}
-
-Result<std::vector<LabelMatcher>> ParseMatchers(std::string_view text) {
+Result<std::vector<model::Matcher>> ParseMatchers(std::string_view text) {
   std::string_view s = Trim(text);
   if (!s.empty() && s.front() == '{') {
     if (s.back() != '}')
       return InvalidArgument(fmt::format("missing closing '}}' in \"{}\"", text));
     s = Trim(s.substr(1, s.size() - 2));
   }
-  std::vector<LabelMatcher> out;
+  std::vector<model::Matcher> out;
   size_t i = 0;
   auto error = [&](std::string_view what) {
     return InvalidArgument(fmt::format("bad matcher \"{}\": {}", text, what));
@@ -85,18 +45,18 @@ Result<std::vector<LabelMatcher>> ParseMatchers(std::string_view text) {
     while (i < s.size() && (std::isalnum(static_cast<unsigned char>(s[i])) || s[i] == '_')) ++i;
     std::string name(s.substr(start, i - start));
     while (i < s.size() && s[i] == ' ') ++i;
-    MatchOp op;
+    model::MatchType op;
     if (s.substr(i, 2) == "=~") {
-      op = MatchOp::kRegex;
+      op = model::MatchType::kRegexMatch;
       i += 2;
     } else if (s.substr(i, 2) == "!~") {
-      op = MatchOp::kNotRegex;
+      op = model::MatchType::kRegexNoMatch;
       i += 2;
     } else if (s.substr(i, 2) == "!=") {
-      op = MatchOp::kNotEqual;
+      op = model::MatchType::kNotEqual;
       i += 2;
     } else if (s.substr(i, 1) == "=") {
-      op = MatchOp::kEqual;
+      op = model::MatchType::kEqual;
       i += 1;
     } else {
       return error("expected an operator (=, !=, =~, !~) after the label name");
@@ -125,7 +85,7 @@ Result<std::vector<LabelMatcher>> ParseMatchers(std::string_view text) {
       while (i < s.size() && s[i] != ',') ++i;
       value = std::string(Trim(s.substr(vstart, i - vstart)));
     }
-    Result<LabelMatcher> m = LabelMatcher::Make(op, name, value);
+    Result<model::Matcher> m = MakeMatcher(op, name, value);
     if (!m.ok()) return error(m.status().message());
     out.push_back(std::move(*m));
     while (i < s.size() && s[i] == ' ') ++i;

@@ -12,18 +12,18 @@ namespace pharos::alerting {
 namespace {
 
 // Labels (or annotations) every alert shares with the same value.
-tsdb::Labels Common(const std::vector<Alert>& alerts, bool annotations) {
+model::Labels Common(const std::vector<Alert>& alerts, bool annotations) {
   if (alerts.empty()) return {};
-  tsdb::Labels common = annotations ? alerts[0].annotations : alerts[0].labels;
+  model::Labels common = annotations ? alerts[0].annotations : alerts[0].labels;
   for (size_t i = 1; i < alerts.size(); ++i) {
-    const tsdb::Labels& other = annotations ? alerts[i].annotations : alerts[i].labels;
+    const model::Labels& other = annotations ? alerts[i].annotations : alerts[i].labels;
     common.erase(std::remove_if(common.begin(), common.end(),
-                                [&](const tsdb::Label& l) {
+                                [&](const model::Label& l) {
                                   return std::find(other.begin(), other.end(), l) == other.end();
                                 }),
                  common.end());
   }
-  tsdb::SortLabels(common);
+  model::SortLabels(common);
   return common;
 }
 
@@ -67,9 +67,9 @@ std::string WebhookPayload(const Notification& n, const std::string& external_ur
     out += "{\"status\":";
     out += resolved ? "\"resolved\"" : "\"firing\"";
     out += ",\"labels\":";
-    tsdb::AppendLabelsJson(out, a.labels);
+    model::AppendLabelsJson(out, a.labels);
     out += ",\"annotations\":";
-    tsdb::AppendLabelsJson(out, a.annotations);
+    model::AppendLabelsJson(out, a.annotations);
     out += ",\"startsAt\":\"" + FormatTime(a.starts_at_ms) + "\"";
     // Alertmanager zeroes the end of alerts that have not resolved.
     out += ",\"endsAt\":\"" + FormatTime(resolved ? a.ends_at_ms : 0) + "\"";
@@ -80,11 +80,11 @@ std::string WebhookPayload(const Notification& n, const std::string& external_ur
     out += '}';
   }
   out += "],\"groupLabels\":";
-  tsdb::AppendLabelsJson(out, n.group_labels);
+  model::AppendLabelsJson(out, n.group_labels);
   out += ",\"commonLabels\":";
-  tsdb::AppendLabelsJson(out, Common(n.alerts, false));
+  model::AppendLabelsJson(out, Common(n.alerts, false));
   out += ",\"commonAnnotations\":";
-  tsdb::AppendLabelsJson(out, Common(n.alerts, true));
+  model::AppendLabelsJson(out, Common(n.alerts, true));
   out += ",\"externalURL\":";
   AppendJsonString(out, external_url);
   out += ",\"version\":\"4\",\"groupKey\":";
@@ -99,9 +99,9 @@ std::string PostableAlerts(const Notification& n, int64_t firing_ends_at_ms) {
     const Alert& a = n.alerts[i];
     if (i) out += ',';
     out += "{\"labels\":";
-    tsdb::AppendLabelsJson(out, a.labels);
+    model::AppendLabelsJson(out, a.labels);
     out += ",\"annotations\":";
-    tsdb::AppendLabelsJson(out, a.annotations);
+    model::AppendLabelsJson(out, a.annotations);
     out += ",\"startsAt\":\"" + FormatTime(a.starts_at_ms) + "\"";
     int64_t ends = a.Resolved(n.now_ms) ? a.ends_at_ms : firing_ends_at_ms;
     out += ",\"endsAt\":\"" + FormatTime(ends) + "\"";
@@ -116,12 +116,12 @@ std::string EmailSubject(const Notification& n) {
   size_t firing = 0;
   for (const Alert& a : n.alerts) firing += a.Resolved(n.now_ms) ? 0 : 1;
   std::string subject = firing ? fmt::format("[FIRING:{}]", firing) : "[RESOLVED]";
-  for (const tsdb::Label& l : n.group_labels) subject += " " + l.value;
-  tsdb::Labels common = Common(n.alerts, false);
+  for (const model::Label& l : n.group_labels) subject += " " + l.value;
+  model::Labels common = Common(n.alerts, false);
   std::vector<std::string> extra;
-  for (const tsdb::Label& l : common) {
+  for (const model::Label& l : common) {
     bool grouped = std::any_of(n.group_labels.begin(), n.group_labels.end(),
-                               [&](const tsdb::Label& g) { return g.name == l.name; });
+                               [&](const model::Label& g) { return g.name == l.name; });
     if (!grouped) extra.push_back(l.value);
   }
   if (!extra.empty()) {
@@ -145,9 +145,9 @@ std::string EmailMessage(const Notification& n, const EmailConfig& config,
         header = true;
       }
       body += "Labels:\r\n";
-      for (const tsdb::Label& l : a.labels) body += " - " + l.name + " = " + l.value + "\r\n";
+      for (const model::Label& l : a.labels) body += " - " + l.name + " = " + l.value + "\r\n";
       if (!a.annotations.empty()) body += "Annotations:\r\n";
-      for (const tsdb::Label& l : a.annotations) body += " - " + l.name + " = " + l.value + "\r\n";
+      for (const model::Label& l : a.annotations) body += " - " + l.name + " = " + l.value + "\r\n";
       body += "Started: " + FormatTime(a.starts_at_ms) + "\r\n";
       if (!want_firing) body += "Ended: " + FormatTime(a.ends_at_ms) + "\r\n";
       if (!a.generator_url.empty()) body += "Source: " + a.generator_url + "\r\n";
@@ -166,7 +166,7 @@ std::string EmailMessage(const Notification& n, const EmailConfig& config,
   headers += "Subject: " + EmailSubject(n) + "\r\n";
   headers += std::string("Date: ") + date + "\r\n";
   headers +=
-      fmt::format("Message-Id: <{}.{}@pharos>\r\n", n.now_ms, tsdb::Fingerprint(n.group_labels));
+      fmt::format("Message-Id: <{}.{}@pharos>\r\n", n.now_ms, model::Fingerprint(n.group_labels));
   for (const auto& [name, value] : config.headers) {
     if (!EqualsIgnoreCase(name, "subject") && !EqualsIgnoreCase(name, "to") &&
         !EqualsIgnoreCase(name, "from")) {

@@ -51,9 +51,9 @@ void AppendPairs(std::string& out, const rules::LabelPairs& pairs) {
 // One alert as /api/v1/alerts and /api/v1/rules show it.
 void AppendRuleAlert(std::string& out, const rules::Alert& a) {
   out += "{\"labels\":";
-  tsdb::AppendLabelsJson(out, a.labels);
+  model::AppendLabelsJson(out, a.labels);
   out += ",\"annotations\":";
-  tsdb::AppendLabelsJson(out, a.annotations);
+  model::AppendLabelsJson(out, a.annotations);
   out += ",\"state\":\"" + std::string(rules::AlertStateName(a.state)) + "\"";
   out += ",\"activeAt\":\"" + alerting::FormatTime(a.active_at_ms) + "\"";
   out += ",\"value\":\"" + GoExp(a.value) + "\"}";
@@ -160,7 +160,7 @@ void PrometheusAlerts(Response& res, rules::Manager& m) {
 void AppendAmAlert(std::string& out, const alerting::AlertView& v) {
   const alerting::Alert& a = v.alert;
   out += "{\"annotations\":";
-  tsdb::AppendLabelsJson(out, a.annotations);
+  model::AppendLabelsJson(out, a.annotations);
   out += ",\"endsAt\":\"" + alerting::FormatTime(a.ends_at_ms) + "\"";
   out += ",\"fingerprint\":\"" + a.fingerprint + "\"";
   out += ",\"receivers\":[";
@@ -181,7 +181,7 @@ void AppendAmAlert(std::string& out, const alerting::AlertView& v) {
   out += ",\"updatedAt\":\"" + alerting::FormatTime(a.updated_at_ms) + "\"";
   out += ",\"generatorURL\":" + JsonString(a.generator_url);
   out += ",\"labels\":";
-  tsdb::AppendLabelsJson(out, a.labels);
+  model::AppendLabelsJson(out, a.labels);
   out += "}";
 }
 
@@ -191,10 +191,10 @@ bool Flag(const Request& req, std::string_view name) {
   return !v || *v != "false";
 }
 
-Result<std::vector<alerting::LabelMatcher>> Filters(const Request& req) {
-  std::vector<alerting::LabelMatcher> out;
+Result<std::vector<model::Matcher>> Filters(const Request& req) {
+  std::vector<model::Matcher> out;
   for (const std::string& f : req.FormValues("filter")) {
-    Result<std::vector<alerting::LabelMatcher>> m = alerting::ParseMatchers(f);
+    Result<std::vector<model::Matcher>> m = alerting::ParseMatchers(f);
     if (!m.ok()) return InvalidArgument("filter: " + m.status().message());
     for (auto& x : *m) out.push_back(std::move(x));
   }
@@ -202,8 +202,8 @@ Result<std::vector<alerting::LabelMatcher>> Filters(const Request& req) {
 }
 
 bool Keep(const alerting::AlertView& v, const Request& req,
-          const std::vector<alerting::LabelMatcher>& filters) {
-  if (!alerting::MatchesAll(filters, v.alert.labels)) return false;
+          const std::vector<model::Matcher>& filters) {
+  if (!model::MatchesAll(filters, v.alert.labels)) return false;
   bool silenced = !v.silenced_by.empty(), inhibited = !v.inhibited_by.empty();
   if (silenced && !Flag(req, "silenced")) return false;
   if (inhibited && !Flag(req, "inhibited")) return false;
@@ -227,7 +227,7 @@ void AmError(Response& res, const Status& s) {
 
 // Writes the alerts that pass the request's filters as a JSON array; false when none did.
 bool AppendKept(std::string& out, const std::vector<alerting::AlertView>& alerts,
-                const Request& req, const std::vector<alerting::LabelMatcher>& filters) {
+                const Request& req, const std::vector<model::Matcher>& filters) {
   out += '[';
   bool any = false;
   for (const alerting::AlertView& v : alerts) {
@@ -241,7 +241,7 @@ bool AppendKept(std::string& out, const std::vector<alerting::AlertView>& alerts
 }
 
 void AmAlerts(const Request& req, Response& res, alerting::Dispatcher& d) {
-  Result<std::vector<alerting::LabelMatcher>> filters = Filters(req);
+  Result<std::vector<model::Matcher>> filters = Filters(req);
   if (!filters.ok()) return AmError(res, filters.status());
   std::string out;
   AppendKept(out, d.Alerts(), req, *filters);
@@ -249,7 +249,7 @@ void AmAlerts(const Request& req, Response& res, alerting::Dispatcher& d) {
 }
 
 void AmGroups(const Request& req, Response& res, alerting::Dispatcher& d) {
-  Result<std::vector<alerting::LabelMatcher>> filters = Filters(req);
+  Result<std::vector<model::Matcher>> filters = Filters(req);
   if (!filters.ok()) return AmError(res, filters.status());
   std::string out = "[";
   bool first = true;
@@ -259,7 +259,7 @@ void AmGroups(const Request& req, Response& res, alerting::Dispatcher& d) {
     if (!first) out += ',';
     first = false;
     out += "{\"alerts\":" + alerts + ",\"labels\":";
-    tsdb::AppendLabelsJson(out, g.group_labels);
+    model::AppendLabelsJson(out, g.group_labels);
     out += ",\"receiver\":{\"name\":" + JsonString(g.receiver) + "}}";
   }
   out += "]";
@@ -327,9 +327,10 @@ void AppendSilence(std::string& out, const alerting::Silence& s, int64_t now) {
   out += ",\"endsAt\":\"" + alerting::FormatTime(s.ends_at_ms) + "\"";
   out += ",\"matchers\":[";
   for (size_t i = 0; i < s.matchers.size(); ++i) {
-    const alerting::LabelMatcher& m = s.matchers[i];
-    bool regex = m.op() == alerting::MatchOp::kRegex || m.op() == alerting::MatchOp::kNotRegex;
-    bool equal = m.op() == alerting::MatchOp::kEqual || m.op() == alerting::MatchOp::kRegex;
+    const model::Matcher& m = s.matchers[i];
+    bool regex =
+        m.type() == model::MatchType::kRegexMatch || m.type() == model::MatchType::kRegexNoMatch;
+    bool equal = m.type() == model::MatchType::kEqual || m.type() == model::MatchType::kRegexMatch;
     out += fmt::format("{}{{\"isEqual\":{},\"isRegex\":{},\"name\":{},\"value\":{}}}", i ? "," : "",
                        equal, regex, JsonString(m.name()), JsonString(m.value()));
   }
@@ -378,11 +379,10 @@ Result<alerting::Silence> ParseSilence(const std::string& body, int64_t now_ms) 
     bool regex = false, equal = true;
     if (mo.at_key("isRegex").get(regex) != simdjson::SUCCESS) regex = false;
     if (mo.at_key("isEqual").get(equal) != simdjson::SUCCESS) equal = true;
-    alerting::MatchOp op = regex
-                               ? (equal ? alerting::MatchOp::kRegex : alerting::MatchOp::kNotRegex)
-                               : (equal ? alerting::MatchOp::kEqual : alerting::MatchOp::kNotEqual);
-    Result<alerting::LabelMatcher> lm =
-        alerting::LabelMatcher::Make(op, std::string(name), std::string(value));
+    model::MatchType op =
+        regex ? (equal ? model::MatchType::kRegexMatch : model::MatchType::kRegexNoMatch)
+              : (equal ? model::MatchType::kEqual : model::MatchType::kNotEqual);
+    Result<model::Matcher> lm = alerting::MakeMatcher(op, std::string(name), std::string(value));
     if (!lm.ok()) return InvalidArgument(at + ": " + lm.status().message());
     s.matchers.push_back(std::move(*lm));
   }
@@ -509,7 +509,7 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) 
       Method::kGet, "/api/v2/silences", kScopeRead, [s](const Request& req, Response& res) {
         alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
         if (!d) return void(res = Unavailable503());
-        Result<std::vector<alerting::LabelMatcher>> filters = Filters(req);
+        Result<std::vector<model::Matcher>> filters = Filters(req);
         if (!filters.ok()) return AmError(res, filters.status());
         int64_t now = d->NowMs();
         std::vector<alerting::Silence> all = d->Silences();
@@ -524,9 +524,9 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) 
         bool first = true;
         for (const alerting::Silence& x : all) {
           bool keep = true;
-          for (const alerting::LabelMatcher& f : *filters) {
+          for (const model::Matcher& f : *filters) {
             bool any = false;
-            for (const alerting::LabelMatcher& m : x.matchers) {
+            for (const model::Matcher& m : x.matchers) {
               any = any || (m.name() == f.name() && f.Matches({{m.name(), m.value()}}));
             }
             keep = keep && any;

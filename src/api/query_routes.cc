@@ -134,7 +134,7 @@ void RenderResult(const promql::QueryResult& r, size_t limit, bool& truncated,
         const promql::SeriesResult& s = r.series[i];
         if (i) out += ',';
         out += R"({"metric":)";
-        tsdb::AppendLabelsJson(out, s.labels);
+        model::AppendLabelsJson(out, s.labels);
         if (vector) {
           out += R"(,"value":)";
           AppendPoint(out, s.points[0].t, s.points[0].v);
@@ -225,12 +225,12 @@ Status ParseDurationParam(const Request& req, std::string_view name, int64_t& ou
     out_ms = std::llround(seconds * 1000);
     return Status::Ok();
   }
-  int64_t ms;
-  if (!promql::ParseDurationMs(*v, ms)) {
+  Result<Duration> d = ParseDuration(*v);
+  if (!d.ok()) {
     return InvalidArgument(
         fmt::format("invalid parameter \"{}\": cannot parse \"{}\" to a valid duration", name, *v));
   }
-  out_ms = ms;
+  out_ms = d->count();
   return Status::Ok();
 }
 

@@ -32,9 +32,9 @@ void RegisterTargetRoutes(server::Router& router, const std::atomic<scrape::Scra
                       if (!first) data += ',';
                       first = false;
                       data += R"({"discoveredLabels":)";
-                      tsdb::AppendLabelsJson(data, t.labels);
+                      model::AppendLabelsJson(data, t.labels);
                       data += R"(,"labels":)";
-                      tsdb::AppendLabelsJson(data, t.labels);
+                      model::AppendLabelsJson(data, t.labels);
                       data += R"(,"scrapePool":)" + JsonString(t.job);
                       data += R"(,"scrapeUrl":)" + JsonString(t.url);
                       data += R"(,"globalUrl":)" + JsonString(t.url);

@@ -48,11 +48,11 @@ Status ParseRange(const Request& req, Range& range) {
 
 // Each match[] is a selector; a series matching any of them is selected.
 Status ParseMatches(const Request& req, bool required,
-                    std::vector<std::vector<tsdb::Matcher>>& out) {
+                    std::vector<std::vector<model::Matcher>>& out) {
   std::vector<std::string> matches = req.FormValues("match[]");
   if (matches.empty() && required) return InvalidArgument("no match[] parameter provided");
   for (const std::string& m : matches) {
-    Result<std::vector<tsdb::Matcher>> parsed = promql::ParseSeriesSelector(m);
+    Result<std::vector<model::Matcher>> parsed = promql::ParseSeriesSelector(m);
     if (!parsed.ok()) {
       return InvalidArgument(
           fmt::format("invalid parameter \"match[]\": {}", parsed.status().message()));
@@ -85,17 +85,17 @@ void AppendStringArray(std::string& out, const std::vector<std::string>& values,
 }
 
 // Series of every selector, merged and deduplicated by labels.
-Result<std::vector<tsdb::Labels>> SeriesFor(tsdb::Querier& q,
-                                            const std::vector<std::vector<tsdb::Matcher>>& sets) {
-  std::vector<tsdb::Labels> all;
+Result<std::vector<model::Labels>> SeriesFor(tsdb::Querier& q,
+                                             const std::vector<std::vector<model::Matcher>>& sets) {
+  std::vector<model::Labels> all;
   for (const auto& set : sets) {
-    Result<std::vector<tsdb::Labels>> series = q.Series(set);
+    Result<std::vector<model::Labels>> series = q.Series(set);
     if (!series.ok()) return series.status();
     all.insert(all.end(), series->begin(), series->end());
   }
-  auto less = [](const tsdb::Labels& a, const tsdb::Labels& b) {
+  auto less = [](const model::Labels& a, const model::Labels& b) {
     return std::lexicographical_compare(
-        a.begin(), a.end(), b.begin(), b.end(), [](const tsdb::Label& x, const tsdb::Label& y) {
+        a.begin(), a.end(), b.begin(), b.end(), [](const model::Label& x, const model::Label& y) {
           return x.name != y.name ? x.name < y.name : x.value < y.value;
         });
   };
@@ -120,7 +120,7 @@ server::Handler WithDb(const std::atomic<tsdb::Db*>& db, Fn fn) {
 
 void Series(tsdb::Db& db, const Request& req, Response& resp) {
   Range range;
-  std::vector<std::vector<tsdb::Matcher>> sets;
+  std::vector<std::vector<model::Matcher>> sets;
   Status s = ParseRange(req, range);
   if (s.ok()) s = ParseMatches(req, true, sets);
   std::optional<size_t> limit = ParseLimit(req, s);
@@ -129,7 +129,7 @@ void Series(tsdb::Db& db, const Request& req, Response& resp) {
     return;
   }
   auto q = db.Query(range.start, range.end);
-  Result<std::vector<tsdb::Labels>> series = SeriesFor(*q, sets);
+  Result<std::vector<model::Labels>> series = SeriesFor(*q, sets);
   if (!series.ok()) {
     resp = Response::FromStatus(series.status());
     return;
@@ -138,7 +138,7 @@ void Series(tsdb::Db& db, const Request& req, Response& resp) {
   size_t n = std::min(series->size(), limit.value_or(series->size()));
   for (size_t i = 0; i < n; ++i) {
     if (i) data += ',';
-    tsdb::AppendLabelsJson(data, (*series)[i]);
+    model::AppendLabelsJson(data, (*series)[i]);
   }
   data += ']';
   resp = Response::JsonSuccess(data);
@@ -146,11 +146,11 @@ void Series(tsdb::Db& db, const Request& req, Response& resp) {
 
 // Label names or values (by `fetch`) of the series matching any match[] (all series when
 // there is none), merged, sorted and limited: the shared body of /labels and /values.
-using StringsFetch =
-    std::function<Result<std::vector<std::string>>(tsdb::Querier&, std::span<const tsdb::Matcher>)>;
+using StringsFetch = std::function<Result<std::vector<std::string>>(
+    tsdb::Querier&, std::span<const model::Matcher>)>;
 void AnswerStrings(tsdb::Db& db, const Request& req, Response& resp, const StringsFetch& fetch) {
   Range range;
-  std::vector<std::vector<tsdb::Matcher>> sets;
+  std::vector<std::vector<model::Matcher>> sets;
   Status s = ParseRange(req, range);
   if (s.ok()) s = ParseMatches(req, false, sets);
   std::optional<size_t> limit = ParseLimit(req, s);
@@ -177,8 +177,9 @@ void AnswerStrings(tsdb::Db& db, const Request& req, Response& resp, const Strin
 }
 
 void LabelNames(tsdb::Db& db, const Request& req, Response& resp) {
-  AnswerStrings(db, req, resp,
-                [](tsdb::Querier& q, std::span<const tsdb::Matcher> m) { return q.LabelNames(m); });
+  AnswerStrings(db, req, resp, [](tsdb::Querier& q, std::span<const model::Matcher> m) {
+    return q.LabelNames(m);
+  });
 }
 
 void LabelValues(tsdb::Db& db, const Request& req, Response& resp) {
@@ -197,7 +198,7 @@ void LabelValues(tsdb::Db& db, const Request& req, Response& resp) {
     resp = Response::Error(400, "bad_data", fmt::format("invalid label name: \"{}\"", name));
     return;
   }
-  AnswerStrings(db, req, resp, [&name](tsdb::Querier& q, std::span<const tsdb::Matcher> m) {
+  AnswerStrings(db, req, resp, [&name](tsdb::Querier& q, std::span<const model::Matcher> m) {
     return q.LabelValues(name, m);
   });
 }
@@ -236,7 +237,7 @@ void TsdbStatus(tsdb::Db& db, const Request& req, Response& resp) {
 
 void Export(tsdb::Db& db, const Request& req, Response& resp) {
   Range range;
-  std::vector<std::vector<tsdb::Matcher>> sets;
+  std::vector<std::vector<model::Matcher>> sets;
   Status s = ParseRange(req, range);
   if (s.ok()) s = ParseMatches(req, true, sets);
   if (!s.ok()) {
@@ -245,7 +246,7 @@ void Export(tsdb::Db& db, const Request& req, Response& resp) {
   }
   auto q = db.Query(range.start, range.end);
   std::string out;
-  std::vector<tsdb::Labels> seen;
+  std::vector<model::Labels> seen;
   for (const auto& set : sets) {
     Result<std::vector<tsdb::SeriesData>> series = q->Select(set);
     if (!series.ok()) {
@@ -258,7 +259,7 @@ void Export(tsdb::Db& db, const Request& req, Response& resp) {
         seen.push_back(sd.labels);
       }
       out += "{\"metric\":";
-      tsdb::AppendLabelsJson(out, sd.labels);
+      model::AppendLabelsJson(out, sd.labels);
       out += ",\"values\":[";
       bool first = true;
       for (const tsdb::Sample& smp : sd.samples) {

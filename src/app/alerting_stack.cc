@@ -92,7 +92,7 @@ rules::ManagerOptions BuildRuleOptions(const config::Config& config,
   for (const auto& [name, value] : config.global.external_labels) {
     o.external_labels.push_back({name, value});
   }
-  tsdb::SortLabels(o.external_labels);
+  model::SortLabels(o.external_labels);
   o.external_url = external_url;
   o.threads = config.rules.concurrency;
   o.outage_tolerance_ms = config.rules.outage_tolerance.count();

@@ -44,7 +44,9 @@ std::string Lower(std::string s) {
 bool ParseTime(std::string_view s, int64_t& ms) {
   bool neg = !s.empty() && s[0] == '-';
   if (neg) s.remove_prefix(1);
-  if (!promql::ParseDurationMs(s, ms)) {
+  if (Result<Duration> d = ParseDuration(s); d.ok()) {
+    ms = d->count();
+  } else {
     char* end = nullptr;
     std::string str(s);
     double v = std::strtod(str.c_str(), &end);
@@ -76,9 +78,9 @@ bool ParseNumber(std::string_view s, double& v) {
     v = sign * static_cast<double>(std::strtoull(body.c_str() + 2, &end, 16));
     return *end == '\0';
   }
-  int64_t ms;
-  if (promql::ParseDurationMs(body, ms) && body.find_first_of("smhdwy") != std::string::npos) {
-    v = sign * static_cast<double>(ms) / 1000.0;
+  if (Result<Duration> d = ParseDuration(body);
+      d.ok() && body.find_first_of("smhdwy") != std::string::npos) {
+    v = sign * static_cast<double>(d->count()) / 1000.0;
     return true;
   }
   char* end = nullptr;
@@ -207,21 +209,21 @@ bool SplitSeriesLine(const std::string& line, std::string& selector, std::string
   return !selector.empty();
 }
 
-Result<tsdb::Labels> ParseSeriesLabels(const std::string& selector) {
-  Result<std::vector<tsdb::Matcher>> m = promql::ParseSeriesSelector(selector);
-  tsdb::Labels labels;
+Result<model::Labels> ParseSeriesLabels(const std::string& selector) {
+  Result<std::vector<model::Matcher>> m = promql::ParseSeriesSelector(selector);
+  model::Labels labels;
   if (!m.ok()) {
     if (selector == "{}") return labels;
     return m.status();
   }
-  for (const tsdb::Matcher& x : *m) {
-    if (x.type() != tsdb::MatchType::kEqual) {
+  for (const model::Matcher& x : *m) {
+    if (x.type() != model::MatchType::kEqual) {
       return InvalidArgument("series in tests must use = matchers: " + selector);
     }
     if (!x.value().empty()) labels.push_back({x.name(), x.value()});
   }
   std::sort(labels.begin(), labels.end(),
-            [](const tsdb::Label& a, const tsdb::Label& b) { return a.name < b.name; });
+            [](const model::Label& a, const model::Label& b) { return a.name < b.name; });
   return labels;
 }
 
@@ -239,7 +241,7 @@ bool AlmostEqual(double a, double b) {
 }
 
 struct ExpectedSeries {
-  tsdb::Labels labels;
+  model::Labels labels;
   std::vector<Item> values;
   bool histogram = false;
 };
@@ -351,12 +353,12 @@ class ScriptRunner {
     if (sp == std::string::npos || !ParseTime(Trim(header.substr(sp)), interval)) {
       return InvalidArgument(fmt::format("{}:{}: bad load interval", name_, line_no));
     }
-    std::map<std::string, std::pair<tsdb::Labels, std::vector<tsdb::Sample>>> series;
+    std::map<std::string, std::pair<model::Labels, std::vector<tsdb::Sample>>> series;
     for (size_t i = 1; i < block.size(); ++i) {
       std::string sel, values;
       if (!SplitSeriesLine(block[i], sel, values)) continue;
       if (sel.ends_with("@st") || values.starts_with("@st")) continue;  // not stored
-      Result<tsdb::Labels> labels = ParseSeriesLabels(sel);
+      Result<model::Labels> labels = ParseSeriesLabels(sel);
       if (!labels.ok()) {
         return labels.status().WithContext(fmt::format("{}:{}", name_, line_no + i));
       }
@@ -368,16 +370,16 @@ class ScriptRunner {
       if (hist) histogram_series_.push_back(*labels);
       if (nhcb) {
         // load_with_nhcb also stores X_bucket/X_sum/X_count as a native histogram X.
-        tsdb::Labels base = *labels;
+        model::Labels base = *labels;
         std::string name;
-        for (const tsdb::Label& l : base) {
+        for (const model::Label& l : base) {
           if (l.name == "__name__") name = l.value;
         }
         for (const char* suffix : {"_bucket", "_sum", "_count"}) {
           if (name.ends_with(suffix)) {
             std::string stem = name.substr(0, name.size() - std::strlen(suffix));
-            std::erase_if(base, [](const tsdb::Label& l) { return l.name == "le"; });
-            for (tsdb::Label& l : base) {
+            std::erase_if(base, [](const model::Label& l) { return l.name == "le"; });
+            for (model::Label& l : base) {
               if (l.name == "__name__") l.value = stem;
             }
             histogram_series_.push_back(base);
@@ -389,16 +391,16 @@ class ScriptRunner {
       for (size_t k = 0; k < items.size(); ++k) {
         if (!items[k].gap) samples.push_back({static_cast<int64_t>(k) * interval, items[k].v});
       }
-      std::string key = tsdb::FormatLabels(*labels);
+      std::string key = model::FormatLabels(*labels);
       series[key] = {std::move(*labels), std::move(samples)};
     }
-    std::vector<std::vector<tsdb::LabelView>> views;
+    std::vector<std::vector<model::LabelView>> views;
     std::vector<tsdb::SeriesInput> batch;
     views.reserve(series.size());
     for (auto& [key, s] : series) {
       if (s.second.empty()) continue;
-      std::vector<tsdb::LabelView> v;
-      for (const tsdb::Label& l : s.first) v.push_back({l.name, l.value});
+      std::vector<model::LabelView> v;
+      for (const model::Label& l : s.first) v.push_back({l.name, l.value});
       views.push_back(std::move(v));
       batch.push_back({views.back(), s.second});
     }
@@ -502,7 +504,7 @@ class ScriptRunner {
       ExpectedSeries es;
       std::string sel, values;
       if (!SplitSeriesLine(l, sel, values)) return InvalidArgument("bad expected line: " + l);
-      Result<tsdb::Labels> labels = ParseSeriesLabels(sel);
+      Result<model::Labels> labels = ParseSeriesLabels(sel);
       if (!labels.ok()) return labels.status();
       es.labels = std::move(*labels);
       if (!ExpandValues(values, es.values, es.histogram)) {
@@ -598,7 +600,7 @@ class ScriptRunner {
     }
     // Compare series as sets (or in order), point by point.
     std::map<std::string, const promql::SeriesResult*> got;
-    for (const promql::SeriesResult& s : r->series) got[tsdb::FormatLabels(s.labels)] = &s;
+    for (const promql::SeriesResult& s : r->series) got[model::FormatLabels(s.labels)] = &s;
     if (got.size() != r->series.size()) return Fail(e, "result has duplicate series");
     if (got.size() != e.series.size()) {
       std::string list;
@@ -607,12 +609,12 @@ class ScriptRunner {
     }
     for (size_t idx = 0; idx < e.series.size(); ++idx) {
       const ExpectedSeries& want = e.series[idx];
-      std::string key = tsdb::FormatLabels(want.labels);
+      std::string key = model::FormatLabels(want.labels);
       auto it = got.find(key);
       if (it == got.end()) return Fail(e, "missing series " + key);
-      if (e.ordered && tsdb::FormatLabels(r->series[idx].labels) != key) {
+      if (e.ordered && model::FormatLabels(r->series[idx].labels) != key) {
         return Fail(e, fmt::format("series {} at position {}, want {}",
-                                   tsdb::FormatLabels(r->series[idx].labels), idx, key));
+                                   model::FormatLabels(r->series[idx].labels), idx, key));
       }
       const std::vector<promql::Point>& pts = it->second->points;
       std::vector<std::pair<int64_t, double>> expected;
@@ -659,7 +661,7 @@ class ScriptRunner {
     std::map<std::string, double> at_t;
     for (const promql::SeriesResult& s : r->series) {
       for (const promql::Point& p : s.points) {
-        if (p.t == e.time) at_t[tsdb::FormatLabels(s.labels)] = p.v;
+        if (p.t == e.time) at_t[model::FormatLabels(s.labels)] = p.v;
       }
     }
     std::map<std::string, double> want;
@@ -667,7 +669,7 @@ class ScriptRunner {
       want["{}"] = instant.scalar;
     } else {
       for (const promql::SeriesResult& s : instant.series) {
-        want[tsdb::FormatLabels(s.labels)] = s.points[0].v;
+        want[model::FormatLabels(s.labels)] = s.points[0].v;
       }
     }
     if (at_t.size() != want.size()) {
@@ -689,7 +691,7 @@ class ScriptRunner {
   const std::map<std::string, std::string>& skips_;
   std::string dir_;
   // Series loaded with native histogram samples since the last clear.
-  std::vector<tsdb::Labels> histogram_series_;
+  std::vector<model::Labels> histogram_series_;
 
   // Whether an eval selects a series that has native histogram samples, or expects them.
   bool ReadsHistograms(const Eval& e) const {
@@ -699,11 +701,11 @@ class ScriptRunner {
     std::vector<const promql::VectorSelector*> selectors;
     CollectSelectors(**expr, selectors);
     for (const promql::VectorSelector* vs : selectors) {
-      for (const tsdb::Labels& series : histogram_series_) {
+      for (const model::Labels& series : histogram_series_) {
         bool all = true;
-        for (const tsdb::Matcher& m : vs->matchers) {
+        for (const model::Matcher& m : vs->matchers) {
           std::string value;
-          for (const tsdb::Label& l : series) {
+          for (const model::Label& l : series) {
             if (l.name == m.name()) value = l.value;
           }
           all &= m.Matches(value);

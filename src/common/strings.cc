@@ -200,6 +200,66 @@ std::string HexEncode(std::string_view data) {
   return out;
 }
 
+std::string Base64Encode(std::string_view in) {
+  static constexpr char kChars[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t n = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8) |
+                 static_cast<uint8_t>(in[i + 2]);
+    out += kChars[(n >> 18) & 63];
+    out += kChars[(n >> 12) & 63];
+    out += kChars[(n >> 6) & 63];
+    out += kChars[n & 63];
+  }
+  if (i + 1 == in.size()) {
+    uint32_t n = static_cast<uint8_t>(in[i]) << 16;
+    out += kChars[(n >> 18) & 63];
+    out += kChars[(n >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == in.size()) {
+    uint32_t n = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8);
+    out += kChars[(n >> 18) & 63];
+    out += kChars[(n >> 12) & 63];
+    out += kChars[(n >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+bool Base64Decode(std::string_view in, std::string& out) {
+  // Standard and URL-safe alphabets, padding optional, as proto3 JSON readers accept.
+  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+  if (in.size() % 4 == 1) return false;
+  out.clear();
+  out.reserve(in.size() / 4 * 3 + 2);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '+' || c == '-')
+      v = 62;
+    else if (c == '/' || c == '_')
+      v = 63;
+    else
+      return false;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xFF);
+    }
+  }
+  return true;
+}
+
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   volatile unsigned char diff = 0;

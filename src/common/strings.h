@@ -33,6 +33,11 @@ bool IsValidLabelName(std::string_view name);
 /// Lower-case hex of `data`.
 std::string HexEncode(std::string_view data);
 
+/// Standard base64 with padding (RFC 4648 section 4).
+std::string Base64Encode(std::string_view data);
+/// Standard or URL-safe base64, padding optional. False on any other character.
+bool Base64Decode(std::string_view data, std::string& out);
+
 /// Compares without an early exit, so timing does not reveal where two secrets differ.
 /// Lengths are not secret (callers compare fixed-length digests).
 bool ConstantTimeEquals(std::string_view a, std::string_view b);

@@ -87,9 +87,9 @@ std::string FormatDuration(Duration d) {
     ms = -ms;
   }
   for (const Unit& u : kDurationUnits) {
-    // Prometheus prints years/weeks/days only when they divide evenly; keep it simple and
-    // use h/m/s/ms below a day unless the value is a whole number of days.
-    if (u.millis >= 24LL * 3600 * 1000 && ms % u.millis != 0) continue;
+    // As Prometheus's model.Duration prints: years and weeks only when they divide the
+    // rest evenly (90d reads better than 12w6d), days and below always.
+    if (u.millis > 24LL * 3600 * 1000 && ms % u.millis != 0) continue;
     if (ms >= u.millis) {
       fmt::format_to(std::back_inserter(out), "{}{}", ms / u.millis, u.name);
       ms %= u.millis;

@@ -32,7 +32,9 @@ TEST(DurationTest, Formats) {
   EXPECT_EQ(FormatDuration(Duration(90000)), "1m30s");
   EXPECT_EQ(FormatDuration(Duration(1500)), "1s500ms");
   EXPECT_EQ(FormatDuration(Duration(86400000)), "1d");
-  EXPECT_EQ(FormatDuration(Duration(90000000)), "25h");
+  EXPECT_EQ(FormatDuration(Duration(90000000)), "1d1h");
+  EXPECT_EQ(FormatDuration(Duration(14 * 86400000LL)), "2w");
+  EXPECT_EQ(FormatDuration(Duration(15 * 86400000LL)), "15d");
 }
 
 TEST(ByteSizeTest, ParsesUnits) {

@@ -231,10 +231,10 @@ Result<Incident> Manager::Create(const std::string& title, int level, const std:
 
 int Manager::LevelFor(const alerting::Alert& a) const {
   for (const char* name : {"level", "priority"}) {
-    std::optional<int> explicit_level = ParseLevel(tsdb::LabelValue(a.labels, name));
+    std::optional<int> explicit_level = ParseLevel(model::LabelValue(a.labels, name));
     if (explicit_level) return *explicit_level;
   }
-  auto it = options_.severity_levels.find(std::string(tsdb::LabelValue(a.labels, "severity")));
+  auto it = options_.severity_levels.find(std::string(model::LabelValue(a.labels, "severity")));
   return it == options_.severity_levels.end() ? -1 : it->second;
 }
 
@@ -261,14 +261,14 @@ void Manager::OnNotification(const alerting::Notification& n) {
   int64_t id = open->empty() ? 0 : (*open)[0].Int(0);
   if (id == 0) {
     if (firing.empty() || !options_.open_from_alerts) return;
-    std::string title(tsdb::LabelValue(firing[0]->labels, "alertname"));
-    for (const tsdb::Label& l : n.group_labels) {
+    std::string title(model::LabelValue(firing[0]->labels, "alertname"));
+    for (const model::Label& l : n.group_labels) {
       if (l.name != "alertname") title += " " + l.name + "=" + l.value;
     }
-    std::string_view summary = tsdb::LabelValue(firing[0]->annotations, "summary");
+    std::string_view summary = model::LabelValue(firing[0]->annotations, "summary");
     if (!summary.empty()) title += ": " + std::string(summary);
     Result<Incident> created = CreateLocked(title.substr(0, 1000), level, "pharos", "", n.group_key,
-                                            tsdb::LabelsJson(n.group_labels), now);
+                                            model::LabelsJson(n.group_labels), now);
     if (!created.ok()) {
       LogError("incidents: cannot open an incident", {{"error", created.status().message()}});
       return;
@@ -294,12 +294,12 @@ void Manager::OnNotification(const alerting::Notification& n) {
           "INSERT INTO incident_alerts (incident_id, fingerprint, labels, status, first_ms, "
           "last_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (incident_id, fingerprint) DO "
           "UPDATE SET status = ?4, last_ms = ?5",
-          {id, a.fingerprint, tsdb::LabelsJson(a.labels), status, now});
+          {id, a.fingerprint, model::LabelsJson(a.labels), status, now});
       if (!r.ok()) return r.status();
       if (before != status) {
         PHAROS_RETURN_IF_ERROR(
             AddEvent(id, now, "alert", "pharos",
-                     fmt::format("{} {}", status, tsdb::FormatLabels(a.labels))));
+                     fmt::format("{} {}", status, model::FormatLabels(a.labels))));
       }
     }
     if (n.delivered) {

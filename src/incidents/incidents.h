@@ -29,8 +29,9 @@
 #include <vector>
 
 #include "alerting/alerting.h"
+#include "common/env.h"
 #include "common/status.h"
-#include "tsdb/tsdb.h"
+#include "model/model.h"
 
 namespace pharos::meta {
 class Store;

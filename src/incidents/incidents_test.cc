@@ -65,7 +65,7 @@ class IncidentsTest : public ::testing::Test {
     alerting::Alert a;
     a.labels = {{"alertname", "PaymentLatency"}, {"instance", instance}, {"severity", severity}};
     a.annotations = {{"summary", "p99 above 2s"}};
-    a.fingerprint = tsdb::Fingerprint(a.labels);
+    a.fingerprint = model::Fingerprint(a.labels);
     a.starts_at_ms = now_;
     a.ends_at_ms = resolved ? now_.load() : 0;
     n.alerts.push_back(a);

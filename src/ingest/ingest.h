@@ -25,7 +25,7 @@ namespace pharos::ingest {
 
 /// A decoded batch: flat label and sample arrays and the series that slice them.
 struct DecodedBatch {
-  std::vector<tsdb::LabelView> labels;
+  std::vector<model::LabelView> labels;
   std::vector<tsdb::Sample> samples;
   std::vector<tsdb::SeriesInput> series;
   uint64_t histograms = 0;  // native histogram samples seen (not stored yet)

@@ -15,16 +15,11 @@
 
 namespace pharos::ingest::otlp {
 
-struct Attribute {
-  std::string key;
-  std::string value;  // AnyValue rendered as text (arrays and maps as JSON)
-};
-
 enum class Kind { kGauge, kSum, kHistogram, kExponentialHistogram, kSummary };
 enum class Temporality { kUnspecified = 0, kDelta = 1, kCumulative = 2 };
 
 struct Point {
-  std::vector<Attribute> attributes;
+  model::Attributes attributes;
   uint64_t start_ns = 0;
   uint64_t time_ns = 0;
   uint32_t flags = 0;
@@ -59,13 +54,12 @@ struct Metric {
 };
 
 struct Scope {
-  std::string name;
-  std::string version;
+  model::InstrumentationScope scope;
   std::vector<Metric> metrics;
 };
 
 struct Resource {
-  std::vector<Attribute> attributes;
+  model::Resource resource;
   std::vector<Scope> scopes;
 };
 
@@ -78,7 +72,7 @@ Status DecodeJson(std::string_view body, Request& out);
 
 /// Prometheus series of one request, with owned label strings.
 struct Series {
-  tsdb::Labels labels;
+  model::Labels labels;
   tsdb::Sample sample;
 };
 

@@ -1,120 +1,17 @@
 // OTLP metrics protobuf decoding (ExportMetricsServiceRequest). Field numbers:
-// ../shared/testdata/otlp/FIELDS.md sections 1, 2, 4 and 6.
+// ../shared/testdata/otlp/FIELDS.md section 4 (the envelope and common messages are
+// otlp_common.cc's).
 #include <cstring>
 
 #include <fmt/format.h>
 
 #include "common/strings.h"
 #include "ingest/otlp.h"
+#include "ingest/otlp_common.h"
 #include "ingest/protowire.h"
 
 namespace pharos::ingest::otlp {
 namespace {
-
-constexpr int kMaxDepth = 16;
-
-Status Malformed(std::string_view what) {
-  return InvalidArgument(fmt::format("malformed OTLP protobuf: {}", what));
-}
-
-Status AnyValueText(std::string_view data, std::string& out, int depth);
-
-Status KeyValueText(std::string_view data, std::string& key, std::string& value, int depth) {
-  ProtoReader r(data);
-  uint32_t f;
-  WireType t;
-  while (r.Next(f, t)) {
-    std::string_view sv;
-    if (f == 1 && t == WireType::kLen) {
-      if (!r.Bytes(sv)) break;
-      key.assign(sv);
-    } else if (f == 2 && t == WireType::kLen) {
-      if (!r.Bytes(sv)) break;
-      PHAROS_RETURN_IF_ERROR(AnyValueText(sv, value, depth + 1));
-    } else if (!r.Skip(t)) {
-      break;
-    }
-  }
-  return r.ok() ? Status::Ok() : Malformed("KeyValue");
-}
-
-// Arrays and maps render as JSON, as Prometheus's translator does.
-Status AnyValueText(std::string_view data, std::string& out, int depth) {
-  if (depth > kMaxDepth) return InvalidArgument("OTLP attribute value nested too deeply");
-  ProtoReader r(data);
-  uint32_t f;
-  WireType t;
-  out.clear();
-  while (r.Next(f, t)) {
-    std::string_view sv;
-    uint64_t u;
-    switch (f) {
-      case 1:
-        if (t != WireType::kLen || !r.Bytes(sv)) return Malformed("AnyValue.string_value");
-        out.assign(sv);
-        break;
-      case 2:
-        if (t != WireType::kVarint || !r.Varint(u)) return Malformed("AnyValue.bool_value");
-        out = u ? "true" : "false";
-        break;
-      case 3:
-        if (t != WireType::kVarint || !r.Varint(u)) return Malformed("AnyValue.int_value");
-        out = std::to_string(static_cast<int64_t>(u));
-        break;
-      case 4: {
-        double d;
-        if (t != WireType::kFixed64 || !r.Double(d)) return Malformed("AnyValue.double_value");
-        out = fmt::format("{}", d);
-        break;
-      }
-      case 5:
-      case 6: {
-        if (t != WireType::kLen || !r.Bytes(sv)) return Malformed("AnyValue array or map");
-        ProtoReader inner(sv);
-        uint32_t g;
-        WireType gt;
-        bool map = f == 6;
-        out = map ? "{" : "[";
-        bool first = true;
-        while (inner.Next(g, gt)) {
-          std::string_view item;
-          if (g != 1 || gt != WireType::kLen || !inner.Bytes(item)) {
-            if (!inner.Skip(gt)) break;
-            continue;
-          }
-          if (!first) out += ',';
-          first = false;
-          std::string key, value;
-          if (map) {
-            PHAROS_RETURN_IF_ERROR(KeyValueText(item, key, value, depth + 1));
-            AppendJsonString(out, key);
-            out += ':';
-          } else {
-            PHAROS_RETURN_IF_ERROR(AnyValueText(item, value, depth + 1));
-          }
-          AppendJsonString(out, value);
-        }
-        if (!inner.ok()) return Malformed("AnyValue array or map");
-        out += map ? "}" : "]";
-        break;
-      }
-      case 7:
-        if (t != WireType::kLen || !r.Bytes(sv)) return Malformed("AnyValue.bytes_value");
-        out = HexEncode(sv);
-        break;
-      default:
-        if (!r.Skip(t)) return Malformed("AnyValue");
-    }
-  }
-  return r.ok() ? Status::Ok() : Malformed("AnyValue");
-}
-
-Status Attributes(std::string_view data, std::vector<Attribute>& out) {
-  Attribute a;
-  PHAROS_RETURN_IF_ERROR(KeyValueText(data, a.key, a.value, 0));
-  out.push_back(std::move(a));
-  return Status::Ok();
-}
 
 // Packed or unpacked repeated fixed64 / double.
 bool Fixed64s(ProtoReader& r, WireType t, std::vector<uint64_t>& out) {
@@ -193,7 +90,7 @@ Status DecodePoint(std::string_view data, Kind kind, Point& p) {
     double d;
     if (f == attr_field && t == WireType::kLen) {
       if (!r.Bytes(sv)) break;
-      PHAROS_RETURN_IF_ERROR(Attributes(sv, p.attributes));
+      PHAROS_RETURN_IF_ERROR(DecodeKeyValue(sv, p.attributes.emplace_back()));
     } else if (f == 2 && t == WireType::kFixed64) {
       if (!r.Fixed64(p.start_ns)) break;
     } else if (f == 3 && t == WireType::kFixed64) {
@@ -349,85 +246,28 @@ Status DecodeMetric(std::string_view data, Metric& m) {
   return again.ok() ? Status::Ok() : Malformed("Metric");
 }
 
-Status DecodeScope(std::string_view data, Scope& s) {
-  ProtoReader r(data);
-  uint32_t f;
-  WireType t;
-  while (r.Next(f, t)) {
-    std::string_view sv;
-    if (f == 1 && t == WireType::kLen) {
-      if (!r.Bytes(sv)) break;
-      ProtoReader scope(sv);
-      uint32_t g;
-      WireType gt;
-      while (scope.Next(g, gt)) {
-        std::string_view v;
-        if ((g == 1 || g == 2) && gt == WireType::kLen) {
-          if (!scope.Bytes(v)) break;
-          (g == 1 ? s.name : s.version).assign(v);
-        } else if (!scope.Skip(gt)) {
-          break;
-        }
-      }
-      if (!scope.ok()) return Malformed("InstrumentationScope");
-    } else if (f == 2 && t == WireType::kLen) {
-      if (!r.Bytes(sv)) break;
-      PHAROS_RETURN_IF_ERROR(DecodeMetric(sv, s.metrics.emplace_back()));
-    } else if (!r.Skip(t)) {
-      break;
-    }
-  }
-  return r.ok() ? Status::Ok() : Malformed("ScopeMetrics");
-}
-
-Status DecodeResource(std::string_view data, Resource& res) {
-  ProtoReader r(data);
-  uint32_t f;
-  WireType t;
-  while (r.Next(f, t)) {
-    std::string_view sv;
-    if (f == 1 && t == WireType::kLen) {
-      if (!r.Bytes(sv)) break;
-      ProtoReader resource(sv);
-      uint32_t g;
-      WireType gt;
-      while (resource.Next(g, gt)) {
-        std::string_view v;
-        if (g == 1 && gt == WireType::kLen) {
-          if (!resource.Bytes(v)) break;
-          PHAROS_RETURN_IF_ERROR(Attributes(v, res.attributes));
-        } else if (!resource.Skip(gt)) {
-          break;
-        }
-      }
-      if (!resource.ok()) return Malformed("Resource");
-    } else if (f == 2 && t == WireType::kLen) {
-      if (!r.Bytes(sv)) break;
-      PHAROS_RETURN_IF_ERROR(DecodeScope(sv, res.scopes.emplace_back()));
-    } else if (!r.Skip(t)) {
-      break;
-    }
-  }
-  return r.ok() ? Status::Ok() : Malformed("ResourceMetrics");
-}
-
 }  // namespace
 
 Status DecodeProto(std::string_view body, Request& out) {
   out.resources.clear();
-  ProtoReader r(body);
-  uint32_t f;
-  WireType t;
-  while (r.Next(f, t)) {
-    std::string_view sv;
-    if (f == 1 && t == WireType::kLen) {
-      if (!r.Bytes(sv)) break;
-      PHAROS_RETURN_IF_ERROR(DecodeResource(sv, out.resources.emplace_back()));
-    } else if (!r.Skip(t)) {
-      break;
-    }
-  }
-  return r.ok() ? Status::Ok() : Malformed("ExportMetricsServiceRequest");
+  static constexpr EnvelopeNames kNames = {"ExportMetricsServiceRequest", "ResourceMetrics",
+                                           "ScopeMetrics"};
+  return DecodeEnvelope(
+      body, kNames,
+      {.resource =
+           [&out](model::Resource&& r) {
+             out.resources.emplace_back().resource = std::move(r);
+             return Status::Ok();
+           },
+       .scope =
+           [&out](model::InstrumentationScope&& s) {
+             out.resources.back().scopes.emplace_back().scope = std::move(s);
+             return Status::Ok();
+           },
+       .item =
+           [&out](std::string_view metric) {
+             return DecodeMetric(metric, out.resources.back().scopes.back().metrics.emplace_back());
+           }});
 }
 
 }  // namespace pharos::ingest::otlp

@@ -9,11 +9,12 @@
 #include <sstream>
 
 #include "ingest/otlp.h"
+#include "tests/support/protobuf.h"
 
 namespace pharos::ingest::otlp {
 namespace {
 
-std::string Find(const tsdb::Labels& labels, const std::string& name) {
+std::string Find(const model::Labels& labels, const std::string& name) {
   for (const auto& l : labels) {
     if (l.name == name) return l.value;
   }
@@ -161,41 +162,14 @@ TEST(OtlpJsonTest, HistogramsSummariesAndErrors) {
       << enum_name.message();
 }
 
-// A tiny protobuf writer for OTLP messages.
-struct Pb {
-  std::string out;
-  Pb& Varint(uint64_t v) {
-    while (v >= 0x80) {
-      out.push_back(static_cast<char>(v | 0x80));
-      v >>= 7;
-    }
-    out.push_back(static_cast<char>(v));
-    return *this;
-  }
-  Pb& Key(uint32_t f, uint32_t t) { return Varint((f << 3) | t); }
-  Pb& Len(uint32_t f, const std::string& b) {
-    Key(f, 2).Varint(b.size());
-    out += b;
-    return *this;
-  }
-  Pb& Fixed(uint32_t f, uint64_t v) {
-    Key(f, 1);
-    for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-    return *this;
-  }
-  Pb& Dbl(uint32_t f, double d) {
-    uint64_t b;
-    std::memcpy(&b, &d, 8);
-    return Fixed(f, b);
-  }
-};
+using pharos::testing::Pb;
 
 std::string Attr(const std::string& k, const std::string& v) {
   return Pb().Len(1, k).Len(2, Pb().Len(1, v).out).out;
 }
 
 TEST(OtlpProtoTest, SumGaugeAndCumulativeDeltas) {
-  std::string point = Pb().Len(7, Attr("code", "200")).Fixed(3, 3000000000ULL).Dbl(4, 2).out;
+  std::string point = Pb().Len(7, Attr("code", "200")).Fixed(3, 3000000000ULL).Double(4, 2).out;
   std::string int_point = Pb().Fixed(3, 3000000000ULL).Fixed(6, static_cast<uint64_t>(-4)).out;
   std::string sum =
       Pb().Len(1, point).Key(2, 0).Varint(1).Key(3, 0).Varint(1).out;  // delta, monotonic

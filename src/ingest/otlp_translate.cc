@@ -59,11 +59,9 @@ bool EndsWith(const std::string& s, const std::string& suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-std::string AttrValue(const std::vector<Attribute>& attrs, std::string_view key) {
-  for (const Attribute& a : attrs) {
-    if (a.key == key) return a.value;
-  }
-  return "";
+std::string AttrValue(const model::Attributes& attrs, std::string_view key) {
+  const model::AnyValue* v = model::FindAttribute(attrs, key);
+  return v ? v->ToText() : std::string();
 }
 
 // Adds `name`=`value`; attributes whose names collide after sanitizing are joined with ';'.
@@ -74,15 +72,15 @@ void AddLabel(std::map<std::string, std::string>& labels, const std::string& nam
   if (!inserted && it->second != value) it->second += ";" + value;
 }
 
-tsdb::Labels ToLabels(const std::map<std::string, std::string>& m) {
-  tsdb::Labels out;
+model::Labels ToLabels(const std::map<std::string, std::string>& m) {
+  model::Labels out;
   for (const auto& [k, v] : m) out.push_back({k, v});
   return out;
 }
 
-std::string SeriesKey(const tsdb::Labels& labels, uint64_t start_ns) {
+std::string SeriesKey(const model::Labels& labels, uint64_t start_ns) {
   std::string key = std::to_string(start_ns);
-  for (const tsdb::Label& l : labels) {
+  for (const model::Label& l : labels) {
     key += '\xff';
     key += l.name;
     key += '\xfe';
@@ -151,14 +149,16 @@ void Translate(const Request& request, DeltaState& deltas, TranslateResult& out)
     out.rejected_points += n;
     if (out.errors.size() < 8) out.errors.push_back(std::move(message));
   };
-  for (const Resource& resource : request.resources) {
+  for (const Resource& group : request.resources) {
+    const model::Resource& resource = group.resource;
     std::string service = AttrValue(resource.attributes, "service.name");
     std::string ns = AttrValue(resource.attributes, "service.namespace");
     std::string job = ns.empty() ? service : ns + "/" + service;
     std::string instance = AttrValue(resource.attributes, "service.instance.id");
     int64_t latest_ms = 0;
-    for (const Scope& scope : resource.scopes) {
-      for (const Metric& metric : scope.metrics) {
+    for (const Scope& scope_group : group.scopes) {
+      const model::InstrumentationScope& scope = scope_group.scope;
+      for (const Metric& metric : scope_group.metrics) {
         if (!metric.has_data) {
           reject(0, fmt::format("metric {} has no data", metric.name));
           continue;
@@ -180,7 +180,8 @@ void Translate(const Request& request, DeltaState& deltas, TranslateResult& out)
           latest_ms = std::max(latest_ms, ts);
           bool stale = (p.flags & 1) != 0;
           std::map<std::string, std::string> base;
-          for (const Attribute& a : p.attributes) AddLabel(base, LabelName(a.key), a.value);
+          for (const model::KeyValue& a : p.attributes)
+            AddLabel(base, LabelName(a.key), a.value.ToText());
           if (!scope.name.empty()) base["otel_scope_name"] = scope.name;
           if (!scope.version.empty()) base["otel_scope_version"] = scope.version;
           if (!job.empty()) base["job"] = job;
@@ -291,10 +292,10 @@ void Translate(const Request& request, DeltaState& deltas, TranslateResult& out)
     }
     // target_info carries the resource attributes that are not job or instance.
     std::map<std::string, std::string> info;
-    for (const Attribute& a : resource.attributes) {
+    for (const model::KeyValue& a : resource.attributes) {
       if (a.key == "service.name" || a.key == "service.namespace" || a.key == "service.instance.id")
         continue;
-      AddLabel(info, LabelName(a.key), a.value);
+      AddLabel(info, LabelName(a.key), a.value.ToText());
     }
     if (!info.empty() && latest_ms > 0 && (!job.empty() || !instance.empty())) {
       if (!job.empty()) info["job"] = job;

@@ -3,36 +3,12 @@
 #include <cstring>
 
 #include "ingest/ingest.h"
+#include "tests/support/protobuf.h"
 
 namespace pharos::ingest {
 namespace {
 
-// A tiny protobuf writer for building requests in tests.
-struct Pb {
-  std::string out;
-  Pb& Varint(uint64_t v) {
-    while (v >= 0x80) {
-      out.push_back(static_cast<char>(v | 0x80));
-      v >>= 7;
-    }
-    out.push_back(static_cast<char>(v));
-    return *this;
-  }
-  Pb& Key(uint32_t field, uint32_t type) { return Varint((field << 3) | type); }
-  Pb& Len(uint32_t field, const std::string& bytes) {
-    Key(field, 2).Varint(bytes.size());
-    out += bytes;
-    return *this;
-  }
-  Pb& Double(uint32_t field, double v) {
-    Key(field, 1);
-    char b[8];
-    std::memcpy(b, &v, 8);
-    out.append(b, 8);
-    return *this;
-  }
-  Pb& Int(uint32_t field, int64_t v) { return Key(field, 0).Varint(static_cast<uint64_t>(v)); }
-};
+using pharos::testing::Pb;
 
 std::string Label(const std::string& n, const std::string& v) {
   return Pb().Len(1, n).Len(2, v).out;

@@ -324,10 +324,10 @@ Receivers::ExportOutcome Receivers::ExportOtlpMetrics(std::string_view body, boo
   otlp::TranslateResult translated;
   otlp::Translate(request, state.deltas, translated);
   metrics->samples.WithLabels({"otlp"}).Inc(static_cast<double>(translated.points));
-  std::vector<std::vector<tsdb::LabelView>> views(translated.series.size());
+  std::vector<std::vector<model::LabelView>> views(translated.series.size());
   std::vector<tsdb::SeriesInput> batch(translated.series.size());
   for (size_t i = 0; i < translated.series.size(); ++i) {
-    for (const tsdb::Label& l : translated.series[i].labels) views[i].push_back({l.name, l.value});
+    for (const model::Label& l : translated.series[i].labels) views[i].push_back({l.name, l.value});
     batch[i] =
         tsdb::SeriesInput{views[i], std::span<const tsdb::Sample>(&translated.series[i].sample, 1)};
   }

@@ -672,8 +672,8 @@ class Parser {
     DecodedBatch& b = out_.batch;
     DecodedBatch::Range range;
     range.label_begin = static_cast<uint32_t>(b.labels.size());
-    b.labels.push_back(tsdb::LabelView{"__name__", name});
-    for (const ParsedLabel& l : labels_) b.labels.push_back(tsdb::LabelView{l.name, l.value});
+    b.labels.push_back(model::LabelView{"__name__", name});
+    for (const ParsedLabel& l : labels_) b.labels.push_back(model::LabelView{l.name, l.value});
     range.label_end = static_cast<uint32_t>(b.labels.size());
     range.sample_begin = static_cast<uint32_t>(b.samples.size());
     b.samples.push_back(tsdb::Sample{ts, value});

@@ -203,34 +203,6 @@ class Conn {
 
 }  // namespace
 
-std::string Base64(std::string_view in) {
-  static constexpr char kChars[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t n = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8) |
-                 static_cast<uint8_t>(in[i + 2]);
-    out += kChars[(n >> 18) & 63];
-    out += kChars[(n >> 12) & 63];
-    out += kChars[(n >> 6) & 63];
-    out += kChars[n & 63];
-  }
-  if (i + 1 == in.size()) {
-    uint32_t n = static_cast<uint8_t>(in[i]) << 16;
-    out += kChars[(n >> 18) & 63];
-    out += kChars[(n >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    uint32_t n = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8);
-    out += kChars[(n >> 18) & 63];
-    out += kChars[(n >> 12) & 63];
-    out += kChars[(n >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
-
 Result<Url> ParseUrl(const std::string& text) {
   Url u;
   std::string_view rest = text;
@@ -365,8 +337,8 @@ Status SendMail(const MailSubmission& config, int64_t timeout_ms) {
     }
   }
   if (!config.username.empty()) {
-    std::string token =
-        Base64(std::string("\0", 1) + config.username + std::string("\0", 1) + config.password);
+    std::string token = Base64Encode(std::string("\0", 1) + config.username + std::string("\0", 1) +
+                                     config.password);
     Result<std::string> a = command("AUTH PLAIN " + token, 235, "AUTH");
     if (!a.ok()) return a.status();
   }

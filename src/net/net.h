@@ -60,6 +60,4 @@ struct MailSubmission {
 /// EHLO, STARTTLS when offered, AUTH, MAIL FROM, RCPT TO, DATA (dot-stuffed), QUIT.
 Status SendMail(const MailSubmission& mail, int64_t timeout_ms);
 
-std::string Base64(std::string_view data);
-
 }  // namespace pharos::net

@@ -9,34 +9,14 @@
 #include <cstring>
 
 #include "common/env.h"
+#include "tests/support/protobuf.h"
 
 namespace pharos::otlp_grpc {
 namespace {
 
 constexpr char kMetrics[] = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
 
-// A minimal protobuf writer for building requests by field number.
-struct Pb {
-  std::string out;
-  Pb& Varint(uint64_t v) {
-    while (v >= 0x80) {
-      out.push_back(static_cast<char>(v | 0x80));
-      v >>= 7;
-    }
-    out.push_back(static_cast<char>(v));
-    return *this;
-  }
-  Pb& Len(uint32_t field, const std::string& bytes) {
-    Varint(field << 3 | 2).Varint(bytes.size());
-    out += bytes;
-    return *this;
-  }
-  Pb& Fixed(uint32_t field, uint64_t v) {
-    Varint(field << 3 | 1);
-    for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
-    return *this;
-  }
-};
+using pharos::testing::Pb;
 
 // ExportMetricsServiceRequest with one gauge point `name`=`value` for service "api", now.
 std::string GaugeRequest(const std::string& name, double value) {
@@ -115,8 +95,8 @@ class OtlpGrpcTest : public ::testing::Test {
   }
   double Stored(const std::string& name) {
     auto q = db_->Query(INT64_MIN, INT64_MAX);
-    std::vector<tsdb::Matcher> matchers = {
-        *tsdb::Matcher::Make(tsdb::MatchType::kEqual, "__name__", name)};
+    std::vector<model::Matcher> matchers = {
+        *model::Matcher::Make(model::MatchType::kEqual, "__name__", name)};
     auto r = q->Select(matchers);
     if (!r.ok() || r->size() != 1 || (*r)[0].samples.empty()) return -1;
     return (*r)[0].samples.back().v;

@@ -14,9 +14,9 @@
 namespace pharos::promql {
 namespace {
 
-tsdb::Labels GroupLabels(const tsdb::Labels& labels, const AggregateExpr& a) {
-  tsdb::Labels out;
-  for (const tsdb::Label& l : labels) {
+model::Labels GroupLabels(const model::Labels& labels, const AggregateExpr& a) {
+  model::Labels out;
+  for (const model::Label& l : labels) {
     bool listed = std::find(a.grouping.begin(), a.grouping.end(), l.name) != a.grouping.end();
     bool name_like = l.name == "__name__" || l.name == "__type__" || l.name == "__unit__";
     if (a.without ? (listed || name_like) : !listed) continue;
@@ -40,9 +40,9 @@ Status ParamToK(double p, int64_t& k) {
 // A series' position in [0, 1] for limit_ratio: its xxHash64 over "name\xffvalue\xff..."
 // (Prometheus's stable label hash) divided by the largest 64-bit value, so the same series
 // are picked at every step and by every query.
-double RatioPosition(const tsdb::Labels& labels) {
+double RatioPosition(const model::Labels& labels) {
   std::string buf;
-  for (const tsdb::Label& l : labels) {
+  for (const model::Label& l : labels) {
     buf += l.name;
     buf += '\xff';
     buf += l.value;
@@ -56,7 +56,7 @@ double RatioPosition(const tsdb::Labels& labels) {
 // (sum: 17 bytes a step, count: 8, min and max: 9, stddev: 24), folded in input order as
 // the batch path does, so results are bit-identical.
 struct StreamGroup {
-  tsdb::Labels labels;
+  model::Labels labels;
   bool drop_name = false;
   std::vector<double> count;
   std::vector<double> a;  // sum, min/max result, or Welford mean
@@ -88,7 +88,7 @@ Result<Value> Evaluator::EvalStreamingAggregate(const AggregateExpr& a) {
   std::vector<StreamGroup> groups;
   const AggOp op = a.op;
   SeriesSink fold = [&](Series&& s) -> Status {
-    tsdb::Labels gl = GroupLabels(s.labels, a);
+    model::Labels gl = GroupLabels(s.labels, a);
     auto [it, inserted] = group_of_key.emplace(LabelsKey(gl), groups.size());
     if (inserted) {
       PHAROS_RETURN_IF_ERROR(ctx_.AddSamples(n_));
@@ -195,10 +195,10 @@ Result<Value> Evaluator::EvalAggregate(const AggregateExpr& a) {
   // Group the series.
   std::unordered_map<std::string, int> group_of_key;
   std::vector<int> group_of(input.size());
-  std::vector<tsdb::Labels> group_labels;
+  std::vector<model::Labels> group_labels;
   std::vector<std::vector<int>> members;
   for (size_t s = 0; s < input.size(); ++s) {
-    tsdb::Labels gl = GroupLabels(input[s].labels, a);
+    model::Labels gl = GroupLabels(input[s].labels, a);
     auto [it, inserted] = group_of_key.emplace(LabelsKey(gl), static_cast<int>(members.size()));
     if (inserted) {
       group_labels.push_back(std::move(gl));
@@ -290,7 +290,7 @@ Result<Value> Evaluator::EvalAggregate(const AggregateExpr& a) {
     for (int i = 0; i < n_; ++i) {
       for (size_t s = 0; s < input.size(); ++s) {
         if (!input[s].has[i]) continue;
-        tsdb::Labels labels = group_labels[group_of[s]];
+        model::Labels labels = group_labels[group_of[s]];
         SetLabel(labels, label, FormatFloat(input[s].v[i]));
         auto [it, inserted] = index.emplace(LabelsKey(labels), out.vec.size());
         if (inserted) out.vec.push_back(MakeSeries(std::move(labels), n_));

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "tsdb/tsdb.h"
+#include "model/model.h"
 
 namespace pharos::promql {
 
@@ -75,7 +75,7 @@ struct TimeModifiers {
 struct VectorSelector : Expr {
   VectorSelector() : Expr(NodeKind::kVectorSelector) {}
   std::string name;  // the metric name when written before the braces, else empty
-  std::vector<tsdb::Matcher> matchers;  // includes __name__="name" when name is set
+  std::vector<model::Matcher> matchers;  // includes __name__="name" when name is set
   TimeModifiers time;
   bool anchored = false;  // experimental `anchored` / `smoothed` range modifiers
   bool smoothed = false;

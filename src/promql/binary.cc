@@ -34,9 +34,9 @@ inline double Apply(BinOp op, double l, double r, bool& keep) {
 
 // The labels a vector-vector operation matches on: on(...) keeps only those, ignoring(...)
 // and the default drop them and __name__.
-std::string Signature(const tsdb::Labels& labels, const VectorMatching& m) {
+std::string Signature(const model::Labels& labels, const VectorMatching& m) {
   std::string key;
-  for (const tsdb::Label& l : labels) {
+  for (const model::Label& l : labels) {
     bool listed = std::find(m.labels.begin(), m.labels.end(), l.name) != m.labels.end();
     if (m.on ? !listed : (listed || l.name == "__name__")) continue;
     key += l.name;
@@ -51,7 +51,7 @@ std::string FormatSeriesList(const std::vector<const Series*>& series) {
   std::string out = "[";
   for (size_t i = 0; i < series.size(); ++i) {
     if (i) out += ", ";
-    out += tsdb::FormatLabels(series[i]->labels);
+    out += model::FormatLabels(series[i]->labels);
   }
   return out + "]";
 }
@@ -165,8 +165,8 @@ Result<Value> Evaluator::EvalVectorBinary(const BinaryExpr& b, Value lhs, Value 
         if (one[j].has[i]) at_step.push_back(&one[j]);
       }
       if (at_step.size() > 1) {
-        tsdb::Labels group;
-        for (const tsdb::Label& l : at_step[0]->labels) {
+        model::Labels group;
+        for (const model::Label& l : at_step[0]->labels) {
           bool listed = std::find(m.labels.begin(), m.labels.end(), l.name) != m.labels.end();
           if (m.on && listed) group.push_back(l);
         }
@@ -174,7 +174,7 @@ Result<Value> Evaluator::EvalVectorBinary(const BinaryExpr& b, Value lhs, Value 
             "found duplicate series for the match group {} on the {} hand-side of the "
             "operation: {};many-to-many matching not allowed: matching labels must be unique "
             "on one side",
-            tsdb::FormatLabels(group), swapped ? "left" : "right", FormatSeriesList(at_step)));
+            model::FormatLabels(group), swapped ? "left" : "right", FormatSeriesList(at_step)));
       }
     }
   }
@@ -230,10 +230,10 @@ Result<Value> Evaluator::EvalVectorBinary(const BinaryExpr& b, Value lhs, Value 
       if (oit != out_for_one.end()) {
         idx = oit->second;
       } else {
-        tsdb::Labels labels = ms.labels;
+        model::Labels labels = ms.labels;
         if (m.card == Cardinality::kOneToOne) {
           if (m.on) {
-            std::erase_if(labels, [&](const tsdb::Label& lb) {
+            std::erase_if(labels, [&](const model::Label& lb) {
               return lb.name != "__name__" &&
                      std::find(m.labels.begin(), m.labels.end(), lb.name) == m.labels.end();
             });
@@ -242,7 +242,7 @@ Result<Value> Evaluator::EvalVectorBinary(const BinaryExpr& b, Value lhs, Value 
                 std::find(m.labels.begin(), m.labels.end(), "__name__") != m.labels.end();
             if (!name_listed) DropName(labels);
           } else {
-            std::erase_if(labels, [&](const tsdb::Label& lb) {
+            std::erase_if(labels, [&](const model::Label& lb) {
               return std::find(m.labels.begin(), m.labels.end(), lb.name) != m.labels.end();
             });
           }
@@ -283,8 +283,8 @@ Result<Value> Evaluator::EvalVectorBinary(const BinaryExpr& b, Value lhs, Value 
     }
     for (const Series& os : one) {
       auto pit = many_present.find(Signature(os.labels, m));
-      tsdb::Labels labels;
-      for (const tsdb::Label& l : os.labels) {
+      model::Labels labels;
+      for (const model::Label& l : os.labels) {
         bool listed = std::find(m.labels.begin(), m.labels.end(), l.name) != m.labels.end();
         if (m.on ? listed : (!listed && l.name != "__name__")) labels.push_back(l);
       }

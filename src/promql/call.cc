@@ -265,7 +265,7 @@ Result<Value> Evaluator::EvalClassicHistogram(const CallExpr& c, std::vector<Val
   // Buckets grouped by their labels without `le` (the name is kept until the end, so that
   // two histograms that differ only in name still collide as in Prometheus).
   struct Group {
-    tsdb::Labels labels;
+    model::Labels labels;
     std::vector<std::pair<double, const Series*>> buckets;
   };
   std::unordered_map<std::string, size_t> index;
@@ -279,7 +279,7 @@ Result<Value> Evaluator::EvalClassicHistogram(const CallExpr& c, std::vector<Val
                                               le ? *le : "", MetricName(s.labels)));
       continue;
     }
-    tsdb::Labels labels = s.labels;
+    model::Labels labels = s.labels;
     SetLabel(labels, "le", "");
     auto [it, inserted] = index.emplace(LabelsKey(labels), groups.size());
     if (inserted) groups.push_back({std::move(labels), {}});
@@ -289,7 +289,7 @@ Result<Value> Evaluator::EvalClassicHistogram(const CallExpr& c, std::vector<Val
   size_t outputs = id == FuncId::kHistogramFraction ? 1 : phis.size();
   for (Group& g : groups) {
     for (size_t k = 0; k < outputs; ++k) {
-      tsdb::Labels labels = g.labels;
+      model::Labels labels = g.labels;
       if (id == FuncId::kHistogramQuantiles) SetLabel(labels, args[1].str, phi_labels[k]);
       Series o = MakeSeries(std::move(labels), n_);
       o.drop_name = true;

@@ -12,9 +12,9 @@ namespace pharos::promql {
 
 // ---- helpers ----
 
-std::string LabelsKey(const tsdb::Labels& labels) {
+std::string LabelsKey(const model::Labels& labels) {
   std::string key;
-  for (const tsdb::Label& l : labels) {
+  for (const model::Label& l : labels) {
     key += l.name;
     key += '\xff';
     key += l.value;
@@ -25,24 +25,24 @@ std::string LabelsKey(const tsdb::Labels& labels) {
 
 bool ValidLabelName(std::string_view name) { return !name.empty() && IsValidUtf8(name); }
 
-void DropName(tsdb::Labels& labels) {
+void DropName(model::Labels& labels) {
   // __type__ and __unit__ (Prometheus's type-and-unit labels) describe the metric name and
   // go with it.
-  std::erase_if(labels, [](const tsdb::Label& l) {
+  std::erase_if(labels, [](const model::Label& l) {
     return l.name == "__name__" || l.name == "__type__" || l.name == "__unit__";
   });
 }
 
-const std::string* GetLabel(const tsdb::Labels& labels, std::string_view name) {
-  for (const tsdb::Label& l : labels) {
+const std::string* GetLabel(const model::Labels& labels, std::string_view name) {
+  for (const model::Label& l : labels) {
     if (l.name == name) return &l.value;
   }
   return nullptr;
 }
 
-void SetLabel(tsdb::Labels& labels, std::string_view name, std::string_view value) {
+void SetLabel(model::Labels& labels, std::string_view name, std::string_view value) {
   auto it = std::lower_bound(labels.begin(), labels.end(), name,
-                             [](const tsdb::Label& l, std::string_view n) { return l.name < n; });
+                             [](const model::Label& l, std::string_view n) { return l.name < n; });
   if (it != labels.end() && it->name == name) {
     if (value.empty()) {
       labels.erase(it);
@@ -51,15 +51,15 @@ void SetLabel(tsdb::Labels& labels, std::string_view name, std::string_view valu
     }
     return;
   }
-  if (!value.empty()) labels.insert(it, tsdb::Label{std::string(name), std::string(value)});
+  if (!value.empty()) labels.insert(it, model::Label{std::string(name), std::string(value)});
 }
 
-std::string MetricName(const tsdb::Labels& labels) {
+std::string MetricName(const model::Labels& labels) {
   const std::string* n = GetLabel(labels, "__name__");
   return n ? *n : "";
 }
 
-Series MakeSeries(tsdb::Labels labels, int steps) {
+Series MakeSeries(model::Labels labels, int steps) {
   Series s;
   s.labels = std::move(labels);
   s.v.assign(steps, 0);
@@ -658,7 +658,7 @@ Result<QueryResult> Engine::Run(tsdb::Db& db, std::string_view query, int64_t st
       if (range) {
         std::sort(result.series.begin(), result.series.end(),
                   [](const SeriesResult& a, const SeriesResult& b) {
-                    return tsdb::LabelsLess(a.labels, b.labels);
+                    return model::LabelsLess(a.labels, b.labels);
                   });
       }
       return result;

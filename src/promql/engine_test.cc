@@ -38,7 +38,7 @@ class EngineTest : public ::testing::Test {
     db_.reset();
     (void)DefaultEnv()->RemoveAll(options_.dir);
   }
-  void Append(std::vector<tsdb::LabelView> labels, std::vector<tsdb::Sample> samples) {
+  void Append(std::vector<model::LabelView> labels, std::vector<tsdb::Sample> samples) {
     tsdb::SeriesInput in{labels, samples};
     tsdb::AppendResult r;
     ASSERT_TRUE(db_->Append(std::span<const tsdb::SeriesInput>(&in, 1), r).ok());
@@ -56,7 +56,7 @@ TEST_F(EngineTest, InstantRateSumAndTopk) {
   ASSERT_TRUE(r.ok()) << r.status().message();
   ASSERT_EQ(r->type, ValueType::kVector);
   ASSERT_EQ(r->series.size(), 1u);
-  EXPECT_EQ(tsdb::FormatLabels(r->series[0].labels), "{job=\"api\"}");
+  EXPECT_EQ(model::FormatLabels(r->series[0].labels), "{job=\"api\"}");
   EXPECT_DOUBLE_EQ(r->series[0].points[0].v, 6.0);  // 1 + 2 + 3 per second
 
   r = engine_.Instant(*db_, "topk(2, http_requests_total)", 3600'000);
@@ -125,7 +125,7 @@ TEST(EngineLimitsTest, SampleLimitIsAnError) {
   ASSERT_TRUE(db.ok());
   std::vector<tsdb::Sample> samples;
   for (int64_t t = 0; t < 1000; ++t) samples.push_back({t * 1000, 1.0});
-  std::vector<tsdb::LabelView> labels = {{"__name__", "x"}};
+  std::vector<model::LabelView> labels = {{"__name__", "x"}};
   tsdb::SeriesInput in{labels, samples};
   tsdb::AppendResult ar;
   ASSERT_TRUE((*db)->Append(std::span<const tsdb::SeriesInput>(&in, 1), ar).ok());
@@ -158,7 +158,7 @@ TEST(EngineLimitsTest, SelectorsStreamSoTheSampleLimitBoundsMemoryNotData) {
   for (int64_t t = 0; t < 240; ++t) samples.push_back({t * 60'000, 1.0});
   for (int i = 0; i < 2000; ++i) {
     std::string id = std::to_string(i);
-    std::vector<tsdb::LabelView> labels = {{"__name__", "x"}, {"id", id}};
+    std::vector<model::LabelView> labels = {{"__name__", "x"}, {"id", id}};
     tsdb::SeriesInput in{labels, samples};
     tsdb::AppendResult ar;
     ASSERT_TRUE((*db)->Append(std::span<const tsdb::SeriesInput>(&in, 1), ar).ok());
@@ -271,7 +271,7 @@ TEST(EngineReadAheadTest, RangeFunctionsOnTheReadPoolAnswerAsInline) {
       }
       std::string id = std::to_string(i), mod = std::to_string(i % 4);
       for (const auto& [name, samples] : {std::pair{"c", &c}, std::pair{"g", &g}}) {
-        std::vector<tsdb::LabelView> labels = {{"__name__", name}, {"id", id}, {"mod", mod}};
+        std::vector<model::LabelView> labels = {{"__name__", name}, {"id", id}, {"mod", mod}};
         tsdb::SeriesInput in{labels, *samples};
         tsdb::AppendResult r;
         ASSERT_TRUE((*db)->Append(std::span<const tsdb::SeriesInput>(&in, 1), r).ok());

@@ -19,14 +19,14 @@
 namespace pharos::promql {
 
 struct Series {
-  tsdb::Labels labels;
+  model::Labels labels;
   std::vector<double> v;     // one per step
   std::vector<uint8_t> has;  // 1 where the series has a value at that step
   bool drop_name = false;    // delayed __name__ removal, as Prometheus 3 does
 };
 
 struct RangeSeries {
-  tsdb::Labels labels;
+  model::Labels labels;
   std::vector<tsdb::Sample> samples;  // ascending, no staleness markers
   bool drop_name = false;
 };
@@ -159,19 +159,19 @@ class Evaluator {
 };
 
 // Shared helpers.
-std::string LabelsKey(const tsdb::Labels& labels);
-void DropName(tsdb::Labels& labels);
-const std::string* GetLabel(const tsdb::Labels& labels, std::string_view name);
-void SetLabel(tsdb::Labels& labels, std::string_view name, std::string_view value);
-std::string MetricName(const tsdb::Labels& labels);
-Series MakeSeries(tsdb::Labels labels, int steps);
+std::string LabelsKey(const model::Labels& labels);
+void DropName(model::Labels& labels);
+const std::string* GetLabel(const model::Labels& labels, std::string_view name);
+void SetLabel(model::Labels& labels, std::string_view name, std::string_view value);
+std::string MetricName(const model::Labels& labels);
+Series MakeSeries(model::Labels labels, int steps);
 /// Removes series without a value at any step.
 void DropEmptySeries(std::vector<Series>& series);
 double KahanSum(const double* values, size_t n);
 /// A label name Prometheus 3 accepts: non-empty valid UTF-8.
 bool ValidLabelName(std::string_view name);
 /// The labels absent() gives: the equality matchers of a selector argument.
-tsdb::Labels AbsentLabelsFor(const Expr* arg);
+model::Labels AbsentLabelsFor(const Expr* arg);
 /// Neumaier's compensated addition, as Prometheus's kahanSumInc.
 inline void KahanAdd(double inc, double& sum, double& c) {
   double t = sum + inc;

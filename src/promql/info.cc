@@ -21,7 +21,7 @@ bool IsIdentifying(std::string_view name) {
   return false;
 }
 
-std::string IdentityKey(const tsdb::Labels& labels) {
+std::string IdentityKey(const model::Labels& labels) {
   std::string key;
   for (std::string_view id : kIdentifying) {
     const std::string* v = GetLabel(labels, id);
@@ -86,43 +86,43 @@ Result<Value> Evaluator::EvalInfo(const CallExpr& c) {
   if (!base.ok()) return base;
 
   // The info series' names (target_info unless the selector says) and the data matchers.
-  std::vector<tsdb::Matcher> name_matchers;
-  std::vector<tsdb::Matcher> data_matchers;
+  std::vector<model::Matcher> name_matchers;
+  std::vector<model::Matcher> data_matchers;
   if (c.args.size() > 1) {
     const Expr* sel = c.args[1].get();
     while (sel->kind == NodeKind::kParen) sel = static_cast<const ParenExpr*>(sel)->expr.get();
     if (sel->kind != NodeKind::kVectorSelector) {
       return FailedPrecondition("expected label selectors as the second argument of info()");
     }
-    for (const tsdb::Matcher& m : static_cast<const VectorSelector*>(sel)->matchers) {
+    for (const model::Matcher& m : static_cast<const VectorSelector*>(sel)->matchers) {
       (m.name() == "__name__" ? name_matchers : data_matchers).push_back(m);
     }
   }
   bool positive = false;
-  for (const tsdb::Matcher& m : name_matchers) {
-    positive |= m.type() == tsdb::MatchType::kEqual || m.type() == tsdb::MatchType::kRegexMatch;
+  for (const model::Matcher& m : name_matchers) {
+    positive |= m.type() == model::MatchType::kEqual || m.type() == model::MatchType::kRegexMatch;
   }
   if (!positive) {
     // Without a positive name matcher the candidates are the *_info metrics (target_info
     // when there is no name matcher at all).
-    Result<tsdb::Matcher> m =
+    Result<model::Matcher> m =
         name_matchers.empty()
-            ? tsdb::Matcher::Make(tsdb::MatchType::kEqual, "__name__", "target_info")
-            : tsdb::Matcher::Make(tsdb::MatchType::kRegexMatch, "__name__", ".+_info");
+            ? model::Matcher::Make(model::MatchType::kEqual, "__name__", "target_info")
+            : model::Matcher::Make(model::MatchType::kRegexMatch, "__name__", ".+_info");
     if (!m.ok()) return m.status();
     name_matchers.push_back(std::move(*m));
   }
   // A base series that is itself one of the requested info series passes unchanged.
-  auto is_info_name = [&](const tsdb::Labels& labels) {
+  auto is_info_name = [&](const model::Labels& labels) {
     if (!positive) return false;
     std::string name = MetricName(labels);
-    for (const tsdb::Matcher& m : name_matchers) {
+    for (const model::Matcher& m : name_matchers) {
       if (!m.Matches(name)) return false;
     }
     return true;
   };
   bool needs_match = false;  // a data matcher refuses the empty value
-  for (const tsdb::Matcher& m : data_matchers) needs_match |= !m.Matches("");
+  for (const model::Matcher& m : data_matchers) needs_match |= !m.Matches("");
 
   // The info series, read at the base series' reference times.
   VectorSelector info_sel;
@@ -131,7 +131,7 @@ Result<Value> Evaluator::EvalInfo(const CallExpr& c) {
   struct Info {
     std::string identity;
     std::string name;
-    tsdb::Labels data;       // labels to add
+    model::Labels data;      // labels to add
     std::vector<double> ts;  // sample time per step (NaN: absent)
   };
   std::vector<Info> infos;
@@ -148,7 +148,7 @@ Result<Value> Evaluator::EvalInfo(const CallExpr& c) {
       for (Series& s : v->vec) {
         if (!s.has[0]) continue;
         bool ok = true;
-        for (const tsdb::Matcher& m : data_matchers) {
+        for (const model::Matcher& m : data_matchers) {
           const std::string* val = GetLabel(s.labels, m.name());
           ok &= m.Matches(val ? *val : "");
         }
@@ -159,11 +159,11 @@ Result<Value> Evaluator::EvalInfo(const CallExpr& c) {
           Info info;
           info.identity = IdentityKey(s.labels);
           info.name = MetricName(s.labels);
-          for (const tsdb::Label& l : s.labels) {
+          for (const model::Label& l : s.labels) {
             if (l.name == "__name__" || IsIdentifying(l.name)) continue;
             if (!data_matchers.empty()) {
               bool named = false;
-              for (const tsdb::Matcher& m : data_matchers) named |= m.name() == l.name;
+              for (const model::Matcher& m : data_matchers) named |= m.name() == l.name;
               if (!named) continue;
             }
             info.data.push_back(l);
@@ -180,7 +180,7 @@ Result<Value> Evaluator::EvalInfo(const CallExpr& c) {
   Value out;
   out.type = ValueType::kVector;
   std::unordered_map<std::string, size_t> out_index;
-  auto emit = [&](const Series& from, tsdb::Labels labels, int i) -> Status {
+  auto emit = [&](const Series& from, model::Labels labels, int i) -> Status {
     auto [it, inserted] = out_index.emplace(LabelsKey(labels), out.vec.size());
     if (inserted) {
       Series s = MakeSeries(std::move(labels), n_);
@@ -222,21 +222,21 @@ Result<Value> Evaluator::EvalInfo(const CallExpr& c) {
         if (!needs_match) PHAROS_RETURN_IF_ERROR(emit(s, s.labels, i));
         continue;
       }
-      tsdb::Labels labels = s.labels;
-      tsdb::Labels added;
+      model::Labels labels = s.labels;
+      model::Labels added;
       for (const Info* info : best) {
-        for (const tsdb::Label& l : info->data) {
+        for (const model::Label& l : info->data) {
           if (GetLabel(s.labels, l.name) != nullptr) continue;
           const std::string* prev = GetLabel(added, l.name);
           if (prev != nullptr && *prev != l.value) {
             return FailedPrecondition(fmt::format(
                 "conflicting label: {} has values \"{}\" and \"{}\" in info metrics for {}", l.name,
-                *prev, l.value, tsdb::FormatLabels(s.labels)));
+                *prev, l.value, model::FormatLabels(s.labels)));
           }
           SetLabel(added, l.name, l.value);
         }
       }
-      for (const tsdb::Label& l : added) SetLabel(labels, l.name, l.value);
+      for (const model::Label& l : added) SetLabel(labels, l.name, l.value);
       PHAROS_RETURN_IF_ERROR(emit(s, std::move(labels), i));
     }
   }

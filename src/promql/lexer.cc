@@ -379,44 +379,4 @@ std::string LineCol(std::string_view query, int offset) {
   return fmt::format("{}:{}", line, col);
 }
 
-bool ParseDurationMs(std::string_view s, int64_t& ms) {
-  if (s.empty()) return false;
-  if (s == "0") {
-    ms = 0;
-    return true;
-  }
-  int64_t total = 0;
-  size_t i = 0;
-  while (i < s.size()) {
-    if (!IsDigit(s[i])) return false;
-    int64_t n = 0;
-    while (i < s.size() && IsDigit(s[i])) {
-      if (n > (int64_t{1} << 50)) return false;
-      n = n * 10 + (s[i++] - '0');
-    }
-    int64_t unit;
-    if (s.substr(i, 2) == "ms") {
-      unit = 1;
-      i += 2;
-    } else if (i < s.size()) {
-      switch (s[i]) {
-        case 's': unit = 1000; break;
-        case 'm': unit = 60'000; break;
-        case 'h': unit = 3'600'000; break;
-        case 'd': unit = 86'400'000; break;
-        case 'w': unit = 7 * 86'400'000LL; break;
-        case 'y': unit = 365 * 86'400'000LL; break;
-        default: return false;
-      }
-      ++i;
-    } else {
-      return false;
-    }
-    if (n > (int64_t{1} << 62) / unit) return false;
-    total += n * unit;
-  }
-  ms = total;
-  return true;
-}
-
 }  // namespace pharos::promql

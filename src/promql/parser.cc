@@ -379,9 +379,9 @@ class Parser {
       return true;
     }
     if (t.kind == Tok::kDuration) {
-      int64_t ms;
-      if (!ParseDurationMs(t.text, ms)) return false;
-      v = static_cast<double>(ms) / 1000.0;
+      Result<Duration> d = pharos::ParseDuration(t.text);
+      if (!d.ok()) return false;
+      v = static_cast<double>(d->count()) / 1000.0;
       return true;
     }
     if (t.kind == Tok::kIdentifier) {
@@ -592,19 +592,19 @@ class Parser {
           return Unexpected(lt, "in label matching, expected label matching operator");
         }
         Take();
-        tsdb::MatchType type;
+        model::MatchType type;
         switch (Peek().kind) {
-          case Tok::kAssign: type = tsdb::MatchType::kEqual; break;
-          case Tok::kNeq: type = tsdb::MatchType::kNotEqual; break;
-          case Tok::kRegexEq: type = tsdb::MatchType::kRegexMatch; break;
-          case Tok::kRegexNeq: type = tsdb::MatchType::kRegexNoMatch; break;
+          case Tok::kAssign: type = model::MatchType::kEqual; break;
+          case Tok::kNeq: type = model::MatchType::kNotEqual; break;
+          case Tok::kRegexEq: type = model::MatchType::kRegexMatch; break;
+          case Tok::kRegexNeq: type = model::MatchType::kRegexNoMatch; break;
           default:
             if (lt.kind == Tok::kString &&
                 (Peek().kind == Tok::kComma || Peek().kind == Tok::kRBrace)) {
               // {"metric.name"}: a quoted metric name.
               auto name_matcher = std::find_if(
-                  vs->matchers.begin(), vs->matchers.end(), [](const tsdb::Matcher& m) {
-                    return m.name() == "__name__" && m.type() == tsdb::MatchType::kEqual;
+                  vs->matchers.begin(), vs->matchers.end(), [](const model::Matcher& m) {
+                    return m.name() == "__name__" && m.type() == model::MatchType::kEqual;
                   });
               if (name_matcher != vs->matchers.end()) {
                 return Error(lt, fmt::format("metric name must not be set twice: \"{}\" or "
@@ -632,9 +632,9 @@ class Parser {
           return Unexpected(Peek(), "in label matching, expected string");
         }
         const Token& val = Take();
-        Result<tsdb::Matcher> m = tsdb::Matcher::Make(type, lt.text, val.text);
+        Result<model::Matcher> m = model::Matcher::Make(type, lt.text, val.text);
         if (!m.ok()) return Error(val, m.status().message());
-        if (lt.text == "__name__" && type == tsdb::MatchType::kEqual && !vs->name.empty()) {
+        if (lt.text == "__name__" && type == model::MatchType::kEqual && !vs->name.empty()) {
           return Error(lt, fmt::format("metric name must not be set twice: \"{}\" or \"{}\"",
                                        vs->name, val.text));
         }
@@ -650,12 +650,13 @@ class Parser {
       vs->pos.end = Take().end;
     }
     if (!vs->name.empty()) {
-      Result<tsdb::Matcher> m = tsdb::Matcher::Make(tsdb::MatchType::kEqual, "__name__", vs->name);
+      Result<model::Matcher> m =
+          model::Matcher::Make(model::MatchType::kEqual, "__name__", vs->name);
       if (!m.ok()) return Error(first, m.status().message());
       vs->matchers.insert(vs->matchers.begin(), std::move(*m));
     }
     bool non_empty = false;
-    for (const tsdb::Matcher& m : vs->matchers) non_empty |= !m.Matches("");
+    for (const model::Matcher& m : vs->matchers) non_empty |= !m.Matches("");
     bool allow_empty = allow_empty_selector_;  // info()'s data label selector
     allow_empty_selector_ = false;
     if (!non_empty && !allow_empty) {
@@ -996,7 +997,7 @@ Result<ExprPtr> ParseExpr(std::string_view query) {
   return Parser(query, std::move(*tokens)).Run();
 }
 
-Result<std::vector<tsdb::Matcher>> ParseSeriesSelector(std::string_view text) {
+Result<std::vector<model::Matcher>> ParseSeriesSelector(std::string_view text) {
   Result<ExprPtr> e = ParseExpr(text);
   if (!e.ok()) return e.status();
   if ((*e)->kind != NodeKind::kVectorSelector) {

@@ -113,11 +113,11 @@ TEST(ParserTest, DurationExpressions) {
   EXPECT_EQ(static_cast<const MatrixSelector&>(**e).range_ms, 30 * 60 * 1000);
   e = ParseExpr("count_over_time(x[step()])");
   ASSERT_TRUE(e.ok()) << e.status().message();
-  int64_t ms = 0;
-  EXPECT_TRUE(ParseDurationMs("1h30m", ms));
-  EXPECT_EQ(ms, 5'400'000);
-  EXPECT_FALSE(ParseDurationMs("1x", ms));
-  EXPECT_EQ(FormatDuration(90'061'001), "1d1h1m1s1ms");
+  // PromQL durations are Prometheus's (common/units.h): units once each, largest first.
+  EXPECT_FALSE(ParseExpr("x[1m1h]").ok());
+  e = ParseExpr("x offset 1d1h1m1s1ms");
+  ASSERT_TRUE(e.ok()) << e.status().message();
+  EXPECT_EQ(Format(**e), "x offset 1d1h1m1s1ms");
 }
 
 }  // namespace

@@ -31,12 +31,12 @@ std::string GoQuote(std::string_view s) {
   return out + "\"";
 }
 
-std::string MatcherOp(tsdb::MatchType t) {
+std::string MatcherOp(model::MatchType t) {
   switch (t) {
-    case tsdb::MatchType::kEqual: return "=";
-    case tsdb::MatchType::kNotEqual: return "!=";
-    case tsdb::MatchType::kRegexMatch: return "=~";
-    case tsdb::MatchType::kRegexNoMatch: return "!~";
+    case model::MatchType::kEqual: return "=";
+    case model::MatchType::kNotEqual: return "!=";
+    case model::MatchType::kRegexMatch: return "=~";
+    case model::MatchType::kRegexNoMatch: return "!~";
   }
   return "=";
 }
@@ -61,9 +61,9 @@ std::string TimeSuffix(const TimeModifiers& t) {
   if (t.offset_expr) {
     out += " offset " + Format(*t.offset_expr);
   } else if (t.offset_ms > 0) {
-    out += " offset " + FormatDuration(t.offset_ms);
+    out += " offset " + FormatDuration(Duration(t.offset_ms));
   } else if (t.offset_ms < 0) {
-    out += " offset -" + FormatDuration(-t.offset_ms);
+    out += " offset -" + FormatDuration(Duration(-t.offset_ms));
   }
   return out;
 }
@@ -106,8 +106,8 @@ std::string SelectorText(const VectorSelector& vs) {
   std::string out = plain_name ? vs.name : "";
   std::vector<std::string> parts;
   if (!plain_name) parts.push_back(GoQuote(vs.name));
-  for (const tsdb::Matcher& m : vs.matchers) {
-    if (!vs.name.empty() && m.name() == "__name__" && m.type() == tsdb::MatchType::kEqual &&
+  for (const model::Matcher& m : vs.matchers) {
+    if (!vs.name.empty() && m.name() == "__name__" && m.type() == model::MatchType::kEqual &&
         m.value() == vs.name) {
       continue;
     }
@@ -118,25 +118,6 @@ std::string SelectorText(const VectorSelector& vs) {
 }
 
 }  // namespace
-
-std::string FormatDuration(int64_t ms) {
-  if (ms == 0) return "0s";
-  std::string out;
-  struct Unit {
-    const char* name;
-    int64_t ms;
-  };
-  static const Unit kUnits[] = {
-      {"y", 365 * 86'400'000LL}, {"w", 7 * 86'400'000LL}, {"d", 86'400'000LL}, {"h", 3'600'000LL},
-      {"m", 60'000LL},           {"s", 1000LL},           {"ms", 1LL}};
-  for (const Unit& u : kUnits) {
-    if (ms >= u.ms) {
-      out += fmt::format("{}{}", ms / u.ms, u.name);
-      ms %= u.ms;
-    }
-  }
-  return out;
-}
 
 std::string FormatFloat(double v) {
   if (std::isnan(v)) return "NaN";
@@ -299,7 +280,8 @@ std::string Format(const Expr& e) {
     }
     case NodeKind::kMatrixSelector: {
       const auto& ms = static_cast<const MatrixSelector&>(e);
-      std::string range = ms.range_expr ? Format(*ms.range_expr) : FormatDuration(ms.range_ms);
+      std::string range =
+          ms.range_expr ? Format(*ms.range_expr) : FormatDuration(Duration(ms.range_ms));
       std::string out = SelectorText(*ms.selector) + "[" + range + "]";
       if (ms.selector->anchored) out += " anchored";
       if (ms.selector->smoothed) out += " smoothed";
@@ -307,9 +289,10 @@ std::string Format(const Expr& e) {
     }
     case NodeKind::kSubquery: {
       const auto& sq = static_cast<const SubqueryExpr&>(e);
-      std::string range = sq.range_expr ? Format(*sq.range_expr) : FormatDuration(sq.range_ms);
+      std::string range =
+          sq.range_expr ? Format(*sq.range_expr) : FormatDuration(Duration(sq.range_ms));
       std::string step = sq.step_expr ? Format(*sq.step_expr)
-                         : sq.step_ms ? FormatDuration(sq.step_ms)
+                         : sq.step_ms ? FormatDuration(Duration(sq.step_ms))
                                       : "";
       return Format(*sq.expr) + "[" + range + ":" + step + "]" + TimeSuffix(sq.time);
     }

@@ -38,16 +38,12 @@ Result<ExprPtr> ParseExpr(std::string_view query);
 
 /// Parses a series selector into matchers. A bare metric name becomes __name__="name".
 /// At least one matcher must not match the empty string, as Prometheus requires.
-Result<std::vector<tsdb::Matcher>> ParseSeriesSelector(std::string_view text);
+Result<std::vector<model::Matcher>> ParseSeriesSelector(std::string_view text);
 
 /// Durations, offsets and @ timestamps beyond this (about 292 years, Go's time.Duration
 /// range) are refused, so that time arithmetic in milliseconds cannot overflow.
 inline constexpr double kMaxDurationSeconds = 9'223'372'036.0;
 
-/// Parses a Prometheus duration ("1h30m", "5m", "250ms", "0") into milliseconds.
-bool ParseDurationMs(std::string_view text, int64_t& ms);
-/// "5m", "1h30m": a duration in Prometheus's notation.
-std::string FormatDuration(int64_t ms);
 /// A float as PromQL literals and Prometheus's JSON print it ("NaN", "+Inf", "0.5").
 std::string FormatFloat(double v);
 
@@ -74,7 +70,7 @@ struct Point {
 };
 
 struct SeriesResult {
-  tsdb::Labels labels;
+  model::Labels labels;
   std::vector<Point> points;
 };
 

@@ -93,8 +93,8 @@ double VarianceOverTime(Samples s) {
 
 // The labels absent() and absent_over_time() give their result: the selector's equality
 // matchers, except __name__ and labels matched twice.
-tsdb::Labels AbsentLabels(const Expr* arg) {
-  tsdb::Labels out;
+model::Labels AbsentLabels(const Expr* arg) {
+  model::Labels out;
   while (arg != nullptr && arg->kind == NodeKind::kParen) {
     arg = static_cast<const ParenExpr*>(arg)->expr.get();
   }
@@ -106,9 +106,9 @@ tsdb::Labels AbsentLabels(const Expr* arg) {
   }
   if (vs == nullptr) return out;
   std::vector<std::string> dup;
-  for (const tsdb::Matcher& m : vs->matchers) {
+  for (const model::Matcher& m : vs->matchers) {
     if (m.name() == "__name__") continue;
-    if (m.type() == tsdb::MatchType::kEqual && GetLabel(out, m.name()) == nullptr &&
+    if (m.type() == model::MatchType::kEqual && GetLabel(out, m.name()) == nullptr &&
         std::find(dup.begin(), dup.end(), m.name()) == dup.end()) {
       SetLabel(out, m.name(), m.value());
     } else if (GetLabel(out, m.name()) != nullptr) {
@@ -278,7 +278,7 @@ bool RangeSteps(const RangeStepArgs& a, std::span<const tsdb::Sample> all,
 
 }  // namespace
 
-tsdb::Labels AbsentLabelsFor(const Expr* arg) { return AbsentLabels(arg); }
+model::Labels AbsentLabelsFor(const Expr* arg) { return AbsentLabels(arg); }
 
 Result<Value> Evaluator::EvalRangeCall(const CallExpr& c, const SeriesSink* sink) {
   FuncId id = c.func->id;

@@ -16,7 +16,7 @@ TEST(SelectorTest, ParsesForms) {
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   ASSERT_EQ(m->size(), 4u);
   EXPECT_EQ((*m)[1].name(), "job");
-  EXPECT_EQ((*m)[2].type(), tsdb::MatchType::kRegexNoMatch);
+  EXPECT_EQ((*m)[2].type(), model::MatchType::kRegexNoMatch);
   EXPECT_EQ((*m)[3].value(), "/a\\d+");
   EXPECT_TRUE((*m)[3].Matches("/a12"));
 

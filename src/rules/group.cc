@@ -14,8 +14,8 @@ namespace {
 
 constexpr int64_t kResolvedRetentionMs = 15 * 60 * 1000;
 
-void SetLabel(tsdb::Labels& labels, std::string_view name, std::string value) {
-  for (tsdb::Label& l : labels) {
+void SetLabel(model::Labels& labels, std::string_view name, std::string value) {
+  for (model::Label& l : labels) {
     if (l.name == name) {
       l.value = std::move(value);
       return;
@@ -24,16 +24,16 @@ void SetLabel(tsdb::Labels& labels, std::string_view name, std::string value) {
   labels.push_back({std::string(name), std::move(value)});
 }
 
-void DropLabel(tsdb::Labels& labels, std::string_view name) {
+void DropLabel(model::Labels& labels, std::string_view name) {
   labels.erase(std::remove_if(labels.begin(), labels.end(),
-                              [&](const tsdb::Label& l) { return l.name == name; }),
+                              [&](const model::Label& l) { return l.name == name; }),
                labels.end());
 }
 
 // Empty values mean "no label", as in Prometheus.
-void DropEmpty(tsdb::Labels& labels) {
+void DropEmpty(model::Labels& labels) {
   labels.erase(std::remove_if(labels.begin(), labels.end(),
-                              [](const tsdb::Label& l) { return l.value.empty(); }),
+                              [](const model::Label& l) { return l.value.empty(); }),
                labels.end());
 }
 
@@ -146,7 +146,7 @@ Result<Manager::Group::Samples> Manager::Group::Query(const EvalEnv& env, const 
   if (!r.ok()) return r.status();
   Samples samples;
   if (r->type == promql::ValueType::kScalar) {
-    samples.emplace_back(tsdb::Labels{}, r->scalar);
+    samples.emplace_back(model::Labels{}, r->scalar);
     return samples;
   }
   for (promql::SeriesResult& sr : r->series) {
@@ -160,13 +160,13 @@ Result<Manager::Group::Samples> Manager::Group::Query(const EvalEnv& env, const 
   Result<Samples> samples = Query(env, rule, ts_ms);
   if (!samples.ok()) return samples.status();
   std::set<std::string> seen;
-  auto add = [&](tsdb::Labels labels, double v) -> ::pharos::Status {
+  auto add = [&](model::Labels labels, double v) -> ::pharos::Status {
     DropLabel(labels, "__name__");
     for (const auto& [name, value] : rule.spec.labels) SetLabel(labels, name, value);
     SetLabel(labels, "__name__", rule.spec.record);
     DropEmpty(labels);
-    tsdb::SortLabels(labels);
-    if (!seen.insert(tsdb::FormatLabels(labels)).second) {
+    model::SortLabels(labels);
+    if (!seen.insert(model::FormatLabels(labels)).second) {
       return FailedPrecondition(
           "vector contains metrics with the same labelset after applying rule labels");
     }
@@ -202,17 +202,17 @@ Result<Manager::Group::Samples> Manager::Group::Query(const EvalEnv& env, const 
       if (expansion_errors.empty()) expansion_errors = name + ": " + text.status().message();
       return message;
     };
-    tsdb::Labels labels = sample_labels;
+    model::Labels labels = sample_labels;
     DropLabel(labels, "__name__");
     for (const auto& [name, t] : rule.label_templates) SetLabel(labels, name, expand(t, name));
     SetLabel(labels, "alertname", rule.spec.alert);
     DropEmpty(labels);
-    tsdb::SortLabels(labels);
-    tsdb::Labels annotations;
+    model::SortLabels(labels);
+    model::Labels annotations;
     for (const auto& [name, t] : rule.annotation_templates) {
       annotations.push_back({name, expand(t, name)});
     }
-    std::string key = tsdb::FormatLabels(labels);
+    std::string key = model::FormatLabels(labels);
     if (!result_keys.insert(key).second) {
       return FailedPrecondition(
           "vector contains metrics with the same labelset after applying alert labels");
@@ -269,14 +269,14 @@ Result<Manager::Group::Samples> Manager::Group::Query(const EvalEnv& env, const 
       out.events.push_back({ts_ms, a.labels, a.annotations, AlertState::kFiring, a.value});
     }
     if (rule.restored) {
-      tsdb::Labels alerts_labels = a.labels;
+      model::Labels alerts_labels = a.labels;
       alerts_labels.push_back({"__name__", "ALERTS"});
       alerts_labels.push_back({"alertstate", std::string(AlertStateName(a.state))});
-      tsdb::SortLabels(alerts_labels);
+      model::SortLabels(alerts_labels);
       series.emplace_back(std::move(alerts_labels), 1);
-      tsdb::Labels for_labels = a.labels;
+      model::Labels for_labels = a.labels;
       for_labels.push_back({"__name__", "ALERTS_FOR_STATE"});
-      tsdb::SortLabels(for_labels);
+      model::SortLabels(for_labels);
       series.emplace_back(std::move(for_labels), static_cast<double>(a.active_at_ms / 1000));
     }
     ++it;
@@ -301,12 +301,12 @@ Result<Manager::Group::Samples> Manager::Group::Query(const EvalEnv& env, const 
     a.valid_until_ms = ts_ms + 4 * delta;
     AlertNotice n;
     n.labels = a.labels;
-    for (const tsdb::Label& l : options.external_labels) {
+    for (const model::Label& l : options.external_labels) {
       bool present = std::any_of(n.labels.begin(), n.labels.end(),
-                                 [&](const tsdb::Label& x) { return x.name == l.name; });
+                                 [&](const model::Label& x) { return x.name == l.name; });
       if (!present) n.labels.push_back(l);
     }
-    tsdb::SortLabels(n.labels);
+    model::SortLabels(n.labels);
     n.annotations = a.annotations;
     n.starts_at_ms = a.fired_at_ms;
     n.ends_at_ms = a.state == AlertState::kInactive ? a.resolved_at_ms : a.valid_until_ms;
@@ -324,13 +324,13 @@ void Manager::Group::RestoreForState(const EvalEnv& env, RuleRuntime& rule, int6
   std::unique_ptr<tsdb::Querier> q = env.db->Query(ts_ms - options.outage_tolerance_ms, ts_ms);
   for (auto& [key, a] : rule.alerts) {
     if (a.state != AlertState::kPending) continue;
-    std::vector<tsdb::Matcher> matchers;
-    Result<tsdb::Matcher> name =
-        tsdb::Matcher::Make(tsdb::MatchType::kEqual, "__name__", "ALERTS_FOR_STATE");
+    std::vector<model::Matcher> matchers;
+    Result<model::Matcher> name =
+        model::Matcher::Make(model::MatchType::kEqual, "__name__", "ALERTS_FOR_STATE");
     if (!name.ok()) continue;
     matchers.push_back(std::move(*name));
-    for (const tsdb::Label& l : a.labels) {
-      Result<tsdb::Matcher> m = tsdb::Matcher::Make(tsdb::MatchType::kEqual, l.name, l.value);
+    for (const model::Label& l : a.labels) {
+      Result<model::Matcher> m = model::Matcher::Make(model::MatchType::kEqual, l.name, l.value);
       if (m.ok()) matchers.push_back(std::move(*m));
     }
     Result<std::vector<tsdb::SeriesData>> found = q->Select(matchers);
@@ -356,18 +356,18 @@ void Manager::Group::RestoreForState(const EvalEnv& env, RuleRuntime& rule, int6
 }
 
 void Manager::Group::Write(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms, Samples& series) {
-  std::map<std::string, tsdb::Labels> now;
-  for (const auto& [labels, v] : series) now.emplace(tsdb::FormatLabels(labels), labels);
+  std::map<std::string, model::Labels> now;
+  for (const auto& [labels, v] : series) now.emplace(model::FormatLabels(labels), labels);
   // Series written last time and absent now get a staleness marker.
   for (auto& [key, labels] : rule.written) {
     if (!now.count(key)) series.emplace_back(labels, tsdb::StaleNaN());
   }
   if (!series.empty()) {
-    std::vector<std::vector<tsdb::LabelView>> views(series.size());
+    std::vector<std::vector<model::LabelView>> views(series.size());
     std::vector<tsdb::Sample> samples(series.size());
     std::vector<tsdb::SeriesInput> batch(series.size());
     for (size_t i = 0; i < series.size(); ++i) {
-      for (const tsdb::Label& l : series[i].first) views[i].push_back({l.name, l.value});
+      for (const model::Label& l : series[i].first) views[i].push_back({l.name, l.value});
       samples[i] = {ts_ms, series[i].second};
       batch[i] = {views[i], std::span<const tsdb::Sample>(&samples[i], 1)};
     }

@@ -21,8 +21,8 @@ struct EvalEnv {
 /// One transition for the alert history.
 struct AlertEvent {
   int64_t ts_ms = 0;
-  tsdb::Labels labels;
-  tsdb::Labels annotations;
+  model::Labels labels;
+  model::Labels annotations;
   AlertState state = AlertState::kInactive;  // the new state (inactive = resolved)
   double value = 0;
 };
@@ -44,8 +44,8 @@ struct RuleRuntime {
   std::string template_error;  // the last evaluation's annotation or label expansion error
   int64_t last_evaluation_ms = 0;
   double evaluation_seconds = 0;
-  std::map<std::string, Alert> alerts;          // by label set
-  std::map<std::string, tsdb::Labels> written;  // series written last time, by label set
+  std::map<std::string, Alert> alerts;           // by label set
+  std::map<std::string, model::Labels> written;  // series written last time, by label set
 };
 
 class Manager::Group {
@@ -79,7 +79,7 @@ class Manager::Group {
   void EvaluateRule(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms, EvalOutput& out)
       PHAROS_REQUIRES(mu_);
   /// Series and their values, one per result series (or one unlabeled for a scalar).
-  using Samples = std::vector<std::pair<tsdb::Labels, double>>;
+  using Samples = std::vector<std::pair<model::Labels, double>>;
   /// The rule's expression as an instant query at ts_ms (minus the group's query offset).
   Result<Samples> Query(const EvalEnv& env, const RuleRuntime& rule, int64_t ts_ms) const;
   ::pharos::Status EvalRecording(const EvalEnv& env, RuleRuntime& rule, int64_t ts_ms,

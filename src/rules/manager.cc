@@ -211,9 +211,10 @@ void Manager::Publish(const Group& g, EvalOutput& out) {
         Result<int64_t> r = store_->Exec(
             "INSERT INTO alert_events (ts_ms, fingerprint, alertname, state, labels, "
             "annotations, value, rule_group) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            {e.ts_ms, tsdb::Fingerprint(e.labels),
-             std::string(tsdb::LabelValue(e.labels, "alertname")), state,
-             tsdb::LabelsJson(e.labels), tsdb::LabelsJson(e.annotations), e.value, g.spec().name});
+            {e.ts_ms, model::Fingerprint(e.labels),
+             std::string(model::LabelValue(e.labels, "alertname")), state,
+             model::LabelsJson(e.labels), model::LabelsJson(e.annotations), e.value,
+             g.spec().name});
         if (!r.ok()) return r.status();
       }
       return Status::Ok();

@@ -63,7 +63,7 @@ class ManagerTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.message();
   }
   void Set(const std::string& name, const std::string& instance, int64_t t, double v) {
-    std::vector<tsdb::LabelView> labels = {
+    std::vector<model::LabelView> labels = {
         {"__name__", name}, {"instance", instance}, {"job", "node"}};
     tsdb::Sample s{t, v};
     tsdb::SeriesInput in{labels, std::span<const tsdb::Sample>(&s, 1)};
@@ -140,7 +140,7 @@ TEST_F(ManagerTest, PendingFiringResolvedWithNoticesAndHistory) {
   groups = manager_->Groups();
   const Alert& firing = Rule(groups, "HighCpu").alerts.at(0);
   EXPECT_EQ(firing.state, AlertState::kFiring);
-  EXPECT_EQ(tsdb::FormatLabels(firing.labels),
+  EXPECT_EQ(model::FormatLabels(firing.labels),
             "{alertname=\"HighCpu\", instance=\"a\", job=\"node\", severity=\"warning\"}");
   EXPECT_EQ(firing.annotations.at(0).value, "a cpu at 96%");
   ASSERT_EQ(notices_.size(), 1u);

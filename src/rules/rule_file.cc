@@ -51,10 +51,12 @@ class Checker {
   bool Duration(const YAML::Node& node, std::string_view what, int64_t& ms) {
     std::string text;
     if (!Scalar(node, what, text)) return false;
-    if (!promql::ParseDurationMs(text, ms) || ms < 0) {
+    Result<pharos::Duration> d = ParseDuration(text);
+    if (!d.ok()) {
       Error(node, fmt::format("{}: not a valid duration string: \"{}\"", what, text));
       return false;
     }
+    ms = d->count();
     return true;
   }
 

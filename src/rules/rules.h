@@ -89,8 +89,8 @@ enum class AlertState { kInactive, kPending, kFiring };
 std::string_view AlertStateName(AlertState state);
 
 struct Alert {
-  tsdb::Labels labels;  // sorted, with alertname
-  tsdb::Labels annotations;
+  model::Labels labels;  // sorted, with alertname
+  model::Labels annotations;
   AlertState state = AlertState::kInactive;
   double value = 0;
   int64_t active_at_ms = 0;
@@ -103,8 +103,8 @@ struct Alert {
 
 /// What the notifier receives: Alertmanager's postable alert.
 struct AlertNotice {
-  tsdb::Labels labels;
-  tsdb::Labels annotations;
+  model::Labels labels;
+  model::Labels annotations;
   int64_t starts_at_ms = 0;
   int64_t ends_at_ms = 0;
   std::string generator_url;
@@ -138,7 +138,7 @@ struct ManagerOptions {
   std::vector<std::string> rule_files;  // paths and globs
   std::string base_dir = ".";           // for relative rule_files (the config's directory)
   int64_t default_interval_ms = 60'000;
-  tsdb::Labels external_labels;
+  model::Labels external_labels;
   std::string external_url;
   int threads = 0;  // evaluation workers; 0: one per core
   int64_t outage_tolerance_ms = 3'600'000;

@@ -27,7 +27,7 @@ struct Val {
   bool b = false;
   double d = 0;
   std::string s;
-  const tsdb::Labels* map = nullptr;
+  const model::Labels* map = nullptr;
 
   static Val Bool(bool v) {
     Val x;
@@ -47,7 +47,7 @@ struct Val {
     x.s = std::move(v);
     return x;
   }
-  static Val Map(const tsdb::Labels* m) {
+  static Val Map(const model::Labels* m) {
     Val x;
     x.kind = kMap;
     x.map = m;
@@ -733,7 +733,7 @@ class Executor {
       }
       std::string found;
       if (v.map) {
-        for (const tsdb::Label& l : *v.map) {
+        for (const model::Label& l : *v.map) {
           if (l.name == path[i]) found = l.value;
         }
       }

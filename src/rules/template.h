@@ -21,14 +21,14 @@
 #include <vector>
 
 #include "common/status.h"
-#include "tsdb/tsdb.h"
+#include "model/model.h"
 
 namespace pharos::rules {
 
 struct TemplateData {
-  const tsdb::Labels* labels = nullptr;
+  const model::Labels* labels = nullptr;
   double value = 0;
-  const tsdb::Labels* external_labels = nullptr;
+  const model::Labels* external_labels = nullptr;
   std::string external_url;
 };
 

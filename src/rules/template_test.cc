@@ -8,14 +8,14 @@ namespace pharos::rules {
 namespace {
 
 std::string Expand(std::string_view text, double value = 0,
-                   tsdb::Labels labels = {{"instance", "host-1:9100"}, {"job", "node"}}) {
+                   model::Labels labels = {{"instance", "host-1:9100"}, {"job", "node"}}) {
   Result<Template> t = Template::Parse(text);
   EXPECT_TRUE(t.ok()) << t.status().message();
   if (!t.ok()) return "<parse error>";
   TemplateData data;
   data.labels = &labels;
   data.value = value;
-  tsdb::Labels external = {{"cluster", "eu-1"}};
+  model::Labels external = {{"cluster", "eu-1"}};
   data.external_labels = &external;
   data.external_url = "http://pharos:7070";
   Result<std::string> out = t->Execute(data);

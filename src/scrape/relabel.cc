@@ -13,16 +13,17 @@
 namespace pharos::scrape {
 namespace {
 
-const std::string* Find(const tsdb::Labels& labels, std::string_view name) {
-  for (const tsdb::Label& l : labels) {
+const std::string* Find(const model::Labels& labels, std::string_view name) {
+  for (const model::Label& l : labels) {
     if (l.name == name) return &l.value;
   }
   return nullptr;
 }
 
-void Set(tsdb::Labels& labels, const std::string& name, std::string value) {
-  auto it = std::lower_bound(labels.begin(), labels.end(), name,
-                             [](const tsdb::Label& l, const std::string& n) { return l.name < n; });
+void Set(model::Labels& labels, const std::string& name, std::string value) {
+  auto it =
+      std::lower_bound(labels.begin(), labels.end(), name,
+                       [](const model::Label& l, const std::string& n) { return l.name < n; });
   if (it != labels.end() && it->name == name) {
     if (value.empty()) {
       labels.erase(it);
@@ -30,7 +31,7 @@ void Set(tsdb::Labels& labels, const std::string& name, std::string value) {
       it->value = std::move(value);
     }
   } else if (!value.empty()) {
-    labels.insert(it, tsdb::Label{name, std::move(value)});
+    labels.insert(it, model::Label{name, std::move(value)});
   }
 }
 
@@ -60,7 +61,7 @@ Result<std::vector<CompiledRelabel>> CompileRelabel(const std::vector<config::Re
   return out;
 }
 
-bool Relabel(const std::vector<CompiledRelabel>& steps, tsdb::Labels& labels) {
+bool Relabel(const std::vector<CompiledRelabel>& steps, model::Labels& labels) {
   std::vector<re2::StringPiece> groups;
   std::string value;
   for (const CompiledRelabel& step : steps) {
@@ -99,14 +100,14 @@ bool Relabel(const std::vector<CompiledRelabel>& steps, tsdb::Labels& labels) {
     } else if (action == "labeldrop" || action == "labelkeep") {
       bool keep_matching = action == "labelkeep";
       labels.erase(std::remove_if(labels.begin(), labels.end(),
-                                  [&](const tsdb::Label& l) {
+                                  [&](const model::Label& l) {
                                     bool m = MatchGroups(re, l.name, groups);
                                     return keep_matching ? !m : m;
                                   }),
                    labels.end());
     } else if (action == "labelmap") {
-      tsdb::Labels snapshot = labels;
-      for (const tsdb::Label& l : snapshot) {
+      model::Labels snapshot = labels;
+      for (const model::Label& l : snapshot) {
         if (!MatchGroups(re, l.name, groups)) continue;
         std::string name = ExpandRegexTemplate(c.replacement, re, groups);
         if (IsValidLabelName(name)) Set(labels, name, l.value);

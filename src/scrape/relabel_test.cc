@@ -5,11 +5,11 @@
 namespace pharos::scrape {
 namespace {
 
-tsdb::Labels L(std::initializer_list<std::pair<const char*, const char*>> pairs) {
-  tsdb::Labels out;
+model::Labels L(std::initializer_list<std::pair<const char*, const char*>> pairs) {
+  model::Labels out;
   for (auto [n, v] : pairs) out.push_back({n, v});
   std::sort(out.begin(), out.end(),
-            [](const tsdb::Label& a, const tsdb::Label& b) { return a.name < b.name; });
+            [](const model::Label& a, const model::Label& b) { return a.name < b.name; });
   return out;
 }
 
@@ -24,14 +24,14 @@ config::RelabelConfig Step(std::string action, std::vector<std::string> sources,
   return c;
 }
 
-bool Apply(std::vector<config::RelabelConfig> steps, tsdb::Labels& labels) {
+bool Apply(std::vector<config::RelabelConfig> steps, model::Labels& labels) {
   auto compiled = CompileRelabel(steps, "relabel_configs");
   EXPECT_TRUE(compiled.ok()) << compiled.status().ToString();
   return Relabel(*compiled, labels);
 }
 
 TEST(RelabelTest, ReplaceWithGroupsAndNames) {
-  tsdb::Labels l = L({{"__address__", "host-1:9100"}, {"job", "node"}});
+  model::Labels l = L({{"__address__", "host-1:9100"}, {"job", "node"}});
   ASSERT_TRUE(
       Apply({Step("replace", {"__address__"}, "([^:]+):(\\d+)", "host", "$1"),
              Step("replace", {"__address__"}, "(?P<h>[^:]+):(?P<p>\\d+)", "port_${p}", "${h}-$p"),
@@ -47,22 +47,22 @@ TEST(RelabelTest, ReplaceWithGroupsAndNames) {
 }
 
 TEST(RelabelTest, ReplaceWithEmptyResultDeletesTheLabel) {
-  tsdb::Labels l = L({{"a", "1"}, {"b", "2"}});
+  model::Labels l = L({{"a", "1"}, {"b", "2"}});
   ASSERT_TRUE(Apply({Step("replace", {"missing"}, "", "b", "")}, l));
   EXPECT_EQ(l, L({{"a", "1"}}));
 }
 
 TEST(RelabelTest, KeepAndDrop) {
-  tsdb::Labels l = L({{"__name__", "go_gc_duration_seconds"}, {"job", "x"}});
+  model::Labels l = L({{"__name__", "go_gc_duration_seconds"}, {"job", "x"}});
   EXPECT_FALSE(Apply({Step("drop", {"__name__"}, "go_.*")}, l));
   EXPECT_TRUE(Apply({Step("keep", {"__name__"}, "go_.*")}, l));
   EXPECT_FALSE(Apply({Step("keep", {"__name__"}, "go")}, l));  // anchored
-  tsdb::Labels empty = L({{"job", "x"}});
+  model::Labels empty = L({{"job", "x"}});
   EXPECT_TRUE(Apply({Step("drop", {"missing"}, ".+")}, empty));
 }
 
 TEST(RelabelTest, LabelDropKeepMap) {
-  tsdb::Labels l = L({{"__meta_a", "1"}, {"__meta_b", "2"}, {"job", "x"}, {"tmp_1", "t"}});
+  model::Labels l = L({{"__meta_a", "1"}, {"__meta_b", "2"}, {"job", "x"}, {"tmp_1", "t"}});
   ASSERT_TRUE(
       Apply({Step("labelmap", {}, "__meta_(.+)", "", "m_$1"), Step("labeldrop", {}, "tmp_.*")}, l));
   EXPECT_EQ(l, L({{"__meta_a", "1"}, {"__meta_b", "2"}, {"job", "x"}, {"m_a", "1"}, {"m_b", "2"}}));
@@ -71,7 +71,7 @@ TEST(RelabelTest, LabelDropKeepMap) {
 }
 
 TEST(RelabelTest, HashmodLowercase) {
-  tsdb::Labels l = L({{"__address__", "Host:1"}});
+  model::Labels l = L({{"__address__", "Host:1"}});
   config::RelabelConfig h = Step("hashmod", {"__address__"}, "(.*)", "shard");
   h.modulus = 4;
   ASSERT_TRUE(Apply({h, Step("lowercase", {"__address__"}, "(.*)", "lower")}, l));

@@ -42,13 +42,13 @@ Result<std::vector<CompiledRelabel>> CompileRelabel(const std::vector<config::Re
 
 /// Applies `steps` in order. Returns false when a keep/drop step drops the set. `labels`
 /// stays sorted by name, without empty values.
-bool Relabel(const std::vector<CompiledRelabel>& steps, tsdb::Labels& labels);
+bool Relabel(const std::vector<CompiledRelabel>& steps, model::Labels& labels);
 
 struct TargetStatus {
   std::string job;
   std::string url;
-  tsdb::Labels labels;  // after relabeling: job, instance and the rest
-  std::string health;   // "unknown", "up", "down"
+  model::Labels labels;  // after relabeling: job, instance and the rest
+  std::string health;    // "unknown", "up", "down"
   std::string last_error;
   int64_t last_scrape_ms = 0;
   double last_duration_seconds = 0;

@@ -31,9 +31,9 @@ using tcp = asio::ip::tcp;
 constexpr std::string_view kAccept =
     "application/openmetrics-text;version=1.0.0;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
-uint64_t HashLabels(const tsdb::Labels& labels) {
+uint64_t HashLabels(const model::Labels& labels) {
   std::string buf;
-  for (const tsdb::Label& l : labels) {
+  for (const model::Label& l : labels) {
     buf += l.name;
     buf += '\xff';
     buf += l.value;
@@ -66,7 +66,7 @@ struct Target {
   std::shared_ptr<asio::ssl::context> tls;       // for https targets
   std::vector<CompiledRelabel> metric_relabel;
   // Series written by the previous scrape (for staleness markers); scrape thread only.
-  std::unordered_map<uint64_t, tsdb::Labels> previous;
+  std::unordered_map<uint64_t, model::Labels> previous;
   bool has_report = false;
   std::vector<ingest::FamilyMetadata> metadata;  // guarded by the scraper's mutex
 };
@@ -128,7 +128,7 @@ class ScraperImpl final : public Scraper {
       timeout = std::min(timeout, interval);
       for (const config::StaticConfig& st : sc.static_configs) {
         for (const std::string& address : st.targets) {
-          tsdb::Labels labels;
+          model::Labels labels;
           for (const auto& [k, v] : st.labels) labels.push_back({k, v});
           labels.push_back({"__address__", address});
           labels.push_back({"__metrics_path__", sc.metrics_path});
@@ -136,15 +136,15 @@ class ScraperImpl final : public Scraper {
           labels.push_back({"job", sc.job_name});
           for (const auto& [k, v] : sc.params) labels.push_back({"__param_" + k, v});
           std::sort(labels.begin(), labels.end(),
-                    [](const tsdb::Label& a, const tsdb::Label& b) { return a.name < b.name; });
+                    [](const model::Label& a, const model::Label& b) { return a.name < b.name; });
           labels.erase(std::unique(labels.begin(), labels.end(),
-                                   [](const tsdb::Label& a, const tsdb::Label& b) {
+                                   [](const model::Label& a, const model::Label& b) {
                                      return a.name == b.name;
                                    }),
                        labels.end());
           if (!Relabel(*relabel, labels)) continue;  // dropped by relabeling
           auto get = [&labels](std::string_view n) -> std::string {
-            for (const tsdb::Label& l : labels) {
+            for (const model::Label& l : labels) {
               if (l.name == n) return l.value;
             }
             return "";
@@ -165,7 +165,7 @@ class ScraperImpl final : public Scraper {
           t->port = std::to_string(port);
           t->request_target = get("__metrics_path__");
           std::string query;
-          for (const tsdb::Label& l : labels) {
+          for (const model::Label& l : labels) {
             if (l.name.rfind("__param_", 0) == 0) {
               query += query.empty() ? '?' : '&';
               query += UrlEncode(l.name.substr(8)) + "=" + UrlEncode(l.value);
@@ -175,10 +175,10 @@ class ScraperImpl final : public Scraper {
           if (get("instance").empty()) labels.push_back({"instance", addr});
           labels.erase(
               std::remove_if(labels.begin(), labels.end(),
-                             [](const tsdb::Label& l) { return l.name.rfind("__", 0) == 0; }),
+                             [](const model::Label& l) { return l.name.rfind("__", 0) == 0; }),
               labels.end());
           std::sort(labels.begin(), labels.end(),
-                    [](const tsdb::Label& a, const tsdb::Label& b) { return a.name < b.name; });
+                    [](const model::Label& a, const model::Label& b) { return a.name < b.name; });
           t->status.job = sc.job_name;
           t->status.url = fmt::format("{}://{}{}", sc.scheme, addr, t->request_target);
           t->status.labels = std::move(labels);
@@ -230,15 +230,15 @@ class ScraperImpl final : public Scraper {
     // The targets go away: their series end now.
     int64_t now = db_.NowMs();
     for (auto& t : targets_) {
-      std::vector<tsdb::Labels> ended;
+      std::vector<model::Labels> ended;
       for (auto& [hash, labels] : t->previous) ended.push_back(labels);
       if (t->has_report) {
         for (const char* name : {"up", "scrape_duration_seconds", "scrape_samples_scraped",
                                  "scrape_samples_post_metric_relabeling", "scrape_series_added"}) {
-          tsdb::Labels l = t->status.labels;
+          model::Labels l = t->status.labels;
           l.push_back({"__name__", name});
           std::sort(l.begin(), l.end(),
-                    [](const tsdb::Label& a, const tsdb::Label& b) { return a.name < b.name; });
+                    [](const model::Label& a, const model::Label& b) { return a.name < b.name; });
           ended.push_back(std::move(l));
         }
       }
@@ -394,13 +394,13 @@ class ScraperImpl final : public Scraper {
       status = ingest::ParseText(body, ingest::TextFormatFor(content_type), scrape_ts, parsed);
     }
     uint64_t scraped = 0, post_relabel = 0, added = 0;
-    std::vector<tsdb::Labels> series;
+    std::vector<model::Labels> series;
     std::vector<tsdb::Sample> samples;
     if (status.ok()) {
       scraped = parsed.batch.series.size();
       series.reserve(scraped);
       for (const tsdb::SeriesInput& in : parsed.batch.series) {
-        tsdb::Labels labels = MergeLabels(t, in.labels);
+        model::Labels labels = MergeLabels(t, in.labels);
         if (!t.metric_relabel.empty() && !Relabel(t.metric_relabel, labels)) continue;
         int64_t ts = (t.config && !t.config->honor_timestamps) ? scrape_ts : in.samples[0].t;
         series.push_back(std::move(labels));
@@ -412,9 +412,9 @@ class ScraperImpl final : public Scraper {
                                                t.config->sample_limit, post_relabel));
       }
     }
-    std::unordered_map<uint64_t, tsdb::Labels> current;
+    std::unordered_map<uint64_t, model::Labels> current;
     if (status.ok()) {
-      for (const tsdb::Labels& l : series) {
+      for (const model::Labels& l : series) {
         uint64_t h = HashLabels(l);
         if (!t.previous.count(h)) ++added;
         current.emplace(h, l);
@@ -434,10 +434,10 @@ class ScraperImpl final : public Scraper {
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     auto report = [&](const char* name, double v) {
-      tsdb::Labels l = t.status.labels;
+      model::Labels l = t.status.labels;
       l.push_back({"__name__", name});
       std::sort(l.begin(), l.end(),
-                [](const tsdb::Label& a, const tsdb::Label& b) { return a.name < b.name; });
+                [](const model::Label& a, const model::Label& b) { return a.name < b.name; });
       series.push_back(std::move(l));
       samples.push_back({scrape_ts, v});
     };
@@ -463,15 +463,15 @@ class ScraperImpl final : public Scraper {
 
   // Target labels win over scraped ones unless honor_labels; a scraped label that loses
   // is kept as exported_<name>.
-  tsdb::Labels MergeLabels(const Target& t, std::span<const tsdb::LabelView> scraped) {
-    tsdb::Labels out;
+  model::Labels MergeLabels(const Target& t, std::span<const model::LabelView> scraped) {
+    model::Labels out;
     out.reserve(scraped.size() + t.status.labels.size());
-    for (const tsdb::LabelView& l : scraped)
+    for (const model::LabelView& l : scraped)
       out.push_back({std::string(l.name), std::string(l.value)});
     bool honor = t.config && t.config->honor_labels;
-    for (const tsdb::Label& tl : t.status.labels) {
+    for (const model::Label& tl : t.status.labels) {
       auto it = std::find_if(out.begin(), out.end(),
-                             [&](const tsdb::Label& l) { return l.name == tl.name; });
+                             [&](const model::Label& l) { return l.name == tl.name; });
       if (it == out.end()) {
         out.push_back(tl);
       } else if (!honor) {
@@ -482,19 +482,19 @@ class ScraperImpl final : public Scraper {
       }
     }
     out.erase(std::remove_if(out.begin(), out.end(),
-                             [](const tsdb::Label& l) { return l.value.empty(); }),
+                             [](const model::Label& l) { return l.value.empty(); }),
               out.end());
     std::sort(out.begin(), out.end(),
-              [](const tsdb::Label& a, const tsdb::Label& b) { return a.name < b.name; });
+              [](const model::Label& a, const model::Label& b) { return a.name < b.name; });
     return out;
   }
 
-  uint64_t Write(const std::vector<tsdb::Labels>& series,
+  uint64_t Write(const std::vector<model::Labels>& series,
                  const std::vector<tsdb::Sample>& samples) {
-    std::vector<std::vector<tsdb::LabelView>> views(series.size());
+    std::vector<std::vector<model::LabelView>> views(series.size());
     std::vector<tsdb::SeriesInput> batch(series.size());
     for (size_t i = 0; i < series.size(); ++i) {
-      for (const tsdb::Label& l : series[i]) views[i].push_back({l.name, l.value});
+      for (const model::Label& l : series[i]) views[i].push_back({l.name, l.value});
       batch[i] = tsdb::SeriesInput{views[i], std::span<const tsdb::Sample>(&samples[i], 1)};
     }
     tsdb::AppendResult result;
@@ -506,7 +506,7 @@ class ScraperImpl final : public Scraper {
     return result.samples_rejected;
   }
 
-  void WriteStale(const std::vector<tsdb::Labels>& series, int64_t ts) {
+  void WriteStale(const std::vector<model::Labels>& series, int64_t ts) {
     std::vector<tsdb::Sample> samples(series.size(), tsdb::Sample{ts, tsdb::StaleNaN()});
     if (!series.empty()) Write(series, samples);
   }

@@ -58,8 +58,8 @@ class ScraperTest : public ::testing::Test {
   }
   std::vector<tsdb::SeriesData> Select(const std::string& metric) {
     auto q = db_->Query(0, INT64_MAX);
-    std::vector<tsdb::Matcher> m = {
-        *tsdb::Matcher::Make(tsdb::MatchType::kEqual, "__name__", metric)};
+    std::vector<model::Matcher> m = {
+        *model::Matcher::Make(model::MatchType::kEqual, "__name__", metric)};
     return *q->Select(m);
   }
   // Waits until `metric` has at least `n` samples.
@@ -100,12 +100,12 @@ TEST_F(ScraperTest, ScrapesLabelsReportsAndStaleness) {
   auto requests = Select("app_requests_total");
   ASSERT_EQ(requests.size(), 1u);
   // Target labels win; the scraped job is kept as exported_job.
-  EXPECT_EQ(requests[0].labels, (tsdb::Labels{{"__name__", "app_requests_total"},
-                                              {"code", "200"},
-                                              {"exported_job", "inner"},
-                                              {"instance", "127.0.0.1:" + Port()},
-                                              {"job", "app"},
-                                              {"team", "core"}}));
+  EXPECT_EQ(requests[0].labels, (model::Labels{{"__name__", "app_requests_total"},
+                                               {"code", "200"},
+                                               {"exported_job", "inner"},
+                                               {"instance", "127.0.0.1:" + Port()},
+                                               {"job", "app"},
+                                               {"team", "core"}}));
   EXPECT_TRUE(Select("go_gc_seconds").empty());  // dropped by metric relabeling
   EXPECT_EQ(Select("up")[0].samples.back().v, 1);
   EXPECT_EQ(Select("scrape_samples_scraped")[0].samples.back().v, 3);
@@ -156,7 +156,7 @@ TEST_F(ScraperTest, RelabelingShapesAndDropsTargets) {
   ASSERT_TRUE(scraper.ok());
   auto targets = (*scraper)->Targets();
   ASSERT_EQ(targets.size(), 1u);
-  EXPECT_EQ(targets[0].labels, (tsdb::Labels{{"instance", "a"}, {"job", "r"}}));
+  EXPECT_EQ(targets[0].labels, (model::Labels{{"instance", "a"}, {"job", "r"}}));
 }
 
 TEST_F(ScraperTest, SelfScrape) {
@@ -169,7 +169,7 @@ TEST_F(ScraperTest, SelfScrape) {
   scraper_->Start();
   ASSERT_TRUE(WaitFor("self_metric", 1));
   EXPECT_EQ(Select("self_metric")[0].labels,
-            (tsdb::Labels{
+            (model::Labels{
                 {"__name__", "self_metric"}, {"instance", "127.0.0.1:7070"}, {"job", "pharos"}}));
 }
 

@@ -217,7 +217,7 @@ class StoreQuerier final : public Querier {
       }
       if (!samples.empty()) out.push_back(head_.LabelsOf(*s));
     }
-    std::sort(out.begin(), out.end(), LabelsLess);
+    std::sort(out.begin(), out.end(), model::LabelsLess);
     out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;
   }

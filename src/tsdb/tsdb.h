@@ -41,26 +41,17 @@
 #include "common/env.h"
 #include "common/status.h"
 #include "common/units.h"
+#include "model/model.h"
 #include "selfmon/metrics.h"
-
-namespace re2 {
-class RE2;
-}
 
 namespace pharos::tsdb {
 
-struct Label {
-  std::string name;
-  std::string value;
-  bool operator==(const Label&) const = default;
-};
-using Labels = std::vector<Label>;
-
-/// A label by reference, for the write path (views into a decoded request).
-struct LabelView {
-  std::string_view name;
-  std::string_view value;
-};
+// The label model is model's; these names keep tsdb's API (and its callers) spelled as before.
+using model::Label;
+using model::Labels;
+using model::LabelView;
+using model::Matcher;
+using model::MatchType;
 
 struct Sample {
   int64_t t;  // milliseconds since the Unix epoch
@@ -71,45 +62,6 @@ struct Sample {
 inline constexpr uint64_t kStaleNaNBits = 0x7ff0000000000002ULL;
 double StaleNaN();
 inline bool IsStaleNaN(double v) { return std::bit_cast<uint64_t>(v) == kStaleNaNBits; }
-
-/// "{__name__="x", a="b"}" in Prometheus's notation, for messages.
-std::string FormatLabels(std::span<const LabelView> labels);
-std::string FormatLabels(const Labels& labels);
-/// The same, cut after about `max_bytes` with the number of labels left out, so that an
-/// error about a huge series stays small: {a="b", c="d", ... 999998 more labels}.
-std::string FormatLabelsBounded(std::span<const LabelView> labels, size_t max_bytes = 512);
-std::string FormatLabelsBounded(const Labels& labels, size_t max_bytes = 512);
-/// Prometheus's label-set fingerprint (FNV-1a 64 over sorted names and values, each followed
-/// by 0xff) as 16 hex digits: the fingerprint Alertmanager shows. `labels` must be sorted.
-std::string Fingerprint(const Labels& labels);
-/// The value of label `name`, or "" when absent (an empty label is an absent label).
-std::string_view LabelValue(const Labels& labels, std::string_view name);
-/// Sorts labels by name (the order series, alerts and fingerprints use).
-void SortLabels(Labels& labels);
-/// The order of label sets (each sorted by name): label by label, name then value, a
-/// prefix first. Series in blocks, selects and query results follow it.
-bool LabelsLess(const Labels& a, const Labels& b);
-/// {"name":"value",...}, as Prometheus's and Alertmanager's JSON write a label set.
-void AppendLabelsJson(std::string& out, const Labels& labels);
-std::string LabelsJson(const Labels& labels);
-
-enum class MatchType { kEqual, kNotEqual, kRegexMatch, kRegexNoMatch };
-
-class Matcher {
- public:
-  /// Regexes are RE2 (linear time), anchored at both ends as in Prometheus.
-  static Result<Matcher> Make(MatchType type, std::string name, std::string value);
-  bool Matches(std::string_view value) const;
-  MatchType type() const { return type_; }
-  const std::string& name() const { return name_; }
-  const std::string& value() const { return value_; }
-
- private:
-  MatchType type_ = MatchType::kEqual;
-  std::string name_;
-  std::string value_;
-  std::shared_ptr<const re2::RE2> re_;
-};
 
 /// One series of an append request.
 struct SeriesInput {

@@ -1,0 +1,154 @@
+#include "ingest/otlp_common.h"
+
+#include <gtest/gtest.h>
+
+#include "ingest/otlp.h"
+#include "tests/support/protobuf.h"
+
+namespace pharos::ingest::otlp {
+namespace {
+
+using pharos::testing::Pb;
+
+std::string StringValue(const std::string& s) { return Pb().Len(1, s).out; }
+std::string KeyValue(const std::string& k, const std::string& any_value) {
+  return Pb().Len(1, k).Len(2, any_value).out;
+}
+
+struct Collected {
+  std::vector<model::Resource> resources;
+  std::vector<model::InstrumentationScope> scopes;
+  std::vector<std::string> items;
+};
+
+EnvelopeVisitor Collect(Collected& c) {
+  return {.resource =
+              [&c](model::Resource&& r) {
+                c.resources.push_back(std::move(r));
+                return Status::Ok();
+              },
+          .scope =
+              [&c](model::InstrumentationScope&& s) {
+                c.scopes.push_back(std::move(s));
+                return Status::Ok();
+              },
+          .item =
+              [&c](std::string_view item) {
+                c.items.emplace_back(item);
+                return Status::Ok();
+              }};
+}
+
+constexpr EnvelopeNames kLogs = {"ExportLogsServiceRequest", "ResourceLogs", "ScopeLogs"};
+
+TEST(OtlpCommonTest, EnvelopeSeesResourceAndScopeWhateverTheFieldOrder) {
+  std::string resource = Pb().Len(1, KeyValue("service.name", StringValue("api")))
+                             .Int(2, 3)  // dropped_attributes_count
+                             .out;
+  std::string scope =
+      Pb().Len(1, "lib").Len(2, "1.0").Len(3, KeyValue("k", StringValue("v"))).Int(4, 1).out;
+  // Items first, then the scope; scope groups first, then the resource: still complete.
+  std::string scope_group = Pb().Len(2, "item-a").Len(2, "item-b").Len(1, scope).out;
+  std::string resource_group = Pb().Len(2, scope_group).Len(1, resource).Len(3, "schema").out;
+  Collected c;
+  ASSERT_TRUE(DecodeEnvelope(Pb().Len(1, resource_group).out, kLogs, Collect(c)).ok());
+  ASSERT_EQ(c.resources.size(), 1u);
+  EXPECT_EQ(c.resources[0].attributes[0].value.ToText(), "api");
+  EXPECT_EQ(c.resources[0].dropped_attributes_count, 3u);
+  ASSERT_EQ(c.scopes.size(), 1u);
+  EXPECT_EQ(c.scopes[0].name, "lib");
+  EXPECT_EQ(c.scopes[0].version, "1.0");
+  EXPECT_EQ(c.scopes[0].attributes[0].key, "k");
+  EXPECT_EQ(c.scopes[0].dropped_attributes_count, 1u);
+  EXPECT_EQ(c.items, (std::vector<std::string>{"item-a", "item-b"}));
+}
+
+TEST(OtlpCommonTest, AnyValueKindsInProtobufAndJsonAgree) {
+  std::string bytes = "\x01\xfe";
+  std::string array = Pb().Len(1, StringValue("x")).Len(1, Pb().Int(3, -2).out).out;
+  std::string kvlist = Pb().Len(1, KeyValue("b", Pb().Int(2, 1).out)).out;
+  std::string proto_values[] = {StringValue("s"),       Pb().Int(2, 1).out,
+                                Pb().Int(3, -7).out,    Pb().Double(4, 0.5).out,
+                                Pb().Len(5, array).out, Pb().Len(6, kvlist).out,
+                                Pb().Len(7, bytes).out, ""};
+  const char* json_values[] = {
+      R"({"stringValue":"s"})",
+      R"({"boolValue":true})",
+      R"({"intValue":"-7"})",
+      R"({"doubleValue":0.5})",
+      R"({"arrayValue":{"values":[{"stringValue":"x"},{"intValue":-2}]}})",
+      R"({"kvlistValue":{"values":[{"key":"b","value":{"boolValue":true}}]}})",
+      R"({"bytesValue":"Af4="})",
+      R"({})"};
+  const char* texts[] = {"s", "true", "-7", "0.5", R"(["x","-2"])", R"({"b":"true"})", "Af4=", ""};
+  simdjson::dom::parser parser;
+  for (size_t i = 0; i < std::size(texts); ++i) {
+    model::AnyValue from_proto, from_json;
+    ASSERT_TRUE(DecodeAnyValue(proto_values[i], from_proto).ok()) << i;
+    simdjson::padded_string padded(std::string_view(json_values[i]));
+    ASSERT_TRUE(DecodeAnyValueJson(parser.parse(padded).value(), from_json).ok()) << i;
+    EXPECT_EQ(from_proto.ToText(), texts[i]) << i;
+    EXPECT_EQ(from_json.ToText(), texts[i]) << i;
+    EXPECT_EQ(from_proto.type, from_json.type) << i;
+  }
+}
+
+TEST(OtlpCommonTest, RefusesDeepNestingAndBadInput) {
+  std::string v = StringValue("leaf");
+  for (int i = 0; i < model::kMaxAnyValueDepth + 2; ++i) v = Pb().Len(5, Pb().Len(1, v).out).out;
+  model::AnyValue out;
+  Status deep = DecodeAnyValue(v, out);
+  ASSERT_FALSE(deep.ok());
+  EXPECT_NE(deep.message().find("nested too deeply"), std::string::npos) << deep.message();
+
+  Status truncated = DecodeAnyValue(std::string("\x0a\x05xy", 4), out);
+  ASSERT_FALSE(truncated.ok());
+  EXPECT_NE(truncated.message().find("AnyValue"), std::string::npos) << truncated.message();
+
+  simdjson::dom::parser parser;
+  simdjson::padded_string bad_base64(std::string_view(R"({"bytesValue":"!!"})"));
+  Status b64 = DecodeAnyValueJson(parser.parse(bad_base64).value(), out);
+  ASSERT_FALSE(b64.ok());
+  EXPECT_NE(b64.message().find("bytesValue"), std::string::npos) << b64.message();
+}
+
+TEST(OtlpCommonTest, JsonEnvelope) {
+  std::string body = R"({"resourceLogs":[{"resource":{"attributes":[
+      {"key":"service.name","value":{"stringValue":"api"}}],"droppedAttributesCount":2},
+    "scopeLogs":[{"scope":{"name":"lib","version":"2","attributes":[
+      {"key":"a","value":{"intValue":"5"}}]},"logRecords":[{"x":1},{"x":2}]}]}]})";
+  int items = 0;
+  model::Resource resource;
+  model::InstrumentationScope scope;
+  Status s = DecodeEnvelopeJson(body, {"resourceLogs", "scopeLogs", "logRecords"},
+                                {.resource =
+                                     [&](model::Resource&& r) {
+                                       resource = std::move(r);
+                                       return Status::Ok();
+                                     },
+                                 .scope =
+                                     [&](model::InstrumentationScope&& sc) {
+                                       scope = std::move(sc);
+                                       return Status::Ok();
+                                     },
+                                 .item =
+                                     [&](simdjson::dom::object) {
+                                       ++items;
+                                       return Status::Ok();
+                                     }});
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(items, 2);
+  EXPECT_EQ(resource.attributes[0].value.ToText(), "api");
+  EXPECT_EQ(resource.dropped_attributes_count, 2u);
+  EXPECT_EQ(scope.name, "lib");
+  EXPECT_EQ(scope.attributes[0].value.i, 5);
+  EXPECT_FALSE(
+      DecodeEnvelopeJson(R"({"resourceLogs":{}})", {"resourceLogs", "scopeLogs", "logRecords"},
+                         {.resource = [](model::Resource&&) { return Status::Ok(); },
+                          .scope = [](model::InstrumentationScope&&) { return Status::Ok(); },
+                          .item = [](simdjson::dom::object) { return Status::Ok(); }})
+          .ok());
+}
+
+}  // namespace
+}  // namespace pharos::ingest::otlp

@@ -1,0 +1,148 @@
+// model: the data model every signal shares — labels, label matchers and OpenTelemetry's
+// resource, scope and attribute values. Modules that only need these depend on model, not on
+// a store.
+//
+// Contract:
+// - Pure values and pure functions; no I/O, no global state. Safe for concurrent use.
+// - A label set (`Labels`) is sorted by name with unique names when it comes out of a store;
+//   SortLabels puts one in that order. An absent label and a label with an empty value are
+//   the same thing to every matcher.
+// - Matcher regexes are RE2 (linear time) and anchored at both ends. The Prometheus dialect
+//   compiles them with `(?s)` as Prometheus does (`.` matches a newline); the Alertmanager
+//   dialect does not, as Alertmanager does not.
+// - FormatLabels* and the JSON writers escape as Go's encoding/json does (each invalid
+//   UTF-8 byte becomes U+FFFD), so what Pharos prints matches what Prometheus prints.
+// - AnyValue holds OpenTelemetry's AnyValue as it arrived; nesting is bounded by the
+//   decoders (kMaxAnyValueDepth), not here.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace re2 {
+class RE2;
+}
+
+namespace pharos::model {
+
+// ---- labels ----
+
+struct Label {
+  std::string name;
+  std::string value;
+  bool operator==(const Label&) const = default;
+};
+using Labels = std::vector<Label>;
+
+/// A label by reference, for the write path (views into a decoded request).
+struct LabelView {
+  std::string_view name;
+  std::string_view value;
+};
+
+/// `{__name__="x", a="b"}` in Prometheus's notation, for messages.
+std::string FormatLabels(std::span<const LabelView> labels);
+std::string FormatLabels(const Labels& labels);
+/// The same, cut after about `max_bytes` (long values at a UTF-8 boundary, with their size)
+/// and the number of labels left out, so that an error about a huge series stays small:
+/// {a="b", c="d", ... 999998 more labels}.
+std::string FormatLabelsBounded(std::span<const LabelView> labels, size_t max_bytes = 512);
+std::string FormatLabelsBounded(const Labels& labels, size_t max_bytes = 512);
+/// Prometheus's label-set fingerprint (FNV-1a 64 over sorted names and values, each followed
+/// by 0xff) as 16 hex digits: the fingerprint Alertmanager shows. `labels` must be sorted.
+std::string Fingerprint(const Labels& labels);
+/// The value of `name`, or "" when the set lacks it.
+std::string_view LabelValue(const Labels& labels, std::string_view name);
+/// Sorts by name (stable for equal names; stores refuse duplicates before this).
+void SortLabels(Labels& labels);
+/// The order of label sets (each sorted by name): label by label, name then value, a
+/// prefix first. Series in blocks, selects and query results follow it.
+bool LabelsLess(const Labels& a, const Labels& b);
+/// `{"a":"b"}` as the Prometheus and Alertmanager APIs print a label set.
+void AppendLabelsJson(std::string& out, const Labels& labels);
+std::string LabelsJson(const Labels& labels);
+
+// ---- matchers ----
+
+enum class MatchType { kEqual, kNotEqual, kRegexMatch, kRegexNoMatch };
+/// Whose regex rules a matcher follows (see the contract above).
+enum class RegexDialect { kPrometheus, kAlertmanager };
+
+class Matcher {
+ public:
+  static Result<Matcher> Make(MatchType type, std::string name, std::string value,
+                              RegexDialect dialect = RegexDialect::kPrometheus);
+  /// Matches one label value ("" when the label is absent).
+  bool Matches(std::string_view value) const;
+  /// Matches the value `name()` has in `labels`.
+  bool Matches(const Labels& labels) const;
+  MatchType type() const { return type_; }
+  const std::string& name() const { return name_; }
+  const std::string& value() const { return value_; }
+  /// `name="value"` with the value JSON-quoted, as Alertmanager and PromQL print it.
+  std::string ToString() const;
+
+ private:
+  MatchType type_ = MatchType::kEqual;
+  std::string name_;
+  std::string value_;
+  std::shared_ptr<const re2::RE2> re_;
+};
+
+bool MatchesAll(std::span<const Matcher> matchers, const Labels& labels);
+
+// ---- OpenTelemetry resources, scopes and attributes ----
+
+inline constexpr int kMaxAnyValueDepth = 32;
+
+struct KeyValue;
+
+/// OpenTelemetry's AnyValue: a string, bool, int, double, bytes, array or key-value list,
+/// or empty (no field set).
+struct AnyValue {
+  enum class Type { kEmpty, kString, kBool, kInt, kDouble, kBytes, kArray, kKvList };
+  Type type = Type::kEmpty;
+  std::string str;  // string and bytes
+  bool b = false;
+  int64_t i = 0;
+  double d = 0;
+  std::vector<AnyValue> array;
+  std::vector<KeyValue> kvlist;
+
+  static AnyValue String(std::string s);
+  /// The value as text, the way Prometheus's OTLP translator turns an attribute into a
+  /// label value: strings as they are, numbers and bools printed, bytes as base64, arrays
+  /// and maps as JSON.
+  std::string ToText() const;
+  /// The value as plain JSON (a string, number, bool, array or object; bytes as base64).
+  void AppendJson(std::string& out) const;
+};
+
+struct KeyValue {
+  std::string key;
+  AnyValue value;
+};
+using Attributes = std::vector<KeyValue>;
+
+struct Resource {
+  Attributes attributes;
+  uint32_t dropped_attributes_count = 0;
+};
+
+struct InstrumentationScope {
+  std::string name;
+  std::string version;
+  Attributes attributes;
+  uint32_t dropped_attributes_count = 0;
+};
+
+/// The attribute called `key`, or nullptr.
+const AnyValue* FindAttribute(const Attributes& attributes, std::string_view key);
+
+}  // namespace pharos::model
