@@ -19,9 +19,7 @@ using server::Method;
 using server::Request;
 using server::Response;
 
-Response Unavailable503() {
-  return Response::Error(503, "unavailable", "alerting is starting up or not available");
-}
+Response Unavailable503() { return server::NotReady("alerting is starting up or not available"); }
 
 // Prometheus prints alert values with strconv.FormatFloat(v, 'e', -1, 64).
 std::string GoExp(double v) {
@@ -465,34 +463,34 @@ void History(const Request& req, Response& res, meta::Store& store, bool notific
 
 }  // namespace
 
-void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) {
+void RegisterAlertingRoutes(server::Router& router, const Services& services) {
   // Every route runs on the handler pool: the dispatcher and the rule manager hold their
   // locks while they write meta.db (silences, the notification log), so even a read may
   // wait on the disk, and an I/O thread must never wait.
   using config::kScopeRead;
   using config::kScopeWrite;
-  AlertingServices* s = &services;
+  const Services* s = &services;
   router.HandleControl(Method::kGet, "/api/v1/rules", kScopeRead,
                        [s](const Request& req, Response& res) {
-                         rules::Manager* m = s->rules.load(std::memory_order_acquire);
+                         rules::Manager* m = s->Get<rules::Manager>();
                          if (!m) return void(res = Unavailable503());
                          Rules(req, res, *m);
                        });
   router.HandleControl(Method::kGet, "/api/v1/alerts", kScopeRead,
                        [s](const Request&, Response& res) {
-                         rules::Manager* m = s->rules.load(std::memory_order_acquire);
+                         rules::Manager* m = s->Get<rules::Manager>();
                          if (!m) return void(res = Unavailable503());
                          PrometheusAlerts(res, *m);
                        });
   router.HandleControl(Method::kGet, "/api/v2/alerts", kScopeRead,
                        [s](const Request& req, Response& res) {
-                         alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
+                         alerting::Dispatcher* d = s->Get<alerting::Dispatcher>();
                          if (!d) return void(res = Unavailable503());
                          AmAlerts(req, res, *d);
                        });
   router.HandleControl(
       Method::kPost, "/api/v2/alerts", kScopeWrite, [s](const Request& req, Response& res) {
-        alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
+        alerting::Dispatcher* d = s->Get<alerting::Dispatcher>();
         if (!d) return void(res = Unavailable503());
         Result<std::vector<alerting::Alert>> alerts = ParsePostableAlerts(req.body());
         if (!alerts.ok()) return AmError(res, alerts.status());
@@ -501,13 +499,13 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) 
       });
   router.HandleControl(Method::kGet, "/api/v2/alerts/groups", kScopeRead,
                        [s](const Request& req, Response& res) {
-                         alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
+                         alerting::Dispatcher* d = s->Get<alerting::Dispatcher>();
                          if (!d) return void(res = Unavailable503());
                          AmGroups(req, res, *d);
                        });
   router.HandleControl(
       Method::kGet, "/api/v2/silences", kScopeRead, [s](const Request& req, Response& res) {
-        alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
+        alerting::Dispatcher* d = s->Get<alerting::Dispatcher>();
         if (!d) return void(res = Unavailable503());
         Result<std::vector<model::Matcher>> filters = Filters(req);
         if (!filters.ok()) return AmError(res, filters.status());
@@ -541,7 +539,7 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) 
       });
   router.HandleControl(
       Method::kPost, "/api/v2/silences", kScopeWrite, [s](const Request& req, Response& res) {
-        alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
+        alerting::Dispatcher* d = s->Get<alerting::Dispatcher>();
         if (!d) return void(res = Unavailable503());
         Result<alerting::Silence> silence = ParseSilence(req.body(), d->NowMs());
         if (!silence.ok()) return AmError(res, silence.status());
@@ -556,7 +554,7 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) 
   router.HandlePrefix(
       Method::kGet, "/api/v2/silence/", kScopeRead,
       [s, silence_id](const Request& req, Response& res) {
-        alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
+        alerting::Dispatcher* d = s->Get<alerting::Dispatcher>();
         if (!d) return void(res = Unavailable503());
         Result<alerting::Silence> x = d->GetSilence(silence_id(req));
         if (!x.ok()) return AmError(res, x.status());
@@ -568,7 +566,7 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) 
   router.HandlePrefix(
       Method::kDelete, "/api/v2/silence/", kScopeWrite,
       [s, silence_id](const Request& req, Response& res) {
-        alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
+        alerting::Dispatcher* d = s->Get<alerting::Dispatcher>();
         if (!d) return void(res = Unavailable503());
         Status st = d->ExpireSilence(silence_id(req));
         if (!st.ok()) return AmError(res, st);
@@ -577,7 +575,7 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) 
       "/api/v2/silence/:id", server::Router::Runs::kControl);
   router.HandleControl(
       Method::kGet, "/api/v2/receivers", kScopeRead, [s](const Request&, Response& res) {
-        alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
+        alerting::Dispatcher* d = s->Get<alerting::Dispatcher>();
         if (!d) return void(res = Unavailable503());
         std::string out = "[";
         alerting::Config c = d->config();
@@ -591,7 +589,7 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) 
   int64_t started_ms = UnixNowMs();
   router.HandleControl(
       Method::kGet, "/api/v2/status", kScopeRead, [s, started_ms](const Request&, Response& res) {
-        alerting::Dispatcher* d = s->dispatcher.load(std::memory_order_acquire);
+        alerting::Dispatcher* d = s->Get<alerting::Dispatcher>();
         if (!d) return void(res = Unavailable503());
         std::string out =
             "{\"cluster\":{\"status\":\"disabled\",\"peers\":[]},\"config\":{\"original\":";
@@ -604,13 +602,13 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services) 
       });
   router.HandleControl(Method::kGet, "/api/v1/alerts/history", kScopeRead,
                        [s](const Request& req, Response& res) {
-                         meta::Store* store = s->store.load(std::memory_order_acquire);
+                         meta::Store* store = s->Get<meta::Store>();
                          if (!store) return void(res = Unavailable503());
                          History(req, res, *store, false);
                        });
   router.HandleControl(Method::kGet, "/api/v1/notifications", kScopeRead,
                        [s](const Request& req, Response& res) {
-                         meta::Store* store = s->store.load(std::memory_order_acquire);
+                         meta::Store* store = s->Get<meta::Store>();
                          if (!store) return void(res = Unavailable503());
                          History(req, res, *store, true);
                        });

@@ -50,8 +50,12 @@ void RegisterStatusRoutes(server::Router& router, const BuildInfo& build,
                           const std::atomic<bool>& ready, const selfmon::Registry& registry,
                           const config::Config& config);
 
-/// Routes over the metrics store. `db` is null until storage has recovered; until then
-/// they answer 503 (errorType "unavailable").
+// Every route below serves components from `services` (common/services.h): storage
+// (tsdb::Db), scraping (scrape::Scraper), rules, the dispatcher, incidents and the meta
+// store. Until one is published its routes answer 503 (errorType "unavailable",
+// Retry-After: 1).
+
+/// Routes over the metrics store (tsdb::Db):
 ///   GET/POST /api/v1/series              Prometheus's shape; match[] required (read)
 ///   GET/POST /api/v1/labels              label names; optional match[] (read)
 ///   GET      /api/v1/label/<name>/values label values; optional match[] (read)
@@ -60,11 +64,11 @@ void RegisterStatusRoutes(server::Router& router, const BuildInfo& build,
 ///   GET/POST /api/v1/export              raw samples as JSON lines, VictoriaMetrics's
 ///                                        format; match[] required (read)
 /// start and end take Unix seconds or RFC 3339, as Prometheus's API does.
-void RegisterTsdbRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db);
+void RegisterTsdbRoutes(server::Router& router, const Services& services);
 
-/// GET /api/v1/targets in Prometheus's shape (read). `scraper` is null until storage has
-/// recovered and scraping has started; the list is empty until then.
-void RegisterTargetRoutes(server::Router& router, const std::atomic<scrape::Scraper*>& scraper);
+/// GET /api/v1/targets in Prometheus's shape (read). Until the scrape::Scraper is published
+/// the list is empty.
+void RegisterTargetRoutes(server::Router& router, const Services& services);
 
 /// Prometheus's query API over the store (read scope unless noted):
 ///   GET/POST /api/v1/query          query, time, timeout, limit, lookback_delta
@@ -79,18 +83,8 @@ void RegisterTargetRoutes(server::Router& router, const std::atomic<scrape::Scra
 /// errors, execution (422) for evaluation errors and the sample limit, timeout (503).
 /// Queries are counted and timed in `registry` (pharos_query_*, pharos_queries_*); those
 /// slower than query.log_slow are logged.
-void RegisterQueryRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db,
-                         promql::Engine& engine, const std::atomic<scrape::Scraper*>& scraper,
+void RegisterQueryRoutes(server::Router& router, const Services& services, promql::Engine& engine,
                          const config::Config& config, selfmon::Registry& registry);
-
-/// What the alerting routes serve; each pointer is null until storage has recovered and
-/// the component has started (until then the routes answer 503, errorType "unavailable").
-struct AlertingServices {
-  std::atomic<rules::Manager*> rules{nullptr};
-  std::atomic<alerting::Dispatcher*> dispatcher{nullptr};
-  std::atomic<incidents::Manager*> incidents{nullptr};
-  std::atomic<meta::Store*> store{nullptr};
-};
 
 /// Rules, alerts, silences and history:
 ///   GET  /api/v1/rules, /api/v1/alerts       Prometheus's shapes (read)
@@ -103,7 +97,7 @@ struct AlertingServices {
 ///   GET  /api/v1/notifications               stored notifications: receiver, alertname,
 ///                                            start, end, limit (read)
 /// Request bodies are JSON; errors name the field.
-void RegisterAlertingRoutes(server::Router& router, AlertingServices& services);
+void RegisterAlertingRoutes(server::Router& router, const Services& services);
 
 /// Incidents (JSON; levels "P0".."P3"; documented in docs/api.md):
 ///   GET  /api/v1/incidents                   state, level, open, limit (read)
@@ -116,6 +110,6 @@ void RegisterAlertingRoutes(server::Router& router, AlertingServices& services);
 ///   GET/PUT /api/v1/incidents/<id>/postmortem  markdown (read / write)
 /// The actor of a change is the caller's token name, or the X-Pharos-User header when
 /// no tokens are configured.
-void RegisterIncidentRoutes(server::Router& router, AlertingServices& services);
+void RegisterIncidentRoutes(server::Router& router, const Services& services);
 
 }  // namespace pharos::api

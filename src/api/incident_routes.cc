@@ -219,19 +219,12 @@ void Member(const Request& req, Response& res, incidents::Manager& m) {
 
 }  // namespace
 
-void RegisterIncidentRoutes(server::Router& router, AlertingServices& services) {
+void RegisterIncidentRoutes(server::Router& router, const Services& services) {
   using config::kScopeRead;
   using config::kScopeWrite;
-  AlertingServices* s = &services;
-  auto with = [s](void (*fn)(const Request&, Response&, incidents::Manager&)) {
-    return [s, fn](const Request& req, Response& res) {
-      incidents::Manager* m = s->incidents.load(std::memory_order_acquire);
-      if (!m) {
-        res = Response::Error(503, "unavailable", "incidents are starting up or not available");
-        return;
-      }
-      fn(req, res, *m);
-    };
+  auto with = [&services](void (*fn)(const Request&, Response&, incidents::Manager&)) {
+    return server::WhenReady<incidents::Manager>(services,
+                                                 "incidents are starting up or not available", fn);
   };
   router.HandleControl(Method::kGet, "/api/v1/incidents", kScopeRead, with(List));
   router.HandleControl(Method::kPost, "/api/v1/incidents", kScopeWrite, with(Create));

@@ -295,7 +295,7 @@ struct QueryMetrics {
 };
 
 struct QueryState {
-  const std::atomic<tsdb::Db*>* db;
+  const Services* services;
   promql::Engine* engine;
   uint32_t max_points;
   std::chrono::milliseconds slow;
@@ -322,11 +322,8 @@ void Record(const QueryState& st, std::string_view type, std::string_view query,
 }
 
 tsdb::Db* ReadyDb(const QueryState& st, Response& resp) {
-  tsdb::Db* d = st.db->load(std::memory_order_acquire);
-  if (!d) {
-    resp = Response::Error(503, "unavailable", "storage is recovering; retry shortly");
-    resp.headers.emplace_back("Retry-After", "1");
-  }
+  tsdb::Db* d = st.services->Get<tsdb::Db>();
+  if (!d) resp = server::NotReady("storage is recovering; retry shortly");
   return d;
 }
 
@@ -557,7 +554,7 @@ const char* TypeName(ingest::MetricType t) {
   }
 }
 
-void Metadata(const std::atomic<scrape::Scraper*>& scraper, const Request& req, Response& resp) {
+void Metadata(const Services& services, const Request& req, Response& resp) {
   auto parse_limit = [&](std::string_view name, int64_t& out) -> Status {
     auto v = req.FormValue(name);
     out = -1;
@@ -577,7 +574,7 @@ void Metadata(const std::atomic<scrape::Scraper*>& scraper, const Request& req, 
   auto metric = req.FormValue("metric");
   // name -> distinct (type, help, unit), in name order as Prometheus's map marshals.
   std::map<std::string, std::set<std::tuple<std::string, std::string, std::string>>> all;
-  if (scrape::Scraper* sc = scraper.load(std::memory_order_acquire)) {
+  if (scrape::Scraper* sc = services.Get<scrape::Scraper>()) {
     for (const ingest::FamilyMetadata& m : sc->Metadata()) {
       if (metric && !metric->empty() && m.name != *metric) continue;
       all[m.name].insert({TypeName(m.type), m.help, m.unit});
@@ -610,11 +607,10 @@ void Metadata(const std::atomic<scrape::Scraper*>& scraper, const Request& req, 
 
 }  // namespace
 
-void RegisterQueryRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db,
-                         promql::Engine& engine, const std::atomic<scrape::Scraper*>& scraper,
+void RegisterQueryRoutes(server::Router& router, const Services& services, promql::Engine& engine,
                          const config::Config& config, selfmon::Registry& registry) {
   auto st = std::make_shared<QueryState>(
-      QueryState{&db, &engine, config.query.max_points_per_series,
+      QueryState{&services, &engine, config.query.max_points_per_series,
                  std::chrono::duration_cast<std::chrono::milliseconds>(config.query.log_slow),
                  std::make_unique<QueryMetrics>(registry)});
   registry.AddCollector([&engine](selfmon::SampleWriter& w) {
@@ -642,14 +638,14 @@ void RegisterQueryRoutes(server::Router& router, const std::atomic<tsdb::Db*>& d
     router.Handle(m, "/api/v1/parse_query", config::kScopeRead, ParseQuery);
   }
   router.Handle(Method::kGet, "/api/v1/metadata", config::kScopeRead,
-                [&scraper](const Request& req, Response& resp) { Metadata(scraper, req, resp); });
+                [&services](const Request& req, Response& resp) { Metadata(services, req, resp); });
 
   const auto start = std::chrono::system_clock::now();
   std::string start_time =
       fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", std::chrono::floor<std::chrono::seconds>(start));
   std::string storage_retention = FormatDuration(config.storage.retention);
   router.Handle(Method::kGet, "/api/v1/status/runtimeinfo", config::kScopeRead,
-                [start_time, storage_retention, &db](const Request&, Response& resp) {
+                [start_time, storage_retention, &services](const Request&, Response& resp) {
                   char cwd[4096];
                   const char* dir = getcwd(cwd, sizeof(cwd)) ? cwd : "";
                   std::string data = R"({"startTime":)";
@@ -661,7 +657,7 @@ void RegisterQueryRoutes(server::Router& router, const std::atomic<tsdb::Db*>& d
                       R"("goroutineCount":0,"GOMAXPROCS":{},"GOGC":"","GODEBUG":"",)"
                       R"("storageRetention":"{}","serverReady":{}}})",
                       start_time, sysconf(_SC_NPROCESSORS_ONLN), storage_retention,
-                      db.load() != nullptr ? "true" : "false");
+                      services.Get<tsdb::Db>() != nullptr ? "true" : "false");
                   resp = Response::JsonSuccess(data);
                 });
   std::map<std::string, std::string> flags = {

@@ -69,7 +69,7 @@ TEST(StatusRoutesTest, ScopesPerRoute) {
 // Health and metrics stay inline so they answer while the disk is slow.
 TEST(RoutesTest, EverythingThatTouchesTheMetaStoreRunsOnTheControlPool) {
   Fixture f;
-  AlertingServices services;
+  Services services;
   RegisterAlertingRoutes(f.router, services);
   RegisterIncidentRoutes(f.router, services);
   auto blocking = [&](Method m, std::string_view path) {

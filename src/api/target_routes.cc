@@ -20,12 +20,12 @@ std::string Rfc3339(int64_t ms) {
 
 }  // namespace
 
-void RegisterTargetRoutes(server::Router& router, const std::atomic<scrape::Scraper*>& scraper) {
+void RegisterTargetRoutes(server::Router& router, const Services& services) {
   router.Handle(server::Method::kGet, "/api/v1/targets", config::kScopeRead,
-                [&scraper](const server::Request& req, server::Response& resp) {
+                [&services](const server::Request& req, server::Response& resp) {
                   std::string state = req.FormValue("state").value_or("any");
                   std::string data = R"({"activeTargets":[)";
-                  scrape::Scraper* s = scraper.load(std::memory_order_acquire);
+                  scrape::Scraper* s = services.Get<scrape::Scraper>();
                   if (s && state != "dropped") {
                     bool first = true;
                     for (const scrape::TargetStatus& t : s->Targets()) {

@@ -106,16 +106,10 @@ Result<std::vector<model::Labels>> SeriesFor(tsdb::Querier& q,
 
 // Runs `fn(db)` when storage is ready; answers 503 before.
 template <typename Fn>
-server::Handler WithDb(const std::atomic<tsdb::Db*>& db, Fn fn) {
-  return [&db, fn](const Request& req, Response& resp) {
-    tsdb::Db* d = db.load(std::memory_order_acquire);
-    if (!d) {
-      resp = Response::Error(503, "unavailable", "storage is recovering; retry shortly");
-      resp.headers.emplace_back("Retry-After", "1");
-      return;
-    }
-    fn(*d, req, resp);
-  };
+server::Handler WithDb(const Services& services, Fn fn) {
+  return server::WhenReady<tsdb::Db>(
+      services, "storage is recovering; retry shortly",
+      [fn](const Request& req, Response& resp, tsdb::Db& db) { fn(db, req, resp); });
 }
 
 void Series(tsdb::Db& db, const Request& req, Response& resp) {
@@ -290,20 +284,21 @@ void Export(tsdb::Db& db, const Request& req, Response& resp) {
 
 }  // namespace
 
-void RegisterTsdbRoutes(server::Router& router, const std::atomic<tsdb::Db*>& db) {
+void RegisterTsdbRoutes(server::Router& router, const Services& services) {
   for (Method m : {Method::kGet, Method::kPost}) {
-    router.HandleBlocking(m, "/api/v1/series", config::kScopeRead, WithDb(db, Series));
-    router.HandleBlocking(m, "/api/v1/labels", config::kScopeRead, WithDb(db, LabelNames));
-    router.HandleBlocking(m, "/api/v1/export", config::kScopeRead, WithDb(db, Export));
+    router.HandleBlocking(m, "/api/v1/series", config::kScopeRead, WithDb(services, Series));
+    router.HandleBlocking(m, "/api/v1/labels", config::kScopeRead, WithDb(services, LabelNames));
+    router.HandleBlocking(m, "/api/v1/export", config::kScopeRead, WithDb(services, Export));
   }
-  router.HandlePrefix(Method::kGet, "/api/v1/label/", config::kScopeRead, WithDb(db, LabelValues),
-                      "/api/v1/label/:name/values", server::Router::Runs::kBlocking);
+  router.HandlePrefix(Method::kGet, "/api/v1/label/", config::kScopeRead,
+                      WithDb(services, LabelValues), "/api/v1/label/:name/values",
+                      server::Router::Runs::kBlocking);
   router.HandleBlocking(Method::kGet, "/api/v1/status/tsdb", config::kScopeRead,
-                        WithDb(db, TsdbStatus));
+                        WithDb(services, TsdbStatus));
   // Cuts the whole head into a block now (VictoriaMetrics's force_flush, Prometheus's
   // head snapshot): for benchmarks and before backups.
   router.HandleBlocking(Method::kPost, "/api/v1/admin/tsdb/flush", config::kScopeAdmin,
-                        WithDb(db, [](tsdb::Db& d, const Request&, Response& resp) {
+                        WithDb(services, [](tsdb::Db& d, const Request&, Response& resp) {
                           Status s = d.Flush();
                           resp = s.ok() ? Response::JsonSuccess("null") : Response::FromStatus(s);
                         }));

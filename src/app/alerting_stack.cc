@@ -152,21 +152,21 @@ AlertingStack::~AlertingStack() {
   if (clock_.joinable()) clock_.join();
 }
 
-void AlertingStack::Start(api::AlertingServices& services) {
+void AlertingStack::Start(Services& services) {
   dispatcher_->Start();
   rules_->Start();
   clock_ = std::thread([this] { ClockLoop(); });
-  services.store.store(store_.get(), std::memory_order_release);
-  services.dispatcher.store(dispatcher_.get(), std::memory_order_release);
-  services.incidents.store(incidents_.get(), std::memory_order_release);
-  services.rules.store(rules_.get(), std::memory_order_release);
+  services.Publish(store_.get());
+  services.Publish(dispatcher_.get());
+  services.Publish(incidents_.get());
+  services.Publish(rules_.get());
 }
 
-void AlertingStack::Stop(api::AlertingServices& services) {
-  services.rules.store(nullptr, std::memory_order_release);
-  services.incidents.store(nullptr, std::memory_order_release);
-  services.dispatcher.store(nullptr, std::memory_order_release);
-  services.store.store(nullptr, std::memory_order_release);
+void AlertingStack::Stop(Services& services) {
+  services.Withdraw<rules::Manager>();
+  services.Withdraw<incidents::Manager>();
+  services.Withdraw<alerting::Dispatcher>();
+  services.Withdraw<meta::Store>();
   rules_->Stop();
   dispatcher_->Stop();
   {

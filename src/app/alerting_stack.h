@@ -36,9 +36,9 @@ class AlertingStack {
 
   /// Starts evaluation, delivery and the incident clocks, and publishes the components
   /// to the API routes.
-  void Start(api::AlertingServices& services);
+  void Start(Services& services);
   /// Withdraws the components from the routes and stops every thread.
-  void Stop(api::AlertingServices& services);
+  void Stop(Services& services);
   /// Applies a new configuration: rule files, the alerting section, incident options.
   /// Checks everything first; on error nothing changes.
   Status Reload(const config::Config& config);

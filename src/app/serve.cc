@@ -150,16 +150,17 @@ int Serve(const ServeOptions& options) {
   auto router = std::make_shared<server::Router>();
   api::RegisterStatusRoutes(*router, build, ready, registry, config);
   console::RegisterRoutes(*router);
-  std::atomic<tsdb::Db*> db_ptr{nullptr};
-  api::RegisterTsdbRoutes(*router, db_ptr);
+  // What becomes ready after the listeners start (storage, scraping, the alerting stack):
+  // handlers find it here and answer 503 until it is published.
+  Services services;
+  api::RegisterTsdbRoutes(*router, services);
   ingest::Options ingest_options;
   ingest_options.max_concurrent_writes = config.limits.max_concurrent_writes;
   // One set of receivers for both listeners: one write cap and one OTLP delta table.
-  ingest::Receivers receivers(db_ptr, registry, ingest_options);
+  ingest::Receivers receivers(services, registry, ingest_options);
   receivers.RegisterRoutes(*router);
   receivers.RegisterOtlpRoutes(*router);
-  std::atomic<scrape::Scraper*> scraper_ptr{nullptr};
-  api::RegisterTargetRoutes(*router, scraper_ptr);
+  api::RegisterTargetRoutes(*router, services);
   promql::EngineOptions engine_options;
   engine_options.timeout =
       std::chrono::duration_cast<std::chrono::milliseconds>(config.query.timeout);
@@ -170,16 +171,14 @@ int Serve(const ServeOptions& options) {
       std::chrono::duration_cast<std::chrono::milliseconds>(config.query.lookback_delta).count();
   engine_options.prometheus2_windows = config.query.prometheus2_windows;
   promql::Engine engine(engine_options);
-  api::RegisterQueryRoutes(*router, db_ptr, engine, scraper_ptr, config, registry);
-  api::AlertingServices alerting_services;
-  api::RegisterAlertingRoutes(*router, alerting_services);
-  api::RegisterIncidentRoutes(*router, alerting_services);
-  std::atomic<AlertingStack*> stack_ptr{nullptr};
+  api::RegisterQueryRoutes(*router, services, engine, config, registry);
+  api::RegisterAlertingRoutes(*router, services);
+  api::RegisterIncidentRoutes(*router, services);
   // Prometheus's lifecycle endpoint: the same reload as SIGHUP.
   router->HandleBlocking(
       server::Method::kPost, "/-/reload", config::kScopeAdmin,
-      [&options, &stack_ptr](const server::Request&, server::Response& r) {
-        Status s = Reload(options, stack_ptr.load(std::memory_order_acquire));
+      [&options, &services](const server::Request&, server::Response& r) {
+        Status s = Reload(options, services.Get<AlertingStack>());
         if (!s.ok()) {
           LogError("reload failed; keeping the running configuration", {{"error", s.message()}});
           r = server::Response::Error(500, "internal", s.message());
@@ -277,7 +276,8 @@ int Serve(const ServeOptions& options) {
     return 1;
   }
   std::unique_ptr<tsdb::Db> db = std::move(opened).value();
-  db_ptr.store(db.get(), std::memory_order_release);
+  services.Publish(db.get());
+  services.Publish<model::MetricsSink>(db.get());
   std::string self_instance = url.substr(url.find("://") + 3);
   self_instance.pop_back();  // the trailing '/'
   Result<std::unique_ptr<scrape::Scraper>> made = scrape::Scraper::Create(
@@ -289,7 +289,7 @@ int Serve(const ServeOptions& options) {
   }
   std::unique_ptr<scrape::Scraper> scraper = std::move(made).value();
   scraper->Start();
-  scraper_ptr.store(scraper.get(), std::memory_order_release);
+  services.Publish(scraper.get());
   Result<std::unique_ptr<AlertingStack>> made_stack =
       AlertingStack::Create(config, url.substr(0, url.size() - 1), *db, engine, registry);
   if (!made_stack.ok()) {
@@ -302,8 +302,8 @@ int Serve(const ServeOptions& options) {
     return damaged ? kExitDamagedMeta : 2;
   }
   std::unique_ptr<AlertingStack> stack = std::move(made_stack).value();
-  stack->Start(alerting_services);
-  stack_ptr.store(stack.get(), std::memory_order_release);
+  stack->Start(services);
+  services.Publish(stack.get());
   ready.store(true, std::memory_order_release);
   LogInfo("ready", {{"data_dir", config.storage.data_dir}});
 
@@ -327,11 +327,12 @@ int Serve(const ServeOptions& options) {
     otlp_grpc->Shutdown(
         std::chrono::duration_cast<std::chrono::milliseconds>(config.server.shutdown_timeout));
   }
-  stack_ptr.store(nullptr, std::memory_order_release);
-  stack->Stop(alerting_services);
-  scraper_ptr.store(nullptr, std::memory_order_release);
+  services.Withdraw<AlertingStack>();
+  stack->Stop(services);
+  services.Withdraw<scrape::Scraper>();
   scraper->Stop();  // writes staleness markers for what it scraped
-  db_ptr.store(nullptr, std::memory_order_release);
+  services.Withdraw<model::MetricsSink>();
+  services.Withdraw<tsdb::Db>();
   Status closed = db->Close();
   if (!closed.ok()) LogError("closing the metrics store failed", {{"error", closed.message()}});
   ::close(*lock);

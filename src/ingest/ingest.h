@@ -16,18 +16,19 @@
 #include <string_view>
 #include <vector>
 
+#include "common/services.h"
 #include "common/status.h"
+#include "model/model.h"
 #include "selfmon/metrics.h"
 #include "server/server.h"
-#include "tsdb/tsdb.h"
 
 namespace pharos::ingest {
 
 /// A decoded batch: flat label and sample arrays and the series that slice them.
 struct DecodedBatch {
   std::vector<model::LabelView> labels;
-  std::vector<tsdb::Sample> samples;
-  std::vector<tsdb::SeriesInput> series;
+  std::vector<model::Sample> samples;
+  std::vector<model::SeriesInput> series;
   uint64_t histograms = 0;  // native histogram samples seen (not stored yet)
   uint64_t exemplars = 0;
   uint64_t metadata = 0;
@@ -103,11 +104,12 @@ struct Options {
 /// concurrent writes across every endpoint and listener, and one table of running totals
 /// that turns OTLP delta points into cumulative series whichever listener they arrive on.
 /// Create one per server and register its routes on every router that serves them; the
-/// handlers keep the shared state alive. `db` is null until storage has recovered; until
-/// then writes get 503 with Retry-After.
+/// handlers keep the shared state alive. Writes go to the model::MetricsSink published in
+/// `services` (which must outlive the receivers); until there is one they get 503 with
+/// Retry-After.
 class Receivers {
  public:
-  Receivers(const std::atomic<tsdb::Db*>& db, selfmon::Registry& registry, const Options& options);
+  Receivers(const Services& services, selfmon::Registry& registry, const Options& options);
 
   /// POST /api/v1/write (remote_write 1.0) and POST /api/v1/import/prometheus (text
   /// formats; `timestamp` gives samples without one a time).

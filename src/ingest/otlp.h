@@ -11,7 +11,7 @@
 
 #include "common/mutex.h"
 #include "common/status.h"
-#include "tsdb/tsdb.h"
+#include "model/model.h"
 
 namespace pharos::ingest::otlp {
 
@@ -73,7 +73,7 @@ Status DecodeJson(std::string_view body, Request& out);
 /// Prometheus series of one request, with owned label strings.
 struct Series {
   model::Labels labels;
-  tsdb::Sample sample;
+  model::Sample sample;
 };
 
 struct TranslateResult {

@@ -140,7 +140,7 @@ TEST(OtlpJsonTest, HistogramsSummariesAndErrors) {
   EXPECT_EQ(got["sizes_bucket{le=+Inf}"], 7);
   EXPECT_EQ(got["rpc{quantile=0.5}"], 1.5);
   EXPECT_EQ(got["rpc_count"], 4);
-  EXPECT_TRUE(tsdb::IsStaleNaN(got["gone"]));
+  EXPECT_TRUE(model::IsStaleNaN(got["gone"]));
   EXPECT_EQ(r.rejected_points, 1u);  // "bad" has no timestamp
   EXPECT_NE(r.errors[0].find("no time_unix_nano"), std::string::npos);
   const Series* info = nullptr;

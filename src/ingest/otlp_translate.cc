@@ -190,7 +190,7 @@ void Translate(const Request& request, DeltaState& deltas, TranslateResult& out)
                           double v) {
             labels["__name__"] = metric_name;
             out.series.push_back(
-                Series{ToLabels(labels), tsdb::Sample{ts, stale ? tsdb::StaleNaN() : v}});
+                Series{ToLabels(labels), model::Sample{ts, stale ? model::StaleNaN() : v}});
           };
           bool delta = metric.temporality == Temporality::kDelta;
           // Delta points become cumulative: a running total per series and start time.
@@ -301,7 +301,7 @@ void Translate(const Request& request, DeltaState& deltas, TranslateResult& out)
       if (!job.empty()) info["job"] = job;
       if (!instance.empty()) info["instance"] = instance;
       info["__name__"] = "target_info";
-      out.series.push_back(Series{ToLabels(info), tsdb::Sample{latest_ms, 1}});
+      out.series.push_back(Series{ToLabels(info), model::Sample{latest_ms, 1}});
     }
   }
 }

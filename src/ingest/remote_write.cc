@@ -29,7 +29,7 @@ Status DecodeLabel(std::string_view data, model::LabelView& out) {
   return Status::Ok();
 }
 
-Status DecodeSample(std::string_view data, tsdb::Sample& out) {
+Status DecodeSample(std::string_view data, model::Sample& out) {
   ProtoReader r(data);
   uint32_t field;
   WireType type;
@@ -90,8 +90,8 @@ void DecodedBatch::Clear() {
 void DecodedBatch::Trim() {
   constexpr size_t kKeep = 1 << 16;
   if (labels.capacity() > kKeep) std::vector<model::LabelView>().swap(labels);
-  if (samples.capacity() > kKeep) std::vector<tsdb::Sample>().swap(samples);
-  if (series.capacity() > kKeep) std::vector<tsdb::SeriesInput>().swap(series);
+  if (samples.capacity() > kKeep) std::vector<model::Sample>().swap(samples);
+  if (series.capacity() > kKeep) std::vector<model::SeriesInput>().swap(series);
   if (ranges.capacity() > kKeep) std::vector<Range>().swap(ranges);
 }
 
@@ -100,10 +100,10 @@ void DecodedBatch::Seal() {
   series.reserve(ranges.size());
   for (const Range& r : ranges) {
     series.push_back(
-        tsdb::SeriesInput{std::span<const model::LabelView>(labels.data() + r.label_begin,
-                                                            r.label_end - r.label_begin),
-                          std::span<const tsdb::Sample>(samples.data() + r.sample_begin,
-                                                        r.sample_end - r.sample_begin)});
+        model::SeriesInput{std::span<const model::LabelView>(labels.data() + r.label_begin,
+                                                             r.label_end - r.label_begin),
+                           std::span<const model::Sample>(samples.data() + r.sample_begin,
+                                                          r.sample_end - r.sample_begin)});
   }
 }
 

@@ -57,26 +57,25 @@ enum class Admission { kAdmitted, kNotReady, kBusy };
 }  // namespace
 
 struct Receivers::State {
-  State(const std::atomic<tsdb::Db*>& db_ptr, selfmon::Registry& registry, const Options& opts)
-      : db(db_ptr), metrics(registry), options(opts) {}
+  State(const Services& services_ref, selfmon::Registry& registry, const Options& opts)
+      : services(services_ref), metrics(registry), options(opts) {}
 
-  Admission Admit(std::optional<InFlight>& guard, tsdb::Db*& out) {
-    out = db.load(std::memory_order_acquire);
+  Admission Admit(std::optional<InFlight>& guard, model::MetricsSink*& out) {
+    out = services.Get<model::MetricsSink>();
     if (!out) return Admission::kNotReady;
     guard.emplace(in_flight);
     return guard->value() > options.max_concurrent_writes ? Admission::kBusy : Admission::kAdmitted;
   }
 
-  const std::atomic<tsdb::Db*>& db;
+  const Services& services;
   IngestMetrics metrics;
   Options options;
   std::atomic<uint32_t> in_flight{0};
   otlp::DeltaState deltas;
 };
 
-Receivers::Receivers(const std::atomic<tsdb::Db*>& db, selfmon::Registry& registry,
-                     const Options& options)
-    : state_(std::make_shared<State>(db, registry, options)) {}
+Receivers::Receivers(const Services& services, selfmon::Registry& registry, const Options& options)
+    : state_(std::make_shared<State>(services, registry, options)) {}
 
 namespace {
 
@@ -90,9 +89,9 @@ server::Response Throttled(std::string message, int status, std::string_view ret
 // Admits a Prometheus-style write, or answers 503 (storage not ready) or 429 (too many
 // writes at once) with Retry-After and returns null.
 template <typename Count>
-tsdb::Db* AdmitWrite(Receivers::State& state, std::optional<InFlight>& guard,
-                     server::Response& resp, const Count& count) {
-  tsdb::Db* db = nullptr;
+model::MetricsSink* AdmitWrite(Receivers::State& state, std::optional<InFlight>& guard,
+                               server::Response& resp, const Count& count) {
+  model::MetricsSink* db = nullptr;
   switch (state.Admit(guard, db)) {
     case Admission::kNotReady:
       resp = Throttled("storage is recovering; retry shortly", 503, "1");
@@ -130,7 +129,7 @@ void Receivers::RegisterRoutes(server::Router& router) const {
           return;
         }
         std::optional<InFlight> guard;
-        tsdb::Db* db = AdmitWrite(*state, guard, resp, count);
+        model::MetricsSink* db = AdmitWrite(*state, guard, resp, count);
         if (db == nullptr) return;
         thread_local DecodedBatch batch;
         struct TrimAfter {
@@ -145,7 +144,7 @@ void Receivers::RegisterRoutes(server::Router& router) const {
         }
         metrics->samples.WithLabels({"remote_write"})
             .Inc(static_cast<double>(batch.samples.size()));
-        tsdb::AppendResult result;
+        model::AppendResult result;
         s = db->Append(batch.series, result);
         if (!s.ok()) {
           count("unavailable");
@@ -189,7 +188,7 @@ void Receivers::RegisterRoutes(server::Router& router) const {
           metrics->requests.WithLabels({"import", outcome}).Inc();
         };
         std::optional<InFlight> guard;
-        tsdb::Db* db = AdmitWrite(*state, guard, resp, count);
+        model::MetricsSink* db = AdmitWrite(*state, guard, resp, count);
         if (db == nullptr) return;
         int64_t default_ts = db->NowMs();
         if (auto ts = req.QueryParam("timestamp"); ts && !ts->empty()) {
@@ -217,7 +216,7 @@ void Receivers::RegisterRoutes(server::Router& router) const {
         }
         metrics->samples.WithLabels({"import"})
             .Inc(static_cast<double>(batch.batch.samples.size()));
-        tsdb::AppendResult result;
+        model::AppendResult result;
         s = db->Append(batch.batch.series, result);
         if (!s.ok()) {
           count("unavailable");
@@ -303,7 +302,7 @@ Receivers::ExportOutcome Receivers::ExportOtlpMetrics(std::string_view body, boo
     metrics->requests.WithLabels({"otlp", outcome}).Inc();
   };
   std::optional<InFlight> guard;
-  tsdb::Db* db = nullptr;
+  model::MetricsSink* db = nullptr;
   switch (state.Admit(guard, db)) {
     case Admission::kNotReady:
       count("unavailable");
@@ -325,13 +324,13 @@ Receivers::ExportOutcome Receivers::ExportOtlpMetrics(std::string_view body, boo
   otlp::Translate(request, state.deltas, translated);
   metrics->samples.WithLabels({"otlp"}).Inc(static_cast<double>(translated.points));
   std::vector<std::vector<model::LabelView>> views(translated.series.size());
-  std::vector<tsdb::SeriesInput> batch(translated.series.size());
+  std::vector<model::SeriesInput> batch(translated.series.size());
   for (size_t i = 0; i < translated.series.size(); ++i) {
     for (const model::Label& l : translated.series[i].labels) views[i].push_back({l.name, l.value});
-    batch[i] =
-        tsdb::SeriesInput{views[i], std::span<const tsdb::Sample>(&translated.series[i].sample, 1)};
+    batch[i] = model::SeriesInput{views[i],
+                                  std::span<const model::Sample>(&translated.series[i].sample, 1)};
   }
-  tsdb::AppendResult result;
+  model::AppendResult result;
   s = db->Append(batch, result);
   if (!s.ok()) {
     count("unavailable");

@@ -676,7 +676,7 @@ class Parser {
     for (const ParsedLabel& l : labels_) b.labels.push_back(model::LabelView{l.name, l.value});
     range.label_end = static_cast<uint32_t>(b.labels.size());
     range.sample_begin = static_cast<uint32_t>(b.samples.size());
-    b.samples.push_back(tsdb::Sample{ts, value});
+    b.samples.push_back(model::Sample{ts, value});
     range.sample_end = static_cast<uint32_t>(b.samples.size());
     b.ranges.push_back(range);
   }

@@ -11,7 +11,7 @@
 namespace pharos::ingest {
 namespace {
 
-std::string Labels(const tsdb::SeriesInput& s) {
+std::string Labels(const model::SeriesInput& s) {
   std::string out;
   for (const auto& l : s.labels) out += std::string(l.name) + "=" + std::string(l.value) + ";";
   return out;

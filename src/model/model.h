@@ -14,8 +14,12 @@
 //   UTF-8 byte becomes U+FFFD), so what Pharos prints matches what Prometheus prints.
 // - AnyValue holds OpenTelemetry's AnyValue as it arrived; nesting is bounded by the
 //   decoders (kMaxAnyValueDepth), not here.
+// - Sinks are where receivers write a signal. A sink's Append returns OK only once what it
+//   accepted is durable (in a WAL); what it refuses is counted and described in the result,
+//   never silently dropped. Receivers depend on sinks, not on a store.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -144,5 +148,45 @@ struct InstrumentationScope {
 
 /// The attribute called `key`, or nullptr.
 const AnyValue* FindAttribute(const Attributes& attributes, std::string_view key);
+
+// ---- metrics ----
+
+struct Sample {
+  int64_t t;  // milliseconds since the Unix epoch
+  double v;
+};
+
+/// The NaN bit pattern Prometheus uses to mark a series as stale.
+inline constexpr uint64_t kStaleNaNBits = 0x7ff0000000000002ULL;
+inline double StaleNaN() { return std::bit_cast<double>(kStaleNaNBits); }
+inline bool IsStaleNaN(double v) { return std::bit_cast<uint64_t>(v) == kStaleNaNBits; }
+
+/// One series of an append request.
+struct SeriesInput {
+  std::span<const LabelView> labels;
+  std::span<const Sample> samples;
+};
+
+struct AppendResult {
+  uint64_t samples_accepted = 0;
+  uint64_t samples_rejected = 0;
+  uint64_t series_rejected = 0;
+  uint64_t series_created = 0;
+  /// The first few reasons, each naming the series ("out of order sample for {...}").
+  std::vector<std::string> errors;
+};
+
+// ---- sinks ----
+
+/// Where metric receivers (remote_write, OTLP, the text format, scraping) write.
+class MetricsSink {
+ public:
+  virtual ~MetricsSink() = default;
+  /// Validates and stores; OK means what was accepted survives a kill -9. A failure to make
+  /// anything durable is Unavailable. `result` is filled even when an error is returned.
+  virtual Status Append(std::span<const SeriesInput> batch, AppendResult& result) = 0;
+  /// The sink's clock, for samples that arrive without a timestamp.
+  virtual int64_t NowMs() const = 0;
+};
 
 }  // namespace pharos::model

@@ -1,5 +1,7 @@
 #include "otlp_grpc/otlp_grpc.h"
 
+#include "tsdb/tsdb.h"
+
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -43,16 +45,16 @@ class OtlpGrpcTest : public ::testing::Test {
     auto db = tsdb::Db::Open(options, registry_);
     ASSERT_TRUE(db.ok()) << db.status().ToString();
     db_ = std::move(db).value();
-    db_ptr_.store(db_.get());
+    services_.Publish<model::MetricsSink>(db_.get());
   }
   void TearDown() override {
     receiver_.reset();
-    db_ptr_.store(nullptr);
+    services_.Withdraw<model::MetricsSink>();
     db_.reset();
     (void)DefaultEnv()->RemoveAll(dir_);
   }
   void Start(Options options = {}, ingest::Options ingest_options = {}) {
-    receivers_ = std::make_unique<ingest::Receivers>(db_ptr_, registry_, ingest_options);
+    receivers_ = std::make_unique<ingest::Receivers>(services_, registry_, ingest_options);
     options.listen = "127.0.0.1:0";
     auto made = Receiver::Start(options, *receivers_, registry_);
     ASSERT_TRUE(made.ok()) << made.status().ToString();
@@ -105,7 +107,7 @@ class OtlpGrpcTest : public ::testing::Test {
   std::string dir_;
   selfmon::Registry registry_;
   std::unique_ptr<tsdb::Db> db_;
-  std::atomic<tsdb::Db*> db_ptr_{nullptr};
+  Services services_;
   std::unique_ptr<ingest::Receivers> receivers_;
   std::unique_ptr<Receiver> receiver_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -194,9 +196,9 @@ TEST_F(OtlpGrpcTest, NotReadyAndBusyAreRetryable) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   // RetryInfo rides in the status details, which OTLP clients need to retry.
   EXPECT_NE(s.error_details().find("google.rpc.RetryInfo"), std::string::npos);
-  db_ptr_.store(nullptr);  // storage recovering
+  services_.Withdraw<model::MetricsSink>();  // storage recovering
   EXPECT_EQ(Call(kMetrics, GaugeRequest("busy", 1)).error_code(), grpc::StatusCode::UNAVAILABLE);
-  db_ptr_.store(db_.get());
+  services_.Publish<model::MetricsSink>(db_.get());
 }
 
 TEST_F(OtlpGrpcTest, ShutdownFinishesAndRefusesNonLoopbackWithoutTokens) {

@@ -22,8 +22,8 @@
 #include "common/status.h"
 #include "config/config.h"
 #include "ingest/ingest.h"
+#include "model/model.h"
 #include "selfmon/metrics.h"
-#include "tsdb/tsdb.h"
 
 namespace re2 {
 class RE2;
@@ -63,7 +63,8 @@ class Scraper {
 
   /// Builds the targets of every scrape config (relabeling them) and, when
   /// config.global.scrape_self, an in-process target that reads `self_metrics()`.
-  static Result<std::unique_ptr<Scraper>> Create(const config::Config& config, tsdb::Db& db,
+  static Result<std::unique_ptr<Scraper>> Create(const config::Config& config,
+                                                 model::MetricsSink& db,
                                                  selfmon::Registry& registry,
                                                  std::function<std::string()> self_metrics,
                                                  std::string self_instance);

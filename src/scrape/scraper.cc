@@ -88,7 +88,7 @@ std::string UrlEncode(std::string_view s) {
 
 class ScraperImpl final : public Scraper {
  public:
-  ScraperImpl(const config::Config& config, tsdb::Db& db, selfmon::Registry& registry,
+  ScraperImpl(const config::Config& config, model::MetricsSink& db, selfmon::Registry& registry,
               std::function<std::string()> self_metrics)
       : config_(config), db_(db), metrics_(registry), self_metrics_(std::move(self_metrics)) {}
 
@@ -395,11 +395,11 @@ class ScraperImpl final : public Scraper {
     }
     uint64_t scraped = 0, post_relabel = 0, added = 0;
     std::vector<model::Labels> series;
-    std::vector<tsdb::Sample> samples;
+    std::vector<model::Sample> samples;
     if (status.ok()) {
       scraped = parsed.batch.series.size();
       series.reserve(scraped);
-      for (const tsdb::SeriesInput& in : parsed.batch.series) {
+      for (const model::SeriesInput& in : parsed.batch.series) {
         model::Labels labels = MergeLabels(t, in.labels);
         if (!t.metric_relabel.empty() && !Relabel(t.metric_relabel, labels)) continue;
         int64_t ts = (t.config && !t.config->honor_timestamps) ? scrape_ts : in.samples[0].t;
@@ -428,7 +428,7 @@ class ScraperImpl final : public Scraper {
     for (auto& [h, labels] : t.previous) {
       if (!current.count(h)) {
         series.push_back(labels);
-        samples.push_back({scrape_ts, tsdb::StaleNaN()});
+        samples.push_back({scrape_ts, model::StaleNaN()});
       }
     }
     double seconds =
@@ -490,14 +490,14 @@ class ScraperImpl final : public Scraper {
   }
 
   uint64_t Write(const std::vector<model::Labels>& series,
-                 const std::vector<tsdb::Sample>& samples) {
+                 const std::vector<model::Sample>& samples) {
     std::vector<std::vector<model::LabelView>> views(series.size());
-    std::vector<tsdb::SeriesInput> batch(series.size());
+    std::vector<model::SeriesInput> batch(series.size());
     for (size_t i = 0; i < series.size(); ++i) {
       for (const model::Label& l : series[i]) views[i].push_back({l.name, l.value});
-      batch[i] = tsdb::SeriesInput{views[i], std::span<const tsdb::Sample>(&samples[i], 1)};
+      batch[i] = model::SeriesInput{views[i], std::span<const model::Sample>(&samples[i], 1)};
     }
-    tsdb::AppendResult result;
+    model::AppendResult result;
     Status s = db_.Append(batch, result);
     if (!s.ok()) {
       LogWarn("scraped samples not stored", {{"error", s.message()}});
@@ -507,12 +507,12 @@ class ScraperImpl final : public Scraper {
   }
 
   void WriteStale(const std::vector<model::Labels>& series, int64_t ts) {
-    std::vector<tsdb::Sample> samples(series.size(), tsdb::Sample{ts, tsdb::StaleNaN()});
+    std::vector<model::Sample> samples(series.size(), model::Sample{ts, model::StaleNaN()});
     if (!series.empty()) Write(series, samples);
   }
 
   const config::Config config_;
-  tsdb::Db& db_;
+  model::MetricsSink& db_;
   ScrapeMetrics metrics_;
   std::function<std::string()> self_metrics_;
   asio::io_context ioc_{1};
@@ -524,7 +524,8 @@ class ScraperImpl final : public Scraper {
 
 }  // namespace
 
-Result<std::unique_ptr<Scraper>> Scraper::Create(const config::Config& config, tsdb::Db& db,
+Result<std::unique_ptr<Scraper>> Scraper::Create(const config::Config& config,
+                                                 model::MetricsSink& db,
                                                  selfmon::Registry& registry,
                                                  std::function<std::string()> self_metrics,
                                                  std::string self_instance) {

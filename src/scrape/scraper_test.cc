@@ -8,6 +8,7 @@
 
 #include "scrape/scrape.h"
 #include "server/server.h"
+#include "tsdb/tsdb.h"
 
 namespace pharos::scrape {
 namespace {
@@ -120,7 +121,7 @@ TEST_F(ScraperTest, ScrapesLabelsReportsAndStaleness) {
   ASSERT_TRUE(WaitFor("up", before + 2));
   auto temp = Select("app_temp");
   ASSERT_EQ(temp.size(), 1u);
-  EXPECT_TRUE(tsdb::IsStaleNaN(temp[0].samples.back().v));
+  EXPECT_TRUE(model::IsStaleNaN(temp[0].samples.back().v));
   auto targets = scraper_->Targets();
   ASSERT_EQ(targets.size(), 1u);
   EXPECT_EQ(targets[0].health, "up");

@@ -88,6 +88,12 @@ Response Response::Error(int http_status, std::string_view error_type, std::stri
   return r;
 }
 
+Response NotReady(std::string_view message) {
+  Response r = Response::Error(503, "unavailable", message);
+  r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
 Response Response::FromStatus(const Status& status) {
   return Error(HttpStatusFor(status.code()), ErrorTypeFor(status.code()), status.message());
 }

@@ -22,6 +22,40 @@ std::string Call(const Router& router, Method m, std::string_view path, bool* kn
   return r.body;
 }
 
+struct Storage {
+  int value = 7;
+};
+struct Scheduler {};
+
+// The readiness registry: a route that needs a component answers 503 with Retry-After
+// until it is published, serves once it is, and 503 again once it is withdrawn.
+TEST(ServicesTest, WhenReadyAnswers503UntilPublished) {
+  Services services;
+  Storage storage;
+  Handler h = WhenReady<Storage>(
+      services, "storage is recovering",
+      [](const Request&, Response& r, Storage& s) { r.body = std::to_string(s.value); });
+  Response before;
+  h(Request(), before);
+  EXPECT_EQ(before.status, 503);
+  EXPECT_NE(before.body.find(R"("errorType":"unavailable")"), std::string::npos) << before.body;
+  EXPECT_NE(before.body.find("storage is recovering"), std::string::npos) << before.body;
+  ASSERT_EQ(before.headers.size(), 1u);
+  EXPECT_EQ(before.headers[0].first, "Retry-After");
+
+  services.Publish(&storage);
+  EXPECT_EQ(services.Get<Scheduler>(), nullptr);  // one slot per type
+  Response ready;
+  h(Request(), ready);
+  EXPECT_EQ(ready.status, 200);
+  EXPECT_EQ(ready.body, "7");
+
+  services.Withdraw<Storage>();
+  Response after;
+  h(Request(), after);
+  EXPECT_EQ(after.status, 503);
+}
+
 TEST(RouterTest, ExactBeforePrefixLongestPrefixFirst) {
   Router router;
   router.HandlePrefix(Method::kGet, "/api/", kPublic, Named("api"));

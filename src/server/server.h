@@ -37,6 +37,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/services.h"
 #include "common/status.h"
 #include "config/config.h"
 #include "selfmon/metrics.h"
@@ -114,6 +115,25 @@ int HttpStatusFor(StatusCode code);
 std::string_view ErrorTypeFor(StatusCode code);
 
 using Handler = std::function<void(const Request&, Response&)>;
+
+/// 503, errorType "unavailable", Retry-After: 1: what a route answers while a component it
+/// needs is not ready.
+Response NotReady(std::string_view message);
+
+/// A handler that needs component T: runs fn(request, response, T&) once T is published in
+/// `services`, and answers NotReady(not_ready) before. `services` must outlive the handler.
+template <typename T, typename Fn>
+Handler WhenReady(const Services& services, std::string not_ready, Fn fn) {
+  return [&services, not_ready = std::move(not_ready), fn = std::move(fn)](const Request& req,
+                                                                           Response& resp) {
+    T* component = services.Get<T>();
+    if (component == nullptr) {
+      resp = NotReady(not_ready);
+      return;
+    }
+    fn(req, resp, *component);
+  };
+}
 
 /// Writes a refusal the server makes itself on a route (401, 403, 400/413/415 for a body it
 /// cannot decode) in the shape of the route's API family. Routes without one get

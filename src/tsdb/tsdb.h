@@ -53,30 +53,12 @@ using model::LabelView;
 using model::Matcher;
 using model::MatchType;
 
-struct Sample {
-  int64_t t;  // milliseconds since the Unix epoch
-  double v;
-};
-
-/// The NaN bit pattern Prometheus uses to mark a series as stale.
-inline constexpr uint64_t kStaleNaNBits = 0x7ff0000000000002ULL;
-double StaleNaN();
-inline bool IsStaleNaN(double v) { return std::bit_cast<uint64_t>(v) == kStaleNaNBits; }
-
-/// One series of an append request.
-struct SeriesInput {
-  std::span<const LabelView> labels;
-  std::span<const Sample> samples;
-};
-
-struct AppendResult {
-  uint64_t samples_accepted = 0;
-  uint64_t samples_rejected = 0;
-  uint64_t series_rejected = 0;
-  uint64_t series_created = 0;
-  /// The first few reasons, each naming the series ("out of order sample for {...}").
-  std::vector<std::string> errors;
-};
+using model::AppendResult;
+using model::IsStaleNaN;
+using model::kStaleNaNBits;
+using model::Sample;
+using model::SeriesInput;
+using model::StaleNaN;
 
 struct Limits {
   uint64_t max_series = 10'000'000;
@@ -215,14 +197,13 @@ struct RecoveryReport {
   uint64_t conflicting_samples = 0;
 };
 
-class Db {
+/// The metrics store; as a model::MetricsSink it is what metric receivers write to.
+class Db : public model::MetricsSink {
  public:
-  virtual ~Db() = default;
-
   static Result<std::unique_ptr<Db>> Open(const Options& options, selfmon::Registry& registry);
 
   /// See the contract above. `result` is filled even when an error is returned.
-  virtual Status Append(std::span<const SeriesInput> batch, AppendResult& result) = 0;
+  Status Append(std::span<const SeriesInput> batch, AppendResult& result) override = 0;
   virtual std::unique_ptr<Querier> Query(int64_t mint, int64_t maxt) = 0;
   /// Head statistics with the top `limit` entries per list, as /api/v1/status/tsdb shows.
   virtual Stats GetStats(size_t limit) = 0;
@@ -232,7 +213,7 @@ class Db {
   virtual Status Flush() = 0;
   virtual RecoveryReport Recovery() const = 0;
   /// The store's clock (Options::env): what ingest paths stamp samples with.
-  virtual int64_t NowMs() const = 0;
+  int64_t NowMs() const override = 0;
   /// Runs one round of background maintenance now: cut, merge, expire.
   virtual Status Maintain() = 0;
   virtual Status Close() = 0;
