@@ -1,0 +1,25 @@
+// libFuzzer target: colstore segment files (footer, block references, every column
+// encoding) and colstore WAL records. Whatever the bytes, reading must fail cleanly.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "colstore/segment.h"
+
+using namespace pharos::colstore::internal;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  WalRecord record;
+  if (DecodeWalRecord(bytes, record)) {
+    std::vector<pharos::colstore::Column> columns;
+    for (const auto& e : record.entries) (void)DecodeColumns(e.columns, columns);
+  }
+  pharos::Result<std::unique_ptr<Segment>> seg = Segment::Parse(bytes);
+  if (!seg.ok()) return 0;
+  DecodedBlock block;
+  for (const SegmentStream& s : (*seg)->streams()) {
+    for (const BlockRef& ref : s.blocks) (void)(*seg)->ReadBlock(ref, nullptr, block);
+  }
+  return 0;
+}

@@ -1,0 +1,168 @@
+// colstore: Pharos's embedded store for wide, timestamped records with many unique values
+// (log lines, spans, product events). Records belong to a stream (a label set, indexed like
+// a series) and carry named columns of strings, integers and doubles. Format:
+// docs/format/colstore.md.
+//
+// Contract:
+// - Append() validates every record (size, column count, stream labels, the stream limit),
+//   writes what it accepts to the WAL (the wal module) and only then makes it visible and
+//   returns. When it returns OK the accepted records survive a kill -9; when the WAL fails
+//   it returns Unavailable and nothing is acknowledged. Each refusal is counted by reason
+//   (pharos_colstore_refused_total) and described in AppendResult; it never fails the
+//   records around it.
+// - Open() replays the WAL into the head. A record is in exactly one of: the WAL segments
+//   after the newest segment file's cover mark, or a segment file; so replay after a crash
+//   at any point (mid-cut, mid-retention) neither loses nor duplicates a record.
+// - Maintain() (and the background worker, every Options::maintenance_interval) cuts the
+//   head into an immutable segment once it holds head_max_bytes or spans
+//   head_max_duration, and deletes segments past retention (time) or over max_bytes
+//   (oldest first). A cut pauses appends only to roll the WAL and swap the head.
+// - Scan() answers a plan (time range, stream matchers, column filters, projection, limit,
+//   direction): rows in time order across every stream (ties by stream order), from the
+//   segments and the head as one store, reading only blocks whose stream matches and whose
+//   time range overlaps. It holds one decoded block per matching stream at a time. The plan
+//   is data, not a callback into the store, so another backend (ClickHouse) can answer it.
+// - Every method is safe for concurrent use.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/env.h"
+#include "common/status.h"
+#include "common/units.h"
+#include "model/model.h"
+#include "selfmon/metrics.h"
+
+namespace pharos::colstore {
+
+/// A column value. Strings are views: into the caller's request on the way in, into a
+/// decoded block during a Scan callback.
+struct Value {
+  enum class Type : uint8_t { kNull = 0, kString = 1, kInt = 2, kDouble = 3 };
+  Type type = Type::kNull;
+  std::string_view s;
+  int64_t i = 0;
+  double d = 0;
+
+  static Value String(std::string_view v) { return {Type::kString, v, 0, 0}; }
+  static Value Int(int64_t v) { return {Type::kInt, {}, v, 0}; }
+  static Value Double(double v) { return {Type::kDouble, {}, 0, v}; }
+  bool operator==(const Value&) const = default;
+};
+
+struct Column {
+  std::string_view name;
+  Value value;
+};
+
+struct RecordInput {
+  int64_t time_ns = 0;
+  std::span<const Column> columns;  // names unique within a record
+};
+
+struct StreamInput {
+  std::span<const model::LabelView> labels;
+  std::span<const RecordInput> records;
+};
+
+struct AppendResult {
+  uint64_t accepted = 0;
+  uint64_t rejected = 0;
+  /// The first few reasons, each naming the stream and the limit.
+  std::vector<std::string> errors;
+};
+
+struct Limits {
+  uint32_t max_record_bytes = 256 * 1024;  // the sum of column names and values
+  uint32_t max_columns_per_record = 128;
+  uint32_t max_labels_per_stream = 32;
+  uint32_t max_label_bytes = 1024;  // a name or a value
+  uint64_t max_streams = 100'000;   // in the head
+};
+
+struct Options {
+  std::string dir;
+  Env* env = DefaultEnv();
+  Limits limits;
+  uint64_t head_max_bytes = 64ULL << 20;
+  Duration head_max_duration = std::chrono::hours(2);
+  Duration retention = std::chrono::hours(24 * 15);
+  uint64_t max_bytes = 0;  // 0: no size limit
+  /// 0 disables the background worker (tests and tools call Maintain()).
+  Duration maintenance_interval = std::chrono::seconds(10);
+  /// Rows per block: the unit a scan decodes.
+  uint32_t block_rows = 8192;
+  /// A name for metrics ("logs", "spans", "events").
+  std::string name = "records";
+  /// Tests: called between the steps of a cut, to crash or write in between.
+  std::function<void(std::string_view step)> on_step;
+};
+
+/// Compares a column with a value. A missing column is null: it never equals, contains or
+/// matches anything, and `!=` is true for it.
+struct Filter {
+  enum class Op : uint8_t { kEqual, kNotEqual, kContains, kNotContains };
+  std::string column;
+  Op op = Op::kEqual;
+  Value value;
+};
+
+struct ScanPlan {
+  int64_t mint_ns = INT64_MIN;          // inclusive
+  int64_t maxt_ns = INT64_MAX;          // inclusive
+  std::vector<model::Matcher> streams;  // all must match; empty selects every stream
+  std::vector<Filter> filters;          // all must hold
+  std::vector<std::string> columns;     // projection; empty means every column
+  uint64_t limit = 0;                   // 0: no limit
+  bool backward = false;                // newest first
+};
+
+struct Row {
+  const model::Labels* stream;
+  int64_t time_ns;
+  std::span<const Column> columns;  // present (non-null) projected columns
+};
+
+/// Return false to stop the scan early.
+using RowVisitor = std::function<bool(const Row& row)>;
+
+struct ScanStats {
+  uint64_t segments_read = 0;
+  uint64_t blocks_read = 0;     // decoded
+  uint64_t blocks_skipped = 0;  // by stream or time without decoding
+  uint64_t rows_scanned = 0;
+  uint64_t rows_returned = 0;
+};
+
+struct Stats {
+  uint64_t head_rows = 0;
+  uint64_t head_bytes = 0;
+  uint64_t head_streams = 0;
+  uint64_t segments = 0;
+  uint64_t segment_bytes = 0;
+  uint64_t segment_rows = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  static Result<std::unique_ptr<Store>> Open(const Options& options, selfmon::Registry& registry);
+
+  /// See the contract above. `result` is filled even when an error is returned.
+  virtual Status Append(std::span<const StreamInput> batch, AppendResult& result) = 0;
+  virtual Result<ScanStats> Scan(const ScanPlan& plan, const RowVisitor& visit) = 0;
+  /// Cuts the whole head into a segment now.
+  virtual Status Flush() = 0;
+  /// One round of background maintenance now: cut if due, then retention.
+  virtual Status Maintain() = 0;
+  virtual Stats GetStats() = 0;
+  virtual Status Close() = 0;
+};
+
+}  // namespace pharos::colstore

@@ -1,0 +1,234 @@
+// The head and the scan cursors.
+#include "colstore/head.h"
+
+#include <algorithm>
+
+#include "common/varint.h"
+
+namespace pharos::colstore::internal {
+
+std::string StreamKey(const model::Labels& labels) {
+  std::string key;
+  for (const model::Label& l : labels) {
+    PutUvarint(key, l.name.size());
+    key += l.name;
+    PutUvarint(key, l.value.size());
+    key += l.value;
+  }
+  return key;
+}
+
+bool Head::Has(const std::string& key) const {
+  MutexLock lock(mu_);
+  return streams_.count(key) != 0;
+}
+
+size_t Head::StreamCount() const {
+  MutexLock lock(mu_);
+  return streams_.size();
+}
+
+void Head::Add(const std::string& key, const model::Labels& labels, int64_t time_ns,
+               std::string_view columns) {
+  MutexLock lock(mu_);
+  std::unique_ptr<Stream>& s = streams_[key];
+  if (!s) {
+    s = std::make_unique<Stream>();
+    s->labels = labels;
+    bytes_.fetch_add(key.size() + sizeof(Stream), std::memory_order_relaxed);
+  }
+  s->entries.push_back({time_ns, s->arena.size(), static_cast<uint32_t>(columns.size())});
+  s->arena.append(columns);
+  bytes_.fetch_add(columns.size() + sizeof(Entry), std::memory_order_relaxed);
+  rows_.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::vector<SegmentStreamInput> Head::Sorted() const {
+  MutexLock lock(mu_);
+  std::vector<SegmentStreamInput> out;
+  out.reserve(streams_.size());
+  for (const auto& [key, s] : streams_) {
+    SegmentStreamInput in{&s->labels, {}};
+    in.rows.reserve(s->entries.size());
+    for (const Entry& e : s->entries) {
+      in.rows.push_back({e.time_ns, std::string_view(s->arena).substr(e.offset, e.length)});
+    }
+    std::stable_sort(in.rows.begin(), in.rows.end(),
+                     [](const RowRef& a, const RowRef& b) { return a.time_ns < b.time_ns; });
+    out.push_back(std::move(in));
+  }
+  std::sort(out.begin(), out.end(), [](const SegmentStreamInput& a, const SegmentStreamInput& b) {
+    return model::LabelsLess(*a.labels, *b.labels);
+  });
+  return out;
+}
+
+void Head::ForEachStream(const std::function<void(const Stream&)>& fn) const {
+  MutexLock lock(mu_);
+  for (const auto& [key, s] : streams_) fn(*s);
+}
+
+bool Selection::Wanted(std::string_view name) const {
+  if (all_columns || Projected(name)) return true;
+  return std::any_of(filters.begin(), filters.end(),
+                     [&](const Filter& f) { return f.column == name; });
+}
+
+bool Selection::Projected(std::string_view name) const {
+  return all_columns || std::find(projection.begin(), projection.end(), name) != projection.end();
+}
+
+namespace {
+
+bool Holds(const Value& v, const Filter& f) {
+  switch (f.op) {
+    case Filter::Op::kEqual: return v == f.value;
+    case Filter::Op::kNotEqual: return !(v == f.value);
+    case Filter::Op::kContains:
+      return v.type == Value::Type::kString && f.value.type == Value::Type::kString &&
+             v.s.find(f.value.s) != std::string_view::npos;
+    case Filter::Op::kNotContains:
+      return !(v.type == Value::Type::kString && f.value.type == Value::Type::kString &&
+               v.s.find(f.value.s) != std::string_view::npos);
+  }
+  return false;
+}
+
+}  // namespace
+
+bool Selection::Passes(std::span<const Column> columns) const {
+  for (const Filter& f : filters) {
+    Value v;  // null when the row lacks the column
+    for (const Column& c : columns) {
+      if (c.name == f.column && c.value.type != Value::Type::kNull) {
+        v = c.value;
+        break;
+      }
+    }
+    if (!Holds(v, f)) return false;
+  }
+  return true;
+}
+
+namespace {
+
+class SegmentStreamCursor : public Cursor {
+ public:
+  SegmentStreamCursor(std::shared_ptr<const Segment> segment, size_t stream,
+                      const Selection* selection, ScanStats* stats)
+      : segment_(std::move(segment)), selection_(selection), stats_(stats) {
+    const SegmentStream& s = segment_->streams()[stream];
+    labels = &s.labels;
+    for (const BlockRef& b : s.blocks) {
+      if (b.max_t < selection->mint || b.min_t > selection->maxt) {
+        ++stats_->blocks_skipped;
+        continue;
+      }
+      blocks_.push_back(&b);
+    }
+    if (selection->backward) std::reverse(blocks_.begin(), blocks_.end());
+    wanted_ = [this](std::string_view name) { return selection_->Wanted(name); };
+  }
+
+  bool Next() override {
+    while (true) {
+      if (row_ >= rows_in_block_) {
+        if (next_block_ >= blocks_.size()) return false;
+        status = segment_->ReadBlock(*blocks_[next_block_++], &wanted_, block_);
+        if (!status.ok()) return false;
+        ++stats_->blocks_read;
+        rows_in_block_ = block_.times.size();
+        row_ = 0;
+      }
+      size_t i = selection_->backward ? rows_in_block_ - 1 - row_ : row_;
+      ++row_;
+      int64_t t = block_.times[i];
+      if (t < selection_->mint || t > selection_->maxt) continue;
+      ++stats_->rows_scanned;
+      all_.clear();
+      for (size_t c = 0; c < block_.names.size(); ++c) {
+        const Value& v = block_.columns[c][i];
+        if (v.type != Value::Type::kNull) all_.push_back({block_.names[c], v});
+      }
+      if (!selection_->Passes(all_)) continue;
+      time_ns = t;
+      columns.clear();
+      for (const Column& c : all_) {
+        if (selection_->Projected(c.name)) columns.push_back(c);
+      }
+      return true;
+    }
+  }
+
+ private:
+  std::shared_ptr<const Segment> segment_;
+  const Selection* selection_;
+  ScanStats* stats_;
+  std::vector<const BlockRef*> blocks_;
+  size_t next_block_ = 0;
+  DecodedBlock block_;
+  size_t rows_in_block_ = 0;
+  size_t row_ = 0;
+  std::vector<Column> all_;
+  std::function<bool(std::string_view)> wanted_;
+};
+
+class HeadStreamCursor : public Cursor {
+ public:
+  HeadStreamCursor(const Head::Stream& stream, const Selection* selection, ScanStats* stats)
+      : labels_copy_(stream.labels), selection_(selection), stats_(stats) {
+    labels = &labels_copy_;
+    for (const Head::Entry& e : stream.entries) {
+      if (e.time_ns < selection->mint || e.time_ns > selection->maxt) continue;
+      rows_.push_back({e.time_ns, arena_.size(), e.length});
+      arena_.append(stream.arena, e.offset, e.length);
+    }
+    std::stable_sort(rows_.begin(), rows_.end(), [](const Head::Entry& a, const Head::Entry& b) {
+      return a.time_ns < b.time_ns;
+    });
+    if (selection->backward) std::reverse(rows_.begin(), rows_.end());
+  }
+
+  bool Next() override {
+    while (next_ < rows_.size()) {
+      const Head::Entry& e = rows_[next_++];
+      ++stats_->rows_scanned;
+      if (!DecodeColumns(std::string_view(arena_).substr(e.offset, e.length), all_)) {
+        status = DataLoss("corrupt record in the colstore head");
+        return false;
+      }
+      if (!selection_->Passes(all_)) continue;
+      time_ns = e.time_ns;
+      columns.clear();
+      for (const Column& c : all_) {
+        if (c.value.type != Value::Type::kNull && selection_->Projected(c.name))
+          columns.push_back(c);
+      }
+      return true;
+    }
+    return false;
+  }
+
+ private:
+  model::Labels labels_copy_;
+  const Selection* selection_;
+  ScanStats* stats_;
+  std::string arena_;
+  std::vector<Head::Entry> rows_;
+  size_t next_ = 0;
+  std::vector<Column> all_;
+};
+
+}  // namespace
+
+std::unique_ptr<Cursor> SegmentCursor(std::shared_ptr<const Segment> segment, size_t stream,
+                                      const Selection* selection, ScanStats* stats) {
+  return std::make_unique<SegmentStreamCursor>(std::move(segment), stream, selection, stats);
+}
+
+std::unique_ptr<Cursor> HeadCursor(const Head::Stream& stream, const Selection* selection,
+                                   ScanStats* stats) {
+  return std::make_unique<HeadStreamCursor>(stream, selection, stats);
+}
+
+}  // namespace pharos::colstore::internal

@@ -1,0 +1,96 @@
+// Internal to colstore: the in-memory head (records not yet in a segment) and the cursors
+// a scan merges (one per stream and source, each yielding rows in time order).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "colstore/segment.h"
+#include "common/mutex.h"
+
+namespace pharos::colstore::internal {
+
+/// Records per stream, as the WAL holds them (EncodeColumns bytes in one arena per stream).
+class Head {
+ public:
+  struct Entry {
+    int64_t time_ns;
+    uint64_t offset;  // into the stream's arena
+    uint32_t length;
+  };
+  struct Stream {
+    model::Labels labels;
+    std::string arena;
+    std::vector<Entry> entries;  // arrival order
+  };
+
+  explicit Head(uint64_t wal_cover) : wal_cover_(wal_cover) {}
+
+  /// Whether a stream with these (sorted) labels exists.
+  bool Has(const std::string& key) const;
+  size_t StreamCount() const;
+  /// Adds a record, creating the stream. `key` is StreamKey(labels).
+  void Add(const std::string& key, const model::Labels& labels, int64_t time_ns,
+           std::string_view columns);
+
+  uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
+  uint64_t rows() const { return rows_.load(std::memory_order_relaxed); }
+  /// The WAL segment this head's records start in: a cut covers the segments before the
+  /// one it rolls to.
+  uint64_t wal_cover() const { return wal_cover_; }
+
+  /// Streams sorted by labels with rows sorted by time (stable), viewing into the head:
+  /// valid while the head lives and takes no more appends (a head being cut).
+  std::vector<SegmentStreamInput> Sorted() const;
+
+  /// Calls fn(stream) for each stream under the head's lock.
+  void ForEachStream(const std::function<void(const Stream&)>& fn) const;
+
+ private:
+  mutable Mutex mu_;
+  std::unordered_map<std::string, std::unique_ptr<Stream>> streams_ PHAROS_GUARDED_BY(mu_);
+  std::atomic<uint64_t> bytes_{0};
+  std::atomic<uint64_t> rows_{0};
+  uint64_t wal_cover_;
+};
+
+/// The head's key of a label set (sorted, unique names).
+std::string StreamKey(const model::Labels& labels);
+
+/// One stream's rows from one source, in time order (newest first when backward), filtered
+/// by time range and the plan's filters.
+class Cursor {
+ public:
+  virtual ~Cursor() = default;
+  /// Moves to the next row; false at the end or on an error (see status()).
+  virtual bool Next() = 0;
+  const model::Labels* labels = nullptr;
+  int64_t time_ns = 0;
+  std::vector<Column> columns;  // the current row's present, projected columns
+  Status status;
+};
+
+/// The plan's projection and filters, resolved once per scan.
+struct Selection {
+  int64_t mint, maxt;
+  bool backward;
+  bool all_columns;
+  std::vector<std::string> projection;
+  std::vector<Filter> filters;
+  /// Whether column `name` must be decoded (projected or filtered).
+  bool Wanted(std::string_view name) const;
+  bool Projected(std::string_view name) const;
+  /// Applies the filters to a row's columns (all decoded ones).
+  bool Passes(std::span<const Column> columns) const;
+};
+
+std::unique_ptr<Cursor> SegmentCursor(std::shared_ptr<const Segment> segment, size_t stream,
+                                      const Selection* selection, ScanStats* stats);
+/// Copies the stream's rows in range out of the head now (under its lock).
+std::unique_ptr<Cursor> HeadCursor(const Head::Stream& stream, const Selection* selection,
+                                   ScanStats* stats);
+
+}  // namespace pharos::colstore::internal

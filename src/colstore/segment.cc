@@ -1,0 +1,559 @@
+// Segment files: per-stream blocks of rows, each column stored and encoded on its own.
+// Spec: docs/format/colstore.md.
+#include <zstd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "colstore/segment.h"
+#include "common/varint.h"
+
+namespace pharos::colstore::internal {
+namespace {
+
+constexpr int kZstdLevel = 3;
+constexpr uint8_t kZstdFlag = 0x80;
+constexpr uint64_t kHeaderBytes = 8 + 4;
+constexpr uint64_t kTrailerBytes = 8 + 4 + 4 + 4 + 8;
+// A dictionary pays off while distinct values are few.
+constexpr size_t kMaxDictionary = 4096;
+
+enum Encoding : uint8_t {
+  kPlain = 0,    // strings: length-prefixed; ints: zigzag varint deltas; doubles: 8 bytes
+  kDict = 1,     // strings: the distinct values, then a varint code per row
+  kDictRle = 2,  // strings: the distinct values, then (code, run length) pairs
+  kConst = 3,    // one value for every present row
+};
+
+void PutFixed32(std::string& out, uint32_t v) {
+  char b[4];
+  std::memcpy(b, &v, 4);
+  out.append(b, 4);
+}
+void PutFixed64(std::string& out, uint64_t v) {
+  char b[8];
+  std::memcpy(b, &v, 8);
+  out.append(b, 8);
+}
+uint32_t Fixed32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+uint64_t Fixed64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+Status Corrupt(std::string_view what) {
+  return DataLoss(fmt::format("corrupt colstore segment: {}", what));
+}
+
+// Appends `payload` with its encoding byte, compressed with zstd when that saves a tenth.
+void PutPayload(std::string& out, uint8_t encoding, const std::string& payload) {
+  if (payload.size() >= 64) {
+    std::string z(ZSTD_compressBound(payload.size()), '\0');
+    size_t n = ZSTD_compress(z.data(), z.size(), payload.data(), payload.size(), kZstdLevel);
+    if (!ZSTD_isError(n) && n + 10 < payload.size() * 9 / 10) {
+      z.resize(n);
+      std::string framed;
+      PutUvarint(framed, payload.size());
+      framed += z;
+      out.push_back(static_cast<char>(encoding | kZstdFlag));
+      PutUvarint(out, framed.size());
+      out += framed;
+      return;
+    }
+  }
+  out.push_back(static_cast<char>(encoding));
+  PutUvarint(out, payload.size());
+  out += payload;
+}
+
+// Reads an encoding byte and its payload, decompressing into `buffer` when needed.
+bool GetPayload(ByteReader& r, uint8_t& encoding, std::string_view& payload, std::string& buffer) {
+  uint64_t len;
+  if (!r.Byte(encoding) || !r.Uvarint(len) || !r.Bytes(len, payload)) return false;
+  if (!(encoding & kZstdFlag)) return true;
+  encoding &= static_cast<uint8_t>(~kZstdFlag);
+  ByteReader z(payload);
+  uint64_t raw;
+  if (!z.Uvarint(raw) || raw > (256ULL << 20)) return false;
+  unsigned long long frame =
+      ZSTD_getFrameContentSize(payload.data() + z.pos(), payload.size() - z.pos());
+  if (frame != raw) return false;
+  buffer.resize(raw);
+  size_t n = ZSTD_decompress(buffer.data(), buffer.size(), payload.data() + z.pos(),
+                             payload.size() - z.pos());
+  if (ZSTD_isError(n) || n != raw) return false;
+  payload = buffer;
+  return true;
+}
+
+struct ColumnKey {
+  std::string_view name;
+  Value::Type type;
+  bool operator<(const ColumnKey& o) const {
+    return name != o.name ? name < o.name : type < o.type;
+  }
+};
+
+std::string EncodeStrings(const std::vector<std::string_view>& values, uint8_t& encoding) {
+  std::string out;
+  bool same =
+      std::all_of(values.begin(), values.end(), [&](std::string_view v) { return v == values[0]; });
+  if (same) {
+    encoding = kConst;
+    PutUvarint(out, values[0].size());
+    out.append(values[0]);
+    return out;
+  }
+  std::unordered_map<std::string_view, uint32_t> codes;
+  std::vector<std::string_view> dict;
+  std::vector<uint32_t> row_codes;
+  row_codes.reserve(values.size());
+  for (std::string_view v : values) {
+    auto [it, added] = codes.emplace(v, static_cast<uint32_t>(dict.size()));
+    if (added) {
+      dict.push_back(v);
+      if (dict.size() > kMaxDictionary || dict.size() * 2 > values.size()) break;
+    }
+    row_codes.push_back(it->second);
+  }
+  if (row_codes.size() == values.size()) {
+    std::string dict_bytes;
+    PutUvarint(dict_bytes, dict.size());
+    for (std::string_view d : dict) {
+      PutUvarint(dict_bytes, d.size());
+      dict_bytes.append(d);
+    }
+    std::string plain = dict_bytes, rle = dict_bytes;
+    for (uint32_t c : row_codes) PutUvarint(plain, c);
+    for (size_t i = 0; i < row_codes.size();) {
+      size_t j = i;
+      while (j < row_codes.size() && row_codes[j] == row_codes[i]) ++j;
+      PutUvarint(rle, row_codes[i]);
+      PutUvarint(rle, j - i);
+      i = j;
+    }
+    encoding = rle.size() < plain.size() ? kDictRle : kDict;
+    return encoding == kDictRle ? rle : plain;
+  }
+  encoding = kPlain;
+  for (std::string_view v : values) {
+    PutUvarint(out, v.size());
+    out.append(v);
+  }
+  return out;
+}
+
+std::string EncodeInts(const std::vector<int64_t>& values, uint8_t& encoding) {
+  std::string out;
+  if (std::all_of(values.begin(), values.end(), [&](int64_t v) { return v == values[0]; })) {
+    encoding = kConst;
+    PutVarint(out, values[0]);
+    return out;
+  }
+  encoding = kPlain;
+  int64_t prev = 0;
+  for (int64_t v : values) {
+    PutVarint(out, static_cast<int64_t>(static_cast<uint64_t>(v) - static_cast<uint64_t>(prev)));
+    prev = v;
+  }
+  return out;
+}
+
+std::string EncodeDoubles(const std::vector<double>& values, uint8_t& encoding) {
+  std::string out;
+  if (std::all_of(values.begin(), values.end(),
+                  [&](double v) { return std::memcmp(&v, &values[0], 8) == 0; })) {
+    encoding = kConst;
+    PutFixed64(out, std::bit_cast<uint64_t>(values[0]));
+    return out;
+  }
+  encoding = kPlain;
+  for (double v : values) PutFixed64(out, std::bit_cast<uint64_t>(v));
+  return out;
+}
+
+// Encodes rows [begin, end) of one stream as a block.
+std::string EncodeBlock(std::span<const RowRef> rows,
+                        std::unordered_map<std::string, uint32_t>& name_ids,
+                        std::vector<std::string>& names, std::vector<ColumnStats>& stats) {
+  std::string block;
+  PutFixed32(block, static_cast<uint32_t>(rows.size()));
+  // Decode every row once; group present values by (name, type).
+  std::vector<std::vector<Column>> decoded(rows.size());
+  std::map<ColumnKey, std::vector<uint32_t>> present;  // rows holding the column
+  for (size_t i = 0; i < rows.size(); ++i) {
+    DecodeColumns(rows[i].columns, decoded[i]);  // encoded by us: cannot fail
+    for (const Column& c : decoded[i]) {
+      if (c.value.type == Value::Type::kNull) continue;
+      present[{c.name, c.value.type}].push_back(static_cast<uint32_t>(i));
+    }
+  }
+  PutUvarint(block, present.size());
+  std::string times;
+  int64_t prev = 0;
+  for (const RowRef& row : rows) {
+    PutVarint(times, static_cast<int64_t>(static_cast<uint64_t>(row.time_ns) -
+                                          static_cast<uint64_t>(prev)));
+    prev = row.time_ns;
+  }
+  PutPayload(block, kPlain, times);
+  for (const auto& entry : present) {
+    // Named, not structured bindings: clang 14 cannot capture those in the lambda below.
+    const ColumnKey& key = entry.first;
+    const std::vector<uint32_t>& row_ids = entry.second;
+    auto [it, added] = name_ids.emplace(std::string(key.name), static_cast<uint32_t>(names.size()));
+    if (added) {
+      names.emplace_back(key.name);
+      stats.push_back({std::string(key.name), 0, 0});
+    }
+    size_t start = block.size();
+    PutUvarint(block, it->second);
+    block.push_back(static_cast<char>(key.type));
+    if (row_ids.size() == rows.size()) {
+      block.push_back(0);
+    } else {
+      block.push_back(1);
+      std::string bitmap((rows.size() + 7) / 8, '\0');
+      for (uint32_t r : row_ids) bitmap[r / 8] = static_cast<char>(bitmap[r / 8] | (1 << (r % 8)));
+      block += bitmap;
+    }
+    auto value_of = [&](uint32_t r) -> const Value& {
+      for (const Column& c : decoded[r]) {
+        if (c.name == key.name && c.value.type == key.type) return c.value;
+      }
+      static const Value kNull;
+      return kNull;  // unreachable: r holds the column
+    };
+    uint8_t encoding = kPlain;
+    std::string payload;
+    if (key.type == Value::Type::kString) {
+      std::vector<std::string_view> v;
+      v.reserve(row_ids.size());
+      for (uint32_t r : row_ids) v.push_back(value_of(r).s);
+      payload = EncodeStrings(v, encoding);
+    } else if (key.type == Value::Type::kInt) {
+      std::vector<int64_t> v;
+      for (uint32_t r : row_ids) v.push_back(value_of(r).i);
+      payload = EncodeInts(v, encoding);
+    } else {
+      std::vector<double> v;
+      for (uint32_t r : row_ids) v.push_back(value_of(r).d);
+      payload = EncodeDoubles(v, encoding);
+    }
+    PutPayload(block, encoding, payload);
+    ColumnStats& st = stats[it->second];
+    st.values += row_ids.size();
+    st.bytes += block.size() - start;
+  }
+  PutFixed32(block, Crc32c(block));
+  return block;
+}
+
+}  // namespace
+
+Status WriteSegment(Env& env, const std::string& dir, const std::string& name,
+                    std::span<const SegmentStreamInput> streams, uint64_t wal_cover,
+                    uint32_t block_rows, SegmentInfo* info) {
+  std::string tmp = dir + "/" + name + ".tmp";
+  std::string path = dir + "/" + name;
+  (void)env.Remove(tmp);
+  Result<std::unique_ptr<AppendFile>> opened = env.OpenAppend(tmp);
+  if (!opened.ok()) return opened.status();
+  std::unique_ptr<AppendFile> file = std::move(opened).value();
+  std::string header(kSegmentMagic, 8);
+  PutFixed32(header, kSegmentVersion);
+  PHAROS_RETURN_IF_ERROR(file->Append(header));
+  uint64_t offset = header.size();
+  std::unordered_map<std::string, uint32_t> name_ids;
+  std::vector<std::string> names;
+  SegmentInfo meta;
+  meta.wal_cover = wal_cover;
+  meta.min_t = INT64_MAX;
+  meta.max_t = INT64_MIN;
+  std::string index;
+  PutUvarint(index, streams.size());
+  for (const SegmentStreamInput& s : streams) {
+    PutUvarint(index, s.labels->size());
+    for (const model::Label& l : *s.labels) {
+      PutUvarint(index, l.name.size());
+      index += l.name;
+      PutUvarint(index, l.value.size());
+      index += l.value;
+    }
+    size_t nblocks = (s.rows.size() + block_rows - 1) / block_rows;
+    PutUvarint(index, nblocks);
+    for (size_t b = 0; b < nblocks; ++b) {
+      std::span<const RowRef> rows(s.rows.data() + b * block_rows,
+                                   std::min<size_t>(block_rows, s.rows.size() - b * block_rows));
+      std::string block = EncodeBlock(rows, name_ids, names, meta.columns);
+      PHAROS_RETURN_IF_ERROR(file->Append(block));
+      int64_t min_t = rows.front().time_ns, max_t = rows.back().time_ns;
+      PutUvarint(index, offset);
+      PutUvarint(index, block.size());
+      PutUvarint(index, rows.size());
+      PutVarint(index, min_t);
+      PutVarint(index, max_t);
+      offset += block.size();
+      meta.rows += rows.size();
+      meta.min_t = std::min(meta.min_t, min_t);
+      meta.max_t = std::max(meta.max_t, max_t);
+    }
+  }
+  if (meta.rows == 0) meta.min_t = meta.max_t = 0;
+  std::string footer;
+  PutUvarint(footer, meta.wal_cover);
+  PutVarint(footer, meta.min_t);
+  PutVarint(footer, meta.max_t);
+  PutUvarint(footer, meta.rows);
+  PutUvarint(footer, names.size());
+  for (const std::string& n : names) {
+    PutUvarint(footer, n.size());
+    footer += n;
+  }
+  for (const ColumnStats& st : meta.columns) {
+    PutUvarint(footer, st.values);
+    PutUvarint(footer, st.bytes);
+  }
+  footer += index;
+  std::string trailer;
+  PutFixed64(trailer, offset);
+  PutFixed32(trailer, static_cast<uint32_t>(footer.size()));
+  PutFixed32(trailer, Crc32c(footer));
+  PutFixed32(trailer, kSegmentVersion);
+  trailer.append(kSegmentMagic, 8);
+  PHAROS_RETURN_IF_ERROR(file->Append(footer));
+  PHAROS_RETURN_IF_ERROR(file->Append(trailer));
+  PHAROS_RETURN_IF_ERROR(file->Sync());
+  PHAROS_RETURN_IF_ERROR(file->Close());
+  meta.bytes = offset + footer.size() + trailer.size();
+  PHAROS_RETURN_IF_ERROR(env.Rename(tmp, path));
+  PHAROS_RETURN_IF_ERROR(env.SyncDir(dir));
+  if (info) *info = std::move(meta);
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Segment>> Segment::Open(Env& env, const std::string& path) {
+  Result<std::unique_ptr<MappedFile>> mapped = env.OpenMapped(path);
+  if (!mapped.ok()) return mapped.status();
+  std::unique_ptr<MappedFile> file = std::move(mapped).value();
+  std::string_view data = file->data();
+  Result<std::unique_ptr<Segment>> seg = Parse(data);
+  if (!seg.ok()) return seg.status().WithContext(path);
+  (*seg)->file_ = std::move(file);
+  (*seg)->path_ = path;
+  return seg;
+}
+
+Result<std::unique_ptr<Segment>> Segment::Parse(std::string_view data) {
+  if (data.size() < kHeaderBytes + kTrailerBytes) return Corrupt("shorter than header and trailer");
+  if (std::memcmp(data.data(), kSegmentMagic, 8) != 0) return Corrupt("bad magic");
+  if (Fixed32(data.data() + 8) != kSegmentVersion) return Corrupt("header version");
+  const char* t = data.data() + data.size() - kTrailerBytes;
+  if (std::memcmp(t + 20, kSegmentMagic, 8) != 0) return Corrupt("bad trailing magic");
+  if (Fixed32(t + 16) != kSegmentVersion)
+    return Corrupt(fmt::format("unknown version {}", Fixed32(t + 16)));
+  uint64_t footer_offset = Fixed64(t);
+  uint64_t footer_len = Fixed32(t + 8);
+  uint64_t end = data.size() - kTrailerBytes;
+  if (footer_offset < kHeaderBytes || footer_offset > end || footer_len != end - footer_offset)
+    return Corrupt("footer out of bounds");
+  std::string_view footer = data.substr(footer_offset, footer_len);
+  if (Crc32c(footer) != Fixed32(t + 12)) return Corrupt("footer checksum mismatch");
+  auto seg = std::unique_ptr<Segment>(new Segment());
+  seg->data_ = data;
+  SegmentInfo& info = seg->info_;
+  info.bytes = data.size();
+  ByteReader r(footer);
+  uint64_t n;
+  if (!r.Uvarint(info.wal_cover) || !r.Varint(info.min_t) || !r.Varint(info.max_t) ||
+      !r.Uvarint(info.rows) || !r.Uvarint(n) || n > footer.size())
+    return Corrupt("footer header");
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string_view name;
+    if (!r.String(name)) return Corrupt("column names");
+    seg->names_.emplace_back(name);
+  }
+  for (uint64_t i = 0; i < n; ++i) {
+    ColumnStats st;
+    st.name = seg->names_[i];
+    if (!r.Uvarint(st.values) || !r.Uvarint(st.bytes)) return Corrupt("column statistics");
+    info.columns.push_back(std::move(st));
+  }
+  uint64_t nstreams;
+  if (!r.Uvarint(nstreams) || nstreams > footer.size()) return Corrupt("stream count");
+  seg->streams_.reserve(nstreams);
+  uint64_t rows = 0;
+  for (uint64_t s = 0; s < nstreams; ++s) {
+    SegmentStream& st = seg->streams_.emplace_back();
+    uint64_t nlabels, nblocks;
+    if (!r.Uvarint(nlabels) || nlabels > footer.size()) return Corrupt("label count");
+    for (uint64_t l = 0; l < nlabels; ++l) {
+      std::string_view name, value;
+      if (!r.String(name) || !r.String(value)) return Corrupt("labels");
+      st.labels.push_back({std::string(name), std::string(value)});
+    }
+    if (!r.Uvarint(nblocks) || nblocks > footer.size()) return Corrupt("block count");
+    for (uint64_t b = 0; b < nblocks; ++b) {
+      BlockRef ref;
+      uint64_t block_rows;
+      if (!r.Uvarint(ref.offset) || !r.Uvarint(ref.length) || !r.Uvarint(block_rows) ||
+          !r.Varint(ref.min_t) || !r.Varint(ref.max_t))
+        return Corrupt("block reference");
+      if (ref.offset < kHeaderBytes || ref.offset > footer_offset || ref.length < 8 ||
+          ref.length > footer_offset - ref.offset || block_rows == 0 || block_rows > UINT32_MAX ||
+          ref.min_t > ref.max_t)
+        return Corrupt("block reference out of bounds");
+      ref.rows = static_cast<uint32_t>(block_rows);
+      rows += block_rows;
+      st.blocks.push_back(ref);
+    }
+  }
+  if (!r.done()) return Corrupt("trailing bytes in footer");
+  if (rows != info.rows) return Corrupt("row count mismatch");
+  return seg;
+}
+
+Status Segment::ReadBlock(const BlockRef& ref, const std::function<bool(std::string_view)>* wanted,
+                          DecodedBlock& out) const {
+  out.times.clear();
+  out.names.clear();
+  out.columns.clear();
+  std::string_view block = data_.substr(ref.offset, ref.length);
+  uint32_t stored_crc = Fixed32(block.data() + block.size() - 4);
+  block.remove_suffix(4);
+  if (Crc32c(block) != stored_crc) return Corrupt(fmt::format("block at {}: checksum", ref.offset));
+  auto bad = [&](std::string_view what) {
+    return Corrupt(fmt::format("block at {}: {}", ref.offset, what));
+  };
+  ByteReader r(block);
+  std::string_view rows_bytes;
+  if (!r.Bytes(4, rows_bytes) || Fixed32(rows_bytes.data()) != ref.rows) return bad("row count");
+  uint32_t rows = ref.rows;
+  uint64_t ncols;
+  if (!r.Uvarint(ncols) || ncols > block.size()) return bad("column count");
+  // Buffers are moved into `out` only after every view into them is taken; reserve so no
+  // reallocation moves a string whose short buffer a view points into.
+  out.buffers.clear();
+  out.buffers.reserve(ncols + 1);
+  uint8_t encoding;
+  std::string_view payload;
+  std::string& time_buffer = out.buffers.emplace_back();
+  if (!GetPayload(r, encoding, payload, time_buffer) || encoding != kPlain) return bad("times");
+  {
+    ByteReader t(payload);
+    out.times.resize(rows);
+    int64_t prev = 0;
+    for (uint32_t i = 0; i < rows; ++i) {
+      int64_t d;
+      if (!t.Varint(d)) return bad("times");
+      prev = static_cast<int64_t>(static_cast<uint64_t>(prev) + static_cast<uint64_t>(d));
+      out.times[i] = prev;
+    }
+  }
+  for (uint64_t c = 0; c < ncols; ++c) {
+    uint64_t name_id;
+    uint8_t type, presence;
+    if (!r.Uvarint(name_id) || name_id >= names_.size() || !r.Byte(type) || type < 1 || type > 3 ||
+        !r.Byte(presence) || presence > 1)
+      return bad("column header");
+    std::string_view bitmap;
+    if (presence == 1 && !r.Bytes((rows + 7) / 8, bitmap)) return bad("presence bitmap");
+    std::string scratch;
+    if (!GetPayload(r, encoding, payload, scratch)) return bad("column payload");
+    std::string_view name = names_[name_id];
+    if (wanted && !(*wanted)(name)) continue;
+    std::string& buffer = out.buffers.emplace_back(std::move(scratch));
+    if (!buffer.empty()) payload = buffer;  // decompressed: views point into the kept copy
+    std::vector<Value>& values = out.columns.emplace_back(rows);
+    out.names.push_back(name);
+    std::vector<uint32_t> at;
+    for (uint32_t i = 0; i < rows; ++i) {
+      if (presence == 0 || (static_cast<uint8_t>(bitmap[i / 8]) >> (i % 8)) & 1) at.push_back(i);
+    }
+    if (at.empty()) return bad("empty column");
+    ByteReader p(payload);
+    auto vtype = static_cast<Value::Type>(type);
+    if (vtype == Value::Type::kString) {
+      std::vector<std::string_view> dict;
+      if (encoding == kDict || encoding == kDictRle) {
+        uint64_t nd;
+        if (!p.Uvarint(nd) || nd == 0 || nd > payload.size()) return bad("dictionary");
+        dict.resize(nd);
+        for (auto& d : dict) {
+          if (!p.String(d)) return bad("dictionary");
+        }
+      }
+      if (encoding == kConst) {
+        std::string_view v;
+        if (!p.String(v)) return bad("constant");
+        for (uint32_t i : at) values[i] = Value::String(v);
+      } else if (encoding == kPlain) {
+        for (uint32_t i : at) {
+          std::string_view v;
+          if (!p.String(v)) return bad("strings");
+          values[i] = Value::String(v);
+        }
+      } else if (encoding == kDict) {
+        for (uint32_t i : at) {
+          uint64_t code;
+          if (!p.Uvarint(code) || code >= dict.size()) return bad("dictionary code");
+          values[i] = Value::String(dict[code]);
+        }
+      } else if (encoding == kDictRle) {
+        size_t k = 0;
+        while (k < at.size()) {
+          uint64_t code, run;
+          if (!p.Uvarint(code) || code >= dict.size() || !p.Uvarint(run) || run == 0 ||
+              run > at.size() - k)
+            return bad("dictionary run");
+          for (uint64_t j = 0; j < run; ++j) values[at[k++]] = Value::String(dict[code]);
+        }
+      } else {
+        return bad("string encoding");
+      }
+    } else if (vtype == Value::Type::kInt) {
+      if (encoding == kConst) {
+        int64_t v;
+        if (!p.Varint(v)) return bad("constant");
+        for (uint32_t i : at) values[i] = Value::Int(v);
+      } else if (encoding == kPlain) {
+        int64_t prev = 0;
+        for (uint32_t i : at) {
+          int64_t d;
+          if (!p.Varint(d)) return bad("ints");
+          prev = static_cast<int64_t>(static_cast<uint64_t>(prev) + static_cast<uint64_t>(d));
+          values[i] = Value::Int(prev);
+        }
+      } else {
+        return bad("int encoding");
+      }
+    } else {
+      if (encoding == kConst) {
+        double v;
+        if (!p.Double(v)) return bad("constant");
+        for (uint32_t i : at) values[i] = Value::Double(v);
+      } else if (encoding == kPlain) {
+        for (uint32_t i : at) {
+          double v;
+          if (!p.Double(v)) return bad("doubles");
+          values[i] = Value::Double(v);
+        }
+      } else {
+        return bad("double encoding");
+      }
+    }
+  }
+  if (!r.done()) return bad("trailing bytes");
+  return Status::Ok();
+}
+
+}  // namespace pharos::colstore::internal

@@ -1,0 +1,527 @@
+// The column store: WAL, head, cuts into segments, retention and merged scans.
+#include <algorithm>
+#include <condition_variable>
+#include <queue>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "colstore/colstore.h"
+#include "colstore/head.h"
+#include "colstore/segment.h"
+#include "common/log.h"
+#include "common/mutex.h"
+#include "common/strings.h"
+#include "wal/wal.h"
+
+namespace pharos::colstore {
+namespace {
+
+using internal::Head;
+using internal::Segment;
+
+constexpr size_t kMaxErrors = 8;
+
+struct Metrics {
+  explicit Metrics(selfmon::Registry& r, const std::string& name)
+      : appended(r.AddCounter("pharos_colstore_records_appended_total",
+                              "Records the column store acknowledged.", {"store"})
+                     .WithLabels({name})),
+        refused(r.AddCounter("pharos_colstore_refused_total",
+                             "Records the column store refused, by reason.", {"store", "reason"})),
+        cuts(r.AddCounter("pharos_colstore_cuts_total", "Heads cut into segments.", {"store"})
+                 .WithLabels({name})),
+        cut_failures(r.AddCounter("pharos_colstore_cut_failures_total",
+                                  "Cuts that failed (retried at the next maintenance).", {"store"})
+                         .WithLabels({name})),
+        segments_deleted(r.AddCounter("pharos_colstore_segments_deleted_total",
+                                      "Segments deleted by retention.", {"store", "reason"})),
+        name_(name) {}
+
+  void Refuse(std::string_view reason, uint64_t n = 1) {
+    refused.WithLabels({name_, std::string(reason)}).Inc(static_cast<double>(n));
+  }
+
+  selfmon::Counter& appended;
+  selfmon::Family<selfmon::Counter>& refused;
+  selfmon::Counter& cuts;
+  selfmon::Counter& cut_failures;
+  selfmon::Family<selfmon::Counter>& segments_deleted;
+  std::string name_;
+};
+
+std::string SegmentFileName(uint64_t id) { return fmt::format("{:016x}.seg", id); }
+
+class StoreImpl : public Store {
+ public:
+  StoreImpl(const Options& options, selfmon::Registry& registry)
+      : options_(options), env_(*options.env), metrics_(registry, options.name) {}
+
+  ~StoreImpl() override { (void)Close(); }
+
+  Status Init() {
+    segments_dir_ = options_.dir + "/segments";
+    PHAROS_RETURN_IF_ERROR(env_.MakeDirs(segments_dir_));
+    Result<std::vector<std::string>> files = env_.ListDir(segments_dir_);
+    if (!files.ok()) return files.status();
+    std::vector<std::string> names = *files;
+    std::sort(names.begin(), names.end());
+    uint64_t cover = 0;
+    std::vector<std::shared_ptr<const Segment>> segments;
+    for (const std::string& f : names) {
+      std::string path = segments_dir_ + "/" + f;
+      if (f.ends_with(".tmp")) {
+        (void)env_.Remove(path);  // a cut that did not finish: its records are in the WAL
+        continue;
+      }
+      if (!f.ends_with(".seg")) continue;
+      Result<std::unique_ptr<Segment>> seg = Segment::Open(env_, path);
+      if (!seg.ok()) return seg.status();
+      cover = std::max(cover, (*seg)->info().wal_cover);
+      next_segment_id_ =
+          std::max<uint64_t>(next_segment_id_, std::stoull(f.substr(0, 16), nullptr, 16) + 1);
+      segments.push_back(std::move(seg).value());
+    }
+    wal::Options wo;
+    wo.dir = options_.dir + "/wal";
+    wo.env = &env_;
+    auto head = std::make_shared<Head>(cover);
+    internal::WalRecord record;
+    auto replay = [&](std::string_view data, const wal::RecordPosition& at) -> Status {
+      uint64_t segment = 0;
+      if (!at.file.starts_with("checkpoint")) {
+        segment = std::strtoull(std::string(at.file).c_str(), nullptr, 10);
+        if (segment < cover) return Status::Ok();  // already in a segment file
+      }
+      if (!internal::DecodeWalRecord(data, record))
+        return DataLoss(
+            fmt::format("undecodable colstore WAL record in {} at {}", at.file, at.offset));
+      model::Labels labels = record.labels;
+      std::string key = internal::StreamKey(labels);
+      for (const auto& e : record.entries) head->Add(key, labels, e.time_ns, e.columns);
+      return Status::Ok();
+    };
+    Result<std::unique_ptr<wal::Wal>> opened = wal::Wal::Open(wo, replay, nullptr);
+    if (!opened.ok()) return opened.status();
+    wal_ = std::move(opened).value();
+    PHAROS_RETURN_IF_ERROR(wal_->RemoveSegmentsBefore(cover));
+    {
+      MutexLock lock(state_mu_);
+      segments_ = std::move(segments);
+      head_ = std::move(head);
+      head_started_ms_ = env_.NowMs();
+    }
+    if (options_.maintenance_interval.count() > 0) {
+      worker_ = std::thread([this] { Work(); });
+    }
+    return Status::Ok();
+  }
+
+  Status Append(std::span<const StreamInput> batch, AppendResult& result) override {
+    result = AppendResult();
+    auto refuse = [&](std::string_view reason, uint64_t n, std::string message) {
+      metrics_.Refuse(reason, n);
+      result.rejected += n;
+      if (result.errors.size() < kMaxErrors) result.errors.push_back(std::move(message));
+    };
+    struct Accepted {
+      model::Labels labels;
+      std::string key;
+      std::vector<RecordInput> records;
+    };
+    std::vector<Accepted> accepted;
+    ReaderLock append_lock(append_mu_);
+    std::shared_ptr<Head> head = CurrentHead();
+    size_t new_streams = 0;
+    for (const StreamInput& in : batch) {
+      model::Labels labels;
+      std::string why, reason;
+      if (!ValidLabels(in.labels, labels, why, reason)) {
+        refuse(reason, in.records.size(), why);
+        continue;
+      }
+      std::string key = internal::StreamKey(labels);
+      if (!head->Has(key) && head->StreamCount() + new_streams >= options_.limits.max_streams) {
+        refuse("streams", in.records.size(),
+               fmt::format("stream {} refused: the store holds {} streams (limit max_streams)",
+                           model::FormatLabelsBounded(labels, 256), options_.limits.max_streams));
+        continue;
+      }
+      Accepted a{std::move(labels), std::move(key), {}};
+      for (const RecordInput& rec : in.records) {
+        if (ValidRecord(rec, a.labels, why, reason)) {
+          a.records.push_back(rec);
+        } else {
+          refuse(reason, 1, why);
+        }
+      }
+      if (!a.records.empty()) {
+        if (!head->Has(a.key)) ++new_streams;
+        accepted.push_back(std::move(a));
+      }
+    }
+    if (accepted.empty()) return Status::Ok();
+    std::vector<std::string> wal_records(accepted.size());
+    std::vector<std::string_view> views;
+    std::vector<model::LabelView> label_views;
+    for (size_t i = 0; i < accepted.size(); ++i) {
+      label_views.clear();
+      for (const model::Label& l : accepted[i].labels) label_views.push_back({l.name, l.value});
+      internal::EncodeWalRecord(wal_records[i], label_views, accepted[i].records);
+      views.push_back(wal_records[i]);
+    }
+    Status s = wal_->AppendBatch(views);
+    if (!s.ok()) {
+      metrics_.Refuse("wal");
+      return Unavailable(
+          fmt::format("the {} WAL refused the write: {}", options_.name, s.message()));
+    }
+    std::string columns;
+    for (const Accepted& a : accepted) {
+      for (const RecordInput& rec : a.records) {
+        columns.clear();
+        internal::EncodeColumns(columns, rec.columns);
+        head->Add(a.key, a.labels, rec.time_ns, columns);
+        ++result.accepted;
+      }
+    }
+    metrics_.appended.Inc(static_cast<double>(result.accepted));
+    return Status::Ok();
+  }
+
+  Result<ScanStats> Scan(const ScanPlan& plan, const RowVisitor& visit) override {
+    ScanStats stats;
+    internal::Selection sel{plan.mint_ns,         plan.maxt_ns, plan.backward,
+                            plan.columns.empty(), plan.columns, plan.filters};
+    std::vector<std::shared_ptr<const Segment>> segments;
+    std::shared_ptr<Head> head, cutting;
+    {
+      MutexLock lock(state_mu_);
+      segments = segments_;
+      head = head_;
+      cutting = cutting_;
+    }
+    std::vector<std::unique_ptr<internal::Cursor>> cursors;
+    for (const auto& seg : segments) {
+      const internal::SegmentInfo& info = seg->info();
+      if (info.rows == 0 || info.max_t < plan.mint_ns || info.min_t > plan.maxt_ns) continue;
+      ++stats.segments_read;
+      for (size_t i = 0; i < seg->streams().size(); ++i) {
+        if (!model::MatchesAll(plan.streams, seg->streams()[i].labels)) {
+          stats.blocks_skipped += seg->streams()[i].blocks.size();
+          continue;
+        }
+        cursors.push_back(internal::SegmentCursor(seg, i, &sel, &stats));
+      }
+    }
+    for (const auto& h : {cutting, head}) {
+      if (!h) continue;
+      h->ForEachStream([&](const Head::Stream& s) {
+        if (model::MatchesAll(plan.streams, s.labels))
+          cursors.push_back(internal::HeadCursor(s, &sel, &stats));
+      });
+    }
+    // A k-way merge by time (then stream order) over every cursor.
+    auto later = [&](internal::Cursor* a, internal::Cursor* b) {
+      // Backward is the exact reverse of forward: ties by stream order, reversed too.
+      if (a->time_ns != b->time_ns)
+        return plan.backward ? a->time_ns < b->time_ns : a->time_ns > b->time_ns;
+      return plan.backward ? model::LabelsLess(*a->labels, *b->labels)
+                           : model::LabelsLess(*b->labels, *a->labels);
+    };
+    std::priority_queue<internal::Cursor*, std::vector<internal::Cursor*>, decltype(later)> heap(
+        later);
+    for (auto& c : cursors) {
+      if (c->Next()) {
+        heap.push(c.get());
+      } else if (!c->status.ok()) {
+        return c->status;
+      }
+    }
+    while (!heap.empty()) {
+      internal::Cursor* c = heap.top();
+      heap.pop();
+      ++stats.rows_returned;
+      if (!visit(Row{c->labels, c->time_ns, c->columns})) break;
+      if (plan.limit && stats.rows_returned >= plan.limit) break;
+      if (c->Next()) {
+        heap.push(c);
+      } else if (!c->status.ok()) {
+        return c->status;
+      }
+    }
+    return stats;
+  }
+
+  Status Flush() override { return Cut(); }
+
+  Status Maintain() override {
+    if (CutDue()) {
+      Status s = Cut();
+      if (!s.ok()) {
+        metrics_.cut_failures.Inc();
+        LogError("colstore cut failed; the head stays in the WAL and is retried",
+                 {{"store", options_.name}, {"error", s.message()}});
+        return s;
+      }
+    }
+    return ApplyRetention();
+  }
+
+  Stats GetStats() override {
+    Stats st;
+    MutexLock lock(state_mu_);
+    for (const auto& h : {head_, cutting_}) {
+      if (!h) continue;
+      st.head_rows += h->rows();
+      st.head_bytes += h->bytes();
+      st.head_streams += h->StreamCount();
+    }
+    st.segments = segments_.size();
+    for (const auto& s : segments_) {
+      st.segment_bytes += s->info().bytes;
+      st.segment_rows += s->info().rows;
+    }
+    return st;
+  }
+
+  Status Close() override {
+    {
+      std::lock_guard<std::mutex> lock(worker_mu_);
+      if (closed_) return Status::Ok();
+      closed_ = true;
+    }
+    worker_cv_.notify_all();
+    if (worker_.joinable()) worker_.join();
+    return wal_ ? wal_->Close() : Status::Ok();
+  }
+
+ private:
+  bool ValidLabels(std::span<const model::LabelView> in, model::Labels& out, std::string& why,
+                   std::string& reason) const {
+    const Limits& lim = options_.limits;
+    for (const model::LabelView& l : in) {
+      if (l.value.empty()) continue;  // an empty label is an absent label
+      out.push_back({std::string(l.name), std::string(l.value)});
+    }
+    model::SortLabels(out);
+    if (out.empty()) {
+      reason = "labels";
+      why = "a stream needs at least one label";
+      return false;
+    }
+    if (out.size() > lim.max_labels_per_stream) {
+      reason = "labels";
+      why =
+          fmt::format("stream {} has {} labels (limit max_labels_per_stream {})",
+                      model::FormatLabelsBounded(out, 256), out.size(), lim.max_labels_per_stream);
+      return false;
+    }
+    for (size_t i = 0; i < out.size(); ++i) {
+      const model::Label& l = out[i];
+      if (!IsValidLabelName(l.name) || (i > 0 && out[i - 1].name == l.name)) {
+        reason = "labels";
+        why = fmt::format("stream {}: invalid or repeated label name \"{}\"",
+                          model::FormatLabelsBounded(out, 256), l.name.substr(0, 128));
+        return false;
+      }
+      if (l.name.size() > lim.max_label_bytes || l.value.size() > lim.max_label_bytes) {
+        reason = "labels";
+        why = fmt::format("stream {}: label {} is longer than {} bytes (limit max_label_bytes)",
+                          model::FormatLabelsBounded(out, 256), l.name.substr(0, 128),
+                          lim.max_label_bytes);
+        return false;
+      }
+      if (!IsValidUtf8(l.value)) {
+        reason = "utf8";
+        why = fmt::format("stream {}: label {} is not valid UTF-8",
+                          model::FormatLabelsBounded(out, 256), l.name);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  bool ValidRecord(const RecordInput& rec, const model::Labels& labels, std::string& why,
+                   std::string& reason) const {
+    const Limits& lim = options_.limits;
+    if (rec.columns.size() > lim.max_columns_per_record) {
+      reason = "columns";
+      why = fmt::format("a record of stream {} has {} columns (limit max_columns_per_record {})",
+                        model::FormatLabelsBounded(labels, 256), rec.columns.size(),
+                        lim.max_columns_per_record);
+      return false;
+    }
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < rec.columns.size(); ++i) {
+      const Column& c = rec.columns[i];
+      bytes += c.name.size() + c.value.s.size() + 8;
+      if (c.name.empty() || !IsValidUtf8(c.name)) {
+        reason = "columns";
+        why = fmt::format("a record of stream {} has an empty or non-UTF-8 column name",
+                          model::FormatLabelsBounded(labels, 256));
+        return false;
+      }
+      for (size_t j = 0; j < i; ++j) {
+        if (rec.columns[j].name == c.name) {
+          reason = "columns";
+          why = fmt::format("a record of stream {} repeats column \"{}\"",
+                            model::FormatLabelsBounded(labels, 256), c.name.substr(0, 128));
+          return false;
+        }
+      }
+    }
+    if (bytes > lim.max_record_bytes) {
+      reason = "size";
+      why = fmt::format("a record of stream {} is {} bytes (limit max_record_bytes {})",
+                        model::FormatLabelsBounded(labels, 256), bytes, lim.max_record_bytes);
+      return false;
+    }
+    return true;
+  }
+
+  std::shared_ptr<Head> CurrentHead() {
+    MutexLock lock(state_mu_);
+    return head_;
+  }
+
+  bool CutDue() {
+    MutexLock lock(state_mu_);
+    if (cutting_) return true;  // a failed cut to retry
+    if (head_->rows() == 0) return false;
+    return head_->bytes() >= options_.head_max_bytes ||
+           env_.NowMs() - head_started_ms_ >= options_.head_max_duration.count();
+  }
+
+  void Step(std::string_view step) {
+    if (options_.on_step) options_.on_step(step);
+  }
+
+  // Rolls the WAL and swaps the head, writes the old head as a segment, then drops the WAL
+  // segments it covers. A head whose segment could not be written stays `cutting_`
+  // (visible to scans, its WAL kept) and is written first by the next cut.
+  Status Cut() {
+    std::lock_guard<std::mutex> cut_lock(cut_mu_);
+    std::shared_ptr<Head> cutting;
+    uint64_t cover = 0;
+    {
+      MutexLock lock(state_mu_);
+      cutting = cutting_;
+      if (cutting) cover = cutting_cover_;
+    }
+    if (!cutting) {
+      WriterLock pause(append_mu_);  // appends wait only for the roll and the swap
+      MutexLock lock(state_mu_);
+      if (head_->rows() == 0) return Status::Ok();
+      Result<uint64_t> rolled = wal_->Roll();
+      if (!rolled.ok()) return rolled.status();
+      cover = *rolled;
+      cutting_ = head_;
+      cutting_cover_ = cover;
+      cutting = cutting_;
+      head_ = std::make_shared<Head>(cover);
+      head_started_ms_ = env_.NowMs();
+    }
+    Step("rolled");
+    std::vector<internal::SegmentStreamInput> streams = cutting->Sorted();
+    uint64_t id;
+    {
+      MutexLock lock(state_mu_);
+      id = next_segment_id_++;
+    }
+    std::string name = SegmentFileName(id);
+    PHAROS_RETURN_IF_ERROR(internal::WriteSegment(env_, segments_dir_, name, streams, cover,
+                                                  options_.block_rows, nullptr));
+    Step("written");
+    Result<std::unique_ptr<Segment>> seg = Segment::Open(env_, segments_dir_ + "/" + name);
+    if (!seg.ok()) return seg.status();
+    {
+      MutexLock lock(state_mu_);
+      segments_.push_back(std::move(seg).value());
+      cutting_.reset();
+    }
+    metrics_.cuts.Inc();
+    PHAROS_RETURN_IF_ERROR(wal_->RemoveSegmentsBefore(cover));
+    Step("wal-trimmed");
+    return Status::Ok();
+  }
+
+  Status ApplyRetention() {
+    std::vector<std::pair<std::shared_ptr<const Segment>, std::string>> doomed;
+    {
+      MutexLock lock(state_mu_);
+      // Records older than this go; clamped so a long retention cannot overflow.
+      int64_t horizon_ms = env_.NowMs() - options_.retention.count();
+      int64_t horizon_ns = horizon_ms <= INT64_MIN / 1'000'000 ? INT64_MIN : horizon_ms * 1'000'000;
+      uint64_t total = 0;
+      for (const auto& s : segments_) total += s->info().bytes;
+      std::vector<std::shared_ptr<const Segment>> keep;
+      // Segments are in cut order, oldest first.
+      for (const auto& s : segments_) {
+        if (s->info().max_t < horizon_ns) {
+          doomed.push_back({s, "time"});
+          total -= s->info().bytes;
+        } else {
+          keep.push_back(s);
+        }
+      }
+      size_t drop = 0;
+      while (options_.max_bytes && total > options_.max_bytes && drop < keep.size()) {
+        total -= keep[drop]->info().bytes;
+        doomed.push_back({keep[drop], "size"});
+        ++drop;
+      }
+      keep.erase(keep.begin(), keep.begin() + static_cast<long>(drop));
+      segments_ = std::move(keep);
+    }
+    for (const auto& [seg, reason] : doomed) {
+      metrics_.segments_deleted.WithLabels({options_.name, reason}).Inc();
+      PHAROS_RETURN_IF_ERROR(env_.Remove(seg->path()));
+    }
+    return Status::Ok();
+  }
+
+  void Work() {
+    std::unique_lock<std::mutex> lock(worker_mu_);
+    while (!closed_) {
+      worker_cv_.wait_for(lock, options_.maintenance_interval);
+      if (closed_) break;
+      lock.unlock();
+      (void)Maintain();
+      lock.lock();
+    }
+  }
+
+  Options options_;
+  Env& env_;
+  Metrics metrics_;
+  std::string segments_dir_;
+  std::unique_ptr<wal::Wal> wal_;
+
+  SharedMutex append_mu_;  // shared: appends; exclusive: a cut's WAL roll and head swap
+  std::mutex cut_mu_;      // one cut at a time
+  Mutex state_mu_;
+  std::shared_ptr<Head> head_ PHAROS_GUARDED_BY(state_mu_);
+  std::shared_ptr<Head> cutting_ PHAROS_GUARDED_BY(state_mu_);
+  uint64_t cutting_cover_ PHAROS_GUARDED_BY(state_mu_) = 0;
+  int64_t head_started_ms_ PHAROS_GUARDED_BY(state_mu_) = 0;
+  std::vector<std::shared_ptr<const Segment>> segments_ PHAROS_GUARDED_BY(state_mu_);
+  uint64_t next_segment_id_ = 1;
+
+  std::mutex worker_mu_;
+  std::condition_variable worker_cv_;
+  bool closed_ = false;
+  std::thread worker_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::Open(const Options& options, selfmon::Registry& registry) {
+  if (options.dir.empty()) return InvalidArgument("colstore: no directory");
+  if (options.block_rows == 0) return InvalidArgument("colstore: block_rows must be positive");
+  auto store = std::make_unique<StoreImpl>(options, registry);
+  PHAROS_RETURN_IF_ERROR(store->Init());
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace pharos::colstore
