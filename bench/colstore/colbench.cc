@@ -5,9 +5,9 @@
 // Builds N rows from the loghub 2k samples (every system's raw lines, cycled; each row
 // gets a fresh request id so values are not trivially repeated), one stream per system
 // and host, two columns (body, level). Appends them in requests of 1,000 rows (as a push
-// request would), flushes, reports bytes on disk, then scans everything twice (count and
-// body bytes, all columns) and reports the faster. With --tsv, writes the same rows as
-// TSV for ClickHouse (stream, ts, body, level). Prints one JSON line.
+// request would), flushes, reports bytes on disk, then scans everything --scans times
+// (count and body bytes, all columns; 3 by default) and reports the fastest. With --tsv, writes the
+// same rows as TSV for ClickHouse (stream, ts, body, level). Prints one JSON line.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -61,6 +61,7 @@ void AppendTsv(std::string& out, std::string_view s) {
 int main(int argc, char** argv) {
   std::string testdata = "../shared/testdata", dir, tsv;
   uint64_t rows = 1'000'000;
+  int scans = 3;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--testdata")
@@ -71,6 +72,8 @@ int main(int argc, char** argv) {
       dir = value;
     else if (flag == "--tsv")
       tsv = value;
+    else if (flag == "--scans")
+      scans = std::stoi(value);
     else {
       std::cerr << "unknown flag " << flag << "\n";
       return 2;
@@ -129,24 +132,6 @@ int main(int argc, char** argv) {
                     1'000'000;
   auto time_of = [&](uint64_t i) { return base_ns + static_cast<int64_t>(i) * 1000; };
 
-  if (!tsv.empty()) {
-    std::ofstream out(tsv);
-    std::string buf;
-    for (uint64_t i = 0; i < rows; ++i) {
-      const Line& l = data[i];
-      buf.clear();
-      AppendTsv(buf, model::FormatLabels(streams[l.stream]));
-      buf += '\t';
-      buf += std::to_string(time_of(i));
-      buf += '\t';
-      AppendTsv(buf, l.body);
-      buf += '\t';
-      buf += l.level;
-      buf += '\n';
-      out << buf;
-    }
-  }
-
   std::filesystem::remove_all(dir);
   selfmon::Registry registry;
   colstore::Options options;
@@ -198,7 +183,7 @@ int main(int argc, char** argv) {
 
   double best_scan = 1e9;
   uint64_t scanned = 0, body_bytes = 0;
-  for (int run = 0; run < 2; ++run) {
+  for (int run = 0; run < scans; ++run) {
     scanned = body_bytes = 0;
     auto scan_start = Clock::now();
     Result<colstore::ScanStats> r = store.Scan(colstore::ScanPlan(), [&](const colstore::Row& row) {
@@ -212,6 +197,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     best_scan = std::min(best_scan, Seconds(scan_start));
+    std::fprintf(stderr, "scan %d: %.3f s\n", run + 1, Seconds(scan_start));
   }
   if (scanned != rows || body_bytes != raw_bytes) {
     std::cerr << "scan returned " << scanned << " rows, " << body_bytes << " body bytes; want "
@@ -219,6 +205,25 @@ int main(int argc, char** argv) {
     return 1;
   }
   (void)store.Close();
+  // Written after the measurements, so its writeback does not compete with them.
+  if (!tsv.empty()) {
+    std::ofstream out(tsv);
+    std::string buf;
+    for (uint64_t i = 0; i < rows; ++i) {
+      const Line& l = data[i];
+      buf.clear();
+      AppendTsv(buf, model::FormatLabels(streams[l.stream]));
+      buf += '\t';
+      buf += std::to_string(time_of(i));
+      buf += '\t';
+      AppendTsv(buf, l.body);
+      buf += '\t';
+      buf += l.level;
+      buf += '\n';
+      out << buf;
+    }
+  }
+
   std::printf(
       "{\"rows\":%lu,\"raw_bytes\":%lu,\"append_seconds\":%.3f,\"rows_per_second\":%.0f,"
       "\"flush_seconds\":%.3f,\"disk_bytes\":%lu,\"bytes_per_row\":%.2f,\"scan_seconds\":%.3f,"

@@ -75,10 +75,14 @@ void PutPayload(std::string& out, uint8_t encoding, const std::string& payload) 
   out += payload;
 }
 
-// Reads an encoding byte and its payload, decompressing into `buffer` when needed.
-bool GetPayload(ByteReader& r, uint8_t& encoding, std::string_view& payload, std::string& buffer) {
+// Reads an encoding byte and its payload as stored.
+bool GetRawPayload(ByteReader& r, uint8_t& encoding, std::string_view& payload) {
   uint64_t len;
-  if (!r.Byte(encoding) || !r.Uvarint(len) || !r.Bytes(len, payload)) return false;
+  return r.Byte(encoding) && r.Uvarint(len) && r.Bytes(len, payload);
+}
+
+// Decompresses a payload into `buffer` when its encoding says so (clearing the flag).
+bool Decompress(uint8_t& encoding, std::string_view& payload, std::string& buffer) {
   if (!(encoding & kZstdFlag)) return true;
   encoding &= static_cast<uint8_t>(~kZstdFlag);
   ByteReader z(payload);
@@ -426,7 +430,6 @@ Status Segment::ReadBlock(const BlockRef& ref, const std::function<bool(std::str
                           DecodedBlock& out) const {
   out.times.clear();
   out.names.clear();
-  out.columns.clear();
   std::string_view block = data_.substr(ref.offset, ref.length);
   uint32_t stored_crc = Fixed32(block.data() + block.size() - 4);
   block.remove_suffix(4);
@@ -440,14 +443,15 @@ Status Segment::ReadBlock(const BlockRef& ref, const std::function<bool(std::str
   uint32_t rows = ref.rows;
   uint64_t ncols;
   if (!r.Uvarint(ncols) || ncols > block.size()) return bad("column count");
-  // Buffers are moved into `out` only after every view into them is taken; reserve so no
-  // reallocation moves a string whose short buffer a view points into.
-  out.buffers.clear();
-  out.buffers.reserve(ncols + 1);
+  // Buffers and value vectors are reused from block to block (their capacity stays), so a
+  // scan allocates once per cursor, not per block. Reserved before any view is taken.
+  if (out.buffers.size() < ncols + 1) out.buffers.resize(ncols + 1);
+  size_t used_buffers = 0, used_columns = 0;
   uint8_t encoding;
   std::string_view payload;
-  std::string& time_buffer = out.buffers.emplace_back();
-  if (!GetPayload(r, encoding, payload, time_buffer) || encoding != kPlain) return bad("times");
+  if (!GetRawPayload(r, encoding, payload) ||
+      !Decompress(encoding, payload, out.buffers[used_buffers++]) || encoding != kPlain)
+    return bad("times");
   {
     ByteReader t(payload);
     out.times.resize(rows);
@@ -467,15 +471,16 @@ Status Segment::ReadBlock(const BlockRef& ref, const std::function<bool(std::str
       return bad("column header");
     std::string_view bitmap;
     if (presence == 1 && !r.Bytes((rows + 7) / 8, bitmap)) return bad("presence bitmap");
-    std::string scratch;
-    if (!GetPayload(r, encoding, payload, scratch)) return bad("column payload");
+    if (!GetRawPayload(r, encoding, payload)) return bad("column payload");
     std::string_view name = names_[name_id];
-    if (wanted && !(*wanted)(name)) continue;
-    std::string& buffer = out.buffers.emplace_back(std::move(scratch));
-    if (!buffer.empty()) payload = buffer;  // decompressed: views point into the kept copy
-    std::vector<Value>& values = out.columns.emplace_back(rows);
+    if (wanted && !(*wanted)(name)) continue;  // skipped without decompressing
+    if (!Decompress(encoding, payload, out.buffers[used_buffers++])) return bad("column payload");
+    if (out.columns.size() <= used_columns) out.columns.emplace_back();
+    std::vector<Value>& values = out.columns[used_columns++];
+    values.assign(rows, Value());
     out.names.push_back(name);
-    std::vector<uint32_t> at;
+    std::vector<uint32_t>& at = out.present_rows;
+    at.clear();
     for (uint32_t i = 0; i < rows; ++i) {
       if (presence == 0 || (static_cast<uint8_t>(bitmap[i / 8]) >> (i % 8)) & 1) at.push_back(i);
     }
@@ -553,6 +558,7 @@ Status Segment::ReadBlock(const BlockRef& ref, const std::function<bool(std::str
     }
   }
   if (!r.done()) return bad("trailing bytes");
+  out.columns.resize(used_columns);
   return Status::Ok();
 }
 

@@ -87,12 +87,14 @@ Status WriteSegment(Env& env, const std::string& dir, const std::string& name,
                     std::span<const SegmentStreamInput> streams, uint64_t wal_cover,
                     uint32_t block_rows, SegmentInfo* info);
 
-/// A block's decoded columns. Values view into `buffers`.
+/// A block's decoded columns. Values view into `buffers` or the mapped file. Reuse one
+/// DecodedBlock across ReadBlock calls: its buffers keep their capacity.
 struct DecodedBlock {
   std::vector<int64_t> times;
   std::vector<std::string_view> names;      // decoded columns, in block order
   std::vector<std::vector<Value>> columns;  // [column][row]
   std::vector<std::string> buffers;
+  std::vector<uint32_t> present_rows;  // scratch
 };
 
 class Segment {
