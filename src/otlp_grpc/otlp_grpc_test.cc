@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 #include "common/env.h"
@@ -123,6 +124,38 @@ TEST_F(OtlpGrpcTest, MetricsAreStoredPlainAndGzipped) {
   s = Call(kMetrics, GaugeRequest("queue_depth_gz", 9), &response, "", /*gzip=*/true);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(Stored("queue_depth_gz"), 9);
+}
+
+// server.tls serves gRPC over TLS: a client that trusts the certificate exports; a
+// plaintext client cannot.
+TEST_F(OtlpGrpcTest, ServesOverTlsWhenConfigured) {
+  std::string certs = dir_ + "-certs";
+  std::string cmd = "mkdir -p " + certs +
+                    " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+                    "-nodes -days 1 -subj /CN=localhost -addext subjectAltName=DNS:localhost "
+                    "-keyout " +
+                    certs + "/key.pem -out " + certs + "/cert.pem 2>/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  Options options;
+  options.tls.cert_file = certs + "/cert.pem";
+  options.tls.key_file = certs + "/key.pem";
+  Start(options);
+  std::string port = std::to_string(receiver_->port());
+  grpc::SslCredentialsOptions ssl;
+  Result<std::string> ca = DefaultEnv()->ReadFile(certs + "/cert.pem");
+  ASSERT_TRUE(ca.ok());
+  ssl.pem_root_certs = *ca;
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("localhost");
+  channel_ = grpc::CreateCustomChannel("127.0.0.1:" + port, grpc::SslCredentials(ssl), args);
+  grpc::Status s = Call(kMetrics, GaugeRequest("tls_gauge", 5));
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(Stored("tls_gauge"), 5);
+  channel_ = grpc::CreateChannel("127.0.0.1:" + port, grpc::InsecureChannelCredentials());
+  s = Call(kMetrics, GaugeRequest("plain_gauge", 6));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_EQ(Stored("plain_gauge"), -1);
+  (void)DefaultEnv()->RemoveAll(certs);
 }
 
 TEST_F(OtlpGrpcTest, RejectedPointsComeBackAsPartialSuccess) {
