@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "console/console.h"
 #include "ingest/ingest.h"
+#include "logs/logs.h"
 #include "otlp_grpc/otlp_grpc.h"
 #include "promql/promql.h"
 #include "scrape/scrape.h"
@@ -172,6 +173,7 @@ int Serve(const ServeOptions& options) {
   engine_options.prometheus2_windows = config.query.prometheus2_windows;
   promql::Engine engine(engine_options);
   api::RegisterQueryRoutes(*router, services, engine, config, registry);
+  logs::RegisterRoutes(*router, services, registry);
   api::RegisterAlertingRoutes(*router, services);
   api::RegisterIncidentRoutes(*router, services);
   // Prometheus's lifecycle endpoint: the same reload as SIGHUP.
@@ -276,6 +278,19 @@ int Serve(const ServeOptions& options) {
     return 1;
   }
   std::unique_ptr<tsdb::Db> db = std::move(opened).value();
+  logs::Options logs_options;
+  logs_options.dir = config.storage.data_dir + "/logs";
+  logs_options.retention = config.storage.retention;
+  Result<std::unique_ptr<logs::Store>> opened_logs = logs::Store::Open(logs_options, registry);
+  if (!opened_logs.ok()) {
+    LogError("cannot open the log store",
+             {{"error", opened_logs.status().message()}, {"dir", logs_options.dir}});
+    http->Shutdown();
+    (void)db->Close();
+    return opened_logs.status().code() == StatusCode::kDataLoss ? kExitDamagedStore : 1;
+  }
+  std::unique_ptr<logs::Store> log_store = std::move(opened_logs).value();
+  services.Publish(log_store.get());
   services.Publish(db.get());
   services.Publish<model::MetricsSink>(db.get());
   std::string self_instance = url.substr(url.find("://") + 3);
@@ -333,6 +348,9 @@ int Serve(const ServeOptions& options) {
   scraper->Stop();  // writes staleness markers for what it scraped
   services.Withdraw<model::MetricsSink>();
   services.Withdraw<tsdb::Db>();
+  services.Withdraw<logs::Store>();
+  if (Status s = log_store->Close(); !s.ok())
+    LogError("closing the log store failed", {{"error", s.message()}});
   Status closed = db->Close();
   if (!closed.ok()) LogError("closing the metrics store failed", {{"error", closed.message()}});
   ::close(*lock);

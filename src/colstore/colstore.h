@@ -157,6 +157,10 @@ class Store {
   /// See the contract above. `result` is filled even when an error is returned.
   virtual Status Append(std::span<const StreamInput> batch, AppendResult& result) = 0;
   virtual Result<ScanStats> Scan(const ScanPlan& plan, const RowVisitor& visit) = 0;
+  /// The streams with records in [mint_ns, maxt_ns] (by segment and head, not by record:
+  /// a stream whose segment overlaps the range is listed) that match every matcher, sorted.
+  virtual Result<std::vector<model::Labels>> Streams(std::span<const model::Matcher> matchers,
+                                                     int64_t mint_ns, int64_t maxt_ns) = 0;
   /// Cuts the whole head into a segment now.
   virtual Status Flush() = 0;
   /// One round of background maintenance now: cut if due, then retention.

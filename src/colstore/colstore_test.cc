@@ -106,6 +106,14 @@ TEST_F(ColstoreTest, ScansMergeHeadAndSegmentsInTimeOrder) {
   api.maxt_ns = 29;
   EXPECT_EQ(Rows(api), (std::vector<std::string>{"api:10:a10", "api:25:a25"}));
   EXPECT_EQ(store_->GetStats().segments, 1u);
+  Result<std::vector<model::Labels>> streams = store_->Streams({}, INT64_MIN, INT64_MAX);
+  ASSERT_TRUE(streams.ok());
+  EXPECT_EQ(*streams, (std::vector<model::Labels>{{{"app", "api"}}, {{"app", "web"}}}));
+  std::vector<model::Matcher> web = {*model::Matcher::Make(model::MatchType::kEqual, "app", "web")};
+  streams = store_->Streams(web, 0, 25);  // web's segment block [20, 20] and head [30]
+  ASSERT_TRUE(streams.ok());
+  EXPECT_EQ(streams->size(), 1u);
+  EXPECT_TRUE(store_->Streams(web, 21, 29)->empty());
 }
 
 TEST_F(ColstoreTest, FiltersProjectionAndBlockSkipping) {

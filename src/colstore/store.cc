@@ -253,6 +253,41 @@ class StoreImpl : public Store {
     return stats;
   }
 
+  Result<std::vector<model::Labels>> Streams(std::span<const model::Matcher> matchers,
+                                             int64_t mint_ns, int64_t maxt_ns) override {
+    std::vector<std::shared_ptr<const Segment>> segments;
+    std::shared_ptr<Head> head, cutting;
+    {
+      MutexLock lock(state_mu_);
+      segments = segments_;
+      head = head_;
+      cutting = cutting_;
+    }
+    std::vector<model::Labels> out;
+    for (const auto& seg : segments) {
+      if (seg->info().rows == 0 || seg->info().max_t < mint_ns || seg->info().min_t > maxt_ns)
+        continue;
+      for (const internal::SegmentStream& s : seg->streams()) {
+        bool in_range = std::any_of(
+            s.blocks.begin(), s.blocks.end(),
+            [&](const internal::BlockRef& b) { return b.max_t >= mint_ns && b.min_t <= maxt_ns; });
+        if (in_range && model::MatchesAll(matchers, s.labels)) out.push_back(s.labels);
+      }
+    }
+    for (const auto& h : {cutting, head}) {
+      if (!h) continue;
+      h->ForEachStream([&](const Head::Stream& s) {
+        bool in_range = std::any_of(s.entries.begin(), s.entries.end(), [&](const Head::Entry& e) {
+          return e.time_ns >= mint_ns && e.time_ns <= maxt_ns;
+        });
+        if (in_range && model::MatchesAll(matchers, s.labels)) out.push_back(s.labels);
+      });
+    }
+    std::sort(out.begin(), out.end(), model::LabelsLess);
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  }
+
   Status Flush() override { return Cut(); }
 
   Status Maintain() override {

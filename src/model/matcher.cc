@@ -41,9 +41,7 @@ bool Matcher::Matches(std::string_view value) const {
   return false;
 }
 
-bool Matcher::Matches(const Labels& labels) const {
-  return Matches(LabelValue(labels, name_));
-}
+bool Matcher::Matches(const Labels& labels) const { return Matches(LabelValue(labels, name_)); }
 
 std::string Matcher::ToString() const {
   static constexpr std::string_view kOps[] = {"=", "!=", "=~", "!~"};
