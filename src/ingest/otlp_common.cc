@@ -6,8 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "common/protowire.h"
 #include "common/strings.h"
-#include "ingest/protowire.h"
 
 namespace pharos::ingest::otlp {
 

@@ -5,10 +5,10 @@
 
 #include <fmt/format.h>
 
+#include "common/protowire.h"
 #include "common/strings.h"
 #include "ingest/otlp.h"
 #include "ingest/otlp_common.h"
-#include "ingest/protowire.h"
 
 namespace pharos::ingest::otlp {
 namespace {

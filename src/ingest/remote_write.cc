@@ -5,8 +5,8 @@
 // value = 1; int64 timestamp = 2; }. Field numbers: ../shared/testdata/prometheus/REMOTE_WRITE.md.
 #include <fmt/format.h>
 
+#include "common/protowire.h"
 #include "ingest/ingest.h"
-#include "ingest/protowire.h"
 
 namespace pharos::ingest {
 namespace {

@@ -12,6 +12,7 @@
 #include "common/units.h"
 #include "config/config.h"
 #include "logs/logs.h"
+#include "logs/push.h"
 
 namespace pharos::logs {
 namespace {
@@ -20,7 +21,6 @@ using server::Method;
 using server::Request;
 using server::Response;
 
-constexpr char kLineColumn[] = "line";
 constexpr std::string_view kNotReady = "the log store is recovering; retry shortly";
 constexpr uint64_t kMaxLimit = 5000;  // Loki's max_entries_limit_per_query default
 
@@ -42,115 +42,44 @@ struct Metrics {
 
 // ---- push ----
 
-struct PushStream {
-  std::vector<model::LabelView> labels;
-  std::vector<colstore::RecordInput> records;
-};
-
-// Decodes Loki's JSON push body into views of `doc`.
-Status DecodeJsonPush(simdjson::dom::element doc, std::vector<PushStream>& streams,
-                      std::vector<std::vector<colstore::Column>>& columns) {
-  using simdjson::dom::array;
-  using simdjson::dom::element;
-  using simdjson::dom::object;
-  if (!doc.is_object()) return InvalidArgument("push body: want a JSON object with \"streams\"");
-  element list;
-  if (doc.get_object().value()["streams"].get(list) != simdjson::SUCCESS || !list.is_array())
-    return InvalidArgument("push body: \"streams\" must be an array");
-  array stream_list = list.get_array().value();
-  size_t total = 0;
-  for (element s : stream_list) {
-    if (!s.is_object()) return InvalidArgument("push body: each stream must be an object");
-    object so = s.get_object().value();
-    element labels, values;
-    if (so["stream"].get(labels) != simdjson::SUCCESS || !labels.is_object())
-      return InvalidArgument("push body: a stream needs a \"stream\" object of labels");
-    if (so["values"].get(values) != simdjson::SUCCESS || !values.is_array())
-      return InvalidArgument("push body: a stream needs a \"values\" array");
-    PushStream& ps = streams.emplace_back();
-    object label_object = labels.get_object().value();
-    for (auto field : label_object) {
-      element v = field.value;
-      if (!v.is_string())
-        return InvalidArgument(fmt::format("push body: label {} must be a string", field.key));
-      ps.labels.push_back({field.key, v.get_string().value()});
-    }
-    array entries = values.get_array().value();
-    total += entries.size();
-  }
-  columns.reserve(total);  // views into `columns` are kept: no reallocation after this
-  size_t k = 0;
-  for (element s : stream_list) {
-    PushStream& ps = streams[k++];
-    element values;
-    if (s.get_object().value()["values"].get(values) != simdjson::SUCCESS)
-      continue;  // checked above
-    array entries = values.get_array().value();
-    for (element e : entries) {
-      if (!e.is_array()) return InvalidArgument("push body: each value must be [ts, line]");
-      array pair = e.get_array().value();
-      if (pair.size() < 2 || pair.size() > 3)
-        return InvalidArgument("push body: each value must be [ts, line] or [ts, line, metadata]");
-      element ts = pair.at(0).value(), line = pair.at(1).value();
-      if (!ts.is_string() || !line.is_string())
-        return InvalidArgument("push body: a value's timestamp and line must be strings");
-      std::string_view ts_text = ts.get_string().value();
-      int64_t ns = 0;
-      if (ts_text.empty() || ts_text.size() > 19 ||
-          !std::all_of(ts_text.begin(), ts_text.end(), [](char c) { return c >= '0' && c <= '9'; }))
-        return InvalidArgument(
-            fmt::format("push body: timestamp \"{}\" is not nanoseconds since the epoch",
-                        ts_text.substr(0, 32)));
-      for (char c : ts_text) ns = ns * 10 + (c - '0');
-      std::vector<colstore::Column>& cols = columns.emplace_back();
-      cols.push_back({kLineColumn, colstore::Value::String(line.get_string().value())});
-      if (pair.size() == 3) {
-        element md = pair.at(2).value();
-        if (!md.is_object())
-          return InvalidArgument("push body: structured metadata must be an object");
-        object mo = md.get_object().value();
-        for (auto field : mo) {
-          element v = field.value;
-          if (!v.is_string())
-            return InvalidArgument(
-                fmt::format("push body: structured metadata {} must be a string", field.key));
-          if (field.key == kLineColumn)
-            return InvalidArgument("push body: structured metadata may not be called \"line\"");
-          cols.push_back({field.key, colstore::Value::String(v.get_string().value())});
-        }
-      }
-      ps.records.push_back({ns, cols});
-    }
-  }
-  return Status::Ok();
-}
-
 void Push(const Request& req, Response& resp, Store& store, Metrics& metrics) {
   std::string_view type = req.Header("Content-Type").value_or("application/json");
-  if (type.substr(0, 16) != "application/json") {
+  DecodedPush push;
+  Status decoded;
+  std::string raw;  // a snappy-decompressed protobuf body
+  if (type.substr(0, 16) == "application/json") {
+    thread_local simdjson::dom::parser parser;
+    simdjson::padded_string body(req.body());
+    simdjson::dom::element doc;
+    if (auto error = parser.parse(body).get(doc)) {
+      decoded = InvalidArgument(fmt::format("push body: {}", simdjson::error_message(error)));
+    } else {
+      decoded = DecodeJsonPush(doc, push);
+    }
+    // The decoded views point into the parser's string buffer (not into `body`): the
+    // thread's parser keeps them until its next parse, after this request is answered.
+  } else if (type.substr(0, 22) == "application/x-protobuf") {
+    // Loki's clients send the protobuf snappy-compressed without a Content-Encoding.
+    std::string_view body = req.body();
+    if (!req.Header("Content-Encoding")) {
+      decoded = server::DecodeBody("snappy", body, 64ULL << 20, raw);
+      body = raw;
+    }
+    if (decoded.ok()) decoded = DecodeProtoPush(body, push);
+  } else {
     metrics.requests.WithLabels({"unsupported"}).Inc();
-    resp = LokiError(415, fmt::format("unsupported Content-Type \"{}\": Pharos accepts Loki's "
-                                      "JSON push (application/json) so far",
+    resp = LokiError(415, fmt::format("unsupported Content-Type \"{}\": Loki's push takes "
+                                      "application/json or application/x-protobuf",
                                       type.substr(0, 64)));
     return;
   }
-  thread_local simdjson::dom::parser parser;
-  simdjson::padded_string body(req.body());
-  simdjson::dom::element doc;
-  if (auto error = parser.parse(body).get(doc)) {
+  if (!decoded.ok()) {
     metrics.requests.WithLabels({"invalid"}).Inc();
-    resp = LokiError(400, fmt::format("push body: {}", simdjson::error_message(error)));
-    return;
-  }
-  std::vector<PushStream> streams;
-  std::vector<std::vector<colstore::Column>> columns;
-  if (Status s = DecodeJsonPush(doc, streams, columns); !s.ok()) {
-    metrics.requests.WithLabels({"invalid"}).Inc();
-    resp = LokiError(400, s.message());
+    resp = LokiError(400, decoded.message());
     return;
   }
   std::vector<colstore::StreamInput> batch;
-  for (const PushStream& ps : streams) batch.push_back({ps.labels, ps.records});
+  for (const PushStream& ps : push.streams) batch.push_back({ps.labels, ps.records});
   colstore::AppendResult result;
   Status s = store.records().Append(batch, result);
   metrics.lines.WithLabels({"stored"}).Inc(static_cast<double>(result.accepted));

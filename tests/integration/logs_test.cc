@@ -8,6 +8,8 @@
 
 #include "tests/integration/pharos_process.h"
 #include "tests/support/http_client.h"
+#include "tests/support/protobuf.h"
+#include "tests/support/remote_write.h"
 
 namespace pharos::testing {
 namespace {
@@ -63,10 +65,22 @@ TEST(LokiApiTest, PushQueryLabelsAndRestart) {
   EXPECT_NE(r.body.find("GET /cart"), std::string::npos) << r.body;
   EXPECT_EQ(r.body.find("render home"), std::string::npos) << r.body;
 
+  // Loki's protobuf push, snappy-compressed without a Content-Encoding, as promtail sends.
+  int64_t now_s = std::stoll(t3) / 1'000'000'000;
+  std::string entry = Pb().Len(1, Pb().Int(1, now_s).Int(2, 7).out).Len(2, "from protobuf").out;
+  std::string proto = Pb().Len(1, Pb().Len(1, R"({app="proto", env="dev"})").Len(2, entry).out).out;
+  r = Post(pharos.port(), "/loki/api/v1/push", Snappy(proto),
+           "Content-Type: application/x-protobuf\r\n");
+  ASSERT_EQ(r.status, 204) << r.body;
+  r = Get(pharos.port(), "/loki/api/v1/query_range?query=%7Bapp%3D%22proto%22%7D");
+  EXPECT_NE(r.body.find("[\"" + std::to_string(now_s) + "000000007\",\"from protobuf\"]"),
+            std::string::npos)
+      << r.body;
+
   r = Get(pharos.port(), "/loki/api/v1/labels");
   EXPECT_EQ(r.body, R"({"status":"success","data":["app","env"]})");
   r = Get(pharos.port(), "/loki/api/v1/label/app/values");
-  EXPECT_EQ(r.body, R"({"status":"success","data":["api","web"]})");
+  EXPECT_EQ(r.body, R"({"status":"success","data":["api","proto","web"]})");
   r = Get(pharos.port(), "/loki/api/v1/series?match%5B%5D=%7Bapp%3D%22web%22%7D");
   EXPECT_EQ(r.body, R"({"status":"success","data":[{"app":"web","env":"prod"}]})");
 

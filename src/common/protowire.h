@@ -1,13 +1,13 @@
-// Internal to ingest: a bounds-checked reader of the protobuf wire format, for decoders
-// that view strings in place instead of building message objects (the write path decodes
-// millions of labels a second and must not allocate per label).
+// A bounds-checked reader of the protobuf wire format, for decoders that view strings in
+// place instead of building message objects (the write paths decode millions of labels and
+// lines a second and must not allocate per field). Shared by every protobuf decoder.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
 #include <string_view>
 
-namespace pharos::ingest {
+namespace pharos {
 
 enum class WireType : uint8_t { kVarint = 0, kFixed64 = 1, kLen = 2, kFixed32 = 5 };
 
@@ -89,4 +89,4 @@ class ProtoReader {
   bool ok_ = true;
 };
 
-}  // namespace pharos::ingest
+}  // namespace pharos
