@@ -291,6 +291,7 @@ int Serve(const ServeOptions& options) {
   }
   std::unique_ptr<logs::Store> log_store = std::move(opened_logs).value();
   services.Publish(log_store.get());
+  services.Publish<model::LogsSink>(log_store.get());
   services.Publish(db.get());
   services.Publish<model::MetricsSink>(db.get());
   std::string self_instance = url.substr(url.find("://") + 3);
@@ -348,6 +349,7 @@ int Serve(const ServeOptions& options) {
   scraper->Stop();  // writes staleness markers for what it scraped
   services.Withdraw<model::MetricsSink>();
   services.Withdraw<tsdb::Db>();
+  services.Withdraw<model::LogsSink>();
   services.Withdraw<logs::Store>();
   if (Status s = log_store->Close(); !s.ok())
     LogError("closing the log store failed", {{"error", s.message()}});

@@ -228,6 +228,24 @@ std::string Base64Encode(std::string_view in) {
   return out;
 }
 
+bool HexDecode(std::string_view hex, std::string& out) {
+  if (hex.size() % 2) return false;
+  out.clear();
+  out.reserve(hex.size() / 2);
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    int hi = nibble(hex[i]), lo = nibble(hex[i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out += static_cast<char>(hi << 4 | lo);
+  }
+  return true;
+}
+
 bool Base64Decode(std::string_view in, std::string& out) {
   // Standard and URL-safe alphabets, padding optional, as proto3 JSON readers accept.
   while (!in.empty() && in.back() == '=') in.remove_suffix(1);

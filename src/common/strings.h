@@ -32,6 +32,8 @@ bool IsValidLabelName(std::string_view name);
 
 /// Lower-case hex of `data`.
 std::string HexEncode(std::string_view data);
+/// Hex (either case) to bytes; false on an odd length or a non-hex character.
+bool HexDecode(std::string_view hex, std::string& out);
 
 /// Standard base64 with padding (RFC 4648 section 4).
 std::string Base64Encode(std::string_view data);

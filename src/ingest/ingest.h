@@ -114,8 +114,8 @@ class Receivers {
   /// POST /api/v1/write (remote_write 1.0) and POST /api/v1/import/prometheus (text
   /// formats; `timestamp` gives samples without one a time).
   void RegisterRoutes(server::Router& router) const;
-  /// POST /v1/metrics (OTLP/HTTP, protobuf or JSON by Content-Type, answered in the same
-  /// encoding with partial success).
+  /// POST /v1/metrics and /v1/logs (OTLP/HTTP, protobuf or JSON by Content-Type, answered
+  /// in the same encoding with partial success).
   void RegisterOtlpRoutes(server::Router& router) const;
 
   /// What became of one OTLP metrics export, whatever carried it (HTTP or gRPC).
@@ -135,6 +135,9 @@ class Receivers {
   /// translates it to Prometheus series and appends them; counts it as protocol "otlp".
   /// Blocks on the WAL: call it where blocking is allowed. Thread-safe.
   ExportOutcome ExportOtlpMetrics(std::string_view body, bool json) const;
+  /// The same for an ExportLogsServiceRequest, written to the model::LogsSink published in
+  /// the services (kNotReady until there is one); counted as protocol "otlp_logs".
+  ExportOutcome ExportOtlpLogs(std::string_view body, bool json) const;
 
   struct State;
 

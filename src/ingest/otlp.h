@@ -68,6 +68,8 @@ struct Request {
 };
 
 Status DecodeProto(std::string_view body, Request& out);
+/// An ExportLogsServiceRequest, protobuf or (with `json`) OTLP JSON.
+Status DecodeLogs(std::string_view body, bool json, std::vector<model::ResourceLogs>& out);
 Status DecodeJson(std::string_view body, Request& out);
 
 /// Prometheus series of one request, with owned label strings.

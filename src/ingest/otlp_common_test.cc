@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/env.h"
+#include "common/strings.h"
 #include "ingest/otlp.h"
 #include "tests/support/protobuf.h"
 
@@ -148,6 +150,70 @@ TEST(OtlpCommonTest, JsonEnvelope) {
                           .scope = [](model::InstrumentationScope&&) { return Status::Ok(); },
                           .item = [](simdjson::dom::object) { return Status::Ok(); }})
           .ok());
+}
+
+}  // namespace
+}  // namespace pharos::ingest::otlp
+
+namespace pharos::ingest::otlp {
+namespace {
+
+TEST(OtlpLogsTest, DecodesTheSpecificationExampleAndProtobuf) {
+  const char* dir = std::getenv("PHAROS_TESTDATA");
+  std::string path = std::string(dir ? dir : "../shared/testdata") + "/otlp/examples/logs.json";
+  Result<std::string> json = DefaultEnv()->ReadFile(path);
+  if (!json.ok()) GTEST_SKIP() << "no OTLP examples at " << path << " (set PHAROS_TESTDATA)";
+  std::vector<model::ResourceLogs> logs;
+  Status s = DecodeLogs(*json, true, logs);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(logs.size(), 1u);
+  ASSERT_EQ(logs[0].scopes.size(), 1u);
+  EXPECT_EQ(logs[0].scopes[0].scope.name, "my.library");
+  ASSERT_FALSE(logs[0].scopes[0].records.empty());
+  const model::LogRecord& rec = logs[0].scopes[0].records[0];
+  EXPECT_EQ(rec.time_unix_nano, 1544712660300000000u);
+  EXPECT_EQ(rec.severity_number, 10);
+  EXPECT_EQ(rec.severity_text, "Information");
+  EXPECT_EQ(HexEncode(rec.trace_id), "5b8efff798038103d269b633813fc60c");
+  EXPECT_EQ(HexEncode(rec.span_id), "eee19b7ec3c1b174");
+  EXPECT_EQ(rec.body.ToText(), "Example log record");
+  EXPECT_EQ(model::FindAttribute(rec.attributes, "int.attribute")->i, 10);
+
+  // The same fields in protobuf.
+  std::string record = Pb().Fixed(1, 1544712660300000000ULL)
+                           .Int(2, 17)
+                           .Len(3, "ERROR")
+                           .Len(5, StringValue("boom"))
+                           .Len(6, KeyValue("http.status_code", Pb().Int(3, 500).out))
+                           .Len(9, std::string(16, '\x11'))
+                           .Len(10, std::string(8, '\x22'))
+                           .Fixed(11, 1544712660400000000ULL)
+                           .Len(12, "app.crash")
+                           .out;
+  std::string scope_logs = Pb().Len(1, Pb().Len(1, "lib").out).Len(2, record).out;
+  std::string resource_logs =
+      Pb().Len(1, Pb().Len(1, KeyValue("service.name", StringValue("api"))).out)
+          .Len(2, scope_logs)
+          .out;
+  s = DecodeLogs(Pb().Len(1, resource_logs).out, false, logs);
+  ASSERT_TRUE(s.ok()) << s.message();
+  const model::LogRecord& p = logs[0].scopes[0].records[0];
+  EXPECT_EQ(p.severity_number, 17);
+  EXPECT_EQ(p.severity_text, "ERROR");
+  EXPECT_EQ(p.body.ToText(), "boom");
+  EXPECT_EQ(p.trace_id.size(), 16u);
+  EXPECT_EQ(p.span_id, std::string(8, '\x22'));
+  EXPECT_EQ(p.observed_time_unix_nano, 1544712660400000000u);
+  EXPECT_EQ(p.event_name, "app.crash");
+  EXPECT_EQ(p.attributes[0].value.i, 500);
+  // A wrong wire type is refused naming the field; a bad hex id in JSON too.
+  EXPECT_FALSE(
+      DecodeLogs(Pb().Len(1, Pb().Len(2, Pb().Len(2, Pb().Int(1, 5).out).out).out).out, false, logs)
+          .ok());
+  s = DecodeLogs(R"({"resourceLogs":[{"scopeLogs":[{"logRecords":[{"traceId":"xyz"}]}]}]})", true,
+                 logs);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("traceId"), std::string::npos) << s.message();
 }
 
 }  // namespace

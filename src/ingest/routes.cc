@@ -262,7 +262,10 @@ server::Response OtlpError(int http_status, int grpc_code, const std::string& me
 }
 
 // ExportMetricsServiceResponse, with partial_success only when something was rejected.
-server::Response OtlpSuccess(uint64_t rejected, const std::string& message, bool json) {
+// `rejected_field` is the JSON name of the partial success's count: rejectedDataPoints
+// (metrics), rejectedLogRecords (logs). In protobuf both are field 1.
+server::Response OtlpSuccess(uint64_t rejected, const std::string& message, bool json,
+                             std::string_view rejected_field) {
   server::Response r;
   r.status = 200;
   if (json) {
@@ -270,7 +273,7 @@ server::Response OtlpSuccess(uint64_t rejected, const std::string& message, bool
     if (rejected == 0) {
       r.body = "{}";
     } else {
-      r.body = fmt::format("{{\"partialSuccess\":{{\"rejectedDataPoints\":\"{}\",\"errorMessage\":",
+      r.body = fmt::format("{{\"partialSuccess\":{{\"{}\":\"{}\",\"errorMessage\":", rejected_field,
                            rejected);
       AppendJsonString(r.body, message);
       r.body += "}}";
@@ -351,17 +354,58 @@ Receivers::ExportOutcome Receivers::ExportOtlpMetrics(std::string_view body, boo
   return out;
 }
 
-void Receivers::RegisterOtlpRoutes(server::Router& router) const {
-  // The handler holds the state through a copy of this object.
-  Receivers self = *this;
+Receivers::ExportOutcome Receivers::ExportOtlpLogs(std::string_view body, bool json) const {
+  using Kind = ExportOutcome::Kind;
+  State& state = *state_;
+  auto count = [&](std::string_view outcome) {
+    state.metrics.requests.WithLabels({"otlp_logs", outcome}).Inc();
+  };
+  model::LogsSink* sink = state.services.Get<model::LogsSink>();
+  if (sink == nullptr) {
+    count("unavailable");
+    return {Kind::kNotReady, 0, "the log store is recovering; retry shortly"};
+  }
+  InFlight guard(state.in_flight);
+  if (guard.value() > state.options.max_concurrent_writes) {
+    count("throttled");
+    return {Kind::kBusy, 0,
+            fmt::format("more than {} concurrent write requests; retry later",
+                        state.options.max_concurrent_writes)};
+  }
+  std::vector<model::ResourceLogs> logs;
+  Status s = otlp::DecodeLogs(body, json, logs);
+  if (!s.ok()) {
+    count("invalid");
+    return {Kind::kInvalid, 0, s.message()};
+  }
+  model::LogsAppendResult result;
+  s = sink->AppendOtlpLogs(logs, result);
+  if (!s.ok()) {
+    count("unavailable");
+    return {Kind::kUnavailable, 0, s.message()};
+  }
+  ExportOutcome out;
+  out.rejected = result.rejected;
+  for (const std::string& e : result.errors) out.message += (out.message.empty() ? "" : "; ") + e;
+  count(out.rejected ? "partial" : "ok");
+  return out;
+}
+
+namespace {
+
+// POST `path`: an OTLP/HTTP export, protobuf or JSON by Content-Type, answered in the same
+// encoding with partial success and the status codes the OTLP/HTTP specification gives.
+void RegisterOtlpExport(server::Router& router, const std::string& path,
+                        std::string_view rejected_field, IngestMetrics* metrics,
+                        std::function<Receivers::ExportOutcome(std::string_view, bool)> export_fn) {
   router.HandleBlocking(
-      server::Method::kPost, "/v1/metrics", config::kScopeWrite,
-      [self](const server::Request& req, server::Response& resp) {
+      server::Method::kPost, path, config::kScopeWrite,
+      [metrics, export_fn, rejected_field](const server::Request& req, server::Response& resp) {
         std::string_view type = req.Header("Content-Type").value_or("");
         bool json = type.substr(0, 16) == "application/json";
         bool proto = type.substr(0, 22) == "application/x-protobuf" || type.empty();
         if (!json && !proto) {
-          self.state_->metrics.requests.WithLabels({"otlp", "invalid"}).Inc();
+          metrics->requests.WithLabels({"otlp", "invalid"}).Inc();
           resp = OtlpError(
               415, 3,
               fmt::format("unsupported Content-Type \"{}\" (want application/x-protobuf or "
@@ -370,11 +414,13 @@ void Receivers::RegisterOtlpRoutes(server::Router& router) const {
               false);
           return;
         }
-        using Kind = ExportOutcome::Kind;
-        ExportOutcome outcome = self.ExportOtlpMetrics(req.body(), json);
+        using Kind = Receivers::ExportOutcome::Kind;
+        Receivers::ExportOutcome outcome = export_fn(req.body(), json);
         // Status codes and retry advice per the OTLP/HTTP specification.
         switch (outcome.kind) {
-          case Kind::kStored: resp = OtlpSuccess(outcome.rejected, outcome.message, json); return;
+          case Kind::kStored:
+            resp = OtlpSuccess(outcome.rejected, outcome.message, json, rejected_field);
+            return;
           case Kind::kInvalid: resp = OtlpError(400, 3, outcome.message, json); return;
           case Kind::kNotReady:
             resp = OtlpError(503, 14, outcome.message, json);
@@ -390,11 +436,11 @@ void Receivers::RegisterOtlpRoutes(server::Router& router) const {
             return;
         }
       },
-      "/v1/metrics");
+      path);
   // The server's own refusals on this route (401, 403, a body it cannot decode) as
   // google.rpc.Status too, in the encoding the client sent, as OTLP/HTTP specifies.
-  router.ShapeErrors("/v1/metrics", [](const server::Request& req, int status,
-                                       std::string_view /*type*/, std::string_view message) {
+  router.ShapeErrors(path, [](const server::Request& req, int status, std::string_view /*type*/,
+                              std::string_view message) {
     bool json = req.Header("Content-Type").value_or("").substr(0, 16) == "application/json";
     int code = status == 401   ? 16  // UNAUTHENTICATED
                : status == 403 ? 7   // PERMISSION_DENIED
@@ -402,6 +448,19 @@ void Receivers::RegisterOtlpRoutes(server::Router& router) const {
                                : 3;  // INVALID_ARGUMENT
     return OtlpError(status, code, std::string(message), json);
   });
+}
+
+}  // namespace
+
+void Receivers::RegisterOtlpRoutes(server::Router& router) const {
+  // The handlers hold the state through copies of this object.
+  Receivers self = *this;
+  RegisterOtlpExport(
+      router, "/v1/metrics", "rejectedDataPoints", &state_->metrics,
+      [self](std::string_view body, bool json) { return self.ExportOtlpMetrics(body, json); });
+  RegisterOtlpExport(
+      router, "/v1/logs", "rejectedLogRecords", &state_->metrics,
+      [self](std::string_view body, bool json) { return self.ExportOtlpLogs(body, json); });
 }
 
 }  // namespace pharos::ingest

@@ -3,7 +3,8 @@
 // Contract:
 // - Store::Open opens (or creates) the log store under Options::dir; its records are log
 //   lines: the stream's labels, a time in nanoseconds, the column "line" and, per
-//   structured-metadata entry, a column of that name. Acknowledged pushes survive kill -9
+//   structured-metadata entry, a column of that name. OTLP logs arrive through
+//   Store::AppendOtlpLogs (see the class). Acknowledged pushes survive kill -9
 //   (colstore's contract).
 // - RegisterRoutes serves, once a logs::Store is published in `services` (503 before):
 //     POST /loki/api/v1/push            Loki's JSON push (gzip as Content-Encoding); 204;
@@ -45,11 +46,20 @@ struct Options {
   colstore::Limits limits;
 };
 
-class Store {
+/// The log store; as a model::LogsSink it takes OTLP logs (HTTP and gRPC), mapped as
+/// Loki 3's OTLP endpoint maps them: the resource attributes Loki indexes by default
+/// (service.name, service.namespace, service.instance.id, deployment.environment, cloud and
+/// k8s names) become stream labels with '.' as '_' (service_name="unknown_service" when
+/// absent); the line is the body (a string as it is, other values as JSON); severity_text,
+/// trace_id and span_id (hex), the scope's name and version, every other resource
+/// attribute and every log attribute become structured metadata (names with '.' as '_').
+class Store : public model::LogsSink {
  public:
   static Result<std::unique_ptr<Store>> Open(const Options& options, selfmon::Registry& registry);
   colstore::Store& records() { return *records_; }
   Status Close() { return records_->Close(); }
+  Status AppendOtlpLogs(std::span<const model::ResourceLogs> logs,
+                        model::LogsAppendResult& result) override;
 
  private:
   std::unique_ptr<colstore::Store> records_;

@@ -149,6 +149,48 @@ struct InstrumentationScope {
 /// The attribute called `key`, or nullptr.
 const AnyValue* FindAttribute(const Attributes& attributes, std::string_view key);
 
+// ---- logs ----
+
+/// OpenTelemetry's LogRecord (FIELDS.md section 5). Ids are raw bytes (16 and 8 when set).
+struct LogRecord {
+  uint64_t time_unix_nano = 0;
+  uint64_t observed_time_unix_nano = 0;
+  int32_t severity_number = 0;
+  std::string severity_text;
+  AnyValue body;
+  Attributes attributes;
+  uint32_t dropped_attributes_count = 0;
+  uint32_t flags = 0;
+  std::string trace_id;
+  std::string span_id;
+  std::string event_name;
+};
+
+struct ScopeLogs {
+  InstrumentationScope scope;
+  std::vector<LogRecord> records;
+};
+
+struct ResourceLogs {
+  Resource resource;
+  std::vector<ScopeLogs> scopes;
+};
+
+struct LogsAppendResult {
+  uint64_t accepted = 0;
+  uint64_t rejected = 0;
+  std::vector<std::string> errors;  // the first few, each naming the stream and the reason
+};
+
+/// Where OTLP log receivers (HTTP and gRPC) write.
+class LogsSink {
+ public:
+  virtual ~LogsSink() = default;
+  /// OK means what was accepted survives a kill -9; a failure to make anything durable is
+  /// Unavailable. `result` is filled even when an error is returned.
+  virtual Status AppendOtlpLogs(std::span<const ResourceLogs> logs, LogsAppendResult& result) = 0;
+};
+
 // ---- metrics ----
 
 struct Sample {

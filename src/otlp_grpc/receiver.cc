@@ -33,7 +33,8 @@ void PutBytesField(std::string& out, int field, std::string_view bytes) {
 // ExportMetricsServiceResponse { ExportMetricsPartialSuccess partial_success = 1 {
 // int64 rejected_data_points = 1; string error_message = 2; } }, the field only when
 // something was rejected (an empty message otherwise, as the specification asks).
-std::string MetricsResponse(uint64_t rejected, std::string_view message) {
+// ExportLogsServiceResponse has the same shape (rejected_log_records = 1).
+std::string PartialSuccessResponse(uint64_t rejected, std::string_view message) {
   std::string out;
   if (rejected == 0) return out;
   std::string partial;
@@ -227,9 +228,10 @@ ExportCall::ExportCall(ReceiverImpl& owner, grpc::GenericCallbackServerContext* 
     End(auth);
     return;
   }
-  if (service_ != "metrics") {
+  if (service_ == "traces") {
     End({grpc::StatusCode::UNIMPLEMENTED,
-         fmt::format("Pharos does not store OTLP {} yet (only metrics); {} is not served", service_,
+         fmt::format("Pharos does not store OTLP traces yet (metrics and logs only); {} is not "
+                     "served",
                      method)});
     return;
   }
@@ -255,10 +257,12 @@ void ExportCall::Export() {
     body.append(reinterpret_cast<const char*>(s.begin()), s.size());
   }
   using Kind = ingest::Receivers::ExportOutcome::Kind;
-  ingest::Receivers::ExportOutcome outcome = owner_.receivers().ExportOtlpMetrics(body, false);
+  ingest::Receivers::ExportOutcome outcome =
+      service_ == "logs" ? owner_.receivers().ExportOtlpLogs(body, false)
+                         : owner_.receivers().ExportOtlpMetrics(body, false);
   switch (outcome.kind) {
     case Kind::kStored: {
-      std::string encoded = MetricsResponse(outcome.rejected, outcome.message);
+      std::string encoded = PartialSuccessResponse(outcome.rejected, outcome.message);
       grpc::Slice slice(encoded);
       response_ = grpc::ByteBuffer(&slice, 1);
       owner_.Count(service_, grpc::StatusCode::OK);
