@@ -29,27 +29,6 @@ enum Encoding : uint8_t {
   kConst = 3,    // one value for every present row
 };
 
-void PutFixed32(std::string& out, uint32_t v) {
-  char b[4];
-  std::memcpy(b, &v, 4);
-  out.append(b, 4);
-}
-void PutFixed64(std::string& out, uint64_t v) {
-  char b[8];
-  std::memcpy(b, &v, 8);
-  out.append(b, 8);
-}
-uint32_t Fixed32(const char* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-uint64_t Fixed64(const char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
-
 Status Corrupt(std::string_view what) {
   return DataLoss(fmt::format("corrupt colstore segment: {}", what));
 }
@@ -360,18 +339,18 @@ Result<std::unique_ptr<Segment>> Segment::Open(Env& env, const std::string& path
 Result<std::unique_ptr<Segment>> Segment::Parse(std::string_view data) {
   if (data.size() < kHeaderBytes + kTrailerBytes) return Corrupt("shorter than header and trailer");
   if (std::memcmp(data.data(), kSegmentMagic, 8) != 0) return Corrupt("bad magic");
-  if (Fixed32(data.data() + 8) != kSegmentVersion) return Corrupt("header version");
+  if (DecodeFixed32(data.data() + 8) != kSegmentVersion) return Corrupt("header version");
   const char* t = data.data() + data.size() - kTrailerBytes;
   if (std::memcmp(t + 20, kSegmentMagic, 8) != 0) return Corrupt("bad trailing magic");
-  if (Fixed32(t + 16) != kSegmentVersion)
-    return Corrupt(fmt::format("unknown version {}", Fixed32(t + 16)));
-  uint64_t footer_offset = Fixed64(t);
-  uint64_t footer_len = Fixed32(t + 8);
+  if (DecodeFixed32(t + 16) != kSegmentVersion)
+    return Corrupt(fmt::format("unknown version {}", DecodeFixed32(t + 16)));
+  uint64_t footer_offset = DecodeFixed64(t);
+  uint64_t footer_len = DecodeFixed32(t + 8);
   uint64_t end = data.size() - kTrailerBytes;
   if (footer_offset < kHeaderBytes || footer_offset > end || footer_len != end - footer_offset)
     return Corrupt("footer out of bounds");
   std::string_view footer = data.substr(footer_offset, footer_len);
-  if (Crc32c(footer) != Fixed32(t + 12)) return Corrupt("footer checksum mismatch");
+  if (Crc32c(footer) != DecodeFixed32(t + 12)) return Corrupt("footer checksum mismatch");
   auto seg = std::unique_ptr<Segment>(new Segment());
   seg->data_ = data;
   SegmentInfo& info = seg->info_;
@@ -431,7 +410,7 @@ Status Segment::ReadBlock(const BlockRef& ref, const std::function<bool(std::str
   out.times.clear();
   out.names.clear();
   std::string_view block = data_.substr(ref.offset, ref.length);
-  uint32_t stored_crc = Fixed32(block.data() + block.size() - 4);
+  uint32_t stored_crc = DecodeFixed32(block.data() + block.size() - 4);
   block.remove_suffix(4);
   if (Crc32c(block) != stored_crc) return Corrupt(fmt::format("block at {}: checksum", ref.offset));
   auto bad = [&](std::string_view what) {
@@ -439,7 +418,8 @@ Status Segment::ReadBlock(const BlockRef& ref, const std::function<bool(std::str
   };
   ByteReader r(block);
   std::string_view rows_bytes;
-  if (!r.Bytes(4, rows_bytes) || Fixed32(rows_bytes.data()) != ref.rows) return bad("row count");
+  if (!r.Bytes(4, rows_bytes) || DecodeFixed32(rows_bytes.data()) != ref.rows)
+    return bad("row count");
   uint32_t rows = ref.rows;
   uint64_t ncols;
   if (!r.Uvarint(ncols) || ncols > block.size()) return bad("column count");

@@ -1,10 +1,11 @@
-// Varints (LEB128, zigzag for signed) and a bounds-checked reader of byte strings: the
-// encoding every Pharos format uses for integers.
+// Varints (LEB128, zigzag for signed), fixed-width little-endian integers and a
+// bounds-checked reader of byte strings: the encodings every Pharos format uses for integers.
 //
 // Contract: writers append; the reader never reads past its view and reports failure
 // instead (a false return), so corrupt input cannot crash or loop.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -28,6 +29,31 @@ inline int64_t UnZigZag(uint64_t v) {
 }
 
 inline void PutVarint(std::string& out, int64_t v) { PutUvarint(out, ZigZag(v)); }
+
+// Fixed-width little-endian integers (every Pharos format is little-endian, as is every
+// machine it builds for).
+static_assert(std::endian::native == std::endian::little, "formats assume little-endian");
+inline void PutFixed32(std::string& out, uint32_t v) {
+  char b[4];
+  std::memcpy(b, &v, 4);
+  out.append(b, 4);
+}
+inline void PutFixed64(std::string& out, uint64_t v) {
+  char b[8];
+  std::memcpy(b, &v, 8);
+  out.append(b, 8);
+}
+/// Reads 4 (8) bytes at `p`; the caller has checked they are there.
+inline uint32_t DecodeFixed32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline uint64_t DecodeFixed64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
 
 class ByteReader {
  public:

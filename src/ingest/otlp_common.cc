@@ -68,44 +68,38 @@ Status DecodeAnyValue(std::string_view data, model::AnyValue& out, int depth) {
         break;
       case 2:
         if (t != WireType::kVarint || !r.Varint(u)) return Malformed("AnyValue.bool_value");
-        out = model::AnyValue();
-        out.type = Type::kBool;
+        out.Reset(Type::kBool);
         out.b = u != 0;
         break;
       case 3:
         if (t != WireType::kVarint || !r.Varint(u)) return Malformed("AnyValue.int_value");
-        out = model::AnyValue();
-        out.type = Type::kInt;
+        out.Reset(Type::kInt);
         out.i = static_cast<int64_t>(u);
         break;
       case 4: {
         double d;
         if (t != WireType::kFixed64 || !r.Double(d)) return Malformed("AnyValue.double_value");
-        out = model::AnyValue();
-        out.type = Type::kDouble;
+        out.Reset(Type::kDouble);
         out.d = d;
         break;
       }
       case 5:
         if (t != WireType::kLen || !r.Bytes(sv)) return Malformed("AnyValue.array_value");
-        out = model::AnyValue();
-        out.type = Type::kArray;
+        out.Reset(Type::kArray);
         PHAROS_RETURN_IF_ERROR(EachValue(sv, "ArrayValue", [&](std::string_view item) {
           return DecodeAnyValue(item, out.array.emplace_back(), depth + 1);
         }));
         break;
       case 6:
         if (t != WireType::kLen || !r.Bytes(sv)) return Malformed("AnyValue.kvlist_value");
-        out = model::AnyValue();
-        out.type = Type::kKvList;
+        out.Reset(Type::kKvList);
         PHAROS_RETURN_IF_ERROR(EachValue(sv, "KeyValueList", [&](std::string_view item) {
           return DecodeKeyValue(item, out.kvlist.emplace_back(), depth + 1);
         }));
         break;
       case 7:
         if (t != WireType::kLen || !r.Bytes(sv)) return Malformed("AnyValue.bytes_value");
-        out = model::AnyValue();
-        out.type = Type::kBytes;
+        out.Reset(Type::kBytes);
         out.str.assign(sv);
         break;
       default:  // 8, string_value_strindex, is for profiles only: the value stays absent
@@ -339,31 +333,25 @@ Status DecodeAnyValueJson(element v, model::AnyValue& out, int depth) {
     if (key == "stringValue" && value.is_string()) {
       out = model::AnyValue::String(std::string(value.get_string().value()));
     } else if (key == "boolValue" && value.is_bool()) {
-      out = model::AnyValue();
-      out.type = Type::kBool;
+      out.Reset(Type::kBool);
       out.b = value.get_bool().value();
     } else if (key == "intValue") {
-      out = model::AnyValue();
-      out.type = Type::kInt;
+      out.Reset(Type::kInt);
       if (!JsonInt64(value, out.i)) return BadJson("AnyValue.intValue", "an integer");
     } else if (key == "doubleValue") {
-      out = model::AnyValue();
-      out.type = Type::kDouble;
+      out.Reset(Type::kDouble);
       if (!JsonDouble(value, out.d)) return BadJson("AnyValue.doubleValue", "a number");
     } else if (key == "bytesValue" && value.is_string()) {
-      out = model::AnyValue();
-      out.type = Type::kBytes;
+      out.Reset(Type::kBytes);
       if (!Base64Decode(value.get_string().value(), out.str))
         return BadJson("AnyValue.bytesValue", "base64");
     } else if (key == "arrayValue") {
-      out = model::AnyValue();
-      out.type = Type::kArray;
+      out.Reset(Type::kArray);
       PHAROS_RETURN_IF_ERROR(EachJsonValue(value, [&](element item) {
         return DecodeAnyValueJson(item, out.array.emplace_back(), depth + 1);
       }));
     } else if (key == "kvlistValue") {
-      out = model::AnyValue();
-      out.type = Type::kKvList;
+      out.Reset(Type::kKvList);
       PHAROS_RETURN_IF_ERROR(EachJsonValue(value, [&](element item) {
         return DecodeKeyValueJson(item, out.kvlist.emplace_back(), depth + 1);
       }));

@@ -75,6 +75,24 @@ struct JsonEnvelopeVisitor {
 Status DecodeEnvelopeJson(std::string_view body, const JsonEnvelopeNames& names,
                           const JsonEnvelopeVisitor& visit);
 
+/// The resource and scope callbacks every signal's visitor shares: they open a group in
+/// `groups` (a vector of {resource, scopes}) and a scope (a {scope, items}) in its last
+/// group, for the item callback to fill.
+template <typename Groups>
+auto CollectResource(Groups& groups) {
+  return [&groups](model::Resource&& r) {
+    groups.emplace_back().resource = std::move(r);
+    return Status::Ok();
+  };
+}
+template <typename Groups>
+auto CollectScope(Groups& groups) {
+  return [&groups](model::InstrumentationScope&& s) {
+    groups.back().scopes.emplace_back().scope = std::move(s);
+    return Status::Ok();
+  };
+}
+
 /// Calls fn(object) for each element of the array `field` of `o` (absent is empty).
 template <typename Fn>
 Status EachJsonObject(simdjson::dom::object o, const char* field, Fn fn) {

@@ -165,20 +165,11 @@ Status DecodeJson(std::string_view body, Request& out) {
   static constexpr JsonEnvelopeNames kNames = {"resourceMetrics", "scopeMetrics", "metrics"};
   return DecodeEnvelopeJson(
       body, kNames,
-      {.resource =
-           [&out](model::Resource&& r) {
-             out.resources.emplace_back().resource = std::move(r);
-             return Status::Ok();
-           },
-       .scope =
-           [&out](model::InstrumentationScope&& s) {
-             out.resources.back().scopes.emplace_back().scope = std::move(s);
-             return Status::Ok();
-           },
-       .item =
-           [&out](object metric) {
-             return DecodeMetric(metric, out.resources.back().scopes.back().metrics.emplace_back());
-           }});
+      {.resource = CollectResource(out.resources),
+       .scope = CollectScope(out.resources),
+       .item = [&out](object metric) {
+         return DecodeMetric(metric, out.resources.back().scopes.back().metrics.emplace_back());
+       }});
 }
 
 }  // namespace pharos::ingest::otlp

@@ -111,14 +111,8 @@ Status DecodeLogRecordJson(simdjson::dom::object o, model::LogRecord& rec) {
 
 Status DecodeLogs(std::string_view body, bool json, std::vector<model::ResourceLogs>& out) {
   out.clear();
-  auto on_resource = [&out](model::Resource&& r) {
-    out.emplace_back().resource = std::move(r);
-    return Status::Ok();
-  };
-  auto on_scope = [&out](model::InstrumentationScope&& s) {
-    out.back().scopes.emplace_back().scope = std::move(s);
-    return Status::Ok();
-  };
+  auto on_resource = CollectResource(out);
+  auto on_scope = CollectScope(out);
   if (json) {
     return DecodeEnvelopeJson(
         body, {"resourceLogs", "scopeLogs", "logRecords"},

@@ -252,22 +252,13 @@ Status DecodeProto(std::string_view body, Request& out) {
   out.resources.clear();
   static constexpr EnvelopeNames kNames = {"ExportMetricsServiceRequest", "ResourceMetrics",
                                            "ScopeMetrics"};
-  return DecodeEnvelope(
-      body, kNames,
-      {.resource =
-           [&out](model::Resource&& r) {
-             out.resources.emplace_back().resource = std::move(r);
-             return Status::Ok();
-           },
-       .scope =
-           [&out](model::InstrumentationScope&& s) {
-             out.resources.back().scopes.emplace_back().scope = std::move(s);
-             return Status::Ok();
-           },
-       .item =
-           [&out](std::string_view metric) {
-             return DecodeMetric(metric, out.resources.back().scopes.back().metrics.emplace_back());
-           }});
+  return DecodeEnvelope(body, kNames,
+                        {.resource = CollectResource(out.resources),
+                         .scope = CollectScope(out.resources),
+                         .item = [&out](std::string_view metric) {
+                           return DecodeMetric(
+                               metric, out.resources.back().scopes.back().metrics.emplace_back());
+                         }});
 }
 
 }  // namespace pharos::ingest::otlp

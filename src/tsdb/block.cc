@@ -18,21 +18,6 @@
 namespace pharos::tsdb {
 namespace {
 
-void PutFixed(std::string& out, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-static_assert(std::endian::native == std::endian::little, "block reads assume little-endian");
-uint32_t U32(const char* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-uint64_t U64(const char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
-
 // Appends one index section to the block file, folding its bytes into the section's CRC.
 class SectionWriter {
  public:
@@ -51,9 +36,9 @@ class SectionWriter {
   /// Flushes and appends the section's reference (offset, length, CRC) to `footer`.
   Status Finish(std::string& footer) {
     PHAROS_RETURN_IF_ERROR(Flush());
-    PutFixed(footer, offset_, 8);
-    PutFixed(footer, length_, 8);
-    PutFixed(footer, crc_, 4);
+    PutFixed64(footer, offset_);
+    PutFixed64(footer, length_);
+    PutFixed32(footer, crc_);
     return Status::Ok();
   }
 
@@ -195,9 +180,9 @@ Status BlockWriter::WriteIndex() {
         return ResourceExhausted("block frame exceeds 4 GiB");
       }
       entry.clear();
-      PutFixed(entry, f.offset, 8);
-      PutFixed(entry, f.compressed, 4);
-      PutFixed(entry, f.raw, 4);
+      PutFixed64(entry, f.offset);
+      PutFixed32(entry, f.compressed);
+      PutFixed32(entry, f.raw);
       PHAROS_RETURN_IF_ERROR(w.Put(entry));
     }
     PHAROS_RETURN_IF_ERROR(w.Finish(footer));
@@ -263,7 +248,7 @@ Status BlockWriter::WriteIndex() {
     PHAROS_RETURN_IF_ERROR(status);
     for (uint32_t off : offsets) PHAROS_RETURN_IF_ERROR(w.PutU32(off));
     entry.clear();
-    PutFixed(entry, static_cast<uint64_t>(base_t), 8);
+    PutFixed64(entry, static_cast<uint64_t>(base_t));
     PHAROS_RETURN_IF_ERROR(w.Put(entry));
     PHAROS_RETURN_IF_ERROR(w.PutU32(static_cast<uint32_t>(num_series_)));
     PHAROS_RETURN_IF_ERROR(w.Finish(footer));
@@ -316,16 +301,16 @@ Status BlockWriter::WriteIndex() {
       uint32_t end = first;
       while (end < order.size() && name_of(end) == name_of(first)) ++end;
       ++num_names;
-      PutFixed(names, name_of(first), 4);
-      PutFixed(names, first, 4);
-      PutFixed(names, end - first, 4);
-      PutFixed(names, 0, 4);
+      PutFixed32(names, name_of(first));
+      PutFixed32(names, first);
+      PutFixed32(names, end - first);
+      PutFixed32(names, 0);
       first = end;
     }
     for (uint32_t p : order) {
-      PutFixed(values, static_cast<uint32_t>(pair_keys[p]), 4);
-      PutFixed(values, pair_counts[p], 4);
-      PutFixed(values, start[p] * 4, 8);
+      PutFixed32(values, static_cast<uint32_t>(pair_keys[p]));
+      PutFixed32(values, pair_counts[p]);
+      PutFixed64(values, start[p] * 4);
     }
     SectionWriter w(*file_);
     PHAROS_RETURN_IF_ERROR(w.PutU32(num_names));
@@ -333,8 +318,8 @@ Status BlockWriter::WriteIndex() {
     PHAROS_RETURN_IF_ERROR(w.Put(values));
     PHAROS_RETURN_IF_ERROR(w.Finish(footer));
   }
-  PutFixed(footer, Crc32c(footer), 4);
-  PutFixed(footer, kBlockVersion, 4);
+  PutFixed32(footer, Crc32c(footer));
+  PutFixed32(footer, kBlockVersion);
   footer.append(kBlockMagic, sizeof(kBlockMagic));
   PHAROS_RETURN_IF_ERROR(file_->Append(footer));
   PHAROS_RETURN_IF_ERROR(file_->Sync());
@@ -416,7 +401,7 @@ Status CheckTrailer(std::string_view data, uint32_t& version) {
       std::memcmp(data.data() + data.size() - 8, kBlockMagic, sizeof(kBlockMagic)) != 0) {
     return DataLoss("block data file has a bad magic");
   }
-  version = U32(data.data() + data.size() - kBlockTrailerBytes);
+  version = DecodeFixed32(data.data() + data.size() - kBlockTrailerBytes);
   return Status::Ok();
 }
 
@@ -451,13 +436,13 @@ Status Block::Load(Env* env) {
   }
   const char* footer = data.data() + data.size() - kBlockFooterBytes;
   uint64_t refs_bytes = kBlockSections * kBlockSectionRefBytes;
-  if (Crc32c(std::string_view(footer, refs_bytes)) != U32(footer + refs_bytes)) {
+  if (Crc32c(std::string_view(footer, refs_bytes)) != DecodeFixed32(footer + refs_bytes)) {
     return DataLoss("block footer checksum mismatch");
   }
   uint64_t index_end = data.size() - kBlockFooterBytes;
   for (int s = 0; s < kNumSections; ++s) {
     const char* p = footer + s * kBlockSectionRefBytes;
-    sections_[s] = {U64(p), U64(p + 8), U32(p + 16)};
+    sections_[s] = {DecodeFixed64(p), DecodeFixed64(p + 8), DecodeFixed32(p + 16)};
     if (sections_[s].offset < sizeof(kBlockMagic) || sections_[s].offset > index_end ||
         sections_[s].length > index_end - sections_[s].offset) {
       return DataLoss("block index section lies outside the file");
@@ -472,7 +457,7 @@ Status Block::Load(Env* env) {
   auto counted = [&](Section s, uint64_t entry_bytes, uint64_t& count) {
     const SectionRef& ref = sections_[s];
     if (ref.length < 4) return false;
-    count = U32(data.data() + ref.offset + ref.length - 4);
+    count = DecodeFixed32(data.data() + ref.offset + ref.length - 4);
     return count * entry_bytes <= ref.length - 4;
   };
   if (!counted(kSymbols, 4, num_symbols_)) return DataLoss("bad block symbol table");
@@ -481,7 +466,7 @@ Status Block::Load(Env* env) {
   }
   const SectionRef& labels = sections_[kLabels];
   if (labels.length < 4) return DataLoss("bad block label table");
-  num_names_ = U32(data.data() + labels.offset);
+  num_names_ = DecodeFixed32(data.data() + labels.offset);
   if (static_cast<uint64_t>(num_names_) * kLabelEntryBytes > labels.length - 4 ||
       (labels.length - 4) % kLabelEntryBytes != 0) {
     return DataLoss("bad block label table");
@@ -519,7 +504,7 @@ std::string_view Block::Symbol(uint32_t id) const {
   const SectionRef& ref = sections_[kSymbols];
   std::string_view sec = file_->data().substr(ref.offset, ref.length);
   uint64_t table = sec.size() - 4 - 4 * num_symbols_;
-  uint32_t off = U32(sec.data() + table + 4 * static_cast<uint64_t>(id));
+  uint32_t off = DecodeFixed32(sec.data() + table + 4 * static_cast<uint64_t>(id));
   ByteReader r(sec.substr(0, table), off);
   std::string_view out;
   return off < table && r.String(out) ? out : std::string_view();
@@ -531,8 +516,8 @@ Status Block::Entry(uint64_t series, SeriesEntry& out) const {
   PHAROS_RETURN_IF_ERROR(View(kSymbols, symbols));
   if (series >= num_series_) return DataLoss(fmt::format("{}: no series {}", dir_, series));
   uint64_t table = sec.size() - 12 - 4 * num_series_;
-  uint32_t off = U32(sec.data() + table + 4 * series);
-  int64_t base_t = static_cast<int64_t>(U64(sec.data() + sec.size() - 12));
+  uint32_t off = DecodeFixed32(sec.data() + table + 4 * series);
+  int64_t base_t = static_cast<int64_t>(DecodeFixed64(sec.data() + sec.size() - 12));
   uint64_t span = 0;
   ByteReader r(sec.substr(0, table), off);
   uint64_t labels = 0, frame = 0, offset = 0, length = 0;
@@ -552,7 +537,7 @@ Status Block::Entry(uint64_t series, SeriesEntry& out) const {
     return DataLoss(fmt::format("{}: bad location of series {}", dir_, series));
   }
   const char* f = file_->data().data() + sections_[kFrames].offset + frame * kFrameEntryBytes;
-  if (offset + length > U32(f + 12)) {
+  if (offset + length > DecodeFixed32(f + 12)) {
     return DataLoss(fmt::format("{}: series {} lies outside its frame", dir_, series));
   }
   // Wrapping arithmetic: a damaged entry gives wrong times, never undefined behaviour.
@@ -583,7 +568,8 @@ Labels Block::LabelsOf(const SeriesEntry& e) const {
 
 Status Block::FrameData(uint32_t frame, std::string& out) const {
   const char* f = file_->data().data() + sections_[kFrames].offset + frame * kFrameEntryBytes;
-  uint64_t offset = U64(f), compressed = U32(f + 8), raw = U32(f + 12);
+  uint64_t offset = DecodeFixed64(f), compressed = DecodeFixed32(f + 8),
+           raw = DecodeFixed32(f + 12);
   if (offset < sizeof(kBlockMagic) || offset + compressed > sections_[kSymbols].offset) {
     return DataLoss(fmt::format("{}: frame {} lies outside the data", dir_, frame));
   }
@@ -615,7 +601,7 @@ Status Block::Read(const SeriesEntry& e, int64_t mint, int64_t maxt, FrameCache&
 
 Block::NameEntry Block::Name(uint32_t i) const {
   const char* p = file_->data().data() + sections_[kLabels].offset + 4 + i * kLabelEntryBytes;
-  NameEntry e{U32(p), U32(p + 4), U32(p + 8)};
+  NameEntry e{DecodeFixed32(p), DecodeFixed32(p + 4), DecodeFixed32(p + 8)};
   uint64_t values = (sections_[kLabels].length - 4) / kLabelEntryBytes - num_names_;
   if (static_cast<uint64_t>(e.first_value) + e.value_count > values) e.value_count = 0;
   return e;
@@ -639,9 +625,9 @@ uint32_t Block::FindName(std::string_view name) const {
 void Block::Value(uint32_t i, uint32_t& value_sym, uint32_t& count, uint64_t& offset) const {
   const char* p = file_->data().data() + sections_[kLabels].offset + 4 +
                   (static_cast<uint64_t>(num_names_) + i) * kLabelEntryBytes;
-  value_sym = U32(p);
-  count = U32(p + 4);
-  offset = U64(p + 8);
+  value_sym = DecodeFixed32(p);
+  count = DecodeFixed32(p + 4);
+  offset = DecodeFixed64(p + 8);
 }
 
 Status Block::AppendPostings(uint32_t value, std::vector<uint64_t>& out) const {
@@ -655,7 +641,7 @@ Status Block::AppendPostings(uint32_t value, std::vector<uint64_t>& out) const {
   const char* p = file_->data().data() + ref.offset + offset;
   size_t before = out.size();
   out.resize(before + count);
-  for (uint32_t k = 0; k < count; ++k) out[before + k] = U32(p + 4 * k);
+  for (uint32_t k = 0; k < count; ++k) out[before + k] = DecodeFixed32(p + 4 * k);
   return Status::Ok();
 }
 

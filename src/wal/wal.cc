@@ -12,27 +12,16 @@
 
 #include "common/log.h"
 #include "common/mutex.h"
+#include "common/varint.h"
 #include "wal/wal_format.h"
 
 namespace pharos::wal {
 namespace {
 
-void PutU32(std::string& out, uint32_t v) {
-  char b[4];
-  std::memcpy(b, &v, 4);  // the format is little-endian, as is every machine we build for
-  out.append(b, 4);
-}
-
-uint32_t GetU32(const char* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
 std::string SegmentHeader() {
   std::string h;
-  PutU32(h, kSegmentMagic);
-  PutU32(h, kFormatVersion);
+  PutFixed32(h, kSegmentMagic);
+  PutFixed32(h, kFormatVersion);
   return h;
 }
 
@@ -236,8 +225,8 @@ class WalImpl final : public Wal {
         if (!keep.ok()) return keep.status();
         if (!*keep || kept.empty()) return Status::Ok();
         ++report.records_kept;
-        PutU32(buffer, static_cast<uint32_t>(kept.size()));
-        PutU32(buffer, Crc32c(kept));
+        PutFixed32(buffer, static_cast<uint32_t>(kept.size()));
+        PutFixed32(buffer, Crc32c(kept));
         buffer += kept;
         if (buffer.size() >= (1u << 20)) {
           PHAROS_RETURN_IF_ERROR((*out)->Append(buffer));
@@ -302,8 +291,8 @@ class WalImpl final : public Wal {
       for (Writer* q : writers_) {
         if (q != &w && batch_.size() > (4u << 20)) break;  // bound one write
         for (std::string_view r : q->records) {
-          PutU32(batch_, static_cast<uint32_t>(r.size()));
-          PutU32(batch_, Crc32c(r));
+          PutFixed32(batch_, static_cast<uint32_t>(r.size()));
+          PutFixed32(batch_, Crc32c(r));
           batch_.append(r.data(), r.size());
           ++count;
         }
@@ -477,13 +466,13 @@ class WalImpl final : public Wal {
         problem = "empty segment";
       return Status::Ok();
     }
-    if (GetU32(data.data()) != kSegmentMagic) {
+    if (DecodeFixed32(data.data()) != kSegmentMagic) {
       problem = "bad segment magic";
       return Status::Ok();
     }
-    if (GetU32(data.data() + 4) != kFormatVersion) {
+    if (DecodeFixed32(data.data() + 4) != kFormatVersion) {
       return DataLoss(fmt::format("WAL segment format version {} is not supported (want {})",
-                                  GetU32(data.data() + 4), kFormatVersion));
+                                  DecodeFixed32(data.data() + 4), kFormatVersion));
     }
     uint64_t pos = kSegmentHeaderBytes;
     good_end = pos;
@@ -492,8 +481,8 @@ class WalImpl final : public Wal {
         problem = "torn record header";
         return Status::Ok();
       }
-      uint32_t length = GetU32(data.data() + pos);
-      uint32_t crc = GetU32(data.data() + pos + 4);
+      uint32_t length = DecodeFixed32(data.data() + pos);
+      uint32_t crc = DecodeFixed32(data.data() + pos + 4);
       if (length == 0) {
         problem = "zero-length record";
         return Status::Ok();
