@@ -121,10 +121,7 @@ struct AnyValue {
 
   static AnyValue String(std::string s);
   /// Empties the value and gives it type `t` (a oneof member arriving replaces the last).
-  void Reset(Type t) {
-    *this = AnyValue();
-    type = t;
-  }
+  void Reset(Type t);
   /// The value as text, the way Prometheus's OTLP translator turns an attribute into a
   /// label value: strings as they are, numbers and bools printed, bytes as base64, arrays
   /// and maps as JSON.

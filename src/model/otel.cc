@@ -15,6 +15,11 @@ AnyValue AnyValue::String(std::string s) {
   return v;
 }
 
+void AnyValue::Reset(Type t) {
+  *this = AnyValue();
+  type = t;
+}
+
 std::string AnyValue::ToText() const {
   switch (type) {
     case Type::kEmpty: return {};
