@@ -141,7 +141,8 @@ class StoreImpl : public Store {
         continue;
       }
       std::string key = internal::StreamKey(labels);
-      if (!head->Has(key) && head->StreamCount() + new_streams >= options_.limits.max_streams) {
+      bool existing = head->Has(key);
+      if (!existing && head->StreamCount() + new_streams >= options_.limits.max_streams) {
         refuse("streams", in.records.size(),
                fmt::format("stream {} refused: the store holds {} streams (limit max_streams)",
                            model::FormatLabelsBounded(labels, 256), options_.limits.max_streams));
@@ -156,7 +157,7 @@ class StoreImpl : public Store {
         }
       }
       if (!a.records.empty()) {
-        if (!head->Has(a.key)) ++new_streams;
+        if (!existing) ++new_streams;
         accepted.push_back(std::move(a));
       }
     }
@@ -193,14 +194,10 @@ class StoreImpl : public Store {
     ScanStats stats;
     internal::Selection sel{plan.mint_ns,         plan.maxt_ns, plan.backward,
                             plan.columns.empty(), plan.columns, plan.filters};
-    std::vector<std::shared_ptr<const Segment>> segments;
-    std::shared_ptr<Head> head, cutting;
-    {
-      MutexLock lock(state_mu_);
-      segments = segments_;
-      head = head_;
-      cutting = cutting_;
-    }
+    View view = Snapshot();
+    const auto& segments = view.segments;
+    const std::shared_ptr<Head>& head = view.head;
+    const std::shared_ptr<Head>& cutting = view.cutting;
     std::vector<std::unique_ptr<internal::Cursor>> cursors;
     for (const auto& seg : segments) {
       const internal::SegmentInfo& info = seg->info();
@@ -255,14 +252,10 @@ class StoreImpl : public Store {
 
   Result<std::vector<model::Labels>> Streams(std::span<const model::Matcher> matchers,
                                              int64_t mint_ns, int64_t maxt_ns) override {
-    std::vector<std::shared_ptr<const Segment>> segments;
-    std::shared_ptr<Head> head, cutting;
-    {
-      MutexLock lock(state_mu_);
-      segments = segments_;
-      head = head_;
-      cutting = cutting_;
-    }
+    View view = Snapshot();
+    const auto& segments = view.segments;
+    const std::shared_ptr<Head>& head = view.head;
+    const std::shared_ptr<Head>& cutting = view.cutting;
     std::vector<model::Labels> out;
     for (const auto& seg : segments) {
       if (seg->info().rows == 0 || seg->info().max_t < mint_ns || seg->info().min_t > maxt_ns)
@@ -413,6 +406,17 @@ class StoreImpl : public Store {
       return false;
     }
     return true;
+  }
+
+  // What a reader sees, taken at one moment: a record is in exactly one of these.
+  struct View {
+    std::vector<std::shared_ptr<const Segment>> segments;
+    std::shared_ptr<Head> head;
+    std::shared_ptr<Head> cutting;  // null unless a cut is writing its segment
+  };
+  View Snapshot() {
+    MutexLock lock(state_mu_);
+    return {segments_, head_, cutting_};
   }
 
   std::shared_ptr<Head> CurrentHead() {

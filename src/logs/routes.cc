@@ -304,75 +304,70 @@ Result<std::unique_ptr<Store>> Store::Open(const Options& options, selfmon::Regi
 
 void RegisterRoutes(server::Router& router, const Services& services, selfmon::Registry& registry) {
   auto metrics = std::make_shared<Metrics>(registry);
-  router.HandleBlocking(
-      Method::kPost, "/loki/api/v1/push", config::kScopeWrite,
-      server::WhenReady<Store>(services, std::string(kNotReady),
-                               [metrics](const Request& req, Response& resp, Store& store) {
-                                 Push(req, resp, store, *metrics);
-                               }));
+  // Every route needs the store: 503 with Retry-After until it is published.
+  auto ready = [&services](auto fn) {
+    return server::WhenReady<Store>(services, std::string(kNotReady), std::move(fn));
+  };
+  router.HandleBlocking(Method::kPost, "/loki/api/v1/push", config::kScopeWrite,
+                        ready([metrics](const Request& req, Response& resp, Store& store) {
+                          Push(req, resp, store, *metrics);
+                        }));
   for (Method m : {Method::kGet, Method::kPost}) {
-    router.HandleBlocking(
-        m, "/loki/api/v1/query_range", config::kScopeRead,
-        server::WhenReady<Store>(services, std::string(kNotReady),
-                                 [](const Request& req, Response& resp, Store& store) {
-                                   LogQueryRange(req, resp, store, false);
-                                 }));
-    router.HandleBlocking(
-        m, "/loki/api/v1/query", config::kScopeRead,
-        server::WhenReady<Store>(services, std::string(kNotReady),
-                                 [](const Request& req, Response& resp, Store& store) {
-                                   LogQueryRange(req, resp, store, true);
-                                 }));
-    router.HandleBlocking(
-        m, "/loki/api/v1/labels", config::kScopeRead,
-        server::WhenReady<Store>(
-            services, std::string(kNotReady), [](const Request& req, Response& resp, Store& store) {
-              Result<std::vector<model::Labels>> streams = MatchingStreams(req, store);
-              if (!streams.ok()) return void(resp = LokiError(400, streams.status().message()));
-              std::vector<std::string> names;
-              for (const auto& s : *streams)
-                for (const auto& l : s) names.push_back(l.name);
-              std::sort(names.begin(), names.end());
-              names.erase(std::unique(names.begin(), names.end()), names.end());
-              StringList(resp, names);
-            }));
-    router.HandleBlocking(
-        m, "/loki/api/v1/series", config::kScopeRead,
-        server::WhenReady<Store>(
-            services, std::string(kNotReady), [](const Request& req, Response& resp, Store& store) {
-              Result<std::vector<model::Labels>> streams = MatchingStreams(req, store);
-              if (!streams.ok()) return void(resp = LokiError(400, streams.status().message()));
-              std::string body = R"({"status":"success","data":[)";
-              for (size_t i = 0; i < streams->size(); ++i) {
-                if (i) body += ',';
-                model::AppendLabelsJson(body, (*streams)[i]);
-              }
-              body += "]}";
-              resp = Response::Text(200, std::move(body), "application/json");
-            }));
-  }
-  router.HandlePrefix(Method::kGet, "/loki/api/v1/label/", config::kScopeRead,
-                      server::WhenReady<Store>(
-                          services, std::string(kNotReady),
-                          [](const Request& req, Response& resp, Store& store) {
-                            std::string_view rest =
-                                req.path().substr(std::string_view("/loki/api/v1/label/").size());
-                            if (!rest.ends_with("/values"))
-                              return void(resp = LokiError(404, "not found"));
-                            std::string name(rest.substr(0, rest.size() - 7));
+    router.HandleBlocking(m, "/loki/api/v1/query_range", config::kScopeRead,
+                          ready([](const Request& req, Response& resp, Store& store) {
+                            LogQueryRange(req, resp, store, false);
+                          }));
+    router.HandleBlocking(m, "/loki/api/v1/query", config::kScopeRead,
+                          ready([](const Request& req, Response& resp, Store& store) {
+                            LogQueryRange(req, resp, store, true);
+                          }));
+    router.HandleBlocking(m, "/loki/api/v1/labels", config::kScopeRead,
+                          ready([](const Request& req, Response& resp, Store& store) {
                             Result<std::vector<model::Labels>> streams =
                                 MatchingStreams(req, store);
                             if (!streams.ok())
                               return void(resp = LokiError(400, streams.status().message()));
-                            std::vector<std::string> values;
-                            for (const auto& s : *streams) {
-                              std::string_view v = model::LabelValue(s, name);
-                              if (!v.empty()) values.emplace_back(v);
+                            std::vector<std::string> names;
+                            for (const auto& s : *streams)
+                              for (const auto& l : s) names.push_back(l.name);
+                            std::sort(names.begin(), names.end());
+                            names.erase(std::unique(names.begin(), names.end()), names.end());
+                            StringList(resp, names);
+                          }));
+    router.HandleBlocking(m, "/loki/api/v1/series", config::kScopeRead,
+                          ready([](const Request& req, Response& resp, Store& store) {
+                            Result<std::vector<model::Labels>> streams =
+                                MatchingStreams(req, store);
+                            if (!streams.ok())
+                              return void(resp = LokiError(400, streams.status().message()));
+                            std::string body = R"({"status":"success","data":[)";
+                            for (size_t i = 0; i < streams->size(); ++i) {
+                              if (i) body += ',';
+                              model::AppendLabelsJson(body, (*streams)[i]);
                             }
-                            std::sort(values.begin(), values.end());
-                            values.erase(std::unique(values.begin(), values.end()), values.end());
-                            StringList(resp, values);
-                          }),
+                            body += "]}";
+                            resp = Response::Text(200, std::move(body), "application/json");
+                          }));
+  }
+  router.HandlePrefix(Method::kGet, "/loki/api/v1/label/", config::kScopeRead,
+                      ready([](const Request& req, Response& resp, Store& store) {
+                        std::string_view rest =
+                            req.path().substr(std::string_view("/loki/api/v1/label/").size());
+                        if (!rest.ends_with("/values"))
+                          return void(resp = LokiError(404, "not found"));
+                        std::string name(rest.substr(0, rest.size() - 7));
+                        Result<std::vector<model::Labels>> streams = MatchingStreams(req, store);
+                        if (!streams.ok())
+                          return void(resp = LokiError(400, streams.status().message()));
+                        std::vector<std::string> values;
+                        for (const auto& s : *streams) {
+                          std::string_view v = model::LabelValue(s, name);
+                          if (!v.empty()) values.emplace_back(v);
+                        }
+                        std::sort(values.begin(), values.end());
+                        values.erase(std::unique(values.begin(), values.end()), values.end());
+                        StringList(resp, values);
+                      }),
                       "/loki/api/v1/label/*/values", server::Router::Runs::kBlocking);
 }
 
