@@ -48,6 +48,11 @@ int RunOpenMetricsSuite(const std::string& dir);
 int RunPromqlTests(const std::vector<std::string>& files, const std::string& skip_list,
                    bool verbose);
 
+/// Runs Loki's LogQL test scripts (*.logqltest); the same report and exit codes as
+/// RunPromqlTests.
+int RunLogqlTests(const std::vector<std::string>& files, const std::string& skip_list,
+                  bool verbose);
+
 /// `pharos check-rules FILE...`: promtool-style checks; 0 when valid, 2 otherwise.
 int RunCheckRules(const std::vector<std::string>& files);
 

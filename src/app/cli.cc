@@ -24,6 +24,7 @@ Usage:
   pharos version                print the version
   pharos openmetrics-test DIR   run the OpenMetrics parser conformance suite in DIR
   pharos promql-test FILE...    run Prometheus's PromQL test scripts
+  pharos logql-test FILE...     run Loki's LogQL test scripts
   pharos help                   this text
 
 Run 'pharos COMMAND --help' for a command's flags.
@@ -228,6 +229,36 @@ int Run(int argc, char** argv, char** environ) {
       return 2;
     }
     return RunPromqlTests(files, skip_list, verbose);
+  }
+  if (command == "logql-test") {
+    std::vector<std::string> files;
+    std::string skip_list;
+    bool verbose = false;
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (args[i] == "--help" || args[i] == "-h") {
+        std::printf(
+            "Usage: pharos logql-test [--skip-list FILE] [--verbose] FILE...\n\nRuns "
+            "Loki's LogQL test scripts (*.logqltest: load, clear, eval) through the "
+            "LogQL engine and prints N passed, M failed[, K skipped]. The skip list has one\n"
+            "'file.logqltest:line reason' per line.\n");
+        return 0;
+      }
+      if (args[i] == "--skip-list" && i + 1 < args.size()) {
+        skip_list = args[++i];
+      } else if (args[i] == "--verbose" || args[i] == "-v") {
+        verbose = true;
+      } else if (args[i].starts_with("-")) {
+        std::fprintf(stderr, "logql-test: unknown flag %s\n", args[i].c_str());
+        return 2;
+      } else {
+        files.push_back(args[i]);
+      }
+    }
+    if (files.empty()) {
+      std::fprintf(stderr, "logql-test: no test files given\n");
+      return 2;
+    }
+    return RunLogqlTests(files, skip_list, verbose);
   }
   if (command == "serve") {
     for (const std::string& a : args) {

@@ -1,0 +1,121 @@
+// logql: the LogQL language (Loki 3.x): parser, log pipelines and the evaluation of log
+// and metric queries over any source of log lines.
+//
+// Contract:
+// - ParseExpr() never throws and bounds its recursion (queries nested deeper than 128
+//   levels are refused). Errors are InvalidArgument with Loki's texts where Loki's tests
+//   check them ("syntax error: unexpected ...", "invalid aggregation count_over_time with
+//   unwrap", "grouping not allowed for rate aggregation", ...). Regexes, templates, IP
+//   ranges, patterns and JSON paths are checked at parse time.
+// - Engine::Query evaluates a parsed query against a Source:
+//     log queries   -> streams: the newest (backward) or oldest (forward) `limit` lines in
+//                      [start, end), each stream labelled by the labels its pipeline left;
+//     metric queries -> a vector (instant) or a matrix (range) in Loki's semantics: a range
+//                      [R] at time T covers (T-R, T]; series labels are the stream labels,
+//                      structured metadata and extracted labels after the pipeline; a
+//                      sample carrying __error__ fails the query with Loki's pipeline error.
+//   Literal-only queries give a scalar.
+// - Limits: max_series (per result), max_entries (lines a log query returns), timeout;
+//   each refusal is ResourceExhausted / DeadlineExceeded with Loki's message.
+// - The engine is thread-safe; a query holds at most one sample per (series, line) of the
+//   selected range plus the result.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "logql/ast.h"
+
+namespace pharos::logql {
+
+Result<ExprPtr> ParseExpr(std::string_view query);
+
+/// One stored line as a Source hands it to the engine.
+struct LogEntry {
+  int64_t ts_ns = 0;
+  std::string_view line;
+  std::span<const model::Label> metadata;
+};
+
+using EntryVisitor = std::function<Status(const model::Labels& stream, const LogEntry& entry)>;
+
+/// Where queries read lines from (the log store, or the test driver's memory).
+class Source {
+ public:
+  virtual ~Source() = default;
+  /// Visits every line in [mint_ns, maxt_ns] of every stream matching `selector.matchers`,
+  /// in any order. `selector.required_substrings` may be used to skip lines that lack one.
+  virtual Status Select(const LogSelector& selector, int64_t mint_ns, int64_t maxt_ns,
+                        const EntryVisitor& visit) = 0;
+};
+
+struct EngineOptions {
+  uint64_t max_series = 500;      // Loki's max_query_series
+  uint64_t max_entries = 5000;    // Loki's max_entries_limit_per_query
+  std::chrono::milliseconds timeout{std::chrono::minutes(1)};
+};
+
+struct QueryParams {
+  int64_t start_ns = 0;
+  int64_t end_ns = 0;
+  int64_t step_ns = 0;  // range queries
+  bool instant = false;
+  uint64_t limit = 100;  // log queries
+  bool backward = true;
+};
+
+struct Sample {
+  int64_t t_ns;
+  double v;
+};
+
+struct Series {
+  model::Labels labels;
+  std::vector<Sample> samples;
+};
+
+struct StreamEntry {
+  int64_t ts_ns;
+  std::string line;
+};
+
+struct Stream {
+  model::Labels labels;
+  std::vector<StreamEntry> entries;
+};
+
+enum class ResultType { kStreams, kVector, kMatrix, kScalar };
+const char* ResultTypeName(ResultType type);  // "streams", "vector", "matrix", "scalar"
+
+struct QueryStats {
+  uint64_t lines_read = 0;
+  uint64_t bytes_read = 0;
+};
+
+struct QueryResult {
+  ResultType type = ResultType::kStreams;
+  std::vector<Stream> streams;
+  std::vector<Series> series;  // vector: one sample each; matrix: many
+  double scalar = 0;
+  int64_t scalar_t_ns = 0;
+  QueryStats stats;
+};
+
+class Engine {
+ public:
+  explicit Engine(EngineOptions options = {}) : options_(options) {}
+  Result<QueryResult> Query(Source& source, const Expr& expr, const QueryParams& params) const;
+  Result<QueryResult> Query(Source& source, std::string_view query,
+                            const QueryParams& params) const;
+
+ private:
+  EngineOptions options_;
+};
+
+}  // namespace pharos::logql
