@@ -168,6 +168,8 @@ Status LoadLine(std::string_view text, MemorySource& src) {
       return InvalidArgument("unknown modifier [" + inner + "]");
     }
   }
+  // A label with an empty value is no label, as in Loki's push path.
+  std::erase_if(labels, [](const model::Label& l) { return l.value.empty(); });
   MemStream& stream = src.Stream(labels);
   for (int i = 0; i < count; ++i) {
     std::string l = line;

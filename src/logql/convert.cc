@@ -387,6 +387,11 @@ bool IpRange::MatchesWithin(std::string_view text) const {
            !(token.size() >= 2 && token.substr(token.size() - 2) == "::"))
       token.remove_suffix(1);
     if (token.size() >= 2 && Contains(token)) return true;
+    // An IPv4 address with a port ("10.0.0.7:80").
+    if (size_t colon = token.find(':'); colon != std::string_view::npos &&
+                                        token.substr(0, colon).find('.') != std::string_view::npos &&
+                                        Contains(token.substr(0, colon)))
+      return true;
     i = j;
   }
   return false;

@@ -25,6 +25,8 @@ struct StepSeries {
 
 struct Value {
   bool scalar = false;
+  bool ordered = false;  // by sort() / sort_desc(): keep the series order
+
   double scalar_value = 0;
   std::vector<StepSeries> series;
 };
@@ -425,7 +427,18 @@ class Evaluator {
     Result<Value> inner = Eval(*v.expr);
     if (!inner.ok()) return inner;
     std::vector<StepSeries>& in = inner->series;
-    if (v.op == VectorOp::kSort || v.op == VectorOp::kSortDesc) return std::move(inner).value();
+    if (v.op == VectorOp::kSort || v.op == VectorOp::kSortDesc) {
+      // By the value at the first step; NaN last in both directions.
+      bool desc = v.op == VectorOp::kSortDesc;
+      std::stable_sort(in.begin(), in.end(), [&](const StepSeries& a, const StepSeries& b) {
+        double x = a.v[0], y = b.v[0];
+        if (std::isnan(x) || !a.has[0]) return false;
+        if (std::isnan(y) || !b.has[0]) return true;
+        return desc ? x > y : x < y;
+      });
+      inner->ordered = true;
+      return std::move(inner).value();
+    }
     bool selects = v.op == VectorOp::kTopk || v.op == VectorOp::kBottomk ||
                    v.op == VectorOp::kApproxTopk;
     // Groups, each with the series in it.
@@ -838,22 +851,7 @@ Result<QueryResult> Engine::Query(Source& source, const Expr& expr,
         "cardinality by adding more filters",
         options_.max_series));
   result.type = params.instant ? ResultType::kVector : ResultType::kMatrix;
-  bool sorted = false;
-  const Expr* top = &expr;
-  if (top->kind == NodeKind::kVector) {
-    VectorOp op = static_cast<const VectorExpr*>(top)->op;
-    sorted = op == VectorOp::kSort || op == VectorOp::kSortDesc;
-    bool desc = op == VectorOp::kSortDesc;
-    if (sorted && params.instant) {
-      std::stable_sort(v->series.begin(), v->series.end(),
-                       [&](const StepSeries& a, const StepSeries& b) {
-                         double x = a.v[0], y = b.v[0];
-                         if (std::isnan(x)) return false;
-                         if (std::isnan(y)) return true;
-                         return desc ? x > y : x < y;
-                       });
-    }
-  }
+  bool sorted = v->ordered;
   for (StepSeries& s : v->series) {
     Series out;
     out.labels = std::move(s.labels);

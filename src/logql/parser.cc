@@ -157,7 +157,7 @@ class Lexer {
         t.kind = Tok::kIdent;
         t.text = std::string(q_.substr(i_, end - i_));
         i_ = end;
-      } else if (c == '-' && n == '-') {
+      } else if (c == '-' && n == '-' && i_ + 2 < q_.size() && IsIdentStart(q_[i_ + 2])) {
         size_t end = i_ + 2;
         while (end < q_.size() && (IsIdentChar(q_[end]) || q_[end] == '-')) ++end;
         t.kind = Tok::kFlag;

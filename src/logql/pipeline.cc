@@ -168,16 +168,18 @@ class StringLabelFilter : public Stage {
   model::Matcher m_;
 };
 
-// Numeric, duration and bytes filters: a line that already failed passes untouched (only
-// a filter on __error__ may drop it); a value that does not convert fails the line.
+// Numeric, duration and bytes filters: a line without the label is dropped; a value that
+// does not convert fails the line (the first failure names it) and keeps it.
 class ConvertingLabelFilter : public Stage {
  public:
   using Convert = Result<double> (*)(std::string_view);
   ConvertingLabelFilter(std::string name, Compare op, double value, Convert convert)
       : name_(std::move(name)), op_(op), value_(value), convert_(convert) {}
   bool Process(int64_t, Line&, LabelsBuilder& labels) const override {
-    if (labels.HasErr()) return true;
-    const std::string* v = labels.Get(name_);
+    // The error labels are not numbers: a filter on them drops the line.
+    const std::string* v = name_ == kErrorLabel || name_ == kErrorDetailsLabel
+                               ? nullptr
+                               : labels.Get(name_);
     if (v == nullptr) return false;
     Result<double> x = convert_(*v);
     if (!x.ok()) {
