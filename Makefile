@@ -47,6 +47,13 @@ test: deps format-check fuzz-smoke test-build
 	    $(wildcard $(PHAROS_TESTDATA)/promql/*.test) | grep -E "passed|FAIL|not found"; \
 	  rc=$${PIPESTATUS[0]}; [ $$rc -eq 0 ] || [ $$rc -eq 77 ]; \
 	fi
+	@if [ -z "$(wildcard $(PHAROS_TESTDATA)/logql/*.logqltest)" ]; then \
+	  echo "logql-test: no scripts in $(PHAROS_TESTDATA)/logql; suite skipped (set PHAROS_TESTDATA)"; \
+	else \
+	  $(ASAN_DIR)/pharos logql-test --skip-list tests/logql/skip.txt \
+	    $(wildcard $(PHAROS_TESTDATA)/logql/*.logqltest) | grep -E "passed|FAIL|not found"; \
+	  rc=$${PIPESTATUS[0]}; [ $$rc -eq 0 ] || [ $$rc -eq 77 ]; \
+	fi
 	@cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 300

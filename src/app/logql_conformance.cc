@@ -80,7 +80,7 @@ class MemorySource : public logql::Source {
     return streams.back();
   }
 
-  Status Select(const logql::LogSelector& selector, int64_t mint, int64_t maxt,
+  Status Select(const logql::LogSelector& selector, int64_t mint, int64_t maxt, bool,
                 const logql::EntryVisitor& visit) override {
     for (const MemStream& s : streams) {
       if (!model::MatchesAll(selector.matchers, s.labels)) continue;
@@ -196,7 +196,8 @@ bool ParseValue(std::string_view s, double& v) {
   std::string str(s);
   char* end = nullptr;
   v = std::strtod(str.c_str(), &end);
-  return !str.empty() && end == str.c_str() + str.size() && str.find_first_of("xXpP") == std::string::npos;
+  return !str.empty() && end == str.c_str() + str.size() &&
+         str.find_first_of("xXpP") == std::string::npos;
 }
 
 // Values of an expectation line: numbers, `_` (no point, as nullopt) and a+bxN forms.
@@ -360,8 +361,8 @@ class Runner {
       if (!want.fail_msg.empty() && msg.find(want.fail_msg) == std::string::npos)
         return Fail(line, query, fmt::format("error \"{}\" lacks \"{}\"", msg, want.fail_msg));
       if (!want.fail_regex.empty() && !RE2::PartialMatch(msg, want.fail_regex))
-        return Fail(line, query, fmt::format("error \"{}\" does not match /{}/", msg,
-                                             want.fail_regex));
+        return Fail(line, query,
+                    fmt::format("error \"{}\" does not match /{}/", msg, want.fail_regex));
       ++passed;
       return;
     }
@@ -381,9 +382,9 @@ class Runner {
     if (got->series.size() != want.series.size())
       return Fail(line, query,
                   fmt::format("want {} series, got {}", want.series.size(), Describe(*got)));
-    int steps = params.instant ? 1
-                               : static_cast<int>((params.end_ns - params.start_ns) /
-                                                  params.step_ns) + 1;
+    int steps = params.instant
+                    ? 1
+                    : static_cast<int>((params.end_ns - params.start_ns) / params.step_ns) + 1;
     for (size_t k = 0; k < want.series.size(); ++k) {
       const auto& [labels, values] = want.series[k];
       const logql::Series* match = nullptr;
@@ -395,8 +396,8 @@ class Runner {
         }
       }
       if (match == nullptr)
-        return Fail(line, query, fmt::format("no series {} in {}", model::FormatLabels(labels),
-                                             Describe(*got)));
+        return Fail(line, query,
+                    fmt::format("no series {} in {}", model::FormatLabels(labels), Describe(*got)));
       if (static_cast<int>(values.size()) != steps)
         return Fail(line, query, "expectation has the wrong number of values");
       size_t next = 0;
@@ -445,7 +446,8 @@ Result<std::map<std::string, std::string>> ReadSkips(const std::string& path) {
     if (t.empty() || t[0] == '#') continue;
     size_t sp = t.find_first_of(" \t");
     std::string reason = sp == std::string::npos ? "" : Trim(t.substr(sp));
-    if (reason.empty()) return InvalidArgument(fmt::format("{}:{}: a skip needs a reason", path, n));
+    if (reason.empty())
+      return InvalidArgument(fmt::format("{}:{}: a skip needs a reason", path, n));
     out[t.substr(0, sp)] = reason;
   }
   return out;

@@ -106,14 +106,13 @@ Result<double> ParseGoFloat(std::string_view text) {
   std::string_view body = s.substr(i);
   std::string lower(body);
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (lower == "inf" || lower == "infinity")
-    return s[0] == '-' ? -HUGE_VAL : HUGE_VAL;
+  if (lower == "inf" || lower == "infinity") return s[0] == '-' ? -HUGE_VAL : HUGE_VAL;
   if (lower == "nan") return i == 0 ? std::nan("") : Result<double>(syntax());
   bool hex = lower.size() > 1 && lower[0] == '0' && lower[1] == 'x';
   // Underscores are allowed only between digits of a prefixed number.
   std::string clean;
-  bool base_prefix = hex || (lower.size() > 1 && lower[0] == '0' &&
-                             (lower[1] == 'b' || lower[1] == 'o'));
+  bool base_prefix =
+      hex || (lower.size() > 1 && lower[0] == '0' && (lower[1] == 'b' || lower[1] == 'o'));
   for (char c : body) {
     if (c == '_') {
       if (!base_prefix) return syntax();
@@ -164,8 +163,7 @@ Result<double> ParseGoFloat(std::string_view text) {
   double v = std::strtod(number.c_str(), &end);
   if (end != number.c_str() + number.size()) return syntax();
   if (errno == ERANGE && std::isinf(v))
-    return InvalidArgument("strconv.ParseFloat: parsing " + QuoteGo(text) +
-                           ": value out of range");
+    return InvalidArgument("strconv.ParseFloat: parsing " + QuoteGo(text) + ": value out of range");
   return v;
 }
 
@@ -189,18 +187,17 @@ Result<double> ParseHumanBytes(std::string_view s) {
   std::string unit(rest);
   for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   static const std::pair<const char*, double> kUnits[] = {
-      {"", 1},         {"b", 1},         {"k", 1e3},       {"kb", 1e3},     {"ki", 1024.0},
-      {"kib", 1024.0}, {"m", 1e6},       {"mb", 1e6},      {"mi", 1 << 20}, {"mib", 1 << 20},
-      {"g", 1e9},      {"gb", 1e9},      {"gi", 1 << 30},  {"gib", 1 << 30}, {"t", 1e12},
-      {"tb", 1e12},    {"ti", 0x1p40},   {"tib", 0x1p40},  {"p", 1e15},     {"pb", 1e15},
-      {"pi", 0x1p50},  {"pib", 0x1p50},  {"e", 1e18},      {"eb", 1e18},    {"ei", 0x1p60},
+      {"", 1},         {"b", 1},        {"k", 1e3},      {"kb", 1e3},      {"ki", 1024.0},
+      {"kib", 1024.0}, {"m", 1e6},      {"mb", 1e6},     {"mi", 1 << 20},  {"mib", 1 << 20},
+      {"g", 1e9},      {"gb", 1e9},     {"gi", 1 << 30}, {"gib", 1 << 30}, {"t", 1e12},
+      {"tb", 1e12},    {"ti", 0x1p40},  {"tib", 0x1p40}, {"p", 1e15},      {"pb", 1e15},
+      {"pi", 0x1p50},  {"pib", 0x1p50}, {"e", 1e18},     {"eb", 1e18},     {"ei", 0x1p60},
       {"eib", 0x1p60},
   };
   for (const auto& [name, scale] : kUnits) {
     if (unit == name) {
       double v = *f * scale;
-      if (v >= 18446744073709551615.0)
-        return InvalidArgument(fmt::format("too large: {}", s));
+      if (v >= 18446744073709551615.0) return InvalidArgument(fmt::format("too large: {}", s));
       return std::floor(v);
     }
   }
@@ -248,8 +245,7 @@ Result<std::string> UnquoteGo(std::string_view q) {
     auto hex = [&](size_t n) -> Result<uint32_t> {
       uint32_t v = 0;
       for (size_t k = 1; k <= n; ++k) {
-        if (i + k >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + k])))
-          return bad();
+        if (i + k >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + k]))) return bad();
         char h = s[i + k];
         v = v * 16 + static_cast<uint32_t>(std::isdigit(static_cast<unsigned char>(h))
                                                ? h - '0'
@@ -325,9 +321,7 @@ int Size(bool v6) { return v6 ? 16 : 4; }
 }  // namespace
 
 Result<IpRange> IpRange::Parse(std::string_view text) {
-  auto invalid = [&] {
-    return InvalidArgument("ip: invalid pattern: " + QuoteGo(text));
-  };
+  auto invalid = [&] { return InvalidArgument("ip: invalid pattern: " + QuoteGo(text)); };
   IpRange r;
   if (size_t slash = text.find('/'); slash != std::string_view::npos) {
     if (!ParseAddress(text.substr(0, slash), r.v6_, r.lo_)) return invalid();
@@ -388,9 +382,10 @@ bool IpRange::MatchesWithin(std::string_view text) const {
       token.remove_suffix(1);
     if (token.size() >= 2 && Contains(token)) return true;
     // An IPv4 address with a port ("10.0.0.7:80").
-    if (size_t colon = token.find(':'); colon != std::string_view::npos &&
-                                        token.substr(0, colon).find('.') != std::string_view::npos &&
-                                        Contains(token.substr(0, colon)))
+    if (size_t colon = token.find(':');
+        colon != std::string_view::npos &&
+        token.substr(0, colon).find('.') != std::string_view::npos &&
+        Contains(token.substr(0, colon)))
       return true;
     i = j;
   }

@@ -82,9 +82,8 @@ double Quantile(double q, std::vector<double>& values) {
   if (values.empty()) return std::nan("");
   if (q < 0) return -HUGE_VAL;
   if (q > 1) return HUGE_VAL;
-  std::sort(values.begin(), values.end(), [](double a, double b) {
-    return a < b || (std::isnan(a) && !std::isnan(b));
-  });
+  std::sort(values.begin(), values.end(),
+            [](double a, double b) { return a < b || (std::isnan(a) && !std::isnan(b)); });
   double n = static_cast<double>(values.size());
   double rank = q * (n - 1);
   size_t lower = static_cast<size_t>(std::max(0.0, std::floor(rank)));
@@ -236,7 +235,8 @@ class Evaluator {
       case NodeKind::kRange: return EvalRange(static_cast<const RangeExpr&>(e));
       case NodeKind::kVector: return EvalVector(static_cast<const VectorExpr&>(e));
       case NodeKind::kBinary: return EvalBinary(static_cast<const BinaryExpr&>(e));
-      case NodeKind::kLabelReplace: return EvalLabelReplace(static_cast<const LabelReplaceExpr&>(e));
+      case NodeKind::kLabelReplace:
+        return EvalLabelReplace(static_cast<const LabelReplaceExpr&>(e));
       case NodeKind::kLog: return InvalidArgument("a log query has no sample value");
     }
     return InvalidArgument("unknown expression");
@@ -249,6 +249,8 @@ class Evaluator {
       uint64_t seq;
       std::string line;
       model::Labels labels;
+      model::Labels metadata;  // categorized only
+      model::Labels parsed;
     };
     std::vector<Kept> kept;
     uint64_t limit = params_.limit == 0 ? options_.max_entries : params_.limit;
@@ -258,24 +260,37 @@ class Evaluator {
     };
     LabelsBuilder lbs;
     uint64_t seq = 0;
-    Status s = source_.Select(
-        sel, params_.start_ns, params_.end_ns - 1,
-        [&](const model::Labels& stream, const LogEntry& entry) -> Status {
-          if (Status d = CheckDeadline(); !d.ok()) return d;
-          ++stats_.lines_read;
-          stats_.bytes_read += entry.line.size();
-          lbs.Reset(stream, entry.metadata);
-          Line line{entry.line, {}};
-          if (!RunStages(sel.stages, entry.ts_ns, line, lbs)) return Status::Ok();
-          kept.push_back({entry.ts_ns, seq++, std::string(line.view), lbs.Build()});
-          if (kept.size() >= 2 * limit + 1024) {
-            std::nth_element(kept.begin(), kept.begin() + static_cast<ptrdiff_t>(limit),
-                             kept.end(), better);
-            kept.resize(limit);
-          }
-          return Status::Ok();
-        });
-    if (!s.ok()) return s;
+    // An ordered source hands lines newest (or oldest) first: the first `limit` kept are
+    // the answer, and the walk stops there.
+    const bool ordered = source_.Ordered();
+    const Status enough(StatusCode::kCancelled, "limit reached");
+    Status s = source_.Select(sel, params_.start_ns, params_.end_ns - 1, params_.backward,
+                              [&](const model::Labels& stream, const LogEntry& entry) -> Status {
+                                if (Status d = CheckDeadline(); !d.ok()) return d;
+                                ++stats_.lines_read;
+                                stats_.bytes_read += entry.line.size();
+                                lbs.Reset(stream, entry.metadata);
+                                Line line{entry.line, {}};
+                                if (!RunStages(sel.stages, entry.ts_ns, line, lbs))
+                                  return Status::Ok();
+                                Kept k{entry.ts_ns, seq++, std::string(line.view), {}, {}, {}};
+                                if (params_.categorize_labels) {
+                                  lbs.BuildCategorized(k.labels, k.metadata, k.parsed);
+                                } else {
+                                  k.labels = lbs.Build();
+                                }
+                                kept.push_back(std::move(k));
+                                if (ordered && kept.size() >= limit) return enough;
+                                if (kept.size() >= 2 * limit + 1024) {
+                                  std::nth_element(kept.begin(),
+                                                   kept.begin() + static_cast<ptrdiff_t>(limit),
+                                                   kept.end(), better);
+                                  kept.resize(limit);
+                                }
+                                return Status::Ok();
+                              });
+    if (!s.ok() && !(ordered && s.code() == enough.code() && s.message() == enough.message()))
+      return s;
     std::sort(kept.begin(), kept.end(), better);
     if (kept.size() > limit) kept.resize(limit);
     std::vector<Stream> streams;
@@ -284,7 +299,8 @@ class Evaluator {
       std::string key = Key(k.labels);
       auto [it, inserted] = index.emplace(key, streams.size());
       if (inserted) streams.push_back({std::move(k.labels), {}});
-      streams[it->second].entries.push_back({k.ts, std::move(k.line)});
+      streams[it->second].entries.push_back(
+          {k.ts, std::move(k.line), std::move(k.metadata), std::move(k.parsed)});
     }
     return streams;
   }
@@ -305,7 +321,8 @@ class Evaluator {
     LabelsBuilder lbs;
     const LogSelector& sel = r.selector;
     Status s = source_.Select(
-        sel, mint, last_end, [&](const model::Labels& stream, const LogEntry& entry) -> Status {
+        sel, mint, last_end, false,
+        [&](const model::Labels& stream, const LogEntry& entry) -> Status {
           if (Status d = CheckDeadline(); !d.ok()) return d;
           ++stats_.lines_read;
           stats_.bytes_read += entry.line.size();
@@ -316,11 +333,10 @@ class Evaluator {
           if (r.unwrap) {
             const std::string* text = lbs.Get(r.unwrap->label);
             if (text == nullptr || text->empty()) return Status::Ok();
-            Result<double> v = r.unwrap->conversion == UnwrapConversion::kFloat
-                                   ? ParseGoFloat(*text)
-                               : r.unwrap->conversion == UnwrapConversion::kBytes
-                                   ? ParseHumanBytes(*text)
-                                   : ParseGoDuration(*text);
+            Result<double> v =
+                r.unwrap->conversion == UnwrapConversion::kFloat   ? ParseGoFloat(*text)
+                : r.unwrap->conversion == UnwrapConversion::kBytes ? ParseHumanBytes(*text)
+                                                                   : ParseGoDuration(*text);
             if (v.ok()) {
               value = *v;
             } else {
@@ -439,8 +455,8 @@ class Evaluator {
       inner->ordered = true;
       return std::move(inner).value();
     }
-    bool selects = v.op == VectorOp::kTopk || v.op == VectorOp::kBottomk ||
-                   v.op == VectorOp::kApproxTopk;
+    bool selects =
+        v.op == VectorOp::kTopk || v.op == VectorOp::kBottomk || v.op == VectorOp::kApproxTopk;
     // Groups, each with the series in it.
     std::vector<std::vector<size_t>> groups;
     std::vector<model::Labels> group_labels;
@@ -820,9 +836,10 @@ Result<QueryResult> Engine::Query(Source& source, const Expr& expr,
   QueryResult result;
   if (expr.kind == NodeKind::kLog) {
     if (params.limit > options_.max_entries)
-      return InvalidArgument(fmt::format("max entries limit per query exceeded, limit > "
-                                         "max_entries_limit_per_query ({} > {})",
-                                         params.limit, options_.max_entries));
+      return InvalidArgument(
+          fmt::format("max entries limit per query exceeded, limit > "
+                      "max_entries_limit_per_query ({} > {})",
+                      params.limit, options_.max_entries));
     Result<std::vector<Stream>> streams = ev.EvalLog(static_cast<const LogExpr&>(expr));
     if (!streams.ok()) return streams.status();
     result.type = ResultType::kStreams;
@@ -861,8 +878,9 @@ Result<QueryResult> Engine::Query(Source& source, const Expr& expr,
     if (!out.samples.empty()) result.series.push_back(std::move(out));
   }
   if (!sorted) {
-    std::sort(result.series.begin(), result.series.end(),
-              [](const Series& a, const Series& b) { return model::LabelsLess(a.labels, b.labels); });
+    std::sort(result.series.begin(), result.series.end(), [](const Series& a, const Series& b) {
+      return model::LabelsLess(a.labels, b.labels);
+    });
   }
   return result;
 }

@@ -49,15 +49,19 @@ using EntryVisitor = std::function<Status(const model::Labels& stream, const Log
 class Source {
  public:
   virtual ~Source() = default;
-  /// Visits every line in [mint_ns, maxt_ns] of every stream matching `selector.matchers`,
-  /// in any order. `selector.required_substrings` may be used to skip lines that lack one.
+  /// Visits every line in [mint_ns, maxt_ns] of every stream matching `selector.matchers`:
+  /// in time order (newest first when `backward`) if Ordered(), else in any order.
+  /// `selector.required_substrings` may be used to skip lines that lack one. A visitor's
+  /// error stops the walk and is returned.
   virtual Status Select(const LogSelector& selector, int64_t mint_ns, int64_t maxt_ns,
-                        const EntryVisitor& visit) = 0;
+                        bool backward, const EntryVisitor& visit) = 0;
+  /// True when Select keeps time order, so a log query can stop at its limit.
+  virtual bool Ordered() const { return false; }
 };
 
 struct EngineOptions {
-  uint64_t max_series = 500;      // Loki's max_query_series
-  uint64_t max_entries = 5000;    // Loki's max_entries_limit_per_query
+  uint64_t max_series = 500;    // Loki's max_query_series
+  uint64_t max_entries = 5000;  // Loki's max_entries_limit_per_query
   std::chrono::milliseconds timeout{std::chrono::minutes(1)};
 };
 
@@ -68,6 +72,9 @@ struct QueryParams {
   bool instant = false;
   uint64_t limit = 100;  // log queries
   bool backward = true;
+  /// Log queries: group lines by their stream labels and report structured metadata and
+  /// parsed labels per entry (Loki's "categorize-labels" encoding, which Grafana asks for).
+  bool categorize_labels = false;
 };
 
 struct Sample {
@@ -83,6 +90,10 @@ struct Series {
 struct StreamEntry {
   int64_t ts_ns;
   std::string line;
+  // With QueryParams::categorize_labels: the entry's own labels by where they came from
+  // (the stream's labels are then only those of the stream).
+  model::Labels structured_metadata;
+  model::Labels parsed;
 };
 
 struct Stream {

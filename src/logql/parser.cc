@@ -30,16 +30,16 @@ enum class Tok {
   kLParen,
   kRParen,
   kComma,
-  kPipe,        // |
-  kPipeExact,   // |=
-  kPipeMatch,   // |~
-  kPipePattern, // |>
-  kNeq,         // !=
-  kNre,         // !~
-  kNpa,         // !>
-  kEq,          // =
-  kRe,          // =~
-  kCmpEq,       // ==
+  kPipe,         // |
+  kPipeExact,    // |=
+  kPipeMatch,    // |~
+  kPipePattern,  // |>
+  kNeq,          // !=
+  kNre,          // !~
+  kNpa,          // !>
+  kEq,           // =
+  kRe,           // =~
+  kCmpEq,        // ==
   kGt,
   kGte,
   kLt,
@@ -56,7 +56,7 @@ enum class Tok {
 struct Token {
   Tok kind = Tok::kEof;
   size_t pos = 0;
-  std::string text;  // raw; for strings the value
+  std::string text;   // raw; for strings the value
   double number = 0;  // durations in seconds, bytes
 };
 
@@ -262,8 +262,8 @@ class Lexer {
       }
     }
     size_t b = j;
-    while (b < q_.size() && (std::isdigit(static_cast<unsigned char>(q_[b])) || q_[b] == '.' ||
-                             IsBytesRune(q_[b])))
+    while (b < q_.size() &&
+           (std::isdigit(static_cast<unsigned char>(q_[b])) || q_[b] == '.' || IsBytesRune(q_[b])))
       ++b;
     if (b > j) {
       if (Result<double> bytes = ParseHumanBytes(q_.substr(start, b - start)); bytes.ok()) {
@@ -293,10 +293,11 @@ std::string Describe(const Token& t) {
     case Tok::kRange: return "RANGE";
     case Tok::kIdent: {
       static const char* kKeywords[] = {
-          "by", "without", "bool", "on", "ignoring", "group_left", "group_right", "offset",
-          "and", "or", "unless", "ip", "unwrap", "json", "logfmt", "regexp", "pattern",
-          "unpack", "line_format", "label_format", "drop", "keep", "decolorize", "vector",
-          "label_replace"};
+          "by",         "without",     "bool",       "on",          "ignoring",
+          "group_left", "group_right", "offset",     "and",         "or",
+          "unless",     "ip",          "unwrap",     "json",        "logfmt",
+          "regexp",     "pattern",     "unpack",     "line_format", "label_format",
+          "drop",       "keep",        "decolorize", "vector",      "label_replace"};
       for (const char* k : kKeywords) {
         if (t.text == k) return t.text;
       }
@@ -333,18 +334,23 @@ struct VectorOpInfo {
   VectorOp op;
 };
 constexpr VectorOpInfo kVectorOps[] = {
-    {"sum", VectorOp::kSum},         {"avg", VectorOp::kAvg},
-    {"count", VectorOp::kCount},     {"min", VectorOp::kMin},
-    {"max", VectorOp::kMax},         {"stddev", VectorOp::kStddev},
-    {"stdvar", VectorOp::kStdvar},   {"topk", VectorOp::kTopk},
-    {"bottomk", VectorOp::kBottomk}, {"sort", VectorOp::kSort},
-    {"sort_desc", VectorOp::kSortDesc}, {"approx_topk", VectorOp::kApproxTopk},
+    {"sum", VectorOp::kSum},
+    {"avg", VectorOp::kAvg},
+    {"count", VectorOp::kCount},
+    {"min", VectorOp::kMin},
+    {"max", VectorOp::kMax},
+    {"stddev", VectorOp::kStddev},
+    {"stdvar", VectorOp::kStdvar},
+    {"topk", VectorOp::kTopk},
+    {"bottomk", VectorOp::kBottomk},
+    {"sort", VectorOp::kSort},
+    {"sort_desc", VectorOp::kSortDesc},
+    {"approx_topk", VectorOp::kApproxTopk},
 };
 
 class Parser {
  public:
-  Parser(std::string_view query, std::vector<Token> tokens)
-      : q_(query), toks_(std::move(tokens)) {}
+  Parser(std::string_view query, std::vector<Token> tokens) : q_(query), toks_(std::move(tokens)) {}
 
   Result<ExprPtr> Parse() {
     Result<ExprPtr> e = ParseBinary(0);
@@ -479,8 +485,7 @@ class Parser {
       if (lit_l)
         return InvalidArgument("unexpected literal for left leg of logical/set binary operation");
       if (lit_r)
-        return InvalidArgument(
-            "unexpected literal for right leg of logical/set binary operation");
+        return InvalidArgument("unexpected literal for right leg of logical/set binary operation");
     }
     if (lit_l && lit_r) {
       auto folded = std::make_unique<LiteralExpr>();
@@ -512,8 +517,8 @@ class Parser {
     if (!v.ok()) {
       // Go's ParseFloat returns ±Inf with a range error; anything else is a syntax error.
       if (v.status().message().find("out of range") == std::string::npos)
-        return InvalidArgument(fmt::format("unable to parse literal as a float: {}",
-                                           v.status().message()));
+        return InvalidArgument(
+            fmt::format("unable to parse literal as a float: {}", v.status().message()));
       auto lit = std::make_unique<LiteralExpr>();
       lit->value = HUGE_VAL;
       return ExprPtr(std::move(lit));
@@ -614,10 +619,9 @@ class Parser {
     if (Peek().kind != Tok::kRange) return Unexpected("RANGE");
     r->range_ns = static_cast<int64_t>(std::llround(Next().number * 1e9));
     if (!parenthesized && r->selector.stages.empty() && !r->unwrap &&
-        (Peek().kind == Tok::kPipe || Peek().kind == Tok::kPipeExact ||
-         Peek().kind == Tok::kNeq || Peek().kind == Tok::kPipeMatch ||
-         Peek().kind == Tok::kNre || Peek().kind == Tok::kPipePattern ||
-         Peek().kind == Tok::kNpa)) {
+        (Peek().kind == Tok::kPipe || Peek().kind == Tok::kPipeExact || Peek().kind == Tok::kNeq ||
+         Peek().kind == Tok::kPipeMatch || Peek().kind == Tok::kNre ||
+         Peek().kind == Tok::kPipePattern || Peek().kind == Tok::kNpa)) {
       if (Status s = ParsePipeline(r->selector, &r->unwrap); !s.ok()) return s;
     }
     if (IsIdent("offset")) {
@@ -639,7 +643,8 @@ class Parser {
       case RangeOp::kCountOverTime:
       case RangeOp::kBytesOverTime:
       case RangeOp::kBytesRate:
-        if (r.unwrap) return InvalidArgument(fmt::format("invalid aggregation {} with unwrap", name));
+        if (r.unwrap)
+          return InvalidArgument(fmt::format("invalid aggregation {} with unwrap", name));
         break;
       case RangeOp::kRate:
       case RangeOp::kAbsentOverTime: break;
@@ -671,8 +676,8 @@ class Parser {
     Result<std::optional<Grouping>> before = ParseGrouping();
     if (!before.ok()) return before.status();
     if (Status s = Expect(Tok::kLParen, "("); !s.ok()) return s;
-    bool takes_param = op == VectorOp::kTopk || op == VectorOp::kBottomk ||
-                       op == VectorOp::kApproxTopk;
+    bool takes_param =
+        op == VectorOp::kTopk || op == VectorOp::kBottomk || op == VectorOp::kApproxTopk;
     bool has_param = false;
     if (takes_param && Peek().kind == Tok::kNumber && Peek(1).kind == Tok::kComma) {
       Result<ExprPtr> k = ParseNumber();
@@ -680,9 +685,9 @@ class Parser {
       double value = static_cast<LiteralExpr&>(**k).value;
       Next();  // ','
       if (value != std::floor(value) || value < 1 || value > 1e9)
-        return InvalidArgument(fmt::format(
-            "invalid parameter {}({}, ...): it must be an integer greater than 0",
-            VectorOpName(op), FormatNumber(value)));
+        return InvalidArgument(
+            fmt::format("invalid parameter {}({}, ...): it must be an integer greater than 0",
+                        VectorOpName(op), FormatNumber(value)));
       v->param = static_cast<int64_t>(value);
       has_param = true;
     }
@@ -699,8 +704,8 @@ class Parser {
       return InvalidArgument(fmt::format("{} expects a sample expression", VectorOpName(op)));
     if ((op == VectorOp::kApproxTopk || op == VectorOp::kSort || op == VectorOp::kSortDesc) &&
         v->grouping)
-      return InvalidArgument(fmt::format("grouping not allowed for {} aggregation",
-                                         VectorOpName(op)));
+      return InvalidArgument(
+          fmt::format("grouping not allowed for {} aggregation", VectorOpName(op)));
     v->expr = std::move(inner).value();
     return ExprPtr(std::move(v));
   }
@@ -760,13 +765,15 @@ class Parser {
     }
     Next();
     if (sel.matchers.empty())
-      return InvalidArgument("queries require at least one regexp or equality matcher that "
-                             "does not have an empty-compatible value");
+      return InvalidArgument(
+          "queries require at least one regexp or equality matcher that "
+          "does not have an empty-compatible value");
     if (std::none_of(sel.matchers.begin(), sel.matchers.end(),
                      [](const model::Matcher& m) { return !m.Matches(""); }))
-      return InvalidArgument("queries require at least one regexp or equality matcher that "
-                             "does not have an empty-compatible value. For instance, app=~\".*\" "
-                             "does not meet this requirement, but app=~\".+\" will");
+      return InvalidArgument(
+          "queries require at least one regexp or equality matcher that "
+          "does not have an empty-compatible value. For instance, app=~\".*\" "
+          "does not meet this requirement, but app=~\".+\" will");
     if (Status s = ParsePipeline(sel, unwrap); !s.ok()) return s;
     return sel;
   }
@@ -788,10 +795,10 @@ class Parser {
       if (Peek().kind != Tok::kIdent && Peek().kind != Tok::kLParen) return Unexpected();
       const std::string word = Peek().kind == Tok::kIdent ? Peek().text : "";
       bool after_unwrap = unwrap != nullptr && *unwrap;
-      bool is_filter = Peek().kind == Tok::kLParen ||
-                       (Peek(1).kind != Tok::kPipe && Peek(1).kind != Tok::kRange &&
-                        Peek(1).kind != Tok::kEof && Peek(1).kind != Tok::kRParen &&
-                        IsFilterOperator(Peek(1).kind) && word != "unwrap");
+      bool is_filter =
+          Peek().kind == Tok::kLParen ||
+          (Peek(1).kind != Tok::kPipe && Peek(1).kind != Tok::kRange && Peek(1).kind != Tok::kEof &&
+           Peek(1).kind != Tok::kRParen && IsFilterOperator(Peek(1).kind) && word != "unwrap");
       if (is_filter) {
         Result<StagePtr> f = ParseLabelFilterOr();
         if (!f.ok()) return f.status();

@@ -17,14 +17,13 @@ constexpr int kMaxJsonDepth = 64;
 std::string SanitizeKey(std::string_view key, bool is_prefix) {
   while (!key.empty() && std::isspace(static_cast<unsigned char>(key.front())))
     key.remove_prefix(1);
-  while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back())))
-    key.remove_suffix(1);
+  while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back()))) key.remove_suffix(1);
   std::string out;
   if (key.empty()) return out;
   if (is_prefix && key[0] >= '0' && key[0] <= '9') out += '_';
   for (char c : key) {
-    bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                c == '_';
+    bool word =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
     out += word ? c : '_';
   }
   return out;

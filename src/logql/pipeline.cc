@@ -114,6 +114,24 @@ model::Labels LabelsBuilder::Build() const {
   return out;
 }
 
+void LabelsBuilder::BuildCategorized(model::Labels& stream, model::Labels& metadata,
+                                     model::Labels& parsed) const {
+  stream.clear();
+  metadata.clear();
+  parsed.clear();
+  for (const Entry& e : labels_) {
+    model::Labels& to = e.source == LabelSource::kStream     ? stream
+                        : e.source == LabelSource::kMetadata ? metadata
+                                                             : parsed;
+    to.push_back({e.name, e.value});
+  }
+  if (!err_.empty()) parsed.push_back({std::string(kErrorLabel), err_});
+  if (!details_.empty()) parsed.push_back({std::string(kErrorDetailsLabel), details_});
+  model::SortLabels(stream);
+  model::SortLabels(metadata);
+  model::SortLabels(parsed);
+}
+
 // ---- line filters ----
 
 bool LineMatcher::Matches(std::string_view line) const {
@@ -177,9 +195,8 @@ class ConvertingLabelFilter : public Stage {
       : name_(std::move(name)), op_(op), value_(value), convert_(convert) {}
   bool Process(int64_t, Line&, LabelsBuilder& labels) const override {
     // The error labels are not numbers: a filter on them drops the line.
-    const std::string* v = name_ == kErrorLabel || name_ == kErrorDetailsLabel
-                               ? nullptr
-                               : labels.Get(name_);
+    const std::string* v =
+        name_ == kErrorLabel || name_ == kErrorDetailsLabel ? nullptr : labels.Get(name_);
     if (v == nullptr) return false;
     Result<double> x = convert_(*v);
     if (!x.ok()) {
@@ -255,8 +272,7 @@ class Decolorize : public Stage {
       size_t j = i + intro;
       if (j < s.size() && (s[j] == '[' || intro == 2)) {
         if (intro == 1) ++j;
-        while (j < s.size() && ((s[j] >= '0' && s[j] <= '9') || s[j] == ';' || s[j] == '?'))
-          ++j;
+        while (j < s.size() && ((s[j] >= '0' && s[j] <= '9') || s[j] == ';' || s[j] == '?')) ++j;
         if (j < s.size()) ++j;  // the final byte
       } else if (j < s.size()) {
         ++j;
@@ -409,8 +425,7 @@ bool Pattern::Test(std::string_view in) const {
     if (k + 1 == nodes_.size()) {
       // A trailing literal must end the line: look for its last occurrence.
       size_t last = in.rfind(n.text);
-      return last != std::string_view::npos && last + n.text.size() == in.size() &&
-             last >= at;
+      return last != std::string_view::npos && last + n.text.size() == in.size() && last >= at;
     }
   }
   return nodes_.back().capture ? off < in.size() : off == in.size();

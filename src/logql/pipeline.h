@@ -50,6 +50,9 @@ class LabelsBuilder {
 
   /// The label set now, sorted, with the error labels when set.
   model::Labels Build() const;
+  /// The same split by source; the error labels count as parsed.
+  void BuildCategorized(model::Labels& stream, model::Labels& metadata,
+                        model::Labels& parsed) const;
   /// Every current label (not the error labels), for templates.
   template <typename Fn>
   void ForEach(Fn fn) const {

@@ -117,8 +117,8 @@ using Func = std::function<Result<Value>(const Args&, const Context&)>;
 
 Status Arity(const Args& a, size_t n, std::string_view name) {
   if (a.size() == n) return Status::Ok();
-  return InvalidArgument(fmt::format("wrong number of args for {}: want {} got {}", name, n,
-                                     a.size()));
+  return InvalidArgument(
+      fmt::format("wrong number of args for {}: want {} got {}", name, n, a.size()));
 }
 
 // Go's fmt verbs over template values.
@@ -160,8 +160,8 @@ std::string GoSprintf(std::string_view format, std::span<const Value> args) {
           std::snprintf(buf, sizeof buf, (spec + "lld").c_str(), static_cast<long long>(ToInt(v)));
           out += buf;
         } else {
-          out += fmt::format("%!d({}={})", v.kind == Value::kString ? "string" : "float64",
-                             ToText(v));
+          out +=
+              fmt::format("%!d({}={})", v.kind == Value::kString ? "string" : "float64", ToText(v));
         }
         break;
       case 'f':
@@ -412,7 +412,8 @@ const std::map<std::string, Func, std::less<>>& Functions() {
          re2::StringPiece m;
          while (!in.empty() && RE2::PartialMatch(in, *re, &m)) {
            ++n;
-           size_t advance = static_cast<size_t>(m.data() - in.data()) + std::max<size_t>(m.size(), 1);
+           size_t advance =
+               static_cast<size_t>(m.data() - in.data()) + std::max<size_t>(m.size(), 1);
            in.remove_prefix(std::min(advance, in.size()));
          }
          return Value::Int(n);
@@ -465,7 +466,8 @@ const std::map<std::string, Func, std::less<>>& Functions() {
        [](const Args& a, const Context&) -> Result<Value> {
          if (Status s = Arity(a, 1, "b64dec"); !s.ok()) return s;
          std::string out;
-         if (!Base64Decode(ToText(a[0]), out)) return InvalidArgument("b64dec: illegal base64 data");
+         if (!Base64Decode(ToText(a[0]), out))
+           return InvalidArgument("b64dec: illegal base64 data");
          return Value::Str(out);
        }},
       {"urlencode",
@@ -539,18 +541,21 @@ const std::map<std::string, Func, std::less<>>& Functions() {
          }
          return Value::Str(out);
        }},
-      {"not", [](const Args& a, const Context&) -> Result<Value> {
+      {"not",
+       [](const Args& a, const Context&) -> Result<Value> {
          if (Status s = Arity(a, 1, "not"); !s.ok()) return s;
          return Value::Bool(!Truthy(a[0]));
        }},
-      {"and", [](const Args& a, const Context&) -> Result<Value> {
+      {"and",
+       [](const Args& a, const Context&) -> Result<Value> {
          if (a.empty()) return InvalidArgument("wrong number of args for and");
          for (const Value& v : a) {
            if (!Truthy(v)) return v;
          }
          return a.back();
        }},
-      {"or", [](const Args& a, const Context&) -> Result<Value> {
+      {"or",
+       [](const Args& a, const Context&) -> Result<Value> {
          if (a.empty()) return InvalidArgument("wrong number of args for or");
          for (const Value& v : a) {
            if (Truthy(v)) return v;
@@ -563,28 +568,34 @@ const std::map<std::string, Func, std::less<>>& Functions() {
       {"le", [](const Args& a, const Context&) { return Compare(a, "le"); }},
       {"gt", [](const Args& a, const Context&) { return Compare(a, "gt"); }},
       {"ge", [](const Args& a, const Context&) { return Compare(a, "ge"); }},
-      {"int", [](const Args& a, const Context&) -> Result<Value> {
+      {"int",
+       [](const Args& a, const Context&) -> Result<Value> {
          if (Status s = Arity(a, 1, "int"); !s.ok()) return s;
          return Value::Int(ToInt(a[0]));
        }},
-      {"float64", [](const Args& a, const Context&) -> Result<Value> {
+      {"float64",
+       [](const Args& a, const Context&) -> Result<Value> {
          if (Status s = Arity(a, 1, "float64"); !s.ok()) return s;
          return Value::Float(ToFloat(a[0]));
        }},
-      {"unixEpoch", [](const Args&, const Context& c) -> Result<Value> {
+      {"unixEpoch",
+       [](const Args&, const Context& c) -> Result<Value> {
          return Value::Int(c.ts_ns / 1'000'000'000);
        }},
-      {"unixEpochMillis", [](const Args&, const Context& c) -> Result<Value> {
+      {"unixEpochMillis",
+       [](const Args&, const Context& c) -> Result<Value> {
          return Value::Int(c.ts_ns / 1'000'000);
        }},
       {"unixEpochNanos",
        [](const Args&, const Context& c) -> Result<Value> { return Value::Int(c.ts_ns); }},
-      {"bytes", [](const Args& a, const Context&) -> Result<Value> {
+      {"bytes",
+       [](const Args& a, const Context&) -> Result<Value> {
          if (Status s = Arity(a, 1, "bytes"); !s.ok()) return s;
          Result<double> v = ParseHumanBytes(ToText(a[0]));
          return Value::Float(v.ok() ? *v : 0);
        }},
-      {"duration", [](const Args& a, const Context&) -> Result<Value> {
+      {"duration",
+       [](const Args& a, const Context&) -> Result<Value> {
          if (Status s = Arity(a, 1, "duration"); !s.ok()) return s;
          Result<double> v = ParseGoDuration(ToText(a[0]));
          return Value::Float(v.ok() ? *v : 0);
@@ -599,8 +610,9 @@ Result<Value> Arithmetic(std::string_view name, const Args& a) {
   if (name == "ceil" || name == "floor" || name == "round") {
     if (Status s = Arity(a, 1, name); !s.ok()) return s;
     double v = ToFloat(a[0]);
-    return Value::Float(name == "ceil" ? std::ceil(v) : name == "floor" ? std::floor(v)
-                                                                         : std::round(v));
+    return Value::Float(name == "ceil"    ? std::ceil(v)
+                        : name == "floor" ? std::floor(v)
+                                          : std::round(v));
   }
   if (a.size() < 2) return InvalidArgument(fmt::format("wrong number of args for {}", name));
   bool floats = name.ends_with('f') && name != "div" && name != "mod";
@@ -635,9 +647,8 @@ Result<Value> Arithmetic(std::string_view name, const Args& a) {
 }
 
 bool IsArithmetic(std::string_view name) {
-  static const char* kNames[] = {"add",  "sub",  "mul",  "div",  "mod",  "max",  "min",
-                                 "addf", "subf", "mulf", "divf", "maxf", "minf", "ceil",
-                                 "floor", "round"};
+  static const char* kNames[] = {"add",  "sub",  "mul",  "div",  "mod",  "max",  "min",   "addf",
+                                 "subf", "mulf", "divf", "maxf", "minf", "ceil", "floor", "round"};
   return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
 }
 
@@ -682,8 +693,8 @@ class Parser {
     auto list = std::make_shared<TemplateNode>();
     while (pos_ < text_.size()) {
       size_t open = text_.find("{{", pos_);
-      std::string literal(text_.substr(pos_, open == std::string_view::npos ? std::string_view::npos
-                                                                            : open - pos_));
+      std::string literal(text_.substr(
+          pos_, open == std::string_view::npos ? std::string_view::npos : open - pos_));
       if (open == std::string_view::npos) {
         pos_ = text_.size();
       } else {
@@ -845,15 +856,16 @@ class Parser {
         i = end + 1;
       } else if (c == '.') {
         size_t end = i + 1;
-        while (end < s.size() && (std::isalnum(static_cast<unsigned char>(s[end])) || s[end] == '_'))
+        while (end < s.size() &&
+               (std::isalnum(static_cast<unsigned char>(s[end])) || s[end] == '_'))
           ++end;
         op.kind = end == i + 1 ? Operand::kDot : Operand::kField;
         op.name = std::string(s.substr(i + 1, end - i - 1));
         i = end;
       } else if (std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '+') {
         size_t end = i + 1;
-        while (end < s.size() && !std::isspace(static_cast<unsigned char>(s[end])) && s[end] != ')' &&
-               s[end] != '|')
+        while (end < s.size() && !std::isspace(static_cast<unsigned char>(s[end])) &&
+               s[end] != ')' && s[end] != '|')
           ++end;
         std::string_view num = s.substr(i, end - i);
         bool integer = num.find_first_of(".eEpP") == std::string_view::npos;
@@ -863,7 +875,8 @@ class Parser {
         i = end;
       } else if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
         size_t end = i + 1;
-        while (end < s.size() && (std::isalnum(static_cast<unsigned char>(s[end])) || s[end] == '_'))
+        while (end < s.size() &&
+               (std::isalnum(static_cast<unsigned char>(s[end])) || s[end] == '_'))
           ++end;
         std::string name(s.substr(i, end - i));
         i = end;
@@ -1072,8 +1085,8 @@ Result<StagePtr> MakeLabelFormat(std::vector<LabelFormat> formats) {
   for (LabelFormat& f : formats) {
     for (const auto& c : compiled) {
       if (c.format.dst == f.dst)
-        return InvalidArgument(
-            fmt::format("multiple label name '{}' not allowed in a single format operation", f.dst));
+        return InvalidArgument(fmt::format(
+            "multiple label name '{}' not allowed in a single format operation", f.dst));
     }
     LabelFormatStage::Compiled c{std::move(f), std::nullopt};
     if (c.format.is_template) {

@@ -10,15 +10,20 @@
 //     POST /loki/api/v1/push            Loki's JSON push (gzip as Content-Encoding); 204;
 //                                       400 naming the stream and the reason; 503 when the
 //                                       WAL fails (write scope)
-//     GET/POST /loki/api/v1/query_range log queries (a stream selector and line filters):
-//                                       start, end, limit (100), direction (backward)
-//     GET/POST /loki/api/v1/query       the same at one instant (time, limit, direction)
+//     GET/POST /loki/api/v1/query_range LogQL (see logql.h): log queries answer "streams"
+//                                       (start, end, limit 100, direction backward); metric
+//                                       queries "matrix" (step: a duration or seconds,
+//                                       default (end-start)/250 and at least 1s)
+//     GET/POST /loki/api/v1/query       at one instant (time): metric queries answer
+//                                       "vector" or "scalar"; log queries cover the hour
+//                                       before `time`
 //     GET /loki/api/v1/labels, /loki/api/v1/label/<name>/values, /loki/api/v1/series
 //                                       start, end (the last hour by default), query/match[]
 //   in Loki's JSON shapes (nanosecond timestamps as strings). Errors are Loki's: plain
 //   text with the status code.
-// - LogQL today: a stream selector and any number of line filters (|=, !=, |~, !~); every
-//   other stage and metric queries are refused with a message naming them.
+// - Query limits are Loki's defaults: 5000 lines per log query (max_entries_limit), 500
+//   series (max_query_series), 11,000 points per series, 30 days per query
+//   (max_query_length 721h), a 1-minute timeout; each refusal is a 400 naming the limit.
 #pragma once
 
 #include <memory>
@@ -28,13 +33,10 @@
 
 #include "colstore/colstore.h"
 #include "common/services.h"
+#include "logql/logql.h"
 #include "model/model.h"
 #include "selfmon/metrics.h"
 #include "server/server.h"
-
-namespace re2 {
-class RE2;
-}
 
 namespace pharos::logs {
 
@@ -67,22 +69,16 @@ class Store : public model::LogsSink {
 
 void RegisterRoutes(server::Router& router, const Services& services, selfmon::Registry& registry);
 
-// ---- LogQL ----
+/// The log store as a LogQL source (lines in time order; required substrings pushed down).
+class StoreSource : public logql::Source {
+ public:
+  explicit StoreSource(colstore::Store& store) : store_(store) {}
+  Status Select(const logql::LogSelector& selector, int64_t mint_ns, int64_t maxt_ns, bool backward,
+                const logql::EntryVisitor& visit) override;
+  bool Ordered() const override { return true; }
 
-struct LineFilter {
-  enum class Op { kContains, kNotContains, kRegex, kNotRegex };
-  Op op = Op::kContains;
-  std::string text;
-  std::shared_ptr<const re2::RE2> re;  // for the regex ops
-  bool Matches(std::string_view line) const;
+ private:
+  colstore::Store& store_;
 };
-
-struct LogQuery {
-  std::vector<model::Matcher> selector;
-  std::vector<LineFilter> filters;
-};
-
-/// Parses `{selector} |= "a" != "b" |~ "c"`; errors name the position and what was found.
-Result<LogQuery> ParseLogQuery(std::string_view text);
 
 }  // namespace pharos::logs

@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "logs/logs.h"
 #include "logs/push.h"
+#include "promql/promql.h"
 
 namespace pharos::logs {
 namespace {
@@ -152,13 +153,62 @@ void AppendStatsJson(std::string& out, uint64_t lines, uint64_t bytes, double se
       seconds);
 }
 
-// Runs a log query over [start, end] and answers Loki's "streams" result.
-void LogQueryRange(const Request& req, Response& resp, Store& store, bool instant) {
+// Seconds with up to millisecond precision, as Loki prints sample times (1700000000.5).
+void AppendSampleTime(std::string& out, int64_t ns) {
+  int64_t ms = ns / 1'000'000;
+  fmt::format_to(std::back_inserter(out), "{}", ms / 1000);
+  int64_t frac = ms % 1000;
+  if (frac != 0) {
+    std::string f = fmt::format("{:03d}", frac < 0 ? -frac : frac);
+    while (f.back() == '0') f.pop_back();
+    out += '.';
+    out += f;
+  }
+}
+
+void AppendSample(std::string& out, int64_t ns, double v) {
+  out += '[';
+  AppendSampleTime(out, ns);
+  out += ",\"";
+  out += promql::FormatFloat(v);
+  out += "\"]";
+}
+
+int StatusFor(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kDeadlineExceeded: return 504;
+    case StatusCode::kInternal:
+    case StatusCode::kDataLoss:
+    case StatusCode::kUnavailable: return 500;
+    default: return 400;
+  }
+}
+
+// The step of a range query: a duration ("15s") or seconds ("15", "0.5").
+Result<int64_t> ParseStep(std::string_view text) {
+  if (Result<Duration> d = ParseDuration(text); d.ok()) return d->count() * 1'000'000;
+  char* end = nullptr;
+  std::string copy(text);
+  double seconds = std::strtod(copy.c_str(), &end);
+  if (copy.empty() || end != copy.c_str() + copy.size() || !(seconds > 0) || seconds > 1e9)
+    return InvalidArgument(
+        fmt::format("invalid step \"{}\": want a duration or seconds", text.substr(0, 32)));
+  return static_cast<int64_t>(seconds * 1e9);
+}
+
+constexpr int64_t kMaxQueryLengthNs = int64_t{721} * 3600 * 1'000'000'000;
+constexpr int64_t kMaxPoints = 11'000;
+
+// Runs a LogQL query: log queries answer "streams", metric queries "vector", "matrix" or
+// "scalar", all with Loki's stats summary.
+void Query(const Request& req, Response& resp, Store& store, bool instant) {
   auto started = std::chrono::steady_clock::now();
   std::optional<std::string> text = req.FormValue("query");
   if (!text || text->empty()) return void(resp = LokiError(400, "query is required"));
-  Result<LogQuery> q = ParseLogQuery(*text);
-  if (!q.ok()) return void(resp = LokiError(400, q.status().message()));
+  Result<logql::ExprPtr> expr = logql::ParseExpr(*text);
+  if (!expr.ok()) return void(resp = LokiError(400, expr.status().message()));
+  bool log_query = (*expr)->kind == logql::NodeKind::kLog;
+  logql::QueryParams params;
   Range range;
   if (instant) {
     range.end_ns = UnixNowMs() * 1'000'000;
@@ -168,11 +218,33 @@ void LogQueryRange(const Request& req, Response& resp, Store& store, bool instan
         return void(resp = LokiError(400, fmt::format("invalid time: {}", t.status().message())));
       range.end_ns = *t;
     }
-    range.start_ns = range.end_ns - 3'600'000'000'000LL;
+    range.start_ns = log_query ? range.end_ns - 3'600'000'000'000LL : range.end_ns;
+    params.instant = !log_query;
   } else if (Status s = ParseRange(req, range); !s.ok()) {
     return void(resp = LokiError(400, s.message()));
   }
-  uint64_t limit = 100;
+  if (range.end_ns - range.start_ns > kMaxQueryLengthNs)
+    return void(
+        resp = LokiError(400, fmt::format("the query time range exceeds the limit (query length: "
+                                          "{}, limit: 721h0m0s)",
+                                          FormatDuration(std::chrono::milliseconds(
+                                              (range.end_ns - range.start_ns) / 1'000'000)))));
+  params.start_ns = range.start_ns;
+  params.end_ns = instant && log_query ? range.end_ns + 1 : range.end_ns;
+  if (!instant && !log_query) {
+    int64_t length = range.end_ns - range.start_ns;
+    params.step_ns = std::max<int64_t>(length / 250 / 1'000'000'000 * 1'000'000'000, 1'000'000'000);
+    if (auto v = req.FormValue("step"); v && !v->empty()) {
+      Result<int64_t> step = ParseStep(*v);
+      if (!step.ok()) return void(resp = LokiError(400, step.status().message()));
+      params.step_ns = *step;
+    }
+    if (length / params.step_ns + 1 > kMaxPoints)
+      return void(resp = LokiError(400,
+                                   "exceeded maximum resolution of 11,000 points per "
+                                   "timeseries. Try decreasing the query resolution "
+                                   "(?step=XX)"));
+  }
   if (auto v = req.FormValue("limit"); v && !v->empty()) {
     char* end = nullptr;
     unsigned long long n = std::strtoull(v->c_str(), &end, 10);
@@ -182,65 +254,93 @@ void LogQueryRange(const Request& req, Response& resp, Store& store, bool instan
       return void(resp = LokiError(400, fmt::format("max entries limit per query exceeded, limit > "
                                                     "max_entries_limit ({} > {})",
                                                     n, kMaxLimit)));
-    limit = n;
+    params.limit = n;
   }
   std::string direction = req.FormValue("direction").value_or("backward");
   if (direction != "backward" && direction != "forward")
     return void(resp = LokiError(400, "invalid direction: want forward or backward"));
+  params.backward = direction == "backward";
+  // Grafana asks for labels by category; entries then carry their metadata and parsed labels.
+  params.categorize_labels =
+      req.Header("X-Loki-Response-Encoding-Flags").value_or("").find("categorize-labels") !=
+      std::string_view::npos;
 
-  colstore::ScanPlan plan;
-  plan.mint_ns = range.start_ns;
-  plan.maxt_ns = range.end_ns - (instant ? 0 : 1);  // Loki's end is exclusive for ranges
-  plan.streams = q->selector;
-  plan.backward = direction == "backward";
-  plan.columns = {kLineColumn};
-  std::vector<const LineFilter*> regexes;
-  for (const LineFilter& f : q->filters) {
-    if (f.op == LineFilter::Op::kContains || f.op == LineFilter::Op::kNotContains) {
-      plan.filters.push_back({kLineColumn,
-                              f.op == LineFilter::Op::kContains
-                                  ? colstore::Filter::Op::kContains
-                                  : colstore::Filter::Op::kNotContains,
-                              colstore::Value::String(f.text)});
-    } else {
-      regexes.push_back(&f);
+  logql::EngineOptions options;
+  options.max_entries = kMaxLimit;
+  logql::Engine engine(options);
+  StoreSource source(store.records());
+  Result<logql::QueryResult> result = engine.Query(source, **expr, params);
+  if (!result.ok())
+    return void(resp = LokiError(StatusFor(result.status()), result.status().message()));
+
+  std::string body = R"({"status":"success","data":{"resultType":")";
+  body += logql::ResultTypeName(result->type);
+  body += R"(","result":)";
+  uint64_t bytes = result->stats.bytes_read;
+  switch (result->type) {
+    case logql::ResultType::kStreams: {
+      body += '[';
+      for (size_t k = 0; k < result->streams.size(); ++k) {
+        const logql::Stream& st = result->streams[k];
+        if (k) body += ',';
+        body += R"({"stream":)";
+        model::AppendLabelsJson(body, st.labels);
+        body += R"(,"values":[)";
+        for (size_t e = 0; e < st.entries.size(); ++e) {
+          if (e) body += ',';
+          body += "[\"";
+          body += std::to_string(st.entries[e].ts_ns);
+          body += "\",";
+          AppendJsonString(body, st.entries[e].line);
+          if (params.categorize_labels) {
+            const logql::StreamEntry& en = st.entries[e];
+            body += ",{";
+            if (!en.structured_metadata.empty()) {
+              body += R"("structuredMetadata":)";
+              model::AppendLabelsJson(body, en.structured_metadata);
+            }
+            if (!en.parsed.empty()) {
+              if (!en.structured_metadata.empty()) body += ',';
+              body += R"("parsed":)";
+              model::AppendLabelsJson(body, en.parsed);
+            }
+            body += '}';
+          }
+          body += ']';
+        }
+        body += "]}";
+      }
+      body += ']';
+      break;
+    }
+    case logql::ResultType::kScalar: AppendSample(body, result->scalar_t_ns, result->scalar); break;
+    case logql::ResultType::kVector:
+    case logql::ResultType::kMatrix: {
+      bool vector = result->type == logql::ResultType::kVector;
+      body += '[';
+      for (size_t k = 0; k < result->series.size(); ++k) {
+        const logql::Series& se = result->series[k];
+        if (k) body += ',';
+        body += R"({"metric":)";
+        model::AppendLabelsJson(body, se.labels);
+        body += vector ? R"(,"value":)" : R"(,"values":[)";
+        for (size_t p = 0; p < se.samples.size(); ++p) {
+          if (p) body += ',';
+          AppendSample(body, se.samples[p].t_ns, se.samples[p].v);
+        }
+        if (!vector) body += ']';
+        body += '}';
+      }
+      body += ']';
+      break;
     }
   }
-  // Rows come in time order across streams; group them per stream in that order.
-  std::map<model::Labels, std::string, decltype(&model::LabelsLess)> values(&model::LabelsLess);
-  uint64_t returned = 0, bytes = 0;
-  Result<colstore::ScanStats> stats = store.records().Scan(plan, [&](const colstore::Row& row) {
-    std::string_view line;
-    for (const colstore::Column& c : row.columns)
-      if (c.name == kLineColumn) line = c.value.s;
-    for (const LineFilter* f : regexes)
-      if (!f->Matches(line)) return true;
-    std::string& out = values[*row.stream];
-    if (!out.empty()) out += ',';
-    out += "[\"";
-    out += std::to_string(row.time_ns);
-    out += "\",";
-    AppendJsonString(out, line);
-    out += ']';
-    bytes += line.size();
-    return ++returned < limit;
-  });
-  if (!stats.ok()) return void(resp = LokiError(500, stats.status().message()));
-  std::string body = R"({"status":"success","data":{"resultType":"streams","result":[)";
-  bool first = true;
-  for (const auto& [labels, vals] : values) {
-    if (!first) body += ',';
-    first = false;
-    body += R"({"stream":)";
-    model::AppendLabelsJson(body, labels);
-    body += R"(,"values":[)";
-    body += vals;
-    body += "]}";
-  }
-  body += "],";
+  body += ',';
+  if (params.categorize_labels && result->type == logql::ResultType::kStreams)
+    body += R"("encodingFlags":["categorize-labels"],)";
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  AppendStatsJson(body, stats->rows_scanned, bytes, seconds);
+  AppendStatsJson(body, result->stats.lines_read, bytes, seconds);
   body += "}}";
   resp = Response::Text(200, std::move(body), "application/json");
 }
@@ -250,9 +350,11 @@ Status SelectorParams(const Request& req, std::vector<std::vector<model::Matcher
   std::vector<std::string> texts = req.FormValues("match[]");
   if (auto q = req.FormValue("query"); q && !q->empty()) texts.push_back(*q);
   for (const std::string& t : texts) {
-    Result<LogQuery> q = ParseLogQuery(t);
-    if (!q.ok()) return q.status();
-    sets.push_back(std::move(q->selector));
+    Result<logql::ExprPtr> e = logql::ParseExpr(t);
+    if (!e.ok()) return e.status();
+    if ((*e)->kind != logql::NodeKind::kLog)
+      return InvalidArgument("a series selector must be a stream selector, not a metric query");
+    sets.push_back(static_cast<const logql::LogExpr&>(**e).selector.matchers);
   }
   return Status::Ok();
 }
@@ -315,11 +417,11 @@ void RegisterRoutes(server::Router& router, const Services& services, selfmon::R
   for (Method m : {Method::kGet, Method::kPost}) {
     router.HandleBlocking(m, "/loki/api/v1/query_range", config::kScopeRead,
                           ready([](const Request& req, Response& resp, Store& store) {
-                            LogQueryRange(req, resp, store, false);
+                            Query(req, resp, store, false);
                           }));
     router.HandleBlocking(m, "/loki/api/v1/query", config::kScopeRead,
                           ready([](const Request& req, Response& resp, Store& store) {
-                            LogQueryRange(req, resp, store, true);
+                            Query(req, resp, store, true);
                           }));
     router.HandleBlocking(m, "/loki/api/v1/labels", config::kScopeRead,
                           ready([](const Request& req, Response& resp, Store& store) {

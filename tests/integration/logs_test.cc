@@ -38,14 +38,24 @@ TEST(LokiApiTest, PushQueryLabelsAndRestart) {
   ASSERT_EQ(r.status, 204) << r.body;
 
   std::string q = "/loki/api/v1/query_range?query=%7Benv%3D%22prod%22%7D&limit=10";
-  r = Get(pharos.port(), q);
+  // Grafana's encoding: streams by their own labels, metadata per entry.
+  r = Get(pharos.port(), q, "X-Loki-Response-Encoding-Flags: categorize-labels\r\n");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_NE(r.body.find(R"("resultType":"streams")"), std::string::npos) << r.body;
-  EXPECT_NE(r.body.find(R"({"stream":{"app":"api","env":"prod"},"values":[[")" + t3 +
-                        R"(","GET /pay 500 error"],[")" + t1),
-            std::string::npos)
+  EXPECT_NE(
+      r.body.find(R"({"stream":{"app":"api","env":"prod"},"values":[[")" + t3 +
+                  R"(","GET /pay 500 error",{"structuredMetadata":{"trace_id":"abc"}}],[")" + t1),
+      std::string::npos)
       << r.body;  // newest first (backward)
+  EXPECT_NE(r.body.find(R"("encodingFlags":["categorize-labels"])"), std::string::npos);
   EXPECT_NE(r.body.find(R"("stats":{"summary")"), std::string::npos);
+  // Without the flag, as Loki 3 does, metadata is part of each line's stream labels.
+  r = Get(pharos.port(), q);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find(R"({"stream":{"app":"api","env":"prod","trace_id":"abc"},"values":[[")" +
+                        t3 + R"(","GET /pay 500 error"]])"),
+            std::string::npos)
+      << r.body;
 
   // A needle with a line filter; a regex filter; forward with a limit.
   r = Get(
@@ -55,7 +65,7 @@ TEST(LokiApiTest, PushQueryLabelsAndRestart) {
   EXPECT_NE(r.body.find("GET /cart"), std::string::npos) << r.body;
   EXPECT_EQ(r.body.find("render home"), std::string::npos) << r.body;
   r = Get(pharos.port(),
-          "/loki/api/v1/query_range?query=%7Bapp%3D~%22.%2B%22%7D%20%7C~%20%22%5Cd%2Bms%22");
+          "/loki/api/v1/query_range?query=%7Bapp%3D~%22.%2B%22%7D%20%7C~%20%60%5Cd%2Bms%60");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_NE(r.body.find("render home 12ms"), std::string::npos) << r.body;
   EXPECT_EQ(r.body.find("GET /"), std::string::npos) << r.body;
@@ -95,9 +105,12 @@ TEST(LokiApiTest, PushQueryLabelsAndRestart) {
   EXPECT_NE(r.body.find("nanoseconds"), std::string::npos) << r.body;
   r = Post(pharos.port(), "/loki/api/v1/push", "{", kJson);
   EXPECT_EQ(r.status, 400);
-  r = Get(pharos.port(), "/loki/api/v1/query_range?query=%7Bapp%3D%22api%22%7D%20%7C%20json");
+  r = Get(pharos.port(), "/loki/api/v1/query_range?query=%7Bapp%3D%22api%22%7D%20%7C%20jsn");
   EXPECT_EQ(r.status, 400);
-  EXPECT_NE(r.body.find("not implemented yet"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("syntax error"), std::string::npos) << r.body;
+  r = Get(pharos.port(), "/loki/api/v1/query_range?query=%7Bapp%3D%22api%22%7D&limit=5001");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("max entries limit"), std::string::npos) << r.body;
 
   // Acknowledged lines survive a restart (the WAL).
   pharos.Signal(SIGKILL);
@@ -132,11 +145,18 @@ TEST(LokiApiTest, OtlpLogsAreQueriedThroughLoki) {
   EXPECT_EQ(r.body, "{}");  // nothing rejected
   r = Get(pharos.port(), "/loki/api/v1/query_range?query=%7Bservice_name%3D%22checkout%22%7D");
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_NE(r.body.find(R"("stream":{"service_name":"checkout"})"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(
+                R"("stream":{"host_name":"node-1","scope_name":"shop","service_name":"checkout"})"),
+            std::string::npos)
+      << r.body;
   EXPECT_NE(r.body.find("payment declined"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find(R"({\"msg\":\"structured\"})"), std::string::npos) << r.body;
-  // A needle on the trace id is a line filter away once metadata is searchable; today the
-  // line itself is what filters see.
+  // Structured metadata filters without a parser: the trace id finds its line.
+  r = Get(pharos.port(),
+          "/loki/api/v1/query_range?query=%7Bservice_name%3D%22checkout%22%7D%20%7C%20"
+          "trace_id%3D%225b8efff798038103d269b633813fc60c%22");
+  EXPECT_NE(r.body.find("payment declined"), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("structured"), std::string::npos) << r.body;
   r = Get(pharos.port(),
           "/loki/api/v1/"
           "query_range?query=%7Bservice_name%3D%22checkout%22%7D%20%7C%3D%20%22declined%22");
@@ -150,6 +170,66 @@ TEST(LokiApiTest, OtlpLogsAreQueriedThroughLoki) {
   r = Post(pharos.port(), "/v1/logs", untimed, kJson);
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_NE(r.body.find(R"("rejectedLogRecords":"1")"), std::string::npos) << r.body;
+}
+
+// LogQL metric queries through Loki's API: a vector at one instant, a matrix over a range,
+// a scalar, in Loki's JSON shapes; a pipeline error is a 400 naming it.
+TEST(LokiApiTest, MetricQueriesAnswerVectorsMatricesAndScalars) {
+  PharosProcess pharos;
+  ASSERT_TRUE(pharos.StartServe()) << pharos.Stderr();
+  std::string body = R"({"streams":[{"stream":{"app":"shop"},"values":[)";
+  for (int i = 0; i < 30; ++i) {
+    if (i) body += ',';
+    body += R"([")" + Ns(60 - i) + R"(","{\"level\":\")" + (i % 3 == 0 ? "error" : "info") +
+            R"(\",\"took_ms\":)" + std::to_string(i) + "}\"]";
+  }
+  body += "]}]}";
+  HttpResponse r = Post(pharos.port(), "/loki/api/v1/push", body, kJson);
+  ASSERT_EQ(r.status, 204) << r.body;
+  std::string now_s = std::to_string(std::stoll(Ns(0)) / 1'000'000'000);
+
+  // sum by (level) (count_over_time({app="shop"} | json [5m]))
+  r = Get(pharos.port(),
+          "/loki/api/v1/query?time=" + now_s +
+              "&query=sum%20by%20(level)%20(count_over_time(%7Bapp%3D%22shop%22%7D%20%7C%20json%20"
+              "%5B5m%5D))");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find(R"("resultType":"vector")"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"({"metric":{"level":"error"},"value":[)" + now_s + R"(,"10"]})"),
+            std::string::npos)
+      << r.body;
+  EXPECT_NE(r.body.find(R"({"metric":{"level":"info"},"value":[)" + now_s + R"(,"20"]})"),
+            std::string::npos)
+      << r.body;
+
+  // max_over_time(... | unwrap took_ms) over a range with a step: a matrix.
+  std::string start = std::to_string(std::stoll(now_s) - 30);
+  r = Get(pharos.port(),
+          "/loki/api/v1/query_range?start=" + start + "&end=" + now_s +
+              "&step=30&query=max_over_time(%7Bapp%3D%22shop%22%7D%20%7C%20json%20%7C%20unwrap%20"
+              "took_ms%20%5B5m%5D)");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find(R"("resultType":"matrix")"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"(,"values":[[)" + start + R"(,)"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("[" + now_s + R"(,"29"]]})"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"({"metric":{"app":"shop","level":"error"})"), std::string::npos)
+      << r.body;
+
+  r = Get(pharos.port(), "/loki/api/v1/query?time=" + now_s + "&query=1%2B1");
+  EXPECT_NE(r.body.find(R"("resultType":"scalar","result":[)" + now_s + R"(,"2"])"),
+            std::string::npos)
+      << r.body;
+
+  // A metric over lines that fail to parse names the error, as Loki does.
+  r = Get(pharos.port(), "/loki/api/v1/query?time=" + now_s +
+                             "&query=count_over_time(%7Bapp%3D%22shop%22%7D%20%7C%20json%20%7C%20"
+                             "took_ms%20%3E%201s%20%5B5m%5D)");
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("pipeline error: 'LabelFilterErr'"), std::string::npos) << r.body;
+  r = Get(pharos.port(), "/loki/api/v1/query_range?start=0&end=" + now_s +
+                             "&query=count_over_time(%7Bapp%3D%22shop%22%7D%5B5m%5D)");
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("exceeds the limit"), std::string::npos) << r.body;
 }
 
 }  // namespace

@@ -1,0 +1,53 @@
+// The log store as a LogQL source: a colstore scan per selector, in time order, with the
+// selector's required substrings pushed down as "line contains" filters.
+#include "logs/logs.h"
+#include "logs/push.h"
+
+#include <fmt/format.h>
+
+namespace pharos::logs {
+
+Status StoreSource::Select(const logql::LogSelector& selector, int64_t mint_ns, int64_t maxt_ns,
+                           bool backward, const logql::EntryVisitor& visit) {
+  colstore::ScanPlan plan;
+  plan.mint_ns = mint_ns;
+  plan.maxt_ns = maxt_ns;
+  plan.streams = selector.matchers;
+  plan.backward = backward;
+  for (const std::string& needle : selector.required_substrings)
+    plan.filters.push_back(
+        {kLineColumn, colstore::Filter::Op::kContains, colstore::Value::String(needle)});
+  Status failed;
+  std::vector<model::Label> metadata;
+  Result<colstore::ScanStats> stats = store_.Scan(plan, [&](const colstore::Row& row) {
+    logql::LogEntry entry;
+    entry.ts_ns = row.time_ns;
+    metadata.clear();
+    for (const colstore::Column& c : row.columns) {
+      if (c.name == kLineColumn) {
+        entry.line = c.value.s;
+        continue;
+      }
+      switch (c.value.type) {
+        case colstore::Value::Type::kString:
+          metadata.push_back({std::string(c.name), std::string(c.value.s)});
+          break;
+        case colstore::Value::Type::kInt:
+          metadata.push_back({std::string(c.name), std::to_string(c.value.i)});
+          break;
+        case colstore::Value::Type::kDouble:
+          metadata.push_back({std::string(c.name), fmt::format("{}", c.value.d)});
+          break;
+        case colstore::Value::Type::kNull: break;
+      }
+    }
+    entry.metadata = metadata;
+    failed = visit(*row.stream, entry);
+    return failed.ok();
+  });
+  if (!failed.ok()) return failed;
+  if (!stats.ok()) return stats.status();
+  return Status::Ok();
+}
+
+}  // namespace pharos::logs
