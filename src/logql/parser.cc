@@ -16,6 +16,8 @@ namespace pharos::logql {
 namespace {
 
 constexpr int kMaxDepth = 128;
+// Ranges and offsets are bounded so that time arithmetic in nanoseconds cannot overflow.
+constexpr double kMaxDurationSeconds = 100.0 * 365 * 24 * 3600;
 
 enum class Tok {
   kEof,
@@ -617,6 +619,9 @@ class Parser {
       if (Status s = Expect(Tok::kRParen, ")"); !s.ok()) return s;
     }
     if (Peek().kind != Tok::kRange) return Unexpected("RANGE");
+    if (Peek().number > kMaxDurationSeconds || Peek().number <= 0)
+      return Error(fmt::format("invalid range [{}]: want more than 0 and at most 100 years",
+                               Peek().text));
     r->range_ns = static_cast<int64_t>(std::llround(Next().number * 1e9));
     if (!parenthesized && r->selector.stages.empty() && !r->unwrap &&
         (Peek().kind == Tok::kPipe || Peek().kind == Tok::kPipeExact || Peek().kind == Tok::kNeq ||
@@ -627,6 +632,8 @@ class Parser {
     if (IsIdent("offset")) {
       Next();
       if (Peek().kind != Tok::kDuration) return Unexpected("DURATION");
+      if (std::abs(Peek().number) > kMaxDurationSeconds)
+        return Error(fmt::format("invalid offset {}: at most 100 years", Peek().text));
       r->offset_ns = static_cast<int64_t>(std::llround(Next().number * 1e9));
     }
     if (Status s = Expect(Tok::kRParen, ")"); !s.ok()) return s;
