@@ -281,6 +281,16 @@ int Serve(const ServeOptions& options) {
   logs::Options logs_options;
   logs_options.dir = config.storage.data_dir + "/logs";
   logs_options.retention = config.storage.retention;
+  logs_options.push.max_line_size = config.logs.max_line_size;
+  logs_options.push.ingestion_rate = config.logs.ingestion_rate;
+  logs_options.push.ingestion_burst = config.logs.ingestion_burst;
+  logs_options.push.max_age = config.logs.reject_old_samples_max_age;
+  logs_options.push.grace = config.logs.creation_grace_period;
+  logs_options.limits.max_labels_per_stream = config.logs.max_label_names_per_series;
+  logs_options.limits.max_streams = config.logs.max_streams;
+  // Room for the line and its structured metadata.
+  logs_options.limits.max_record_bytes =
+      static_cast<uint32_t>(std::min<uint64_t>(config.logs.max_line_size + (64 << 10), 1u << 30));
   Result<std::unique_ptr<logs::Store>> opened_logs = logs::Store::Open(logs_options, registry);
   if (!opened_logs.ok()) {
     LogError("cannot open the log store",

@@ -222,6 +222,33 @@ const std::vector<Field>& Fields() {
          return Status::Ok();
        },
        [](const Config& c) { return std::string(LogLevelName(c.log.level)); }},
+      BytesField(
+          "logs.max_line_size", "longest log line a push may carry (Loki's max_line_size)",
+          [](Config& c) -> uint64_t& { return c.logs.max_line_size; }, 1, 64ULL << 20),
+      BytesField(
+          "logs.ingestion_rate",
+          "bytes per second of log lines accepted over time; pushes beyond get 429 with "
+          "Retry-After (Loki's ingestion_rate_mb)",
+          [](Config& c) -> uint64_t& { return c.logs.ingestion_rate; }, 1, 1ULL << 40),
+      BytesField(
+          "logs.ingestion_burst",
+          "bytes a burst may carry above the rate (ingestion_burst_size_mb)",
+          [](Config& c) -> uint64_t& { return c.logs.ingestion_burst; }, 1, 1ULL << 40),
+      DurationField(
+          "logs.reject_old_samples_max_age",
+          "log lines older than this are refused (0 accepts any age)",
+          [](Config& c) -> Duration& { return c.logs.reject_old_samples_max_age; }, milliseconds(0),
+          hours(24 * 365 * 10)),
+      DurationField(
+          "logs.creation_grace_period", "log lines further ahead of the clock are refused",
+          [](Config& c) -> Duration& { return c.logs.creation_grace_period; }, milliseconds(0),
+          hours(24 * 365)),
+      IntField(
+          "logs.max_label_names_per_series", "labels a log stream may have",
+          [](Config& c) -> uint32_t& { return c.logs.max_label_names_per_series; }, 1, 1024),
+      IntField(
+          "logs.max_streams", "log streams the store holds in its head at once",
+          [](Config& c) -> uint64_t& { return c.logs.max_streams; }, 1, 100'000'000),
       StringField(
           "storage.data_dir", "directory that holds all of Pharos's data",
           [](Config& c) -> std::string& { return c.storage.data_dir; },

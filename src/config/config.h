@@ -106,6 +106,18 @@ struct LimitsConfig {
   uint32_t max_concurrent_writes = 64;
 };
 
+/// The log store's push limits, as Loki's (its names in comments). Each refusal names the
+/// limit; the rate limit answers 429 with Retry-After.
+struct LogsConfig {
+  uint64_t max_line_size = 256 * 1024;      // max_line_size
+  uint64_t ingestion_rate = 64ULL << 20;    // bytes per second (ingestion_rate_mb)
+  uint64_t ingestion_burst = 256ULL << 20;  // ingestion_burst_size_mb
+  Duration reject_old_samples_max_age = std::chrono::hours(24 * 7);  // 0 accepts any age
+  Duration creation_grace_period = std::chrono::minutes(10);         // how far ahead
+  uint32_t max_label_names_per_series = 15;                          // max_label_names_per_series
+  uint64_t max_streams = 100'000;                                    // max_global_streams_per_user
+};
+
 /// PromQL evaluation limits (Prometheus's --query.* flags).
 struct QueryConfig {
   Duration timeout = std::chrono::minutes(2);
@@ -230,6 +242,7 @@ struct Config {
   AuthConfig auth;
   LogConfig log;
   StorageConfig storage;
+  LogsConfig logs;
   LimitsConfig limits;
   QueryConfig query;
 };

@@ -620,8 +620,8 @@ class Parser {
     }
     if (Peek().kind != Tok::kRange) return Unexpected("RANGE");
     if (Peek().number > kMaxDurationSeconds || Peek().number <= 0)
-      return Error(fmt::format("invalid range [{}]: want more than 0 and at most 100 years",
-                               Peek().text));
+      return Error(
+          fmt::format("invalid range [{}]: want more than 0 and at most 100 years", Peek().text));
     r->range_ns = static_cast<int64_t>(std::llround(Next().number * 1e9));
     if (!parenthesized && r->selector.stages.empty() && !r->unwrap &&
         (Peek().kind == Tok::kPipe || Peek().kind == Tok::kPipeExact || Peek().kind == Tok::kNeq ||

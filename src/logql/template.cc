@@ -871,7 +871,8 @@ class Parser {
         bool integer = num.find_first_of(".eEpP") == std::string_view::npos;
         Result<double> v = ParseGoFloat(num);
         if (!v.ok()) return Error(fmt::format("bad number syntax: \"{}\"", num));
-        if (integer && std::abs(*v) >= 9.2e18) return Error(fmt::format("number out of range: \"{}\"", num));
+        if (integer && std::abs(*v) >= 9.2e18)
+          return Error(fmt::format("number out of range: \"{}\"", num));
         op.literal = integer ? Value::Int(static_cast<int64_t>(*v)) : Value::Float(*v);
         i = end;
       } else if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {

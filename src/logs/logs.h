@@ -26,6 +26,7 @@
 //   (max_query_length 721h), a 1-minute timeout; each refusal is a 400 naming the limit.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -40,12 +41,36 @@
 
 namespace pharos::logs {
 
+/// Loki's push limits (see config::LogsConfig).
+struct PushLimits {
+  uint64_t max_line_size = 256 * 1024;
+  uint64_t ingestion_rate = 64ULL << 20;  // bytes per second
+  uint64_t ingestion_burst = 256ULL << 20;
+  Duration max_age = std::chrono::hours(24 * 7);  // 0: any age
+  Duration grace = std::chrono::minutes(10);
+};
+
 struct Options {
   std::string dir;
   Env* env = DefaultEnv();
   Duration retention = std::chrono::hours(24 * 15);
   uint64_t max_bytes = 0;
   colstore::Limits limits;
+  PushLimits push;
+  std::function<int64_t()> now_ns;  // the clock; the wall clock when empty
+};
+
+/// One stream of a write: views of labels and of each line's columns ("line" first).
+struct IngestStream {
+  std::vector<model::LabelView> labels;
+  std::vector<colstore::RecordInput> records;
+};
+
+struct IngestResult {
+  uint64_t accepted = 0;
+  uint64_t rejected = 0;
+  std::vector<std::string> errors;  // the first few refusals, each naming stream and limit
+  int retry_after_s = 0;            // set when the whole write was refused by the rate limit
 };
 
 /// The log store; as a model::LogsSink it takes OTLP logs (HTTP and gRPC), mapped as
@@ -58,13 +83,23 @@ struct Options {
 class Store : public model::LogsSink {
  public:
   static Result<std::unique_ptr<Store>> Open(const Options& options, selfmon::Registry& registry);
+  ~Store() override;
   colstore::Store& records() { return *records_; }
   Status Close() { return records_->Close(); }
   Status AppendOtlpLogs(std::span<const model::ResourceLogs> logs,
                         model::LogsAppendResult& result) override;
 
+  /// Writes lines under Loki's push limits: a line longer than max_line_size, older than
+  /// max_age or further ahead than grace is refused by name (the others are kept); invalid
+  /// UTF-8 in a line or a metadata value becomes U+FFFD (counted). When the write would
+  /// exceed the ingestion rate, all of it is refused: ResourceExhausted with Loki's text
+  /// and retry_after_s. Unavailable when the WAL fails.
+  Status Ingest(std::span<IngestStream> streams, IngestResult& result);
+
  private:
+  struct Gate;
   std::unique_ptr<colstore::Store> records_;
+  std::unique_ptr<Gate> gate_;
 };
 
 void RegisterRoutes(server::Router& router, const Services& services, selfmon::Registry& registry);

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+
 #include "logs/push.h"
 #include "tests/support/protobuf.h"
 
@@ -81,6 +85,79 @@ TEST(PushTest, JsonRefusalsNameTheProblem) {
   EXPECT_NE(decode(R"({"streams":[{"stream":{"a":"b"},"values":[["1","x",{"line":"v"}]]}]})")
                 .find("may not be called"),
             std::string::npos);
+}
+
+// Loki's push limits: each refusal names its limit, the rest of the push is kept, invalid
+// UTF-8 is repaired, and the rate limit refuses a whole write with a time to come back.
+TEST(IngestTest, PushLimitsRefuseByNameAndRepairUtf8) {
+  std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("logs_ingest_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  int64_t now = int64_t{1'800'000'000} * 1'000'000'000;
+  Options options;
+  options.dir = dir;
+  options.now_ns = [&now] { return now; };
+  options.push.max_line_size = 16;
+  options.push.ingestion_rate = 100;  // bytes per second
+  options.push.ingestion_burst = 40;
+  options.push.max_age = std::chrono::hours(1);
+  options.push.grace = std::chrono::minutes(10);
+  selfmon::Registry registry;
+  Result<std::unique_ptr<Store>> opened = Store::Open(options, registry);
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  Store& store = **opened;
+
+  std::string bad_utf8 = "caf\xc3 ok";
+  std::vector<std::vector<colstore::Column>> cols = {
+      {{kLineColumn, colstore::Value::String("fine")}},
+      {{kLineColumn, colstore::Value::String("this line is far too long")}},
+      {{kLineColumn, colstore::Value::String("old")}},
+      {{kLineColumn, colstore::Value::String("future")}},
+      {{kLineColumn, colstore::Value::String(bad_utf8)}}};
+  int64_t hour = int64_t{3600} * 1'000'000'000;
+  std::vector<IngestStream> streams(1);
+  streams[0].labels = {{"app", "a"}};
+  streams[0].records = {{now, cols[0]},
+                        {now, cols[1]},
+                        {now - 2 * hour, cols[2]},
+                        {now + hour, cols[3]},
+                        {now, cols[4]}};
+  IngestResult result;
+  ASSERT_TRUE(store.Ingest(streams, result).ok());
+  EXPECT_EQ(result.accepted, 2u);
+  EXPECT_EQ(result.rejected, 3u);
+  ASSERT_EQ(result.errors.size(), 3u);
+  EXPECT_NE(result.errors[0].find("Max entry size '16' bytes exceeded"), std::string::npos);
+  EXPECT_NE(result.errors[1].find("timestamp too old"), std::string::npos);
+  EXPECT_NE(result.errors[2].find("timestamp too new"), std::string::npos);
+  std::vector<std::string> stored;
+  ASSERT_TRUE(store.records()
+                  .Scan({},
+                        [&](const colstore::Row& row) {
+                          stored.emplace_back(row.columns[0].value.s);
+                          return true;
+                        })
+                  .ok());
+  EXPECT_EQ(stored, (std::vector<std::string>{"fine", "caf\xef\xbf\xbd ok"}));
+  EXPECT_NE(registry.Render().find("pharos_logs_invalid_utf8_lines_total 1"), std::string::npos);
+
+  // 40 bytes of burst, 12 spent: a 16-byte write passes, the next 16 do not, and the
+  // refusal says when the bucket holds them again.
+  std::vector<colstore::Column> line16 = {
+      {kLineColumn, colstore::Value::String("0123456789abcdef")}};
+  streams[0].records = {{now, line16}};
+  ASSERT_TRUE(store.Ingest(streams, result).ok());
+  streams[0].records = {{now, line16}, {now, line16}};
+  Status s = store.Ingest(streams, result);
+  EXPECT_EQ(s.code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(s.message().find("Ingestion rate limit exceeded"), std::string::npos);
+  EXPECT_EQ(result.retry_after_s, 1);
+  now += 1'000'000'000;  // a second refills 100 bytes (up to the burst)
+  streams[0].records = {{now, line16}, {now, line16}};
+  EXPECT_TRUE(store.Ingest(streams, result).ok());
+  EXPECT_EQ(result.accepted, 2u);
+  ASSERT_TRUE(store.Close().ok());
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -70,8 +70,7 @@ Status Store::AppendOtlpLogs(std::span<const model::ResourceLogs> logs,
   };
   std::deque<std::vector<model::LabelView>> label_sets;
   std::deque<std::vector<colstore::Column>> columns;
-  std::deque<std::vector<colstore::RecordInput>> records;
-  std::vector<colstore::StreamInput> batch;
+  std::vector<IngestStream> batch;
   for (const model::ResourceLogs& rl : logs) {
     std::vector<model::LabelView>& labels = label_sets.emplace_back();
     std::vector<colstore::Column> resource_metadata;
@@ -87,7 +86,7 @@ Status Store::AppendOtlpLogs(std::span<const model::ResourceLogs> logs,
     }
     if (!has_service) labels.push_back({"service_name", "unknown_service"});
     for (const model::ScopeLogs& sl : rl.scopes) {
-      std::vector<colstore::RecordInput>& recs = records.emplace_back();
+      std::vector<colstore::RecordInput> recs;
       for (const model::LogRecord& rec : sl.records) {
         std::vector<colstore::Column>& cols = columns.emplace_back();
         cols.push_back({kLineColumn, colstore::Value::String(keep(BodyText(rec.body)))});
@@ -117,14 +116,14 @@ Status Store::AppendOtlpLogs(std::span<const model::ResourceLogs> logs,
         }
         recs.push_back({static_cast<int64_t>(t), cols});
       }
-      if (!recs.empty()) batch.push_back({labels, recs});
+      if (!recs.empty()) batch.push_back({labels, std::move(recs)});
     }
   }
-  colstore::AppendResult appended;
-  Status s = records_->Append(batch, appended);
-  result.accepted = appended.accepted;
-  result.rejected += appended.rejected;
-  for (std::string& e : appended.errors)
+  IngestResult ingested;
+  Status s = Ingest(batch, ingested);
+  result.accepted = ingested.accepted;
+  result.rejected += ingested.rejected;
+  for (std::string& e : ingested.errors)
     if (result.errors.size() < 8) result.errors.push_back(std::move(e));
   return s;
 }

@@ -10,15 +10,13 @@
 
 #include "colstore/colstore.h"
 #include "common/status.h"
+#include "logs/logs.h"
 
 namespace pharos::logs {
 
 inline constexpr char kLineColumn[] = "line";
 
-struct PushStream {
-  std::vector<model::LabelView> labels;
-  std::vector<colstore::RecordInput> records;
-};
+using PushStream = IngestStream;
 
 /// What a decoded push keeps alive: the stream inputs and the storage they view.
 struct DecodedPush {

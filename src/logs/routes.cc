@@ -79,12 +79,17 @@ void Push(const Request& req, Response& resp, Store& store, Metrics& metrics) {
     resp = LokiError(400, decoded.message());
     return;
   }
-  std::vector<colstore::StreamInput> batch;
-  for (const PushStream& ps : push.streams) batch.push_back({ps.labels, ps.records});
-  colstore::AppendResult result;
-  Status s = store.records().Append(batch, result);
+  IngestResult result;
+  Status s = store.Ingest(push.streams, result);
   metrics.lines.WithLabels({"stored"}).Inc(static_cast<double>(result.accepted));
   metrics.lines.WithLabels({"refused"}).Inc(static_cast<double>(result.rejected));
+  if (s.code() == StatusCode::kResourceExhausted) {
+    // Loki's backpressure: 429, and when to come back.
+    metrics.requests.WithLabels({"rate_limited"}).Inc();
+    resp = LokiError(429, s.message());
+    resp.headers.emplace_back("Retry-After", std::to_string(std::max(1, result.retry_after_s)));
+    return;
+  }
   if (!s.ok()) {
     metrics.requests.WithLabels({"unavailable"}).Inc();
     resp = LokiError(503, s.message());
@@ -388,21 +393,6 @@ void StringList(Response& resp, const std::vector<std::string>& items) {
 }
 
 }  // namespace
-
-Result<std::unique_ptr<Store>> Store::Open(const Options& options, selfmon::Registry& registry) {
-  colstore::Options co;
-  co.dir = options.dir;
-  co.env = options.env;
-  co.name = "logs";
-  co.retention = options.retention;
-  co.max_bytes = options.max_bytes;
-  co.limits = options.limits;
-  Result<std::unique_ptr<colstore::Store>> records = colstore::Store::Open(co, registry);
-  if (!records.ok()) return records.status();
-  auto store = std::unique_ptr<Store>(new Store());
-  store->records_ = std::move(records).value();
-  return store;
-}
 
 void RegisterRoutes(server::Router& router, const Services& services, selfmon::Registry& registry) {
   auto metrics = std::make_shared<Metrics>(registry);

@@ -232,5 +232,39 @@ TEST(LokiApiTest, MetricQueriesAnswerVectorsMatricesAndScalars) {
   EXPECT_NE(r.body.find("exceeds the limit"), std::string::npos) << r.body;
 }
 
+// Backpressure as Loki's: a push beyond the ingestion rate gets 429 with Retry-After and
+// nothing of it is stored; a line over max_line_size is refused by name, the rest kept.
+TEST(LokiApiTest, RateLimitAnswers429AndLongLinesAreRefusedByName) {
+  PharosProcess pharos;
+  ASSERT_TRUE(pharos.StartServe({"--set", "logs.ingestion_rate=100B", "--set",
+                                 "logs.ingestion_burst=200B", "--set", "logs.max_line_size=64B"}))
+      << pharos.Stderr();
+  std::string line(60, 'x');
+  auto push = [&](int lines) {
+    std::string body = R"({"streams":[{"stream":{"app":"rl"},"values":[)";
+    for (int i = 0; i < lines; ++i) {
+      if (i) body += ',';
+      body += R"([")" + Ns(lines - i) + R"(",")" + line + R"("])";
+    }
+    body += "]}]}";
+    return Post(pharos.port(), "/loki/api/v1/push", body, kJson);
+  };
+  HttpResponse r = push(3);  // 180 of 200 bytes
+  ASSERT_EQ(r.status, 204) << r.body;
+  r = push(3);
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_NE(r.body.find("Ingestion rate limit exceeded"), std::string::npos) << r.body;
+  EXPECT_EQ(r.headers.count("retry-after"), 1u);
+  std::string too_long = R"({"streams":[{"stream":{"app":"rl"},"values":[[")" + Ns(1) + R"(",")" +
+                         std::string(100, 'y') + R"("]]}]})";
+  r = Post(pharos.port(), "/loki/api/v1/push", too_long, kJson);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("Max entry size '64' bytes exceeded for stream '{app=\"rl\"}'"),
+            std::string::npos)
+      << r.body;
+  r = Get(pharos.port(), "/loki/api/v1/query?query=count_over_time(%7Bapp%3D%22rl%22%7D%5B1h%5D)");
+  EXPECT_NE(r.body.find(R"(,"3"]})"), std::string::npos) << r.body;
+}
+
 }  // namespace
 }  // namespace pharos::testing
