@@ -19,6 +19,9 @@
 //                                       before `time`
 //     GET /loki/api/v1/labels, /loki/api/v1/label/<name>/values, /loki/api/v1/series
 //                                       start, end (the last hour by default), query/match[]
+//     GET/POST /loki/api/v1/index/stats, index/volume, index/volume_range, detected_labels
+//                                       from the lines in the range (no separate index)
+//     GET /loki/api/v1/status/buildinfo the Loki version whose API Pharos follows
 //   in Loki's JSON shapes (nanosecond timestamps as strings). Errors are Loki's: plain
 //   text with the status code.
 // - Query limits are Loki's defaults: 5000 lines per log query (max_entries_limit), 500

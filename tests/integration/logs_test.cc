@@ -266,5 +266,44 @@ TEST(LokiApiTest, RateLimitAnswers429AndLongLinesAreRefusedByName) {
   EXPECT_NE(r.body.find(R"(,"3"]})"), std::string::npos) << r.body;
 }
 
+// Loki's index endpoints, answered from the lines themselves: stats, volume by the
+// selector's labels (largest first), volume over time, detected labels, build info.
+TEST(LokiApiTest, IndexStatsVolumeAndDetectedLabels) {
+  PharosProcess pharos;
+  ASSERT_TRUE(pharos.StartServe()) << pharos.Stderr();
+  std::string body = R"({"streams":[
+    {"stream":{"app":"api","env":"prod"},"values":[[")" +
+                     Ns(30) + R"(","12345"],[")" + Ns(20) + R"(","123"]]},
+    {"stream":{"app":"web","env":"prod"},"values":[[")" +
+                     Ns(10) + R"(","1234567890"]]},
+    {"stream":{"app":"db","env":"dev"},"values":[[")" +
+                     Ns(10) + R"(","1"]]}]})";
+  HttpResponse r = Post(pharos.port(), "/loki/api/v1/push", body, kJson);
+  ASSERT_EQ(r.status, 204) << r.body;
+  r = Get(pharos.port(), "/loki/api/v1/index/stats?query=%7Benv%3D%22prod%22%7D");
+  EXPECT_EQ(r.body, R"({"streams":2,"chunks":2,"entries":3,"bytes":18})");
+  r = Get(pharos.port(), "/loki/api/v1/index/volume?query=%7Benv%3D~%22.%2B%22%7D");
+  ASSERT_EQ(r.status, 200) << r.body;
+  size_t prod = r.body.find(R"({"metric":{"env":"prod"},"value":[)");
+  size_t dev = r.body.find(R"({"metric":{"env":"dev"},"value":[)");
+  ASSERT_NE(prod, std::string::npos) << r.body;
+  EXPECT_LT(prod, dev) << r.body;  // largest first
+  EXPECT_NE(r.body.find(R"(,"18"]})", prod), std::string::npos) << r.body;
+  r = Get(pharos.port(),
+          "/loki/api/v1/index/volume?query=%7Benv%3D%22prod%22%7D&targetLabels=app&limit=1");
+  EXPECT_NE(r.body.find(R"({"metric":{"app":"web"})"), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find(R"("api")"), std::string::npos) << r.body;
+  r = Get(pharos.port(), "/loki/api/v1/index/volume_range?query=%7Bapp%3D%22api%22%7D&step=60");
+  EXPECT_NE(r.body.find(R"("resultType":"matrix")"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"({"metric":{"app":"api"},"values":[[)"), std::string::npos) << r.body;
+  r = Get(pharos.port(), "/loki/api/v1/detected_labels");
+  EXPECT_EQ(r.body, R"({"detectedLabels":[{"label":"app","cardinality":3},)"
+                    R"({"label":"env","cardinality":2}]})");
+  r = Get(pharos.port(), "/loki/api/v1/status/buildinfo");
+  EXPECT_NE(r.body.find(R"("version":"3.4.0")"), std::string::npos) << r.body;
+  r = Get(pharos.port(), "/loki/api/v1/index/volume?query=sum(rate(%7Ba%3D%22b%22%7D%5B1m%5D))");
+  EXPECT_EQ(r.status, 400) << r.body;
+}
+
 }  // namespace
 }  // namespace pharos::testing

@@ -1,0 +1,152 @@
+// Helpers the Loki API handlers share (see http.h).
+#include "logs/http.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "common/strings.h"
+#include "common/units.h"
+#include "logql/logql.h"
+#include "promql/promql.h"
+
+namespace pharos::logs {
+
+using server::Request;
+using server::Response;
+
+// Loki answers errors as plain text with the status code.
+Response LokiError(int status, std::string_view message) {
+  Response r = Response::Text(status, std::string(message) + "\n", "text/plain; charset=utf-8");
+  return r;
+}
+
+// Loki's time parameters: RFC 3339, nanoseconds (an integer of 16 digits or more), or
+// seconds (with a fraction).
+Result<int64_t> ParseLokiTime(std::string_view text) {
+  bool integer = !text.empty() &&
+                 std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (integer && text.size() >= 16 && text.size() <= 19) {
+    int64_t ns = 0;
+    for (char c : text) ns = ns * 10 + (c - '0');
+    return ns;
+  }
+  Result<int64_t> ms = ParseTimestampMs(text);
+  if (!ms.ok()) return ms.status();
+  return *ms * 1'000'000;
+}
+
+Status ParseRange(const Request& req, Range& range) {
+  int64_t now_ns = UnixNowMs() * 1'000'000;
+  range.end_ns = now_ns;
+  if (auto v = req.FormValue("end"); v && !v->empty()) {
+    Result<int64_t> t = ParseLokiTime(*v);
+    if (!t.ok()) return InvalidArgument(fmt::format("invalid end: {}", t.status().message()));
+    range.end_ns = *t;
+  }
+  range.start_ns = range.end_ns - 3'600'000'000'000LL;
+  if (auto v = req.FormValue("start"); v && !v->empty()) {
+    Result<int64_t> t = ParseLokiTime(*v);
+    if (!t.ok()) return InvalidArgument(fmt::format("invalid start: {}", t.status().message()));
+    range.start_ns = *t;
+  }
+  if (range.end_ns < range.start_ns) return InvalidArgument("the query's end is before its start");
+  return Status::Ok();
+}
+
+void AppendStatsJson(std::string& out, uint64_t lines, uint64_t bytes, double seconds) {
+  fmt::format_to(
+      std::back_inserter(out),
+      R"("stats":{{"summary":{{"bytesProcessedPerSecond":{},"linesProcessedPerSecond":{},)"
+      R"("totalBytesProcessed":{},"totalLinesProcessed":{},"execTime":{}}}}})",
+      seconds > 0 ? static_cast<uint64_t>(static_cast<double>(bytes) / seconds) : 0,
+      seconds > 0 ? static_cast<uint64_t>(static_cast<double>(lines) / seconds) : 0, bytes, lines,
+      seconds);
+}
+
+// Seconds with up to millisecond precision, as Loki prints sample times (1700000000.5).
+void AppendSampleTime(std::string& out, int64_t ns) {
+  int64_t ms = ns / 1'000'000;
+  fmt::format_to(std::back_inserter(out), "{}", ms / 1000);
+  int64_t frac = ms % 1000;
+  if (frac != 0) {
+    std::string f = fmt::format("{:03d}", frac < 0 ? -frac : frac);
+    while (f.back() == '0') f.pop_back();
+    out += '.';
+    out += f;
+  }
+}
+
+void AppendSample(std::string& out, int64_t ns, double v) {
+  out += '[';
+  AppendSampleTime(out, ns);
+  out += ",\"";
+  out += promql::FormatFloat(v);
+  out += "\"]";
+}
+
+int StatusFor(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kDeadlineExceeded: return 504;
+    case StatusCode::kInternal:
+    case StatusCode::kDataLoss:
+    case StatusCode::kUnavailable: return 500;
+    default: return 400;
+  }
+}
+
+// The step of a range query: a duration ("15s") or seconds ("15", "0.5").
+Result<int64_t> ParseStep(std::string_view text) {
+  if (Result<Duration> d = ParseDuration(text); d.ok()) return d->count() * 1'000'000;
+  char* end = nullptr;
+  std::string copy(text);
+  double seconds = std::strtod(copy.c_str(), &end);
+  if (copy.empty() || end != copy.c_str() + copy.size() || !(seconds > 0) || seconds > 1e9)
+    return InvalidArgument(
+        fmt::format("invalid step \"{}\": want a duration or seconds", text.substr(0, 32)));
+  return static_cast<int64_t>(seconds * 1e9);
+}
+
+// The matchers of `query` or match[] (series), none when absent.
+Status SelectorParams(const Request& req, std::vector<std::vector<model::Matcher>>& sets) {
+  std::vector<std::string> texts = req.FormValues("match[]");
+  if (auto q = req.FormValue("query"); q && !q->empty()) texts.push_back(*q);
+  for (const std::string& t : texts) {
+    Result<logql::ExprPtr> e = logql::ParseExpr(t);
+    if (!e.ok()) return e.status();
+    if ((*e)->kind != logql::NodeKind::kLog)
+      return InvalidArgument("a series selector must be a stream selector, not a metric query");
+    sets.push_back(static_cast<const logql::LogExpr&>(**e).selector.matchers);
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<model::Labels>> MatchingStreams(const Request& req, Store& store) {
+  Range range;
+  PHAROS_RETURN_IF_ERROR(ParseRange(req, range));
+  std::vector<std::vector<model::Matcher>> sets;
+  PHAROS_RETURN_IF_ERROR(SelectorParams(req, sets));
+  if (sets.empty()) sets.emplace_back();
+  std::vector<model::Labels> all;
+  for (const auto& matchers : sets) {
+    Result<std::vector<model::Labels>> s =
+        store.records().Streams(matchers, range.start_ns, range.end_ns);
+    if (!s.ok()) return s.status();
+    all.insert(all.end(), s->begin(), s->end());
+  }
+  std::sort(all.begin(), all.end(), model::LabelsLess);
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  return all;
+}
+
+void StringList(Response& resp, const std::vector<std::string>& items) {
+  std::string body = R"({"status":"success","data":[)";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) body += ',';
+    AppendJsonString(body, items[i]);
+  }
+  body += "]}";
+  resp = Response::Text(200, std::move(body), "application/json");
+}
+
+}  // namespace pharos::logs
