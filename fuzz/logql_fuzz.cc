@@ -18,7 +18,7 @@ class Lines : public pharos::logql::Source {
   std::vector<pharos::model::Label> metadata = {{"trace_id", "4bf92f3577b34da6"}};
 
   pharos::Status Select(const pharos::logql::LogSelector& selector, int64_t mint, int64_t maxt,
-                        bool, const pharos::logql::EntryVisitor& visit) override {
+                        Order, const pharos::logql::EntryVisitor& visit) override {
     if (!pharos::model::MatchesAll(selector.matchers, stream)) return pharos::Status::Ok();
     for (size_t i = 0; i < lines.size(); ++i) {
       int64_t ts = static_cast<int64_t>(i + 1) * 1'000'000'000;

@@ -80,7 +80,7 @@ class MemorySource : public logql::Source {
     return streams.back();
   }
 
-  Status Select(const logql::LogSelector& selector, int64_t mint, int64_t maxt, bool,
+  Status Select(const logql::LogSelector& selector, int64_t mint, int64_t maxt, Order,
                 const logql::EntryVisitor& visit) override {
     for (const MemStream& s : streams) {
       if (!model::MatchesAll(selector.matchers, s.labels)) continue;

@@ -121,6 +121,10 @@ struct ScanPlan {
   std::vector<std::string> columns;     // projection; empty means every column
   uint64_t limit = 0;                   // 0: no limit
   bool backward = false;                // newest first
+  /// False: rows come stream by stream (each in time order) instead of merged by time, one
+  /// stream's cursor at a time, so a scan holds one decoded block however many streams it
+  /// reads. For readers that group rows themselves (metric queries).
+  bool time_ordered = true;
 };
 
 struct Row {

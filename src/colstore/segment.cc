@@ -457,7 +457,12 @@ Status Segment::ReadBlock(const BlockRef& ref, const std::function<bool(std::str
     if (!Decompress(encoding, payload, out.buffers[used_buffers++])) return bad("column payload");
     if (out.columns.size() <= used_columns) out.columns.emplace_back();
     std::vector<Value>& values = out.columns[used_columns++];
-    values.assign(rows, Value());
+    // Every slot is written below when every row has the column; else absent rows stay null.
+    if (presence == 0) {
+      values.resize(rows);
+    } else {
+      values.assign(rows, Value());
+    }
     out.names.push_back(name);
     std::vector<uint32_t>& at = out.present_rows;
     at.clear();

@@ -218,6 +218,19 @@ class StoreImpl : public Store {
           cursors.push_back(internal::HeadCursor(s, &sel, &stats));
       });
     }
+    if (!plan.time_ordered) {
+      // One cursor after another, each released before the next decodes anything.
+      for (auto& c : cursors) {
+        while (c->Next()) {
+          ++stats.rows_returned;
+          if (!visit(Row{c->labels, c->time_ns, c->columns})) return stats;
+          if (plan.limit && stats.rows_returned >= plan.limit) return stats;
+        }
+        if (!c->status.ok()) return c->status;
+        c.reset();
+      }
+      return stats;
+    }
     // A k-way merge by time (then stream order) over every cursor.
     auto later = [&](internal::Cursor* a, internal::Cursor* b) {
       // Backward is the exact reverse of forward: ties by stream order, reversed too.

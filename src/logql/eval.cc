@@ -264,7 +264,7 @@ class Evaluator {
     // the answer, and the walk stops there.
     const bool ordered = source_.Ordered();
     const Status enough(StatusCode::kCancelled, "limit reached");
-    Status s = source_.Select(sel, params_.start_ns, params_.end_ns - 1, params_.backward,
+    Status s = source_.Select(sel, params_.start_ns, params_.end_ns - 1, {true, params_.backward},
                               [&](const model::Labels& stream, const LogEntry& entry) -> Status {
                                 if (Status d = CheckDeadline(); !d.ok()) return d;
                                 ++stats_.lines_read;
@@ -320,12 +320,37 @@ class Evaluator {
     std::unordered_map<std::string, size_t> index;
     LabelsBuilder lbs;
     const LogSelector& sel = r.selector;
+    // When every stage only filters lines, a line without structured metadata has its
+    // stream's labels: its series is looked up once per stream, not built per line.
+    const bool labels_fixed =
+        !r.unwrap && std::all_of(sel.stages.begin(), sel.stages.end(),
+                                 [](const StagePtr& st) { return st->IsLineFilter(); });
+    std::unordered_map<const model::Labels*, size_t> by_stream;
+    const bool bytes = r.op == RangeOp::kBytesOverTime || r.op == RangeOp::kBytesRate;
     Status s = source_.Select(
-        sel, mint, last_end, false,
+        sel, mint, last_end, {false, false},
         [&](const model::Labels& stream, const LogEntry& entry) -> Status {
           if (Status d = CheckDeadline(); !d.ok()) return d;
           ++stats_.lines_read;
           stats_.bytes_read += entry.line.size();
+          if (labels_fixed && entry.metadata.empty()) {
+            Line line{entry.line, {}};
+            if (!RunStages(sel.stages, entry.ts_ns, line, lbs)) return Status::Ok();
+            auto it = by_stream.find(&stream);
+            if (it == by_stream.end()) {
+              model::Labels labels = r.grouping ? Grouped(stream, *r.grouping) : stream;
+              auto [at, inserted] = index.emplace(Key(labels), series.size());
+              if (inserted) {
+                if (series.size() >= options_.max_series && r.op != RangeOp::kAbsentOverTime)
+                  return MaxSeries();
+                series.push_back({std::move(labels), {}});
+              }
+              it = by_stream.emplace(&stream, at->second).first;
+            }
+            series[it->second].samples.push_back(
+                {entry.ts_ns, bytes ? static_cast<double>(line.view.size()) : 1.0});
+            return Status::Ok();
+          }
           lbs.Reset(stream, entry.metadata);
           Line line{entry.line, {}};
           if (!RunStages(sel.stages, entry.ts_ns, line, lbs)) return Status::Ok();
@@ -345,7 +370,7 @@ class Evaluator {
             }
             if (!RunStages(r.unwrap->post_filters, entry.ts_ns, line, lbs)) return Status::Ok();
             lbs.Delete(r.unwrap->label);
-          } else if (r.op == RangeOp::kBytesOverTime || r.op == RangeOp::kBytesRate) {
+          } else if (bytes) {
             value = static_cast<double>(line.view.size());
           }
           model::Labels labels = lbs.Build();

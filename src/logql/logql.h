@@ -49,12 +49,18 @@ using EntryVisitor = std::function<Status(const model::Labels& stream, const Log
 class Source {
  public:
   virtual ~Source() = default;
+  /// How the engine wants lines: in time order (log queries, which stop at their limit)
+  /// or in any order (metric queries, which group them).
+  struct Order {
+    bool by_time = true;
+    bool backward = false;  // newest first
+  };
   /// Visits every line in [mint_ns, maxt_ns] of every stream matching `selector.matchers`:
-  /// in time order (newest first when `backward`) if Ordered(), else in any order.
-  /// `selector.required_substrings` may be used to skip lines that lack one. A visitor's
-  /// error stops the walk and is returned.
-  virtual Status Select(const LogSelector& selector, int64_t mint_ns, int64_t maxt_ns,
-                        bool backward, const EntryVisitor& visit) = 0;
+  /// in time order (newest first when `order.backward`) if Ordered() and `order.by_time`,
+  /// else in any order. `selector.required_substrings` may be used to skip lines that lack
+  /// one. A visitor's error stops the walk and is returned.
+  virtual Status Select(const LogSelector& selector, int64_t mint_ns, int64_t maxt_ns, Order order,
+                        const EntryVisitor& visit) = 0;
   /// True when Select keeps time order, so a log query can stop at its limit.
   virtual bool Ordered() const { return false; }
 };

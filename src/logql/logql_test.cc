@@ -27,8 +27,9 @@ class VectorSource : public Source {
   uint64_t visited = 0;
   std::vector<std::string> last_required;
 
-  Status Select(const LogSelector& selector, int64_t mint, int64_t maxt, bool backward,
+  Status Select(const LogSelector& selector, int64_t mint, int64_t maxt, Order order,
                 const EntryVisitor& visit) override {
+    bool backward = order.backward;
     last_required = selector.required_substrings;
     std::vector<std::pair<const TestStream*, const TestEntry*>> all;
     for (const TestStream& s : streams) {
@@ -37,7 +38,7 @@ class VectorSource : public Source {
         if (e.ts >= mint && e.ts <= maxt) all.emplace_back(&s, &e);
       }
     }
-    if (ordered) {
+    if (ordered && order.by_time) {
       std::stable_sort(all.begin(), all.end(), [&](const auto& a, const auto& b) {
         return backward ? a.second->ts > b.second->ts : a.second->ts < b.second->ts;
       });

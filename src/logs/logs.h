@@ -22,6 +22,7 @@
 //     GET/POST /loki/api/v1/index/stats, index/volume, index/volume_range, detected_labels
 //                                       from the lines in the range (no separate index)
 //     GET /loki/api/v1/status/buildinfo the Loki version whose API Pharos follows
+//     POST /flush                       the head becomes a segment now (admin scope)
 //   in Loki's JSON shapes (nanosecond timestamps as strings). Errors are Loki's: plain
 //   text with the status code.
 // - Query limits are Loki's defaults: 5000 lines per log query (max_entries_limit), 500
@@ -111,7 +112,7 @@ void RegisterRoutes(server::Router& router, const Services& services, selfmon::R
 class StoreSource : public logql::Source {
  public:
   explicit StoreSource(colstore::Store& store) : store_(store) {}
-  Status Select(const logql::LogSelector& selector, int64_t mint_ns, int64_t maxt_ns, bool backward,
+  Status Select(const logql::LogSelector& selector, int64_t mint_ns, int64_t maxt_ns, Order order,
                 const logql::EntryVisitor& visit) override;
   bool Ordered() const override { return true; }
 

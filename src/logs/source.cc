@@ -8,12 +8,13 @@
 namespace pharos::logs {
 
 Status StoreSource::Select(const logql::LogSelector& selector, int64_t mint_ns, int64_t maxt_ns,
-                           bool backward, const logql::EntryVisitor& visit) {
+                           Order order, const logql::EntryVisitor& visit) {
   colstore::ScanPlan plan;
   plan.mint_ns = mint_ns;
   plan.maxt_ns = maxt_ns;
   plan.streams = selector.matchers;
-  plan.backward = backward;
+  plan.backward = order.backward;
+  plan.time_ordered = order.by_time;
   for (const std::string& needle : selector.required_substrings)
     plan.filters.push_back(
         {kLineColumn, colstore::Filter::Op::kContains, colstore::Value::String(needle)});

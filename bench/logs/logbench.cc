@@ -1,0 +1,375 @@
+// logbench: the log benchmark's data, sender and Pharos queries.
+//
+//   logbench ingest --testdata DIR --lines N --port P --tsv FILE [--connections 4]
+//     Builds N loghub-shaped lines over 100 streams (16 loghub systems x 6 hosts, plus 4
+//     streams of JSON application lines), each with a fresh 32-hex id, times spread
+//     evenly over the two hours before now; writes them as TSV for ClickHouse; pushes
+//     them to Pharos through Loki's JSON push API from pre-encoded bodies of 1,000 lines
+//     on keep-alive connections; prints one JSON object with the push rate and the
+//     answers the queries must give.
+//   logbench query --port P --expect JSON
+//     Runs the four queries through Loki's HTTP API, checks each answer against the
+//     expectations `ingest` printed, and prints the median of 7 runs of each.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "tests/support/http_client.h"
+
+namespace {
+
+using pharos::testing::HttpResponse;
+using pharos::testing::RawConnection;
+
+constexpr const char* kSystems[] = {"Android", "Apache",      "BGL",       "HDFS",
+                                    "HPC",     "Hadoop",      "HealthApp", "Linux",
+                                    "Mac",     "OpenSSH",     "OpenStack", "Proxifier",
+                                    "Spark",   "Thunderbird", "Windows",   "Zookeeper"};
+constexpr int kHosts = 6;
+constexpr int kJsonStreams = 4;
+constexpr int kStreams = 16 * kHosts + kJsonStreams;
+constexpr int64_t kSpanNs = int64_t{2} * 3600 * 1'000'000'000;
+
+std::string Arg(int argc, char** argv, const char* name, const char* fallback) {
+  for (int i = 2; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
+  }
+  return fallback;
+}
+
+void JsonEscape(std::string& out, std::string_view s) {
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += fmt::format("\\u{:04x}", c);
+        } else {
+          out += c;
+        }
+    }
+  }
+}
+
+std::string UrlEncode(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
+}
+
+struct Line {
+  int stream;
+  int64_t ts;
+  std::string text;
+};
+
+std::string StreamLabels(int s) {
+  if (s >= 16 * kHosts)
+    return fmt::format(R"({{"system":"app","host":"app-{}"}})", s - 16 * kHosts);
+  return fmt::format(R"({{"system":"{}","host":"host-{}"}})", kSystems[s / kHosts], s % kHosts);
+}
+
+std::string SystemOf(int s) {
+  if (s >= 16 * kHosts) return "app";
+  return kSystems[s / kHosts];
+}
+
+int Ingest(int argc, char** argv) {
+  std::string testdata = Arg(argc, argv, "--testdata", "../shared/testdata");
+  int64_t n = std::stoll(Arg(argc, argv, "--lines", "2000000"));
+  int port = std::stoi(Arg(argc, argv, "--port", "0"));
+  int connections = std::stoi(Arg(argc, argv, "--connections", "4"));
+  std::string tsv_path = Arg(argc, argv, "--tsv", "");
+  std::vector<std::vector<std::string>> raw(16);
+  for (int k = 0; k < 16; ++k) {
+    std::ifstream in(fmt::format("{}/loghub/{}/{}_2k.log", testdata, kSystems[k], kSystems[k]));
+    for (std::string l; std::getline(in, l);) {
+      if (!l.empty() && l.back() == '\r') l.pop_back();
+      raw[k].push_back(l);
+    }
+    if (raw[k].empty()) {
+      std::fprintf(stderr, "logbench: no loghub lines for %s\n", kSystems[k]);
+      return 2;
+    }
+  }
+  std::mt19937_64 rng(42);
+  auto hex = [&](int digits) {
+    static const char* kHex = "0123456789abcdef";
+    std::string out;
+    while (static_cast<int>(out.size()) < digits) {
+      uint64_t r = rng();
+      for (int b = 0; b < 16 && static_cast<int>(out.size()) < digits; ++b)
+        out += kHex[(r >> (b * 4)) & 15];
+    }
+    return out;
+  };
+  int64_t end = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  int64_t start = end - kSpanNs;
+  std::vector<Line> lines;
+  lines.reserve(n);
+  uint64_t raw_bytes = 0;
+  static const char* kPaths[] = {"/api/cart", "/api/pay", "/api/items", "/health", "/login"};
+  for (int64_t i = 0; i < n; ++i) {
+    int s = static_cast<int>(i % kStreams);
+    int64_t ts = start + static_cast<int64_t>(static_cast<double>(i) / n * kSpanNs);
+    std::string text;
+    if (s >= 16 * kHosts) {
+      int status = (i / kStreams) % 17 == 0 ? 500 + static_cast<int>(rng() % 4) : 200;
+      text = fmt::format(
+          R"({{"level":"{}","status":{},"took_ms":{},"path":"{}","id":"{}","msg":"request done"}})",
+          status >= 500 ? "error" : "info", status, rng() % 900, kPaths[rng() % 5], hex(32));
+    } else {
+      const std::vector<std::string>& src = raw[s / kHosts];
+      text = src[static_cast<size_t>((i / kStreams) % static_cast<int64_t>(src.size()))] +
+             " id=" + hex(32);
+    }
+    raw_bytes += text.size();
+    lines.push_back({s, ts, std::move(text)});
+  }
+  // The needle: the id of the middle line, which no other line holds.
+  const Line& middle = lines[static_cast<size_t>(n / 2)];
+  std::string needle = middle.stream >= 16 * kHosts
+                           ? middle.text.substr(middle.text.find(R"("id":")") + 6, 32)
+                           : middle.text.substr(middle.text.size() - 32);
+  // Expectations.
+  std::map<std::string, uint64_t> errors_last_hour;
+  uint64_t json_5xx = 0;
+  for (const Line& l : lines) {
+    if (l.ts > end - kSpanNs / 2 && l.text.find("error") != std::string::npos)
+      ++errors_last_hour[SystemOf(l.stream)];
+    if (l.stream >= 16 * kHosts && l.text.find(R"("status":5)") != std::string::npos) ++json_5xx;
+  }
+  if (!tsv_path.empty()) {
+    std::ofstream tsv(tsv_path);
+    std::string row;
+    for (const Line& l : lines) {
+      row.clear();
+      row += StreamLabels(l.stream);
+      row += '\t';
+      row += SystemOf(l.stream);
+      row += '\t';
+      row += std::to_string(l.ts);
+      row += '\t';
+      for (char c : l.text) {
+        if (c == '\t') {
+          row += "\\t";
+        } else if (c == '\\') {
+          row += "\\\\";
+        } else if (c == '\n') {
+          row += "\\n";
+        } else {
+          row += c;
+        }
+      }
+      row += '\n';
+      tsv << row;
+    }
+  }
+  // Pre-encoded push bodies of 1,000 lines, grouped by stream inside each body.
+  std::vector<std::string> bodies;
+  for (int64_t b = 0; b < n; b += 1000) {
+    std::map<int, std::vector<const Line*>> by_stream;
+    for (int64_t i = b; i < std::min<int64_t>(n, b + 1000); ++i)
+      by_stream[lines[i].stream].push_back(&lines[i]);
+    std::string body = R"({"streams":[)";
+    bool first_stream = true;
+    for (const auto& [s, ls] : by_stream) {
+      if (!first_stream) body += ',';
+      first_stream = false;
+      body += R"({"stream":)" + StreamLabels(s) + R"(,"values":[)";
+      for (size_t k = 0; k < ls.size(); ++k) {
+        if (k) body += ',';
+        body += "[\"" + std::to_string(ls[k]->ts) + "\",\"";
+        JsonEscape(body, ls[k]->text);
+        body += "\"]";
+      }
+      body += "]}";
+    }
+    body += "]}";
+    bodies.push_back(std::move(body));
+  }
+  std::vector<Line>().swap(lines);
+  std::atomic<size_t> next{0};
+  std::atomic<int> failures{0};
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  for (int c = 0; c < connections; ++c) {
+    threads.emplace_back([&] {
+      auto conn = std::make_unique<RawConnection>(static_cast<uint16_t>(port));
+      for (size_t i; (i = next.fetch_add(1)) < bodies.size();) {
+        std::string req = fmt::format(
+            "POST /loki/api/v1/push HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Content-Length: {}\r\n\r\n",
+            bodies[i].size());
+        req += bodies[i];
+        HttpResponse r;
+        for (int attempt = 0; attempt < 50; ++attempt) {
+          if (!conn->connected())
+            conn = std::make_unique<RawConnection>(static_cast<uint16_t>(port));
+          conn->Send(req);
+          r = conn->Read(60000);
+          if (r.closed) conn = std::make_unique<RawConnection>(static_cast<uint16_t>(port));
+          if (r.status != 429 && r.status != 503) break;
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        if (r.status != 204) {
+          if (failures.fetch_add(1) < 3)
+            std::fprintf(stderr, "logbench: push answered %d: %s\n", r.status,
+                         r.body.substr(0, 300).c_str());
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (failures > 0) return 1;
+  std::printf(R"({"lines":%lld,"raw_bytes":%llu,"ingest_seconds":%.3f,"lines_per_second":%.0f,)"
+              R"("mb_per_second":%.1f,"start_ns":%lld,"end_ns":%lld,"needle":"%s","json_5xx":%llu,)"
+              R"("errors_last_hour":{)",
+              static_cast<long long>(n), static_cast<unsigned long long>(raw_bytes), seconds,
+              n / seconds, raw_bytes / seconds / 1e6, static_cast<long long>(start),
+              static_cast<long long>(end), needle.c_str(),
+              static_cast<unsigned long long>(json_5xx));
+  bool first = true;
+  for (const auto& [system, count] : errors_last_hour) {
+    std::printf("%s\"%s\":%llu", first ? "" : ",", system.c_str(),
+                static_cast<unsigned long long>(count));
+    first = false;
+  }
+  std::printf("}}\n");
+  return 0;
+}
+
+// A tiny reader for the flat JSON `ingest` prints.
+std::string Field(const std::string& json, const std::string& key) {
+  size_t at = json.find("\"" + key + "\":");
+  if (at == std::string::npos) return "";
+  at += key.size() + 3;
+  if (json[at] == '"') return json.substr(at + 1, json.find('"', at + 1) - at - 1);
+  size_t end = json.find_first_of(",}", at);
+  return json.substr(at, end - at);
+}
+
+int Query(int argc, char** argv) {
+  int port = std::stoi(Arg(argc, argv, "--port", "0"));
+  std::string expect = Arg(argc, argv, "--expect", "{}");
+  std::string needle = Field(expect, "needle");
+  long long start = std::stoll(Field(expect, "start_ns"));
+  long long end = std::stoll(Field(expect, "end_ns"));
+  long long lines = std::stoll(Field(expect, "lines"));
+  long long json_5xx = std::stoll(Field(expect, "json_5xx"));
+  std::string range = fmt::format("&start={}&end={}", start, end + 1);
+  std::string time = fmt::format("&time={}", end);
+  struct Q {
+    std::string name;
+    std::string path;
+    std::function<bool(const std::string&)> check;
+  };
+  std::vector<Q> queries = {
+      {"needle",
+       "/loki/api/v1/query_range?limit=10" + range +
+           "&query=" + UrlEncode(R"({host=~".+"} |= ")" + needle + "\""),
+       [&](const std::string& body) {
+         size_t first = body.find(needle);
+         return first != std::string::npos && body.find(needle, first + 1) == std::string::npos &&
+                body.find("],[") == std::string::npos;
+       }},
+      {"count_all",
+       "/loki/api/v1/query?" + time.substr(1) +
+           "&query=" + UrlEncode(R"(sum(count_over_time({host=~".+"}[3h])))"),
+       [&](const std::string& body) {
+         return body.find(fmt::format(",\"{}\"]", lines)) != std::string::npos;
+       }},
+      {"substring_count_by_label_1h",
+       "/loki/api/v1/query?" + time.substr(1) + "&query=" +
+           UrlEncode(R"(sum by (system) (count_over_time({host=~".+"} |= "error" [1h])))"),
+       [&](const std::string& body) {
+         // Every system's count, as computed when the lines were made.
+         size_t at = expect.find("\"errors_last_hour\":{");
+         std::string m = expect.substr(at + 20);
+         for (size_t p = 0; p < m.size() && m[p] == '"';) {
+           size_t q = m.find('"', p + 1);
+           std::string system = m.substr(p + 1, q - p - 1);
+           size_t e = m.find_first_of(",}", q);
+           std::string count = m.substr(q + 2, e - q - 2);
+           if (body.find(fmt::format(R"({{"metric":{{"system":"{}"}},"value":[)", system)) ==
+                   std::string::npos ||
+               body.find(fmt::format(",\"{}\"]", count)) == std::string::npos)
+             return false;
+           p = e + 1;
+         }
+         return true;
+       }},
+      {"json_filter_first_100",
+       "/loki/api/v1/query_range?limit=100" + range +
+           "&query=" + UrlEncode(R"({system="app"} | json | status >= 500)"),
+       [&](const std::string& body) {
+         size_t n = 0;
+         for (size_t at = body.find(R"(\"status\":5)"); at != std::string::npos;
+              at = body.find(R"(\"status\":5)", at + 1))
+           ++n;
+         return n == static_cast<size_t>(std::min<long long>(100, json_5xx)) &&
+                body.find(R"(\"status\":200)") == std::string::npos;
+       }},
+  };
+  RawConnection conn(static_cast<uint16_t>(port));
+  std::printf("{");
+  bool first = true;
+  for (const Q& q : queries) {
+    std::vector<double> ms;
+    for (int run = 0; run < 7; ++run) {
+      std::string req = "GET " + q.path + " HTTP/1.1\r\nHost: x\r\n\r\n";
+      auto t0 = std::chrono::steady_clock::now();
+      conn.Send(req);
+      HttpResponse r = conn.Read(120000);
+      ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      if (r.status != 200 || !q.check(r.body)) {
+        std::fprintf(stderr, "logbench: %s answered %d, wrong: %s\n", q.name.c_str(), r.status,
+                     r.body.substr(0, 600).c_str());
+        return 1;
+      }
+    }
+    std::sort(ms.begin(), ms.end());
+    std::printf("%s\"%s_ms\":%.2f", first ? "" : ",", q.name.c_str(), ms[ms.size() / 2]);
+    first = false;
+  }
+  std::printf("}\n");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "ingest") return Ingest(argc, argv);
+  if (mode == "query") return Query(argc, argv);
+  std::fprintf(stderr, "usage: logbench ingest|query [flags] (see the top of logbench.cc)\n");
+  return 2;
+}
