@@ -114,13 +114,14 @@ struct Filter {
 };
 
 struct ScanPlan {
-  int64_t mint_ns = INT64_MIN;          // inclusive
-  int64_t maxt_ns = INT64_MAX;          // inclusive
-  std::vector<model::Matcher> streams;  // all must match; empty selects every stream
-  std::vector<Filter> filters;          // all must hold
-  std::vector<std::string> columns;     // projection; empty means every column
-  uint64_t limit = 0;                   // 0: no limit
-  bool backward = false;                // newest first
+  int64_t mint_ns = INT64_MIN;            // inclusive
+  int64_t maxt_ns = INT64_MAX;            // inclusive
+  std::vector<model::Matcher> streams;    // all must match; empty selects every stream
+  std::vector<Filter> filters;            // all must hold
+  std::vector<std::string> columns;       // projection; empty means every column
+  std::vector<std::string> skip_columns;  // never decoded nor returned (unless filtered on)
+  uint64_t limit = 0;                     // 0: no limit
+  bool backward = false;                  // newest first
   /// False: rows come stream by stream (each in time order) instead of merged by time, one
   /// stream's cursor at a time, so a scan holds one decoded block however many streams it
   /// reads. For readers that group rows themselves (metric queries).

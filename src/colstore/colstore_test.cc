@@ -153,6 +153,40 @@ TEST_F(ColstoreTest, FiltersProjectionAndBlockSkipping) {
   EXPECT_EQ(Rows(missing).size(), 102u);  // a missing column is null: != holds
 }
 
+TEST_F(ColstoreTest, SkippedColumnsAndStreamByStreamScans) {
+  options_.block_rows = 4;
+  Open();
+  Write("api", {{1, "a1"}, {3, "a3"}, {5, "a5"}});
+  Write("web", {{2, "w2"}, {4, "w4"}});
+  ASSERT_TRUE(store_->Flush().ok());
+  Write("api", {{7, "a7"}});  // in the head
+  // Skipped: the body is never returned, the level still is.
+  ScanPlan plan;
+  plan.skip_columns = {"body"};
+  std::vector<std::string> seen;
+  ASSERT_TRUE(store_
+                  ->Scan(plan,
+                         [&](const Row& row) {
+                           for (const Column& c : row.columns) EXPECT_NE(c.name, "body");
+                           seen.push_back(std::to_string(row.time_ns));
+                           return true;
+                         })
+                  .ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"1", "2", "3", "4", "5", "7"}));
+  // Unordered: each stream's rows in time order, one stream after another.
+  plan.skip_columns.clear();
+  plan.time_ordered = false;
+  std::vector<std::string> rows = Rows(plan);
+  std::sort(rows.begin(), rows.end());
+  EXPECT_EQ(rows, (std::vector<std::string>{"api:1:a1", "api:3:a3", "api:5:a5", "api:7:a7",
+                                            "web:2:w2", "web:4:w4"}));
+  // Ordered backward with a limit still gives the newest rows across streams.
+  ScanPlan newest;
+  newest.backward = true;
+  newest.limit = 3;
+  EXPECT_EQ(Rows(newest), (std::vector<std::string>{"api:7:a7", "api:5:a5", "web:4:w4"}));
+}
+
 TEST_F(ColstoreTest, ReopenReplaysTheWalWithoutDuplicates) {
   Open();
   Write("api", {{1, "one"}});

@@ -69,12 +69,13 @@ void Head::ForEachStream(const std::function<void(const Stream&)>& fn) const {
 }
 
 bool Selection::Wanted(std::string_view name) const {
-  if (all_columns || Projected(name)) return true;
+  if (Projected(name)) return true;
   return std::any_of(filters.begin(), filters.end(),
                      [&](const Filter& f) { return f.column == name; });
 }
 
 bool Selection::Projected(std::string_view name) const {
+  if (std::find(skip.begin(), skip.end(), name) != skip.end()) return false;
   return all_columns || std::find(projection.begin(), projection.end(), name) != projection.end();
 }
 
@@ -127,6 +128,8 @@ class SegmentStreamCursor : public Cursor {
       blocks_.push_back(&b);
     }
     if (selection->backward) std::reverse(blocks_.begin(), blocks_.end());
+    empty = blocks_.empty();
+    if (!empty) bound = selection->backward ? blocks_.front()->max_t : blocks_.front()->min_t;
     wanted_ = [this](std::string_view name) { return selection_->Wanted(name); };
   }
 
@@ -187,6 +190,8 @@ class HeadStreamCursor : public Cursor {
       return a.time_ns < b.time_ns;
     });
     if (selection->backward) std::reverse(rows_.begin(), rows_.end());
+    empty = rows_.empty();
+    if (!empty) bound = rows_.front().time_ns;
   }
 
   bool Next() override {

@@ -71,6 +71,11 @@ class Cursor {
   int64_t time_ns = 0;
   std::vector<Column> columns;  // the current row's present, projected columns
   Status status;
+  /// No row of this cursor comes before `bound` in scan order (the earliest time it may
+  /// hold going forward, the latest going backward), known before anything is decoded, so
+  /// a time-ordered scan opens a cursor only when its rows may be next.
+  int64_t bound = 0;
+  bool empty = false;  // nothing in range: never opened
 };
 
 /// The plan's projection and filters, resolved once per scan.
@@ -80,6 +85,7 @@ struct Selection {
   bool all_columns;
   std::vector<std::string> projection;
   std::vector<Filter> filters;
+  std::vector<std::string> skip;
   /// Whether column `name` must be decoded (projected or filtered).
   bool Wanted(std::string_view name) const;
   bool Projected(std::string_view name) const;

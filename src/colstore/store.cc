@@ -192,8 +192,8 @@ class StoreImpl : public Store {
 
   Result<ScanStats> Scan(const ScanPlan& plan, const RowVisitor& visit) override {
     ScanStats stats;
-    internal::Selection sel{plan.mint_ns,         plan.maxt_ns, plan.backward,
-                            plan.columns.empty(), plan.columns, plan.filters};
+    internal::Selection sel{plan.mint_ns, plan.maxt_ns, plan.backward,    plan.columns.empty(),
+                            plan.columns, plan.filters, plan.skip_columns};
     View view = Snapshot();
     const auto& segments = view.segments;
     const std::shared_ptr<Head>& head = view.head;
@@ -231,7 +231,13 @@ class StoreImpl : public Store {
       }
       return stats;
     }
-    // A k-way merge by time (then stream order) over every cursor.
+    // A k-way merge by time (then stream order). Cursors open in the order of their bounds,
+    // each only once its rows may come next, and close when done: a scan holds decoded
+    // blocks only for streams whose time ranges overlap where it is.
+    std::erase_if(cursors, [](const std::unique_ptr<internal::Cursor>& c) { return c->empty; });
+    std::stable_sort(cursors.begin(), cursors.end(), [&](const auto& a, const auto& b) {
+      return plan.backward ? a->bound > b->bound : a->bound < b->bound;
+    });
     auto later = [&](internal::Cursor* a, internal::Cursor* b) {
       // Backward is the exact reverse of forward: ties by stream order, reversed too.
       if (a->time_ns != b->time_ns)
@@ -241,14 +247,21 @@ class StoreImpl : public Store {
     };
     std::priority_queue<internal::Cursor*, std::vector<internal::Cursor*>, decltype(later)> heap(
         later);
-    for (auto& c : cursors) {
-      if (c->Next()) {
-        heap.push(c.get());
-      } else if (!c->status.ok()) {
-        return c->status;
+    size_t pending = 0;
+    auto may_precede = [&](int64_t bound, int64_t t) {
+      return plan.backward ? bound >= t : bound <= t;
+    };
+    while (true) {
+      while (pending < cursors.size() &&
+             (heap.empty() || may_precede(cursors[pending]->bound, heap.top()->time_ns))) {
+        internal::Cursor* c = cursors[pending++].get();
+        if (c->Next()) {
+          heap.push(c);
+        } else if (!c->status.ok()) {
+          return c->status;
+        }
       }
-    }
-    while (!heap.empty()) {
+      if (heap.empty()) break;
       internal::Cursor* c = heap.top();
       heap.pop();
       ++stats.rows_returned;
@@ -258,6 +271,14 @@ class StoreImpl : public Store {
         heap.push(c);
       } else if (!c->status.ok()) {
         return c->status;
+      } else {
+        // Done: free its decoded block now.
+        for (auto& owned : cursors) {
+          if (owned.get() == c) {
+            owned.reset();
+            break;
+          }
+        }
       }
     }
     return stats;

@@ -327,8 +327,12 @@ class Evaluator {
                                  [](const StagePtr& st) { return st->IsLineFilter(); });
     std::unordered_map<const model::Labels*, size_t> by_stream;
     const bool bytes = r.op == RangeOp::kBytesOverTime || r.op == RangeOp::kBytesRate;
+    // Counting lines needs no text when no stage reads it.
+    const bool need_line = !sel.stages.empty() || r.unwrap ||
+                           !(r.op == RangeOp::kCountOverTime || r.op == RangeOp::kRate ||
+                             r.op == RangeOp::kAbsentOverTime);
     Status s = source_.Select(
-        sel, mint, last_end, {false, false},
+        sel, mint, last_end, {false, false, need_line},
         [&](const model::Labels& stream, const LogEntry& entry) -> Status {
           if (Status d = CheckDeadline(); !d.ok()) return d;
           ++stats_.lines_read;

@@ -54,6 +54,7 @@ class Source {
   struct Order {
     bool by_time = true;
     bool backward = false;  // newest first
+    bool need_line = true;  // false: LogEntry::line may be empty (counting needs no text)
   };
   /// Visits every line in [mint_ns, maxt_ns] of every stream matching `selector.matchers`:
   /// in time order (newest first when `order.backward`) if Ordered() and `order.by_time`,

@@ -15,6 +15,7 @@ Status StoreSource::Select(const logql::LogSelector& selector, int64_t mint_ns, 
   plan.streams = selector.matchers;
   plan.backward = order.backward;
   plan.time_ordered = order.by_time;
+  if (!order.need_line && selector.required_substrings.empty()) plan.skip_columns = {kLineColumn};
   for (const std::string& needle : selector.required_substrings)
     plan.filters.push_back(
         {kLineColumn, colstore::Filter::Op::kContains, colstore::Value::String(needle)});
