@@ -134,6 +134,56 @@ class SegmentStreamCursor : public Cursor {
   }
 
   bool Next() override {
+    if (!selection_->filters.empty()) return NextFiltered();
+    return NextRow();
+  }
+
+ private:
+  // A filtered scan keeps only the rows that pass: they are copied out of each block that
+  // has any and the decoded block is freed, so a time-ordered merge over many streams
+  // holds matches, not blocks.
+  bool NextFiltered() {
+    if (next_match_ < matches_.size()) return ServeMatch();
+    matches_.clear();
+    match_columns_.clear();
+    arena_.clear();
+    next_match_ = 0;
+    // Rows of blocks with no match pass through the reused decoding buffers; the first
+    // block with a match is read to its end, its matches copied out.
+    size_t bytes = 0;
+    while (matches_.empty() || row_ < rows_in_block_) {
+      if (!NextRow()) break;
+      matches_.push_back({time_ns, match_columns_.size(), match_columns_.size() + columns.size()});
+      for (const Column& c : columns) {
+        match_columns_.push_back(c);
+        bytes += c.value.s.size();
+      }
+    }
+    if (!status.ok() || matches_.empty()) {
+      block_ = DecodedBlock();
+      return false;
+    }
+    arena_.reserve(bytes);
+    for (Column& c : match_columns_) {
+      if (c.value.type != Value::Type::kString) continue;
+      size_t at = arena_.size();
+      arena_.append(c.value.s);
+      c.value.s = std::string_view(arena_).substr(at, c.value.s.size());
+    }
+    block_ = DecodedBlock();  // free the decoded block until the next one is read
+    rows_in_block_ = row_ = 0;
+    return ServeMatch();
+  }
+
+  bool ServeMatch() {
+    const Match& m = matches_[next_match_++];
+    time_ns = m.t;
+    columns.assign(match_columns_.begin() + static_cast<ptrdiff_t>(m.begin),
+                   match_columns_.begin() + static_cast<ptrdiff_t>(m.end));
+    return true;
+  }
+
+  bool NextRow() {
     while (true) {
       if (row_ >= rows_in_block_) {
         if (next_block_ >= blocks_.size()) return false;
@@ -163,7 +213,15 @@ class SegmentStreamCursor : public Cursor {
     }
   }
 
- private:
+  struct Match {
+    int64_t t;
+    size_t begin;  // into match_columns_
+    size_t end;
+  };
+  std::vector<Match> matches_;
+  size_t next_match_ = 0;
+  std::vector<Column> match_columns_;
+  std::string arena_;  // the matches' string values
   std::shared_ptr<const Segment> segment_;
   const Selection* selection_;
   ScanStats* stats_;

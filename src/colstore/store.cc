@@ -1,5 +1,6 @@
 // The column store: WAL, head, cuts into segments, retention and merged scans.
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <queue>
 #include <thread>
@@ -187,6 +188,11 @@ class StoreImpl : public Store {
       }
     }
     metrics_.appended.Inc(static_cast<double>(result.accepted));
+    // A full head is cut now, not at the next maintenance tick: at ingest rates of 100 MB/s
+    // a tick of seconds would let the head grow to gigabytes.
+    if (head->bytes() >= options_.head_max_bytes && worker_.joinable() && !kick_.exchange(true)) {
+      worker_cv_.notify_one();
+    }
     return Status::Ok();
   }
 
@@ -254,11 +260,14 @@ class StoreImpl : public Store {
     while (true) {
       while (pending < cursors.size() &&
              (heap.empty() || may_precede(cursors[pending]->bound, heap.top()->time_ns))) {
-        internal::Cursor* c = cursors[pending++].get();
+        std::unique_ptr<internal::Cursor>& owned = cursors[pending++];
+        internal::Cursor* c = owned.get();
         if (c->Next()) {
           heap.push(c);
         } else if (!c->status.ok()) {
           return c->status;
+        } else {
+          owned.reset();  // nothing in range passed: free its block now
         }
       }
       if (heap.empty()) break;
@@ -557,8 +566,10 @@ class StoreImpl : public Store {
   void Work() {
     std::unique_lock<std::mutex> lock(worker_mu_);
     while (!closed_) {
-      worker_cv_.wait_for(lock, options_.maintenance_interval);
+      worker_cv_.wait_for(lock, options_.maintenance_interval,
+                          [this] { return closed_ || kick_.load(); });
       if (closed_) break;
+      kick_ = false;
       lock.unlock();
       (void)Maintain();
       lock.lock();
@@ -571,8 +582,9 @@ class StoreImpl : public Store {
   std::string segments_dir_;
   std::unique_ptr<wal::Wal> wal_;
 
-  SharedMutex append_mu_;  // shared: appends; exclusive: a cut's WAL roll and head swap
-  std::mutex cut_mu_;      // one cut at a time
+  std::atomic<bool> kick_{false};  // an append filled the head: the worker cuts now
+  SharedMutex append_mu_;          // shared: appends; exclusive: a cut's WAL roll and head swap
+  std::mutex cut_mu_;              // one cut at a time
   Mutex state_mu_;
   std::shared_ptr<Head> head_ PHAROS_GUARDED_BY(state_mu_);
   std::shared_ptr<Head> cutting_ PHAROS_GUARDED_BY(state_mu_);
