@@ -84,9 +84,12 @@ incidents::Options BuildIncidentOptions(const config::Config& config) {
 }
 
 rules::ManagerOptions BuildRuleOptions(const config::Config& config,
-                                       const std::string& external_url) {
+                                       const std::string& external_url,
+                                       rules::InstantQuery logql_query) {
   rules::ManagerOptions o;
   o.rule_files = config.rule_files;
+  o.log_rule_files = config.log_rule_files;
+  o.logql_query = std::move(logql_query);
   o.base_dir = config.config_dir;
   o.default_interval_ms = config.global.evaluation_interval.count();
   for (const auto& [name, value] : config.global.external_labels) {
@@ -104,7 +107,8 @@ rules::ManagerOptions BuildRuleOptions(const config::Config& config,
 Result<std::unique_ptr<AlertingStack>> AlertingStack::Create(const config::Config& config,
                                                              const std::string& default_url,
                                                              tsdb::Db& db, promql::Engine& engine,
-                                                             selfmon::Registry& registry) {
+                                                             selfmon::Registry& registry,
+                                                             rules::InstantQuery logql_query) {
   std::unique_ptr<AlertingStack> s(new AlertingStack());
   s->default_url_ = default_url;
   s->history_retention_ms_ = config.storage.history_retention.count();
@@ -137,7 +141,8 @@ Result<std::unique_ptr<AlertingStack>> AlertingStack::Create(const config::Confi
         for (rules::AlertNotice& n : notices) alerts.push_back(ToAlert(std::move(n)));
         dispatcher->Insert(std::move(alerts));
       });
-  PHAROS_RETURN_IF_ERROR(s->rules_->Load(BuildRuleOptions(config, external_url)));
+  s->logql_query_ = std::move(logql_query);
+  PHAROS_RETURN_IF_ERROR(s->rules_->Load(BuildRuleOptions(config, external_url, s->logql_query_)));
   return s;
 }
 
@@ -204,7 +209,7 @@ Status AlertingStack::Reload(const config::Config& config) {
   incidents::Options incident_options = BuildIncidentOptions(config);
   PHAROS_RETURN_IF_ERROR(CheckPolicies(incident_options, *alerting_config));
   std::string external_url = alerting_config->external_url;
-  PHAROS_RETURN_IF_ERROR(rules_->Load(BuildRuleOptions(config, external_url)));
+  PHAROS_RETURN_IF_ERROR(rules_->Load(BuildRuleOptions(config, external_url, logql_query_)));
   dispatcher_->Reload(std::move(*alerting_config));
   incidents_->SetOptions(std::move(incident_options));
   return Status::Ok();

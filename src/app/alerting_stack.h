@@ -23,7 +23,8 @@ Result<alerting::Config> BuildAlertingConfig(const config::Config& config,
                                              const std::string& default_url);
 incidents::Options BuildIncidentOptions(const config::Config& config);
 rules::ManagerOptions BuildRuleOptions(const config::Config& config,
-                                       const std::string& external_url);
+                                       const std::string& external_url,
+                                       rules::InstantQuery logql_query = {});
 
 class AlertingStack {
  public:
@@ -31,7 +32,8 @@ class AlertingStack {
   static Result<std::unique_ptr<AlertingStack>> Create(const config::Config& config,
                                                        const std::string& default_url, tsdb::Db& db,
                                                        promql::Engine& engine,
-                                                       selfmon::Registry& registry);
+                                                       selfmon::Registry& registry,
+                                                       rules::InstantQuery logql_query = {});
   ~AlertingStack();
 
   /// Starts evaluation, delivery and the incident clocks, and publishes the components
@@ -48,6 +50,7 @@ class AlertingStack {
   void ClockLoop();
 
   std::string default_url_;
+  rules::InstantQuery logql_query_;  // evaluates the log rule files' LogQL
   int64_t history_retention_ms_ = 0;
   int64_t last_prune_ms_ = 0;
   std::unique_ptr<meta::Store> store_;

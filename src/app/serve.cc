@@ -316,8 +316,30 @@ int Serve(const ServeOptions& options) {
   std::unique_ptr<scrape::Scraper> scraper = std::move(made).value();
   scraper->Start();
   services.Publish(scraper.get());
-  Result<std::unique_ptr<AlertingStack>> made_stack =
-      AlertingStack::Create(config, url.substr(0, url.size() - 1), *db, engine, registry);
+  // Log rule files evaluate LogQL over the log store, once it is published.
+  rules::InstantQuery logql_query =
+      [&services](const std::string& expr,
+                  int64_t ts_ms) -> Result<std::vector<std::pair<model::Labels, double>>> {
+    logs::Store* logs = services.Get<logs::Store>();
+    if (logs == nullptr) return Unavailable("the log store is not open yet");
+    logs::StoreSource source(logs->records());
+    logql::QueryParams params;
+    params.instant = true;
+    params.start_ns = params.end_ns = ts_ms * 1'000'000;
+    Result<logql::QueryResult> r = logql::Engine().Query(source, expr, params);
+    if (!r.ok()) return r.status();
+    std::vector<std::pair<model::Labels, double>> samples;
+    if (r->type == logql::ResultType::kScalar) {
+      samples.emplace_back(model::Labels{}, r->scalar);
+      return samples;
+    }
+    for (logql::Series& s : r->series) {
+      if (!s.samples.empty()) samples.emplace_back(std::move(s.labels), s.samples.back().v);
+    }
+    return samples;
+  };
+  Result<std::unique_ptr<AlertingStack>> made_stack = AlertingStack::Create(
+      config, url.substr(0, url.size() - 1), *db, engine, registry, std::move(logql_query));
   if (!made_stack.ok()) {
     bool damaged = made_stack.status().code() == StatusCode::kDataLoss;
     LogError(damaged ? "meta.db is damaged" : "invalid rules, alerting or incidents configuration",

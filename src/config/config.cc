@@ -502,6 +502,10 @@ class YamlLoader {
         PHAROS_RETURN_IF_ERROR(LoadStringList(value, kv.first, key, config_.rule_files));
         continue;
       }
+      if (key == "log_rule_files") {
+        PHAROS_RETURN_IF_ERROR(LoadStringList(value, kv.first, key, config_.log_rule_files));
+        continue;
+      }
       if (key == "alerting") {
         PHAROS_RETURN_IF_ERROR(LoadAlerting(value, kv.first));
         continue;
@@ -1063,7 +1067,8 @@ Status ApplyEnvironment(char** environ, Config& config) {
                    (lower.size() > section.size() &&
                     lower.compare(0, section.size(), section) == 0 && lower[section.size()] == '_');
     }
-    for (std::string_view section : {"alerting_", "scrape_configs_", "rule_files_"}) {
+    for (std::string_view section :
+         {"alerting_", "scrape_configs_", "rule_files_", "log_rule_files_"}) {
       in_section = in_section || lower.rfind(section, 0) == 0;
     }
     if (in_section) {
@@ -1138,6 +1143,10 @@ std::string RenderYaml(const Config& config) {
   if (config.rule_files.empty()) out += " []";
   out += '\n';
   for (const std::string& f : config.rule_files) out += "  - " + JsonString(f) + "\n";
+  out += "log_rule_files:";
+  if (config.log_rule_files.empty()) out += " []";
+  out += '\n';
+  for (const std::string& f : config.log_rule_files) out += "  - " + JsonString(f) + "\n";
   if (!config.alerting.redacted_yaml.empty()) {
     out += "alerting:\n";
     for (std::string_view line : Split(config.alerting.redacted_yaml, '\n')) {

@@ -232,6 +232,8 @@ struct Config {
   std::vector<ScrapeConfig> scrape_configs;
   /// Rule files: paths and globs, relative ones against config_dir.
   std::vector<std::string> rule_files;
+  /// Rule files in Loki ruler's format: LogQL expressions over the logs.
+  std::vector<std::string> log_rule_files;
   RulesConfig rules;
   AlertingSection alerting;
   IncidentsConfig incidents;

@@ -141,6 +141,11 @@ void Manager::Group::EvaluateRule(const EvalEnv& env, RuleRuntime& rule, int64_t
 
 Result<Manager::Group::Samples> Manager::Group::Query(const EvalEnv& env, const RuleRuntime& rule,
                                                       int64_t ts_ms) const {
+  if (spec_.logql) {
+    if (!env.options->logql_query)
+      return Unavailable("LogQL rules need the log store, which is not open");
+    return env.options->logql_query(rule.spec.expr, ts_ms - spec_.query_offset_ms);
+  }
   Result<promql::QueryResult> r =
       env.engine->Instant(*env.db, rule.spec.expr, ts_ms - spec_.query_offset_ms);
   if (!r.ok()) return r.status();

@@ -69,10 +69,16 @@ Manager::~Manager() { Stop(); }
 Status Manager::Load(const ManagerOptions& options) {
   Result<std::vector<std::string>> files = ExpandRuleFiles(options.rule_files, options.base_dir);
   if (!files.ok()) return files.status();
+  Result<std::vector<std::string>> log_files =
+      ExpandRuleFiles(options.log_rule_files, options.base_dir);
+  if (!log_files.ok()) return log_files.status();
+  std::vector<std::pair<std::string, RuleLanguage>> all;
+  for (const std::string& f : *files) all.emplace_back(f, RuleLanguage::kPromql);
+  for (const std::string& f : *log_files) all.emplace_back(f, RuleLanguage::kLogql);
   std::vector<std::shared_ptr<Group>> loaded;
   std::string errors;
-  for (const std::string& file : *files) {
-    Result<std::vector<GroupSpec>> specs = LoadRuleFile(file);
+  for (const auto& [file, language] : all) {
+    Result<std::vector<GroupSpec>> specs = LoadRuleFile(file, language);
     if (!specs.ok()) {
       errors += (errors.empty() ? "" : "\n") + specs.status().message();
       continue;

@@ -11,6 +11,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/strings.h"
+#include "logql/logql.h"
 #include "promql/promql.h"
 #include "rules/rules.h"
 #include "rules/template.h"
@@ -91,7 +92,8 @@ void CheckTemplates(Checker& c, int line, const std::string& where, const LabelP
   }
 }
 
-void ParseRule(Checker& c, const YAML::Node& node, const std::string& where, RuleSpec& rule) {
+void ParseRule(Checker& c, const YAML::Node& node, const std::string& where, RuleSpec& rule,
+               RuleLanguage language) {
   rule.line = node.Mark().line + 1;
   if (!node.IsMap()) {
     c.Error(node, where + ": a rule must be a map");
@@ -128,6 +130,16 @@ void ParseRule(Checker& c, const YAML::Node& node, const std::string& where, Rul
   }
   if (rule.expr.empty()) {
     c.Error(rule.line, named + ": field 'expr' must be set in rule");
+  } else if (language == RuleLanguage::kLogql) {
+    Result<logql::ExprPtr> parsed = logql::ParseExpr(rule.expr);
+    if (!parsed.ok()) {
+      c.Error(expr_node,
+              named + ": could not parse LogQL expression: " + parsed.status().message());
+    } else if ((*parsed)->kind == logql::NodeKind::kLog) {
+      c.Error(expr_node, named +
+                             ": a log query has no value; use a metric query such as "
+                             "count_over_time({...}[5m])");
+    }
   } else {
     Result<promql::ExprPtr> parsed = promql::ParseExpr(rule.expr);
     if (!parsed.ok()) {
@@ -166,7 +178,8 @@ void ParseRule(Checker& c, const YAML::Node& node, const std::string& where, Rul
 
 }  // namespace
 
-Result<std::vector<GroupSpec>> ParseRuleFile(std::string_view text, const std::string& file) {
+Result<std::vector<GroupSpec>> ParseRuleFile(std::string_view text, const std::string& file,
+                                             RuleLanguage language) {
   YAML::Node root;
   try {
     root = YAML::Load(std::string(text));
@@ -241,11 +254,13 @@ Result<std::vector<GroupSpec>> ParseRuleFile(std::string_view text, const std::s
           for (const YAML::Node& r : rules) {
             ++index;
             RuleSpec rule;
-            ParseRule(c, r, fmt::format("group \"{}\", rule {}", group.name, index), rule);
+            ParseRule(c, r, fmt::format("group \"{}\", rule {}", group.name, index), rule,
+                      language);
             group.rules.push_back(std::move(rule));
           }
         }
       }
+      group.logql = language == RuleLanguage::kLogql;
       groups.push_back(std::move(group));
     }
   }
@@ -253,12 +268,12 @@ Result<std::vector<GroupSpec>> ParseRuleFile(std::string_view text, const std::s
   return groups;
 }
 
-Result<std::vector<GroupSpec>> LoadRuleFile(const std::string& path) {
+Result<std::vector<GroupSpec>> LoadRuleFile(const std::string& path, RuleLanguage language) {
   std::ifstream in(path);
   if (!in) return NotFound(fmt::format("{}: cannot read the rule file", path));
   std::stringstream ss;
   ss << in.rdbuf();
-  return ParseRuleFile(ss.str(), path);
+  return ParseRuleFile(ss.str(), path, language);
 }
 
 Result<std::vector<std::string>> ExpandRuleFiles(const std::vector<std::string>& patterns,

@@ -92,4 +92,44 @@ TEST(RuleFileTest, RefusesUnknownFieldsBadDurationsAndTemplates) {
 }
 
 }  // namespace
+
+TEST(RuleFileTest, LogRuleFilesHoldLogqlMetricQueries) {
+  Result<std::vector<GroupSpec>> groups = ParseRuleFile(R"(groups:
+- name: logs
+  rules:
+  - alert: PaymentErrors
+    expr: sum by (service_name) (count_over_time({service_name="pay"} |= "error" [5m])) > 3
+    for: 1m
+  - record: service:log_lines:rate1m
+    expr: sum by (service_name) (rate({service_name=~".+"}[1m]))
+)",
+                                                        "logs.yaml", RuleLanguage::kLogql);
+  ASSERT_TRUE(groups.ok()) << groups.status().message();
+  ASSERT_EQ(groups->size(), 1u);
+  EXPECT_TRUE((*groups)[0].logql);
+  EXPECT_EQ((*groups)[0].rules.size(), 2u);
+  // A log query has no value to alert on; LogQL is not PromQL, and the other way round.
+  Result<std::vector<GroupSpec>> bad = ParseRuleFile(R"(groups:
+- name: logs
+  rules:
+  - alert: Lines
+    expr: '{app="a"} |= "x"'
+  - alert: Broken
+    expr: count_over_time({app="a"}[5m]
+)",
+                                                     "logs.yaml", RuleLanguage::kLogql);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("a log query has no value"), std::string::npos)
+      << bad.status().message();
+  EXPECT_NE(bad.status().message().find("could not parse LogQL expression"), std::string::npos);
+  EXPECT_FALSE(ParseRuleFile(R"(groups:
+- name: g
+  rules:
+  - alert: A
+    expr: count_over_time({app="a"} |= "x" [5m])
+)",
+                             "prom.yaml")
+                   .ok());
+}
+
 }  // namespace pharos::rules

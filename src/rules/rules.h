@@ -18,6 +18,9 @@
 // - Every alert transition goes to the meta store's alert_events table when one is given.
 //   Active and recently resolved alerts go to the notify callback after each evaluation
 //   (resent every resend_delay, with an end time as Prometheus sends to Alertmanager).
+// - Log rule files (ManagerOptions::log_rule_files) are Loki ruler files: the same YAML
+//   with LogQL metric queries, checked with the logql parser and evaluated by the injected
+//   ManagerOptions::logql_query; their alerts and recordings are handled as PromQL's.
 // - All public methods are thread-safe. The clock is injected; EvaluateAt() evaluates
 //   every group once at a given time, synchronously, for tests and the benchmark.
 #pragma once
@@ -68,6 +71,7 @@ struct RuleSpec {
 struct GroupSpec {
   std::string file;
   std::string name;
+  bool logql = false;       // from a log rule file: expressions are LogQL metric queries
   int64_t interval_ms = 0;  // 0: the manager's default
   int64_t limit = 0;        // 0: no limit on alerts or series per rule
   int64_t query_offset_ms = 0;
@@ -76,10 +80,15 @@ struct GroupSpec {
   int line = 0;
 };
 
-/// Parses and checks one rule file's text; `file` names it in errors.
-Result<std::vector<GroupSpec>> ParseRuleFile(std::string_view text, const std::string& file);
+enum class RuleLanguage { kPromql, kLogql };
+
+/// Parses and checks one rule file's text; `file` names it in errors. A LogQL file (Loki
+/// ruler's format: the same YAML, each expression a LogQL metric query) marks its groups.
+Result<std::vector<GroupSpec>> ParseRuleFile(std::string_view text, const std::string& file,
+                                             RuleLanguage language = RuleLanguage::kPromql);
 /// Reads and parses a file.
-Result<std::vector<GroupSpec>> LoadRuleFile(const std::string& path);
+Result<std::vector<GroupSpec>> LoadRuleFile(const std::string& path,
+                                            RuleLanguage language = RuleLanguage::kPromql);
 /// Expands paths and globs (relative ones against `base_dir`), sorted and deduplicated.
 /// A glob that matches nothing is not an error; a plain path that does not exist is.
 Result<std::vector<std::string>> ExpandRuleFiles(const std::vector<std::string>& patterns,
@@ -134,9 +143,18 @@ struct GroupStatus {
   std::vector<RuleStatus> rules;
 };
 
+/// Evaluates an expression at one instant: the samples of a vector (a scalar as one
+/// sample without labels).
+using InstantQuery = std::function<Result<std::vector<std::pair<model::Labels, double>>>(
+    const std::string& expr, int64_t ts_ms)>;
+
 struct ManagerOptions {
   std::vector<std::string> rule_files;  // paths and globs
-  std::string base_dir = ".";           // for relative rule_files (the config's directory)
+  /// Rule files whose expressions are LogQL (evaluated by `logql_query` over the logs;
+  /// recording rules write their series to the TSDB, as Loki's ruler remote-writes them).
+  std::vector<std::string> log_rule_files;
+  InstantQuery logql_query;
+  std::string base_dir = ".";  // for relative rule_files (the config's directory)
   int64_t default_interval_ms = 60'000;
   model::Labels external_labels;
   std::string external_url;

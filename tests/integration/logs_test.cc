@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 
 #include "tests/integration/pharos_process.h"
 #include "tests/support/http_client.h"
@@ -303,6 +304,47 @@ TEST(LokiApiTest, IndexStatsVolumeAndDetectedLabels) {
   EXPECT_NE(r.body.find(R"("version":"3.4.0")"), std::string::npos) << r.body;
   r = Get(pharos.port(), "/loki/api/v1/index/volume?query=sum(rate(%7Ba%3D%22b%22%7D%5B1m%5D))");
   EXPECT_EQ(r.status, 400) << r.body;
+}
+
+// LogQL rules in Loki ruler's format: a recording rule's series lands in the TSDB and an
+// alerting rule on log lines fires, through the same rules and alerting as PromQL's.
+TEST(LokiApiTest, LogRuleFilesRecordAndAlert) {
+  PharosProcess pharos;
+  pharos.WriteFile("log-rules.yaml", R"(groups:
+- name: logs
+  interval: 1s
+  rules:
+  - record: app:log_errors:count5m
+    expr: sum by (app) (count_over_time({app="pay"} |= "error" [5m]))
+  - alert: PaymentErrors
+    expr: sum by (app) (count_over_time({app="pay"} |= "error" [5m])) > 1
+    labels: {severity: page}
+)");
+  std::string config = pharos.WriteFile("pharos.yaml", "log_rule_files: [log-rules.yaml]\n");
+  ASSERT_TRUE(pharos.StartServe({"--config", config, "--set", "global.scrape_self=false"}))
+      << pharos.Stderr();
+  std::string body = R"({"streams":[{"stream":{"app":"pay"},"values":[[")" + Ns(3) +
+                     R"(","error: card declined"],[")" + Ns(2) + R"(","error: timeout"],[")" +
+                     Ns(1) + R"(","ok"]]}]})";
+  HttpResponse r = Post(pharos.port(), "/loki/api/v1/push", body, kJson);
+  ASSERT_EQ(r.status, 204) << r.body;
+  std::string recorded, alerts;
+  for (int i = 0; i < 100; ++i) {
+    recorded = Get(pharos.port(), "/api/v1/query?query=app:log_errors:count5m").body;
+    alerts = Get(pharos.port(), "/api/v1/alerts").body;
+    if (recorded.find(R"(,"2"])") != std::string::npos &&
+        alerts.find(R"("alertname":"PaymentErrors")") != std::string::npos)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(recorded.find(R"("metric":{"__name__":"app:log_errors:count5m","app":"pay"})"),
+            std::string::npos)
+      << recorded;
+  EXPECT_NE(recorded.find(R"(,"2"])"), std::string::npos) << recorded;
+  EXPECT_NE(alerts.find(R"("alertname":"PaymentErrors")"), std::string::npos) << alerts;
+  EXPECT_NE(alerts.find(R"("state":"firing")"), std::string::npos) << alerts;
+  r = Get(pharos.port(), "/api/v1/rules");
+  EXPECT_NE(r.body.find("count_over_time"), std::string::npos) << r.body;
 }
 
 }  // namespace
