@@ -17,7 +17,6 @@
 
 #include "app/app.h"
 #include "logql/logql.h"
-#include "logql/pipeline.h"
 
 namespace pharos::app {
 namespace {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "logql/ast.h"
+#include "logql/logql.h"
 #include "model/model.h"
 
 namespace pharos::logql {
@@ -197,18 +198,5 @@ class IpRange {
   unsigned char lo_[16] = {};
   unsigned char hi_[16] = {};
 };
-
-// ---- conversions, as Go and Loki do them ----
-
-/// Go's time.ParseDuration, in seconds; errors carry Go's text.
-Result<double> ParseGoDuration(std::string_view text);
-/// go-humanize's ParseBytes; errors carry its text.
-Result<double> ParseHumanBytes(std::string_view text);
-/// Go's strconv.ParseFloat(text, 64); errors carry its text.
-Result<double> ParseGoFloat(std::string_view text);
-/// A Go string literal "..." with its escapes, for templates and queries.
-Result<std::string> UnquoteGo(std::string_view quoted);
-/// Go's %q of a string (strconv.Quote).
-std::string QuoteGo(std::string_view text);
 
 }  // namespace pharos::logql

@@ -1,8 +1,9 @@
 // Loki's index and discovery endpoints: index/stats, index/volume, index/volume_range,
-// detected_labels, status/buildinfo. Pharos has no separate index: each answer scans the
-// selected streams' lines in the range, reading only the line column.
+// detected_labels, detected_fields, status/buildinfo. Pharos has no separate index: each answer
+// scans the selected streams' lines in the range, reading only the line column.
 #include <algorithm>
 #include <map>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -226,6 +227,106 @@ void DetectedLabels(const Request& req, Response& resp, Store& store) {
   resp = Response::Text(200, std::move(body), "application/json");
 }
 
+// The type Loki's detected_fields reports for a value.
+std::string_view FieldType(std::string_view v) {
+  if (v == "true" || v == "false") return "boolean";
+  bool integer = !v.empty() && std::all_of(v.begin() + (v[0] == '-' ? 1 : 0), v.end(), [](char c) {
+    return c >= '0' && c <= '9';
+  }) && v != "-";
+  if (integer) return "int";
+  if (logql::ParseGoFloat(v).ok()) return "float";
+  if (logql::ParseGoDuration(v).ok()) return "duration";
+  if (!v.empty() && std::isdigit(static_cast<unsigned char>(v[0])) &&
+      logql::ParseHumanBytes(v).ok())
+    return "bytes";
+  return "string";
+}
+
+// Fields found in the newest lines of a query: structured metadata, and what `json` or
+// `logfmt` extracts, each with its type, cardinality and the parsers that found it.
+void DetectedFields(const Request& req, Response& resp, Store& store) {
+  std::optional<std::string> text = req.FormValue("query");
+  if (!text || text->empty()) return void(resp = LokiError(400, "query is required"));
+  Result<logql::ExprPtr> e = logql::ParseExpr(*text);
+  if (!e.ok()) return void(resp = LokiError(400, e.status().message()));
+  if ((*e)->kind != logql::NodeKind::kLog)
+    return void(resp = LokiError(400, "detected_fields takes a log query"));
+  Range range;
+  if (Status s = ParseRange(req, range); !s.ok()) return void(resp = LokiError(400, s.message()));
+  uint64_t limit = 1000;
+  if (auto v = req.FormValue("line_limit").value_or(req.FormValue("limit").value_or(""));
+      !v.empty()) {
+    char* end = nullptr;
+    limit = std::strtoull(v.c_str(), &end, 10);
+    if (*end != '\0' || limit == 0 || limit > kMaxLimit)
+      return void(resp = LokiError(400, "invalid limit"));
+  }
+  struct Field {
+    std::string type;
+    std::unordered_set<std::string> values;
+    std::set<std::string> parsers;
+  };
+  std::map<std::string, Field> fields;
+  auto note = [&](const std::string& name, const std::string& value, const char* parser) {
+    Field& f = fields[name];
+    std::string_view type = FieldType(value);
+    if (f.type.empty()) {
+      f.type = type;
+    } else if (f.type != type) {
+      // Mixed values widen: int and float to float, anything else to string.
+      bool numeric = (f.type == "int" || f.type == "float") && (type == "int" || type == "float");
+      f.type = numeric ? "float" : "string";
+    }
+    if (f.values.size() < 10'000) f.values.insert(value);
+    if (parser != nullptr) f.parsers.insert(parser);
+  };
+  StoreSource source(store.records());
+  logql::QueryParams params;
+  params.start_ns = range.start_ns;
+  params.end_ns = range.end_ns + 1;
+  params.limit = limit;
+  params.categorize_labels = true;
+  for (const char* parser : {"", "json", "logfmt"}) {
+    std::string q = *text;
+    if (*parser != '\0') q += fmt::format(" | {} | __error__=\"\"", parser);
+    Result<logql::QueryResult> r = logql::Engine().Query(source, q, params);
+    if (!r.ok()) return void(resp = LokiError(StatusFor(r.status()), r.status().message()));
+    for (const logql::Stream& st : r->streams) {
+      for (const logql::StreamEntry& en : st.entries) {
+        if (*parser == '\0') {
+          for (const model::Label& l : en.structured_metadata) note(l.name, l.value, nullptr);
+        } else {
+          for (const model::Label& l : en.parsed) note(l.name, l.value, parser);
+        }
+      }
+    }
+  }
+  std::string body = R"({"fields":[)";
+  bool first = true;
+  for (const auto& [name, f] : fields) {
+    if (!first) body += ',';
+    first = false;
+    body += R"({"label":)";
+    AppendJsonString(body, name);
+    body += fmt::format(R"(,"type":"{}","cardinality":{},"parsers":)", f.type, f.values.size());
+    if (f.parsers.empty()) {
+      body += "null";
+    } else {
+      body += '[';
+      bool first_parser = true;
+      for (const std::string& p : f.parsers) {
+        if (!first_parser) body += ',';
+        first_parser = false;
+        AppendJsonString(body, p);
+      }
+      body += ']';
+    }
+    body += '}';
+  }
+  body += fmt::format(R"(],"limit":{}}})", limit);
+  resp = Response::Text(200, std::move(body), "application/json");
+}
+
 }  // namespace
 
 void RegisterIndexRoutes(server::Router& router, const Services& services) {
@@ -244,6 +345,10 @@ void RegisterIndexRoutes(server::Router& router, const Services& services) {
     router.HandleBlocking(m, "/loki/api/v1/index/volume_range", config::kScopeRead,
                           ready([](const Request& req, Response& resp, Store& store) {
                             Volume(req, resp, store, true);
+                          }));
+    router.HandleBlocking(m, "/loki/api/v1/detected_fields", config::kScopeRead,
+                          ready([](const Request& req, Response& resp, Store& store) {
+                            DetectedFields(req, resp, store);
                           }));
     router.HandleBlocking(m, "/loki/api/v1/detected_labels", config::kScopeRead,
                           ready([](const Request& req, Response& resp, Store& store) {

@@ -19,8 +19,10 @@
 //                                       before `time`
 //     GET /loki/api/v1/labels, /loki/api/v1/label/<name>/values, /loki/api/v1/series
 //                                       start, end (the last hour by default), query/match[]
-//     GET/POST /loki/api/v1/index/stats, index/volume, index/volume_range, detected_labels
-//                                       from the lines in the range (no separate index)
+//     GET/POST /loki/api/v1/index/stats, index/volume, index/volume_range, detected_labels,
+//              detected_fields          from the lines in the range (no separate index);
+//                                       fields from the newest lines (structured metadata,
+//                                       json, logfmt) with type and cardinality
 //     GET /loki/api/v1/status/buildinfo the Loki version whose API Pharos follows
 //     POST /flush                       the head becomes a segment now (admin scope)
 //   in Loki's JSON shapes (nanosecond timestamps as strings). Errors are Loki's: plain

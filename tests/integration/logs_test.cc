@@ -300,6 +300,30 @@ TEST(LokiApiTest, IndexStatsVolumeAndDetectedLabels) {
   r = Get(pharos.port(), "/loki/api/v1/detected_labels");
   EXPECT_EQ(r.body, R"({"detectedLabels":[{"label":"app","cardinality":3},)"
                     R"({"label":"env","cardinality":2}]})");
+  // Fields a log query's lines carry: parsed by json or logfmt, typed, counted.
+  body = R"({"streams":[{"stream":{"app":"fields"},"values":[
+    [")" +
+         Ns(9) + R"(","level=info took=12ms size=3KB",{"trace_id":"t1"}],
+    [")" +
+         Ns(8) + R"(","level=warn took=7ms size=1KB"],
+    [")" +
+         Ns(7) + R"(","{\"status\":200,\"ok\":true}"]]}]})";
+  r = Post(pharos.port(), "/loki/api/v1/push", body, kJson);
+  ASSERT_EQ(r.status, 204) << r.body;
+  r = Get(pharos.port(), "/loki/api/v1/detected_fields?query=%7Bapp%3D%22fields%22%7D");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(
+      r.body.find(R"({"label":"level","type":"string","cardinality":2,"parsers":["logfmt"]})"),
+      std::string::npos)
+      << r.body;
+  EXPECT_NE(r.body.find(R"({"label":"took","type":"duration")"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"({"label":"size","type":"bytes")"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"({"label":"status","type":"int","cardinality":1,"parsers":["json"]})"),
+            std::string::npos)
+      << r.body;
+  EXPECT_NE(r.body.find(R"({"label":"trace_id","type":"string","cardinality":1,"parsers":null})"),
+            std::string::npos)
+      << r.body;
   r = Get(pharos.port(), "/loki/api/v1/status/buildinfo");
   EXPECT_NE(r.body.find(R"("version":"3.4.0")"), std::string::npos) << r.body;
   r = Get(pharos.port(), "/loki/api/v1/index/volume?query=sum(rate(%7Ba%3D%22b%22%7D%5B1m%5D))");
