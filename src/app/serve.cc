@@ -281,6 +281,7 @@ int Serve(const ServeOptions& options) {
   logs::Options logs_options;
   logs_options.dir = config.storage.data_dir + "/logs";
   logs_options.retention = config.storage.retention;
+  logs_options.head_max_bytes = config.logs.head_max_bytes;
   logs_options.push.max_line_size = config.logs.max_line_size;
   logs_options.push.ingestion_rate = config.logs.ingestion_rate;
   logs_options.push.ingestion_burst = config.logs.ingestion_burst;

@@ -246,6 +246,10 @@ const std::vector<Field>& Fields() {
       IntField(
           "logs.max_label_names_per_series", "labels a log stream may have",
           [](Config& c) -> uint32_t& { return c.logs.max_label_names_per_series; }, 1, 1024),
+      BytesField(
+          "logs.head_max_bytes",
+          "log lines held in memory (and the WAL) before they are cut into a segment",
+          [](Config& c) -> uint64_t& { return c.logs.head_max_bytes; }, 64 << 10, 4ULL << 30),
       IntField(
           "logs.max_streams", "log streams the store holds in its head at once",
           [](Config& c) -> uint64_t& { return c.logs.max_streams; }, 1, 100'000'000),

@@ -116,6 +116,7 @@ struct LogsConfig {
   Duration creation_grace_period = std::chrono::minutes(10);         // how far ahead
   uint32_t max_label_names_per_series = 15;                          // max_label_names_per_series
   uint64_t max_streams = 100'000;                                    // max_global_streams_per_user
+  uint64_t head_max_bytes = 64ULL << 20;  // lines kept in memory before a cut
 };
 
 /// PromQL evaluation limits (Prometheus's --query.* flags).

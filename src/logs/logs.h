@@ -62,6 +62,7 @@ struct Options {
   Duration retention = std::chrono::hours(24 * 15);
   uint64_t max_bytes = 0;
   colstore::Limits limits;
+  uint64_t head_max_bytes = 64ULL << 20;
   PushLimits push;
   std::function<int64_t()> now_ns;  // the clock; the wall clock when empty
 };

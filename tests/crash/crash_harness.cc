@@ -37,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/crash/server.h"
 #include "tests/support/http_client.h"
 #include "tests/support/remote_write.h"
 
@@ -93,82 +94,13 @@ double ValueFor(const std::string& name, int64_t t) {
   return static_cast<double>(h % 1'000'003);  // integers print and parse exactly
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-class Server {
+// `pharos serve` with this harness's storage settings.
+class Server : public PharosServer {
  public:
   Server(const Flags& flags, std::string data, std::string log, std::string block)
-      : flags_(flags), data_(std::move(data)), log_(std::move(log)), block_(std::move(block)) {}
-  ~Server() { Kill(); }
-
-  // Starts `pharos serve`; waits for readiness unless `wait` is false.
-  bool Start(bool wait) {
-    port_file_ = data_ + ".port";
-    std::filesystem::remove(port_file_);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      std::vector<std::string> args = {
-          flags_.pharos, "serve",
-          "--listen",    "127.0.0.1:0",
-          "--port-file", port_file_,
-          "--data",      data_,
-          "--log-level", "warn",
-          "--set",       "global.scrape_self=false",
-          "--set",       "otlp.listen=",
-          "--set",       "otlp.grpc_listen=",
-          "--set",       "storage.maintenance_interval=" + flags_.maintenance,
-          "--set",       "storage.block_duration=" + block_,
-          "--set",       "storage.retention=0"};
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    if (!wait) return true;
-    auto deadline = Clock::now() + std::chrono::seconds(60);
-    while (Clock::now() < deadline) {
-      int status;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return false;
-      }
-      std::string port = ReadFile(port_file_);
-      if (!port.empty() && port.back() == '\n') {
-        port_ = static_cast<uint16_t>(std::stoi(port));
-        if (Get(port_, "/readyz").status == 200) return true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return false;
-  }
-
-  void Kill() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    int status;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-
-  uint16_t port() const { return port_; }
-
- private:
-  const Flags& flags_;
-  std::string data_;
-  std::string log_;
-  std::string block_;
-  std::string port_file_;
-  pid_t pid_ = -1;
-  uint16_t port_ = 0;
+      : PharosServer(flags.pharos, std::move(data), std::move(log),
+                     {"--set", "storage.maintenance_interval=" + flags.maintenance, "--set",
+                      "storage.block_duration=" + block, "--set", "storage.retention=0"}) {}
 };
 
 // Parses the export's JSON lines: {"metric":{"__name__":"...",...},"values":[...],
