@@ -9,6 +9,7 @@
 // which nothing else runs; tests call the pieces below.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,10 @@ int RunOpenMetricsSuite(const std::string& dir);
 /// none fails, 1 when any fails, 2 for a bad skip list, 77 when no file exists.
 int RunPromqlTests(const std::vector<std::string>& files, const std::string& skip_list,
                    bool verbose);
+
+/// A conformance skip list: one "file:line reason" (or "file reason") per line, `#`
+/// comments; every skip needs a reason. An empty path is an empty list.
+Result<std::map<std::string, std::string>> ReadSkipList(const std::string& path);
 
 /// Runs Loki's LogQL test scripts (*.logqltest); the same report and exit codes as
 /// RunPromqlTests.

@@ -101,6 +101,35 @@ int CheckConfig(const std::vector<std::string>& args) {
   return 0;
 }
 
+// `pharos promql-test` and `logql-test`: [--skip-list FILE] [--verbose] FILE...
+int RunScriptSuite(const char* name, const std::vector<std::string>& args, const char* usage,
+                   int (*run)(const std::vector<std::string>&, const std::string&, bool)) {
+  std::vector<std::string> files;
+  std::string skip_list;
+  bool verbose = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--help" || args[i] == "-h") {
+      std::fputs(usage, stdout);
+      return 0;
+    }
+    if (args[i] == "--skip-list" && i + 1 < args.size()) {
+      skip_list = args[++i];
+    } else if (args[i] == "--verbose" || args[i] == "-v") {
+      verbose = true;
+    } else if (args[i].starts_with("-")) {
+      std::fprintf(stderr, "%s: unknown flag %s\n", name, args[i].c_str());
+      return 2;
+    } else {
+      files.push_back(args[i]);
+    }
+  }
+  if (files.empty()) {
+    std::fprintf(stderr, "%s: no test files given\n", name);
+    return 2;
+  }
+  return run(files, skip_list, verbose);
+}
+
 }  // namespace
 
 Result<ServeOptions> ParseServeArgs(const std::vector<std::string>& args, char** environ) {
@@ -201,64 +230,22 @@ int Run(int argc, char** argv, char** environ) {
     return RunOpenMetricsSuite(args[0]);
   }
   if (command == "promql-test") {
-    std::vector<std::string> files;
-    std::string skip_list;
-    bool verbose = false;
-    for (size_t i = 0; i < args.size(); ++i) {
-      if (args[i] == "--help" || args[i] == "-h") {
-        std::printf(
-            "Usage: pharos promql-test [--skip-list FILE] [--verbose] FILE...\n\nRuns "
-            "Prometheus's PromQL test scripts (load, clear, eval) against the store and "
-            "engine and prints N passed, M failed[, K skipped]. The skip list has one\n"
-            "'file.test[:line] reason' per line.\n");
-        return 0;
-      }
-      if (args[i] == "--skip-list" && i + 1 < args.size()) {
-        skip_list = args[++i];
-      } else if (args[i] == "--verbose" || args[i] == "-v") {
-        verbose = true;
-      } else if (args[i].starts_with("-")) {
-        std::fprintf(stderr, "promql-test: unknown flag %s\n", args[i].c_str());
-        return 2;
-      } else {
-        files.push_back(args[i]);
-      }
-    }
-    if (files.empty()) {
-      std::fprintf(stderr, "promql-test: no test files given\n");
-      return 2;
-    }
-    return RunPromqlTests(files, skip_list, verbose);
+    return RunScriptSuite(
+        "promql-test", args,
+        "Usage: pharos promql-test [--skip-list FILE] [--verbose] FILE...\n\nRuns "
+        "Prometheus's PromQL test scripts (load, clear, eval) against the store and "
+        "engine and prints N passed, M failed[, K skipped]. The skip list has one\n"
+        "'file.test[:line] reason' per line.\n",
+        RunPromqlTests);
   }
   if (command == "logql-test") {
-    std::vector<std::string> files;
-    std::string skip_list;
-    bool verbose = false;
-    for (size_t i = 0; i < args.size(); ++i) {
-      if (args[i] == "--help" || args[i] == "-h") {
-        std::printf(
-            "Usage: pharos logql-test [--skip-list FILE] [--verbose] FILE...\n\nRuns "
-            "Loki's LogQL test scripts (*.logqltest: load, clear, eval) through the "
-            "LogQL engine and prints N passed, M failed[, K skipped]. The skip list has one\n"
-            "'file.logqltest:line reason' per line.\n");
-        return 0;
-      }
-      if (args[i] == "--skip-list" && i + 1 < args.size()) {
-        skip_list = args[++i];
-      } else if (args[i] == "--verbose" || args[i] == "-v") {
-        verbose = true;
-      } else if (args[i].starts_with("-")) {
-        std::fprintf(stderr, "logql-test: unknown flag %s\n", args[i].c_str());
-        return 2;
-      } else {
-        files.push_back(args[i]);
-      }
-    }
-    if (files.empty()) {
-      std::fprintf(stderr, "logql-test: no test files given\n");
-      return 2;
-    }
-    return RunLogqlTests(files, skip_list, verbose);
+    return RunScriptSuite(
+        "logql-test", args,
+        "Usage: pharos logql-test [--skip-list FILE] [--verbose] FILE...\n\nRuns "
+        "Loki's LogQL test scripts (*.logqltest: load, clear, eval) through the "
+        "LogQL engine and prints N passed, M failed[, K skipped]. The skip list has one\n"
+        "'file.logqltest:line reason' per line.\n",
+        RunLogqlTests);
   }
   if (command == "serve") {
     for (const std::string& a : args) {

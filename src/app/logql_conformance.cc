@@ -432,31 +432,11 @@ class Runner {
   MemorySource src_;
 };
 
-Result<std::map<std::string, std::string>> ReadSkips(const std::string& path) {
-  std::map<std::string, std::string> out;
-  if (path.empty()) return out;
-  std::ifstream in(path);
-  if (!in) return InvalidArgument("cannot read skip list " + path);
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    std::string t = Trim(line);
-    if (t.empty() || t[0] == '#') continue;
-    size_t sp = t.find_first_of(" \t");
-    std::string reason = sp == std::string::npos ? "" : Trim(t.substr(sp));
-    if (reason.empty())
-      return InvalidArgument(fmt::format("{}:{}: a skip needs a reason", path, n));
-    out[t.substr(0, sp)] = reason;
-  }
-  return out;
-}
-
 }  // namespace
 
 int RunLogqlTests(const std::vector<std::string>& files, const std::string& skip_list,
                   bool verbose) {
-  Result<std::map<std::string, std::string>> skips = ReadSkips(skip_list);
+  Result<std::map<std::string, std::string>> skips = ReadSkipList(skip_list);
   if (!skips.ok()) {
     std::fprintf(stderr, "logql-test: %s\n", skips.status().message().c_str());
     return 2;

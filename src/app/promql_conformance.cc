@@ -729,6 +729,8 @@ class ScriptRunner {
   promql::Engine engine_;
 };
 
+}  // namespace
+
 // The skip list: "<file>[:<line>]  <reason>" per line; '#' comments.
 Result<std::map<std::string, std::string>> ReadSkipList(const std::string& path) {
   std::map<std::string, std::string> out;
@@ -750,8 +752,6 @@ Result<std::map<std::string, std::string>> ReadSkipList(const std::string& path)
   }
   return out;
 }
-
-}  // namespace
 
 int RunPromqlTests(const std::vector<std::string>& files, const std::string& skip_list,
                    bool verbose) {

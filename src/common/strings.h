@@ -19,6 +19,8 @@ void AppendJsonString(std::string& out, std::string_view s);
 /// AppendJsonString unchanged.
 bool IsValidUtf8(std::string_view s);
 std::string JsonString(std::string_view s);
+/// Appends code point `cp` as UTF-8 (the caller keeps it below U+110000 and off surrogates).
+void AppendUtf8(std::string& out, uint32_t cp);
 
 std::vector<std::string_view> Split(std::string_view s, char sep);
 std::string_view Trim(std::string_view s);

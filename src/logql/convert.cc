@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "common/strings.h"
 #include "logql/pipeline.h"
 
 namespace pharos::logql {
@@ -216,23 +217,7 @@ Result<std::string> UnquoteGo(std::string_view q) {
   }
   if (quote != '"') return bad();
   std::string out;
-  auto append_rune = [&](uint32_t r) {
-    if (r < 0x80) {
-      out += static_cast<char>(r);
-    } else if (r < 0x800) {
-      out += static_cast<char>(0xC0 | (r >> 6));
-      out += static_cast<char>(0x80 | (r & 0x3F));
-    } else if (r < 0x10000) {
-      out += static_cast<char>(0xE0 | (r >> 12));
-      out += static_cast<char>(0x80 | ((r >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (r & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (r >> 18));
-      out += static_cast<char>(0x80 | ((r >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((r >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (r & 0x3F));
-    }
-  };
+
   for (size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
     if (c == '"' || c == '\n') return bad();
@@ -275,7 +260,7 @@ Result<std::string> UnquoteGo(std::string_view q) {
         Result<uint32_t> v = hex(e == 'u' ? 4 : 8);
         if (!v.ok()) return v.status();
         if (*v > 0x10FFFF || (*v >= 0xD800 && *v < 0xE000)) return bad();
-        append_rune(*v);
+        AppendUtf8(out, *v);
         break;
       }
       default:

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "common/strings.h"
 #include "logql/pipeline.h"
 
 namespace pharos::logql {
@@ -99,12 +100,12 @@ class JsonReader {
             if (lo >= 0xDC00 && lo < 0xE000) {
               r = 0x10000 + ((r - 0xD800) << 10) + (lo - 0xDC00);
             } else {
-              AppendRune(out, 0xFFFD);
+              AppendUtf8(out, 0xFFFD);
               r = lo;
             }
           }
           if (r >= 0xD800 && r < 0xE000) r = 0xFFFD;
-          AppendRune(out, r);
+          AppendUtf8(out, r);
           break;
         }
         default: return false;
@@ -162,23 +163,6 @@ class JsonReader {
                                              : std::tolower(h) - 'a' + 10);
     }
     return true;
-  }
-  static void AppendRune(std::string& out, uint32_t r) {
-    if (r < 0x80) {
-      out += static_cast<char>(r);
-    } else if (r < 0x800) {
-      out += static_cast<char>(0xC0 | (r >> 6));
-      out += static_cast<char>(0x80 | (r & 0x3F));
-    } else if (r < 0x10000) {
-      out += static_cast<char>(0xE0 | (r >> 12));
-      out += static_cast<char>(0x80 | ((r >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (r & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (r >> 18));
-      out += static_cast<char>(0x80 | ((r >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((r >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (r & 0x3F));
-    }
   }
 
   std::string_view s_;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "common/strings.h"
 #include "promql/ast.h"
 
 namespace pharos::promql {
@@ -16,24 +17,6 @@ int HexValue(char c) {
   return c - 'A' + 10;
 }
 bool IsUnit(char c) { return c == 's' || c == 'm' || c == 'h' || c == 'd' || c == 'w' || c == 'y'; }
-
-void AppendUtf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 class Lexer {
  public:
