@@ -12,3 +12,23 @@ wait_http() {
 
 # A field of /proc/PID/status in KiB: `kib PID VmRSS`.
 kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
+
+# Starts Debian's clickhouse-server with its data, logs and ports under DIR (the packaged
+# config, paths and ports moved). Sets CH_PID, CH_TCP and CH_HTTP; `ch` runs the client.
+start_clickhouse() {
+  local dir=$1
+  CH_TCP=$(free_port)
+  CH_HTTP=$(free_port)
+  mkdir -p "$dir"
+  sed -e "s|/var/lib/clickhouse/|$dir/|g" -e "s|/var/log/clickhouse-server/|$dir/|g" \
+      -e "s|<http_port>8123</http_port>|<http_port>$CH_HTTP</http_port>|" \
+      -e "s|<tcp_port>9000</tcp_port>|<tcp_port>$CH_TCP</tcp_port>|" \
+      -e "s|<https_port>8443</https_port>||" -e "s|<interserver_http_port>9009</interserver_http_port>||" \
+      -e "s|<listen_host>::1</listen_host>||" \
+      /etc/clickhouse-server/config.xml > "$dir/config.xml"
+  cp /etc/clickhouse-server/users.xml "$dir/users.xml"
+  clickhouse-server --config-file="$dir/config.xml" >"$dir/stdout.log" 2>&1 &
+  CH_PID=$!
+  wait_http "http://127.0.0.1:$CH_HTTP/ping"
+}
+ch() { clickhouse-client --host 127.0.0.1 --port "$CH_TCP" "$@"; }

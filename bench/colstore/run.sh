@@ -44,21 +44,7 @@ PHAROS_JSON=$("$COLBENCH" --testdata "$TESTDATA" --rows "$ROWS" --dir "$WORK/pha
 echo "pharos: $PHAROS_JSON" >&2
 rm -rf "$WORK/pharos"
 
-# ClickHouse: the packaged config with its paths and ports moved into the work directory.
-TCP=$(free_port)
-HTTP=$(free_port)
-mkdir -p "$WORK/ch"
-sed -e "s|/var/lib/clickhouse/|$WORK/ch/|g" -e "s|/var/log/clickhouse-server/|$WORK/ch/|g" \
-    -e "s|<http_port>8123</http_port>|<http_port>$HTTP</http_port>|" \
-    -e "s|<tcp_port>9000</tcp_port>|<tcp_port>$TCP</tcp_port>|" \
-    -e "s|<https_port>8443</https_port>||" -e "s|<interserver_http_port>9009</interserver_http_port>||" \
-    -e "s|<listen_host>::1</listen_host>||" \
-    /etc/clickhouse-server/config.xml > "$WORK/ch/config.xml"
-cp /etc/clickhouse-server/users.xml "$WORK/ch/users.xml"
-clickhouse-server --config-file="$WORK/ch/config.xml" >"$WORK/ch/stdout.log" 2>&1 &
-CH_PID=$!
-wait_http "http://127.0.0.1:$HTTP/ping"
-ch() { clickhouse-client --host 127.0.0.1 --port "$TCP" "$@"; }
+start_clickhouse "$WORK/ch"
 ch --query "CREATE TABLE logs (stream String, ts UInt64, body String, level String)
             ENGINE = MergeTree() ORDER BY (stream, ts)"
 START=$(date +%s.%N)

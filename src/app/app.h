@@ -9,8 +9,10 @@
 // which nothing else runs; tests call the pieces below.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -52,6 +54,24 @@ int RunPromqlTests(const std::vector<std::string>& files, const std::string& ski
 /// A conformance skip list: one "file:line reason" (or "file reason") per line, `#`
 /// comments; every skip needs a reason. An empty path is an empty list.
 Result<std::map<std::string, std::string>> ReadSkipList(const std::string& path);
+
+/// One test script's results.
+struct ScriptOutcome {
+  int passed = 0;
+  int failed = 0;
+  int skipped = 0;
+  std::vector<std::string> failures;  // "file:line: query\n    why"
+  Status status;                      // the script itself could not be run
+};
+/// Runs each file's text through `run` (given the file's name), prints up to 20 failures a
+/// file (all with `verbose`), a line per file and the total "N passed, M failed[, K
+/// skipped]" after `prefix`. Returns 0 when none failed, 1 otherwise, 2 for a bad skip list,
+/// 77 when no file exists.
+int RunScripts(
+    const std::vector<std::string>& files, const std::string& skip_list, bool verbose,
+    std::string_view tool, std::string_view prefix,
+    const std::function<ScriptOutcome(const std::string& name, const std::string& text,
+                                      const std::map<std::string, std::string>& skips)>& run);
 
 /// Runs Loki's LogQL test scripts (*.logqltest); the same report and exit codes as
 /// RunPromqlTests.

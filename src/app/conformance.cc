@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "app/app.h"
 #include "ingest/ingest.h"
 
@@ -51,6 +53,51 @@ int RunOpenMetricsSuite(const std::string& dir) {
     }
   }
   std::printf("openmetrics parser suite (%s)\n%d passed, %d failed\n", dir.c_str(), passed, failed);
+  return failed == 0 ? 0 : 1;
+}
+
+int RunScripts(
+    const std::vector<std::string>& files, const std::string& skip_list, bool verbose,
+    std::string_view tool, std::string_view prefix,
+    const std::function<ScriptOutcome(const std::string& name, const std::string& text,
+                                      const std::map<std::string, std::string>& skips)>& run) {
+  Result<std::map<std::string, std::string>> skips = ReadSkipList(skip_list);
+  if (!skips.ok()) {
+    std::fprintf(stderr, "%.*s: %s\n", static_cast<int>(tool.size()), tool.data(),
+                 skips.status().message().c_str());
+    return 2;
+  }
+  int passed = 0, failed = 0, skipped = 0;
+  bool any_file = false;
+  for (const std::string& file : files) {
+    std::ifstream in(file);
+    if (!in) {
+      std::printf("%.*s: %s not found; skipped (set PHAROS_TESTDATA)\n",
+                  static_cast<int>(tool.size()), tool.data(), file.c_str());
+      continue;
+    }
+    any_file = true;
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string name = std::filesystem::path(file).filename().string();
+    ScriptOutcome out = run(name, ss.str(), *skips);
+    size_t shown = 0;
+    for (const std::string& f : out.failures) {
+      if (verbose || shown++ < 20) std::printf("FAIL %s\n", f.c_str());
+    }
+    if (!out.status.ok()) {
+      std::printf("FAIL %s: %s\n", name.c_str(), out.status.message().c_str());
+      ++out.failed;
+    }
+    std::printf("%s: %d passed, %d failed%s\n", name.c_str(), out.passed, out.failed,
+                out.skipped ? fmt::format(", {} skipped", out.skipped).c_str() : "");
+    passed += out.passed;
+    failed += out.failed;
+    skipped += out.skipped;
+  }
+  if (!any_file) return 77;
+  std::printf("%.*s%d passed, %d failed%s\n", static_cast<int>(prefix.size()), prefix.data(),
+              passed, failed, skipped ? fmt::format(", {} skipped", skipped).c_str() : "");
   return failed == 0 ? 0 : 1;
 }
 

@@ -436,43 +436,18 @@ class Runner {
 
 int RunLogqlTests(const std::vector<std::string>& files, const std::string& skip_list,
                   bool verbose) {
-  Result<std::map<std::string, std::string>> skips = ReadSkipList(skip_list);
-  if (!skips.ok()) {
-    std::fprintf(stderr, "logql-test: %s\n", skips.status().message().c_str());
-    return 2;
-  }
-  int passed = 0, failed = 0, skipped = 0;
-  bool any_file = false;
-  for (const std::string& file : files) {
-    std::ifstream in(file);
-    if (!in) {
-      std::printf("logql-test: %s not found; skipped (set PHAROS_TESTDATA)\n", file.c_str());
-      continue;
-    }
-    any_file = true;
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string name = fs::path(file).filename().string();
-    Runner runner(name, *skips);
-    Status s = runner.Run(ss.str());
-    size_t shown = 0;
-    for (const std::string& f : runner.failures) {
-      if (verbose || shown++ < 20) std::printf("FAIL %s\n", f.c_str());
-    }
-    if (!s.ok()) {
-      std::printf("FAIL %s: %s\n", name.c_str(), s.message().c_str());
-      ++runner.failed;
-    }
-    std::printf("%s: %d passed, %d failed%s\n", name.c_str(), runner.passed, runner.failed,
-                runner.skipped ? fmt::format(", {} skipped", runner.skipped).c_str() : "");
-    passed += runner.passed;
-    failed += runner.failed;
-    skipped += runner.skipped;
-  }
-  if (!any_file) return 77;
-  std::printf("logql-test: %d passed, %d failed%s\n", passed, failed,
-              skipped ? fmt::format(", {} skipped", skipped).c_str() : "");
-  return failed == 0 ? 0 : 1;
+  return RunScripts(files, skip_list, verbose, "logql-test", "logql-test: ",
+                    [](const std::string& name, const std::string& text,
+                       const std::map<std::string, std::string>& skips) {
+                      Runner runner(name, skips);
+                      ScriptOutcome out;
+                      out.status = runner.Run(text);
+                      out.passed = runner.passed;
+                      out.failed = runner.failed;
+                      out.skipped = runner.skipped;
+                      out.failures = std::move(runner.failures);
+                      return out;
+                    });
 }
 
 }  // namespace pharos::app
