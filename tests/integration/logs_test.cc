@@ -353,7 +353,7 @@ TEST(LokiApiTest, LogRuleFilesRecordAndAlert) {
   HttpResponse r = Post(pharos.port(), "/loki/api/v1/push", body, kJson);
   ASSERT_EQ(r.status, 204) << r.body;
   std::string recorded, alerts;
-  for (int i = 0; i < 100; ++i) {
+  for (int i = 0; i < 300; ++i) {  // up to 30 s: evaluations run every second
     recorded = Get(pharos.port(), "/api/v1/query?query=app:log_errors:count5m").body;
     alerts = Get(pharos.port(), "/api/v1/alerts").body;
     if (recorded.find(R"(,"2"])") != std::string::npos &&
