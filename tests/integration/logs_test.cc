@@ -237,7 +237,7 @@ TEST(LokiApiTest, MetricQueriesAnswerVectorsMatricesAndScalars) {
 // nothing of it is stored; a line over max_line_size is refused by name, the rest kept.
 TEST(LokiApiTest, RateLimitAnswers429AndLongLinesAreRefusedByName) {
   PharosProcess pharos;
-  ASSERT_TRUE(pharos.StartServe({"--set", "logs.ingestion_rate=100B", "--set",
+  ASSERT_TRUE(pharos.StartServe({"--set", "logs.ingestion_rate=1B", "--set",
                                  "logs.ingestion_burst=200B", "--set", "logs.max_line_size=64B"}))
       << pharos.Stderr();
   std::string line(60, 'x');
