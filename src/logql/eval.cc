@@ -491,8 +491,7 @@ class Evaluator {
     std::vector<model::Labels> group_labels;
     std::unordered_map<std::string, size_t> index;
     for (size_t k = 0; k < in.size(); ++k) {
-      model::Labels g = v.grouping ? Grouped(in[k].labels, *v.grouping)
-                                   : (selects ? model::Labels() : model::Labels());
+      model::Labels g = v.grouping ? Grouped(in[k].labels, *v.grouping) : model::Labels();
       auto [it, inserted] = index.emplace(Key(g), groups.size());
       if (inserted) {
         groups.emplace_back();

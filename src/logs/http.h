@@ -41,6 +41,13 @@ Status SelectorParams(const server::Request& req, std::vector<std::vector<model:
 Result<std::vector<model::Labels>> MatchingStreams(const server::Request& req, Store& store);
 void StringList(server::Response& resp, const std::vector<std::string>& items);
 
+/// Wraps a handler that needs the log store: 503 with Retry-After until it is published.
+template <typename Fn>
+auto WhenStoreReady(const Services& services, Fn fn) {
+  return server::WhenReady<Store>(services, "the log store is recovering; retry shortly",
+                                  std::move(fn));
+}
+
 /// /loki/api/v1/index/stats, index/volume, index/volume_range, detected_labels and
 /// status/buildinfo.
 void RegisterIndexRoutes(server::Router& router, const Services& services);

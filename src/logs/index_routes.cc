@@ -23,8 +23,6 @@ using server::Method;
 using server::Request;
 using server::Response;
 
-constexpr std::string_view kNotReady = "the log store is recovering; retry shortly";
-
 // The one selector an index endpoint takes in `query`.
 Result<std::vector<model::Matcher>> Selector(const Request& req) {
   std::optional<std::string> text = req.FormValue("query");
@@ -330,9 +328,7 @@ void DetectedFields(const Request& req, Response& resp, Store& store) {
 }  // namespace
 
 void RegisterIndexRoutes(server::Router& router, const Services& services) {
-  auto ready = [&services](auto fn) {
-    return server::WhenReady<Store>(services, std::string(kNotReady), std::move(fn));
-  };
+  auto ready = [&services](auto fn) { return WhenStoreReady(services, std::move(fn)); };
   for (Method m : {Method::kGet, Method::kPost}) {
     router.HandleBlocking(m, "/loki/api/v1/index/stats", config::kScopeRead,
                           ready([](const Request& req, Response& resp, Store& store) {

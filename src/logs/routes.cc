@@ -23,8 +23,6 @@ using server::Method;
 using server::Request;
 using server::Response;
 
-constexpr std::string_view kNotReady = "the log store is recovering; retry shortly";
-
 struct Metrics {
   explicit Metrics(selfmon::Registry& r)
       : lines(r.AddCounter("pharos_logs_pushed_lines_total",
@@ -256,9 +254,7 @@ void Query(const Request& req, Response& resp, Store& store, bool instant) {
 void RegisterRoutes(server::Router& router, const Services& services, selfmon::Registry& registry) {
   auto metrics = std::make_shared<Metrics>(registry);
   // Every route needs the store: 503 with Retry-After until it is published.
-  auto ready = [&services](auto fn) {
-    return server::WhenReady<Store>(services, std::string(kNotReady), std::move(fn));
-  };
+  auto ready = [&services](auto fn) { return WhenStoreReady(services, std::move(fn)); };
   router.HandleBlocking(Method::kPost, "/loki/api/v1/push", config::kScopeWrite,
                         ready([metrics](const Request& req, Response& resp, Store& store) {
                           Push(req, resp, store, *metrics);
