@@ -1,5 +1,6 @@
 // libFuzzer target: colstore segment files (footer, block references, every column
-// encoding) and colstore WAL records. Whatever the bytes, reading must fail cleanly.
+// encoding, substring filters) and colstore WAL records. Whatever the bytes, reading must fail
+// cleanly.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -18,8 +19,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   pharos::Result<std::unique_ptr<Segment>> seg = Segment::Parse(bytes);
   if (!seg.ok()) return 0;
   DecodedBlock block;
+  const uint32_t shift = (*seg)->info().gram_sample_shift;
+  const std::vector<uint64_t> needle = NeedleGrams("4bf92f3577b34da6", shift ? shift : 1);
   for (const SegmentStream& s : (*seg)->streams()) {
-    for (const BlockRef& ref : s.blocks) (void)(*seg)->ReadBlock(ref, nullptr, block);
+    for (const BlockRef& ref : s.blocks) {
+      (void)(*seg)->ReadBlock(ref, nullptr, block);
+      if (ref.filter_length > 0) (void)GramFilterMayContain((*seg)->Filter(ref), needle);
+    }
   }
   return 0;
 }

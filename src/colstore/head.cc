@@ -28,8 +28,21 @@ size_t Head::StreamCount() const {
   return streams_.size();
 }
 
+namespace {
+
+// A stream's first block gets a small filter and each next one twice as large, up to this:
+// a stream of a few lines costs little, a busy one gets blocks of block_rows lines.
+constexpr uint64_t kFirstBlockAnchors = 1024;
+constexpr uint64_t kMaxBlockAnchors = 128 * 1024;
+
+}  // namespace
+
 void Head::Add(const std::string& key, const model::Labels& labels, int64_t time_ns,
-               std::string_view columns) {
+               std::string_view columns, std::string_view text) {
+  const bool filtered = !options_.text_column.empty();
+  thread_local std::vector<uint64_t> anchors;
+  anchors.clear();
+  if (filtered) AppendAnchors(text, kDefaultGramSampleShift, anchors);  // outside the lock
   MutexLock lock(mu_);
   std::unique_ptr<Stream>& s = streams_[key];
   if (!s) {
@@ -37,9 +50,29 @@ void Head::Add(const std::string& key, const model::Labels& labels, int64_t time
     s->labels = labels;
     bytes_.fetch_add(key.size() + sizeof(Stream), std::memory_order_relaxed);
   }
+  size_t added = columns.size() + sizeof(Entry);
+  Block* b = s->blocks.empty() ? nullptr : &s->blocks.back();
+  if (!b || b->end - b->begin >= options_.block_rows ||
+      (filtered && b->anchors + anchors.size() > b->capacity && b->end > b->begin)) {
+    Block next;
+    next.begin = next.end = s->entries.size();
+    if (filtered) {
+      next.capacity = b ? std::min(b->capacity * 2, kMaxBlockAnchors) : kFirstBlockAnchors;
+      next.capacity = std::max<uint64_t>(next.capacity, anchors.size());
+      next.filter.assign(GramFilterWords(next.capacity), 0);
+      added += next.filter.size() * 8 + sizeof(Block);
+    }
+    s->blocks.push_back(std::move(next));
+    b = &s->blocks.back();
+  }
+  ++b->end;
+  b->min_t = std::min(b->min_t, time_ns);
+  b->max_t = std::max(b->max_t, time_ns);
+  b->anchors += anchors.size();
+  for (uint64_t a : anchors) GramFilterInsert(b->filter, a);
   s->entries.push_back({time_ns, s->arena.size(), static_cast<uint32_t>(columns.size())});
   s->arena.append(columns);
-  bytes_.fetch_add(columns.size() + sizeof(Entry), std::memory_order_relaxed);
+  bytes_.fetch_add(added, std::memory_order_relaxed);
   rows_.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -113,6 +146,22 @@ bool Selection::Passes(std::span<const Column> columns) const {
 
 namespace {
 
+// The anchors of each "text column contains" needle that has some: what a block's filter
+// must hold for the block to be read.
+std::vector<std::vector<uint64_t>> NeedlesOf(std::string_view text_column, uint32_t shift,
+                                             const Selection& selection) {
+  std::vector<std::vector<uint64_t>> needles;
+  if (text_column.empty()) return needles;
+  for (const Filter& f : selection.filters) {
+    if (f.op != Filter::Op::kContains || f.column != text_column ||
+        f.value.type != Value::Type::kString)
+      continue;
+    std::vector<uint64_t> grams = NeedleGrams(f.value.s, shift);
+    if (!grams.empty()) needles.push_back(std::move(grams));
+  }
+  return needles;
+}
+
 class SegmentStreamCursor : public Cursor {
  public:
   SegmentStreamCursor(std::shared_ptr<const Segment> segment, size_t stream,
@@ -120,9 +169,19 @@ class SegmentStreamCursor : public Cursor {
       : segment_(std::move(segment)), selection_(selection), stats_(stats) {
     const SegmentStream& s = segment_->streams()[stream];
     labels = &s.labels;
+    const SegmentInfo& info = segment_->info();
+    std::vector<std::vector<uint64_t>> needles =
+        NeedlesOf(info.text_column, info.gram_sample_shift, *selection);
     for (const BlockRef& b : s.blocks) {
       if (b.max_t < selection->mint || b.min_t > selection->maxt) {
         ++stats_->blocks_skipped;
+        continue;
+      }
+      if (b.filter_length > 0 &&
+          !std::all_of(needles.begin(), needles.end(), [&](const std::vector<uint64_t>& grams) {
+            return GramFilterMayContain(segment_->Filter(b), grams);
+          })) {
+        ++stats_->blocks_filtered;
         continue;
       }
       blocks_.push_back(&b);
@@ -236,13 +295,31 @@ class SegmentStreamCursor : public Cursor {
 
 class HeadStreamCursor : public Cursor {
  public:
-  HeadStreamCursor(const Head::Stream& stream, const Selection* selection, ScanStats* stats)
+  HeadStreamCursor(const Head& head, const Head::Stream& stream, const Selection* selection,
+                   ScanStats* stats)
       : labels_copy_(stream.labels), selection_(selection), stats_(stats) {
     labels = &labels_copy_;
-    for (const Head::Entry& e : stream.entries) {
-      if (e.time_ns < selection->mint || e.time_ns > selection->maxt) continue;
-      rows_.push_back({e.time_ns, arena_.size(), e.length});
-      arena_.append(stream.arena, e.offset, e.length);
+    std::vector<std::vector<uint64_t>> needles =
+        NeedlesOf(head.options().text_column, kDefaultGramSampleShift, *selection);
+    for (const Head::Block& b : stream.blocks) {
+      if (b.max_t < selection->mint || b.min_t > selection->maxt) {
+        ++stats_->blocks_skipped;
+        continue;
+      }
+      if (!b.filter.empty() &&
+          !std::all_of(needles.begin(), needles.end(), [&](const std::vector<uint64_t>& grams) {
+            return GramFilterMayContain(std::span<const uint64_t>(b.filter), grams);
+          })) {
+        ++stats_->blocks_filtered;
+        continue;
+      }
+      ++stats_->blocks_read;
+      for (size_t i = b.begin; i < b.end; ++i) {
+        const Head::Entry& e = stream.entries[i];
+        if (e.time_ns < selection->mint || e.time_ns > selection->maxt) continue;
+        rows_.push_back({e.time_ns, arena_.size(), e.length});
+        arena_.append(stream.arena, e.offset, e.length);
+      }
     }
     std::stable_sort(rows_.begin(), rows_.end(), [](const Head::Entry& a, const Head::Entry& b) {
       return a.time_ns < b.time_ns;
@@ -289,9 +366,9 @@ std::unique_ptr<Cursor> SegmentCursor(std::shared_ptr<const Segment> segment, si
   return std::make_unique<SegmentStreamCursor>(std::move(segment), stream, selection, stats);
 }
 
-std::unique_ptr<Cursor> HeadCursor(const Head::Stream& stream, const Selection* selection,
-                                   ScanStats* stats) {
-  return std::make_unique<HeadStreamCursor>(stream, selection, stats);
+std::unique_ptr<Cursor> HeadCursor(const Head& head, const Head::Stream& stream,
+                                   const Selection* selection, ScanStats* stats) {
+  return std::make_unique<HeadStreamCursor>(head, stream, selection, stats);
 }
 
 }  // namespace pharos::colstore::internal

@@ -13,7 +13,15 @@
 
 namespace pharos::colstore::internal {
 
+struct HeadOptions {
+  uint32_t block_rows = 8192;
+  std::string text_column;  // empty: no substring filters
+};
+
 /// Records per stream, as the WAL holds them (EncodeColumns bytes in one arena per stream).
+/// With a text column, each stream's entries fall in blocks of arrival order, each with a
+/// substring filter (gram_filter.h) built as records arrive, so that a needle scan copies
+/// out of the head only the blocks that may hold it.
 class Head {
  public:
   struct Entry {
@@ -21,20 +29,33 @@ class Head {
     uint64_t offset;  // into the stream's arena
     uint32_t length;
   };
+  struct Block {
+    size_t begin = 0;  // entries [begin, end); the last block is open and grows
+    size_t end = 0;
+    int64_t min_t = INT64_MAX;
+    int64_t max_t = INT64_MIN;
+    uint64_t anchors = 0;          // inserted into the filter, repeats included
+    uint64_t capacity = 0;         // anchors the filter was sized for
+    std::vector<uint64_t> filter;  // empty without a text column
+  };
   struct Stream {
     model::Labels labels;
     std::string arena;
     std::vector<Entry> entries;  // arrival order
+    std::vector<Block> blocks;   // cover entries in order
   };
 
-  explicit Head(uint64_t wal_cover) : wal_cover_(wal_cover) {}
+  Head(uint64_t wal_cover, HeadOptions options)
+      : options_(std::move(options)), wal_cover_(wal_cover) {}
+  const HeadOptions& options() const { return options_; }
 
   /// Whether a stream with these (sorted) labels exists.
   bool Has(const std::string& key) const;
   size_t StreamCount() const;
-  /// Adds a record, creating the stream. `key` is StreamKey(labels).
+  /// Adds a record, creating the stream. `key` is StreamKey(labels); `text` is the value
+  /// of the text column (views into `columns` or the caller's record).
   void Add(const std::string& key, const model::Labels& labels, int64_t time_ns,
-           std::string_view columns);
+           std::string_view columns, std::string_view text);
 
   uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
   uint64_t rows() const { return rows_.load(std::memory_order_relaxed); }
@@ -50,6 +71,7 @@ class Head {
   void ForEachStream(const std::function<void(const Stream&)>& fn) const;
 
  private:
+  const HeadOptions options_;
   mutable Mutex mu_;
   std::unordered_map<std::string, std::unique_ptr<Stream>> streams_ PHAROS_GUARDED_BY(mu_);
   std::atomic<uint64_t> bytes_{0};
@@ -95,8 +117,9 @@ struct Selection {
 
 std::unique_ptr<Cursor> SegmentCursor(std::shared_ptr<const Segment> segment, size_t stream,
                                       const Selection* selection, ScanStats* stats);
-/// Copies the stream's rows in range out of the head now (under its lock).
-std::unique_ptr<Cursor> HeadCursor(const Head::Stream& stream, const Selection* selection,
-                                   ScanStats* stats);
+/// Copies the stream's rows in range out of the head now (under its lock), from the blocks
+/// whose time range overlaps and whose filter may hold the plan's needles.
+std::unique_ptr<Cursor> HeadCursor(const Head& head, const Head::Stream& stream,
+                                   const Selection* selection, ScanStats* stats);
 
 }  // namespace pharos::colstore::internal

@@ -3,6 +3,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <map>
 #include <unordered_map>
@@ -164,10 +165,12 @@ std::string EncodeDoubles(const std::vector<double>& values, uint8_t& encoding) 
   return out;
 }
 
-// Encodes rows [begin, end) of one stream as a block.
-std::string EncodeBlock(std::span<const RowRef> rows,
+// Encodes rows [begin, end) of one stream as a block. With a text column, `filter` gets
+// the block's substring filter of it (of no text when no row has it).
+std::string EncodeBlock(std::span<const RowRef> rows, const WriteOptions& options,
                         std::unordered_map<std::string, uint32_t>& name_ids,
-                        std::vector<std::string>& names, std::vector<ColumnStats>& stats) {
+                        std::vector<std::string>& names, std::vector<ColumnStats>& stats,
+                        std::string* filter) {
   std::string block;
   PutFixed32(block, static_cast<uint32_t>(rows.size()));
   // Decode every row once; group present values by (name, type).
@@ -221,7 +224,16 @@ std::string EncodeBlock(std::span<const RowRef> rows,
     if (key.type == Value::Type::kString) {
       std::vector<std::string_view> v;
       v.reserve(row_ids.size());
-      for (uint32_t r : row_ids) v.push_back(value_of(r).s);
+      uint64_t text_bytes = 0;
+      for (uint32_t r : row_ids) {
+        v.push_back(value_of(r).s);
+        text_bytes += v.back().size();
+      }
+      if (filter && key.name == options.text_column) {
+        GramFilterBuilder builder(options.gram_sample_shift, text_bytes);
+        for (std::string_view text : v) builder.Add(text);
+        *filter = builder.Finish();
+      }
       payload = EncodeStrings(v, encoding);
     } else if (key.type == Value::Type::kInt) {
       std::vector<int64_t> v;
@@ -238,6 +250,7 @@ std::string EncodeBlock(std::span<const RowRef> rows,
     st.bytes += block.size() - start;
   }
   PutFixed32(block, Crc32c(block));
+  if (filter && filter->empty()) *filter = GramFilterBuilder(options.gram_sample_shift, 0).Finish();
   return block;
 }
 
@@ -245,7 +258,9 @@ std::string EncodeBlock(std::span<const RowRef> rows,
 
 Status WriteSegment(Env& env, const std::string& dir, const std::string& name,
                     std::span<const SegmentStreamInput> streams, uint64_t wal_cover,
-                    uint32_t block_rows, SegmentInfo* info) {
+                    const WriteOptions& options, SegmentInfo* info) {
+  const uint32_t block_rows = options.block_rows;
+  const bool filtered = !options.text_column.empty();
   std::string tmp = dir + "/" + name + ".tmp";
   std::string path = dir + "/" + name;
   (void)env.Remove(tmp);
@@ -277,7 +292,9 @@ Status WriteSegment(Env& env, const std::string& dir, const std::string& name,
     for (size_t b = 0; b < nblocks; ++b) {
       std::span<const RowRef> rows(s.rows.data() + b * block_rows,
                                    std::min<size_t>(block_rows, s.rows.size() - b * block_rows));
-      std::string block = EncodeBlock(rows, name_ids, names, meta.columns);
+      std::string filter;
+      std::string block =
+          EncodeBlock(rows, options, name_ids, names, meta.columns, filtered ? &filter : nullptr);
       PHAROS_RETURN_IF_ERROR(file->Append(block));
       int64_t min_t = rows.front().time_ns, max_t = rows.back().time_ns;
       PutUvarint(index, offset);
@@ -286,6 +303,13 @@ Status WriteSegment(Env& env, const std::string& dir, const std::string& name,
       PutVarint(index, min_t);
       PutVarint(index, max_t);
       offset += block.size();
+      if (filtered) {
+        PutUvarint(index, offset);
+        PutUvarint(index, filter.size());
+        PutFixed32(filter, Crc32c(filter));
+        PHAROS_RETURN_IF_ERROR(file->Append(filter));
+        offset += filter.size();
+      }
       meta.rows += rows.size();
       meta.min_t = std::min(meta.min_t, min_t);
       meta.max_t = std::max(meta.max_t, max_t);
@@ -306,6 +330,12 @@ Status WriteSegment(Env& env, const std::string& dir, const std::string& name,
     PutUvarint(footer, st.values);
     PutUvarint(footer, st.bytes);
   }
+  meta.text_column = options.text_column;
+  meta.gram_sample_shift = filtered ? options.gram_sample_shift : 0;
+  PutUvarint(footer, meta.text_column.size());
+  footer += meta.text_column;
+  PutUvarint(footer, filtered ? kGramBytes : 0);
+  PutUvarint(footer, meta.gram_sample_shift);
   footer += index;
   std::string trailer;
   PutFixed64(trailer, offset);
@@ -339,11 +369,12 @@ Result<std::unique_ptr<Segment>> Segment::Open(Env& env, const std::string& path
 Result<std::unique_ptr<Segment>> Segment::Parse(std::string_view data) {
   if (data.size() < kHeaderBytes + kTrailerBytes) return Corrupt("shorter than header and trailer");
   if (std::memcmp(data.data(), kSegmentMagic, 8) != 0) return Corrupt("bad magic");
-  if (DecodeFixed32(data.data() + 8) != kSegmentVersion) return Corrupt("header version");
+  const uint32_t version = DecodeFixed32(data.data() + 8);
+  if (version < kOldestSegmentVersion || version > kSegmentVersion)
+    return Corrupt(fmt::format("unknown version {}", version));
   const char* t = data.data() + data.size() - kTrailerBytes;
   if (std::memcmp(t + 20, kSegmentMagic, 8) != 0) return Corrupt("bad trailing magic");
-  if (DecodeFixed32(t + 16) != kSegmentVersion)
-    return Corrupt(fmt::format("unknown version {}", DecodeFixed32(t + 16)));
+  if (DecodeFixed32(t + 16) != version) return Corrupt("trailer version differs from header");
   uint64_t footer_offset = DecodeFixed64(t);
   uint64_t footer_len = DecodeFixed32(t + 8);
   uint64_t end = data.size() - kTrailerBytes;
@@ -371,6 +402,19 @@ Result<std::unique_ptr<Segment>> Segment::Parse(std::string_view data) {
     if (!r.Uvarint(st.values) || !r.Uvarint(st.bytes)) return Corrupt("column statistics");
     info.columns.push_back(std::move(st));
   }
+  bool filtered = false;
+  if (version >= 2) {
+    std::string_view text_column;
+    uint64_t gram_bytes, shift;
+    if (!r.String(text_column) || !r.Uvarint(gram_bytes) || !r.Uvarint(shift))
+      return Corrupt("text index header");
+    filtered = !text_column.empty();
+    if (filtered && (gram_bytes != kGramBytes || shift == 0 || shift > kMaxGramSampleShift))
+      return Corrupt(
+          fmt::format("unknown gram filter ({} bytes, sampling 1/2^{})", gram_bytes, shift));
+    info.text_column = text_column;
+    info.gram_sample_shift = static_cast<uint32_t>(shift);
+  }
   uint64_t nstreams;
   if (!r.Uvarint(nstreams) || nstreams > footer.size()) return Corrupt("stream count");
   seg->streams_.reserve(nstreams);
@@ -396,6 +440,18 @@ Result<std::unique_ptr<Segment>> Segment::Parse(std::string_view data) {
           ref.min_t > ref.max_t)
         return Corrupt("block reference out of bounds");
       ref.rows = static_cast<uint32_t>(block_rows);
+      if (filtered) {
+        uint64_t offset, length;
+        if (!r.Uvarint(offset) || !r.Uvarint(length)) return Corrupt("filter reference");
+        if (offset < kHeaderBytes || offset > footer_offset || footer_offset - offset < 4 ||
+            length < 8 || length > footer_offset - offset - 4 || length % 8 != 0 ||
+            length > UINT32_MAX)
+          return Corrupt("filter reference out of bounds");
+        if (Crc32c(data.substr(offset, length)) != DecodeFixed32(data.data() + offset + length))
+          return Corrupt(fmt::format("filter at {}: checksum", offset));
+        ref.filter_offset = offset;
+        ref.filter_length = static_cast<uint32_t>(length);
+      }
       rows += block_rows;
       st.blocks.push_back(ref);
     }

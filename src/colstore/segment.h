@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "colstore/colstore.h"
+#include "colstore/gram_filter.h"
 #include "common/env.h"
 #include "common/status.h"
 
@@ -40,7 +41,8 @@ bool DecodeWalRecord(std::string_view data, WalRecord& out);
 // ---- segments ----
 
 inline constexpr char kSegmentMagic[8] = {'P', 'H', 'C', 'O', 'L', 'S', 'G', '1'};
-inline constexpr uint32_t kSegmentVersion = 1;
+inline constexpr uint32_t kSegmentVersion = 2;
+inline constexpr uint32_t kOldestSegmentVersion = 1;  // read, never written
 
 /// One row on its way into a segment: time and EncodeColumns bytes.
 struct RowRef {
@@ -59,6 +61,9 @@ struct BlockRef {
   uint32_t rows = 0;
   int64_t min_t = 0;
   int64_t max_t = 0;
+  /// The block's substring filter of the text column (gram_filter.h), length 0 for none.
+  uint64_t filter_offset = 0;
+  uint32_t filter_length = 0;  // the words, without their CRC
 };
 
 struct SegmentStream {
@@ -79,13 +84,22 @@ struct SegmentInfo {
   uint64_t rows = 0;
   uint64_t bytes = 0;
   std::vector<ColumnStats> columns;
+  /// The column with a substring filter per block (empty: none) and its anchor sampling.
+  std::string text_column;
+  uint32_t gram_sample_shift = 0;
+};
+
+struct WriteOptions {
+  uint32_t block_rows = 8192;
+  std::string text_column;  // empty: no substring filters
+  uint32_t gram_sample_shift = kDefaultGramSampleShift;
 };
 
 /// Writes streams (sorted by labels, each sorted by time) as one segment at `path`: to a
 /// temporary file, synced, then renamed into place and the directory synced.
 Status WriteSegment(Env& env, const std::string& dir, const std::string& name,
                     std::span<const SegmentStreamInput> streams, uint64_t wal_cover,
-                    uint32_t block_rows, SegmentInfo* info);
+                    const WriteOptions& options, SegmentInfo* info);
 
 /// A block's decoded columns. Values view into `buffers` or the mapped file. Reuse one
 /// DecodedBlock across ReadBlock calls: its buffers keep their capacity.
@@ -99,7 +113,8 @@ struct DecodedBlock {
 
 class Segment {
  public:
-  /// Maps and checks the file (trailer, footer CRC, every reference in bounds).
+  /// Maps and checks the file (trailer, footer CRC, every reference in bounds, every
+  /// filter's CRC).
   static Result<std::unique_ptr<Segment>> Open(Env& env, const std::string& path);
   /// The same over bytes the caller keeps alive (the fuzz target).
   static Result<std::unique_ptr<Segment>> Parse(std::string_view data);
@@ -112,6 +127,10 @@ class Segment {
   /// checking its CRC.
   Status ReadBlock(const BlockRef& ref, const std::function<bool(std::string_view)>* wanted,
                    DecodedBlock& out) const;
+  /// The block's substring filter of info().text_column (checked at open); empty if none.
+  std::string_view Filter(const BlockRef& ref) const {
+    return data_.substr(ref.filter_offset, ref.filter_length);
+  }
 
  private:
   std::unique_ptr<MappedFile> file_;

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <random>
 
+#include <fmt/format.h>
+
 #include "colstore/segment.h"
 
 namespace pharos::colstore::internal {
@@ -55,7 +57,9 @@ TEST_F(SegmentTest, EveryEncodingRoundTrips) {
   }
   streams[1].rows.push_back(Row(5, {{"body", Value::String("only")}, {"n", Value::Int(-3)}}));
   SegmentInfo info;
-  ASSERT_TRUE(WriteSegment(*DefaultEnv(), dir_, "1.seg", streams, 7, 1024, &info).ok());
+  WriteOptions options;
+  options.block_rows = 1024;
+  ASSERT_TRUE(WriteSegment(*DefaultEnv(), dir_, "1.seg", streams, 7, options, &info).ok());
   EXPECT_EQ(info.rows, 3001u);
   EXPECT_EQ(info.min_t, 5);
   EXPECT_EQ(info.max_t, 1'002'999);
@@ -116,7 +120,10 @@ TEST_F(SegmentTest, DamageIsDetected) {
   streams[0].labels = &a;
   for (int i = 0; i < 100; ++i)
     streams[0].rows.push_back(Row(i, {{"body", Value::String("line " + std::to_string(i))}}));
-  ASSERT_TRUE(WriteSegment(*DefaultEnv(), dir_, "1.seg", streams, 1, 64, nullptr).ok());
+  WriteOptions options;
+  options.block_rows = 64;
+  options.text_column = "body";  // the filters are checked too
+  ASSERT_TRUE(WriteSegment(*DefaultEnv(), dir_, "1.seg", streams, 1, options, nullptr).ok());
   Result<std::string> bytes = DefaultEnv()->ReadFile(dir_ / "1.seg");
   ASSERT_TRUE(bytes.ok());
   // Every single-byte flip is either caught at open or by the block checksum.
@@ -139,6 +146,41 @@ TEST_F(SegmentTest, DamageIsDetected) {
   // Truncation at any point is refused.
   for (size_t len = 0; len < bytes->size(); len += 7) {
     EXPECT_FALSE(Segment::Parse(std::string_view(*bytes).substr(0, len)).ok()) << len;
+  }
+}
+
+// Each block's filter rules out the needles it does not hold, and only those.
+TEST_F(SegmentTest, TextFiltersRuleOutBlocksWithoutTheNeedle) {
+  model::Labels a = {{"app", "api"}};
+  std::vector<SegmentStreamInput> streams(1);
+  streams[0].labels = &a;
+  std::vector<std::string> owned;
+  for (int i = 0; i < 300; ++i) {
+    owned.push_back(fmt::format("GET /orders/{} trace_id={:016x}{:016x} done", i, i * 31 + 7,
+                                static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ULL));
+    streams[0].rows.push_back(Row(i, {{"line", Value::String(owned.back())}}));
+  }
+  WriteOptions options;
+  options.block_rows = 100;
+  options.text_column = "line";
+  SegmentInfo info;
+  ASSERT_TRUE(WriteSegment(*DefaultEnv(), dir_, "1.seg", streams, 1, options, &info).ok());
+  Result<std::unique_ptr<Segment>> seg = Segment::Open(*DefaultEnv(), dir_ / "1.seg");
+  ASSERT_TRUE(seg.ok()) << seg.status().message();
+  EXPECT_EQ((*seg)->info().text_column, "line");
+  EXPECT_EQ((*seg)->info().gram_sample_shift, kDefaultGramSampleShift);
+  const std::vector<BlockRef>& blocks = (*seg)->streams()[0].blocks;
+  ASSERT_EQ(blocks.size(), 3u);
+  // Line 150's id (in block 1), upper-cased: found in its block only.
+  std::string id = owned[150].substr(owned[150].find('=') + 1, 32);
+  std::string upper = id;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (const std::string& needle : {id, upper}) {
+    std::vector<uint64_t> grams = NeedleGrams(needle, kDefaultGramSampleShift);
+    ASSERT_FALSE(grams.empty());
+    EXPECT_FALSE(GramFilterMayContain((*seg)->Filter(blocks[0]), grams)) << needle;
+    EXPECT_TRUE(GramFilterMayContain((*seg)->Filter(blocks[1]), grams)) << needle;
+    EXPECT_FALSE(GramFilterMayContain((*seg)->Filter(blocks[2]), grams)) << needle;
   }
 }
 

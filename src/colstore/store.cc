@@ -86,7 +86,7 @@ class StoreImpl : public Store {
     wal::Options wo;
     wo.dir = options_.dir + "/wal";
     wo.env = &env_;
-    auto head = std::make_shared<Head>(cover);
+    auto head = std::make_shared<Head>(cover, NewHeadOptions());
     internal::WalRecord record;
     auto replay = [&](std::string_view data, const wal::RecordPosition& at) -> Status {
       uint64_t segment = 0;
@@ -99,7 +99,17 @@ class StoreImpl : public Store {
             fmt::format("undecodable colstore WAL record in {} at {}", at.file, at.offset));
       model::Labels labels = record.labels;
       std::string key = internal::StreamKey(labels);
-      for (const auto& e : record.entries) head->Add(key, labels, e.time_ns, e.columns);
+      std::vector<Column> columns;
+      for (const auto& e : record.entries) {
+        std::string_view text;
+        if (!options_.text_column.empty()) {
+          if (!internal::DecodeColumns(e.columns, columns))
+            return DataLoss(
+                fmt::format("undecodable colstore WAL record in {} at {}", at.file, at.offset));
+          text = TextOf(columns);
+        }
+        head->Add(key, labels, e.time_ns, e.columns, text);
+      }
       return Status::Ok();
     };
     Result<std::unique_ptr<wal::Wal>> opened = wal::Wal::Open(wo, replay, nullptr);
@@ -183,7 +193,7 @@ class StoreImpl : public Store {
       for (const RecordInput& rec : a.records) {
         columns.clear();
         internal::EncodeColumns(columns, rec.columns);
-        head->Add(a.key, a.labels, rec.time_ns, columns);
+        head->Add(a.key, a.labels, rec.time_ns, columns, TextOf(rec.columns));
         ++result.accepted;
       }
     }
@@ -221,7 +231,7 @@ class StoreImpl : public Store {
       if (!h) continue;
       h->ForEachStream([&](const Head::Stream& s) {
         if (model::MatchesAll(plan.streams, s.labels))
-          cursors.push_back(internal::HeadCursor(s, &sel, &stats));
+          cursors.push_back(internal::HeadCursor(*h, s, &sel, &stats));
       });
     }
     if (!plan.time_ordered) {
@@ -462,6 +472,19 @@ class StoreImpl : public Store {
     return {segments_, head_, cutting_};
   }
 
+  internal::HeadOptions NewHeadOptions() const {
+    return {options_.block_rows, options_.text_column};
+  }
+
+  // The value of the text column (empty when none or not a string).
+  std::string_view TextOf(std::span<const Column> columns) const {
+    if (options_.text_column.empty()) return {};
+    for (const Column& c : columns) {
+      if (c.name == options_.text_column && c.value.type == Value::Type::kString) return c.value.s;
+    }
+    return {};
+  }
+
   std::shared_ptr<Head> CurrentHead() {
     MutexLock lock(state_mu_);
     return head_;
@@ -501,7 +524,7 @@ class StoreImpl : public Store {
       cutting_ = head_;
       cutting_cover_ = cover;
       cutting = cutting_;
-      head_ = std::make_shared<Head>(cover);
+      head_ = std::make_shared<Head>(cover, NewHeadOptions());
       head_started_ms_ = env_.NowMs();
     }
     Step("rolled");
@@ -512,8 +535,11 @@ class StoreImpl : public Store {
       id = next_segment_id_++;
     }
     std::string name = SegmentFileName(id);
-    PHAROS_RETURN_IF_ERROR(internal::WriteSegment(env_, segments_dir_, name, streams, cover,
-                                                  options_.block_rows, nullptr));
+    internal::WriteOptions wo;
+    wo.block_rows = options_.block_rows;
+    wo.text_column = options_.text_column;
+    PHAROS_RETURN_IF_ERROR(
+        internal::WriteSegment(env_, segments_dir_, name, streams, cover, wo, nullptr));
     Step("written");
     Result<std::unique_ptr<Segment>> seg = Segment::Open(env_, segments_dir_ + "/" + name);
     if (!seg.ok()) return seg.status();
