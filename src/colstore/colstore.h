@@ -150,6 +150,16 @@ struct ScanStats {
   uint64_t rows_returned = 0;
 };
 
+/// A time range, both ends inclusive.
+struct TimeWindow {
+  int64_t mint_ns;
+  int64_t maxt_ns;
+};
+
+/// counts[i]: the stream's rows in windows[i].
+using CountVisitor =
+    std::function<void(const model::Labels& stream, std::span<const uint64_t> counts)>;
+
 struct Stats {
   uint64_t head_rows = 0;
   uint64_t head_bytes = 0;
@@ -167,6 +177,14 @@ class Store {
   /// See the contract above. `result` is filled even when an error is returned.
   virtual Status Append(std::span<const StreamInput> batch, AppendResult& result) = 0;
   virtual Result<ScanStats> Scan(const ScanPlan& plan, const RowVisitor& visit) = 0;
+  /// Counts the rows of each stream matching every matcher in each window (windows sorted:
+  /// each one's mint and maxt at least the previous one's). A block inside a window counts
+  /// by its row count, unread; a block across a window's edge decodes its times only. A
+  /// stream is visited once per segment and head that holds rows of it in some window:
+  /// callers add up by labels.
+  virtual Result<ScanStats> Count(std::span<const model::Matcher> streams,
+                                  std::span<const TimeWindow> windows,
+                                  const CountVisitor& visit) = 0;
   /// The streams with records in [mint_ns, maxt_ns] (by segment and head, not by record:
   /// a stream whose segment overlaps the range is listed) that match every matcher, sorted.
   virtual Result<std::vector<model::Labels>> Streams(std::span<const model::Matcher> matchers,

@@ -200,6 +200,46 @@ TEST_F(ColstoreTest, TextFiltersReadOnlyBlocksThatMayHoldTheNeedle) {
   }
 }
 
+// Count answers what a scan would count, in the head and in segments, for windows that
+// hold whole blocks, cut through them, or miss them.
+TEST_F(ColstoreTest, CountsPerWindowMatchAScan) {
+  options_.block_rows = 16;
+  Open();
+  std::mt19937 rng(3);
+  for (int round = 0; round < 3; ++round) {
+    for (const char* app : {"api", "web"}) {
+      std::vector<std::pair<int64_t, std::string>> lines;
+      for (int i = 0; i < 100; ++i) lines.push_back({static_cast<int64_t>(rng() % 1000), "x"});
+      Write(app, lines);
+    }
+    if (round < 2) ASSERT_TRUE(store_->Flush().ok());  // two segments and a head
+  }
+  std::vector<TimeWindow> windows;
+  for (int64_t end = 0; end <= 1100; end += 50) windows.push_back({end - 120, end});
+  std::vector<model::Matcher> api = {*model::Matcher::Make(model::MatchType::kEqual, "app", "api")};
+  std::vector<uint64_t> got(windows.size());
+  Result<ScanStats> stats =
+      store_->Count(api, windows, [&](const model::Labels& stream, std::span<const uint64_t> c) {
+        EXPECT_EQ(model::LabelValue(stream, "app"), "api");
+        for (size_t i = 0; i < c.size(); ++i) got[i] += c[i];
+      });
+  ASSERT_TRUE(stats.ok()) << stats.status().message();
+  for (size_t i = 0; i < windows.size(); ++i) {
+    ScanPlan plan = App("api");
+    plan.mint_ns = windows[i].mint_ns;
+    plan.maxt_ns = windows[i].maxt_ns;
+    EXPECT_EQ(got[i], Rows(plan).size()) << "window " << i;
+  }
+  EXPECT_GT(stats->blocks_skipped, 0u) << "whole blocks counted unread";
+  uint64_t all = 0;
+  TimeWindow everything{INT64_MIN, INT64_MAX};
+  stats = store_->Count(api, std::span(&everything, 1),
+                        [&](const model::Labels&, std::span<const uint64_t> c) { all += c[0]; });
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(all, 300u);
+  EXPECT_EQ(stats->blocks_read, 0u) << "every segment block inside the window";
+}
+
 TEST_F(ColstoreTest, SkippedColumnsAndStreamByStreamScans) {
   options_.block_rows = 4;
   Open();

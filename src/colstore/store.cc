@@ -334,6 +334,83 @@ class StoreImpl : public Store {
     return out;
   }
 
+  Result<ScanStats> Count(std::span<const model::Matcher> matchers,
+                          std::span<const TimeWindow> windows, const CountVisitor& visit) override {
+    ScanStats stats;
+    if (windows.empty()) return stats;
+    const int64_t mint = windows.front().mint_ns, maxt = windows.back().maxt_ns;
+    View view = Snapshot();
+    std::vector<uint64_t> counts(windows.size());
+    // The windows that may overlap [lo, hi]: from the first ending at or after lo, while
+    // they start at or before hi.
+    auto first_window = [&](int64_t lo) {
+      return static_cast<size_t>(
+          std::lower_bound(windows.begin(), windows.end(), lo,
+                           [](const TimeWindow& w, int64_t t) { return w.maxt_ns < t; }) -
+          windows.begin());
+    };
+    const std::function<bool(std::string_view)> no_columns = [](std::string_view) { return false; };
+    internal::DecodedBlock block;
+    for (const auto& seg : view.segments) {
+      const internal::SegmentInfo& info = seg->info();
+      if (info.rows == 0 || info.max_t < mint || info.min_t > maxt) continue;
+      ++stats.segments_read;
+      for (const internal::SegmentStream& s : seg->streams()) {
+        if (!model::MatchesAll(matchers, s.labels)) {
+          stats.blocks_skipped += s.blocks.size();
+          continue;
+        }
+        std::fill(counts.begin(), counts.end(), 0);
+        bool any = false;
+        for (const internal::BlockRef& b : s.blocks) {
+          bool decoded = false;
+          for (size_t w = first_window(b.min_t);
+               w < windows.size() && windows[w].mint_ns <= b.max_t; ++w) {
+            any = true;
+            if (windows[w].mint_ns <= b.min_t && b.max_t <= windows[w].maxt_ns) {
+              counts[w] += b.rows;
+              continue;
+            }
+            if (!decoded) {
+              PHAROS_RETURN_IF_ERROR(seg->ReadBlock(b, &no_columns, block));
+              ++stats.blocks_read;
+              decoded = true;
+            }
+            auto lo = std::lower_bound(block.times.begin(), block.times.end(), windows[w].mint_ns);
+            auto hi = std::upper_bound(lo, block.times.end(), windows[w].maxt_ns);
+            counts[w] += static_cast<uint64_t>(hi - lo);
+          }
+          if (!decoded) ++stats.blocks_skipped;
+        }
+        if (any) visit(s.labels, counts);
+      }
+    }
+    for (const auto& h : {view.cutting, view.head}) {
+      if (!h) continue;
+      h->ForEachStream([&](const Head::Stream& s) {
+        if (!model::MatchesAll(matchers, s.labels)) return;
+        std::fill(counts.begin(), counts.end(), 0);
+        bool any = false;
+        for (const Head::Block& b : s.blocks) {
+          for (size_t w = first_window(b.min_t);
+               w < windows.size() && windows[w].mint_ns <= b.max_t; ++w) {
+            any = true;
+            if (windows[w].mint_ns <= b.min_t && b.max_t <= windows[w].maxt_ns) {
+              counts[w] += b.end - b.begin;
+              continue;
+            }
+            for (size_t i = b.begin; i < b.end; ++i) {
+              int64_t t = s.entries[i].time_ns;
+              counts[w] += t >= windows[w].mint_ns && t <= windows[w].maxt_ns;
+            }
+          }
+        }
+        if (any) visit(s.labels, counts);
+      });
+    }
+    return stats;
+  }
+
   Status Flush() override { return Cut(); }
 
   Status Maintain() override {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -308,7 +309,58 @@ class Evaluator {
  private:
   // ---- range aggregations ----
 
+  // count_over_time and rate of a bare selector, from the source's counts when it keeps
+  // them. Empty when it does not.
+  Result<std::optional<Value>> CountRange(const RangeExpr& r) {
+    std::vector<Source::Window> windows(static_cast<size_t>(n_));
+    for (int i = 0; i < n_; ++i) {
+      int64_t end = Ts(i) - r.offset_ns;
+      windows[static_cast<size_t>(i)] = {end - r.range_ns + 1, end};
+    }
+    std::vector<StepSeries> series;
+    std::unordered_map<std::string, size_t> index;
+    Result<bool> counted =
+        source_.Count(r.selector.matchers, windows,
+                      [&](const model::Labels& stream, std::span<const uint64_t> counts) -> Status {
+                        if (Status d = CheckDeadline(); !d.ok()) return d;
+                        model::Labels labels = r.grouping ? Grouped(stream, *r.grouping) : stream;
+                        auto [it, inserted] = index.emplace(Key(labels), series.size());
+                        if (inserted) {
+                          if (series.size() >= options_.max_series) return MaxSeries();
+                          StepSeries ss;
+                          ss.labels = std::move(labels);
+                          ss.v.assign(n_, 0);
+                          ss.has.assign(n_, 0);
+                          series.push_back(std::move(ss));
+                        }
+                        StepSeries& ss = series[it->second];
+                        for (size_t i = 0; i < counts.size(); ++i) {
+                          ss.v[i] += static_cast<double>(counts[i]);
+                          ss.has[i] |= counts[i] > 0;
+                        }
+                        return Status::Ok();
+                      });
+    if (!counted.ok()) return counted.status();
+    if (!*counted) return std::optional<Value>();
+    Value out;
+    const double range_s = static_cast<double>(r.range_ns) / kNs;
+    for (StepSeries& ss : series) {
+      if (std::none_of(ss.has.begin(), ss.has.end(), [](uint8_t h) { return h != 0; })) continue;
+      if (r.op == RangeOp::kRate) {
+        for (double& v : ss.v) v /= range_s;
+      }
+      out.series.push_back(std::move(ss));
+    }
+    return std::optional<Value>(std::move(out));
+  }
+
   Result<Value> EvalRange(const RangeExpr& r) {
+    if (r.selector.stages.empty() && !r.unwrap &&
+        (r.op == RangeOp::kCountOverTime || r.op == RangeOp::kRate)) {
+      Result<std::optional<Value>> counted = CountRange(r);
+      if (!counted.ok()) return counted.status();
+      if (counted->has_value()) return std::move(**counted);
+    }
     int64_t first_end = Ts(0) - r.offset_ns;
     int64_t last_end = Ts(n_ - 1) - r.offset_ns;
     int64_t mint = first_end - r.range_ns + 1;

@@ -64,6 +64,25 @@ class Source {
                         const EntryVisitor& visit) = 0;
   /// True when Select keeps time order, so a log query can stop at its limit.
   virtual bool Ordered() const { return false; }
+
+  /// A time range, both ends inclusive.
+  struct Window {
+    int64_t mint_ns;
+    int64_t maxt_ns;
+  };
+  /// counts[i]: the stream's lines in windows[i].
+  using CountVisitor =
+      std::function<Status(const model::Labels& stream, std::span<const uint64_t> counts)>;
+  /// Counts the lines of every stream matching `matchers` in each window (sorted: each
+  /// one's ends at least the previous one's), for metric queries that only count, without
+  /// reading lines where the source keeps counts. A stream may be visited more than once
+  /// (the engine adds up by labels). Returns false when the source cannot (the engine
+  /// then reads the lines through Select).
+  virtual Result<bool> Count(std::span<const model::Matcher> matchers,
+                             std::span<const Window> windows, const CountVisitor& visit) {
+    (void)matchers, (void)windows, (void)visit;
+    return false;
+  }
 };
 
 struct EngineOptions {

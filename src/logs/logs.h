@@ -118,6 +118,9 @@ class StoreSource : public logql::Source {
   Status Select(const logql::LogSelector& selector, int64_t mint_ns, int64_t maxt_ns, Order order,
                 const logql::EntryVisitor& visit) override;
   bool Ordered() const override { return true; }
+  /// From the store's block counts: only blocks across a window's edge are read.
+  Result<bool> Count(std::span<const model::Matcher> matchers, std::span<const Window> windows,
+                     const CountVisitor& visit) override;
 
  private:
   colstore::Store& store_;

@@ -160,5 +160,83 @@ TEST(IngestTest, PushLimitsRefuseByNameAndRepairUtf8) {
   std::filesystem::remove_all(dir);
 }
 
+// Reads lines through Select only, as a source without counts would.
+class ReadingSource : public logql::Source {
+ public:
+  explicit ReadingSource(StoreSource& inner) : inner_(inner) {}
+  Status Select(const logql::LogSelector& selector, int64_t mint_ns, int64_t maxt_ns, Order order,
+                const logql::EntryVisitor& visit) override {
+    return inner_.Select(selector, mint_ns, maxt_ns, order, visit);
+  }
+
+ private:
+  StoreSource& inner_;
+};
+
+// count_over_time and rate from the store's block counts answer what reading the lines
+// answers, for windows inside, across and outside blocks, in the head and in segments.
+TEST(StoreSourceTest, CountsFromBlocksMatchReadingTheLines) {
+  std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("logs_count_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  const int64_t s = 1'000'000'000, base = int64_t{1'800'000'000} * s;
+  Options options;
+  options.dir = dir;
+  options.now_ns = [&] { return base + 3600 * s; };
+  selfmon::Registry registry;
+  Result<std::unique_ptr<Store>> opened = Store::Open(options, registry);
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  Store& store = **opened;
+  std::vector<colstore::Column> line = {{kLineColumn, colstore::Value::String("GET / 200")}};
+  for (int round = 0; round < 3; ++round) {
+    std::vector<IngestStream> streams(2);
+    streams[0].labels = {{"app", "api"}, {"env", "prod"}};
+    streams[1].labels = {{"app", "web"}, {"env", "prod"}};
+    for (int i = 0; i < 3000; ++i) {
+      int64_t t = base + (round * 1000 + (i * 7919) % 1000) * s;  // out of order within a round
+      streams[i % 2].records.push_back({t, line});
+    }
+    IngestResult result;
+    ASSERT_TRUE(store.Ingest(streams, result).ok());
+    ASSERT_EQ(result.accepted, 3000u);
+    if (round < 2) ASSERT_TRUE(store.records().Flush().ok());
+  }
+  StoreSource counting(store.records());
+  ReadingSource reading(counting);
+  logql::Engine engine;
+  for (const char* query :
+       {"count_over_time({env=\"prod\"}[90s])", "sum by (app) (rate({app=~\"a.*|w.*\"}[5m]))",
+        "count_over_time({app=\"web\"}[1h] offset 10m)"}) {
+    for (int64_t step : {int64_t{1}, int64_t{60}, int64_t{3600}}) {
+      logql::QueryParams params;
+      params.start_ns = base - 600 * s;
+      params.end_ns = base + 3600 * s;
+      params.step_ns = step * s;
+      if (step == 1) {  // the last 100 s of the data, second by second
+        params.start_ns = base + 2900 * s;
+        params.end_ns = base + 3000 * s;
+      }
+      Result<logql::QueryResult> fast = engine.Query(counting, query, params);
+      Result<logql::QueryResult> slow = engine.Query(reading, query, params);
+      ASSERT_TRUE(fast.ok()) << fast.status().message();
+      ASSERT_TRUE(slow.ok()) << slow.status().message();
+      ASSERT_EQ(fast->series.size(), slow->series.size()) << query << " step " << step;
+      for (size_t i = 0; i < fast->series.size(); ++i) {
+        EXPECT_EQ(fast->series[i].labels, slow->series[i].labels) << query;
+        ASSERT_EQ(fast->series[i].samples.size(), slow->series[i].samples.size()) << query;
+        for (size_t j = 0; j < fast->series[i].samples.size(); ++j) {
+          EXPECT_EQ(fast->series[i].samples[j].t_ns, slow->series[i].samples[j].t_ns);
+          EXPECT_DOUBLE_EQ(fast->series[i].samples[j].v, slow->series[i].samples[j].v)
+              << query << " step " << step << " at " << j;
+        }
+      }
+      EXPECT_EQ(fast->stats.lines_read, 0u) << "counted, not read: " << query;
+      EXPECT_GT(slow->stats.lines_read, 0u) << query << " step " << step;
+    }
+  }
+  ASSERT_TRUE(store.Close().ok());
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace pharos::logs

@@ -52,4 +52,19 @@ Status StoreSource::Select(const logql::LogSelector& selector, int64_t mint_ns, 
   return Status::Ok();
 }
 
+Result<bool> StoreSource::Count(std::span<const model::Matcher> matchers,
+                                std::span<const Window> windows, const CountVisitor& visit) {
+  std::vector<colstore::TimeWindow> ranges;
+  ranges.reserve(windows.size());
+  for (const Window& w : windows) ranges.push_back({w.mint_ns, w.maxt_ns});
+  Status failed;
+  Result<colstore::ScanStats> stats =
+      store_.Count(matchers, ranges, [&](const model::Labels& stream, std::span<const uint64_t> c) {
+        if (failed.ok()) failed = visit(stream, c);
+      });
+  if (!failed.ok()) return failed;
+  if (!stats.ok()) return stats.status();
+  return true;
+}
+
 }  // namespace pharos::logs
