@@ -130,6 +130,9 @@ struct ScanPlan {
   /// stream's cursor at a time, so a scan holds one decoded block however many streams it
   /// reads. For readers that group rows themselves (metric queries).
   bool time_ordered = true;
+  /// Not time_ordered: streams are decoded and filtered by up to this many threads; the
+  /// visitor is still called for one row at a time (from any of them).
+  uint32_t threads = 1;
 };
 
 struct Row {

@@ -240,6 +240,47 @@ TEST_F(ColstoreTest, CountsPerWindowMatchAScan) {
   EXPECT_EQ(stats->blocks_read, 0u) << "every segment block inside the window";
 }
 
+// Streams scanned by several threads: the same rows as one thread, one visit at a time,
+// and a limit or a visitor's stop still ends the scan.
+TEST_F(ColstoreTest, ParallelStreamScansVisitEveryRowOnce) {
+  options_.block_rows = 32;
+  Open();
+  for (int app = 0; app < 12; ++app) {
+    std::vector<std::pair<int64_t, std::string>> lines;
+    for (int i = 0; i < 200; ++i) lines.push_back({i, fmt::format("line {} {}", app, i)});
+    Write(fmt::format("app{}", app), lines);
+    if (app % 4 == 3) ASSERT_TRUE(store_->Flush().ok());
+  }
+  Write("late", {{5, "in the head"}});
+  ScanPlan plan;
+  plan.time_ordered = false;
+  plan.filters.push_back({"body", Filter::Op::kNotContains, Value::String(" 7")});
+  ScanStats one_stats, many_stats;
+  std::vector<std::string> one = Rows(plan, &one_stats);
+  plan.threads = 4;
+  std::atomic<int> inside{0};
+  std::vector<std::string> many;
+  Result<ScanStats> r = store_->Scan(plan, [&](const Row& row) {
+    EXPECT_EQ(inside.fetch_add(1), 0) << "one visit at a time";
+    many.push_back(std::string(model::LabelValue(*row.stream, "app")) + ":" +
+                   std::to_string(row.time_ns) + ":" + std::string(row.columns[0].value.s));
+    inside.fetch_sub(1);
+    return true;
+  });
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  std::sort(one.begin(), one.end());
+  std::sort(many.begin(), many.end());
+  EXPECT_EQ(many, one);
+  EXPECT_EQ(one.size(), 11u * (200 - 11) + 1);  // app7 and i = 7, 70..79 fail the filter
+  EXPECT_EQ(r->rows_returned, one.size());
+  EXPECT_EQ(r->blocks_read, one_stats.blocks_read);
+  plan.limit = 50;
+  EXPECT_EQ(Rows(plan).size(), 50u);
+  int seen = 0;
+  ASSERT_TRUE(store_->Scan(plan, [&](const Row&) { return ++seen < 7; }).ok());
+  EXPECT_EQ(seen, 7);
+}
+
 TEST_F(ColstoreTest, SkippedColumnsAndStreamByStreamScans) {
   options_.block_rows = 4;
   Open();

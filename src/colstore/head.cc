@@ -165,8 +165,8 @@ std::vector<std::vector<uint64_t>> NeedlesOf(std::string_view text_column, uint3
 class SegmentStreamCursor : public Cursor {
  public:
   SegmentStreamCursor(std::shared_ptr<const Segment> segment, size_t stream,
-                      const Selection* selection, ScanStats* stats)
-      : segment_(std::move(segment)), selection_(selection), stats_(stats) {
+                      const Selection* selection)
+      : segment_(std::move(segment)), selection_(selection) {
     const SegmentStream& s = segment_->streams()[stream];
     labels = &s.labels;
     const SegmentInfo& info = segment_->info();
@@ -174,14 +174,14 @@ class SegmentStreamCursor : public Cursor {
         NeedlesOf(info.text_column, info.gram_sample_shift, *selection);
     for (const BlockRef& b : s.blocks) {
       if (b.max_t < selection->mint || b.min_t > selection->maxt) {
-        ++stats_->blocks_skipped;
+        ++stats.blocks_skipped;
         continue;
       }
       if (b.filter_length > 0 &&
           !std::all_of(needles.begin(), needles.end(), [&](const std::vector<uint64_t>& grams) {
             return GramFilterMayContain(segment_->Filter(b), grams);
           })) {
-        ++stats_->blocks_filtered;
+        ++stats.blocks_filtered;
         continue;
       }
       blocks_.push_back(&b);
@@ -248,7 +248,7 @@ class SegmentStreamCursor : public Cursor {
         if (next_block_ >= blocks_.size()) return false;
         status = segment_->ReadBlock(*blocks_[next_block_++], &wanted_, block_);
         if (!status.ok()) return false;
-        ++stats_->blocks_read;
+        ++stats.blocks_read;
         rows_in_block_ = block_.times.size();
         row_ = 0;
       }
@@ -256,7 +256,7 @@ class SegmentStreamCursor : public Cursor {
       ++row_;
       int64_t t = block_.times[i];
       if (t < selection_->mint || t > selection_->maxt) continue;
-      ++stats_->rows_scanned;
+      ++stats.rows_scanned;
       all_.clear();
       for (size_t c = 0; c < block_.names.size(); ++c) {
         const Value& v = block_.columns[c][i];
@@ -283,7 +283,6 @@ class SegmentStreamCursor : public Cursor {
   std::string arena_;  // the matches' string values
   std::shared_ptr<const Segment> segment_;
   const Selection* selection_;
-  ScanStats* stats_;
   std::vector<const BlockRef*> blocks_;
   size_t next_block_ = 0;
   DecodedBlock block_;
@@ -295,25 +294,24 @@ class SegmentStreamCursor : public Cursor {
 
 class HeadStreamCursor : public Cursor {
  public:
-  HeadStreamCursor(const Head& head, const Head::Stream& stream, const Selection* selection,
-                   ScanStats* stats)
-      : labels_copy_(stream.labels), selection_(selection), stats_(stats) {
+  HeadStreamCursor(const Head& head, const Head::Stream& stream, const Selection* selection)
+      : labels_copy_(stream.labels), selection_(selection) {
     labels = &labels_copy_;
     std::vector<std::vector<uint64_t>> needles =
         NeedlesOf(head.options().text_column, kDefaultGramSampleShift, *selection);
     for (const Head::Block& b : stream.blocks) {
       if (b.max_t < selection->mint || b.min_t > selection->maxt) {
-        ++stats_->blocks_skipped;
+        ++stats.blocks_skipped;
         continue;
       }
       if (!b.filter.empty() &&
           !std::all_of(needles.begin(), needles.end(), [&](const std::vector<uint64_t>& grams) {
             return GramFilterMayContain(std::span<const uint64_t>(b.filter), grams);
           })) {
-        ++stats_->blocks_filtered;
+        ++stats.blocks_filtered;
         continue;
       }
-      ++stats_->blocks_read;
+      ++stats.blocks_read;
       for (size_t i = b.begin; i < b.end; ++i) {
         const Head::Entry& e = stream.entries[i];
         if (e.time_ns < selection->mint || e.time_ns > selection->maxt) continue;
@@ -332,7 +330,7 @@ class HeadStreamCursor : public Cursor {
   bool Next() override {
     while (next_ < rows_.size()) {
       const Head::Entry& e = rows_[next_++];
-      ++stats_->rows_scanned;
+      ++stats.rows_scanned;
       if (!DecodeColumns(std::string_view(arena_).substr(e.offset, e.length), all_)) {
         status = DataLoss("corrupt record in the colstore head");
         return false;
@@ -352,7 +350,6 @@ class HeadStreamCursor : public Cursor {
  private:
   model::Labels labels_copy_;
   const Selection* selection_;
-  ScanStats* stats_;
   std::string arena_;
   std::vector<Head::Entry> rows_;
   size_t next_ = 0;
@@ -362,13 +359,13 @@ class HeadStreamCursor : public Cursor {
 }  // namespace
 
 std::unique_ptr<Cursor> SegmentCursor(std::shared_ptr<const Segment> segment, size_t stream,
-                                      const Selection* selection, ScanStats* stats) {
-  return std::make_unique<SegmentStreamCursor>(std::move(segment), stream, selection, stats);
+                                      const Selection* selection) {
+  return std::make_unique<SegmentStreamCursor>(std::move(segment), stream, selection);
 }
 
 std::unique_ptr<Cursor> HeadCursor(const Head& head, const Head::Stream& stream,
-                                   const Selection* selection, ScanStats* stats) {
-  return std::make_unique<HeadStreamCursor>(head, stream, selection, stats);
+                                   const Selection* selection) {
+  return std::make_unique<HeadStreamCursor>(head, stream, selection);
 }
 
 }  // namespace pharos::colstore::internal

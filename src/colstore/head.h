@@ -98,6 +98,7 @@ class Cursor {
   /// a time-ordered scan opens a cursor only when its rows may be next.
   int64_t bound = 0;
   bool empty = false;  // nothing in range: never opened
+  ScanStats stats;     // this cursor's share of the scan's
 };
 
 /// The plan's projection and filters, resolved once per scan.
@@ -116,10 +117,10 @@ struct Selection {
 };
 
 std::unique_ptr<Cursor> SegmentCursor(std::shared_ptr<const Segment> segment, size_t stream,
-                                      const Selection* selection, ScanStats* stats);
+                                      const Selection* selection);
 /// Copies the stream's rows in range out of the head now (under its lock), from the blocks
 /// whose time range overlaps and whose filter may hold the plan's needles.
 std::unique_ptr<Cursor> HeadCursor(const Head& head, const Head::Stream& stream,
-                                   const Selection* selection, ScanStats* stats);
+                                   const Selection* selection);
 
 }  // namespace pharos::colstore::internal

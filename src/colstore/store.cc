@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <mutex>
 #include <queue>
 #include <thread>
 
@@ -211,11 +212,8 @@ class StoreImpl : public Store {
     internal::Selection sel{plan.mint_ns, plan.maxt_ns, plan.backward,    plan.columns.empty(),
                             plan.columns, plan.filters, plan.skip_columns};
     View view = Snapshot();
-    const auto& segments = view.segments;
-    const std::shared_ptr<Head>& head = view.head;
-    const std::shared_ptr<Head>& cutting = view.cutting;
     std::vector<std::unique_ptr<internal::Cursor>> cursors;
-    for (const auto& seg : segments) {
+    for (const auto& seg : view.segments) {
       const internal::SegmentInfo& info = seg->info();
       if (info.rows == 0 || info.max_t < plan.mint_ns || info.min_t > plan.maxt_ns) continue;
       ++stats.segments_read;
@@ -224,33 +222,114 @@ class StoreImpl : public Store {
           stats.blocks_skipped += seg->streams()[i].blocks.size();
           continue;
         }
-        cursors.push_back(internal::SegmentCursor(seg, i, &sel, &stats));
+        cursors.push_back(internal::SegmentCursor(seg, i, &sel));
       }
     }
-    for (const auto& h : {cutting, head}) {
+    for (const auto& h : {view.cutting, view.head}) {
       if (!h) continue;
       h->ForEachStream([&](const Head::Stream& s) {
         if (model::MatchesAll(plan.streams, s.labels))
-          cursors.push_back(internal::HeadCursor(*h, s, &sel, &stats));
+          cursors.push_back(internal::HeadCursor(*h, s, &sel));
       });
     }
-    if (!plan.time_ordered) {
-      // One cursor after another, each released before the next decodes anything.
-      for (auto& c : cursors) {
-        while (c->Next()) {
-          ++stats.rows_returned;
-          if (!visit(Row{c->labels, c->time_ns, c->columns})) return stats;
-          if (plan.limit && stats.rows_returned >= plan.limit) return stats;
-        }
-        if (!c->status.ok()) return c->status;
-        c.reset();
-      }
-      return stats;
+    Status status;
+    if (plan.time_ordered) {
+      status = MergeByTime(plan, visit, cursors, stats);
+    } else if (plan.threads > 1 && cursors.size() > 1) {
+      status = StreamByStreamInParallel(plan, visit, cursors, stats);
+    } else {
+      status = StreamByStream(plan, visit, cursors, stats);
     }
-    // A k-way merge by time (then stream order). Cursors open in the order of their bounds,
-    // each only once its rows may come next, and close when done: a scan holds decoded
-    // blocks only for streams whose time ranges overlap where it is.
-    std::erase_if(cursors, [](const std::unique_ptr<internal::Cursor>& c) { return c->empty; });
+    for (const auto& c : cursors) {
+      if (c) AddStats(stats, c->stats);
+    }
+    if (!status.ok()) return status;
+    return stats;
+  }
+
+ private:
+  static void AddStats(ScanStats& to, const ScanStats& from) {
+    to.segments_read += from.segments_read;
+    to.blocks_read += from.blocks_read;
+    to.blocks_skipped += from.blocks_skipped;
+    to.blocks_filtered += from.blocks_filtered;
+    to.rows_scanned += from.rows_scanned;
+    to.rows_returned += from.rows_returned;
+  }
+
+  // Frees a cursor's decoded block now, keeping its statistics.
+  static void Retire(std::unique_ptr<internal::Cursor>& c, ScanStats& stats) {
+    AddStats(stats, c->stats);
+    c.reset();
+  }
+
+  using Cursors = std::vector<std::unique_ptr<internal::Cursor>>;
+
+  // One cursor after another, each released before the next decodes anything.
+  static Status StreamByStream(const ScanPlan& plan, const RowVisitor& visit, Cursors& cursors,
+                               ScanStats& stats) {
+    for (auto& c : cursors) {
+      while (c->Next()) {
+        ++stats.rows_returned;
+        if (!visit(Row{c->labels, c->time_ns, c->columns})) return Status::Ok();
+        if (plan.limit && stats.rows_returned >= plan.limit) return Status::Ok();
+      }
+      if (!c->status.ok()) return c->status;
+      Retire(c, stats);
+    }
+    return Status::Ok();
+  }
+
+  // Cursors taken one at a time by plan.threads threads (this one among them), each
+  // decoding and filtering on its own and visiting its rows under one lock: the visitor
+  // sees one row at a time, and decoding, the bulk of a scan, runs in parallel.
+  static Status StreamByStreamInParallel(const ScanPlan& plan, const RowVisitor& visit,
+                                         Cursors& cursors, ScanStats& stats) {
+    std::mutex mu;  // the visitor, the row count, the first error
+    Status failed;
+    std::atomic<bool> stop{false};
+    std::atomic<size_t> next{0};
+    size_t threads = std::min<size_t>(plan.threads, cursors.size());
+    std::vector<ScanStats> shares(threads);
+    auto work = [&](ScanStats& share) {
+      while (!stop.load(std::memory_order_relaxed)) {
+        size_t i = next.fetch_add(1);
+        if (i >= cursors.size()) return;
+        std::unique_ptr<internal::Cursor>& c = cursors[i];
+        while (!stop.load(std::memory_order_relaxed) && c->Next()) {
+          std::lock_guard<std::mutex> lock(mu);
+          if (stop.load(std::memory_order_relaxed)) break;
+          ++stats.rows_returned;
+          if (!visit(Row{c->labels, c->time_ns, c->columns}) ||
+              (plan.limit && stats.rows_returned >= plan.limit))
+            stop = true;
+        }
+        if (!c->status.ok()) {
+          std::lock_guard<std::mutex> lock(mu);
+          if (failed.ok()) failed = c->status;
+          stop = true;
+        }
+        AddStats(share, c->stats);
+        c.reset();  // this thread's block is freed before it takes the next cursor
+      }
+    };
+    std::vector<std::thread> helpers;
+    for (size_t t = 1; t < threads; ++t) helpers.emplace_back(work, std::ref(shares[t]));
+    work(shares[0]);
+    for (std::thread& t : helpers) t.join();
+    for (const ScanStats& share : shares) AddStats(stats, share);
+    return failed;
+  }
+
+  // A k-way merge by time (then stream order). Cursors open in the order of their bounds,
+  // each only once its rows may come next, and close when done: a scan holds decoded
+  // blocks only for streams whose time ranges overlap where it is.
+  static Status MergeByTime(const ScanPlan& plan, const RowVisitor& visit, Cursors& cursors,
+                            ScanStats& stats) {
+    for (auto& c : cursors) {
+      if (c->empty) Retire(c, stats);
+    }
+    std::erase_if(cursors, [](const std::unique_ptr<internal::Cursor>& c) { return !c; });
     std::stable_sort(cursors.begin(), cursors.end(), [&](const auto& a, const auto& b) {
       return plan.backward ? a->bound > b->bound : a->bound < b->bound;
     });
@@ -267,6 +346,14 @@ class StoreImpl : public Store {
     auto may_precede = [&](int64_t bound, int64_t t) {
       return plan.backward ? bound >= t : bound <= t;
     };
+    auto retire = [&](internal::Cursor* c) {
+      for (auto& owned : cursors) {
+        if (owned.get() == c) {
+          Retire(owned, stats);
+          break;
+        }
+      }
+    };
     while (true) {
       while (pending < cursors.size() &&
              (heap.empty() || may_precede(cursors[pending]->bound, heap.top()->time_ns))) {
@@ -277,7 +364,7 @@ class StoreImpl : public Store {
         } else if (!c->status.ok()) {
           return c->status;
         } else {
-          owned.reset();  // nothing in range passed: free its block now
+          Retire(owned, stats);  // nothing in range passed: free its block now
         }
       }
       if (heap.empty()) break;
@@ -291,18 +378,13 @@ class StoreImpl : public Store {
       } else if (!c->status.ok()) {
         return c->status;
       } else {
-        // Done: free its decoded block now.
-        for (auto& owned : cursors) {
-          if (owned.get() == c) {
-            owned.reset();
-            break;
-          }
-        }
+        retire(c);  // done: free its decoded block now
       }
     }
-    return stats;
+    return Status::Ok();
   }
 
+ public:
   Result<std::vector<model::Labels>> Streams(std::span<const model::Matcher> matchers,
                                              int64_t mint_ns, int64_t maxt_ns) override {
     View view = Snapshot();

@@ -5,6 +5,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <thread>
+
 namespace pharos::logs {
 
 Status StoreSource::Select(const logql::LogSelector& selector, int64_t mint_ns, int64_t maxt_ns,
@@ -15,6 +18,8 @@ Status StoreSource::Select(const logql::LogSelector& selector, int64_t mint_ns, 
   plan.streams = selector.matchers;
   plan.backward = order.backward;
   plan.time_ordered = order.by_time;
+  // Metric queries take lines in any order: streams are decoded on every core.
+  if (!order.by_time) plan.threads = std::max(1u, std::thread::hardware_concurrency());
   if (!order.need_line && selector.required_substrings.empty()) plan.skip_columns = {kLineColumn};
   for (const std::string& needle : selector.required_substrings)
     plan.filters.push_back(
