@@ -6,8 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -420,6 +422,57 @@ TEST_F(ColstoreTest, AFailedWalAcknowledgesNothing) {
   EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.message();
   EXPECT_EQ(r.accepted, 0u);
   EXPECT_TRUE(Rows(ScanPlan()).empty());
+}
+
+// While a cut is stuck, the new head grows to twice head_max_bytes and no further: appends
+// wait for the cut, are refused when it does not end in time, and pass once it has.
+TEST_F(ColstoreTest, AFullHeadWaitsForTheCut) {
+  options_.head_max_bytes = 64 << 10;
+  options_.maintenance_interval = std::chrono::milliseconds(5);
+  options_.max_cut_wait = std::chrono::milliseconds(300);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false, stuck = false;
+  options_.on_step = [&](std::string_view step) {
+    if (step != "rolled") return;
+    std::unique_lock<std::mutex> lock(mu);
+    stuck = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+  };
+  Open();
+  std::string body(1000, 'x');
+  auto write = [&] {
+    std::vector<model::LabelView> labels = {{"app", "api"}};
+    std::vector<Column> cols = {{"body", Value::String(body)}};
+    std::vector<RecordInput> records(10, RecordInput{1, cols});
+    StreamInput in{labels, records};
+    AppendResult result;
+    return store_->Append(std::span<const StreamInput>(&in, 1), result);
+  };
+  Status s;
+  for (int i = 0; i < 1000 && s.ok(); ++i) s = write();  // 10 MB if nothing pushed back
+  EXPECT_EQ(s.code(), StatusCode::kResourceExhausted) << s.message();
+  EXPECT_NE(s.message().find("twice head_max_bytes"), std::string::npos) << s.message();
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    EXPECT_TRUE(stuck);
+  }
+  // Bounded: what is refused is not kept.
+  uint64_t held = store_->GetStats().head_bytes;
+  EXPECT_EQ(write().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(store_->GetStats().head_bytes, held);
+  std::thread waiter([&] { EXPECT_TRUE(write().ok()); });  // waits, then passes
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  waiter.join();
+  EXPECT_NE(registry_->Render().find("pharos_colstore_append_waits_total{store=\"records\"}"),
+            std::string::npos);
+  store_.reset();
 }
 
 TEST_F(ColstoreTest, ConcurrentAppendsCutsAndScans) {

@@ -2,6 +2,7 @@
 #include "colstore/head.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "common/varint.h"
 
@@ -33,7 +34,10 @@ namespace {
 // A stream's first block gets a small filter and each next one twice as large, up to this:
 // a stream of a few lines costs little, a busy one gets blocks of block_rows lines.
 constexpr uint64_t kFirstBlockAnchors = 1024;
-constexpr uint64_t kMaxBlockAnchors = 128 * 1024;
+constexpr uint64_t kMaxBlockAnchors = 16 * 1024;
+// Record chunks: small for a quiet stream, 1 MiB for a busy one.
+constexpr size_t kFirstChunk = 4096;
+constexpr size_t kMaxChunk = 1 << 20;
 
 }  // namespace
 
@@ -50,7 +54,7 @@ void Head::Add(const std::string& key, const model::Labels& labels, int64_t time
     s->labels = labels;
     bytes_.fetch_add(key.size() + sizeof(Stream), std::memory_order_relaxed);
   }
-  size_t added = columns.size() + sizeof(Entry);
+  size_t added = sizeof(Entry);  // and the chunks as they are allocated
   Block* b = s->blocks.empty() ? nullptr : &s->blocks.back();
   if (!b || b->end - b->begin >= options_.block_rows ||
       (filtered && b->anchors + anchors.size() > b->capacity && b->end > b->begin)) {
@@ -70,8 +74,17 @@ void Head::Add(const std::string& key, const model::Labels& labels, int64_t time
   b->max_t = std::max(b->max_t, time_ns);
   b->anchors += anchors.size();
   for (uint64_t a : anchors) GramFilterInsert(b->filter, a);
-  s->entries.push_back({time_ns, s->arena.size(), static_cast<uint32_t>(columns.size())});
-  s->arena.append(columns);
+  if (s->chunks.empty() || s->chunk_size - s->chunk_used < columns.size()) {
+    s->chunk_size = std::max(std::min<size_t>(s->chunk_size * 2, kMaxChunk),
+                             std::max(kFirstChunk, columns.size()));
+    s->chunks.push_back(std::make_unique_for_overwrite<char[]>(s->chunk_size));
+    s->chunk_used = 0;
+    added += s->chunk_size;
+  }
+  char* at = s->chunks.back().get() + s->chunk_used;
+  std::memcpy(at, columns.data(), columns.size());
+  s->chunk_used += columns.size();
+  s->entries.push_back({time_ns, at, static_cast<uint32_t>(columns.size())});
   bytes_.fetch_add(added, std::memory_order_relaxed);
   rows_.fetch_add(1, std::memory_order_relaxed);
 }
@@ -84,7 +97,7 @@ std::vector<SegmentStreamInput> Head::Sorted() const {
     SegmentStreamInput in{&s->labels, {}};
     in.rows.reserve(s->entries.size());
     for (const Entry& e : s->entries) {
-      in.rows.push_back({e.time_ns, std::string_view(s->arena).substr(e.offset, e.length)});
+      in.rows.push_back({e.time_ns, e.bytes()});
     }
     std::stable_sort(in.rows.begin(), in.rows.end(),
                      [](const RowRef& a, const RowRef& b) { return a.time_ns < b.time_ns; });
@@ -294,11 +307,12 @@ class SegmentStreamCursor : public Cursor {
 
 class HeadStreamCursor : public Cursor {
  public:
-  HeadStreamCursor(const Head& head, const Head::Stream& stream, const Selection* selection)
-      : labels_copy_(stream.labels), selection_(selection) {
+  HeadStreamCursor(std::shared_ptr<const Head> head, const Head::Stream& stream,
+                   const Selection* selection)
+      : head_(std::move(head)), labels_copy_(stream.labels), selection_(selection) {
     labels = &labels_copy_;
     std::vector<std::vector<uint64_t>> needles =
-        NeedlesOf(head.options().text_column, kDefaultGramSampleShift, *selection);
+        NeedlesOf(head_->options().text_column, kDefaultGramSampleShift, *selection);
     for (const Head::Block& b : stream.blocks) {
       if (b.max_t < selection->mint || b.min_t > selection->maxt) {
         ++stats.blocks_skipped;
@@ -315,8 +329,7 @@ class HeadStreamCursor : public Cursor {
       for (size_t i = b.begin; i < b.end; ++i) {
         const Head::Entry& e = stream.entries[i];
         if (e.time_ns < selection->mint || e.time_ns > selection->maxt) continue;
-        rows_.push_back({e.time_ns, arena_.size(), e.length});
-        arena_.append(stream.arena, e.offset, e.length);
+        rows_.push_back(e);  // the record stays in its chunk, which never moves
       }
     }
     std::stable_sort(rows_.begin(), rows_.end(), [](const Head::Entry& a, const Head::Entry& b) {
@@ -331,7 +344,7 @@ class HeadStreamCursor : public Cursor {
     while (next_ < rows_.size()) {
       const Head::Entry& e = rows_[next_++];
       ++stats.rows_scanned;
-      if (!DecodeColumns(std::string_view(arena_).substr(e.offset, e.length), all_)) {
+      if (!DecodeColumns(e.bytes(), all_)) {
         status = DataLoss("corrupt record in the colstore head");
         return false;
       }
@@ -348,9 +361,9 @@ class HeadStreamCursor : public Cursor {
   }
 
  private:
+  std::shared_ptr<const Head> head_;
   model::Labels labels_copy_;
   const Selection* selection_;
-  std::string arena_;
   std::vector<Head::Entry> rows_;
   size_t next_ = 0;
   std::vector<Column> all_;
@@ -363,9 +376,9 @@ std::unique_ptr<Cursor> SegmentCursor(std::shared_ptr<const Segment> segment, si
   return std::make_unique<SegmentStreamCursor>(std::move(segment), stream, selection);
 }
 
-std::unique_ptr<Cursor> HeadCursor(const Head& head, const Head::Stream& stream,
+std::unique_ptr<Cursor> HeadCursor(std::shared_ptr<const Head> head, const Head::Stream& stream,
                                    const Selection* selection) {
-  return std::make_unique<HeadStreamCursor>(head, stream, selection);
+  return std::make_unique<HeadStreamCursor>(std::move(head), stream, selection);
 }
 
 }  // namespace pharos::colstore::internal

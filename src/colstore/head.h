@@ -18,7 +18,8 @@ struct HeadOptions {
   std::string text_column;  // empty: no substring filters
 };
 
-/// Records per stream, as the WAL holds them (EncodeColumns bytes in one arena per stream).
+/// Records per stream, as the WAL holds them (EncodeColumns bytes in chunks per stream that
+/// never move, so a scan copies out entries, not records, and reads them after the lock).
 /// With a text column, each stream's entries fall in blocks of arrival order, each with a
 /// substring filter (gram_filter.h) built as records arrive, so that a needle scan copies
 /// out of the head only the blocks that may hold it.
@@ -26,8 +27,9 @@ class Head {
  public:
   struct Entry {
     int64_t time_ns;
-    uint64_t offset;  // into the stream's arena
+    const char* data;  // in one of the stream's chunks
     uint32_t length;
+    std::string_view bytes() const { return {data, length}; }
   };
   struct Block {
     size_t begin = 0;  // entries [begin, end); the last block is open and grows
@@ -40,7 +42,9 @@ class Head {
   };
   struct Stream {
     model::Labels labels;
-    std::string arena;
+    std::vector<std::unique_ptr<char[]>> chunks;
+    size_t chunk_size = 0;  // of the last chunk; each next one twice as large, up to 1 MiB
+    size_t chunk_used = 0;
     std::vector<Entry> entries;  // arrival order
     std::vector<Block> blocks;   // cover entries in order
   };
@@ -120,7 +124,8 @@ std::unique_ptr<Cursor> SegmentCursor(std::shared_ptr<const Segment> segment, si
                                       const Selection* selection);
 /// Copies the stream's rows in range out of the head now (under its lock), from the blocks
 /// whose time range overlaps and whose filter may hold the plan's needles.
-std::unique_ptr<Cursor> HeadCursor(const Head& head, const Head::Stream& stream,
+/// `stream` is one of `head`'s (the cursor keeps the head alive while it reads).
+std::unique_ptr<Cursor> HeadCursor(std::shared_ptr<const Head> head, const Head::Stream& stream,
                                    const Selection* selection);
 
 }  // namespace pharos::colstore::internal

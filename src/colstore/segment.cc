@@ -4,8 +4,12 @@
 
 #include <algorithm>
 #include <bit>
+#include <condition_variable>
 #include <cstring>
 #include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -165,11 +169,32 @@ std::string EncodeDoubles(const std::vector<double>& values, uint8_t& encoding) 
   return out;
 }
 
+// The segment's column names and statistics, shared by the threads encoding its blocks.
+struct NameTable {
+  std::mutex mu;
+  std::unordered_map<std::string, uint32_t> ids;
+  std::vector<std::string> names;
+  std::vector<ColumnStats> stats;
+
+  uint32_t Id(std::string_view name) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto [it, added] = ids.emplace(std::string(name), static_cast<uint32_t>(names.size()));
+    if (added) {
+      names.emplace_back(name);
+      stats.push_back({std::string(name), 0, 0});
+    }
+    return it->second;
+  }
+  void Count(uint32_t id, uint64_t values, uint64_t bytes) {
+    std::lock_guard<std::mutex> lock(mu);
+    stats[id].values += values;
+    stats[id].bytes += bytes;
+  }
+};
+
 // Encodes rows [begin, end) of one stream as a block. With a text column, `filter` gets
 // the block's substring filter of it (of no text when no row has it).
-std::string EncodeBlock(std::span<const RowRef> rows, const WriteOptions& options,
-                        std::unordered_map<std::string, uint32_t>& name_ids,
-                        std::vector<std::string>& names, std::vector<ColumnStats>& stats,
+std::string EncodeBlock(std::span<const RowRef> rows, const WriteOptions& options, NameTable& table,
                         std::string* filter) {
   std::string block;
   PutFixed32(block, static_cast<uint32_t>(rows.size()));
@@ -196,13 +221,9 @@ std::string EncodeBlock(std::span<const RowRef> rows, const WriteOptions& option
     // Named, not structured bindings: clang 14 cannot capture those in the lambda below.
     const ColumnKey& key = entry.first;
     const std::vector<uint32_t>& row_ids = entry.second;
-    auto [it, added] = name_ids.emplace(std::string(key.name), static_cast<uint32_t>(names.size()));
-    if (added) {
-      names.emplace_back(key.name);
-      stats.push_back({std::string(key.name), 0, 0});
-    }
+    const uint32_t id = table.Id(key.name);
     size_t start = block.size();
-    PutUvarint(block, it->second);
+    PutUvarint(block, id);
     block.push_back(static_cast<char>(key.type));
     if (row_ids.size() == rows.size()) {
       block.push_back(0);
@@ -245,14 +266,90 @@ std::string EncodeBlock(std::span<const RowRef> rows, const WriteOptions& option
       payload = EncodeDoubles(v, encoding);
     }
     PutPayload(block, encoding, payload);
-    ColumnStats& st = stats[it->second];
-    st.values += row_ids.size();
-    st.bytes += block.size() - start;
+    table.Count(id, row_ids.size(), block.size() - start);
   }
   PutFixed32(block, Crc32c(block));
   if (filter && filter->empty()) *filter = GramFilterBuilder(options.gram_sample_shift, 0).Finish();
   return block;
 }
+
+// Encodes a segment's blocks on worker threads and hands them back in file order. Workers
+// run at most `window` blocks ahead of the one being written, so memory stays bounded.
+class BlockEncoder {
+ public:
+  struct Encoded {
+    std::string block;
+    std::string filter;
+  };
+
+  BlockEncoder(std::vector<std::span<const RowRef>> jobs, const WriteOptions& options,
+               NameTable& table, size_t threads)
+      : jobs_(std::move(jobs)),
+        options_(options),
+        table_(table),
+        results_(jobs_.size()),
+        window_(2 * threads) {
+    if (threads <= 1) return;  // Take encodes inline
+    for (size_t t = 0; t < threads; ++t) workers_.emplace_back([this] { Work(); });
+  }
+  ~BlockEncoder() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (std::thread& t : workers_) t.join();
+  }
+
+  Encoded Take(size_t i) {
+    if (workers_.empty()) return Encode(i);
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return results_[i].has_value(); });
+    Encoded out = std::move(*results_[i]);
+    results_[i].reset();
+    taken_ = i + 1;
+    cv_.notify_all();
+    return out;
+  }
+
+ private:
+  Encoded Encode(size_t i) {
+    Encoded e;
+    e.block =
+        EncodeBlock(jobs_[i], options_, table_, options_.text_column.empty() ? nullptr : &e.filter);
+    return e;
+  }
+
+  void Work() {
+    while (true) {
+      size_t i;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || next_ >= jobs_.size() || next_ < taken_ + window_; });
+        if (stop_ || next_ >= jobs_.size()) return;
+        i = next_++;
+      }
+      Encoded e = Encode(i);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        results_[i] = std::move(e);
+      }
+      cv_.notify_all();
+    }
+  }
+
+  const std::vector<std::span<const RowRef>> jobs_;
+  const WriteOptions& options_;
+  NameTable& table_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::optional<Encoded>> results_;
+  size_t next_ = 0;   // the next job a worker takes
+  size_t taken_ = 0;  // jobs handed to the writer
+  const size_t window_;
+  bool stop_ = false;
+  std::vector<std::thread> workers_;
+};
 
 }  // namespace
 
@@ -271,8 +368,14 @@ Status WriteSegment(Env& env, const std::string& dir, const std::string& name,
   PutFixed32(header, kSegmentVersion);
   PHAROS_RETURN_IF_ERROR(file->Append(header));
   uint64_t offset = header.size();
-  std::unordered_map<std::string, uint32_t> name_ids;
-  std::vector<std::string> names;
+  NameTable table;
+  std::vector<std::span<const RowRef>> jobs;  // every block, in file order
+  for (const SegmentStreamInput& s : streams) {
+    for (size_t at = 0; at < s.rows.size(); at += block_rows)
+      jobs.emplace_back(s.rows.data() + at, std::min<size_t>(block_rows, s.rows.size() - at));
+  }
+  BlockEncoder encoder(jobs, options, table, options.threads);
+  size_t job = 0;
   SegmentInfo meta;
   meta.wal_cover = wal_cover;
   meta.min_t = INT64_MAX;
@@ -290,11 +393,8 @@ Status WriteSegment(Env& env, const std::string& dir, const std::string& name,
     size_t nblocks = (s.rows.size() + block_rows - 1) / block_rows;
     PutUvarint(index, nblocks);
     for (size_t b = 0; b < nblocks; ++b) {
-      std::span<const RowRef> rows(s.rows.data() + b * block_rows,
-                                   std::min<size_t>(block_rows, s.rows.size() - b * block_rows));
-      std::string filter;
-      std::string block =
-          EncodeBlock(rows, options, name_ids, names, meta.columns, filtered ? &filter : nullptr);
+      std::span<const RowRef> rows = jobs[job];
+      auto [block, filter] = encoder.Take(job++);
       PHAROS_RETURN_IF_ERROR(file->Append(block));
       int64_t min_t = rows.front().time_ns, max_t = rows.back().time_ns;
       PutUvarint(index, offset);
@@ -321,8 +421,9 @@ Status WriteSegment(Env& env, const std::string& dir, const std::string& name,
   PutVarint(footer, meta.min_t);
   PutVarint(footer, meta.max_t);
   PutUvarint(footer, meta.rows);
-  PutUvarint(footer, names.size());
-  for (const std::string& n : names) {
+  meta.columns = std::move(table.stats);
+  PutUvarint(footer, table.names.size());
+  for (const std::string& n : table.names) {
     PutUvarint(footer, n.size());
     footer += n;
   }

@@ -93,6 +93,8 @@ struct WriteOptions {
   uint32_t block_rows = 8192;
   std::string text_column;  // empty: no substring filters
   uint32_t gram_sample_shift = kDefaultGramSampleShift;
+  /// Threads encoding blocks (1: the caller's alone).
+  uint32_t threads = 1;
 };
 
 /// Writes streams (sorted by labels, each sorted by time) as one segment at `path`: to a

@@ -112,6 +112,30 @@ TEST_F(SegmentTest, EveryEncodingRoundTrips) {
     if (c.name == "body") body_bytes = c.bytes;
   }
   EXPECT_LT(level_bytes * 20, body_bytes);
+
+  // Blocks encoded on several threads read back the same (names may be numbered apart).
+  options.threads = 3;
+  options.block_rows = 100;
+  ASSERT_TRUE(WriteSegment(*DefaultEnv(), dir_, "3.seg", streams, 7, options, nullptr).ok());
+  Result<std::unique_ptr<Segment>> par = Segment::Open(*DefaultEnv(), dir_ / "3.seg");
+  ASSERT_TRUE(par.ok()) << par.status().message();
+  ASSERT_EQ((*par)->streams()[0].blocks.size(), 30u);
+  row = 0;
+  for (const BlockRef& ref : (*par)->streams()[0].blocks) {
+    DecodedBlock b;
+    ASSERT_TRUE((*par)->ReadBlock(ref, nullptr, b).ok());
+    for (size_t i = 0; i < b.times.size(); ++i, ++row) {
+      std::vector<Column> want;
+      DecodeColumns(streams[0].rows[row].columns, want);
+      for (const Column& w : want) {
+        auto at = std::find(b.names.begin(), b.names.end(), w.name);
+        ASSERT_NE(at, b.names.end()) << w.name;
+        EXPECT_EQ(b.columns[static_cast<size_t>(at - b.names.begin())][i], w.value) << row;
+      }
+    }
+  }
+  EXPECT_EQ(row, 3000u);
+  EXPECT_EQ((*par)->info().rows, 3001u);
 }
 
 TEST_F(SegmentTest, DamageIsDetected) {

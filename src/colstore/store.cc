@@ -38,6 +38,9 @@ struct Metrics {
                          .WithLabels({name})),
         segments_deleted(r.AddCounter("pharos_colstore_segments_deleted_total",
                                       "Segments deleted by retention.", {"store", "reason"})),
+        waits(r.AddCounter("pharos_colstore_append_waits_total",
+                           "Appends that waited for a cut because the head was full.", {"store"})
+                  .WithLabels({name})),
         name_(name) {}
 
   void Refuse(std::string_view reason, uint64_t n = 1) {
@@ -49,6 +52,7 @@ struct Metrics {
   selfmon::Counter& cuts;
   selfmon::Counter& cut_failures;
   selfmon::Family<selfmon::Counter>& segments_deleted;
+  selfmon::Counter& waits;
   std::string name_;
 };
 
@@ -131,6 +135,7 @@ class StoreImpl : public Store {
 
   Status Append(std::span<const StreamInput> batch, AppendResult& result) override {
     result = AppendResult();
+    PHAROS_RETURN_IF_ERROR(WaitWhileHeadIsFull());
     auto refuse = [&](std::string_view reason, uint64_t n, std::string message) {
       metrics_.Refuse(reason, n);
       result.rejected += n;
@@ -229,7 +234,7 @@ class StoreImpl : public Store {
       if (!h) continue;
       h->ForEachStream([&](const Head::Stream& s) {
         if (model::MatchesAll(plan.streams, s.labels))
-          cursors.push_back(internal::HeadCursor(*h, s, &sel));
+          cursors.push_back(internal::HeadCursor(h, s, &sel));
       });
     }
     Status status;
@@ -644,6 +649,28 @@ class StoreImpl : public Store {
     return {};
   }
 
+  // Backpressure: while a cut writes the previous head, the new one may grow to twice
+  // head_max_bytes; past that, appends wait for the cut (senders slow down) and, if it
+  // does not end in time (a failing disk), are refused: memory stays bounded.
+  Status WaitWhileHeadIsFull() {
+    if (!worker_.joinable()) return Status::Ok();  // tests and tools cut by hand
+    auto full = [this] {
+      MutexLock lock(state_mu_);
+      return cutting_ != nullptr && head_->bytes() >= 2 * options_.head_max_bytes;
+    };
+    if (!full()) return Status::Ok();
+    metrics_.waits.Inc();
+    std::unique_lock<std::mutex> lock(cut_wait_mu_);
+    if (cut_done_.wait_for(lock, options_.max_cut_wait, [&] { return !full(); }))
+      return Status::Ok();
+    metrics_.Refuse("head_full");
+    return ResourceExhausted(fmt::format(
+        "the {} store's head holds {} bytes (twice head_max_bytes) and the cut writing the "
+        "previous one has not finished in {} ms; retry later",
+        options_.name, CurrentHead()->bytes(),
+        std::chrono::duration_cast<std::chrono::milliseconds>(options_.max_cut_wait).count()));
+  }
+
   std::shared_ptr<Head> CurrentHead() {
     MutexLock lock(state_mu_);
     return head_;
@@ -697,6 +724,8 @@ class StoreImpl : public Store {
     internal::WriteOptions wo;
     wo.block_rows = options_.block_rows;
     wo.text_column = options_.text_column;
+    // The cut encodes blocks on every core: while it runs, a full head holds appends back.
+    wo.threads = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
     PHAROS_RETURN_IF_ERROR(
         internal::WriteSegment(env_, segments_dir_, name, streams, cover, wo, nullptr));
     Step("written");
@@ -707,6 +736,8 @@ class StoreImpl : public Store {
       segments_.push_back(std::move(seg).value());
       cutting_.reset();
     }
+    { std::lock_guard<std::mutex> lock(cut_wait_mu_); }
+    cut_done_.notify_all();
     metrics_.cuts.Inc();
     PHAROS_RETURN_IF_ERROR(wal_->RemoveSegmentsBefore(cover));
     Step("wal-trimmed");
@@ -778,6 +809,8 @@ class StoreImpl : public Store {
   std::vector<std::shared_ptr<const Segment>> segments_ PHAROS_GUARDED_BY(state_mu_);
   uint64_t next_segment_id_ = 1;
 
+  std::mutex cut_wait_mu_;  // appends waiting for a cut (WaitWhileHeadIsFull)
+  std::condition_variable cut_done_;
   std::mutex worker_mu_;
   std::condition_variable worker_cv_;
   bool closed_ = false;

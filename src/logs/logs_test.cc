@@ -199,7 +199,9 @@ TEST(StoreSourceTest, CountsFromBlocksMatchReadingTheLines) {
     IngestResult result;
     ASSERT_TRUE(store.Ingest(streams, result).ok());
     ASSERT_EQ(result.accepted, 3000u);
-    if (round < 2) ASSERT_TRUE(store.records().Flush().ok());
+    if (round < 2) {
+      ASSERT_TRUE(store.records().Flush().ok());
+    }
   }
   StoreSource counting(store.records());
   ReadingSource reading(counting);
