@@ -104,7 +104,7 @@ struct Options {
   std::string text_column;
   /// A name for metrics ("logs", "spans", "events").
   std::string name = "records";
-  /// While a cut writes the previous head, appends that find the new head at twice
+  /// While a cut writes the previous head, appends that find the new head at
   /// head_max_bytes wait for the cut this long, then are refused (ResourceExhausted).
   Duration max_cut_wait = std::chrono::seconds(10);
   /// Tests: called between the steps of a cut, to crash or write in between.

@@ -7,10 +7,12 @@
 #include <condition_variable>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -38,11 +40,25 @@ Status Corrupt(std::string_view what) {
   return DataLoss(fmt::format("corrupt colstore segment: {}", what));
 }
 
+// One zstd context per thread, reused: a context per call costs an allocation and the
+// clearing of its tables, more than compressing a small payload.
+ZSTD_CCtx* ThreadCompressor() {
+  thread_local std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> ctx(ZSTD_createCCtx(),
+                                                                      ZSTD_freeCCtx);
+  return ctx.get();
+}
+ZSTD_DCtx* ThreadDecompressor() {
+  thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> ctx(ZSTD_createDCtx(),
+                                                                      ZSTD_freeDCtx);
+  return ctx.get();
+}
+
 // Appends `payload` with its encoding byte, compressed with zstd when that saves a tenth.
 void PutPayload(std::string& out, uint8_t encoding, const std::string& payload) {
   if (payload.size() >= 64) {
     std::string z(ZSTD_compressBound(payload.size()), '\0');
-    size_t n = ZSTD_compress(z.data(), z.size(), payload.data(), payload.size(), kZstdLevel);
+    size_t n = ZSTD_compressCCtx(ThreadCompressor(), z.data(), z.size(), payload.data(),
+                                 payload.size(), kZstdLevel);
     if (!ZSTD_isError(n) && n + 10 < payload.size() * 9 / 10) {
       z.resize(n);
       std::string framed;
@@ -76,8 +92,8 @@ bool Decompress(uint8_t& encoding, std::string_view& payload, std::string& buffe
       ZSTD_getFrameContentSize(payload.data() + z.pos(), payload.size() - z.pos());
   if (frame != raw) return false;
   buffer.resize(raw);
-  size_t n = ZSTD_decompress(buffer.data(), buffer.size(), payload.data() + z.pos(),
-                             payload.size() - z.pos());
+  size_t n = ZSTD_decompressDCtx(ThreadDecompressor(), buffer.data(), buffer.size(),
+                                 payload.data() + z.pos(), payload.size() - z.pos());
   if (ZSTD_isError(n) || n != raw) return false;
   payload = buffer;
   return true;
@@ -91,6 +107,16 @@ struct ColumnKey {
   }
 };
 
+std::string EncodePlainStrings(const std::vector<std::string_view>& values, uint8_t& encoding) {
+  encoding = kPlain;
+  std::string out;
+  for (std::string_view v : values) {
+    PutUvarint(out, v.size());
+    out.append(v);
+  }
+  return out;
+}
+
 std::string EncodeStrings(const std::vector<std::string_view>& values, uint8_t& encoding) {
   std::string out;
   bool same =
@@ -100,6 +126,13 @@ std::string EncodeStrings(const std::vector<std::string_view>& values, uint8_t& 
     PutUvarint(out, values[0].size());
     out.append(values[0]);
     return out;
+  }
+  // Lines and ids are nearly all distinct: when the first values are, a dictionary will
+  // not pay, and building one to find out would cost thousands of hash insertions.
+  constexpr size_t kProbe = 64;
+  if (values.size() >= 4 * kProbe) {
+    std::unordered_set<std::string_view> first(values.begin(), values.begin() + kProbe);
+    if (first.size() > kProbe * 3 / 4) return EncodePlainStrings(values, encoding);
   }
   std::unordered_map<std::string_view, uint32_t> codes;
   std::vector<std::string_view> dict;
@@ -132,12 +165,7 @@ std::string EncodeStrings(const std::vector<std::string_view>& values, uint8_t& 
     encoding = rle.size() < plain.size() ? kDictRle : kDict;
     return encoding == kDictRle ? rle : plain;
   }
-  encoding = kPlain;
-  for (std::string_view v : values) {
-    PutUvarint(out, v.size());
-    out.append(v);
-  }
-  return out;
+  return EncodePlainStrings(values, encoding);
 }
 
 std::string EncodeInts(const std::vector<int64_t>& values, uint8_t& encoding) {
@@ -376,6 +404,9 @@ Status WriteSegment(Env& env, const std::string& dir, const std::string& name,
   }
   BlockEncoder encoder(jobs, options, table, options.threads);
   size_t job = 0;
+  // The filters go together after the blocks: a query touching a few words of each maps
+  // filter pages only, never the blocks around them.
+  std::string filters;
   SegmentInfo meta;
   meta.wal_cover = wal_cover;
   meta.min_t = INT64_MAX;
@@ -404,11 +435,10 @@ Status WriteSegment(Env& env, const std::string& dir, const std::string& name,
       PutVarint(index, max_t);
       offset += block.size();
       if (filtered) {
-        PutUvarint(index, offset);
+        PutUvarint(index, filters.size());  // from the start of the filter section
         PutUvarint(index, filter.size());
-        PutFixed32(filter, Crc32c(filter));
-        PHAROS_RETURN_IF_ERROR(file->Append(filter));
-        offset += filter.size();
+        filters += filter;
+        PutFixed32(filters, Crc32c(filter));
       }
       meta.rows += rows.size();
       meta.min_t = std::min(meta.min_t, min_t);
@@ -416,6 +446,9 @@ Status WriteSegment(Env& env, const std::string& dir, const std::string& name,
     }
   }
   if (meta.rows == 0) meta.min_t = meta.max_t = 0;
+  const uint64_t filters_offset = offset;
+  PHAROS_RETURN_IF_ERROR(file->Append(filters));
+  offset += filters.size();
   std::string footer;
   PutUvarint(footer, meta.wal_cover);
   PutVarint(footer, meta.min_t);
@@ -437,6 +470,7 @@ Status WriteSegment(Env& env, const std::string& dir, const std::string& name,
   footer += meta.text_column;
   PutUvarint(footer, filtered ? kGramBytes : 0);
   PutUvarint(footer, meta.gram_sample_shift);
+  PutUvarint(footer, filtered ? filters_offset : 0);
   footer += index;
   std::string trailer;
   PutFixed64(trailer, offset);
@@ -464,6 +498,10 @@ Result<std::unique_ptr<Segment>> Segment::Open(Env& env, const std::string& path
   if (!seg.ok()) return seg.status().WithContext(path);
   (*seg)->file_ = std::move(file);
   (*seg)->path_ = path;
+  // Queries touch a few words of each filter and whole blocks: no read-around (a filter's
+  // neighbours are blocks), and nothing read at open needs to stay resident.
+  (*seg)->file_->AdviseRandom();
+  (*seg)->file_->Release(0, data.size());
   return seg;
 }
 
@@ -504,10 +542,12 @@ Result<std::unique_ptr<Segment>> Segment::Parse(std::string_view data) {
     info.columns.push_back(std::move(st));
   }
   bool filtered = false;
+  uint64_t filters_offset = 0;
   if (version >= 2) {
     std::string_view text_column;
     uint64_t gram_bytes, shift;
-    if (!r.String(text_column) || !r.Uvarint(gram_bytes) || !r.Uvarint(shift))
+    if (!r.String(text_column) || !r.Uvarint(gram_bytes) || !r.Uvarint(shift) ||
+        !r.Uvarint(filters_offset) || filters_offset > footer_offset)
       return Corrupt("text index header");
     filtered = !text_column.empty();
     if (filtered && (gram_bytes != kGramBytes || shift == 0 || shift > kMaxGramSampleShift))
@@ -543,7 +583,9 @@ Result<std::unique_ptr<Segment>> Segment::Parse(std::string_view data) {
       ref.rows = static_cast<uint32_t>(block_rows);
       if (filtered) {
         uint64_t offset, length;
-        if (!r.Uvarint(offset) || !r.Uvarint(length)) return Corrupt("filter reference");
+        if (!r.Uvarint(offset) || !r.Uvarint(length) || offset > footer_offset - filters_offset)
+          return Corrupt("filter reference");
+        offset += filters_offset;
         if (offset < kHeaderBytes || offset > footer_offset || footer_offset - offset < 4 ||
             length < 8 || length > footer_offset - offset - 4 || length % 8 != 0 ||
             length > UINT32_MAX)
@@ -566,6 +608,7 @@ Status Segment::ReadBlock(const BlockRef& ref, const std::function<bool(std::str
                           DecodedBlock& out) const {
   out.times.clear();
   out.names.clear();
+  if (file_) file_->WillNeed(ref.offset, ref.length);
   std::string_view block = data_.substr(ref.offset, ref.length);
   uint32_t stored_crc = DecodeFixed32(block.data() + block.size() - 4);
   block.remove_suffix(4);
@@ -701,6 +744,9 @@ Status Segment::ReadBlock(const BlockRef& ref, const std::function<bool(std::str
   }
   if (!r.done()) return bad("trailing bytes");
   out.columns.resize(used_columns);
+  // A scan reads each block once: its pages leave this process's resident set (values
+  // viewing into them fault them back from the page cache if read again).
+  if (file_) file_->Release(ref.offset, ref.length);
   return Status::Ok();
 }
 

@@ -649,14 +649,14 @@ class StoreImpl : public Store {
     return {};
   }
 
-  // Backpressure: while a cut writes the previous head, the new one may grow to twice
+  // Backpressure: while a cut writes the previous head, the new one may grow to
   // head_max_bytes; past that, appends wait for the cut (senders slow down) and, if it
   // does not end in time (a failing disk), are refused: memory stays bounded.
   Status WaitWhileHeadIsFull() {
     if (!worker_.joinable()) return Status::Ok();  // tests and tools cut by hand
     auto full = [this] {
       MutexLock lock(state_mu_);
-      return cutting_ != nullptr && head_->bytes() >= 2 * options_.head_max_bytes;
+      return cutting_ != nullptr && head_->bytes() >= options_.head_max_bytes;
     };
     if (!full()) return Status::Ok();
     metrics_.waits.Inc();
@@ -665,7 +665,7 @@ class StoreImpl : public Store {
       return Status::Ok();
     metrics_.Refuse("head_full");
     return ResourceExhausted(fmt::format(
-        "the {} store's head holds {} bytes (twice head_max_bytes) and the cut writing the "
+        "the {} store's head holds {} bytes (head_max_bytes) and the cut writing the "
         "previous one has not finished in {} ms; retry later",
         options_.name, CurrentHead()->bytes(),
         std::chrono::duration_cast<std::chrono::milliseconds>(options_.max_cut_wait).count()));

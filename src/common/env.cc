@@ -83,12 +83,34 @@ Result<int> OpenWithSize(const std::string& path, int flags, uint64_t& size) {
 }
 
 class PosixMappedFile final : public MappedFile {
+  static uint64_t Page() {
+    static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    return page;
+  }
+
  public:
   PosixMappedFile(const char* map, size_t size) : map_(map), size_(size) {}
   ~PosixMappedFile() override {
     if (map_ != nullptr) ::munmap(const_cast<char*>(map_), size_);
   }
   std::string_view data() const override { return {map_, size_}; }
+  void Release(uint64_t offset, uint64_t length) const override {
+    if (map_ == nullptr || offset >= size_) return;
+    uint64_t end = std::min<uint64_t>(offset + length, size_);
+    uint64_t first = (offset + Page() - 1) / Page() * Page();
+    uint64_t last = end == size_ ? end : end / Page() * Page();  // the file's tail page too
+    if (first >= last) return;
+    (void)::madvise(const_cast<char*>(map_) + first, last - first, MADV_DONTNEED);
+  }
+  void AdviseRandom() const override {
+    if (map_ != nullptr) (void)::madvise(const_cast<char*>(map_), size_, MADV_RANDOM);
+  }
+  void WillNeed(uint64_t offset, uint64_t length) const override {
+    if (map_ == nullptr || offset >= size_) return;
+    uint64_t first = offset / Page() * Page();
+    uint64_t end = std::min<uint64_t>(offset + length, size_);
+    (void)::madvise(const_cast<char*>(map_) + first, end - first, MADV_WILLNEED);
+  }
 
  private:
   const char* map_;

@@ -35,6 +35,14 @@ class MappedFile {
  public:
   virtual ~MappedFile() = default;
   virtual std::string_view data() const = 0;
+  /// Drops the whole pages inside [offset, offset + length) from this process's resident
+  /// set: the page cache keeps them and the next read faults them back, so views stay
+  /// valid. For readers that scan far more than they keep (a store's blocks).
+  virtual void Release(uint64_t offset, uint64_t length) const { (void)offset, (void)length; }
+  /// Reads touch scattered pages: the kernel maps only the pages touched (no read-around),
+  /// and WillNeed starts reading a range the caller is about to read whole.
+  virtual void AdviseRandom() const {}
+  virtual void WillNeed(uint64_t offset, uint64_t length) const { (void)offset, (void)length; }
 };
 
 class Env {
