@@ -172,6 +172,7 @@ TEST_F(ColstoreTest, TextFiltersReadOnlyBlocksThatMayHoldTheNeedle) {
   Write("api", lines);
   Write("web",
         {{500, "WEB saw ID=" + fmt::format("{:032X}", 700ULL * 0x9E3779B97F4A7C15ULL) + " too"}});
+  Write("web", {{600, "错误: 连接被对端重置"}});
   std::string id = fmt::format("{:032x}", 700ULL * 0x9E3779B97F4A7C15ULL);
   for (std::string phase : {"head", "replayed", "segment", "reopened"}) {
     SCOPED_TRACE(phase);
@@ -188,6 +189,13 @@ TEST_F(ColstoreTest, TextFiltersReadOnlyBlocksThatMayHoldTheNeedle) {
     // blocks follow arrival, the segment's time: both have 20 of 50 lines and one of web.
     EXPECT_EQ(stats.blocks_read, 2u);
     EXPECT_EQ(stats.blocks_filtered, 19u);
+    // CJK text: a two-character needle (6 bytes, no anchor: its blocks are read) and a
+    // longer one (filtered) are both found.
+    for (std::string cjk : {"错误", "连接被对端重置"}) {
+      needle.filters[0].value = Value::String(cjk);
+      EXPECT_EQ(Rows(needle, &stats), (std::vector<std::string>{"web:600:错误: 连接被对端重置"}))
+          << cjk;
+    }
     // A needle too short for the filters, and one that is not there.
     needle.filters[0].value = Value::String("id=0000");
     EXPECT_EQ(Rows(needle, &stats).size(), 1000u);
