@@ -1,12 +1,14 @@
 // logbench: the log benchmark's data, sender and Pharos queries.
 //
-//   logbench ingest --testdata DIR --lines N --port P --tsv FILE [--connections 4]
+//   logbench ingest --testdata DIR --lines N --port P [--tsv FILE] [--connections 4]
+//                   [--protocol loki|otlp]
 //     Builds N loghub-shaped lines over 100 streams (16 loghub systems x 6 hosts, plus 4
 //     streams of JSON application lines), each with a fresh 32-hex id, times spread
 //     evenly over the two hours before now; writes them as TSV for ClickHouse; pushes
-//     them to Pharos through Loki's JSON push API from pre-encoded bodies of 1,000 lines
-//     on keep-alive connections; prints one JSON object with the push rate and the
-//     answers the queries must give.
+//     them to Pharos from pre-encoded bodies of 1,000 lines on keep-alive connections,
+//     through Loki's JSON push API or (otlp) as OTLP/HTTP protobuf log records, one
+//     resource per stream with service.name = the stream's system and host; prints one
+//     JSON object with the push rate and the answers the queries must give.
 //   logbench query --port P --expect JSON
 //     Runs the four queries through Loki's HTTP API, checks each answer against the
 //     expectations `ingest` printed, and prints the median of 7 runs of each.
@@ -29,6 +31,7 @@
 #include <fmt/format.h>
 
 #include "tests/support/http_client.h"
+#include "tests/support/protobuf.h"
 
 namespace {
 
@@ -87,15 +90,37 @@ struct Line {
   std::string text;
 };
 
-std::string StreamLabels(int s) {
-  if (s >= 16 * kHosts)
-    return fmt::format(R"({{"system":"app","host":"app-{}"}})", s - 16 * kHosts);
-  return fmt::format(R"({{"system":"{}","host":"host-{}"}})", kSystems[s / kHosts], s % kHosts);
-}
-
 std::string SystemOf(int s) {
   if (s >= 16 * kHosts) return "app";
   return kSystems[s / kHosts];
+}
+
+std::string HostOf(int s) {
+  if (s >= 16 * kHosts) return fmt::format("app-{}", s - 16 * kHosts);
+  return fmt::format("host-{}", s % kHosts);
+}
+
+std::string StreamLabels(int s) {
+  return fmt::format(R"({{"system":"{}","host":"{}"}})", SystemOf(s), HostOf(s));
+}
+
+// An OTLP ExportLogsServiceRequest (field numbers from the OTLP specification): per
+// stream a ResourceLogs whose resource has service.name "<system>-<host>" (one stream
+// each, as Loki 3 maps it), and one ScopeLogs of records with a time and a string body.
+std::string OtlpBody(const std::map<int, std::vector<const Line*>>& by_stream) {
+  using pharos::testing::Pb;
+  Pb request;
+  for (const auto& [s, ls] : by_stream) {
+    std::string service = fmt::format("{}-{}", SystemOf(s), HostOf(s));
+    Pb attribute = Pb().Len(1, "service.name").Len(2, Pb().Len(1, service).out);
+    Pb scope;
+    for (const Line* l : ls) {
+      scope.Len(2,
+                Pb().Fixed(1, static_cast<uint64_t>(l->ts)).Len(5, Pb().Len(1, l->text).out).out);
+    }
+    request.Len(1, Pb().Len(1, Pb().Len(1, attribute.out).out).Len(2, scope.out).out);
+  }
+  return request.out;
 }
 
 int Ingest(int argc, char** argv) {
@@ -104,6 +129,7 @@ int Ingest(int argc, char** argv) {
   int port = std::stoi(Arg(argc, argv, "--port", "0"));
   int connections = std::stoi(Arg(argc, argv, "--connections", "4"));
   std::string tsv_path = Arg(argc, argv, "--tsv", "");
+  const bool otlp = Arg(argc, argv, "--protocol", "loki") == "otlp";
   std::vector<std::vector<std::string>> raw(16);
   for (int k = 0; k < 16; ++k) {
     std::ifstream in(fmt::format("{}/loghub/{}/{}_2k.log", testdata, kSystems[k], kSystems[k]));
@@ -197,6 +223,10 @@ int Ingest(int argc, char** argv) {
     std::map<int, std::vector<const Line*>> by_stream;
     for (int64_t i = b; i < std::min<int64_t>(n, b + 1000); ++i)
       by_stream[lines[i].stream].push_back(&lines[i]);
+    if (otlp) {
+      bodies.push_back(OtlpBody(by_stream));
+      continue;
+    }
     std::string body = R"({"streams":[)";
     bool first_stream = true;
     for (const auto& [s, ls] : by_stream) {
@@ -224,9 +254,9 @@ int Ingest(int argc, char** argv) {
       auto conn = std::make_unique<RawConnection>(static_cast<uint16_t>(port));
       for (size_t i; (i = next.fetch_add(1)) < bodies.size();) {
         std::string req = fmt::format(
-            "POST /loki/api/v1/push HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            "Content-Length: {}\r\n\r\n",
-            bodies[i].size());
+            "POST {} HTTP/1.1\r\nHost: x\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n",
+            otlp ? "/v1/logs" : "/loki/api/v1/push",
+            otlp ? "application/x-protobuf" : "application/json", bodies[i].size());
         req += bodies[i];
         HttpResponse r;
         for (int attempt = 0; attempt < 50; ++attempt) {
@@ -238,7 +268,7 @@ int Ingest(int argc, char** argv) {
           if (r.status != 429 && r.status != 503) break;
           std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
-        if (r.status != 204) {
+        if (r.status != (otlp ? 200 : 204)) {
           if (failures.fetch_add(1) < 3)
             std::fprintf(stderr, "logbench: push answered %d: %s\n", r.status,
                          r.body.substr(0, 300).c_str());

@@ -10,7 +10,8 @@
 #
 #   bench/logs/run.sh [--lines 2000000]
 #
-# Prints ingest lines/s and MB/s, bytes on disk per line, peak RSS, and the latency of: a
+# Then the same lines as OTLP/HTTP log records into a fresh Pharos (its rate, every line
+# counted back). Prints ingest lines/s and MB/s, bytes on disk per line, peak RSS, and the latency of: a
 # needle (one line's id, every stream, whole range), a count over everything, a substring
 # count by label over the last hour, and a `json` parse with a numeric filter (first 100).
 set -euo pipefail
@@ -64,6 +65,25 @@ P_RSS=$(kib "$PID" VmHWM)
 P_DISK=$(du -sb "$WORK/data/logs" | cut -f1)
 kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
 
+# The same lines as OTLP/HTTP protobuf log records into a fresh Pharos: its ingest rate,
+# and every line counted back through LogQL.
+PORT=$(free_port)
+"$PHAROS" serve --listen "127.0.0.1:$PORT" --data "$WORK/otlp" --log-level warn \
+  --set global.scrape_self=false --set otlp.grpc_listen= \
+  --set logs.ingestion_rate=1TB --set logs.ingestion_burst=1TB &
+PID=$!
+wait_http "http://127.0.0.1:$PORT/readyz"
+echo "pharos: sending $LINES lines as OTLP logs" >&2
+OTLP=$("$LOGBENCH" ingest --testdata "$TESTDATA" --lines "$LINES" --port "$PORT" --protocol otlp)
+OTLP_END=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['end_ns'] + 1000)" "$OTLP")
+OTLP_COUNT=$(curl -sfG "http://127.0.0.1:$PORT/loki/api/v1/query" --data-urlencode "time=$OTLP_END" \
+  --data-urlencode 'query=sum(count_over_time({service_name=~".+"}[3h]))' |
+  python3 -c "import json,sys; print(json.load(sys.stdin)['data']['result'][0]['value'][1])")
+if [ "$OTLP_COUNT" != "$LINES" ]; then
+  echo "pharos counted $OTLP_COUNT OTLP lines, want $LINES" >&2; exit 1
+fi
+kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
+
 start_clickhouse "$WORK/ch"
 ch --query "CREATE TABLE logs (stream String, system String, ts UInt64, line String)
             ENGINE = MergeTree() ORDER BY (stream, ts)"
@@ -97,11 +117,12 @@ C_SUBSTR=$(chtime "" "SELECT system, count() FROM logs WHERE ts > $HOUR_AGO AND 
 C_JSON=$(chtime "" "SELECT line FROM logs WHERE system = 'app' AND visitParamExtractUInt(line, 'status') >= 500 ORDER BY ts DESC LIMIT 100 FORMAT Null")
 
 python3 - "$EXPECT" "$P_QUERY" "$P_RSS" "$P_DISK" "$CH_INGEST" "$CH_DISK" "$CH_RSS" \
-  "$C_NEEDLE" "$C_COUNT" "$C_SUBSTR" "$C_JSON" <<'PY'
+  "$C_NEEDLE" "$C_COUNT" "$C_SUBSTR" "$C_JSON" "$OTLP" <<'PY'
 import json, sys
 e, q = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 p_rss, p_disk, ch_ingest, ch_disk, ch_rss = (float(x) for x in sys.argv[3:8])
 c_needle, c_count, c_substr, c_json = (float(x) * 1000 for x in sys.argv[8:12])
+otlp = json.loads(sys.argv[12])
 lines, raw = e["lines"], e["raw_bytes"]
 rows = [
     ("ingest lines/s", e["lines_per_second"], lines / ch_ingest, "higher"),
@@ -117,4 +138,6 @@ print(f"{'':34}{'pharos':>12}{'clickhouse':>12}{'ratio':>9}")
 for label, p, c, better in rows:
     print(f"{label:34}{p:>12.2f}{c:>12.2f}{p / c:>8.2f}x  ({better} is better)")
 print(f"lines {lines}, raw bytes {raw} ({raw / lines:.0f} per line; pharos keeps 1/{raw / p_disk:.1f} of it)")
+print(f"OTLP logs ingest: {otlp['lines_per_second']:.0f} lines/s, "
+      f"{otlp['lines_per_second'] / e['lines_per_second']:.2f}x the Loki push rate (all counted back)")
 PY

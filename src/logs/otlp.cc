@@ -89,7 +89,11 @@ Status Store::AppendOtlpLogs(std::span<const model::ResourceLogs> logs,
       std::vector<colstore::RecordInput> recs;
       for (const model::LogRecord& rec : sl.records) {
         std::vector<colstore::Column>& cols = columns.emplace_back();
-        cols.push_back({kLineColumn, colstore::Value::String(keep(BodyText(rec.body)))});
+        // A string body is viewed where it was decoded (`logs` outlives the append).
+        std::string_view line = rec.body.type == model::AnyValue::Type::kString
+                                    ? std::string_view(rec.body.str)
+                                    : keep(BodyText(rec.body));
+        cols.push_back({kLineColumn, colstore::Value::String(line)});
         auto add = [&](std::string_view name, std::string_view value) {
           if (value.empty()) return;
           for (const colstore::Column& c : cols)
