@@ -98,9 +98,10 @@ struct Options {
   Duration maintenance_interval = std::chrono::seconds(10);
   /// Rows per block: the unit a scan decodes.
   uint32_t block_rows = 8192;
-  /// A string column whose blocks get a substring filter (about 4.5 bytes per line of
+  /// A string column whose blocks get a substring filter (about 4.4 bytes per line of
   /// log text), so that a kContains filter on it reads only the blocks that may hold the
-  /// needle. Needles of 8 bytes or less are not filtered; from 16 bytes on, nearly all.
+  /// needle. Needles under 8 bytes are never filtered, three in four of 16 bytes are, and
+  /// nearly all of 24 or more.
   std::string text_column;
   /// A name for metrics ("logs", "spans", "events").
   std::string name = "records";
