@@ -100,7 +100,7 @@ struct Options {
   uint32_t block_rows = 8192;
   /// A string column whose blocks get a substring filter (about 4.4 bytes per line of
   /// log text), so that a kContains filter on it reads only the blocks that may hold the
-  /// needle. Needles under 8 bytes are never filtered, three in four of 16 bytes are, and
+  /// needle. Needles under 8 bytes are never filtered, nine in ten of 16 bytes are, and
   /// nearly all of 24 or more.
   std::string text_column;
   /// A name for metrics ("logs", "spans", "events").

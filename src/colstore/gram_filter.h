@@ -6,7 +6,7 @@
 // *anchors*: the 8-byte grams whose hash falls in the lowest 1/2^sample_shift of its range.
 // Whether a gram is an anchor depends only on its bytes, so every anchor of a needle is an
 // anchor of any text containing it: a block whose filter lacks one of the needle's anchors
-// cannot contain the needle. A needle with no anchor (one in four 16-byte needles, one in
+// cannot contain the needle. A needle with no anchor (one in thirteen 16-byte needles, one in
 // a thousand 32-byte ones, every needle under 8 bytes) is not filtered: its blocks are
 // read. Grams are ASCII case-folded (each byte OR 0x20) before hashing, which only merges
 // grams: the same filter answers case-insensitive needles.
