@@ -27,9 +27,11 @@ Result<int64_t> ParseLokiTime(std::string_view text) {
   bool integer = !text.empty() &&
                  std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
   if (integer && text.size() >= 16 && text.size() <= 19) {
-    int64_t ns = 0;
-    for (char c : text) ns = ns * 10 + (c - '0');
-    return ns;
+    uint64_t ns = 0;  // 19 digits fit in 64 bits unsigned, not always signed
+    for (char c : text) ns = ns * 10 + static_cast<uint64_t>(c - '0');
+    if (ns > static_cast<uint64_t>(INT64_MAX))
+      return InvalidArgument(fmt::format("invalid time {}: out of range", text));
+    return static_cast<int64_t>(ns);
   }
   Result<int64_t> ms = ParseTimestampMs(text);
   if (!ms.ok()) return ms.status();

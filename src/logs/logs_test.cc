@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "logs/http.h"
 #include "logs/push.h"
 #include "tests/support/protobuf.h"
 
@@ -82,9 +83,25 @@ TEST(PushTest, JsonRefusalsNameTheProblem) {
   EXPECT_NE(
       decode(R"({"streams":[{"stream":{"a":"b"},"values":[["-5","x"]]}]})").find("nanoseconds"),
       std::string::npos);
+  // 19 digits fit in 64 bits unsigned but not all of them signed (the fuzzer's find).
+  EXPECT_NE(decode(R"({"streams":[{"stream":{"a":"b"},"values":[["9999999999999999999","x"]]}]})")
+                .find("out of range"),
+            std::string::npos);
+  EXPECT_EQ(decode(R"({"streams":[{"stream":{"a":"b"},"values":[["9223372036854775807","x"]]}]})"),
+            "ok");
   EXPECT_NE(decode(R"({"streams":[{"stream":{"a":"b"},"values":[["1","x",{"line":"v"}]]}]})")
                 .find("may not be called"),
             std::string::npos);
+}
+
+// Loki's time parameters: nanoseconds, seconds, RFC 3339; 19 digits past int64 refused.
+TEST(HttpTest, LokiTimesParseAndRefuseOverflow) {
+  EXPECT_EQ(*ParseLokiTime("1700000000000000000"), 1'700'000'000'000'000'000);
+  EXPECT_EQ(*ParseLokiTime("9223372036854775807"), INT64_MAX);
+  EXPECT_EQ(*ParseLokiTime("1700000000"), 1'700'000'000'000'000'000);
+  Result<int64_t> over = ParseLokiTime("9999999999999999999");
+  ASSERT_FALSE(over.ok());
+  EXPECT_NE(over.status().message().find("out of range"), std::string::npos);
 }
 
 // Loki's push limits: each refusal names its limit, the rest of the push is kept, invalid

@@ -59,7 +59,12 @@ Status DecodeJsonPush(simdjson::dom::element doc, DecodedPush& out) {
         return InvalidArgument(
             fmt::format("push body: timestamp \"{}\" is not nanoseconds since the epoch",
                         ts_text.substr(0, 32)));
-      for (char c : ts_text) ns = ns * 10 + (c - '0');
+      uint64_t digits = 0;  // at most 19 digits: fits in 64 bits unsigned, not always signed
+      for (char c : ts_text) digits = digits * 10 + static_cast<uint64_t>(c - '0');
+      if (digits > static_cast<uint64_t>(INT64_MAX))
+        return InvalidArgument(
+            fmt::format("push body: timestamp \"{}\" is out of range", ts_text.substr(0, 32)));
+      ns = static_cast<int64_t>(digits);
       std::vector<colstore::Column>& cols = out.columns.emplace_back();
       cols.push_back({kLineColumn, colstore::Value::String(line.get_string().value())});
       if (pair.size() == 3) {
