@@ -41,19 +41,38 @@ constexpr size_t kMaxChunk = 1 << 20;
 
 }  // namespace
 
-void Head::Add(const std::string& key, const model::Labels& labels, int64_t time_ns,
-               std::string_view columns, std::string_view text) {
+void Head::Add(const std::string& key, const model::Labels& labels,
+               std::span<const Record> records) {
   const bool filtered = !options_.text_column.empty();
   thread_local std::vector<uint64_t> anchors;
+  thread_local std::vector<size_t> ends;  // records[i]'s anchors end at ends[i]
   anchors.clear();
-  if (filtered) AppendAnchors(text, kDefaultGramSampleShift, anchors);  // outside the lock
+  ends.clear();
+  for (const Record& r : records) {  // outside the lock
+    if (filtered) AppendAnchors(r.text, kDefaultGramSampleShift, anchors);
+    ends.push_back(anchors.size());
+  }
   MutexLock lock(mu_);
   std::unique_ptr<Stream>& s = streams_[key];
+  size_t added = 0;
   if (!s) {
     s = std::make_unique<Stream>();
     s->labels = labels;
-    bytes_.fetch_add(key.size() + sizeof(Stream), std::memory_order_relaxed);
+    added += key.size() + sizeof(Stream);
   }
+  for (size_t i = 0; i < records.size(); ++i) {
+    size_t begin = i == 0 ? 0 : ends[i - 1];
+    added += AddLocked(*s, records[i], std::span(anchors).subspan(begin, ends[i] - begin));
+  }
+  bytes_.fetch_add(added, std::memory_order_relaxed);
+  rows_.fetch_add(records.size(), std::memory_order_relaxed);
+}
+
+size_t Head::AddLocked(Stream& stream, const Record& record, std::span<const uint64_t> anchors) {
+  const bool filtered = !options_.text_column.empty();
+  const int64_t time_ns = record.time_ns;
+  const std::string_view columns = record.columns;
+  Stream* s = &stream;
   size_t added = sizeof(Entry);  // and the chunks as they are allocated
   Block* b = s->blocks.empty() ? nullptr : &s->blocks.back();
   if (!b || b->end - b->begin >= options_.block_rows ||
@@ -85,8 +104,7 @@ void Head::Add(const std::string& key, const model::Labels& labels, int64_t time
   std::memcpy(at, columns.data(), columns.size());
   s->chunk_used += columns.size();
   s->entries.push_back({time_ns, at, static_cast<uint32_t>(columns.size())});
-  bytes_.fetch_add(added, std::memory_order_relaxed);
-  rows_.fetch_add(1, std::memory_order_relaxed);
+  return added;
 }
 
 std::vector<SegmentStreamInput> Head::Sorted() const {

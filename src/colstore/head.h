@@ -56,10 +56,14 @@ class Head {
   /// Whether a stream with these (sorted) labels exists.
   bool Has(const std::string& key) const;
   size_t StreamCount() const;
-  /// Adds a record, creating the stream. `key` is StreamKey(labels); `text` is the value
-  /// of the text column (views into `columns` or the caller's record).
-  void Add(const std::string& key, const model::Labels& labels, int64_t time_ns,
-           std::string_view columns, std::string_view text);
+  struct Record {
+    int64_t time_ns;
+    std::string_view columns;  // EncodeColumns bytes
+    std::string_view text;     // the text column's value (may view into `columns`)
+  };
+  /// Adds a stream's records, creating the stream. `key` is StreamKey(labels). Anchors are
+  /// computed before the lock, and the lock is taken once for all the records.
+  void Add(const std::string& key, const model::Labels& labels, std::span<const Record> records);
 
   uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
   uint64_t rows() const { return rows_.load(std::memory_order_relaxed); }
@@ -75,6 +79,10 @@ class Head {
   void ForEachStream(const std::function<void(const Stream&)>& fn) const;
 
  private:
+  // One record into stream `s` (under mu_); returns the bytes it added.
+  size_t AddLocked(Stream& s, const Record& record, std::span<const uint64_t> anchors)
+      PHAROS_REQUIRES(mu_);
+
   const HeadOptions options_;
   mutable Mutex mu_;
   std::unordered_map<std::string, std::unique_ptr<Stream>> streams_ PHAROS_GUARDED_BY(mu_);
