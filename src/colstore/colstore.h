@@ -115,7 +115,8 @@ struct Options {
 /// Compares a column with a value. A missing column is null: it never equals, contains or
 /// matches anything, and `!=` is true for it.
 struct Filter {
-  enum class Op : uint8_t { kEqual, kNotEqual, kContains, kNotContains };
+  /// kContainsAnyCase: contains the value with its ASCII letters in any case.
+  enum class Op : uint8_t { kEqual, kNotEqual, kContains, kNotContains, kContainsAnyCase };
   std::string column;
   Op op = Op::kEqual;
   Value value;

@@ -196,6 +196,17 @@ TEST_F(ColstoreTest, TextFiltersReadOnlyBlocksThatMayHoldTheNeedle) {
       EXPECT_EQ(Rows(needle, &stats), (std::vector<std::string>{"web:600:错误: 连接被对端重置"}))
           << cjk;
     }
+    // Up to ASCII case: the upper-case copy in web's block is found too, from the same
+    // filters (they are case-folded).
+    std::string upper = id;
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    ScanPlan any_case;
+    any_case.filters.push_back({"body", Filter::Op::kContainsAnyCase, Value::String(upper)});
+    EXPECT_EQ(Rows(any_case, &stats),
+              (std::vector<std::string>{"web:500:WEB saw ID=" + upper + " too",
+                                        "api:700:GET /x id=" + id + " ok"}));
+    EXPECT_EQ(stats.blocks_read, 2u);
+    EXPECT_EQ(stats.blocks_filtered, 19u);
     // A needle too short for the filters, and one that is not there.
     needle.filters[0].value = Value::String("id=0000");
     EXPECT_EQ(Rows(needle, &stats).size(), 1000u);

@@ -145,6 +145,15 @@ bool Selection::Projected(std::string_view name) const {
 
 namespace {
 
+char AsciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+
+bool ContainsAnyCase(std::string_view text, std::string_view needle) {
+  if (needle.empty()) return true;
+  auto it = std::search(text.begin(), text.end(), needle.begin(), needle.end(),
+                        [](char a, char b) { return AsciiLower(a) == AsciiLower(b); });
+  return it != text.end();
+}
+
 bool Holds(const Value& v, const Filter& f) {
   switch (f.op) {
     case Filter::Op::kEqual: return v == f.value;
@@ -155,6 +164,9 @@ bool Holds(const Value& v, const Filter& f) {
     case Filter::Op::kNotContains:
       return !(v.type == Value::Type::kString && f.value.type == Value::Type::kString &&
                v.s.find(f.value.s) != std::string_view::npos);
+    case Filter::Op::kContainsAnyCase:
+      return v.type == Value::Type::kString && f.value.type == Value::Type::kString &&
+             ContainsAnyCase(v.s, f.value.s);
   }
   return false;
 }
@@ -184,8 +196,9 @@ std::vector<std::vector<uint64_t>> NeedlesOf(std::string_view text_column, uint3
   std::vector<std::vector<uint64_t>> needles;
   if (text_column.empty()) return needles;
   for (const Filter& f : selection.filters) {
-    if (f.op != Filter::Op::kContains || f.column != text_column ||
-        f.value.type != Value::Type::kString)
+    // Anchors are case-folded: a line holding the needle in any case holds its anchors.
+    if ((f.op != Filter::Op::kContains && f.op != Filter::Op::kContainsAnyCase) ||
+        f.column != text_column || f.value.type != Value::Type::kString)
       continue;
     std::vector<uint64_t> grams = NeedleGrams(f.value.s, shift);
     if (!grams.empty()) needles.push_back(std::move(grams));

@@ -27,9 +27,13 @@ using StagePtr = std::shared_ptr<const Stage>;
 struct LogSelector {
   std::vector<model::Matcher> matchers;
   std::vector<StagePtr> stages;
-  /// Substrings every kept line contains (from `|=` filters before any stage that rewrites
-  /// the line), so the store can skip blocks that lack them.
+  /// Substrings every kept line contains (from `|=` filters, and `|~` filters whose regex
+  /// is a plain literal, before any stage that rewrites the line), so the store can skip
+  /// blocks that lack them.
   std::vector<std::string> required_substrings;
+  /// The same, equal up to ASCII case (from `|~ "(?i)literal"`), so that every line holding
+  /// one holds it with its ASCII letters in some case.
+  std::vector<std::string> required_substrings_any_case;
 };
 
 enum class UnwrapConversion { kFloat, kBytes, kDuration };

@@ -71,6 +71,27 @@ TEST(LogqlParserTest, SelectorsFiltersAndEscapes) {
   EXPECT_EQ(sel.stages.size(), 4u);
   // Only the positive substring before any parser is pushed down to the store.
   EXPECT_EQ(sel.required_substrings, std::vector<std::string>{"error"});
+  EXPECT_TRUE(sel.required_substrings_any_case.empty());
+
+  // Regexes that are plain literals are substrings too; (?i) ones up to ASCII case, unless
+  // they hold k or s (which RE2 folds with non-ASCII letters).
+  auto required = [](std::string_view q) {
+    Result<ExprPtr> r = ParseExpr(q);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    const LogSelector& s = static_cast<const LogExpr&>(**r).selector;
+    std::string out;
+    for (const std::string& x : s.required_substrings) out += "[" + x + "]";
+    for (const std::string& x : s.required_substrings_any_case) out += "(" + x + ")";
+    return out;
+  };
+  EXPECT_EQ(required(R"({a="b"} |~ "timeout after 30")"), "[timeout after 30]");
+  EXPECT_EQ(required(R"({a="b"} |~ "(?i)Trace_ID=4BF92F")"), "(Trace_ID=4BF92F)");
+  EXPECT_EQ(required(R"({a="b"} |~ "(?i)mask")"), "");
+  EXPECT_EQ(required(R"({a="b"} |~ "time.ut")"), "");
+  EXPECT_EQ(required(R"({a="b"} |~ "(?s)abc")"), "");
+  EXPECT_EQ(required(R"({a="b"} !~ "abc")"), "");
+  EXPECT_EQ(required(R"({a="b"} |~ "abc" or "def")"), "");
+  EXPECT_EQ(required(R"({a="b"} | line_format "x" |~ "abc")"), "");
 
   Result<ExprPtr> braces = ParseExpr(R"({app="a}b"} |= "say \"hi\"\n")");
   ASSERT_TRUE(braces.ok()) << braces.status().message();

@@ -868,6 +868,26 @@ class Parser {
     }
   }
 
+  // A regex that is a plain literal (no metacharacter, printable ASCII) is a substring every
+  // match holds; with a leading (?i), up to ASCII case. Under (?i), RE2 folds k and s with
+  // non-ASCII letters (the Kelvin sign, the long s): a literal holding them is not pushed.
+  static void RequireRegexLiteral(std::string_view re, LogSelector& sel) {
+    bool any_case = re.starts_with("(?i)");
+    if (any_case) re.remove_prefix(4);
+    if (re.empty()) return;
+    for (char c : re) {
+      if (c < 0x20 || c > 0x7e ||
+          std::string_view("\\.+*?()|[]{}^$").find(c) != std::string_view::npos)
+        return;
+      if (any_case && (c == 'k' || c == 'K' || c == 's' || c == 'S')) return;
+    }
+    if (any_case) {
+      sel.required_substrings_any_case.emplace_back(re);
+    } else {
+      sel.required_substrings.emplace_back(re);
+    }
+  }
+
   Result<StagePtr> ParseLineFilter(LogSelector& sel, bool line_untouched) {
     Tok k = Next().kind;
     bool negate = k == Tok::kNeq || k == Tok::kNre || k == Tok::kNpa;
@@ -904,9 +924,14 @@ class Parser {
       if (!IsIdent("or")) break;
       Next();
     }
-    if (!negate && line_untouched && operands.size() == 1 &&
-        operands[0].kind == LineMatch::kContains && !operands[0].text.empty())
-      sel.required_substrings.push_back(operands[0].text);
+    if (!negate && line_untouched && operands.size() == 1) {
+      const LineMatcher& m = operands[0];
+      if (m.kind == LineMatch::kContains && !m.text.empty()) {
+        sel.required_substrings.push_back(m.text);
+      } else if (m.kind == LineMatch::kRegex) {
+        RequireRegexLiteral(m.text, sel);
+      }
+    }
     return MakeLineFilter(negate, std::move(operands));
   }
 

@@ -20,10 +20,15 @@ Status StoreSource::Select(const logql::LogSelector& selector, int64_t mint_ns, 
   plan.time_ordered = order.by_time;
   // Metric queries take lines in any order: streams are decoded on every core.
   if (!order.by_time) plan.threads = std::max(1u, std::thread::hardware_concurrency());
-  if (!order.need_line && selector.required_substrings.empty()) plan.skip_columns = {kLineColumn};
+  if (!order.need_line && selector.required_substrings.empty() &&
+      selector.required_substrings_any_case.empty())
+    plan.skip_columns = {kLineColumn};
   for (const std::string& needle : selector.required_substrings)
     plan.filters.push_back(
         {kLineColumn, colstore::Filter::Op::kContains, colstore::Value::String(needle)});
+  for (const std::string& needle : selector.required_substrings_any_case)
+    plan.filters.push_back(
+        {kLineColumn, colstore::Filter::Op::kContainsAnyCase, colstore::Value::String(needle)});
   Status failed;
   std::vector<model::Label> metadata;
   Result<colstore::ScanStats> stats = store_.Scan(plan, [&](const colstore::Row& row) {
