@@ -111,13 +111,23 @@ void GramFilterInsert(std::span<uint64_t> words, uint64_t anchor) {
   words[WordOf(m, words.size())] |= BitsOf(m);
 }
 
-bool GramFilterMayContain(std::span<const uint64_t> words, std::span<const uint64_t> grams) {
+namespace {
+
+// Whether every gram's two bits are set, reading word i with word_at(i).
+template <class WordAt>
+bool HasAll(uint64_t words, std::span<const uint64_t> grams, WordAt word_at) {
   for (uint64_t g : grams) {
     uint64_t m = Mix(g);
     uint64_t bits = BitsOf(m);
-    if ((words[WordOf(m, words.size())] & bits) != bits) return false;
+    if ((word_at(WordOf(m, words)) & bits) != bits) return false;
   }
   return true;
+}
+
+}  // namespace
+
+bool GramFilterMayContain(std::span<const uint64_t> words, std::span<const uint64_t> grams) {
+  return HasAll(words.size(), grams, [&](uint64_t i) { return words[i]; });
 }
 
 size_t GramFilterWords(uint64_t anchors) {
@@ -125,13 +135,8 @@ size_t GramFilterWords(uint64_t anchors) {
 }
 
 bool GramFilterMayContain(std::string_view filter, std::span<const uint64_t> grams) {
-  uint64_t words = filter.size() / 8;
-  for (uint64_t g : grams) {
-    uint64_t m = Mix(g);
-    uint64_t bits = BitsOf(m);
-    if ((DecodeFixed64(filter.data() + 8 * WordOf(m, words)) & bits) != bits) return false;
-  }
-  return true;
+  return HasAll(filter.size() / 8, grams,
+                [&](uint64_t i) { return DecodeFixed64(filter.data() + 8 * i); });
 }
 
 }  // namespace pharos::colstore::internal

@@ -68,42 +68,41 @@ void Head::Add(const std::string& key, const model::Labels& labels,
   rows_.fetch_add(records.size(), std::memory_order_relaxed);
 }
 
-size_t Head::AddLocked(Stream& stream, const Record& record, std::span<const uint64_t> anchors) {
+size_t Head::AddLocked(Stream& s, const Record& record, std::span<const uint64_t> anchors) {
   const bool filtered = !options_.text_column.empty();
   const int64_t time_ns = record.time_ns;
   const std::string_view columns = record.columns;
-  Stream* s = &stream;
   size_t added = sizeof(Entry);  // and the chunks as they are allocated
-  Block* b = s->blocks.empty() ? nullptr : &s->blocks.back();
+  Block* b = s.blocks.empty() ? nullptr : &s.blocks.back();
   if (!b || b->end - b->begin >= options_.block_rows ||
       (filtered && b->anchors + anchors.size() > b->capacity && b->end > b->begin)) {
     Block next;
-    next.begin = next.end = s->entries.size();
+    next.begin = next.end = s.entries.size();
     if (filtered) {
       next.capacity = b ? std::min(b->capacity * 2, kMaxBlockAnchors) : kFirstBlockAnchors;
       next.capacity = std::max<uint64_t>(next.capacity, anchors.size());
       next.filter.assign(GramFilterWords(next.capacity), 0);
       added += next.filter.size() * 8 + sizeof(Block);
     }
-    s->blocks.push_back(std::move(next));
-    b = &s->blocks.back();
+    s.blocks.push_back(std::move(next));
+    b = &s.blocks.back();
   }
   ++b->end;
   b->min_t = std::min(b->min_t, time_ns);
   b->max_t = std::max(b->max_t, time_ns);
   b->anchors += anchors.size();
   for (uint64_t a : anchors) GramFilterInsert(b->filter, a);
-  if (s->chunks.empty() || s->chunk_size - s->chunk_used < columns.size()) {
-    s->chunk_size = std::max(std::min<size_t>(s->chunk_size * 2, kMaxChunk),
-                             std::max(kFirstChunk, columns.size()));
-    s->chunks.push_back(std::make_unique_for_overwrite<char[]>(s->chunk_size));
-    s->chunk_used = 0;
-    added += s->chunk_size;
+  if (s.chunks.empty() || s.chunk_size - s.chunk_used < columns.size()) {
+    s.chunk_size = std::max(std::min<size_t>(s.chunk_size * 2, kMaxChunk),
+                            std::max(kFirstChunk, columns.size()));
+    s.chunks.push_back(std::make_unique_for_overwrite<char[]>(s.chunk_size));
+    s.chunk_used = 0;
+    added += s.chunk_size;
   }
-  char* at = s->chunks.back().get() + s->chunk_used;
+  char* at = s.chunks.back().get() + s.chunk_used;
   std::memcpy(at, columns.data(), columns.size());
-  s->chunk_used += columns.size();
-  s->entries.push_back({time_ns, at, static_cast<uint32_t>(columns.size())});
+  s.chunk_used += columns.size();
+  s.entries.push_back({time_ns, at, static_cast<uint32_t>(columns.size())});
   return added;
 }
 
@@ -173,6 +172,23 @@ bool Holds(const Value& v, const Filter& f) {
 
 }  // namespace
 
+const std::vector<std::vector<uint64_t>>& Selection::Needles(std::string_view text_column,
+                                                             uint32_t shift) const {
+  if (shift == needles_shift && text_column == needles_column) return needles;
+  needles_column = text_column;
+  needles_shift = shift;
+  needles.clear();
+  for (const Filter& f : filters) {
+    // Anchors are case-folded: a line holding the needle in any case holds its anchors.
+    if ((f.op != Filter::Op::kContains && f.op != Filter::Op::kContainsAnyCase) ||
+        f.column != text_column || f.value.type != Value::Type::kString)
+      continue;
+    std::vector<uint64_t> grams = NeedleGrams(f.value.s, shift);
+    if (!grams.empty()) needles.push_back(std::move(grams));
+  }
+  return needles;
+}
+
 bool Selection::Passes(std::span<const Column> columns) const {
   for (const Filter& f : filters) {
     Value v;  // null when the row lacks the column
@@ -189,23 +205,6 @@ bool Selection::Passes(std::span<const Column> columns) const {
 
 namespace {
 
-// The anchors of each "text column contains" needle that has some: what a block's filter
-// must hold for the block to be read.
-std::vector<std::vector<uint64_t>> NeedlesOf(std::string_view text_column, uint32_t shift,
-                                             const Selection& selection) {
-  std::vector<std::vector<uint64_t>> needles;
-  if (text_column.empty()) return needles;
-  for (const Filter& f : selection.filters) {
-    // Anchors are case-folded: a line holding the needle in any case holds its anchors.
-    if ((f.op != Filter::Op::kContains && f.op != Filter::Op::kContainsAnyCase) ||
-        f.column != text_column || f.value.type != Value::Type::kString)
-      continue;
-    std::vector<uint64_t> grams = NeedleGrams(f.value.s, shift);
-    if (!grams.empty()) needles.push_back(std::move(grams));
-  }
-  return needles;
-}
-
 class SegmentStreamCursor : public Cursor {
  public:
   SegmentStreamCursor(std::shared_ptr<const Segment> segment, size_t stream,
@@ -214,17 +213,12 @@ class SegmentStreamCursor : public Cursor {
     const SegmentStream& s = segment_->streams()[stream];
     labels = &s.labels;
     const SegmentInfo& info = segment_->info();
-    std::vector<std::vector<uint64_t>> needles =
-        NeedlesOf(info.text_column, info.gram_sample_shift, *selection);
     for (const BlockRef& b : s.blocks) {
       if (b.max_t < selection->mint || b.min_t > selection->maxt) {
         ++stats.blocks_skipped;
         continue;
       }
-      if (b.filter_length > 0 &&
-          !std::all_of(needles.begin(), needles.end(), [&](const std::vector<uint64_t>& grams) {
-            return GramFilterMayContain(segment_->Filter(b), grams);
-          })) {
+      if (!selection->MayHold(info.text_column, info.gram_sample_shift, segment_->Filter(b))) {
         ++stats.blocks_filtered;
         continue;
       }
@@ -342,17 +336,13 @@ class HeadStreamCursor : public Cursor {
                    const Selection* selection)
       : head_(std::move(head)), labels_copy_(stream.labels), selection_(selection) {
     labels = &labels_copy_;
-    std::vector<std::vector<uint64_t>> needles =
-        NeedlesOf(head_->options().text_column, kDefaultGramSampleShift, *selection);
     for (const Head::Block& b : stream.blocks) {
       if (b.max_t < selection->mint || b.min_t > selection->maxt) {
         ++stats.blocks_skipped;
         continue;
       }
-      if (!b.filter.empty() &&
-          !std::all_of(needles.begin(), needles.end(), [&](const std::vector<uint64_t>& grams) {
-            return GramFilterMayContain(std::span<const uint64_t>(b.filter), grams);
-          })) {
+      if (!selection->MayHold(head_->options().text_column, kDefaultGramSampleShift,
+                              std::span<const uint64_t>(b.filter))) {
         ++stats.blocks_filtered;
         continue;
       }

@@ -126,6 +126,26 @@ struct Selection {
   bool Projected(std::string_view name) const;
   /// Applies the filters to a row's columns (all decoded ones).
   bool Passes(std::span<const Column> columns) const;
+  /// Whether a block's substring filter (of `text_column`, anchors sampled at `shift`) may
+  /// hold every "contains" needle of the filters. The needles' anchors are computed once
+  /// per scan (and again only for a segment written with another column or sampling):
+  /// call it while the scan's cursors are made, on the scan's thread.
+  /// `filter`: a stored filter (std::string_view) or a head block's words; empty: none.
+  template <class FilterWords>
+  bool MayHold(std::string_view text_column, uint32_t shift, const FilterWords& filter) const {
+    if (text_column.empty() || filter.empty()) return true;
+    for (const std::vector<uint64_t>& grams : Needles(text_column, shift)) {
+      if (!GramFilterMayContain(filter, grams)) return false;
+    }
+    return true;
+  }
+  const std::vector<std::vector<uint64_t>>& Needles(std::string_view text_column,
+                                                    uint32_t shift) const;
+
+  // The needles' anchors for one text column and sampling (Needles' cache).
+  mutable std::string needles_column = {};
+  mutable uint32_t needles_shift = 0;
+  mutable std::vector<std::vector<uint64_t>> needles = {};
 };
 
 std::unique_ptr<Cursor> SegmentCursor(std::shared_ptr<const Segment> segment, size_t stream,

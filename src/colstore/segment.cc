@@ -204,16 +204,12 @@ std::string EncodeDoubles(const std::vector<double>& values, uint8_t& encoding) 
 struct NameTable {
   std::mutex mu;
   std::unordered_map<std::string, uint32_t> ids;
-  std::vector<std::string> names;
-  std::vector<ColumnStats> stats;
+  std::vector<ColumnStats> stats;  // by id; each names its column
 
   uint32_t Id(std::string_view name) {
     std::lock_guard<std::mutex> lock(mu);
-    auto [it, added] = ids.emplace(std::string(name), static_cast<uint32_t>(names.size()));
-    if (added) {
-      names.emplace_back(name);
-      stats.push_back({std::string(name), 0, 0});
-    }
+    auto [it, added] = ids.emplace(std::string(name), static_cast<uint32_t>(stats.size()));
+    if (added) stats.push_back({std::string(name), 0, 0});
     return it->second;
   }
   void Count(uint32_t id, uint64_t values, uint64_t bytes) {
@@ -458,10 +454,10 @@ Status WriteSegment(Env& env, const std::string& dir, const std::string& name,
   PutVarint(footer, meta.max_t);
   PutUvarint(footer, meta.rows);
   meta.columns = std::move(table.stats);
-  PutUvarint(footer, table.names.size());
-  for (const std::string& n : table.names) {
-    PutUvarint(footer, n.size());
-    footer += n;
+  PutUvarint(footer, meta.columns.size());
+  for (const ColumnStats& st : meta.columns) {
+    PutUvarint(footer, st.name.size());
+    footer += st.name;
   }
   for (const ColumnStats& st : meta.columns) {
     PutUvarint(footer, st.values);

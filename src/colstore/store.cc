@@ -267,6 +267,26 @@ class StoreImpl : public Store {
   }
 
  private:
+  // Adds a block's rows to the counts of the windows overlapping [min_t, max_t] (sorted
+  // windows: from the first ending at or after min_t, while they start at or before
+  // max_t): all `rows` to a window holding the whole block, else partial(window). Returns
+  // whether any window overlaps.
+  template <class Partial>
+  static bool CountBlock(std::span<const TimeWindow> windows, int64_t min_t, int64_t max_t,
+                         uint64_t rows, std::vector<uint64_t>& counts, Partial&& partial) {
+    size_t w = static_cast<size_t>(
+        std::lower_bound(windows.begin(), windows.end(), min_t,
+                         [](const TimeWindow& x, int64_t t) { return x.maxt_ns < t; }) -
+        windows.begin());
+    bool any = false;
+    for (; w < windows.size() && windows[w].mint_ns <= max_t; ++w) {
+      any = true;
+      bool whole = windows[w].mint_ns <= min_t && max_t <= windows[w].maxt_ns;
+      counts[w] += whole ? rows : partial(windows[w]);
+    }
+    return any;
+  }
+
   static void AddStats(ScanStats& to, const ScanStats& from) {
     to.segments_read += from.segments_read;
     to.blocks_read += from.blocks_read;
@@ -442,14 +462,6 @@ class StoreImpl : public Store {
     const int64_t mint = windows.front().mint_ns, maxt = windows.back().maxt_ns;
     View view = Snapshot();
     std::vector<uint64_t> counts(windows.size());
-    // The windows that may overlap [lo, hi]: from the first ending at or after lo, while
-    // they start at or before hi.
-    auto first_window = [&](int64_t lo) {
-      return static_cast<size_t>(
-          std::lower_bound(windows.begin(), windows.end(), lo,
-                           [](const TimeWindow& w, int64_t t) { return w.maxt_ns < t; }) -
-          windows.begin());
-    };
     const std::function<bool(std::string_view)> no_columns = [](std::string_view) { return false; };
     internal::DecodedBlock block;
     for (const auto& seg : view.segments) {
@@ -465,22 +477,20 @@ class StoreImpl : public Store {
         bool any = false;
         for (const internal::BlockRef& b : s.blocks) {
           bool decoded = false;
-          for (size_t w = first_window(b.min_t);
-               w < windows.size() && windows[w].mint_ns <= b.max_t; ++w) {
-            any = true;
-            if (windows[w].mint_ns <= b.min_t && b.max_t <= windows[w].maxt_ns) {
-              counts[w] += b.rows;
-              continue;
-            }
+          Status read;
+          any |= CountBlock(windows, b.min_t, b.max_t, b.rows, counts, [&](const TimeWindow& w) {
+            if (!read.ok()) return uint64_t{0};  // reported after the block
             if (!decoded) {
-              PHAROS_RETURN_IF_ERROR(seg->ReadBlock(b, &no_columns, block));
+              read = seg->ReadBlock(b, &no_columns, block);
+              if (!read.ok()) return uint64_t{0};
               ++stats.blocks_read;
               decoded = true;
             }
-            auto lo = std::lower_bound(block.times.begin(), block.times.end(), windows[w].mint_ns);
-            auto hi = std::upper_bound(lo, block.times.end(), windows[w].maxt_ns);
-            counts[w] += static_cast<uint64_t>(hi - lo);
-          }
+            auto lo = std::lower_bound(block.times.begin(), block.times.end(), w.mint_ns);
+            auto hi = std::upper_bound(lo, block.times.end(), w.maxt_ns);
+            return static_cast<uint64_t>(hi - lo);
+          });
+          PHAROS_RETURN_IF_ERROR(read);
           if (!decoded) ++stats.blocks_skipped;
         }
         if (any) visit(s.labels, counts);
@@ -493,18 +503,15 @@ class StoreImpl : public Store {
         std::fill(counts.begin(), counts.end(), 0);
         bool any = false;
         for (const Head::Block& b : s.blocks) {
-          for (size_t w = first_window(b.min_t);
-               w < windows.size() && windows[w].mint_ns <= b.max_t; ++w) {
-            any = true;
-            if (windows[w].mint_ns <= b.min_t && b.max_t <= windows[w].maxt_ns) {
-              counts[w] += b.end - b.begin;
-              continue;
-            }
-            for (size_t i = b.begin; i < b.end; ++i) {
-              int64_t t = s.entries[i].time_ns;
-              counts[w] += t >= windows[w].mint_ns && t <= windows[w].maxt_ns;
-            }
-          }
+          any |= CountBlock(windows, b.min_t, b.max_t, b.end - b.begin, counts,
+                            [&](const TimeWindow& w) {
+                              uint64_t n = 0;  // arrival order: every entry is looked at
+                              for (size_t i = b.begin; i < b.end; ++i) {
+                                int64_t t = s.entries[i].time_ns;
+                                n += t >= w.mint_ns && t <= w.maxt_ns;
+                              }
+                              return n;
+                            });
         }
         if (any) visit(s.labels, counts);
       });
