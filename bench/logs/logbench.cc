@@ -1,9 +1,10 @@
 // logbench: the log benchmark's data, sender and Pharos queries.
 //
 //   logbench ingest --testdata DIR --lines N --port P [--tsv FILE] [--connections 4]
-//                   [--protocol loki|otlp]
-//     Builds N loghub-shaped lines over 100 streams (16 loghub systems x 6 hosts, plus 4
-//     streams of JSON application lines), each with a fresh 32-hex id, times spread
+//                   [--protocol loki|otlp] [--shape issue|wide]
+//     Builds N loghub-shaped lines over 24 streams (issue: Apache, OpenSSH, HDFS and Linux
+//     x 5 hosts) or 100 (wide: 16 loghub systems x 6 hosts), plus 4 streams of JSON
+//     application lines, each line with a fresh 32-hex id, times spread
 //     evenly over the two hours before now; writes them as TSV for ClickHouse; pushes
 //     them to Pharos from pre-encoded bodies of 1,000 lines on keep-alive connections,
 //     through Loki's JSON push API or (otlp) as OTLP/HTTP protobuf log records, one
@@ -38,13 +39,34 @@ namespace {
 using pharos::testing::HttpResponse;
 using pharos::testing::RawConnection;
 
-constexpr const char* kSystems[] = {"Android", "Apache",      "BGL",       "HDFS",
-                                    "HPC",     "Hadoop",      "HealthApp", "Linux",
-                                    "Mac",     "OpenSSH",     "OpenStack", "Proxifier",
-                                    "Spark",   "Thunderbird", "Windows",   "Zookeeper"};
-constexpr int kHosts = 6;
+// The data shapes (--shape): "issue" is the one the issue "Logs at the speed of the fastest
+// log stores" measured its reference on (Apache, OpenSSH, HDFS and Linux lines, 24
+// streams); "wide" draws on all 16 loghub systems over 100 streams.
+const std::vector<std::string> kIssueSystems = {"Apache", "OpenSSH", "HDFS", "Linux"};
+const std::vector<std::string> kWideSystems = {"Android", "Apache",      "BGL",       "HDFS",
+                                               "HPC",     "Hadoop",      "HealthApp", "Linux",
+                                               "Mac",     "OpenSSH",     "OpenStack", "Proxifier",
+                                               "Spark",   "Thunderbird", "Windows",   "Zookeeper"};
+std::vector<std::string> kSystems = kIssueSystems;
+int kHosts = 5;
 constexpr int kJsonStreams = 4;
-constexpr int kStreams = 16 * kHosts + kJsonStreams;
+int kLoghubStreams = 4 * 5;
+int kStreams = kLoghubStreams + kJsonStreams;
+
+bool SetShape(std::string_view shape) {
+  if (shape == "issue") {
+    kSystems = kIssueSystems;
+    kHosts = 5;
+  } else if (shape == "wide") {
+    kSystems = kWideSystems;
+    kHosts = 6;
+  } else {
+    return false;
+  }
+  kLoghubStreams = static_cast<int>(kSystems.size()) * kHosts;
+  kStreams = kLoghubStreams + kJsonStreams;
+  return true;
+}
 constexpr int64_t kSpanNs = int64_t{2} * 3600 * 1'000'000'000;
 
 std::string Arg(int argc, char** argv, const char* name, const char* fallback) {
@@ -91,12 +113,12 @@ struct Line {
 };
 
 std::string SystemOf(int s) {
-  if (s >= 16 * kHosts) return "app";
+  if (s >= kLoghubStreams) return "app";
   return kSystems[s / kHosts];
 }
 
 std::string HostOf(int s) {
-  if (s >= 16 * kHosts) return fmt::format("app-{}", s - 16 * kHosts);
+  if (s >= kLoghubStreams) return fmt::format("app-{}", s - kLoghubStreams);
   return fmt::format("host-{}", s % kHosts);
 }
 
@@ -130,15 +152,19 @@ int Ingest(int argc, char** argv) {
   int connections = std::stoi(Arg(argc, argv, "--connections", "4"));
   std::string tsv_path = Arg(argc, argv, "--tsv", "");
   const bool otlp = Arg(argc, argv, "--protocol", "loki") == "otlp";
-  std::vector<std::vector<std::string>> raw(16);
-  for (int k = 0; k < 16; ++k) {
+  if (!SetShape(Arg(argc, argv, "--shape", "issue"))) {
+    std::fprintf(stderr, "logbench: --shape is issue or wide\n");
+    return 2;
+  }
+  std::vector<std::vector<std::string>> raw(kSystems.size());
+  for (size_t k = 0; k < kSystems.size(); ++k) {
     std::ifstream in(fmt::format("{}/loghub/{}/{}_2k.log", testdata, kSystems[k], kSystems[k]));
     for (std::string l; std::getline(in, l);) {
       if (!l.empty() && l.back() == '\r') l.pop_back();
       raw[k].push_back(l);
     }
     if (raw[k].empty()) {
-      std::fprintf(stderr, "logbench: no loghub lines for %s\n", kSystems[k]);
+      std::fprintf(stderr, "logbench: no loghub lines for %s\n", kSystems[k].c_str());
       return 2;
     }
   }
@@ -165,7 +191,7 @@ int Ingest(int argc, char** argv) {
     int s = static_cast<int>(i % kStreams);
     int64_t ts = start + static_cast<int64_t>(static_cast<double>(i) / n * kSpanNs);
     std::string text;
-    if (s >= 16 * kHosts) {
+    if (s >= kLoghubStreams) {
       int status = (i / kStreams) % 17 == 0 ? 500 + static_cast<int>(rng() % 4) : 200;
       text = fmt::format(
           R"({{"level":"{}","status":{},"took_ms":{},"path":"{}","id":"{}","msg":"request done"}})",
@@ -180,7 +206,7 @@ int Ingest(int argc, char** argv) {
   }
   // The needle: the id of the middle line, which no other line holds.
   const Line& middle = lines[static_cast<size_t>(n / 2)];
-  std::string needle = middle.stream >= 16 * kHosts
+  std::string needle = middle.stream >= kLoghubStreams
                            ? middle.text.substr(middle.text.find(R"("id":")") + 6, 32)
                            : middle.text.substr(middle.text.size() - 32);
   // Expectations.
@@ -189,7 +215,7 @@ int Ingest(int argc, char** argv) {
   for (const Line& l : lines) {
     if (l.ts > end - kSpanNs / 2 && l.text.find("error") != std::string::npos)
       ++errors_last_hour[SystemOf(l.stream)];
-    if (l.stream >= 16 * kHosts && l.text.find(R"("status":5)") != std::string::npos) ++json_5xx;
+    if (l.stream >= kLoghubStreams && l.text.find(R"("status":5)") != std::string::npos) ++json_5xx;
   }
   if (!tsv_path.empty()) {
     std::ofstream tsv(tsv_path);

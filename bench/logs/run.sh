@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Side-by-side log benchmark (issues "Logs: ..." and "Logs at the speed of the fastest log
-# stores"): the same loghub-shaped lines (bench/logs/logbench.cc: 16 loghub systems x 6
-# hosts plus 4 streams of JSON application lines, each line with a fresh 32-hex id, over
-# the last two hours) pushed into Pharos through Loki's JSON push API (pre-encoded
+# stores"): the same loghub-shaped lines (bench/logs/logbench.cc: by default the issue's
+# shape, Apache, OpenSSH, HDFS and Linux lines x 5 hosts; with --shape wide, 16 loghub
+# systems x 6 hosts; plus 4 streams of JSON application lines, each line with a fresh
+# 32-hex id, over the last two hours) pushed into Pharos through Loki's JSON push API (pre-encoded
 # 1,000-line bodies, 4 keep-alive connections, each acknowledged after the WAL write) and
 # loaded into ClickHouse 18.16 (a MergeTree ordered by stream and time, lines as String,
 # through clickhouse-client), both on this machine in one run. Every answer is checked
 # against the known data before its time counts; times are medians of 7.
 #
-#   bench/logs/run.sh [--lines 2000000]
+#   bench/logs/run.sh [--lines 2000000] [--shape issue|wide]
 #
 # Then the same lines as OTLP/HTTP log records into a fresh Pharos (its rate, every line
 # counted back). Prints ingest lines/s and MB/s, bytes on disk per line, peak RSS, and the latency of: a
@@ -19,9 +20,11 @@ cd "$(dirname "$0")/../.."
 . bench/lib.sh
 
 LINES=2000000
+SHAPE=issue
 while [ $# -gt 0 ]; do
   case "$1" in
     --lines) LINES=$2; shift 2 ;;
+    --shape) SHAPE=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -45,7 +48,7 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(date -u +%F)"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(date -u +%F); shape $SHAPE, $LINES lines"
 
 PORT=$(free_port)
 # The push rate limit (logs.ingestion_rate, 64 MiB/s by default) is a tenant's policy, not
@@ -56,7 +59,7 @@ PORT=$(free_port)
 PID=$!
 wait_http "http://127.0.0.1:$PORT/readyz"
 echo "pharos: pushing $LINES lines" >&2
-EXPECT=$("$LOGBENCH" ingest --testdata "$TESTDATA" --lines "$LINES" --port "$PORT" --tsv "$WORK/lines.tsv")
+EXPECT=$("$LOGBENCH" ingest --testdata "$TESTDATA" --lines "$LINES" --shape "$SHAPE" --port "$PORT" --tsv "$WORK/lines.tsv")
 echo "pharos: $EXPECT" >&2
 # Queries against what was just written (head and segments alike), then after a flush.
 P_QUERY=$("$LOGBENCH" query --port "$PORT" --expect "$EXPECT")
@@ -74,7 +77,7 @@ PORT=$(free_port)
 PID=$!
 wait_http "http://127.0.0.1:$PORT/readyz"
 echo "pharos: sending $LINES lines as OTLP logs" >&2
-OTLP=$("$LOGBENCH" ingest --testdata "$TESTDATA" --lines "$LINES" --port "$PORT" --protocol otlp)
+OTLP=$("$LOGBENCH" ingest --testdata "$TESTDATA" --lines "$LINES" --shape "$SHAPE" --port "$PORT" --protocol otlp)
 OTLP_END=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['end_ns'] + 1000)" "$OTLP")
 OTLP_COUNT=$(curl -sfG "http://127.0.0.1:$PORT/loki/api/v1/query" --data-urlencode "time=$OTLP_END" \
   --data-urlencode 'query=sum(count_over_time({service_name=~".+"}[3h]))' |

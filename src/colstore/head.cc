@@ -246,10 +246,11 @@ class SegmentStreamCursor : public Cursor {
     arena_.clear();
     next_match_ = 0;
     // Rows of blocks with no match pass through the reused decoding buffers; the first
-    // block with a match is read to its end, its matches copied out.
+    // block with a match is read to its end, its matches copied out. Never past that end:
+    // the next block would be decoded into the buffers the matches still view.
     size_t bytes = 0;
     while (matches_.empty() || row_ < rows_in_block_) {
-      if (!NextRow()) break;
+      if (!NextRow(/*may_read_block=*/matches_.empty())) break;
       matches_.push_back({time_ns, match_columns_.size(), match_columns_.size() + columns.size()});
       for (const Column& c : columns) {
         match_columns_.push_back(c);
@@ -280,10 +281,10 @@ class SegmentStreamCursor : public Cursor {
     return true;
   }
 
-  bool NextRow() {
+  bool NextRow(bool may_read_block = true) {
     while (true) {
       if (row_ >= rows_in_block_) {
-        if (next_block_ >= blocks_.size()) return false;
+        if (!may_read_block || next_block_ >= blocks_.size()) return false;
         status = segment_->ReadBlock(*blocks_[next_block_++], &wanted_, block_);
         if (!status.ok()) return false;
         ++stats.blocks_read;
