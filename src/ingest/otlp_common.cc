@@ -64,7 +64,9 @@ Status DecodeAnyValue(std::string_view data, model::AnyValue& out, int depth) {
     switch (f) {
       case 1:
         if (t != WireType::kLen || !r.Bytes(sv)) return Malformed("AnyValue.string_value");
-        out = model::AnyValue::String(std::string(sv));
+        if (out.type != Type::kEmpty) out.Reset(Type::kEmpty);
+        out.type = Type::kString;
+        out.str.assign(sv);
         break;
       case 2:
         if (t != WireType::kVarint || !r.Varint(u)) return Malformed("AnyValue.bool_value");
@@ -196,6 +198,24 @@ Status GroupHeader(std::string_view group, std::string_view what, DecodeFn decod
 
 }  // namespace
 
+namespace {
+
+// The items (field 2) of a scope group; a malformed group counts what precedes the fault
+// (the decoding pass that follows reports it).
+size_t CountItems(std::string_view scope_group) {
+  ProtoReader r(scope_group);
+  uint32_t f;
+  WireType t;
+  size_t n = 0;
+  while (r.Next(f, t)) {
+    n += f == 2 && t == WireType::kLen;
+    if (!r.Skip(t)) break;
+  }
+  return n;
+}
+
+}  // namespace
+
 Status DecodeEnvelope(std::string_view body, const EnvelopeNames& names,
                       const EnvelopeVisitor& visit) {
   return EachValue(body, names.request, [&](std::string_view resource_group) -> Status {
@@ -217,6 +237,7 @@ Status DecodeEnvelope(std::string_view body, const EnvelopeNames& names,
             [](std::string_view d, model::InstrumentationScope& s) { return DecodeScope(d, s); },
             scope));
         PHAROS_RETURN_IF_ERROR(visit.scope(std::move(scope)));
+        if (visit.expect) visit.expect(CountItems(scope_group));
         ProtoReader items(scope_group);
         uint32_t g;
         WireType gt;

@@ -42,6 +42,8 @@ struct EnvelopeVisitor {
   std::function<Status(model::Resource&&)> resource;
   std::function<Status(model::InstrumentationScope&&)> scope;
   std::function<Status(std::string_view item)> item;
+  /// Optional: told how many items the scope holds before the first, to reserve room.
+  std::function<void(size_t items)> expect;
 };
 
 Status DecodeEnvelope(std::string_view body, const EnvelopeNames& names,

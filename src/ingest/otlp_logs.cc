@@ -122,9 +122,13 @@ Status DecodeLogs(std::string_view body, bool json, std::vector<model::ResourceL
   }
   return DecodeEnvelope(
       body, {"ExportLogsServiceRequest", "ResourceLogs", "ScopeLogs"},
-      {.resource = on_resource, .scope = on_scope, .item = [&out](std::string_view rec) {
-         return DecodeLogRecord(rec, out.back().scopes.back().records.emplace_back());
-       }});
+      {.resource = on_resource,
+       .scope = on_scope,
+       .item =
+           [&out](std::string_view rec) {
+             return DecodeLogRecord(rec, out.back().scopes.back().records.emplace_back());
+           },
+       .expect = [&out](size_t items) { out.back().scopes.back().records.reserve(items); }});
 }
 
 }  // namespace pharos::ingest::otlp

@@ -252,13 +252,16 @@ Status DecodeProto(std::string_view body, Request& out) {
   out.resources.clear();
   static constexpr EnvelopeNames kNames = {"ExportMetricsServiceRequest", "ResourceMetrics",
                                            "ScopeMetrics"};
-  return DecodeEnvelope(body, kNames,
-                        {.resource = CollectResource(out.resources),
-                         .scope = CollectScope(out.resources),
-                         .item = [&out](std::string_view metric) {
-                           return DecodeMetric(
-                               metric, out.resources.back().scopes.back().metrics.emplace_back());
-                         }});
+  return DecodeEnvelope(
+      body, kNames,
+      {.resource = CollectResource(out.resources),
+       .scope = CollectScope(out.resources),
+       .item =
+           [&out](std::string_view metric) {
+             return DecodeMetric(metric, out.resources.back().scopes.back().metrics.emplace_back());
+           },
+       .expect =
+           [&out](size_t items) { out.resources.back().scopes.back().metrics.reserve(items); }});
 }
 
 }  // namespace pharos::ingest::otlp

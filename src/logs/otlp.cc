@@ -69,7 +69,18 @@ Status Store::AppendOtlpLogs(std::span<const model::ResourceLogs> logs,
     return strings.emplace_back(std::move(s));
   };
   std::deque<std::vector<model::LabelView>> label_sets;
-  std::deque<std::vector<colstore::Column>> columns;
+  // Every record's columns in one vector, reserved whole so that the records' spans into
+  // it stay valid: no allocation per record.
+  constexpr size_t kFixedColumns = 7;  // line, severity, ids, scope, event
+  size_t most = 0;
+  for (const model::ResourceLogs& rl : logs) {
+    for (const model::ScopeLogs& sl : rl.scopes) {
+      for (const model::LogRecord& rec : sl.records)
+        most += kFixedColumns + rec.attributes.size() + rl.resource.attributes.size();
+    }
+  }
+  std::vector<colstore::Column> columns;
+  columns.reserve(most);
   std::vector<IngestStream> batch;
   for (const model::ResourceLogs& rl : logs) {
     std::vector<model::LabelView>& labels = label_sets.emplace_back();
@@ -87,18 +98,20 @@ Status Store::AppendOtlpLogs(std::span<const model::ResourceLogs> logs,
     if (!has_service) labels.push_back({"service_name", "unknown_service"});
     for (const model::ScopeLogs& sl : rl.scopes) {
       std::vector<colstore::RecordInput> recs;
+      recs.reserve(sl.records.size());
       for (const model::LogRecord& rec : sl.records) {
-        std::vector<colstore::Column>& cols = columns.emplace_back();
+        const size_t first = columns.size();
+        auto cols = [&] { return std::span<const colstore::Column>(columns).subspan(first); };
         // A string body is viewed where it was decoded (`logs` outlives the append).
         std::string_view line = rec.body.type == model::AnyValue::Type::kString
                                     ? std::string_view(rec.body.str)
                                     : keep(BodyText(rec.body));
-        cols.push_back({kLineColumn, colstore::Value::String(line)});
+        columns.push_back({kLineColumn, colstore::Value::String(line)});
         auto add = [&](std::string_view name, std::string_view value) {
           if (value.empty()) return;
-          for (const colstore::Column& c : cols)
+          for (const colstore::Column& c : cols())
             if (c.name == name) return;  // the first of colliding names wins
-          cols.push_back({name, colstore::Value::String(value)});
+          columns.push_back({name, colstore::Value::String(value)});
         };
         add("severity_text", rec.severity_text);
         if (!rec.trace_id.empty()) add("trace_id", keep(HexEncode(rec.trace_id)));
@@ -115,10 +128,10 @@ Status Store::AppendOtlpLogs(std::span<const model::ResourceLogs> logs,
           if (result.errors.size() < 8)
             result.errors.push_back(
                 "a log record has neither time_unix_nano nor observed_time_unix_nano");
-          columns.pop_back();
+          columns.resize(first);
           continue;
         }
-        recs.push_back({static_cast<int64_t>(t), cols});
+        recs.push_back({static_cast<int64_t>(t), cols()});
       }
       if (!recs.empty()) batch.push_back({labels, std::move(recs)});
     }
