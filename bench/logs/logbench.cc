@@ -13,7 +13,11 @@
 //   logbench query --port P --expect JSON
 //     Runs the four queries through Loki's HTTP API, checks each answer against the
 //     expectations `ingest` printed, and prints the median of 7 runs of each.
+//   logbench floor --tsv FILE
+//     Bytes per line of each stream's whole text as one zstd frame: a floor for stores
+//     that keep lines in blocks read one at a time.
 #include <sys/resource.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -420,12 +424,60 @@ int Query(int argc, char** argv) {
   return 0;
 }
 
+// A reference for bytes on disk: each stream's whole text as one zstd frame (level 19, a
+// window holding the whole stream), which a store decoding blocks of a few thousand lines
+// one at a time does not reach; and the ids' own entropy (32 random hex digits: 16 bytes
+// a line), which no lossless store goes below.
+int Floor(int argc, char** argv) {
+  std::string tsv_path = Arg(argc, argv, "--tsv", "");
+  std::ifstream in(tsv_path);
+  if (!in) {
+    std::fprintf(stderr, "logbench: cannot read %s\n", tsv_path.c_str());
+    return 2;
+  }
+  std::map<std::string, std::string> text_by_stream;
+  uint64_t lines = 0, raw = 0;
+  for (std::string row; std::getline(in, row);) {
+    size_t labels_end = row.find('\t');
+    size_t text_at = labels_end;
+    for (int field = 0; field < 2 && text_at != std::string::npos; ++field)
+      text_at = row.find('\t', text_at + 1);
+    if (text_at == std::string::npos) continue;
+    std::string& text = text_by_stream[row.substr(0, labels_end)];
+    text.append(row, text_at + 1);
+    text += '\n';
+    raw += row.size() - text_at - 1;
+    ++lines;
+  }
+  std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> ctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  ZSTD_CCtx_setParameter(ctx.get(), ZSTD_c_compressionLevel, 19);
+  ZSTD_CCtx_setParameter(ctx.get(), ZSTD_c_windowLog, 24);
+  uint64_t compressed = 0;
+  for (const auto& [stream, text] : text_by_stream) {
+    std::string out(ZSTD_compressBound(text.size()), '\0');
+    size_t n = ZSTD_compress2(ctx.get(), out.data(), out.size(), text.data(), text.size());
+    if (ZSTD_isError(n)) {
+      std::fprintf(stderr, "logbench: zstd: %s\n", ZSTD_getErrorName(n));
+      return 1;
+    }
+    compressed += n;
+  }
+  if (lines == 0) return 1;
+  std::printf(
+      R"({"lines":%llu,"raw_per_line":%.1f,"whole_stream_zstd_per_line":%.2f,"ids_per_line":16})"
+      "\n",
+      static_cast<unsigned long long>(lines), static_cast<double>(raw) / lines,
+      static_cast<double>(compressed) / lines);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "ingest") return Ingest(argc, argv);
   if (mode == "query") return Query(argc, argv);
-  std::fprintf(stderr, "usage: logbench ingest|query [flags] (see the top of logbench.cc)\n");
+  if (mode == "floor") return Floor(argc, argv);
+  std::fprintf(stderr, "usage: logbench ingest|query|floor [flags] (see the top of logbench.cc)\n");
   return 2;
 }

@@ -9,7 +9,10 @@
 # through clickhouse-client), both on this machine in one run. Every answer is checked
 # against the known data before its time counts; times are medians of 7.
 #
-#   bench/logs/run.sh [--lines 2000000] [--shape issue|wide]
+#   bench/logs/run.sh [--lines 2000000] [--shape issue|wide] [--floor]
+#
+# --floor also prints the bytes per line of each stream's whole text as one zstd -19
+# frame (minutes of CPU), a reference for the bytes on disk.
 #
 # Then the same lines as OTLP/HTTP log records into a fresh Pharos (its rate, every line
 # counted back). Prints ingest lines/s and MB/s, bytes on disk per line, peak RSS, and the latency of: a
@@ -21,10 +24,12 @@ cd "$(dirname "$0")/../.."
 
 LINES=2000000
 SHAPE=issue
+FLOOR=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --lines) LINES=$2; shift 2 ;;
     --shape) SHAPE=$2; shift 2 ;;
+    --floor) FLOOR=1; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -144,3 +149,7 @@ print(f"lines {lines}, raw bytes {raw} ({raw / lines:.0f} per line; pharos keeps
 print(f"OTLP logs ingest: {otlp['lines_per_second']:.0f} lines/s, "
       f"{otlp['lines_per_second'] / e['lines_per_second']:.2f}x the Loki push rate (all counted back)")
 PY
+if [ "$FLOOR" = 1 ]; then
+  echo "reference for bytes on disk (each stream's whole text as one zstd -19 frame; the ids alone):"
+  "$LOGBENCH" floor --tsv "$WORK/lines.tsv"
+fi
