@@ -183,6 +183,45 @@ TEST_F(ColstoreTest, FilteredScansKeepMatchesAcrossBlocks) {
   EXPECT_EQ(Rows(errors), want);
 }
 
+// A segment block's "contains" filter searches the column's buffer as a whole: a needle
+// across two neighbouring values, or in the bytes between them, matches no row; rows
+// without the column never match; repeated (dictionary-coded) values are still found.
+TEST_F(ColstoreTest, ContainsFiltersSearchWholeBlocksExactly) {
+  Open();
+  std::vector<model::LabelView> labels = {{"app", "api"}};
+  std::vector<std::vector<Column>> cols;
+  std::vector<std::string> bodies = {"xxab", "cdyy", "", "abcd", "zzabc", "dzz", "ab", "cd"};
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    if (bodies[i].empty()) {
+      cols.push_back({{"level", Value::String("info")}});  // no body
+    } else {
+      cols.push_back({{"body", Value::String(bodies[i])}});
+    }
+  }
+  std::vector<RecordInput> records;
+  for (size_t i = 0; i < cols.size(); ++i) records.push_back({static_cast<int64_t>(i), cols[i]});
+  StreamInput in{labels, records};
+  AppendResult result;
+  ASSERT_TRUE(store_->Append(std::span<const StreamInput>(&in, 1), result).ok());
+  Write("dict", std::vector<std::pair<int64_t, std::string>>(300, {7, "same abcd line"}));
+  ASSERT_TRUE(store_->Flush().ok());
+  ScanPlan plan = App("api");
+  plan.filters.push_back({"body", Filter::Op::kContains, Value::String("abcd")});
+  EXPECT_EQ(Rows(plan), std::vector<std::string>{"api:3:abcd"});
+  // Plain strings are stored length-prefixed: "xxab" then 4, "cdyy".
+  const std::string across = std::string("ab") + '\x04' + "cd";
+  plan.filters.back().value = Value::String(across);
+  EXPECT_TRUE(Rows(plan).empty());
+  plan.filters.back().value = Value::String("abcd");
+  plan.filters.push_back({"body", Filter::Op::kContains, Value::String("bc")});
+  EXPECT_EQ(Rows(plan), std::vector<std::string>{"api:3:abcd"});
+  plan.filters.back().value = Value::String("zz");  // both filters: no row holds both
+  EXPECT_TRUE(Rows(plan).empty());
+  ScanPlan dict = App("dict");
+  dict.filters.push_back({"body", Filter::Op::kContains, Value::String("abcd")});
+  EXPECT_EQ(Rows(dict).size(), 300u);
+}
+
 // With a text column, a needle reads only the blocks whose filter may hold it, and the
 // answer is the same as without filters: in the head, replayed from the WAL, in a segment
 // and in the segment reopened.

@@ -290,12 +290,14 @@ class SegmentStreamCursor : public Cursor {
         ++stats.blocks_read;
         rows_in_block_ = block_.times.size();
         row_ = 0;
+        SearchBlock();
       }
       size_t i = selection_->backward ? rows_in_block_ - 1 - row_ : row_;
       ++row_;
       int64_t t = block_.times[i];
       if (t < selection_->mint || t > selection_->maxt) continue;
       ++stats.rows_scanned;
+      if (!candidates_.empty() && !candidates_[i]) continue;
       all_.clear();
       for (size_t c = 0; c < block_.names.size(); ++c) {
         const Value& v = block_.columns[c][i];
@@ -311,11 +313,73 @@ class SegmentStreamCursor : public Cursor {
     }
   }
 
+  // Marks the rows of the block that may pass the plan's "contains" filters (candidates_;
+  // empty: all may). A column stored plain keeps its values in row order in one buffer,
+  // so one memmem pass over that buffer skips the rows without the needle far faster than
+  // a search per row; a hit across two values is no match. Dictionary-coded columns (not
+  // in row order) are left to the check per row.
+  void SearchBlock() {
+    candidates_.clear();
+    for (const Filter& f : selection_->filters) {
+      if (f.op != Filter::Op::kContains || f.value.type != Value::Type::kString ||
+          f.value.s.empty())
+        continue;
+      auto name = std::find(block_.names.begin(), block_.names.end(), f.column);
+      if (name == block_.names.end()) {  // no row has the column: none contains the needle
+        candidates_.assign(rows_in_block_, 0);
+        return;
+      }
+      const std::vector<Value>& values = block_.columns[name - block_.names.begin()];
+      const char* lo = nullptr;
+      const char* end = nullptr;  // of the previous value
+      bool in_order = true;
+      for (const Value& v : values) {
+        if (v.type == Value::Type::kNull) continue;
+        if (v.type != Value::Type::kString || (end && v.s.data() < end)) {
+          in_order = false;
+          break;
+        }
+        if (!lo) lo = v.s.data();
+        end = v.s.data() + v.s.size();
+      }
+      if (!in_order) continue;
+      hits_.assign(rows_in_block_, 0);
+      std::string_view needle = f.value.s;
+      const char* at = lo;
+      size_t row = 0;
+      while (lo && at < end) {
+        const void* found = memmem(at, static_cast<size_t>(end - at), needle.data(), needle.size());
+        if (!found) break;
+        const char* hit = static_cast<const char*>(found);
+        // The first value ending after the hit's start.
+        while (row < values.size() && (values[row].type == Value::Type::kNull ||
+                                       values[row].s.data() + values[row].s.size() <= hit))
+          ++row;
+        if (row == values.size()) break;
+        const char* value_end = values[row].s.data() + values[row].s.size();
+        if (hit >= values[row].s.data() && hit + needle.size() <= value_end) {
+          hits_[row] = 1;
+          at = value_end;  // one hit is enough for this row
+          ++row;
+        } else {
+          at = hit + 1;  // across two values, or in the bytes between them
+        }
+      }
+      if (candidates_.empty()) {
+        candidates_.swap(hits_);
+      } else {
+        for (size_t r = 0; r < rows_in_block_; ++r) candidates_[r] &= hits_[r];
+      }
+    }
+  }
+
   struct Match {
     int64_t t;
     size_t begin;  // into match_columns_
     size_t end;
   };
+  std::vector<uint8_t> candidates_;  // by row of the block; empty: every row
+  std::vector<uint8_t> hits_;
   std::vector<Match> matches_;
   size_t next_match_ = 0;
   std::vector<Column> match_columns_;
