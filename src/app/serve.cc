@@ -26,6 +26,7 @@
 #include "scrape/scrape.h"
 #include "selfmon/metrics.h"
 #include "server/server.h"
+#include "syslog/syslog.h"
 #include "tsdb/tsdb.h"
 
 namespace pharos::app {
@@ -305,6 +306,27 @@ int Serve(const ServeOptions& options) {
   services.Publish<model::LogsSink>(log_store.get());
   services.Publish(db.get());
   services.Publish<model::MetricsSink>(db.get());
+  // Syslog writes into the log store: started once it is published, stopped before it
+  // closes (declared after it).
+  std::unique_ptr<syslog::Receiver> syslog_receiver;
+  if (!config.syslog.tcp_listen.empty() || !config.syslog.udp_listen.empty()) {
+    syslog::Options syslog_options;
+    syslog_options.tcp_listen = config.syslog.tcp_listen;
+    syslog_options.udp_listen = config.syslog.udp_listen;
+    syslog_options.max_message_bytes = config.syslog.max_message_bytes;
+    syslog_options.insecure = config.server.insecure;
+    Result<std::unique_ptr<syslog::Receiver>> started =
+        syslog::Receiver::Start(syslog_options, services, registry);
+    if (!started.ok()) {
+      LogError("cannot start the syslog listener", {{"error", started.status().message()}});
+      http->Shutdown();
+      (void)db->Close();
+      return ExitCodeFor(started.status());
+    }
+    syslog_receiver = std::move(started).value();
+    LogInfo("syslog listening",
+            {{"tcp_port", syslog_receiver->tcp_port()}, {"udp_port", syslog_receiver->udp_port()}});
+  }
   std::string self_instance = url.substr(url.find("://") + 3);
   self_instance.pop_back();  // the trailing '/'
   Result<std::unique_ptr<scrape::Scraper>> made = scrape::Scraper::Create(
@@ -376,6 +398,7 @@ int Serve(const ServeOptions& options) {
     otlp_grpc->Shutdown(
         std::chrono::duration_cast<std::chrono::milliseconds>(config.server.shutdown_timeout));
   }
+  if (syslog_receiver) syslog_receiver->Stop();
   services.Withdraw<AlertingStack>();
   stack->Stop(services);
   services.Withdraw<scrape::Scraper>();

@@ -214,6 +214,21 @@ const std::vector<Field>& Fields() {
           "otlp.grpc_max_message_bytes",
           "largest OTLP/gRPC request message after decompression (RESOURCE_EXHAUSTED above)",
           [](Config& c) -> uint64_t& { return c.otlp.grpc_max_message_bytes; }, 1024, 2ULL << 30),
+      StringField(
+          "syslog.tcp_listen",
+          "syslog listener over TCP, HOST:PORT (\"\" turns it off; octet counting or one "
+          "message per line); no credentials, so a non-loopback address needs --insecure",
+          [](Config& c) -> std::string& { return c.syslog.tcp_listen; },
+          [](std::string_view v) -> Status { return v.empty() ? Status::Ok() : CheckListen(v); }),
+      StringField(
+          "syslog.udp_listen", "syslog listener over UDP, HOST:PORT (\"\" turns it off)",
+          [](Config& c) -> std::string& { return c.syslog.udp_listen; },
+          [](std::string_view v) -> Status { return v.empty() ? Status::Ok() : CheckListen(v); }),
+      BytesField(
+          "syslog.max_message_bytes",
+          "longest syslog message (a longer TCP frame closes its connection; a longer "
+          "datagram is dropped)",
+          [](Config& c) -> uint64_t& { return c.syslog.max_message_bytes; }, 480, 16ULL << 20),
       {"log.level", "string", "debug, info, warn or error",
        [](std::string_view v, Config& c) -> Status {
          Result<LogLevel> level = ParseLogLevel(v);

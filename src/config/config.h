@@ -63,6 +63,14 @@ struct OtlpConfig {
   uint64_t grpc_max_message_bytes = 16ULL << 20;
 };
 
+/// The syslog listener (RFC 5424 and RFC 3164, issue "Logs: ..."): off by default.
+/// Syslog carries no credentials: a non-loopback address needs server.insecure.
+struct SyslogConfig {
+  std::string tcp_listen;  // HOST:PORT; "" turns it off
+  std::string udp_listen;  // HOST:PORT; "" turns it off
+  uint64_t max_message_bytes = 64 * 1024;
+};
+
 struct AuthConfig {
   std::vector<TokenConfig> tokens;
 };
@@ -242,6 +250,7 @@ struct Config {
   std::string config_dir = ".";
   ServerConfig server;
   OtlpConfig otlp;
+  SyslogConfig syslog;
   AuthConfig auth;
   LogConfig log;
   StorageConfig storage;

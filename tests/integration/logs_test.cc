@@ -2,6 +2,8 @@
 // query_range, labels, label values and series in Loki's shapes; bad pushes refused with
 // the reason; acknowledged lines still there after a restart.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <string>
@@ -16,6 +18,21 @@ namespace pharos::testing {
 namespace {
 
 constexpr std::string_view kJson = "Content-Type: application/json\r\n";
+
+std::string UrlEncode(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      static const char* kHex = "0123456789ABCDEF";
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
 
 std::string Ns(int64_t seconds_ago) {
   int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -369,6 +386,75 @@ TEST(LokiApiTest, LogRuleFilesRecordAndAlert) {
   EXPECT_NE(alerts.find(R"("state":"firing")"), std::string::npos) << alerts;
   r = Get(pharos.port(), "/api/v1/rules");
   EXPECT_NE(r.body.find("count_over_time"), std::string::npos) << r.body;
+}
+
+// Debian's rsyslog forwards to Pharos's syslog listener: RFC 5424 with octet counting over
+// TCP and the traditional RFC 3164 format over UDP; util-linux's logger is the source.
+TEST(SyslogTest, RsyslogForwardsOverTcpAndUdp) {
+  if (::access("/usr/sbin/rsyslogd", X_OK) != 0 || ::access("/usr/bin/logger", X_OK) != 0) {
+    GTEST_SKIP() << "rsyslog or logger is not installed";
+  }
+  uint16_t tcp_port = FreePort(), udp_port = FreePort(), rsyslog_port = FreePort();
+  PharosProcess pharos;
+  ASSERT_TRUE(
+      pharos.StartServe({"--set", "syslog.tcp_listen=127.0.0.1:" + std::to_string(tcp_port),
+                         "--set", "syslog.udp_listen=127.0.0.1:" + std::to_string(udp_port)}))
+      << pharos.Stderr();
+  std::string work = pharos.dir() + "/rsyslog";
+  ASSERT_EQ(::mkdir(work.c_str(), 0700), 0);
+  std::string conf = pharos.WriteFile(
+      "rsyslog.conf", "global(workDirectory=\"" + work +
+                          "\")\n"
+                          "module(load=\"imudp\")\n"
+                          "input(type=\"imudp\" address=\"127.0.0.1\" port=\"" +
+                          std::to_string(rsyslog_port) +
+                          "\")\n"
+                          "action(type=\"omfwd\" target=\"127.0.0.1\" port=\"" +
+                          std::to_string(tcp_port) +
+                          "\" protocol=\"tcp\" TCP_Framing=\"octet-counted\" "
+                          "template=\"RSYSLOG_SyslogProtocol23Format\")\n"
+                          "action(type=\"omfwd\" target=\"127.0.0.1\" port=\"" +
+                          std::to_string(udp_port) +
+                          "\" protocol=\"udp\" template=\"RSYSLOG_TraditionalForwardFormat\")\n");
+  PeerProcess rsyslog("/usr/sbin/rsyslogd", {"-n", "-f", conf, "-i", work + "/rsyslogd.pid"});
+  const std::string tag = "pharos-it-" + std::to_string(::getpid());
+  std::string body;
+  int arrived = -1;
+  // rsyslog takes a moment to listen: send until both copies of a line arrive.
+  for (int attempt = 0; attempt < 40; ++attempt) {
+    std::string cmd = "logger --server 127.0.0.1 --port " + std::to_string(rsyslog_port) +
+                      " --udp --rfc5424 -t " + tag + " -p local3.warning 'disk 93% full (" +
+                      std::to_string(attempt) + ")'";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    HttpResponse r = Get(
+        pharos.port(), "/loki/api/v1/query_range?limit=1000&query=" +
+                           UrlEncode("{job=\"syslog\", app=\"" + tag + "\"} |= \"disk 93% full\""));
+    ASSERT_EQ(r.status, 200) << r.body;
+    body = r.body;
+    if (body.find("disk 93% full (" + std::to_string(attempt) + ")") != std::string::npos) {
+      arrived = attempt;
+      break;
+    }
+  }
+  ASSERT_GE(arrived, 0) << body << pharos.Stderr();
+  // The same line came over both transports, with its severity and facility.
+  size_t first = body.find("disk 93% full");
+  ASSERT_NE(first, std::string::npos) << body;
+  EXPECT_NE(body.find("\"severity\":\"warning\""), std::string::npos) << body;
+  EXPECT_NE(body.find("\"facility\":\"local3\""), std::string::npos) << body;
+  // Both copies: wait for the second transport's too.
+  std::string needle = "disk 93% full (" + std::to_string(arrived) + ")";
+  HttpResponse count;
+  for (int attempt = 0; attempt < 40; ++attempt) {
+    count = Get(pharos.port(), "/loki/api/v1/query?query=" +
+                                   UrlEncode("sum(count_over_time({job=\"syslog\", app=\"" + tag +
+                                             "\"} |= \"" + needle + "\" [10m]))"));
+    ASSERT_EQ(count.status, 200) << count.body;
+    if (count.body.find("\"2\"]") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  EXPECT_NE(count.body.find("\"2\"]"), std::string::npos) << count.body;  // TCP and UDP
 }
 
 }  // namespace
