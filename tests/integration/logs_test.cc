@@ -388,6 +388,80 @@ TEST(LokiApiTest, LogRuleFilesRecordAndAlert) {
   EXPECT_NE(r.body.find("count_over_time"), std::string::npos) << r.body;
 }
 
+// Runs `node SCRIPT ARGS` in tests/JS_DIR; its exit status and output.
+int RunNode(const std::string& js_dir, const std::string& script_and_args, std::string& output) {
+  std::string command =
+      "cd " PHAROS_SOURCE_DIR "/tests/" + js_dir + " && node " + script_and_args + " 2>&1";
+  FILE* p = ::popen(command.c_str(), "r");
+  if (p == nullptr) return -1;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) output.append(buf, n);
+  return ::pclose(p);
+}
+
+// The port of a listener Pharos logged at start ("msg":"<what> listening","port":N).
+int LoggedPort(const std::string& stderr_text, const std::string& what) {
+  const std::string needle = "\"msg\":\"" + what + " listening\",\"port\":";
+  size_t at = stderr_text.find(needle);
+  return at == std::string::npos ? 0 : std::stoi(stderr_text.substr(at + needle.size()));
+}
+
+// The OpenTelemetry JavaScript SDK's log exporters (OTLP/HTTP protobuf and JSON, OTLP/gRPC)
+// export without errors; the records read back through Loki's API with the resource's
+// indexed attributes as labels, the rest, severity and the trace context as metadata, and
+// a map body as JSON.
+TEST(OtlpLogsTest, OpenTelemetryJavaScriptSdkLogExporters) {
+  if (::access(PHAROS_SOURCE_DIR "/tests/otel-js/node_modules/@opentelemetry/sdk-logs", F_OK) !=
+      0) {
+    GTEST_SKIP() << "npm packages missing: run scripts/install-deps";
+  }
+  PharosProcess pharos;
+  ASSERT_TRUE(pharos.StartServe(
+      {"--set", "otlp.listen=127.0.0.1:0", "--set", "otlp.grpc_listen=127.0.0.1:0"}))
+      << pharos.Stderr();
+  int http_port = LoggedPort(pharos.Stderr(), "OTLP/HTTP");
+  int grpc_port = LoggedPort(pharos.Stderr(), "OTLP/gRPC");
+  ASSERT_GT(http_port, 0) << pharos.Stderr();
+  ASSERT_GT(grpc_port, 0) << pharos.Stderr();
+  std::string http = "http://127.0.0.1:" + std::to_string(http_port) + "/v1/logs";
+  for (const std::string& args :
+       {"logs.mjs " + http + " proto js-proto", "logs.mjs " + http + " json js-json",
+        "logs.mjs http://127.0.0.1:" + std::to_string(grpc_port) + " grpc js-grpc"}) {
+    std::string output;
+    EXPECT_EQ(RunNode("otel-js", args, output), 0) << args << ": " << output;
+  }
+  for (const std::string service : {"js-proto", "js-json", "js-grpc"}) {
+    HttpResponse r =
+        Get(pharos.port(),
+            "/loki/api/v1/query_range?limit=10&query=" +
+                UrlEncode("{service_name=\"" + service + "\", deployment_environment=\"test\"}"),
+            "X-Loki-Response-Encoding-Flags: categorize-labels\r\n");
+    ASSERT_EQ(r.status, 200) << r.body;
+    for (int i = 1; i <= 3; ++i) {
+      EXPECT_NE(r.body.find("\"" + service + " order " + std::to_string(i) + " placed\""),
+                std::string::npos)
+          << service << ": " << r.body;
+    }
+    EXPECT_NE(r.body.find("\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\""), std::string::npos)
+        << r.body;
+    EXPECT_NE(r.body.find("\"span_id\":\"00f067aa0ba902b7\""), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("\"severity_text\":\"ERROR\""), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("\"host_name\":\"js-host\""), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("\"scope_name\":\"pharos-logs-test\""), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find(R"({\"event\":\"payment.failed\",\"amount\":42.5,\"retries\":[1,2]})"),
+              std::string::npos)
+        << r.body;
+    // A filter on the metadata and the JSON body's fields.
+    HttpResponse failed =
+        Get(pharos.port(),
+            "/loki/api/v1/query_range?query=" +
+                UrlEncode("{service_name=\"" + service + "\"} | json | event=\"payment.failed\""));
+    EXPECT_NE(failed.body.find("payment.failed"), std::string::npos) << failed.body;
+    EXPECT_EQ(failed.body.find("order 1 placed"), std::string::npos) << failed.body;
+  }
+}
+
 // Debian's rsyslog forwards to Pharos's syslog listener: RFC 5424 with octet counting over
 // TCP and the traditional RFC 3164 format over UDP; util-linux's logger is the source.
 TEST(SyslogTest, RsyslogForwardsOverTcpAndUdp) {
