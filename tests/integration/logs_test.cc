@@ -462,6 +462,39 @@ TEST(OtlpLogsTest, OpenTelemetryJavaScriptSdkLogExporters) {
   }
 }
 
+// Real Loki clients from npm push to Pharos without errors: winston-loki with protobuf and
+// snappy and with JSON, pino-loki with JSON; their lines and labels read back.
+TEST(LokiClientsTest, WinstonLokiAndPinoLokiPush) {
+  if (::access(PHAROS_SOURCE_DIR "/tests/loki-js/node_modules/winston-loki", F_OK) != 0) {
+    GTEST_SKIP() << "npm packages missing: run scripts/install-deps";
+  }
+  PharosProcess pharos;
+  ASSERT_TRUE(pharos.StartServe()) << pharos.Stderr();
+  std::string url = "http://127.0.0.1:" + std::to_string(pharos.port());
+  for (const char* client : {"winston-proto", "winston-json", "pino"}) {
+    std::string app = std::string("js-") + client;
+    std::string output;
+    ASSERT_EQ(RunNode("loki-js", "ship.mjs " + url + " " + client + " " + app, output), 0)
+        << client << ": " << output;
+    HttpResponse r = Get(pharos.port(), "/loki/api/v1/query_range?query=" +
+                                            UrlEncode("{app=\"" + app + "\", level=\"info\"}"));
+    ASSERT_EQ(r.status, 200) << r.body;
+    for (int i = 1; i <= 3; ++i) {
+      EXPECT_NE(r.body.find(app + " shipped line " + std::to_string(i)), std::string::npos)
+          << client << ": " << r.body;
+    }
+    HttpResponse count =
+        Get(pharos.port(), "/loki/api/v1/query?query=" +
+                               UrlEncode("sum(count_over_time({app=\"" + app + "\"}[10m]))"));
+    EXPECT_NE(count.body.find("\"3\"]"), std::string::npos) << client << ": " << count.body;
+  }
+  // pino's lines are JSON: its fields parse.
+  HttpResponse parsed = Get(pharos.port(), "/loki/api/v1/query_range?query=" +
+                                               UrlEncode("{app=\"js-pino\"} | json | order=2"));
+  EXPECT_NE(parsed.body.find("js-pino shipped line 2"), std::string::npos) << parsed.body;
+  EXPECT_EQ(parsed.body.find("js-pino shipped line 1"), std::string::npos) << parsed.body;
+}
+
 // Debian's rsyslog forwards to Pharos's syslog listener: RFC 5424 with octet counting over
 // TCP and the traditional RFC 3164 format over UDP; util-linux's logger is the source.
 TEST(SyslogTest, RsyslogForwardsOverTcpAndUdp) {
