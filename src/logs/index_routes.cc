@@ -1,6 +1,6 @@
 // Loki's index and discovery endpoints: index/stats, index/volume, index/volume_range,
-// detected_labels, detected_fields, status/buildinfo. Pharos has no separate index: each answer
-// scans the selected streams' lines in the range, reading only the line column.
+// detected_labels, detected_fields, patterns, status/buildinfo. Pharos has no separate index: each
+// answer scans the selected streams' lines in the range, reading only the line column.
 #include <algorithm>
 #include <map>
 #include <set>
@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "logql/logql.h"
 #include "logs/http.h"
+#include "logs/patterns.h"
 #include "logs/push.h"
 
 namespace pharos::logs {
@@ -325,6 +326,60 @@ void DetectedFields(const Request& req, Response& resp, Store& store) {
   resp = Response::Text(200, std::move(body), "application/json");
 }
 
+// Loki's patterns: the lines of the selected streams in the range mined with Drain
+// (patterns.h), each pattern with its line count per step. At most kMaxPatternLines lines
+// are read (the newest first are not preferred: streams are read in any order).
+void Patterns(const Request& req, Response& resp, Store& store) {
+  constexpr uint64_t kMaxPatternLines = 1'000'000;
+  constexpr size_t kMaxPatterns = 5000;
+  Result<std::vector<model::Matcher>> matchers = Selector(req);
+  if (!matchers.ok()) return void(resp = LokiError(400, matchers.status().message()));
+  Range range;
+  if (Status s = ParseRange(req, range); !s.ok()) return void(resp = LokiError(400, s.message()));
+  int64_t length = range.end_ns - range.start_ns;
+  int64_t step_ns = std::max<int64_t>(length / 250 / 1'000'000'000 * 1'000'000'000, 1'000'000'000);
+  if (auto v = req.FormValue("step"); v && !v->empty()) {
+    Result<int64_t> step = ParseStep(*v);
+    if (!step.ok()) return void(resp = LokiError(400, step.status().message()));
+    step_ns = std::max<int64_t>(*step / 1'000'000'000 * 1'000'000'000, 1'000'000'000);
+  }
+  if (length / step_ns + 1 > 11'000)
+    return void(resp = LokiError(400,
+                                 "exceeded maximum resolution of 11,000 points per pattern; "
+                                 "raise the step"));
+  PatternMiner miner(step_ns / 1'000'000'000, kMaxPatterns);
+  colstore::ScanPlan plan;
+  plan.mint_ns = range.start_ns;
+  plan.maxt_ns = range.end_ns;
+  plan.streams = *matchers;
+  plan.columns = {kLineColumn};
+  plan.time_ordered = false;
+  uint64_t lines = 0;
+  Result<colstore::ScanStats> stats = store.records().Scan(plan, [&](const colstore::Row& row) {
+    miner.Add(row.columns.empty() ? std::string_view() : row.columns[0].value.s, row.time_ns);
+    return ++lines < kMaxPatternLines;
+  });
+  if (!stats.ok())
+    return void(resp = LokiError(StatusFor(stats.status()), stats.status().message()));
+  std::string body = R"({"status":"success","data":[)";
+  bool first = true;
+  for (const PatternMiner::Pattern& p : miner.Take()) {
+    if (!first) body += ',';
+    first = false;
+    body += R"({"pattern":)";
+    AppendJsonString(body, p.text);
+    body += R"(,"samples":[)";
+    bool first_sample = true;
+    for (const auto& [t, n] : p.samples) {
+      body += fmt::format("{}[{},{}]", first_sample ? "" : ",", t, n);
+      first_sample = false;
+    }
+    body += "]}";
+  }
+  body += "]}";
+  resp = Response::Text(200, std::move(body), "application/json");
+}
+
 }  // namespace
 
 void RegisterIndexRoutes(server::Router& router, const Services& services) {
@@ -345,6 +400,10 @@ void RegisterIndexRoutes(server::Router& router, const Services& services) {
     router.HandleBlocking(m, "/loki/api/v1/detected_fields", config::kScopeRead,
                           ready([](const Request& req, Response& resp, Store& store) {
                             DetectedFields(req, resp, store);
+                          }));
+    router.HandleBlocking(m, "/loki/api/v1/patterns", config::kScopeRead,
+                          ready([](const Request& req, Response& resp, Store& store) {
+                            Patterns(req, resp, store);
                           }));
     router.HandleBlocking(m, "/loki/api/v1/detected_labels", config::kScopeRead,
                           ready([](const Request& req, Response& resp, Store& store) {

@@ -23,6 +23,9 @@
 //              detected_fields          from the lines in the range (no separate index);
 //                                       fields from the newest lines (structured metadata,
 //                                       json, logfmt) with type and cardinality
+//     GET/POST /loki/api/v1/patterns    the lines of a stream selector's streams in the range
+//                                       mined into patterns (Drain, patterns.h; at most a
+//                                       million lines read), with counts per step
 //     GET /loki/api/v1/status/buildinfo the Loki version whose API Pharos follows
 //     POST /flush                       the head becomes a segment now (admin scope)
 //   in Loki's JSON shapes (nanosecond timestamps as strings). Errors are Loki's: plain

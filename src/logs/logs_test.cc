@@ -6,7 +6,10 @@
 
 #include <filesystem>
 
+#include <fmt/format.h>
+
 #include "logs/http.h"
+#include "logs/patterns.h"
 #include "logs/push.h"
 #include "tests/support/protobuf.h"
 
@@ -255,6 +258,46 @@ TEST(StoreSourceTest, CountsFromBlocksMatchReadingTheLines) {
   }
   ASSERT_TRUE(store.Close().ok());
   std::filesystem::remove_all(dir);
+}
+
+// Drain groups lines that differ in their variable words; keys stay apart from values
+// (JSON, logfmt); each pattern counts its lines per step.
+TEST(PatternTest, DrainGroupsLinesAndCountsThemPerStep) {
+  PatternMiner miner(60, 100);
+  const int64_t s = 1'000'000'000;
+  for (int i = 0; i < 30; ++i) {
+    int64_t t = (1'800'000'000 + i * 10) * s;  // 10 s apart: 6 lines per minute
+    miner.Add(fmt::format("Accepted password for user{} from 10.0.0.{} port {} ssh2", i % 3, i,
+                          40000 + i),
+              t);
+    miner.Add(fmt::format(R"({{"level":"info","status":200,"took_ms":{},"msg":"done"}})", i), t);
+    if (i % 10 == 0) miner.Add("Connection closed by authenticating user root", t);
+  }
+  std::vector<PatternMiner::Pattern> got = miner.Take();
+  ASSERT_EQ(got.size(), 3u);
+  // Most lines first; equal counts by text.
+  EXPECT_EQ(got[0].text, "Accepted password for <_> from <_> port <_> ssh2");
+  EXPECT_EQ(got[0].count, 30u);
+  EXPECT_EQ(got[1].text, R"({"level":"info","status":200,"took_ms":<_>,"msg":"done"})");
+  EXPECT_EQ(got[1].count, 30u);
+  EXPECT_EQ(got[2].text, "Connection closed by authenticating user root");
+  EXPECT_EQ(got[2].count, 3u);
+  // 1,800,000,000 s starts a minute: 6 lines in each of five minutes.
+  std::map<int64_t, uint64_t> want;
+  for (int m = 0; m < 5; ++m) want[1'800'000'000 + m * 60] = 6;
+  EXPECT_EQ(got[1].samples, want);
+  EXPECT_EQ(got[0].samples, want);
+}
+
+TEST(PatternTest, PatternsAreBounded) {
+  PatternMiner miner(60, 5);
+  for (int i = 0; i < 20; ++i) miner.Add(fmt::format("distinct{} words{} here{}", i, i, i), 0);
+  // Lines of one shape but no word in common start patterns until the bound.
+  std::vector<PatternMiner::Pattern> got = miner.Take();
+  uint64_t kept = 0;
+  for (const auto& p : got) kept += p.count;
+  EXPECT_LE(got.size(), 5u);
+  EXPECT_EQ(kept + miner.unmatched(), 20u);
 }
 
 }  // namespace

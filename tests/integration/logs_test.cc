@@ -388,6 +388,45 @@ TEST(LokiApiTest, LogRuleFilesRecordAndAlert) {
   EXPECT_NE(r.body.find("count_over_time"), std::string::npos) << r.body;
 }
 
+// Loki's patterns endpoint (Grafana's Logs Drilldown): lines mined into patterns with their
+// counts per step.
+TEST(LokiApiTest, PatternsGroupLinesWithCountsPerStep) {
+  PharosProcess pharos;
+  ASSERT_TRUE(pharos.StartServe()) << pharos.Stderr();
+  std::string values;
+  for (int i = 0; i < 40; ++i) {
+    values += std::string(values.empty() ? "" : ",") + "[\"" + Ns(100 - i) + "\",\"user u" +
+              std::to_string(i % 7) + " logged in from 10.1.2." + std::to_string(i) + "\"]";
+  }
+  values += ",[\"" + Ns(5) + "\",\"disk full on /var\"]";
+  std::string body = R"({"streams":[{"stream":{"app":"auth"},"values":[)" + values + "]}]}";
+  ASSERT_EQ(Post(pharos.port(), "/loki/api/v1/push", body, kJson).status, 204);
+  HttpResponse r =
+      Get(pharos.port(), "/loki/api/v1/patterns?step=1h&query=" + UrlEncode("{app=\"auth\"}"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  // "<" and ">" escaped as Go's encoding/json (Loki's) escapes them.
+  EXPECT_EQ(r.body.find(R"({"status":"success","data":[{"pattern":"user \u003c_\u003e logged )"
+                        R"(in from \u003c_\u003e","samples":[[)"),
+            0u)
+      << r.body;
+  EXPECT_NE(r.body.find(R"({"pattern":"disk full on /var","samples":[[)"), std::string::npos)
+      << r.body;
+  // The 40 lines fall in one or two hourly buckets.
+  size_t at = r.body.find("\"samples\":[[");
+  std::string samples = r.body.substr(at, r.body.find("]]", at) - at);
+  int total = 0;
+  for (size_t comma = samples.find(','); comma != std::string::npos;
+       comma = samples.find(',', samples.find('[', comma))) {
+    total += std::stoi(samples.substr(comma + 1));
+    if (samples.find('[', comma) == std::string::npos) break;
+  }
+  EXPECT_EQ(total, 40) << samples;
+  EXPECT_EQ(
+      Get(pharos.port(), "/loki/api/v1/patterns?query=" + UrlEncode("sum(rate({a=\"b\"}[1m]))"))
+          .status,
+      400);
+}
+
 // Runs `node SCRIPT ARGS` in tests/JS_DIR; its exit status and output.
 int RunNode(const std::string& js_dir, const std::string& script_and_args, std::string& output) {
   std::string command =
