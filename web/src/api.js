@@ -74,3 +74,9 @@ export const prom = {
     api(`/api/v1/label/${encodeURIComponent(name)}/values`, { params: { "match[]": match } }),
   parse: (q) => api("/api/v1/parse_query", { params: { query: q } }),
 };
+
+// Loki's query API (LogQL); times in Unix seconds, step in seconds.
+export const loki = {
+  range: (q, start, end, { limit, step, direction = "backward" } = {}) =>
+    api("/loki/api/v1/query_range", { params: { query: q, start, end, limit, step, direction } }),
+};

@@ -6,6 +6,12 @@ import { settings } from "./state.js";
 export const TABLES = {
   en: {
     "nav.explore": "Explore",
+    "nav.logs": "Logs",
+    "logs.query": "LogQL query",
+    "logs.placeholder": "LogQL, e.g. {service_name=\"checkout\"} |= \"error\" | json  (Enter runs, Shift+Enter adds a line)",
+    "logs.limit": "Lines",
+    "logs.lines": "lines",
+    "logs.stats": "{lines} lines · {ms} ms",
     "nav.alerts": "Alerts",
     "nav.incidents": "Incidents",
     "nav.status": "Status",
@@ -155,6 +161,12 @@ export const TABLES = {
   },
   zh: {
     "nav.explore": "指标探索",
+    "nav.logs": "日志",
+    "logs.query": "LogQL 查询",
+    "logs.placeholder": "LogQL，例如 {service_name=\"checkout\"} |= \"error\" | json（回车执行，Shift+回车换行）",
+    "logs.limit": "行数",
+    "logs.lines": "行",
+    "logs.stats": "{lines} 行 · {ms} 毫秒",
     "nav.alerts": "告警",
     "nav.incidents": "事件",
     "nav.status": "状态",

@@ -6,11 +6,12 @@ import { t } from "./i18n.js";
 import { Alerts } from "./pages/Alerts.jsx";
 import { Explore } from "./pages/Explore.jsx";
 import { Incident, Incidents } from "./pages/Incidents.jsx";
+import { Logs } from "./pages/Logs.jsx";
 import { Status } from "./pages/Status.jsx";
 import { update, useEscape, useRoute, useSettings } from "./state.js";
 import "./style.css";
 
-const NAV = [["/explore", "nav.explore"], ["/alerts", "nav.alerts"], ["/incidents", "nav.incidents"], ["/status", "nav.status"]];
+const NAV = [["/explore", "nav.explore"], ["/logs", "nav.logs"], ["/alerts", "nav.alerts"], ["/incidents", "nav.incidents"], ["/status", "nav.status"]];
 
 function TokenDialog({ onClose }) {
   useEscape(onClose);
@@ -42,6 +43,7 @@ function App() {
   else if (route.path.startsWith("/alerts")) page = <Alerts params={route.params} />;
   else if (route.path.startsWith("/incidents")) page = <Incidents params={route.params} />;
   else if (route.path.startsWith("/status")) page = <Status />;
+  else if (route.path.startsWith("/logs")) page = <Logs params={route.params} />;
   else page = <Explore params={route.params} key={route.path} />;
   return (
     <div class="shell">

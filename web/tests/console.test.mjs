@@ -1,7 +1,7 @@
 // Browser tests of the console in headless Chromium (Debian's, driven by playwright-core)
 // against a real Pharos on port 0 fed by `pharos demo`: every page loads without console
 // errors (a screenshot of each is saved), the explorer draws as many series as the API
-// returns, an alert is silenced from the UI and the silence is in the API, an incident is
+// returns, the logs page shows the lines LogQL returns, an alert is silenced from the UI and the silence is in the API, an incident is
 // acknowledged from the UI and its timeline shows it, and the language switch changes the
 // labels.
 //
@@ -86,6 +86,19 @@ alerting:
     "--url", `${base}/v1/metrics`], { encoding: "utf8" });
   assert.equal(demo.status, 0, demo.stderr);
   await waitFor(async () => (await api("/api/v1/incidents")).length > 0, "an incident from the demo's alerts");
+  // Log lines over the last half hour for the logs page.
+  const nowNs = BigInt(Date.now()) * 1000000n;
+  const values = [];
+  for (let i = 0; i < 60; i++) {
+    const level = i % 10 === 0 ? "error" : "info";
+    values.push([String(nowNs - BigInt(i) * 30000000000n),
+      `level=${level} msg="checkout done" order=o-${i} took=${i % 7}ms`]);
+  }
+  const push = await fetch(`${base}/loki/api/v1/push`, {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ streams: [{ stream: { service_name: "shop", env: "demo" }, values }] }),
+  });
+  assert.equal(push.status, 204, await push.text());
   browser = await chromium.launch({
     executablePath: chromiumPath,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
@@ -127,6 +140,7 @@ test("every page loads without console errors", async () => {
     ["incidents", "/incidents", "tr.incident"],
     ["incident", `/incidents/${incidents[0].id}`, ".timeline li"],
     ["status", "/status", "table.kv"],
+    ["logs", "/logs?q=%7Bservice_name%3D%22shop%22%7D&range=1h", ".log-lines li"],
   ];
   for (const [name, path, selector] of pages) {
     const { page, errors, context } = await open(path);
@@ -169,6 +183,33 @@ test("the explorer draws as many series as the API returns", async () => {
   assert.equal(Number(await chart.getAttribute("data-series")), abs.result.length);
   assert.ok(second.page.url().includes(`start=${start}`), second.page.url());
   await second.context.close();
+});
+
+test("the logs page shows the lines and the volume LogQL returns", async () => {
+  const q = '{service_name="shop"} | logfmt | level="error"';
+  const now = Date.now() / 1000;
+  const data = await api(`/loki/api/v1/query_range?query=${encodeURIComponent(q)}&start=${now - 3600}&end=${now}&limit=100`);
+  const expected = data.result.reduce((n, s) => n + s.values.length, 0);
+  assert.equal(expected, 6, "every tenth of the 60 pushed lines is an error");
+  const { page, errors, context } = await open(`/logs?q=${encodeURIComponent(q)}&range=1h`);
+  const list = await page.waitForSelector(".log-lines[data-lines]");
+  assert.equal(Number(await list.getAttribute("data-lines")), expected);
+  assert.equal(await page.locator(".log-lines li").count(), expected);
+  await page.waitForSelector(".chart canvas");  // the volume over the range
+  // Newest first, and a line opens to show its labels (stream and parsed).
+  const first = page.locator(".log-lines li").first();
+  assert.match(await first.locator("code").innerText(), /order=o-0 /);
+  await first.click();
+  assert.equal(await first.locator("dt", { hasText: "service_name" }).count(), 1);
+  // A query typed in and run with Enter goes to the URL.
+  const box = page.getByLabel("LogQL query");
+  await box.fill('{service_name="shop"} |= "order=o-1"');
+  await box.press("Enter");
+  await page.waitForFunction(() => document.querySelector(".log-lines")?.getAttribute("data-lines") === "11");
+  const kept = new URLSearchParams(new URL(page.url()).hash.split("?")[1]).get("q");
+  assert.equal(kept, '{service_name="shop"} |= "order=o-1"');
+  assert.deepEqual(errors, []);
+  await context.close();
 });
 
 test("an alert is silenced from the UI and the silence is in the API", async () => {

@@ -1,0 +1,155 @@
+// The logs explorer: a LogQL query over a time range. A log query shows its volume over
+// the range (count_over_time per step) and its newest lines, each with its stream's labels
+// and, opened, its structured metadata; a metric query is drawn as a chart. Everything is
+// kept in the URL.
+import { useEffect, useState } from "preact/hooks";
+import { loki } from "../api.js";
+import { Chart, seriesName } from "../components/Chart.jsx";
+import { t } from "../i18n.js";
+import { replaceParams, settings } from "../state.js";
+import { RELATIVE_RANGES, autoStep, resolveRange } from "../time.js";
+
+const LIMITS = [100, 500, 1000, 5000];
+
+function readState(params) {
+  const limit = Number(params.get("limit"));
+  return {
+    query: params.get("q") || "",
+    range: params.get("range") || "1h",
+    limit: LIMITS.includes(limit) ? limit : 100,
+  };
+}
+
+function writeState(s) {
+  const p = new URLSearchParams();
+  p.set("q", s.query);
+  p.set("range", s.range);
+  p.set("limit", String(s.limit));
+  replaceParams("/logs", p);
+}
+
+// Loki's nanosecond timestamps as local time with milliseconds.
+function formatNs(ns) {
+  const ms = Number(BigInt(ns) / 1000000n);
+  const d = new Date(ms);
+  const pad = (n, w = 2) => String(n).padStart(w, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+export function Logs({ params }) {
+  const [state, setState] = useState(() => readState(params));
+  const [draft, setDraft] = useState(state.query);
+  const [result, setResult] = useState(null);
+  const [error, setError] = useState(null);
+  const [loading, setLoading] = useState(false);
+  const [open, setOpen] = useState(null);
+
+  const run = async (s = state) => {
+    writeState(s);
+    const q = s.query.trim();
+    if (!q) {
+      setResult(null);
+      return;
+    }
+    setLoading(true);
+    setError(null);
+    setOpen(null);
+    const started = performance.now();
+    try {
+      const { start, end, span } = resolveRange(s.range);
+      const step = autoStep(span);
+      const answer = await loki.range(q, start, end, { limit: s.limit, step });
+      if (answer.resultType === "streams") {
+        // About 60 bars of volume: a coarser step than a metric chart's.
+        const bar = autoStep(span * 4);
+        const volume = await loki.range(`sum(count_over_time(${q} [${bar}s]))`, start, end, { step: bar });
+        const lines = [];
+        for (const st of answer.result) {
+          for (const v of st.values) {
+            lines.push({ ts: v[0], line: v[1], stream: st.stream, meta: v[2] || null });
+          }
+        }
+        lines.sort((a, b) => (BigInt(b.ts) > BigInt(a.ts) ? 1 : BigInt(b.ts) < BigInt(a.ts) ? -1 : 0));
+        const series = volume.result.map((r) => ({ name: t("logs.lines"), values: r.values }));
+        setResult({ kind: "logs", lines, series, ms: performance.now() - started, step });
+      } else {
+        const series = answer.result.map((r) => ({ name: seriesName(r.metric), values: r.values }));
+        setResult({ kind: "metric", series, ms: performance.now() - started, step });
+      }
+    } catch (e) {
+      setError(e.message);
+      setResult(null);
+    } finally {
+      setLoading(false);
+    }
+  };
+
+  useEffect(() => {
+    run();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [state.query, state.range, state.limit]);
+
+  const submit = () => setState((s) => ({ ...s, query: draft }));
+
+  return (
+    <section class="page logs">
+      <div class="toolbar">
+        <label>
+          {t("explore.range")}{" "}
+          <select value={state.range} onChange={(e) => setState((s) => ({ ...s, range: e.target.value }))}>
+            {RELATIVE_RANGES.map((r) => <option value={r}>{t("explore.last", { range: r })}</option>)}
+          </select>
+        </label>
+        <label>
+          {t("logs.limit")}{" "}
+          <select value={state.limit} onChange={(e) => setState((s) => ({ ...s, limit: Number(e.target.value) }))}>
+            {LIMITS.map((n) => <option value={n}>{n}</option>)}
+          </select>
+        </label>
+        <button class="primary" onClick={() => (draft === state.query ? run() : submit())} disabled={loading}>
+          {loading ? t("common.loading") : t("explore.run")}
+        </button>
+      </div>
+      <textarea class="logql" rows="2" spellcheck={false} aria-label={t("logs.query")}
+        placeholder={t("logs.placeholder")} value={draft}
+        onInput={(e) => setDraft(e.target.value)}
+        onKeyDown={(e) => {
+          if (e.key === "Enter" && !e.shiftKey) {
+            e.preventDefault();
+            if (draft === state.query) run();
+            else submit();
+          }
+        }} />
+      {error && <div class="error" role="alert">{error}</div>}
+      {result && result.kind === "metric" && (
+        <div class="result">
+          <div class="meta">{t("explore.stats", { series: result.series.length, ms: Math.round(result.ms), step: result.step })}</div>
+          {result.series.length ? <Chart series={result.series} dark={settings.theme === "dark"} />
+            : <div class="empty">{t("explore.no_data")}</div>}
+        </div>
+      )}
+      {result && result.kind === "logs" && (
+        <div class="result">
+          <div class="meta">{t("logs.stats", { lines: result.lines.length, ms: Math.round(result.ms) })}</div>
+          {result.series.length > 0 && <Chart series={result.series} dark={settings.theme === "dark"} />}
+          {result.lines.length === 0 ? <div class="empty">{t("explore.no_data")}</div> : (
+            <ol class="log-lines" data-lines={result.lines.length}>
+              {result.lines.map((l, i) => (
+                <li class={open === i ? "log-line open" : "log-line"} onClick={() => setOpen(open === i ? null : i)}>
+                  <time>{formatNs(l.ts)}</time>
+                  <code>{l.line}</code>
+                  {open === i && (
+                    <dl class="log-labels">
+                      {Object.entries(l.stream).map(([k, v]) => [<dt>{k}</dt>, <dd>{v}</dd>])}
+                    </dl>
+                  )}
+                </li>
+              ))}
+            </ol>
+          )}
+        </div>
+      )}
+    </section>
+  );
+}
