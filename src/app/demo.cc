@@ -2,12 +2,14 @@
 // database on three hosts) whose telemetry goes to a Pharos server through OTLP/HTTP, the
 // real ingest path. Request rates follow a daily shape, latencies a long-tailed
 // distribution, with short error bursts; every so often a real incident (payment latency
-// spikes, its error ratio crosses 5%) fires the example rules and opens an incident. Later
-// modules (logs, traces, product events) will extend the same simulation.
+// spikes, its error ratio crosses 5%) fires the example rules and opens an incident. The
+// services' logs (access lines, errors, the incident's timeouts) go to OTLP/HTTP logs.
+// Later modules (traces, product events) will extend the same simulation.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -234,6 +236,73 @@ class Shop {
 
   void set_start(int64_t ms) { start_ms_ = ms; }
 
+  // The services' log lines for the `dt` seconds ending at t_ms, as an OTLP/JSON
+  // ExportLogsServiceRequest: a sample of each service's requests as logfmt access lines
+  // (level, method, route, status, duration, a trace id), more errors in a burst or an
+  // incident, and the incident's own messages (gateway timeouts, retries).
+  std::string ExportLogs(int64_t t_ms, double dt) {
+    std::uniform_real_distribution<double> u(0, 1);
+    std::lognormal_distribution<double> spread(0, 0.6);
+    const bool incident = InIncident(t_ms);
+    const bool burst = t_ms < burst_until_ms_;
+    auto hex = [&](int digits) {
+      static const char* kHex = "0123456789abcdef";
+      std::string out;
+      for (int i = 0; i < digits; ++i) out += kHex[rng_() & 15];
+      return out;
+    };
+    std::string body = R"({"resourceLogs":[)";
+    bool first_resource = true;
+    for (const Service& s : Services()) {
+      if (s.name == "database") continue;  // databases log to their own files
+      std::string records;
+      int lines = static_cast<int>(std::min(12.0, 0.25 * 40 * s.share * dt / 10 + 2 * u(rng_)));
+      for (int i = 0; i < lines; ++i) {
+        int64_t at_ns = (t_ms - static_cast<int64_t>(u(rng_) * dt * 1000)) * 1'000'000;
+        double error_ratio = 0.01 + (burst ? 0.1 : 0);
+        double latency = s.latency_s;
+        std::string message;
+        if (incident && (s.name == "payment" || s.name == "checkout")) {
+          error_ratio = s.name == "payment" ? 0.3 : 0.15;
+          latency *= s.name == "payment" ? 9 : 3;
+        }
+        bool error = u(rng_) < error_ratio;
+        const std::string& route = s.routes[rng_() % s.routes.size()];
+        int status = error ? (u(rng_) < 0.7 ? 500 : 503) : 200;
+        double ms = latency * spread(rng_) * 1000;
+        std::string line = fmt::format(
+            "level={} method={} route={} status={} duration_ms={:.1f}", error ? "error" : "info",
+            route == "/search" || route == "/product" || route == "/" ? "GET" : "POST", route,
+            status, ms);
+        if (error) {
+          line += incident && s.name == "payment"
+                      ? R"( msg="payment gateway timeout after 3000ms, retrying")"
+                      : R"( msg="upstream returned an error")";
+        }
+        std::string trace = hex(32);
+        records += fmt::format(
+            R"({}{{"timeUnixNano":"{}","severityNumber":{},"severityText":"{}","body":{{"stringValue":)",
+            records.empty() ? "" : ",", at_ns, error ? 17 : 9, error ? "ERROR" : "INFO");
+        AppendJsonString(records, line);
+        records +=
+            fmt::format(R"(}},"attributes":[{{"key":"http.route","value":{{"stringValue":"{}"}}}},)"
+                        R"({{"key":"http.response.status_code","value":{{"intValue":"{}"}}}}],)"
+                        R"("traceId":"{}","spanId":"{}"}})",
+                        route, status, trace, hex(16));
+      }
+      if (records.empty()) continue;
+      body += fmt::format(
+          R"({}{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"{}"}}}},)"
+          R"({{"key":"host.name","value":{{"stringValue":"{}"}}}},)"
+          R"({{"key":"deployment.environment","value":{{"stringValue":"demo"}}}}]}},)"
+          R"("scopeLogs":[{{"scope":{{"name":"pharos-demo"}},"logRecords":[{}]}}]}})",
+          first_resource ? "" : ",", s.name, s.host, records);
+      first_resource = false;
+    }
+    body += "]}";
+    return body;
+  }
+
  private:
   std::mt19937_64 rng_;
   int64_t incident_every_ms_;
@@ -247,10 +316,12 @@ class Shop {
 
 constexpr std::string_view kDemoUsage = R"(Usage: pharos demo [flags]
 
-Simulates a small online shop and sends its metrics to Pharos over OTLP/HTTP.
+Simulates a small online shop and sends its metrics and logs to Pharos over OTLP/HTTP.
 
   --url URL              OTLP/HTTP metrics endpoint (default http://127.0.0.1:4318/v1/metrics;
                          a server's main port serves /v1/metrics too)
+  --logs-url URL         OTLP/HTTP logs endpoint (default: --url with /v1/logs for
+                         /v1/metrics; "" sends no logs)
   --token TOKEN          API token with the write scope (default $PHAROS_TOKEN)
   --interval D           time between exports (default 10s)
   --backfill D           first send this much history, oldest first (default 1h)
@@ -264,6 +335,7 @@ Simulates a small online shop and sends its metrics to Pharos over OTLP/HTTP.
 
 int RunDemo(const std::vector<std::string>& args) {
   std::string url = "http://127.0.0.1:4318/v1/metrics";
+  std::optional<std::string> logs_url;
   std::string token = std::getenv("PHAROS_TOKEN") ? std::getenv("PHAROS_TOKEN") : "";
   int64_t interval = 10'000, backfill = 3'600'000, every = 1'800'000, duration = 360'000;
   uint64_t seed = 1;
@@ -294,6 +366,8 @@ int RunDemo(const std::vector<std::string>& args) {
     };
     if (a == "--url") {
       url = v;
+    } else if (a == "--logs-url") {
+      logs_url = v;
     } else if (a == "--token") {
       token = v;
     } else if (a == "--interval") {
@@ -315,10 +389,14 @@ int RunDemo(const std::vector<std::string>& args) {
     LogError("--interval must be at least 1s");
     return 2;
   }
-  auto send = [&](const std::string& body, bool wait_for_server = false) -> bool {
+  if (!logs_url) {
+    logs_url = url.ends_with("/v1/metrics") ? url.substr(0, url.size() - 11) + "/v1/logs" : "";
+  }
+  auto send = [&](const std::string& body, bool wait_for_server = false,
+                  const std::string* to = nullptr) -> bool {
     net::HttpRequest req;
     req.method = "POST";
-    req.url = url;
+    req.url = to ? *to : url;
     req.body = body;
     req.content_type = "application/json";
     if (!token.empty()) req.headers.emplace_back("Authorization", "Bearer " + token);
@@ -352,6 +430,10 @@ int RunDemo(const std::vector<std::string>& args) {
   for (; t + interval <= UnixNowMs(); t += interval) {
     shop.Step(t + interval, static_cast<double>(interval) / 1000);
     if (!send(shop.Export(t + interval), sent == 0)) return 1;
+    if (!logs_url->empty() &&
+        !send(shop.ExportLogs(t + interval, static_cast<double>(interval) / 1000), false,
+              &*logs_url))
+      return 1;
     ++sent;
   }
   LogInfo("demo history sent", {{"exports", sent}, {"url", url}});
@@ -368,6 +450,8 @@ int RunDemo(const std::vector<std::string>& args) {
                                     : "demo incident ends");
     }
     (void)send(shop.Export(next));  // a failed export is logged; the shop keeps running
+    if (!logs_url->empty())
+      (void)send(shop.ExportLogs(next, static_cast<double>(interval) / 1000), false, &*logs_url);
     t = next;
   }
 }

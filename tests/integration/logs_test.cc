@@ -427,6 +427,31 @@ TEST(LokiApiTest, PatternsGroupLinesWithCountsPerStep) {
       400);
 }
 
+// `pharos demo` sends its shop's logs beside its metrics: every service but the database
+// has access lines, with trace ids, read back through LogQL.
+TEST(LokiApiTest, DemoSendsLogs) {
+  PharosProcess pharos;
+  ASSERT_TRUE(pharos.StartServe()) << pharos.Stderr();
+  std::string out, err;
+  ASSERT_EQ(RunPharos({"demo", "--once", "--backfill", "10m", "--interval", "15s", "--url",
+                       "http://127.0.0.1:" + std::to_string(pharos.port()) + "/v1/metrics"},
+                      &out, &err),
+            0)
+      << err;
+  HttpResponse r = Get(pharos.port(), "/loki/api/v1/query?query=" +
+                                          UrlEncode("sum by (service_name) (count_over_time("
+                                                    "{deployment_environment=\"demo\"}[15m]))"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  for (const char* service : {"frontend", "cart", "checkout", "payment", "inventory"})
+    EXPECT_NE(r.body.find(std::string("\"service_name\":\"") + service + "\""), std::string::npos)
+        << service << ": " << r.body;
+  HttpResponse lines = Get(pharos.port(), "/loki/api/v1/query_range?limit=5&query=" +
+                                              UrlEncode("{service_name=\"frontend\"} | logfmt | "
+                                                        "status=200 | trace_id=~\"[0-9a-f]{32}\""));
+  ASSERT_EQ(lines.status, 200) << lines.body;
+  EXPECT_NE(lines.body.find("level=info method="), std::string::npos) << lines.body;
+}
+
 // Runs `node SCRIPT ARGS` in tests/JS_DIR; its exit status and output.
 int RunNode(const std::string& js_dir, const std::string& script_and_args, std::string& output) {
   std::string command =
