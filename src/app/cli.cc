@@ -97,6 +97,20 @@ int CheckConfig(const std::vector<std::string>& args) {
       return 2;
     }
   }
+  Result<std::vector<std::string>> log_files =
+      rules::ExpandRuleFiles(config.log_rule_files, config.config_dir);
+  if (!log_files.ok()) {
+    LogError("invalid configuration", {{"error", log_files.status().message()}});
+    return 2;
+  }
+  for (const std::string& file : *log_files) {
+    Result<std::vector<rules::GroupSpec>> groups =
+        rules::LoadRuleFile(file, rules::RuleLanguage::kLogql);
+    if (!groups.ok()) {
+      LogError("invalid log rule file", {{"error", groups.status().message()}});
+      return 2;
+    }
+  }
   std::printf("%s: valid\n", args[0].c_str());
   return 0;
 }

@@ -239,7 +239,8 @@ class Shop {
   // The services' log lines for the `dt` seconds ending at t_ms, as an OTLP/JSON
   // ExportLogsServiceRequest: a sample of each service's requests as logfmt access lines
   // (level, method, route, status, duration, a trace id), more errors in a burst or an
-  // incident, and the incident's own messages (gateway timeouts, retries).
+  // incident, and the incident's own messages (gateway timeouts, retries) with the
+  // exception's stack trace.
   std::string ExportLogs(int64_t t_ms, double dt) {
     std::uniform_real_distribution<double> u(0, 1);
     std::lognormal_distribution<double> spread(0, 0.6);
@@ -284,11 +285,27 @@ class Shop {
             R"({}{{"timeUnixNano":"{}","severityNumber":{},"severityText":"{}","body":{{"stringValue":)",
             records.empty() ? "" : ",", at_ns, error ? 17 : 9, error ? "ERROR" : "INFO");
         AppendJsonString(records, line);
+        std::string span = hex(16);
         records +=
             fmt::format(R"(}},"attributes":[{{"key":"http.route","value":{{"stringValue":"{}"}}}},)"
                         R"({{"key":"http.response.status_code","value":{{"intValue":"{}"}}}}],)"
                         R"("traceId":"{}","spanId":"{}"}})",
-                        route, status, trace, hex(16));
+                        route, status, trace, span);
+        // The exception behind a failed payment, with its stack, under the same trace.
+        if (error && incident && s.name == "payment") {
+          records += fmt::format(
+              R"(,{{"timeUnixNano":"{}","severityNumber":17,"severityText":"ERROR","body":{{"stringValue":)",
+              at_ns + 1000);
+          AppendJsonString(records,
+                           "GatewayTimeoutError: payment gateway did not answer in 3000ms\n"
+                           "    at GatewayClient.charge (gateway/client.js:118:11)\n"
+                           "    at PaymentService.pay (payment/service.js:52:20)\n"
+                           "    at Router.handle (http/router.js:210:5)");
+          records += fmt::format(
+              R"(}},"attributes":[{{"key":"exception.type","value":{{"stringValue":"GatewayTimeoutError"}}}}],)"
+              R"("traceId":"{}","spanId":"{}"}})",
+              trace, span);
+        }
       }
       if (records.empty()) continue;
       body += fmt::format(

@@ -277,6 +277,17 @@ TEST(AlertingTest, CheckRulesAndCheckConfig) {
                 &out, &err),
       0)
       << out;
+  // What `make run` loads: the example PromQL and LogQL rules.
+  EXPECT_EQ(RunPharos({"check-config", std::string(PHAROS_SOURCE_DIR) + "/config/local.yaml"}, &out,
+                      &err),
+            0)
+      << err;
+  std::string bad_logs = pharos.WriteFile(
+      "bad-logs.yaml",
+      "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: count_over_time({a=\"b\"} [5m]\n");
+  std::string with_bad_logs = pharos.WriteFile("l.yaml", "log_rule_files: [" + bad_logs + "]\n");
+  EXPECT_EQ(RunPharos({"check-config", with_bad_logs}, &out, &err), 2);
+  EXPECT_NE(err.find("could not parse LogQL expression"), std::string::npos) << err;
   std::string cfg = pharos.WriteFile(
       "c.yaml", "alerting:\n  route: {receiver: nobody}\n  receivers: [{name: a}]\n");
   EXPECT_EQ(RunPharos({"check-config", cfg}, &out, &err), 2);
