@@ -32,8 +32,8 @@ export class ApiError extends Error {
 
 // Returns the `data` of Prometheus-style envelopes, the body of others (Alertmanager's
 // API answers bare JSON), or text when asked.
-export async function api(path, { method = "GET", params, body, text = false, contentType } = {}) {
-  const headers = {};
+export async function api(path, { method = "GET", params, body, text = false, contentType, headers: extra } = {}) {
+  const headers = { ...(extra || {}) };
   const token = getToken();
   if (token) headers.Authorization = `Bearer ${token}`;
   // Who acts, for incident timelines when the server has no tokens (the token's name wins).
@@ -76,7 +76,17 @@ export const prom = {
 };
 
 // Loki's query API (LogQL); times in Unix seconds, step in seconds.
+// Grafana's encoding: streams carry their own labels only; each entry its structured
+// metadata and parsed labels.
+const CATEGORIZE = { "X-Loki-Response-Encoding-Flags": "categorize-labels" };
+
 export const loki = {
   range: (q, start, end, { limit, step, direction = "backward" } = {}) =>
-    api("/loki/api/v1/query_range", { params: { query: q, start, end, limit, step, direction } }),
+    api("/loki/api/v1/query_range", { params: { query: q, start, end, limit, step, direction }, headers: CATEGORIZE }),
+  // Start and end as nanosecond BigInts (exact, for a line's neighbours).
+  rangeNs: (q, start, end, { limit, direction = "backward" } = {}) =>
+    api("/loki/api/v1/query_range", {
+      params: { query: q, start: start.toString(), end: end.toString(), limit, direction },
+      headers: CATEGORIZE,
+    }),
 };

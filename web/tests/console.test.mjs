@@ -201,6 +201,15 @@ test("the logs page shows the lines and the volume LogQL returns", async () => {
   assert.match(await first.locator("code").innerText(), /order=o-0 /);
   await first.click();
   assert.equal(await first.locator("dt", { hasText: "service_name" }).count(), 1);
+  // logfmt's labels are shown as parsed, apart from the stream's.
+  assert.equal(await first.locator("dt", { hasText: /^order$/ }).count(), 1);
+  // Its context: the lines before and after it in its stream, itself marked.
+  await first.getByRole("button", { name: "Show context" }).click();
+  const around = first.locator(".log-context li");
+  await around.first().waitFor();
+  assert.equal(await around.count(), 11, "o-0 is the newest line: ten before it, none after");
+  assert.match(await first.locator(".log-context li.self").innerText(), /order=o-0 /);
+  assert.match(await around.nth(9).innerText(), /order=o-1 /);
   // A query typed in and run with Enter goes to the URL.
   const box = page.getByLabel("LogQL query");
   await box.fill('{service_name="shop"} |= "order=o-1"');

@@ -1,6 +1,7 @@
 // The logs explorer: a LogQL query over a time range. A log query shows its volume over
-// the range (count_over_time per step) and its newest lines, each with its stream's labels
-// and, opened, its structured metadata; a metric query is drawn as a chart. Everything is
+// the range (count_over_time per step) and its newest lines, each opening to its stream's
+// labels, structured metadata and parsed labels and to the lines around it in its stream;
+// a metric query is drawn as a chart. Everything is
 // kept in the URL.
 import { useEffect, useState } from "preact/hooks";
 import { loki } from "../api.js";
@@ -35,6 +36,49 @@ function formatNs(ns) {
   const pad = (n, w = 2) => String(n).padStart(w, "0");
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
     `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+// Lines around an entry in its stream: up to ten before and ten after (by time, over the
+// hour on each side), the entry marked.
+const CONTEXT_LINES = 10;
+
+function selectorOf(stream) {
+  const esc = (v) => String(v).replace(/\\/g, "\\\\").replace(/"/g, '\\"');
+  return `{${Object.entries(stream).map(([k, v]) => `${k}="${esc(v)}"`).join(", ")}}`;
+}
+
+function Context({ entry }) {
+  const [lines, setLines] = useState(null);
+  const [error, setError] = useState(null);
+  const show = async (e) => {
+    e.stopPropagation();
+    try {
+      const q = selectorOf(entry.stream);
+      const ns = BigInt(entry.ts);
+      const hour = 3600n * 1000000000n;
+      // Loki's ranges take nanoseconds; start is inclusive and end exclusive.
+      const [before, after] = await Promise.all([
+        loki.rangeNs(q, ns - hour, ns, { limit: CONTEXT_LINES, direction: "backward" }),
+        loki.rangeNs(q, ns + 1n, ns + hour, { limit: CONTEXT_LINES, direction: "forward" }),
+      ]);
+      const flat = (answer) => answer.result.flatMap((st) => st.values.map((v) => ({ ts: v[0], line: v[1] })));
+      const order = (a, b) => (BigInt(a.ts) < BigInt(b.ts) ? -1 : BigInt(a.ts) > BigInt(b.ts) ? 1 : 0);
+      setLines([...flat(before).sort(order), { ...entry, self: true }, ...flat(after).sort(order)]);
+    } catch (err) {
+      setError(err.message);
+    }
+  };
+  if (error) return <div class="error" role="alert">{error}</div>;
+  if (!lines) {
+    return <button class="context-button" onClick={show}>{t("logs.context")}</button>;
+  }
+  return (
+    <ol class="log-context" onClick={(e) => e.stopPropagation()}>
+      {lines.map((l) => (
+        <li class={l.self ? "self" : ""}><time>{formatNs(l.ts)}</time> <code>{l.line}</code></li>
+      ))}
+    </ol>
+  );
 }
 
 export function Logs({ params }) {
@@ -141,9 +185,15 @@ export function Logs({ params }) {
                   <code>{l.line}</code>
                   {open === i && (
                     <dl class="log-labels">
-                      {Object.entries(l.stream).map(([k, v]) => [<dt>{k}</dt>, <dd>{v}</dd>])}
+                      {[["logs.stream_labels", l.stream], ["logs.metadata", l.meta?.structuredMetadata],
+                        ["logs.parsed", l.meta?.parsed]].map(([title, labels]) =>
+                        labels && Object.keys(labels).length > 0 && [
+                          <dt class="group">{t(title)}</dt>, <dd class="group" />,
+                          ...Object.entries(labels).map(([k, v]) => [<dt>{k}</dt>, <dd>{v}</dd>]),
+                        ])}
                     </dl>
                   )}
+                  {open === i && <Context entry={l} />}
                 </li>
               ))}
             </ol>
