@@ -103,6 +103,10 @@ struct Options {
   /// needle. Needles under 8 bytes are never filtered, nine in ten of 16 bytes are, and
   /// nearly all of 24 or more.
   std::string text_column;
+  /// A string column whose whole values go into the blocks' filters too, so that a scan
+  /// hinted with one value (ScanPlan::value_hints: a trace id) reads only the blocks that
+  /// may hold it. About 3 bits a row that has it.
+  std::string value_column;
   /// A name for metrics ("logs", "spans", "events").
   std::string name = "records";
   /// While a cut writes the previous head, appends that find the new head at
@@ -138,6 +142,11 @@ struct ScanPlan {
   /// Not time_ordered: streams are decoded and filtered by up to this many threads; the
   /// visitor is still called for one row at a time (from any of them).
   uint32_t threads = 1;
+  /// (column, value) pairs every row sought holds. Where `column` is the store's
+  /// value_column, only blocks whose filter may hold the value are read, except in streams
+  /// with a label of that name (which may stand in for the column, as LogQL's labels do).
+  /// A hint only skips blocks: the rows of a block read are not checked against it.
+  std::vector<std::pair<std::string, std::string>> value_hints;
 };
 
 struct Row {

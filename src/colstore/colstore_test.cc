@@ -158,6 +158,62 @@ TEST_F(ColstoreTest, FiltersProjectionAndBlockSkipping) {
   EXPECT_EQ(Rows(missing).size(), 102u);  // a missing column is null: != holds
 }
 
+// With a value column, a scan hinted with one value reads only the blocks that may hold it,
+// in the head, in a segment and after a reopen; a stream with a label of that name is read
+// whole (its label may stand in for the column); a hint never drops a row by itself.
+TEST_F(ColstoreTest, ValueHintsReadOnlyBlocksThatMayHoldTheValue) {
+  options_.block_rows = 10;
+  options_.value_column = "trace_id";
+  Open();
+  auto write = [&](const std::string& app, int from, int to, bool with_ids) {
+    std::vector<model::LabelView> labels = {{"app", app}};
+    if (!with_ids) labels.push_back({"trace_id", "t42"});
+    std::vector<std::string> ids;
+    for (int i = from; i < to; ++i) ids.push_back(fmt::format("{:032x}", i * 7919));
+    std::vector<std::vector<Column>> cols;
+    for (int i = from; i < to; ++i) {
+      cols.push_back({{"body", Value::String("request done")}});
+      if (with_ids) cols.back().push_back({"trace_id", Value::String(ids[i - from])});
+    }
+    std::vector<RecordInput> records;
+    for (int i = from; i < to; ++i) records.push_back({i, cols[i - from]});
+    StreamInput in{labels, records};
+    AppendResult result;
+    ASSERT_TRUE(store_->Append(std::span<const StreamInput>(&in, 1), result).ok());
+  };
+  write("api", 0, 100, true);
+  write("web", 0, 20, false);
+  const std::string wanted = fmt::format("{:032x}", 42 * 7919);
+  auto check = [&](const char* where) {
+    ScanPlan plan;
+    plan.value_hints = {{"trace_id", wanted}};
+    plan.filters.push_back({"trace_id", Filter::Op::kEqual, Value::String(wanted)});
+    ScanStats stats;
+    EXPECT_EQ(Rows(plan, &stats), std::vector<std::string>{"api:42:request done"}) << where;
+    EXPECT_LE(stats.blocks_read, 1u + 2u) << where;  // api's block, web's two
+    EXPECT_GE(stats.blocks_filtered, 8u) << where;
+    // A hint alone returns the rows of the blocks it reads: web's, and api's 40..49.
+    ScanPlan hint_only;
+    hint_only.value_hints = plan.value_hints;
+    hint_only.streams = {*model::Matcher::Make(model::MatchType::kEqual, "app", "api")};
+    std::vector<std::string> rows = Rows(hint_only);
+    EXPECT_GE(rows.size(), 10u) << where;
+    EXPECT_NE(std::find(rows.begin(), rows.end(), "api:42:request done"), rows.end()) << where;
+    // A value no row holds: only web's blocks (exempt by its label) are read.
+    ScanPlan absent;
+    absent.value_hints = {{"trace_id", "no such trace"}};
+    EXPECT_EQ(Rows(absent, &stats).size(), 20u) << where;
+    EXPECT_GE(stats.blocks_filtered, 9u) << where;
+  };
+  check("head");
+  Open();  // replayed from the WAL
+  check("replayed");
+  ASSERT_TRUE(store_->Flush().ok());
+  check("segment");
+  Open();
+  check("reopened");
+}
+
 // A filtered scan copies a block's matches out before it decodes the next block into the
 // same buffers: matches early in a block with none at its end, then matches in the next
 // one, come back whole (compressed columns, so the values view the decoding buffers).

@@ -6,6 +6,9 @@
 #include <cmath>
 #include <cstring>
 
+#define XXH_INLINE_ALL  // header-only: no run-time library
+#include <xxhash.h>
+
 #include "common/varint.h"
 
 namespace pharos::colstore::internal {
@@ -77,6 +80,22 @@ void GramFilterBuilder::Add(std::string_view text) {
     uint64_t bit = Mix(anchors_[i]) & mask;
     counting_[bit / 64] |= 1ULL << (bit % 64);
   }
+}
+
+void GramFilterBuilder::AddKey(uint64_t key) {
+  anchors_.push_back(key);
+  const uint64_t mask = counting_.size() * 64 - 1;
+  uint64_t bit = Mix(key) & mask;
+  counting_[bit / 64] |= 1ULL << (bit % 64);
+}
+
+std::array<uint64_t, kValueKeys> ValueKeys(std::string_view value) {
+  // A distinct seed keeps values apart from the anchors of the same 8 bytes; the filter
+  // mixes each key again, so keys a constant apart are as good as independent ones.
+  uint64_t h = XXH3_64bits_withSeed(value.data(), value.size(), 0x7472616365696478ULL);
+  std::array<uint64_t, kValueKeys> keys;
+  for (size_t i = 0; i < kValueKeys; ++i) keys[i] = h + i * 0x9E3779B97F4A7C15ULL;
+  return keys;
 }
 
 std::string GramFilterBuilder::Finish() {

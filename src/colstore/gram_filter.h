@@ -15,6 +15,7 @@
 // the block's distinct anchors (counted first in a bitmap).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -33,6 +34,8 @@ class GramFilterBuilder {
   /// `text_bytes`: about how much text Add will see, to size the counting bitmap.
   GramFilterBuilder(uint32_t sample_shift, uint64_t text_bytes);
   void Add(std::string_view text);
+  /// One key as it is (one of a value's ValueKeys).
+  void AddKey(uint64_t key);
   /// The filter as stored: little-endian 64-bit words, at least one.
   std::string Finish();
 
@@ -41,6 +44,13 @@ class GramFilterBuilder {
   std::vector<uint64_t> counting_;  // one bit per anchor hash: counts the distinct ones
   std::vector<uint64_t> anchors_;   // every anchor hash, repeats included
 };
+
+/// The filter keys of a whole value of the block's value column (an exact-value index in
+/// the same filter: a block whose filter lacks one has no row with that value). Four keys,
+/// as a needle has several anchors: one alone would pass one block in four. Keys and
+/// anchors share the filter; a key mistaken for an anchor or the reverse only costs a read.
+inline constexpr size_t kValueKeys = 4;
+std::array<uint64_t, kValueKeys> ValueKeys(std::string_view value);
 
 /// Appends the anchor hashes of `text` (repeats included) to `out`.
 void AppendAnchors(std::string_view text, uint32_t sample_shift, std::vector<uint64_t>& out);

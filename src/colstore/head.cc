@@ -43,13 +43,16 @@ constexpr size_t kMaxChunk = 1 << 20;
 
 void Head::Add(const std::string& key, const model::Labels& labels,
                std::span<const Record> records) {
-  const bool filtered = !options_.text_column.empty();
+  const bool filtered = options_.filtered();
   thread_local std::vector<uint64_t> anchors;
   thread_local std::vector<size_t> ends;  // records[i]'s anchors end at ends[i]
   anchors.clear();
   ends.clear();
   for (const Record& r : records) {  // outside the lock
     if (filtered) AppendAnchors(r.text, kDefaultGramSampleShift, anchors);
+    if (filtered && !r.value.empty()) {
+      for (uint64_t key : ValueKeys(r.value)) anchors.push_back(key);
+    }
     ends.push_back(anchors.size());
   }
   MutexLock lock(mu_);
@@ -69,7 +72,7 @@ void Head::Add(const std::string& key, const model::Labels& labels,
 }
 
 size_t Head::AddLocked(Stream& s, const Record& record, std::span<const uint64_t> anchors) {
-  const bool filtered = !options_.text_column.empty();
+  const bool filtered = options_.filtered();
   const int64_t time_ns = record.time_ns;
   const std::string_view columns = record.columns;
   size_t added = sizeof(Entry);  // and the chunks as they are allocated
@@ -218,7 +221,8 @@ class SegmentStreamCursor : public Cursor {
         ++stats.blocks_skipped;
         continue;
       }
-      if (!selection->MayHold(info.text_column, info.gram_sample_shift, segment_->Filter(b))) {
+      if (!selection->MayHold(info.text_column, info.gram_sample_shift, info.value_column, s.labels,
+                              segment_->Filter(b))) {
         ++stats.blocks_filtered;
         continue;
       }
@@ -407,6 +411,7 @@ class HeadStreamCursor : public Cursor {
         continue;
       }
       if (!selection->MayHold(head_->options().text_column, kDefaultGramSampleShift,
+                              head_->options().value_column, stream.labels,
                               std::span<const uint64_t>(b.filter))) {
         ++stats.blocks_filtered;
         continue;

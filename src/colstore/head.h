@@ -15,7 +15,9 @@ namespace pharos::colstore::internal {
 
 struct HeadOptions {
   uint32_t block_rows = 8192;
-  std::string text_column;  // empty: no substring filters
+  std::string text_column;   // empty: no substring filters
+  std::string value_column;  // empty: no value keys in the filters
+  bool filtered() const { return !text_column.empty() || !value_column.empty(); }
 };
 
 /// Records per stream, as the WAL holds them (EncodeColumns bytes in chunks per stream that
@@ -60,6 +62,7 @@ class Head {
     int64_t time_ns;
     std::string_view columns;  // EncodeColumns bytes
     std::string_view text;     // the text column's value (may view into `columns`)
+    std::string_view value;    // the value column's value (empty: none)
   };
   /// Adds a stream's records, creating the stream. `key` is StreamKey(labels). Anchors are
   /// computed before the lock, and the lock is taken once for all the records.
@@ -121,6 +124,7 @@ struct Selection {
   std::vector<std::string> projection;
   std::vector<Filter> filters;
   std::vector<std::string> skip;
+  std::vector<std::pair<std::string, std::string>> value_hints;
   /// Whether column `name` must be decoded (projected or filtered).
   bool Wanted(std::string_view name) const;
   bool Projected(std::string_view name) const;
@@ -131,11 +135,23 @@ struct Selection {
   /// per scan (and again only for a segment written with another column or sampling):
   /// call it while the scan's cursors are made, on the scan's thread.
   /// `filter`: a stored filter (std::string_view) or a head block's words; empty: none.
+  /// With a `value_column`, also whether it may hold every value hinted for that column
+  /// (hints are skipped for a stream with a label of the column's name: `labels`).
   template <class FilterWords>
-  bool MayHold(std::string_view text_column, uint32_t shift, const FilterWords& filter) const {
-    if (text_column.empty() || filter.empty()) return true;
-    for (const std::vector<uint64_t>& grams : Needles(text_column, shift)) {
-      if (!GramFilterMayContain(filter, grams)) return false;
+  bool MayHold(std::string_view text_column, uint32_t shift, std::string_view value_column,
+               const model::Labels& labels, const FilterWords& filter) const {
+    if (filter.empty()) return true;
+    if (!text_column.empty()) {
+      for (const std::vector<uint64_t>& grams : Needles(text_column, shift)) {
+        if (!GramFilterMayContain(filter, grams)) return false;
+      }
+    }
+    if (!value_column.empty()) {
+      for (const auto& [column, value] : value_hints) {
+        if (column != value_column || !model::LabelValue(labels, column).empty()) continue;
+        std::array<uint64_t, kValueKeys> keys = ValueKeys(value);
+        if (!GramFilterMayContain(filter, std::span<const uint64_t>(keys))) return false;
+      }
     }
     return true;
   }

@@ -236,6 +236,13 @@ std::string EncodeBlock(std::span<const RowRef> rows, const WriteOptions& option
     }
   }
   PutUvarint(block, present.size());
+  // The block's filter: the text column's anchors and the value column's values.
+  std::optional<GramFilterBuilder> builder;
+  if (filter) {
+    uint64_t bytes = 0;  // the records' whole size: room for every anchor and value
+    for (const RowRef& row : rows) bytes += row.columns.size();
+    builder.emplace(options.gram_sample_shift, bytes);
+  }
   std::string times;
   int64_t prev = 0;
   for (const RowRef& row : rows) {
@@ -272,15 +279,14 @@ std::string EncodeBlock(std::span<const RowRef> rows, const WriteOptions& option
     if (key.type == Value::Type::kString) {
       std::vector<std::string_view> v;
       v.reserve(row_ids.size());
-      uint64_t text_bytes = 0;
-      for (uint32_t r : row_ids) {
-        v.push_back(value_of(r).s);
-        text_bytes += v.back().size();
+      for (uint32_t r : row_ids) v.push_back(value_of(r).s);
+      if (builder && key.name == options.text_column) {
+        for (std::string_view text : v) builder->Add(text);
       }
-      if (filter && key.name == options.text_column) {
-        GramFilterBuilder builder(options.gram_sample_shift, text_bytes);
-        for (std::string_view text : v) builder.Add(text);
-        *filter = builder.Finish();
+      if (builder && key.name == options.value_column) {
+        for (std::string_view value : v) {
+          for (uint64_t key : ValueKeys(value)) builder->AddKey(key);
+        }
       }
       payload = EncodeStrings(v, encoding);
     } else if (key.type == Value::Type::kInt) {
@@ -296,7 +302,7 @@ std::string EncodeBlock(std::span<const RowRef> rows, const WriteOptions& option
     table.Count(id, row_ids.size(), block.size() - start);
   }
   PutFixed32(block, Crc32c(block));
-  if (filter && filter->empty()) *filter = GramFilterBuilder(options.gram_sample_shift, 0).Finish();
+  if (builder) *filter = builder->Finish();
   return block;
 }
 
@@ -342,8 +348,8 @@ class BlockEncoder {
  private:
   Encoded Encode(size_t i) {
     Encoded e;
-    e.block =
-        EncodeBlock(jobs_[i], options_, table_, options_.text_column.empty() ? nullptr : &e.filter);
+    const bool filtered = !options_.text_column.empty() || !options_.value_column.empty();
+    e.block = EncodeBlock(jobs_[i], options_, table_, filtered ? &e.filter : nullptr);
     return e;
   }
 
@@ -384,7 +390,7 @@ Status WriteSegment(Env& env, const std::string& dir, const std::string& name,
                     std::span<const SegmentStreamInput> streams, uint64_t wal_cover,
                     const WriteOptions& options, SegmentInfo* info) {
   const uint32_t block_rows = options.block_rows;
-  const bool filtered = !options.text_column.empty();
+  const bool filtered = !options.text_column.empty() || !options.value_column.empty();
   std::string tmp = dir + "/" + name + ".tmp";
   std::string path = dir + "/" + name;
   (void)env.Remove(tmp);
@@ -470,6 +476,9 @@ Status WriteSegment(Env& env, const std::string& dir, const std::string& name,
   PutUvarint(footer, filtered ? kGramBytes : 0);
   PutUvarint(footer, meta.gram_sample_shift);
   PutUvarint(footer, filtered ? filters_offset : 0);
+  meta.value_column = options.value_column;
+  PutUvarint(footer, meta.value_column.size());
+  footer += meta.value_column;
   footer += index;
   std::string trailer;
   PutFixed64(trailer, offset);
@@ -548,12 +557,15 @@ Result<std::unique_ptr<Segment>> Segment::Parse(std::string_view data) {
     if (!r.String(text_column) || !r.Uvarint(gram_bytes) || !r.Uvarint(shift) ||
         !r.Uvarint(filters_offset) || filters_offset > footer_offset)
       return Corrupt("text index header");
-    filtered = !text_column.empty();
+    std::string_view value_column;
+    if (version >= 3 && !r.String(value_column)) return Corrupt("value index header");
+    filtered = !text_column.empty() || !value_column.empty();
     if (filtered && (gram_bytes != kGramBytes || shift == 0 || shift > kMaxGramSampleShift))
       return Corrupt(
           fmt::format("unknown gram filter ({} bytes, sampling 1/2^{})", gram_bytes, shift));
     info.text_column = text_column;
     info.gram_sample_shift = static_cast<uint32_t>(shift);
+    info.value_column = value_column;
   }
   uint64_t nstreams;
   if (!r.Uvarint(nstreams) || nstreams > footer.size()) return Corrupt("stream count");

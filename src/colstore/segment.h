@@ -41,7 +41,7 @@ bool DecodeWalRecord(std::string_view data, WalRecord& out);
 // ---- segments ----
 
 inline constexpr char kSegmentMagic[8] = {'P', 'H', 'C', 'O', 'L', 'S', 'G', '1'};
-inline constexpr uint32_t kSegmentVersion = 2;
+inline constexpr uint32_t kSegmentVersion = 3;
 inline constexpr uint32_t kOldestSegmentVersion = 1;  // read, never written
 
 /// One row on its way into a segment: time and EncodeColumns bytes.
@@ -87,12 +87,18 @@ struct SegmentInfo {
   /// The column with a substring filter per block (empty: none) and its anchor sampling.
   std::string text_column;
   uint32_t gram_sample_shift = 0;
+  /// The column whose whole values the blocks' filters also hold (empty: none; version 3).
+  std::string value_column;
+  bool filtered() const { return !text_column.empty() || !value_column.empty(); }
 };
 
 struct WriteOptions {
   uint32_t block_rows = 8192;
   std::string text_column;  // empty: no substring filters
   uint32_t gram_sample_shift = kDefaultGramSampleShift;
+  /// A string column whose values go into the blocks' filters too (ValueKey), so that a
+  /// scan for one value reads only the blocks that may hold it. Empty: none.
+  std::string value_column;
   /// Threads encoding blocks (1: the caller's alone).
   uint32_t threads = 1;
 };

@@ -107,14 +107,15 @@ class StoreImpl : public Store {
       std::vector<Column> columns;
       std::vector<Head::Record> records;
       for (const auto& e : record.entries) {
-        std::string_view text;
-        if (!options_.text_column.empty()) {
+        std::string_view text, value;
+        if (!options_.text_column.empty() || !options_.value_column.empty()) {
           if (!internal::DecodeColumns(e.columns, columns))
             return DataLoss(
                 fmt::format("undecodable colstore WAL record in {} at {}", at.file, at.offset));
           text = TextOf(columns);  // views into e.columns, which outlives the Add
+          value = ValueOf(columns);
         }
-        records.push_back({e.time_ns, e.columns, text});
+        records.push_back({e.time_ns, e.columns, text, value});
       }
       head->Add(key, labels, records);
       return Status::Ok();
@@ -212,7 +213,7 @@ class StoreImpl : public Store {
         size_t begin = i == 0 ? 0 : ends[i - 1];
         records.push_back({a.records[i].time_ns,
                            std::string_view(columns).substr(begin, ends[i] - begin),
-                           TextOf(a.records[i].columns)});
+                           TextOf(a.records[i].columns), ValueOf(a.records[i].columns)});
       }
       head->Add(a.key, a.labels, records);
       result.accepted += a.records.size();
@@ -228,8 +229,8 @@ class StoreImpl : public Store {
 
   Result<ScanStats> Scan(const ScanPlan& plan, const RowVisitor& visit) override {
     ScanStats stats;
-    internal::Selection sel{plan.mint_ns, plan.maxt_ns, plan.backward,    plan.columns.empty(),
-                            plan.columns, plan.filters, plan.skip_columns};
+    internal::Selection sel{plan.mint_ns, plan.maxt_ns, plan.backward,     plan.columns.empty(),
+                            plan.columns, plan.filters, plan.skip_columns, plan.value_hints};
     View view = Snapshot();
     std::vector<std::unique_ptr<internal::Cursor>> cursors;
     for (const auto& seg : view.segments) {
@@ -658,14 +659,20 @@ class StoreImpl : public Store {
   }
 
   internal::HeadOptions NewHeadOptions() const {
-    return {options_.block_rows, options_.text_column};
+    return {options_.block_rows, options_.text_column, options_.value_column};
   }
 
   // The value of the text column (empty when none or not a string).
   std::string_view TextOf(std::span<const Column> columns) const {
-    if (options_.text_column.empty()) return {};
+    return StringOf(options_.text_column, columns);
+  }
+  std::string_view ValueOf(std::span<const Column> columns) const {
+    return StringOf(options_.value_column, columns);
+  }
+  static std::string_view StringOf(std::string_view name, std::span<const Column> columns) {
+    if (name.empty()) return {};
     for (const Column& c : columns) {
-      if (c.name == options_.text_column && c.value.type == Value::Type::kString) return c.value.s;
+      if (c.name == name && c.value.type == Value::Type::kString) return c.value.s;
     }
     return {};
   }
@@ -745,6 +752,7 @@ class StoreImpl : public Store {
     internal::WriteOptions wo;
     wo.block_rows = options_.block_rows;
     wo.text_column = options_.text_column;
+    wo.value_column = options_.value_column;
     // The cut encodes blocks on every core: while it runs, a full head holds appends back.
     wo.threads = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
     PHAROS_RETURN_IF_ERROR(

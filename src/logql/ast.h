@@ -34,6 +34,10 @@ struct LogSelector {
   /// The same, equal up to ASCII case (from `|~ "(?i)literal"`), so that every line holding
   /// one holds it with its ASCII letters in some case.
   std::vector<std::string> required_substrings_any_case;
+  /// (label, value) pairs every kept line's labels hold: `| name="value"` label filters
+  /// that come before any stage that could change the labels (parsers, label_format,
+  /// drop, keep), so the store can skip blocks that lack the value (a trace id).
+  std::vector<std::pair<std::string, std::string>> required_labels;
 };
 
 enum class UnwrapConversion { kFloat, kBytes, kDuration };

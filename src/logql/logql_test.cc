@@ -93,6 +93,32 @@ TEST(LogqlParserTest, SelectorsFiltersAndEscapes) {
   EXPECT_EQ(required(R"({a="b"} |~ "abc" or "def")"), "");
   EXPECT_EQ(required(R"({a="b"} | line_format "x" |~ "abc")"), "");
 
+  // A lone label equality before anything that could change the labels: every kept line
+  // holds it (the store skips blocks without the value).
+  auto labels = [](std::string_view q) {
+    Result<ExprPtr> r = ParseExpr(q);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    const Expr& e = **r;
+    const LogSelector& s = e.kind == NodeKind::kRange ? static_cast<const RangeExpr&>(e).selector
+                                                      : static_cast<const LogExpr&>(e).selector;
+    std::string out;
+    for (const auto& [name, value] : s.required_labels) out += "[" + name + "=" + value + "]";
+    return out;
+  };
+  EXPECT_EQ(labels(R"({a="b"} | trace_id="4bf92f35")"), "[trace_id=4bf92f35]");
+  EXPECT_EQ(labels(R"({a="b"} |= "x" | line_format "{{.a}}" | trace_id="t" | span_id="s")"),
+            "[trace_id=t][span_id=s]");
+  EXPECT_EQ(labels(R"(count_over_time({a="b"} | trace_id="t" [5m]))"), "[trace_id=t]");
+  EXPECT_EQ(labels(R"({a="b"} | json | trace_id="t")"), "");
+  EXPECT_EQ(labels(R"({a="b"} | label_format trace_id="x" | trace_id="t")"), "");
+  EXPECT_EQ(labels(R"({a="b"} | drop level | trace_id="t")"), "");
+  EXPECT_EQ(labels(R"({a="b"} | trace_id="t" or span_id="s")"), "");
+  EXPECT_EQ(labels(R"({a="b"} | trace_id="t", span_id="s")"), "");
+  EXPECT_EQ(labels(R"({a="b"} | trace_id="t" and span_id="s")"), "");
+  EXPECT_EQ(labels(R"({a="b"} | trace_id!="t")"), "");
+  EXPECT_EQ(labels(R"({a="b"} | trace_id=~"t")"), "");
+  EXPECT_EQ(labels(R"({a="b"} | trace_id="")"), "");
+
   Result<ExprPtr> braces = ParseExpr(R"({app="a}b"} |= "say \"hi\"\n")");
   ASSERT_TRUE(braces.ok()) << braces.status().message();
   EXPECT_EQ(static_cast<const LogExpr&>(**braces).selector.matchers[0].value(), "a}b");

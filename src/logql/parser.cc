@@ -786,7 +786,8 @@ class Parser {
   }
 
   Status ParsePipeline(LogSelector& sel, std::optional<Unwrap>* unwrap) {
-    bool line_untouched = true;  // no stage has rewritten the line yet
+    bool line_untouched = true;    // no stage has rewritten the line yet
+    bool labels_untouched = true;  // no stage has added, changed or dropped labels yet
     while (true) {
       Tok k = Peek().kind;
       if (k == Tok::kPipeExact || k == Tok::kNeq || k == Tok::kPipeMatch || k == Tok::kNre ||
@@ -807,6 +808,14 @@ class Parser {
           (Peek(1).kind != Tok::kPipe && Peek(1).kind != Tok::kRange && Peek(1).kind != Tok::kEof &&
            Peek(1).kind != Tok::kRParen && IsFilterOperator(Peek(1).kind) && word != "unwrap");
       if (is_filter) {
+        // One `name="value"` alone (not joined by and/or/comma) on the stream's own labels
+        // and structured metadata: every kept line holds it.
+        const bool single_equality =
+            !after_unwrap && labels_untouched && Peek().kind == Tok::kIdent &&
+            Peek(1).kind == Tok::kEq && Peek(2).kind == Tok::kString && !Peek(2).text.empty() &&
+            Peek(3).kind != Tok::kComma &&
+            !(Peek(3).kind == Tok::kIdent && (Peek(3).text == "and" || Peek(3).text == "or"));
+        if (single_equality) sel.required_labels.emplace_back(Peek().text, Peek(2).text);
         Result<StagePtr> f = ParseLabelFilterOr();
         if (!f.ok()) return f.status();
         (after_unwrap ? (*unwrap)->post_filters : sel.stages).push_back(std::move(f).value());
@@ -849,6 +858,7 @@ class Parser {
       }
       if (!stage.ok()) return stage.status();
       line_untouched = false;
+      if (word != "line_format" && word != "decolorize") labels_untouched = false;
       sel.stages.push_back(std::move(stage).value());
     }
   }

@@ -96,6 +96,7 @@ Result<std::unique_ptr<Store>> Store::Open(const Options& options, selfmon::Regi
   co.limits = options.limits;
   co.head_max_bytes = options.head_max_bytes;
   co.text_column = kLineColumn;  // needles in lines read only the blocks that may hold them
+  co.value_column = "trace_id";  // and `| trace_id="..."` (OTLP logs) only those with the id
   Result<std::unique_ptr<colstore::Store>> records = colstore::Store::Open(co, registry);
   if (!records.ok()) return records.status();
   auto store = std::unique_ptr<Store>(new Store());

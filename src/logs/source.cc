@@ -29,6 +29,8 @@ Status StoreSource::Select(const logql::LogSelector& selector, int64_t mint_ns, 
   for (const std::string& needle : selector.required_substrings_any_case)
     plan.filters.push_back(
         {kLineColumn, colstore::Filter::Op::kContainsAnyCase, colstore::Value::String(needle)});
+  // `| trace_id="..."`: blocks without the value are skipped (the store's value column).
+  plan.value_hints = selector.required_labels;
   Status failed;
   std::vector<model::Label> metadata;
   Result<colstore::ScanStats> stats = store_.Scan(plan, [&](const colstore::Row& row) {

@@ -524,6 +524,22 @@ TEST(OtlpLogsTest, OpenTelemetryJavaScriptSdkLogExporters) {
     EXPECT_NE(failed.body.find("payment.failed"), std::string::npos) << failed.body;
     EXPECT_EQ(failed.body.find("order 1 placed"), std::string::npos) << failed.body;
   }
+  // The trace id index: every record of the trace, across services, head and segments.
+  for (int round = 0; round < 2; ++round) {
+    HttpResponse trace =
+        Get(pharos.port(), "/loki/api/v1/query?query=" +
+                               UrlEncode("sum(count_over_time({service_name=~\"js-.+\"} | "
+                                         "trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\" [1h]))"));
+    EXPECT_NE(trace.body.find("\"9\"]"), std::string::npos) << round << ": " << trace.body;
+    ASSERT_EQ(Post(pharos.port(), "/flush", "").status, 204);
+  }
+  // A stream whose own label is trace_id is found by it (the label stands in for metadata).
+  std::string body = R"({"streams":[{"stream":{"app":"legacy","trace_id":"abc123"},"values":[[")" +
+                     Ns(5) + R"(","legacy line"]]}]})";
+  ASSERT_EQ(Post(pharos.port(), "/loki/api/v1/push", body, kJson).status, 204);
+  HttpResponse legacy = Get(pharos.port(), "/loki/api/v1/query_range?query=" +
+                                               UrlEncode("{app=\"legacy\"} | trace_id=\"abc123\""));
+  EXPECT_NE(legacy.body.find("legacy line"), std::string::npos) << legacy.body;
 }
 
 // Real Loki clients from npm push to Pharos without errors: winston-loki with protobuf and
