@@ -42,6 +42,7 @@ namespace {
 
 using pharos::testing::HttpResponse;
 using pharos::testing::RawConnection;
+using pharos::testing::UrlEncode;
 
 // The data shapes (--shape): "issue" is the one the issue "Logs at the speed of the fastest
 // log stores" measured its reference on (Apache, OpenSSH, HDFS and Linux lines, 24
@@ -96,18 +97,6 @@ void JsonEscape(std::string& out, std::string_view s) {
         }
     }
   }
-}
-
-std::string UrlEncode(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("%{:02X}", c);
-    }
-  }
-  return out;
 }
 
 struct Line {

@@ -19,21 +19,6 @@ namespace {
 
 constexpr std::string_view kJson = "Content-Type: application/json\r\n";
 
-std::string UrlEncode(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      static const char* kHex = "0123456789ABCDEF";
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 std::string Ns(int64_t seconds_ago) {
   int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
@@ -454,14 +439,8 @@ TEST(LokiApiTest, DemoSendsLogs) {
 
 // Runs `node SCRIPT ARGS` in tests/JS_DIR; its exit status and output.
 int RunNode(const std::string& js_dir, const std::string& script_and_args, std::string& output) {
-  std::string command =
-      "cd " PHAROS_SOURCE_DIR "/tests/" + js_dir + " && node " + script_and_args + " 2>&1";
-  FILE* p = ::popen(command.c_str(), "r");
-  if (p == nullptr) return -1;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) output.append(buf, n);
-  return ::pclose(p);
+  return RunShell("cd " PHAROS_SOURCE_DIR "/tests/" + js_dir + " && node " + script_and_args,
+                  output);
 }
 
 // The port of a listener Pharos logged at start ("msg":"<what> listening","port":N).

@@ -215,15 +215,9 @@ TEST(OtlpTest, OpenTelemetryJavaScriptSdkExports) {
   std::string url = "http://127.0.0.1:" + std::to_string(pharos.port()) + "/v1/metrics";
   for (const char* mode :
        {"proto js-proto cumulative", "json js-json cumulative", "proto js-delta delta"}) {
-    std::string command = "cd " + dir + " && node export.mjs " + url + " " + mode + " 2>&1";
-    FILE* p = ::popen(command.c_str(), "r");
-    ASSERT_NE(p, nullptr);
     std::string output;
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) output.append(buf, n);
-    int status = ::pclose(p);
-    EXPECT_EQ(status, 0) << mode << ": " << output;
+    EXPECT_EQ(RunShell("cd " + dir + " && node export.mjs " + url + " " + mode, output), 0)
+        << mode << ": " << output;
   }
   for (const char* job : {"js-proto", "js-json", "js-delta"}) {
     HttpResponse r =
@@ -243,14 +237,7 @@ TEST(OtlpTest, OpenTelemetryJavaScriptSdkExports) {
 
 // Runs tests/otel-js/export.mjs with `args`; its exit status and output.
 int RunJsExporter(const std::string& args, std::string& output) {
-  std::string command =
-      "cd " PHAROS_SOURCE_DIR "/tests/otel-js && node export.mjs " + args + " 2>&1";
-  FILE* p = ::popen(command.c_str(), "r");
-  if (p == nullptr) return -1;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) output.append(buf, n);
-  return ::pclose(p);
+  return RunShell("cd " PHAROS_SOURCE_DIR "/tests/otel-js && node export.mjs " + args, output);
 }
 
 // The OpenTelemetry JavaScript SDK's OTLP/gRPC exporter, plain and gzipped, exports to the

@@ -10,6 +10,7 @@ import { OTLPMetricExporter as ProtoExporter } from '@opentelemetry/exporter-met
 import { OTLPMetricExporter as JsonExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPMetricExporter as GrpcExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { Metadata } from '@grpc/grpc-js';
+import { countFailures } from './failures.mjs';
 
 const [url, encoding, service, temporality, token] = process.argv.slice(2);
 const options = {
@@ -27,16 +28,7 @@ if (encoding.startsWith('grpc')) {
 } else {
   exporter = encoding === 'json' ? new JsonExporter(options) : new ProtoExporter(options);
 }
-let failures = 0;
-const export_ = exporter.export.bind(exporter);
-exporter.export = (batch, done) =>
-  export_(batch, (result) => {
-    if (result.code !== 0) {
-      failures++;
-      console.error('export failed:', result.error?.message ?? result);
-    }
-    done(result);
-  });
+const failures = countFailures(exporter);
 const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 60000 });
 const provider = new MeterProvider({
   resource: resourceFromAttributes({ 'service.name': service, 'service.instance.id': 'js-1', 'host.name': 'test-host' }),
@@ -55,5 +47,5 @@ for (let i = 0; i < 3; i++) {
   await reader.forceFlush();
 }
 await provider.shutdown();
-if (failures > 0) process.exit(1);
+if (failures() > 0) process.exit(1);
 console.log(`exported with ${encoding} to ${url}`);

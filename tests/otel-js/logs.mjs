@@ -11,21 +11,13 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { OTLPLogExporter as ProtoExporter } from '@opentelemetry/exporter-logs-otlp-proto';
 import { OTLPLogExporter as JsonExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { OTLPLogExporter as GrpcExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
+import { countFailures } from './failures.mjs';
 
 const [url, encoding, service] = process.argv.slice(2);
 const exporter =
   encoding === 'grpc' ? new GrpcExporter({ url }) :
   encoding === 'json' ? new JsonExporter({ url }) : new ProtoExporter({ url });
-let failures = 0;
-const export_ = exporter.export.bind(exporter);
-exporter.export = (batch, done) =>
-  export_(batch, (result) => {
-    if (result.code !== 0) {
-      failures++;
-      console.error('export failed:', result.error?.message ?? result);
-    }
-    done(result);
-  });
+const failures = countFailures(exporter);
 const provider = new LoggerProvider({
   resource: resourceFromAttributes({ 'service.name': service, 'deployment.environment': 'test', 'host.name': 'js-host' }),
   processors: [new BatchLogRecordProcessor({ exporter })],
@@ -49,5 +41,5 @@ logger.emit({
 });
 await provider.forceFlush();
 await provider.shutdown();
-if (failures > 0) process.exit(1);
+if (failures() > 0) process.exit(1);
 console.log(`exported logs with ${encoding} to ${url}`);
