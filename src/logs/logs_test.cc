@@ -289,6 +289,18 @@ TEST(PatternTest, DrainGroupsLinesAndCountsThemPerStep) {
   EXPECT_EQ(got[0].samples, want);
 }
 
+TEST(PatternTest, LeavesAreBounded) {
+  PatternMiner miner(60, 10'000);
+  // Lines of one leaf (same length, same first words) with nothing else in common.
+  for (int i = 0; i < 500; ++i)
+    miner.Add(fmt::format("GET /x w{} v{} u{} t{} s{}", i, i * 3, i * 7, i * 11, i * 13), 0);
+  std::vector<PatternMiner::Pattern> got = miner.Take();
+  EXPECT_LE(got.size(), PatternMiner::kMaxLeafPatterns);
+  uint64_t total = 0;
+  for (const auto& p : got) total += p.count;
+  EXPECT_EQ(total, 500u);  // no line is lost: the full leaf's patterns take them
+}
+
 TEST(PatternTest, PatternsAreBounded) {
   PatternMiner miner(60, 5);
   for (int i = 0; i < 20; ++i) miner.Add(fmt::format("distinct{} words{} here{}", i, i, i), 0);

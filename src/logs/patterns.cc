@@ -70,7 +70,11 @@ void PatternMiner::Add(std::string_view line, int64_t time_ns) {
   const int64_t bucket = Bucket(time_ns, step_s_);
   // Drain's similarity: the words equal in the same places, over the line's words (a
   // variable place is no evidence either way).
-  if (best && static_cast<double>(best_same) >= kSimilarity * static_cast<double>(words_.size())) {
+  // A full leaf takes the line into its most similar pattern: a line costs at most
+  // kMaxLeafPatterns comparisons, however varied the lines.
+  const bool leaf_full = leaf.size() >= kMaxLeafPatterns;
+  if (best && (leaf_full || static_cast<double>(best_same) >=
+                                kSimilarity * static_cast<double>(words_.size()))) {
     for (size_t i = 0; i < words_.size(); ++i) {
       if (best->words[i] != kVariable && best->words[i] != words_[i]) best->words[i] = kVariable;
     }

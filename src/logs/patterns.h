@@ -7,8 +7,9 @@
 // the pattern with which it shares the most words in the same places ("<_>" places not
 // counted), when that is at least kSimilarity of its words, and every word where they
 // differ becomes "<_>";
-// otherwise it starts a pattern. Memory is bounded: at most max_patterns patterns and
-// kMaxWords words per line (the rest of a longer line is its last word).
+// otherwise it starts a pattern. Memory and time are bounded: at most max_patterns
+// patterns, kMaxLeafPatterns per leaf (a line reaching a full leaf joins its most similar
+// pattern), and kMaxWords words per line (the rest of a longer line is its last word).
 #pragma once
 
 #include <cstdint>
@@ -40,6 +41,7 @@ class PatternMiner {
 
   static constexpr double kSimilarity = 0.3;
   static constexpr size_t kMaxWords = 128;
+  static constexpr size_t kMaxLeafPatterns = 64;
 
  private:
   struct Cluster {
