@@ -249,6 +249,11 @@ const std::vector<Field>& Fields() {
           "logs.ingestion_burst",
           "bytes a burst may carry above the rate (ingestion_burst_size_mb)",
           [](Config& c) -> uint64_t& { return c.logs.ingestion_burst; }, 1, 1ULL << 40),
+      BytesField(
+          "logs.max_query_bytes_read",
+          "line bytes one LogQL query may read before it is refused (max_query_bytes_read; 0: "
+          "no limit)",
+          [](Config& c) -> uint64_t& { return c.logs.max_query_bytes_read; }, 0, 1ULL << 50),
       DurationField(
           "logs.reject_old_samples_max_age",
           "log lines older than this are refused (0 accepts any age)",

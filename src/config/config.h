@@ -125,6 +125,7 @@ struct LogsConfig {
   uint32_t max_label_names_per_series = 15;                          // max_label_names_per_series
   uint64_t max_streams = 100'000;                                    // max_global_streams_per_user
   uint64_t head_max_bytes = 64ULL << 20;  // lines kept in memory before a cut
+  uint64_t max_query_bytes_read = 0;      // line bytes a query may read; 0: no limit
 };
 
 /// PromQL evaluation limits (Prometheus's --query.* flags).

@@ -210,6 +210,31 @@ class Evaluator {
   int64_t Ts(int i) const { return start_ + static_cast<int64_t>(i) * step_; }
   QueryStats& stats() { return stats_; }
 
+  // Counts a line read against max_bytes_read, then checks the deadline now and then.
+  Status Read(std::string_view line) {
+    ++stats_.lines_read;
+    stats_.bytes_read += line.size();
+    if (options_.max_bytes_read && stats_.bytes_read > options_.max_bytes_read) {
+      return ResourceExhausted(fmt::format(
+          "the query would read too many bytes (query: more than {}, limit: {}); consider adding "
+          "more specific stream selectors or reduce the time range of the query",
+          HumanBytes(options_.max_bytes_read), HumanBytes(options_.max_bytes_read)));
+    }
+    return CheckDeadline();
+  }
+
+  // Go humanize's SI bytes, as Loki prints limits ("1.5 GB").
+  static std::string HumanBytes(uint64_t bytes) {
+    static constexpr const char* kUnits[] = {"B", "kB", "MB", "GB", "TB", "PB", "EB"};
+    auto v = static_cast<double>(bytes);
+    size_t u = 0;
+    while (v >= 1000 && u + 1 < std::size(kUnits)) {
+      v /= 1000;
+      ++u;
+    }
+    return u == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", v, kUnits[u]);
+  }
+
   Status CheckDeadline() {
     if (++ticks_ % 4096 != 0) return Status::Ok();
     if (std::chrono::steady_clock::now() > deadline_)
@@ -267,9 +292,7 @@ class Evaluator {
     const Status enough(StatusCode::kCancelled, "limit reached");
     Status s = source_.Select(sel, params_.start_ns, params_.end_ns - 1, {true, params_.backward},
                               [&](const model::Labels& stream, const LogEntry& entry) -> Status {
-                                if (Status d = CheckDeadline(); !d.ok()) return d;
-                                ++stats_.lines_read;
-                                stats_.bytes_read += entry.line.size();
+                                if (Status d = Read(entry.line); !d.ok()) return d;
                                 lbs.Reset(stream, entry.metadata);
                                 Line line{entry.line, {}};
                                 if (!RunStages(sel.stages, entry.ts_ns, line, lbs))
@@ -386,9 +409,7 @@ class Evaluator {
     Status s = source_.Select(
         sel, mint, last_end, {false, false, need_line},
         [&](const model::Labels& stream, const LogEntry& entry) -> Status {
-          if (Status d = CheckDeadline(); !d.ok()) return d;
-          ++stats_.lines_read;
-          stats_.bytes_read += entry.line.size();
+          if (Status d = Read(entry.line); !d.ok()) return d;
           if (labels_fixed && entry.metadata.empty()) {
             Line line{entry.line, {}};
             if (!RunStages(sel.stages, entry.ts_ns, line, lbs)) return Status::Ok();

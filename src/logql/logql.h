@@ -15,8 +15,9 @@
 //                      structured metadata and extracted labels after the pipeline; a
 //                      sample carrying __error__ fails the query with Loki's pipeline error.
 //   Literal-only queries give a scalar.
-// - Limits: max_series (per result), max_entries (lines a log query returns), timeout;
-//   each refusal is ResourceExhausted / DeadlineExceeded with Loki's message.
+// - Limits: max_series (per result), max_entries (lines a log query returns), timeout,
+//   max_bytes_read (line bytes read, checked as they are read); each refusal is
+//   ResourceExhausted / DeadlineExceeded with Loki's message.
 // - The engine is thread-safe; a query holds at most one sample per (series, line) of the
 //   selected range plus the result.
 #pragma once
@@ -89,6 +90,9 @@ struct EngineOptions {
   uint64_t max_series = 500;    // Loki's max_query_series
   uint64_t max_entries = 5000;  // Loki's max_entries_limit_per_query
   std::chrono::milliseconds timeout{std::chrono::minutes(1)};
+  /// Loki's max_query_bytes_read: a query that reads more line bytes is refused as soon as
+  /// it crosses the limit. 0: no limit.
+  uint64_t max_bytes_read = 0;
 };
 
 struct QueryParams {

@@ -231,6 +231,21 @@ TEST(LogqlEngineTest, MetricQueriesAndLimits) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("maximum number of series (3)"), std::string::npos);
 
+  // max_bytes_read: 300 one-byte lines; a query reading them all passes 299 bytes.
+  EngineOptions bytes;
+  bytes.max_bytes_read = 299;
+  r = Engine(bytes).Query(src, R"(sum(count_over_time({app="a"} |= "x" [1m])))", p);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(r.status().message().find("the query would read too many bytes (query: more than "
+                                      "299 B, limit: 299 B)"),
+            std::string::npos)
+      << r.status().message();
+  bytes.max_bytes_read = 300;
+  r = Engine(bytes).Query(src, R"(sum(count_over_time({app="a"} |= "x" [1m])))", p);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->series[0].samples[0].v, 300);
+
   QueryParams range;
   range.start_ns = 30 * kSec;
   range.end_ns = 60 * kSec;

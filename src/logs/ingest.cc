@@ -102,6 +102,7 @@ Result<std::unique_ptr<Store>> Store::Open(const Options& options, selfmon::Regi
   auto store = std::unique_ptr<Store>(new Store());
   store->records_ = std::move(records).value();
   store->gate_ = std::make_unique<Gate>(options, registry);
+  store->max_query_bytes_read_ = options.max_query_bytes_read;
   return store;
 }
 

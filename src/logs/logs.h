@@ -32,7 +32,8 @@
 //   text with the status code.
 // - Query limits are Loki's defaults: 5000 lines per log query (max_entries_limit), 500
 //   series (max_query_series), 11,000 points per series, 30 days per query
-//   (max_query_length 721h), a 1-minute timeout; each refusal is a 400 naming the limit.
+//   (max_query_length 721h), a 1-minute timeout, and Options::max_query_bytes_read (off
+//   by default, as in Loki); each refusal is a 400 naming the limit.
 #pragma once
 
 #include <functional>
@@ -67,6 +68,8 @@ struct Options {
   colstore::Limits limits;
   uint64_t head_max_bytes = 64ULL << 20;
   PushLimits push;
+  /// Loki's max_query_bytes_read: line bytes a query may read (0: no limit).
+  uint64_t max_query_bytes_read = 0;
   std::function<int64_t()> now_ns;  // the clock; the wall clock when empty
 };
 
@@ -95,6 +98,7 @@ class Store : public model::LogsSink {
   static Result<std::unique_ptr<Store>> Open(const Options& options, selfmon::Registry& registry);
   ~Store() override;
   colstore::Store& records() { return *records_; }
+  uint64_t max_query_bytes_read() const { return max_query_bytes_read_; }
   Status Close() { return records_->Close(); }
   Status AppendOtlpLogs(std::span<const model::ResourceLogs> logs,
                         model::LogsAppendResult& result) override;
@@ -110,6 +114,7 @@ class Store : public model::LogsSink {
   struct Gate;
   std::unique_ptr<colstore::Store> records_;
   std::unique_ptr<Gate> gate_;
+  uint64_t max_query_bytes_read_ = 0;
 };
 
 void RegisterRoutes(server::Router& router, const Services& services, selfmon::Registry& registry);

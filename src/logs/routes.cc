@@ -171,6 +171,7 @@ void Query(const Request& req, Response& resp, Store& store, bool instant) {
 
   logql::EngineOptions options;
   options.max_entries = kMaxLimit;
+  options.max_bytes_read = store.max_query_bytes_read();
   logql::Engine engine(options);
   StoreSource source(store.records());
   Result<logql::QueryResult> result = engine.Query(source, **expr, params);

@@ -373,6 +373,24 @@ TEST(LokiApiTest, LogRuleFilesRecordAndAlert) {
   EXPECT_NE(r.body.find("count_over_time"), std::string::npos) << r.body;
 }
 
+// logs.max_query_bytes_read refuses a query that reads more line bytes, with Loki's text.
+TEST(LokiApiTest, MaxQueryBytesRead) {
+  PharosProcess pharos;
+  ASSERT_TRUE(pharos.StartServe({"--set", "logs.max_query_bytes_read=2KB"})) << pharos.Stderr();
+  std::string values;
+  for (int i = 0; i < 50; ++i)
+    values += std::string(values.empty() ? "" : ",") + "[\"" + Ns(60 - i) + "\",\"" + "line " +
+              std::string(100, 'a' + i % 26) + "\"]";
+  std::string body = R"({"streams":[{"stream":{"app":"big"},"values":[)" + values + "]}]}";
+  ASSERT_EQ(Post(pharos.port(), "/loki/api/v1/push", body, kJson).status, 204);
+  HttpResponse r = Get(pharos.port(), "/loki/api/v1/query_range?limit=1000&query=" +
+                                          UrlEncode("{app=\"big\"} |= \"line\""));
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("the query would read too many bytes"), std::string::npos) << r.body;
+  r = Get(pharos.port(), "/loki/api/v1/query_range?limit=5&query=" + UrlEncode("{app=\"big\"}"));
+  EXPECT_EQ(r.status, 200) << r.body;  // five lines: within the limit
+}
+
 // Loki's patterns endpoint (Grafana's Logs Drilldown): lines mined into patterns with their
 // counts per step.
 TEST(LokiApiTest, PatternsGroupLinesWithCountsPerStep) {
