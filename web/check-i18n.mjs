@@ -27,7 +27,7 @@ for (const f of files("src")) {
 }
 const dynamic = {
   "explore.": ["graph", "table"],
-  "complete.": ["fn", "metric", "label", "value"],
+  "complete.": ["fn", "stage", "metric", "label", "value"],
   "state.": ["inactive", "pending", "firing", "resolved"],
   "health.": ["ok", "err", "unknown"],
   "alerts.tab.": ["alerts", "rules", "silences", "history"],

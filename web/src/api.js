@@ -81,6 +81,9 @@ export const prom = {
 const CATEGORIZE = { "X-Loki-Response-Encoding-Flags": "categorize-labels" };
 
 export const loki = {
+  query: (q, time) => api("/loki/api/v1/query", { params: { query: q, time } }),
+  labels: () => api("/loki/api/v1/labels"),
+  values: (name) => api(`/loki/api/v1/label/${encodeURIComponent(name)}/values`),
   range: (q, start, end, { limit, step, direction = "backward" } = {}) =>
     api("/loki/api/v1/query_range", { params: { query: q, start, end, limit, step, direction }, headers: CATEGORIZE }),
   // Start and end as nanosecond BigInts (exact, for a line's neighbours).

@@ -217,7 +217,23 @@ test("the logs page shows the lines and the volume LogQL returns", async () => {
   await page.waitForFunction(() => document.querySelector(".log-lines")?.getAttribute("data-lines") === "11");
   const kept = new URLSearchParams(new URL(page.url()).hash.split("?")[1]).get("q");
   assert.equal(kept, '{service_name="shop"} |= "order=o-1"');
-  assert.deepEqual(errors, []);
+  // Completion of label values from Loki's API, of pipeline stages after a pipe, and the
+  // server's parse error with a caret under its column.
+  await box.fill('{service_name="sh');
+  await page.getByRole("option", { name: /shop/ }).waitFor();
+  await box.fill('{service_name="shop"} | log');
+  await page.getByRole("option", { name: /logfmt/ }).waitFor();
+  await box.press("Tab");
+  assert.equal(await box.inputValue(), '{service_name="shop"} | logfmt');
+  await box.fill('{service_name="shop"} |= ');
+  const problem = page.locator(".query-error");
+  await problem.waitFor();
+  assert.match(await problem.innerText(), /parse error/);
+  assert.equal(await problem.locator(".caret").count(), 1);
+  await box.fill('{service_name="shop"}');
+  await problem.waitFor({ state: "detached" });
+  // The broken query's check answered 400 on purpose; nothing else failed.
+  assert.deepEqual(errors.filter((e) => !e.includes("status of 400")), []);
   await context.close();
 });
 

@@ -1,7 +1,8 @@
-// A PromQL input with completion of metric names, label names, label values and
-// functions, and the parser's error shown under the column it points at.
+// A PromQL or LogQL input with completion of metric names (PromQL), label names, label
+// values and functions (LogQL: its range and vector functions and pipeline stages), and
+// the server's parse error shown under the column it points at.
 import { useEffect, useRef, useState } from "preact/hooks";
-import { prom } from "../api.js";
+import { loki, prom } from "../api.js";
 import { t } from "../i18n.js";
 
 export const FUNCTIONS = [
@@ -16,6 +17,18 @@ export const FUNCTIONS = [
   "stdvar_over_time", "sum_over_time", "time", "timestamp", "vector", "year",
   "sum", "avg", "min", "max", "count", "group", "stddev", "stdvar", "topk", "bottomk",
   "quantile", "count_values", "limitk", "limit_ratio",
+];
+
+export const LOGQL_FUNCTIONS = [
+  "count_over_time", "rate", "rate_counter", "bytes_over_time", "bytes_rate", "avg_over_time",
+  "sum_over_time", "min_over_time", "max_over_time", "stddev_over_time", "stdvar_over_time",
+  "quantile_over_time", "first_over_time", "last_over_time", "absent_over_time",
+  "sum", "avg", "min", "max", "count", "stddev", "stdvar", "topk", "bottomk", "sort",
+  "sort_desc", "label_replace", "vector",
+];
+export const LOGQL_STAGES = [
+  "json", "logfmt", "regexp", "pattern", "unpack", "line_format", "label_format", "drop",
+  "keep", "decolorize", "unwrap",
 ];
 
 let metricNames = null;
@@ -50,8 +63,27 @@ export function completionContext(text, pos) {
   return { kind: "metric", prefix: word[1] };
 }
 
-async function suggestions(ctx) {
+async function logqlSuggestions(ctx, text) {
+  let items = [];
+  if (ctx.kind === "metric") {
+    // After a pipe: the stages; elsewhere: the functions.
+    const afterPipe = /\|\s*[a-z_]*$/.test(text);
+    items = afterPipe ? LOGQL_STAGES.map((f) => ({ text: f, kind: "stage" }))
+      : LOGQL_FUNCTIONS.map((f) => ({ text: f, kind: "fn" }));
+  } else if (ctx.kind === "label") {
+    items = (await loki.labels().catch(() => [])).map((n) => ({ text: n, kind: "label" }));
+  } else {
+    items = (await loki.values(ctx.label).catch(() => [])).map((n) => ({ text: n, kind: "value" }));
+  }
+  return items;
+}
+
+async function suggestions(ctx, language, text) {
   if (!ctx) return [];
+  const p = ctx.prefix.toLowerCase();
+  const keep = (items) =>
+    items.filter((i) => i.text.toLowerCase().startsWith(p) && i.text !== ctx.prefix).slice(0, 50);
+  if (language === "logql") return keep(await logqlSuggestions(ctx, text));
   const match = ctx.metric ? [ctx.metric] : undefined;
   let items = [];
   if (ctx.kind === "metric") {
@@ -63,11 +95,23 @@ async function suggestions(ctx) {
   } else {
     items = (await prom.values(ctx.label, match).catch(() => [])).map((n) => ({ text: n, kind: "value" }));
   }
-  const p = ctx.prefix.toLowerCase();
-  return items.filter((i) => i.text.toLowerCase().startsWith(p) && i.text !== ctx.prefix).slice(0, 50);
+  return keep(items);
 }
 
-export function QueryEditor({ value, onChange, onRun, index }) {
+// Checks a query with the server's parser: PromQL's parse_query; for LogQL, the query at
+// one second after the epoch, where no data is (Loki has no parse-only endpoint).
+function check(language, value) {
+  return language === "logql" ? loki.query(value, 1) : prom.parse(value);
+}
+
+// The error's position as [line, column]: PromQL's "1:13: ..." or LogQL's "parse error at
+// line 1, col 13: ...".
+function errorPosition(error) {
+  const m = /^(\d+):(\d+):/.exec(error) || /at line (\d+), col (\d+)/.exec(error);
+  return m ? [Number(m[1]), Number(m[2])] : null;
+}
+
+export function QueryEditor({ value, onChange, onRun, index, language = "promql", label, placeholder }) {
   const input = useRef(null);
   const [items, setItems] = useState([]);
   const [selected, setSelected] = useState(0);
@@ -81,7 +125,7 @@ export function QueryEditor({ value, onChange, onRun, index }) {
       return undefined;
     }
     const id = setTimeout(() => {
-      prom.parse(value).then(() => setError(null), (e) => setError(e.message));
+      check(language, value).then(() => setError(null), (e) => setError(e.message));
     }, 300);
     return () => clearTimeout(id);
   }, [value]);
@@ -89,7 +133,7 @@ export function QueryEditor({ value, onChange, onRun, index }) {
   const refresh = async (text, pos) => {
     const ctx = completionContext(text, pos);
     ctxRef.current = ctx;
-    const list = await suggestions(ctx);
+    const list = await suggestions(ctx, language, text.slice(0, pos));
     if (ctxRef.current === ctx) {
       setItems(list);
       setSelected(0);
@@ -143,9 +187,9 @@ export function QueryEditor({ value, onChange, onRun, index }) {
   };
 
   // "1:13: parse error: ..." -> a caret under column 13 of line 1.
-  const position = error && /^(\d+):(\d+):/.exec(error);
-  const caret = position && value.split("\n")[Number(position[1]) - 1] !== undefined
-    ? `${" ".repeat(Math.max(0, Number(position[2]) - 1))}^` : null;
+  const position = error && errorPosition(error);
+  const caret = position && value.split("\n")[position[0] - 1] !== undefined
+    ? `${" ".repeat(Math.max(0, position[1] - 1))}^` : null;
 
   return (
     <div class="query-editor">
@@ -155,8 +199,8 @@ export function QueryEditor({ value, onChange, onRun, index }) {
         rows={Math.min(6, value.split("\n").length)}
         value={value}
         spellcheck={false}
-        aria-label={t("explore.query_label", { n: index + 1 })}
-        placeholder={t("explore.placeholder")}
+        aria-label={label || t("explore.query_label", { n: index + 1 })}
+        placeholder={placeholder || t("explore.placeholder")}
         onInput={(e) => {
           onChange(e.target.value);
           refresh(e.target.value, e.target.selectionStart);
@@ -184,7 +228,7 @@ export function QueryEditor({ value, onChange, onRun, index }) {
       )}
       {error && (
         <div class="query-error" role="alert">
-          {caret && <pre class="caret">{value.split("\n")[Number(position[1]) - 1]}{"\n"}{caret}</pre>}
+          {caret && <pre class="caret">{value.split("\n")[position[0] - 1]}{"\n"}{caret}</pre>}
           <span>{error}</span>
         </div>
       )}

@@ -6,6 +6,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { loki } from "../api.js";
 import { Chart, seriesName } from "../components/Chart.jsx";
+import { QueryEditor } from "../components/QueryEditor.jsx";
 import { t } from "../i18n.js";
 import { replaceParams, settings } from "../state.js";
 import { RELATIVE_RANGES, autoStep, resolveRange } from "../time.js";
@@ -155,16 +156,11 @@ export function Logs({ params }) {
           {loading ? t("common.loading") : t("explore.run")}
         </button>
       </div>
-      <textarea class="logql" rows="2" spellcheck={false} aria-label={t("logs.query")}
-        placeholder={t("logs.placeholder")} value={draft}
-        onInput={(e) => setDraft(e.target.value)}
-        onKeyDown={(e) => {
-          if (e.key === "Enter" && !e.shiftKey) {
-            e.preventDefault();
-            if (draft === state.query) run();
-            else submit();
-          }
-        }} />
+      <div class="query-row logql">
+        <QueryEditor language="logql" value={draft} index={0} label={t("logs.query")}
+          placeholder={t("logs.placeholder")} onChange={setDraft}
+          onRun={() => (draft === state.query ? run() : submit())} />
+      </div>
       {error && <div class="error" role="alert">{error}</div>}
       {result && result.kind === "metric" && (
         <div class="result">
