@@ -2,6 +2,7 @@
 // rewrite them as the current version: docs/format/tsdb-block.md, "Version 1".
 #include <zstd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -24,7 +25,13 @@ struct V1Frame {
   uint64_t offset, compressed, raw;
 };
 
+// The raw size is taken on trust only when the zstd frame declares the same and the
+// ratio is one zstd can reach on real data (at most 1024:1 here): a damaged or hostile
+// footer cannot make the upgrade allocate gigabytes from a few bytes.
 Status Decompress(std::string_view z, uint64_t raw, std::string& out) {
+  unsigned long long declared = ZSTD_getFrameContentSize(z.data(), z.size());
+  if (declared != raw || raw > std::max<uint64_t>(1 << 20, z.size() * 1024ULL))
+    return DataLoss("version 1 block frame size is implausible");
   out.resize(raw);
   size_t n = ZSTD_decompress(out.data(), out.size(), z.data(), z.size());
   if (ZSTD_isError(n) || n != raw) return DataLoss("version 1 block does not decompress");
