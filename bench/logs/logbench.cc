@@ -35,14 +35,15 @@
 
 #include <fmt/format.h>
 
+#include "common/strings.h"
 #include "tests/support/http_client.h"
 #include "tests/support/protobuf.h"
 
 namespace {
 
+using pharos::UrlQueryEscape;
 using pharos::testing::HttpResponse;
 using pharos::testing::RawConnection;
-using pharos::testing::UrlEncode;
 
 // The data shapes (--shape): "issue" is the one the issue "Logs at the speed of the fastest
 // log stores" measured its reference on (Apache, OpenSSH, HDFS and Linux lines, 24
@@ -343,7 +344,7 @@ int Query(int argc, char** argv) {
   std::vector<Q> queries = {
       {"needle",
        "/loki/api/v1/query_range?limit=10" + range +
-           "&query=" + UrlEncode(R"({host=~".+"} |= ")" + needle + "\""),
+           "&query=" + UrlQueryEscape(R"({host=~".+"} |= ")" + needle + "\""),
        [&](const std::string& body) {
          size_t first = body.find(needle);
          return first != std::string::npos && body.find(needle, first + 1) == std::string::npos &&
@@ -351,13 +352,13 @@ int Query(int argc, char** argv) {
        }},
       {"count_all",
        "/loki/api/v1/query?" + time.substr(1) +
-           "&query=" + UrlEncode(R"(sum(count_over_time({host=~".+"}[3h])))"),
+           "&query=" + UrlQueryEscape(R"(sum(count_over_time({host=~".+"}[3h])))"),
        [&](const std::string& body) {
          return body.find(fmt::format(",\"{}\"]", lines)) != std::string::npos;
        }},
       {"substring_count_by_label_1h",
        "/loki/api/v1/query?" + time.substr(1) + "&query=" +
-           UrlEncode(R"(sum by (system) (count_over_time({host=~".+"} |= "error" [1h])))"),
+           UrlQueryEscape(R"(sum by (system) (count_over_time({host=~".+"} |= "error" [1h])))"),
        [&](const std::string& body) {
          // Every system's count, as computed when the lines were made.
          size_t at = expect.find("\"errors_last_hour\":{");
@@ -377,7 +378,7 @@ int Query(int argc, char** argv) {
        }},
       {"json_filter_first_100",
        "/loki/api/v1/query_range?limit=100" + range +
-           "&query=" + UrlEncode(R"({system="app"} | json | status >= 500)"),
+           "&query=" + UrlQueryEscape(R"({system="app"} | json | status >= 500)"),
        [&](const std::string& body) {
          size_t n = 0;
          for (size_t at = body.find(R"(\"status\":5)"); at != std::string::npos;

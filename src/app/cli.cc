@@ -84,31 +84,21 @@ int CheckConfig(const std::vector<std::string>& args) {
     LogError("invalid configuration", {{"error", alerting_config.status().message()}});
     return 2;
   }
-  Result<std::vector<std::string>> files =
-      rules::ExpandRuleFiles(config.rule_files, config.config_dir);
-  if (!files.ok()) {
-    LogError("invalid configuration", {{"error", files.status().message()}});
-    return 2;
-  }
-  for (const std::string& file : *files) {
-    Result<std::vector<rules::GroupSpec>> groups = rules::LoadRuleFile(file);
-    if (!groups.ok()) {
-      LogError("invalid rule file", {{"error", groups.status().message()}});
+  const std::pair<const std::vector<std::string>*, rules::RuleLanguage> rule_sets[] = {
+      {&config.rule_files, rules::RuleLanguage::kPromql},
+      {&config.log_rule_files, rules::RuleLanguage::kLogql}};
+  for (const auto& [patterns, language] : rule_sets) {
+    Result<std::vector<std::string>> files = rules::ExpandRuleFiles(*patterns, config.config_dir);
+    if (!files.ok()) {
+      LogError("invalid configuration", {{"error", files.status().message()}});
       return 2;
     }
-  }
-  Result<std::vector<std::string>> log_files =
-      rules::ExpandRuleFiles(config.log_rule_files, config.config_dir);
-  if (!log_files.ok()) {
-    LogError("invalid configuration", {{"error", log_files.status().message()}});
-    return 2;
-  }
-  for (const std::string& file : *log_files) {
-    Result<std::vector<rules::GroupSpec>> groups =
-        rules::LoadRuleFile(file, rules::RuleLanguage::kLogql);
-    if (!groups.ok()) {
-      LogError("invalid log rule file", {{"error", groups.status().message()}});
-      return 2;
+    for (const std::string& file : *files) {
+      Result<std::vector<rules::GroupSpec>> groups = rules::LoadRuleFile(file, language);
+      if (!groups.ok()) {
+        LogError("invalid rule file", {{"error", groups.status().message()}});
+        return 2;
+      }
     }
   }
   std::printf("%s: valid\n", args[0].c_str());

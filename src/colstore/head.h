@@ -124,7 +124,8 @@ struct Selection {
   std::vector<std::string> projection;
   std::vector<Filter> filters;
   std::vector<std::string> skip;
-  std::vector<std::pair<std::string, std::string>> value_hints;
+  /// The plan's value hints as (column, the value's filter keys), hashed once per scan.
+  std::vector<std::pair<std::string, std::array<uint64_t, kValueKeys>>> value_keys = {};
   /// Whether column `name` must be decoded (projected or filtered).
   bool Wanted(std::string_view name) const;
   bool Projected(std::string_view name) const;
@@ -147,9 +148,8 @@ struct Selection {
       }
     }
     if (!value_column.empty()) {
-      for (const auto& [column, value] : value_hints) {
+      for (const auto& [column, keys] : value_keys) {
         if (column != value_column || !model::LabelValue(labels, column).empty()) continue;
-        std::array<uint64_t, kValueKeys> keys = ValueKeys(value);
         if (!GramFilterMayContain(filter, std::span<const uint64_t>(keys))) return false;
       }
     }

@@ -348,8 +348,7 @@ class BlockEncoder {
  private:
   Encoded Encode(size_t i) {
     Encoded e;
-    const bool filtered = !options_.text_column.empty() || !options_.value_column.empty();
-    e.block = EncodeBlock(jobs_[i], options_, table_, filtered ? &e.filter : nullptr);
+    e.block = EncodeBlock(jobs_[i], options_, table_, options_.filtered() ? &e.filter : nullptr);
     return e;
   }
 
@@ -390,7 +389,7 @@ Status WriteSegment(Env& env, const std::string& dir, const std::string& name,
                     std::span<const SegmentStreamInput> streams, uint64_t wal_cover,
                     const WriteOptions& options, SegmentInfo* info) {
   const uint32_t block_rows = options.block_rows;
-  const bool filtered = !options.text_column.empty() || !options.value_column.empty();
+  const bool filtered = options.filtered();
   std::string tmp = dir + "/" + name + ".tmp";
   std::string path = dir + "/" + name;
   (void)env.Remove(tmp);

@@ -99,6 +99,7 @@ struct WriteOptions {
   /// A string column whose values go into the blocks' filters too (ValueKey), so that a
   /// scan for one value reads only the blocks that may hold it. Empty: none.
   std::string value_column;
+  bool filtered() const { return !text_column.empty() || !value_column.empty(); }
   /// Threads encoding blocks (1: the caller's alone).
   uint32_t threads = 1;
 };

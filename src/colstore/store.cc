@@ -93,6 +93,7 @@ class StoreImpl : public Store {
     wo.env = &env_;
     auto head = std::make_shared<Head>(cover, NewHeadOptions());
     internal::WalRecord record;
+    const bool filtered = NewHeadOptions().filtered();  // records' filter values are decoded
     auto replay = [&](std::string_view data, const wal::RecordPosition& at) -> Status {
       uint64_t segment = 0;
       if (!at.file.starts_with("checkpoint")) {
@@ -108,7 +109,7 @@ class StoreImpl : public Store {
       std::vector<Head::Record> records;
       for (const auto& e : record.entries) {
         std::string_view text, value;
-        if (!options_.text_column.empty() || !options_.value_column.empty()) {
+        if (filtered) {
           if (!internal::DecodeColumns(e.columns, columns))
             return DataLoss(
                 fmt::format("undecodable colstore WAL record in {} at {}", at.file, at.offset));
@@ -229,8 +230,10 @@ class StoreImpl : public Store {
 
   Result<ScanStats> Scan(const ScanPlan& plan, const RowVisitor& visit) override {
     ScanStats stats;
-    internal::Selection sel{plan.mint_ns, plan.maxt_ns, plan.backward,     plan.columns.empty(),
-                            plan.columns, plan.filters, plan.skip_columns, plan.value_hints};
+    internal::Selection sel{plan.mint_ns, plan.maxt_ns, plan.backward,    plan.columns.empty(),
+                            plan.columns, plan.filters, plan.skip_columns};
+    for (const auto& [column, value] : plan.value_hints)
+      sel.value_keys.emplace_back(column, internal::ValueKeys(value));
     View view = Snapshot();
     std::vector<std::unique_ptr<internal::Cursor>> cursors;
     for (const auto& seg : view.segments) {

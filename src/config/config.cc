@@ -121,6 +121,9 @@ Status CheckListen(std::string_view v) {
   return ParseHostPort(v, host, port);
 }
 
+// A listener that "" turns off.
+Status CheckOptionalListen(std::string_view v) { return v.empty() ? Status::Ok() : CheckListen(v); }
+
 const std::vector<Field>& Fields() {
   using std::chrono::hours;
   using std::chrono::milliseconds;
@@ -203,13 +206,11 @@ const std::vector<Field>& Fields() {
           "otlp.listen",
           "dedicated OTLP/HTTP listener, HOST:PORT (\"\" turns it off; /v1/metrics is "
           "also on server.listen)",
-          [](Config& c) -> std::string& { return c.otlp.listen; },
-          [](std::string_view v) -> Status { return v.empty() ? Status::Ok() : CheckListen(v); }),
+          [](Config& c) -> std::string& { return c.otlp.listen; }, CheckOptionalListen),
       StringField(
           "otlp.grpc_listen",
           "OTLP/gRPC listener, HOST:PORT (\"\" turns it off); uses server.tls and auth.tokens",
-          [](Config& c) -> std::string& { return c.otlp.grpc_listen; },
-          [](std::string_view v) -> Status { return v.empty() ? Status::Ok() : CheckListen(v); }),
+          [](Config& c) -> std::string& { return c.otlp.grpc_listen; }, CheckOptionalListen),
       BytesField(
           "otlp.grpc_max_message_bytes",
           "largest OTLP/gRPC request message after decompression (RESOURCE_EXHAUSTED above)",
@@ -218,12 +219,10 @@ const std::vector<Field>& Fields() {
           "syslog.tcp_listen",
           "syslog listener over TCP, HOST:PORT (\"\" turns it off; octet counting or one "
           "message per line); no credentials, so a non-loopback address needs --insecure",
-          [](Config& c) -> std::string& { return c.syslog.tcp_listen; },
-          [](std::string_view v) -> Status { return v.empty() ? Status::Ok() : CheckListen(v); }),
+          [](Config& c) -> std::string& { return c.syslog.tcp_listen; }, CheckOptionalListen),
       StringField(
           "syslog.udp_listen", "syslog listener over UDP, HOST:PORT (\"\" turns it off)",
-          [](Config& c) -> std::string& { return c.syslog.udp_listen; },
-          [](std::string_view v) -> Status { return v.empty() ? Status::Ok() : CheckListen(v); }),
+          [](Config& c) -> std::string& { return c.syslog.udp_listen; }, CheckOptionalListen),
       BytesField(
           "syslog.max_message_bytes",
           "longest syslog message (a longer TCP frame closes its connection; a longer "

@@ -196,10 +196,6 @@ Status GroupHeader(std::string_view group, std::string_view what, DecodeFn decod
   return r.ok() ? Status::Ok() : Malformed(what);
 }
 
-}  // namespace
-
-namespace {
-
 // The items (field 2) of a scope group; a malformed group counts what precedes the fault
 // (the decoding pass that follows reports it).
 size_t CountItems(std::string_view scope_group) {

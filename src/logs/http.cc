@@ -97,6 +97,21 @@ int StatusFor(const Status& s) {
   }
 }
 
+Result<int64_t> RangeStep(const Request& req, const Range& range) {
+  const int64_t length = range.end_ns - range.start_ns;
+  int64_t step = std::max<int64_t>(length / 250 / 1'000'000'000 * 1'000'000'000, 1'000'000'000);
+  if (auto v = req.FormValue("step"); v && !v->empty()) {
+    Result<int64_t> given = ParseStep(*v);
+    if (!given.ok()) return given.status();
+    step = *given;
+  }
+  if (length / step + 1 > kMaxPoints)
+    return InvalidArgument(
+        "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the "
+        "query resolution (?step=XX)");
+  return step;
+}
+
 // The step of a range query: a duration ("15s") or seconds ("15", "0.5").
 Result<int64_t> ParseStep(std::string_view text) {
   if (Result<Duration> d = ParseDuration(text); d.ok()) return d->count() * 1'000'000;

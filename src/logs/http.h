@@ -35,6 +35,9 @@ void AppendSample(std::string& out, int64_t ns, double v);
 int StatusFor(const Status& s);
 /// A range query's step: a duration ("15s") or seconds ("15", "0.5").
 Result<int64_t> ParseStep(std::string_view text);
+/// A range request's step in nanoseconds: its `step`, else (end - start) / 250 in whole
+/// seconds and at least 1 s; refused with Loki's text past kMaxPoints points per series.
+Result<int64_t> RangeStep(const server::Request& req, const Range& range);
 /// The matchers of `query` or each match[], none when absent.
 Status SelectorParams(const server::Request& req, std::vector<std::vector<model::Matcher>>& sets);
 /// The streams the request's selectors match in its range, sorted, each once.

@@ -111,18 +111,9 @@ void Volume(const Request& req, Response& resp, Store& store, bool ranged) {
     return void(resp = LokiError(400, "aggregateBy must be series or labels"));
   int64_t step = 0;
   if (ranged) {
-    step = std::max<int64_t>((range.end_ns - range.start_ns) / 250 / 1'000'000'000 * 1'000'000'000,
-                             1'000'000'000);
-    if (auto v = req.FormValue("step"); v && !v->empty()) {
-      Result<int64_t> st = ParseStep(*v);
-      if (!st.ok()) return void(resp = LokiError(400, st.status().message()));
-      step = *st;
-    }
-    if ((range.end_ns - range.start_ns) / step + 1 > kMaxPoints)
-      return void(resp = LokiError(400,
-                                   "exceeded maximum resolution of 11,000 points per "
-                                   "timeseries. Try decreasing the query resolution "
-                                   "(?step=XX)"));
+    Result<int64_t> st = RangeStep(req, range);
+    if (!st.ok()) return void(resp = LokiError(400, st.status().message()));
+    step = *st;
   }
   std::vector<std::string> names = VolumeLabels(req, *matchers);
   // Group key -> bytes (per step bucket when ranged: the bucket ending at or after a line).
@@ -336,18 +327,10 @@ void Patterns(const Request& req, Response& resp, Store& store) {
   if (!matchers.ok()) return void(resp = LokiError(400, matchers.status().message()));
   Range range;
   if (Status s = ParseRange(req, range); !s.ok()) return void(resp = LokiError(400, s.message()));
-  int64_t length = range.end_ns - range.start_ns;
-  int64_t step_ns = std::max<int64_t>(length / 250 / 1'000'000'000 * 1'000'000'000, 1'000'000'000);
-  if (auto v = req.FormValue("step"); v && !v->empty()) {
-    Result<int64_t> step = ParseStep(*v);
-    if (!step.ok()) return void(resp = LokiError(400, step.status().message()));
-    step_ns = std::max<int64_t>(*step / 1'000'000'000 * 1'000'000'000, 1'000'000'000);
-  }
-  if (length / step_ns + 1 > 11'000)
-    return void(resp = LokiError(400,
-                                 "exceeded maximum resolution of 11,000 points per pattern; "
-                                 "raise the step"));
-  PatternMiner miner(step_ns / 1'000'000'000, kMaxPatterns);
+  Result<int64_t> step = RangeStep(req, range);
+  if (!step.ok()) return void(resp = LokiError(400, step.status().message()));
+  // Patterns count lines in buckets of whole seconds, as Loki's samples are.
+  PatternMiner miner(std::max<int64_t>(*step / 1'000'000'000, 1), kMaxPatterns);
   colstore::ScanPlan plan;
   plan.mint_ns = range.start_ns;
   plan.maxt_ns = range.end_ns;

@@ -51,6 +51,13 @@
 
 namespace pharos::logs {
 
+/// The column that holds a record's log line (the rest are structured metadata).
+inline constexpr char kLineColumn[] = "line";
+
+/// A label or metadata name from any key: every character outside [a-zA-Z0-9_] becomes
+/// '_', and a leading digit gets a '_' before it, as Loki's OTLP translation does.
+std::string LabelName(std::string_view key);
+
 /// Loki's push limits (see config::LogsConfig).
 struct PushLimits {
   uint64_t max_line_size = 256 * 1024;

@@ -36,9 +36,17 @@ bool Indexed(std::string_view key) {
                    key) != std::end(kIndexedResourceAttributes);
 }
 
-// A label or metadata name: every character outside [a-zA-Z0-9_] becomes '_', and a
-// leading digit gets a '_' before it, as Loki's OTLP translation does.
-std::string NameOf(std::string_view key) {
+std::string BodyText(const model::AnyValue& body) {
+  if (body.type == model::AnyValue::Type::kString) return body.str;
+  if (body.type == model::AnyValue::Type::kEmpty) return {};
+  std::string json;
+  body.AppendJson(json);
+  return json;
+}
+
+}  // namespace
+
+std::string LabelName(std::string_view key) {
   std::string out;
   out.reserve(key.size() + 1);
   for (char c : key) {
@@ -49,16 +57,6 @@ std::string NameOf(std::string_view key) {
   if (!out.empty() && out[0] >= '0' && out[0] <= '9') out.insert(out.begin(), '_');
   return out;
 }
-
-std::string BodyText(const model::AnyValue& body) {
-  if (body.type == model::AnyValue::Type::kString) return body.str;
-  if (body.type == model::AnyValue::Type::kEmpty) return {};
-  std::string json;
-  body.AppendJson(json);
-  return json;
-}
-
-}  // namespace
 
 Status Store::AppendOtlpLogs(std::span<const model::ResourceLogs> logs,
                              model::LogsAppendResult& result) {
@@ -89,10 +87,10 @@ Status Store::AppendOtlpLogs(std::span<const model::ResourceLogs> logs,
     for (const model::KeyValue& kv : rl.resource.attributes) {
       if (Indexed(kv.key)) {
         has_service |= kv.key == "service.name";
-        labels.push_back({keep(NameOf(kv.key)), keep(kv.value.ToText())});
+        labels.push_back({keep(LabelName(kv.key)), keep(kv.value.ToText())});
       } else {
         resource_metadata.push_back(
-            {keep(NameOf(kv.key)), colstore::Value::String(keep(kv.value.ToText()))});
+            {keep(LabelName(kv.key)), colstore::Value::String(keep(kv.value.ToText()))});
       }
     }
     if (!has_service) labels.push_back({"service_name", "unknown_service"});
@@ -120,7 +118,7 @@ Status Store::AppendOtlpLogs(std::span<const model::ResourceLogs> logs,
         add("scope_version", sl.scope.version);
         add("event_name", rec.event_name);
         for (const model::KeyValue& kv : rec.attributes)
-          add(keep(NameOf(kv.key)), keep(kv.value.ToText()));
+          add(keep(LabelName(kv.key)), keep(kv.value.ToText()));
         for (const colstore::Column& c : resource_metadata) add(c.name, c.value.s);
         uint64_t t = rec.time_unix_nano ? rec.time_unix_nano : rec.observed_time_unix_nano;
         if (t == 0 || t > static_cast<uint64_t>(INT64_MAX)) {

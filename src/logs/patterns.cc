@@ -3,8 +3,6 @@
 
 #include <algorithm>
 
-#include <fmt/format.h>
-
 namespace pharos::logs {
 namespace {
 
@@ -48,21 +46,22 @@ void PatternMiner::Add(std::string_view line, int64_t time_ns) {
     key += '\x1f';
     key += HasDigit(words_[i]) ? kVariable : words_[i];
   }
-  std::vector<std::unique_ptr<Cluster>>& leaf = leaves_[key];
+  Leaf& leaf = leaves_[key];
+  if (leaf.clusters.empty()) leaf.delimiters = delimiters_;
   Cluster* best = nullptr;
   size_t best_same = 0, best_variables = 0;
-  for (const auto& c : leaf) {
+  for (Cluster& c : leaf.clusters) {
     size_t same = 0, variables = 0;
     for (size_t i = 0; i < words_.size(); ++i) {
-      if (c->words[i] == kVariable) {
+      if (c.words[i] == kVariable) {
         ++variables;
-      } else if (c->words[i] == words_[i]) {
+      } else if (c.words[i] == words_[i]) {
         ++same;
       }
     }
     // Most words in common; on a tie, the pattern with more variables (the more general).
     if (!best || same > best_same || (same == best_same && variables > best_variables)) {
-      best = c.get();
+      best = &c;
       best_same = same;
       best_variables = variables;
     }
@@ -72,17 +71,15 @@ void PatternMiner::Add(std::string_view line, int64_t time_ns) {
   // variable place is no evidence either way).
   // A full leaf takes the line into its most similar pattern: a line costs at most
   // kMaxLeafPatterns comparisons, however varied the lines.
-  const bool leaf_full = leaf.size() >= kMaxLeafPatterns;
+  const bool leaf_full = leaf.clusters.size() >= kMaxLeafPatterns;
   if (best && (leaf_full || static_cast<double>(best_same) >=
                                 kSimilarity * static_cast<double>(words_.size()))) {
     for (size_t i = 0; i < words_.size(); ++i) {
       if (best->words[i] != kVariable && best->words[i] != words_[i]) best->words[i] = kVariable;
     }
   } else if (patterns_ < max_patterns_) {
-    auto c = std::make_unique<Cluster>();
-    c->words.assign(words_.begin(), words_.end());
-    c->delimiters = delimiters_;
-    best = leaf.emplace_back(std::move(c)).get();
+    best = &leaf.clusters.emplace_back();
+    best->words.assign(words_.begin(), words_.end());
     ++patterns_;
   } else {
     ++unmatched_;
@@ -96,22 +93,22 @@ std::vector<PatternMiner::Pattern> PatternMiner::Take() {
   std::vector<Pattern> out;
   out.reserve(patterns_);
   for (auto& [key, leaf] : leaves_) {
-    for (auto& c : leaf) {
+    for (Cluster& c : leaf.clusters) {
       Pattern p;
       bool previous_variable = false;
-      for (size_t i = 0; i < c->words.size(); ++i) {
-        bool variable = c->words[i] == kVariable;
+      for (size_t i = 0; i < c.words.size(); ++i) {
+        bool variable = c.words[i] == kVariable;
         // Runs of variables separated by spaces read as one.
         if (variable && previous_variable && !p.text.empty() && p.text.back() == ' ') {
           p.text.pop_back();  // "<_> <_>" reads as one "<_>"
         } else {
-          p.text += c->words[i];
+          p.text += c.words[i];
         }
-        if (c->delimiters[i] != '\0') p.text += c->delimiters[i];
+        if (leaf.delimiters[i] != '\0') p.text += leaf.delimiters[i];
         previous_variable = variable;
       }
-      p.count = c->count;
-      p.samples = std::move(c->samples);
+      p.count = c.count;
+      p.samples = std::move(c.samples);
       out.push_back(std::move(p));
     }
   }

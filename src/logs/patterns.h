@@ -14,7 +14,6 @@
 
 #include <cstdint>
 #include <map>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -46,16 +45,20 @@ class PatternMiner {
  private:
   struct Cluster {
     std::vector<std::string> words;  // "<_>" where lines differ
-    std::string delimiters;          // after each word ('\0' after the last)
     uint64_t count = 0;
     std::map<int64_t, uint64_t> samples;
+  };
+  // Lines of one word count, delimiters and first two words.
+  struct Leaf {
+    std::string delimiters;  // after each word ('\0' after the last)
+    std::vector<Cluster> clusters;
   };
 
   int64_t step_s_;
   size_t max_patterns_;
   size_t patterns_ = 0;
   uint64_t unmatched_ = 0;
-  std::unordered_map<std::string, std::vector<std::unique_ptr<Cluster>>> leaves_;
+  std::unordered_map<std::string, Leaf> leaves_;
   std::vector<std::string_view> words_;  // scratch
   std::string delimiters_;
 };

@@ -14,8 +14,6 @@
 
 namespace pharos::logs {
 
-inline constexpr char kLineColumn[] = "line";
-
 using PushStream = IngestStream;
 
 /// What a decoded push keeps alive: the stream inputs and the storage they view.

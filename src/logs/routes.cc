@@ -136,18 +136,9 @@ void Query(const Request& req, Response& resp, Store& store, bool instant) {
   params.start_ns = range.start_ns;
   params.end_ns = instant && log_query ? range.end_ns + 1 : range.end_ns;
   if (!instant && !log_query) {
-    int64_t length = range.end_ns - range.start_ns;
-    params.step_ns = std::max<int64_t>(length / 250 / 1'000'000'000 * 1'000'000'000, 1'000'000'000);
-    if (auto v = req.FormValue("step"); v && !v->empty()) {
-      Result<int64_t> step = ParseStep(*v);
-      if (!step.ok()) return void(resp = LokiError(400, step.status().message()));
-      params.step_ns = *step;
-    }
-    if (length / params.step_ns + 1 > kMaxPoints)
-      return void(resp = LokiError(400,
-                                   "exceeded maximum resolution of 11,000 points per "
-                                   "timeseries. Try decreasing the query resolution "
-                                   "(?step=XX)"));
+    Result<int64_t> step = RangeStep(req, range);
+    if (!step.ok()) return void(resp = LokiError(400, step.status().message()));
+    params.step_ns = *step;
   }
   if (auto v = req.FormValue("limit"); v && !v->empty()) {
     char* end = nullptr;

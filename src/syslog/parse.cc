@@ -26,19 +26,17 @@ bool Digits(std::string_view s, size_t at, size_t n, int& v) {
   return true;
 }
 
-// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
-int64_t ToNs(int year, int month, int day, int hour, int minute, int second) {
-  int64_t days = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
-  return ((days * 24 + hour) * 60 + minute) * 60 * 1'000'000'000LL + second * 1'000'000'000LL;
+// Nanoseconds since the epoch of a UTC date and time; false for a date that does not
+// exist (February 30th, February 29th of a common year).
+bool ToNs(int year, int month, int day, int hour, int minute, int second, int64_t& ns) {
+  namespace c = std::chrono;
+  const c::year_month_day date{c::year{year}, c::month{static_cast<unsigned>(month)},
+                               c::day{static_cast<unsigned>(day)}};
+  if (!date.ok()) return false;
+  ns = c::duration_cast<c::nanoseconds>(c::sys_days{date}.time_since_epoch() + c::hours{hour} +
+                                        c::minutes{minute} + c::seconds{second})
+           .count();
+  return true;
 }
 
 bool ValidClock(int month, int day, int hour, int minute, int second) {
@@ -84,7 +82,8 @@ bool ParseRfc3339(std::string_view s, int64_t& ns, size_t& used) {
   } else {
     return false;
   }
-  ns = ToNs(year, month, day, hour, minute, second) + fraction - offset_s * 1'000'000'000LL;
+  if (!ToNs(year, month, day, hour, minute, second, ns)) return false;
+  ns += fraction - offset_s * 1'000'000'000LL;
   used = at;
   return true;
 }
@@ -109,17 +108,18 @@ bool ParseRfc3164Time(std::string_view s, int64_t now_ns, int64_t& ns) {
   if (!Digits(s, 7, 2, hour) || !Digits(s, 10, 2, minute) || !Digits(s, 13, 2, second) ||
       !ValidClock(month, day, hour, minute, second))
     return false;
-  auto now_days = static_cast<int64_t>(now_ns / 86'400'000'000'000LL);
-  // The year of now (civil from days, inverted roughly then corrected).
-  int year = 1970 + static_cast<int>(now_days / 366);
-  while (DaysFromCivil(year + 1, 1, 1) <= now_days) ++year;
-  ns = ToNs(year, month, day, hour, minute, second);
-  if (ns > now_ns + 86'400'000'000'000LL) ns = ToNs(year - 1, month, day, hour, minute, second);
+  namespace c = std::chrono;
+  const int year = static_cast<int>(
+      c::year_month_day{c::floor<c::days>(c::sys_time<c::nanoseconds>(c::nanoseconds{now_ns}))}
+          .year());
+  // Nearest before now: a date ahead by more than a day (or none this year) is last year's.
+  if (!ToNs(year, month, day, hour, minute, second, ns) || ns > now_ns + 86'400'000'000'000LL)
+    return ToNs(year - 1, month, day, hour, minute, second, ns);
   return true;
 }
 
 // The next space-delimited token of s from `at`; false when none or not followed by a
-// space (or the end when `last`).
+// space.
 bool Token(std::string_view s, size_t& at, std::string_view& token) {
   size_t end = s.find(' ', at);
   if (end == std::string_view::npos || end == at) return false;

@@ -18,9 +18,10 @@
 
 #include <fmt/format.h>
 
+#include "common/units.h"
 #include "config/config.h"
 #include "logs/logs.h"
-#include "logs/push.h"
+#include "server/server.h"
 #include "syslog/syslog.h"
 
 namespace pharos::syslog {
@@ -29,44 +30,19 @@ namespace {
 constexpr size_t kMaxConnections = 256;
 constexpr auto kRetryPause = std::chrono::milliseconds(200);
 
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// A metadata name: characters outside [A-Za-z0-9_] become '_'.
-std::string MetadataName(std::string_view id, std::string_view name) {
-  std::string out;
-  out.reserve(id.size() + name.size() + 1);
-  auto add = [&out](std::string_view s) {
-    for (char c : s) {
-      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-      out += ok ? c : '_';
-    }
-  };
-  add(id);
-  out += '_';
-  add(name);
-  if (!out.empty() && out[0] >= '0' && out[0] <= '9') out.insert(out.begin(), '_');
-  return out;
-}
-
-bool IsLoopback(const sockaddr* addr) {
-  if (addr->sa_family == AF_INET) {
-    return (ntohl(reinterpret_cast<const sockaddr_in*>(addr)->sin_addr.s_addr) >> 24) == 127;
-  }
-  if (addr->sa_family == AF_INET6) {
-    const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr;
-    return IN6_IS_ADDR_LOOPBACK(&a);
-  }
-  return false;
-}
-
 Result<int> Bind(const std::string& listen, int type, bool insecure) {
   std::string host;
   uint16_t port = 0;
   PHAROS_RETURN_IF_ERROR(config::ParseHostPort(listen, host, port));
+  if (!insecure) {  // an empty host is every address
+    Result<bool> loopback = host.empty() ? Result<bool>(false) : server::IsLoopbackHost(host);
+    if (!loopback.ok()) return loopback.status().WithContext("syslog listen " + listen);
+    if (!*loopback)
+      return FailedPrecondition(
+          fmt::format("refusing to listen for syslog on non-loopback address {}: syslog carries no "
+                      "credentials; pass --insecure to accept it from the network",
+                      listen));
+  }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = type;
@@ -77,12 +53,6 @@ Result<int> Bind(const std::string& listen, int type, bool insecure) {
   if (rc != 0)
     return InvalidArgument(fmt::format("syslog listen {}: {}", listen, gai_strerror(rc)));
   std::unique_ptr<addrinfo, void (*)(addrinfo*)> guard(found, freeaddrinfo);
-  if (!insecure && !IsLoopback(found->ai_addr)) {
-    return FailedPrecondition(
-        fmt::format("refusing to listen for syslog on non-loopback address {}: syslog carries no "
-                    "credentials; pass --insecure to accept it from the network",
-                    listen));
-  }
   int fd = socket(found->ai_family, found->ai_socktype | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return Unavailable(fmt::format("syslog listen {}: socket: {}", listen, strerror(errno)));
@@ -282,14 +252,13 @@ class ReceiverImpl : public Receiver {
   // receiver stops; without, it is dropped and counted.
   void Write(std::string_view frames, const std::vector<size_t>& ends, std::string_view transport,
              bool wait) {
-    const int64_t now = NowNs();
+    const int64_t now = UnixNowMs() * 1'000'000;
     std::deque<std::string> strings;  // names and values the columns view
     std::vector<Message> messages(ends.size());
     std::vector<std::string> errors(ends.size());
     std::map<std::pair<std::string_view, std::string_view>, size_t> stream_of;
     std::vector<logs::IngestStream> streams;
     std::vector<std::vector<colstore::Column>> columns(ends.size());
-    std::vector<size_t> stream_index(ends.size());
     uint64_t invalid = 0;
     for (size_t i = 0; i < ends.size(); ++i) {
       size_t begin = i == 0 ? 0 : ends[i - 1];
@@ -310,26 +279,20 @@ class ReceiverImpl : public Receiver {
       if (!m.msgid.empty()) cols.push_back({"msgid", colstore::Value::String(m.msgid)});
       if (!errors[i].empty()) cols.push_back({"parse_error", colstore::Value::String(errors[i])});
       for (const Message::Param& p : m.structured) {
-        std::string_view name = strings.emplace_back(MetadataName(p.id, p.name));
+        std::string_view name =
+            strings.emplace_back(logs::LabelName(fmt::format("{}_{}", p.id, p.name)));
         bool seen = false;
         for (const colstore::Column& c : cols) seen |= c.name == name;
         if (!seen) cols.push_back({name, colstore::Value::String(p.value)});
       }
       auto [it, added] = stream_of.emplace(std::make_pair(m.hostname, m.app_name), streams.size());
-      if (added) {
+      if (added) {  // labels in name order: app, host, job
         logs::IngestStream& st = streams.emplace_back();
-        st.labels.push_back({"job", "syslog"});
-        if (!m.hostname.empty()) st.labels.push_back({"host", m.hostname});
         if (!m.app_name.empty()) st.labels.push_back({"app", m.app_name});
-        std::sort(
-            st.labels.begin(), st.labels.end(),
-            [](const model::LabelView& a, const model::LabelView& b) { return a.name < b.name; });
+        if (!m.hostname.empty()) st.labels.push_back({"host", m.hostname});
+        st.labels.push_back({"job", "syslog"});
       }
-      stream_index[i] = it->second;
-    }
-    for (size_t i = 0; i < ends.size(); ++i) {
-      int64_t t = messages[i].time_ns ? messages[i].time_ns : now;
-      streams[stream_index[i]].records.push_back({t, columns[i]});
+      streams[it->second].records.push_back({m.time_ns ? m.time_ns : now, cols});
     }
     if (invalid)
       metrics_.messages.WithLabels({transport, "invalid"}).Inc(static_cast<double>(invalid));

@@ -14,7 +14,6 @@
 #include <thread>
 
 #include "logs/logs.h"
-#include "logs/push.h"
 
 namespace pharos::syslog {
 namespace {
@@ -114,6 +113,8 @@ TEST(ParseTest, RefusalsNameTheField) {
   EXPECT_NE(s.message().find("priority 192"), std::string::npos) << s.message();
   s = ParseMessage("<13>1 2026-13-01T00:00:00Z h a p m - x", kNow, m);
   EXPECT_NE(s.message().find("TIMESTAMP"), std::string::npos) << s.message();
+  s = ParseMessage("<13>1 2026-02-30T00:00:00Z h a p m - x", kNow, m);  // no such day
+  EXPECT_NE(s.message().find("TIMESTAMP"), std::string::npos) << s.message();
   s = ParseMessage("<13>1 9999-12-31T23:59:59Z h a p m - far", kNow, m);  // past int64 ns
   EXPECT_NE(s.message().find("TIMESTAMP"), std::string::npos) << s.message();
   s = ParseMessage("<13>1 - h a p m [id x=\"unclosed] hi", kNow, m);
@@ -145,6 +146,23 @@ TEST(FrameTest, OversizedFramesAreRefused) {
   EXPECT_NE(s.message().find("max_message_bytes"), std::string::npos) << s.message();
   FrameSplitter zero(10);
   EXPECT_FALSE(zero.Feed("05 hello", [](std::string_view) {}).ok());
+}
+
+// Syslog carries no credentials: a non-loopback address needs --insecure.
+TEST(ReceiverStartTest, NonLoopbackNeedsInsecure) {
+  selfmon::Registry registry;
+  Services services;
+  Options o;
+  o.tcp_listen = "0.0.0.0:0";
+  Result<std::unique_ptr<Receiver>> refused = Receiver::Start(o, services, registry);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("--insecure"), std::string::npos)
+      << refused.status().message();
+  o.insecure = true;
+  Result<std::unique_ptr<Receiver>> started = Receiver::Start(o, services, registry);
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  EXPECT_GT((*started)->tcp_port(), 0);
+  (*started)->Stop();
 }
 
 class ReceiverTest : public ::testing::Test {

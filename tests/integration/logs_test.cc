@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "common/strings.h"
 #include "tests/integration/pharos_process.h"
 #include "tests/support/http_client.h"
 #include "tests/support/protobuf.h"
@@ -384,10 +385,11 @@ TEST(LokiApiTest, MaxQueryBytesRead) {
   std::string body = R"({"streams":[{"stream":{"app":"big"},"values":[)" + values + "]}]}";
   ASSERT_EQ(Post(pharos.port(), "/loki/api/v1/push", body, kJson).status, 204);
   HttpResponse r = Get(pharos.port(), "/loki/api/v1/query_range?limit=1000&query=" +
-                                          UrlEncode("{app=\"big\"} |= \"line\""));
+                                          UrlQueryEscape("{app=\"big\"} |= \"line\""));
   EXPECT_EQ(r.status, 400) << r.body;
   EXPECT_NE(r.body.find("the query would read too many bytes"), std::string::npos) << r.body;
-  r = Get(pharos.port(), "/loki/api/v1/query_range?limit=5&query=" + UrlEncode("{app=\"big\"}"));
+  r = Get(pharos.port(),
+          "/loki/api/v1/query_range?limit=5&query=" + UrlQueryEscape("{app=\"big\"}"));
   EXPECT_EQ(r.status, 200) << r.body;  // five lines: within the limit
 }
 
@@ -405,7 +407,7 @@ TEST(LokiApiTest, PatternsGroupLinesWithCountsPerStep) {
   std::string body = R"({"streams":[{"stream":{"app":"auth"},"values":[)" + values + "]}]}";
   ASSERT_EQ(Post(pharos.port(), "/loki/api/v1/push", body, kJson).status, 204);
   HttpResponse r =
-      Get(pharos.port(), "/loki/api/v1/patterns?step=1h&query=" + UrlEncode("{app=\"auth\"}"));
+      Get(pharos.port(), "/loki/api/v1/patterns?step=1h&query=" + UrlQueryEscape("{app=\"auth\"}"));
   ASSERT_EQ(r.status, 200) << r.body;
   // "<" and ">" escaped as Go's encoding/json (Loki's) escapes them.
   EXPECT_EQ(r.body.find(R"({"status":"success","data":[{"pattern":"user \u003c_\u003e logged )"
@@ -424,10 +426,10 @@ TEST(LokiApiTest, PatternsGroupLinesWithCountsPerStep) {
     if (samples.find('[', comma) == std::string::npos) break;
   }
   EXPECT_EQ(total, 40) << samples;
-  EXPECT_EQ(
-      Get(pharos.port(), "/loki/api/v1/patterns?query=" + UrlEncode("sum(rate({a=\"b\"}[1m]))"))
-          .status,
-      400);
+  EXPECT_EQ(Get(pharos.port(),
+                "/loki/api/v1/patterns?query=" + UrlQueryEscape("sum(rate({a=\"b\"}[1m]))"))
+                .status,
+            400);
 }
 
 // `pharos demo` sends its shop's logs beside its metrics: every service but the database
@@ -441,16 +443,18 @@ TEST(LokiApiTest, DemoSendsLogs) {
                       &out, &err),
             0)
       << err;
-  HttpResponse r = Get(pharos.port(), "/loki/api/v1/query?query=" +
-                                          UrlEncode("sum by (service_name) (count_over_time("
-                                                    "{deployment_environment=\"demo\"}[15m]))"));
+  HttpResponse r =
+      Get(pharos.port(),
+          "/loki/api/v1/query?query=" + UrlQueryEscape("sum by (service_name) (count_over_time("
+                                                       "{deployment_environment=\"demo\"}[15m]))"));
   ASSERT_EQ(r.status, 200) << r.body;
   for (const char* service : {"frontend", "cart", "checkout", "payment", "inventory"})
     EXPECT_NE(r.body.find(std::string("\"service_name\":\"") + service + "\""), std::string::npos)
         << service << ": " << r.body;
-  HttpResponse lines = Get(pharos.port(), "/loki/api/v1/query_range?limit=5&query=" +
-                                              UrlEncode("{service_name=\"frontend\"} | logfmt | "
-                                                        "status=200 | trace_id=~\"[0-9a-f]{32}\""));
+  HttpResponse lines =
+      Get(pharos.port(), "/loki/api/v1/query_range?limit=5&query=" +
+                             UrlQueryEscape("{service_name=\"frontend\"} | logfmt | "
+                                            "status=200 | trace_id=~\"[0-9a-f]{32}\""));
   ASSERT_EQ(lines.status, 200) << lines.body;
   EXPECT_NE(lines.body.find("level=info method="), std::string::npos) << lines.body;
 }
@@ -493,11 +497,11 @@ TEST(OtlpLogsTest, OpenTelemetryJavaScriptSdkLogExporters) {
     EXPECT_EQ(RunNode("otel-js", args, output), 0) << args << ": " << output;
   }
   for (const std::string service : {"js-proto", "js-json", "js-grpc"}) {
-    HttpResponse r =
-        Get(pharos.port(),
-            "/loki/api/v1/query_range?limit=10&query=" +
-                UrlEncode("{service_name=\"" + service + "\", deployment_environment=\"test\"}"),
-            "X-Loki-Response-Encoding-Flags: categorize-labels\r\n");
+    HttpResponse r = Get(
+        pharos.port(),
+        "/loki/api/v1/query_range?limit=10&query=" +
+            UrlQueryEscape("{service_name=\"" + service + "\", deployment_environment=\"test\"}"),
+        "X-Loki-Response-Encoding-Flags: categorize-labels\r\n");
     ASSERT_EQ(r.status, 200) << r.body;
     for (int i = 1; i <= 3; ++i) {
       EXPECT_NE(r.body.find("\"" + service + " order " + std::to_string(i) + " placed\""),
@@ -514,19 +518,19 @@ TEST(OtlpLogsTest, OpenTelemetryJavaScriptSdkLogExporters) {
               std::string::npos)
         << r.body;
     // A filter on the metadata and the JSON body's fields.
-    HttpResponse failed =
-        Get(pharos.port(),
-            "/loki/api/v1/query_range?query=" +
-                UrlEncode("{service_name=\"" + service + "\"} | json | event=\"payment.failed\""));
+    HttpResponse failed = Get(
+        pharos.port(),
+        "/loki/api/v1/query_range?query=" +
+            UrlQueryEscape("{service_name=\"" + service + "\"} | json | event=\"payment.failed\""));
     EXPECT_NE(failed.body.find("payment.failed"), std::string::npos) << failed.body;
     EXPECT_EQ(failed.body.find("order 1 placed"), std::string::npos) << failed.body;
   }
   // The trace id index: every record of the trace, across services, head and segments.
   for (int round = 0; round < 2; ++round) {
-    HttpResponse trace =
-        Get(pharos.port(), "/loki/api/v1/query?query=" +
-                               UrlEncode("sum(count_over_time({service_name=~\"js-.+\"} | "
-                                         "trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\" [1h]))"));
+    HttpResponse trace = Get(
+        pharos.port(), "/loki/api/v1/query?query=" +
+                           UrlQueryEscape("sum(count_over_time({service_name=~\"js-.+\"} | "
+                                          "trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\" [1h]))"));
     EXPECT_NE(trace.body.find("\"9\"]"), std::string::npos) << round << ": " << trace.body;
     ASSERT_EQ(Post(pharos.port(), "/flush", "").status, 204);
   }
@@ -534,8 +538,9 @@ TEST(OtlpLogsTest, OpenTelemetryJavaScriptSdkLogExporters) {
   std::string body = R"({"streams":[{"stream":{"app":"legacy","trace_id":"abc123"},"values":[[")" +
                      Ns(5) + R"(","legacy line"]]}]})";
   ASSERT_EQ(Post(pharos.port(), "/loki/api/v1/push", body, kJson).status, 204);
-  HttpResponse legacy = Get(pharos.port(), "/loki/api/v1/query_range?query=" +
-                                               UrlEncode("{app=\"legacy\"} | trace_id=\"abc123\""));
+  HttpResponse legacy =
+      Get(pharos.port(), "/loki/api/v1/query_range?query=" +
+                             UrlQueryEscape("{app=\"legacy\"} | trace_id=\"abc123\""));
   EXPECT_NE(legacy.body.find("legacy line"), std::string::npos) << legacy.body;
 }
 
@@ -553,8 +558,9 @@ TEST(LokiClientsTest, WinstonLokiAndPinoLokiPush) {
     std::string output;
     ASSERT_EQ(RunNode("loki-js", "ship.mjs " + url + " " + client + " " + app, output), 0)
         << client << ": " << output;
-    HttpResponse r = Get(pharos.port(), "/loki/api/v1/query_range?query=" +
-                                            UrlEncode("{app=\"" + app + "\", level=\"info\"}"));
+    HttpResponse r =
+        Get(pharos.port(), "/loki/api/v1/query_range?query=" +
+                               UrlQueryEscape("{app=\"" + app + "\", level=\"info\"}"));
     ASSERT_EQ(r.status, 200) << r.body;
     for (int i = 1; i <= 3; ++i) {
       EXPECT_NE(r.body.find(app + " shipped line " + std::to_string(i)), std::string::npos)
@@ -562,12 +568,13 @@ TEST(LokiClientsTest, WinstonLokiAndPinoLokiPush) {
     }
     HttpResponse count =
         Get(pharos.port(), "/loki/api/v1/query?query=" +
-                               UrlEncode("sum(count_over_time({app=\"" + app + "\"}[10m]))"));
+                               UrlQueryEscape("sum(count_over_time({app=\"" + app + "\"}[10m]))"));
     EXPECT_NE(count.body.find("\"3\"]"), std::string::npos) << client << ": " << count.body;
   }
   // pino's lines are JSON: its fields parse.
-  HttpResponse parsed = Get(pharos.port(), "/loki/api/v1/query_range?query=" +
-                                               UrlEncode("{app=\"js-pino\"} | json | order=2"));
+  HttpResponse parsed =
+      Get(pharos.port(),
+          "/loki/api/v1/query_range?query=" + UrlQueryEscape("{app=\"js-pino\"} | json | order=2"));
   EXPECT_NE(parsed.body.find("js-pino shipped line 2"), std::string::npos) << parsed.body;
   EXPECT_EQ(parsed.body.find("js-pino shipped line 1"), std::string::npos) << parsed.body;
 }
@@ -611,9 +618,9 @@ TEST(SyslogTest, RsyslogForwardsOverTcpAndUdp) {
                       std::to_string(attempt) + ")'";
     ASSERT_EQ(std::system(cmd.c_str()), 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    HttpResponse r = Get(
-        pharos.port(), "/loki/api/v1/query_range?limit=1000&query=" +
-                           UrlEncode("{job=\"syslog\", app=\"" + tag + "\"} |= \"disk 93% full\""));
+    HttpResponse r = Get(pharos.port(), "/loki/api/v1/query_range?limit=1000&query=" +
+                                            UrlQueryEscape("{job=\"syslog\", app=\"" + tag +
+                                                           "\"} |= \"disk 93% full\""));
     ASSERT_EQ(r.status, 200) << r.body;
     body = r.body;
     if (body.find("disk 93% full (" + std::to_string(attempt) + ")") != std::string::npos) {
@@ -632,8 +639,8 @@ TEST(SyslogTest, RsyslogForwardsOverTcpAndUdp) {
   HttpResponse count;
   for (int attempt = 0; attempt < 40; ++attempt) {
     count = Get(pharos.port(), "/loki/api/v1/query?query=" +
-                                   UrlEncode("sum(count_over_time({job=\"syslog\", app=\"" + tag +
-                                             "\"} |= \"" + needle + "\" [10m]))"));
+                                   UrlQueryEscape("sum(count_over_time({job=\"syslog\", app=\"" +
+                                                  tag + "\"} |= \"" + needle + "\" [10m]))"));
     ASSERT_EQ(count.status, 200) << count.body;
     if (count.body.find("\"2\"]") != std::string::npos) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(250));

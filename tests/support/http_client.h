@@ -46,9 +46,6 @@ HttpResponse Post(uint16_t port, std::string_view path, std::string_view body,
 /// A loopback TCP port nothing listens on right now.
 uint16_t FreePort();
 
-/// `s` percent-encoded for a URL's query (everything but unreserved characters).
-std::string UrlEncode(std::string_view s);
-
 /// Runs `command` through the shell with stderr joined to stdout; the output goes to
 /// `output` and the exit status (as pclose gives it, 0 on success) is returned.
 int RunShell(const std::string& command, std::string& output);

@@ -84,12 +84,8 @@ export const loki = {
   query: (q, time) => api("/loki/api/v1/query", { params: { query: q, time } }),
   labels: () => api("/loki/api/v1/labels"),
   values: (name) => api(`/loki/api/v1/label/${encodeURIComponent(name)}/values`),
+  // Start and end in Unix seconds, or nanoseconds as BigInts (exact, for a line's
+  // neighbours: Loki reads 19 digits as nanoseconds).
   range: (q, start, end, { limit, step, direction = "backward" } = {}) =>
     api("/loki/api/v1/query_range", { params: { query: q, start, end, limit, step, direction }, headers: CATEGORIZE }),
-  // Start and end as nanosecond BigInts (exact, for a line's neighbours).
-  rangeNs: (q, start, end, { limit, direction = "backward" } = {}) =>
-    api("/loki/api/v1/query_range", {
-      params: { query: q, start: start.toString(), end: end.toString(), limit, direction },
-      headers: CATEGORIZE,
-    }),
 };

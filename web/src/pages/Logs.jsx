@@ -59,8 +59,8 @@ function Context({ entry }) {
       const hour = 3600n * 1000000000n;
       // Loki's ranges take nanoseconds; start is inclusive and end exclusive.
       const [before, after] = await Promise.all([
-        loki.rangeNs(q, ns - hour, ns, { limit: CONTEXT_LINES, direction: "backward" }),
-        loki.rangeNs(q, ns + 1n, ns + hour, { limit: CONTEXT_LINES, direction: "forward" }),
+        loki.range(q, ns - hour, ns, { limit: CONTEXT_LINES, direction: "backward" }),
+        loki.range(q, ns + 1n, ns + hour, { limit: CONTEXT_LINES, direction: "forward" }),
       ]);
       const flat = (answer) => answer.result.flatMap((st) => st.values.map((v) => ({ ts: v[0], line: v[1] })));
       const order = (a, b) => (BigInt(a.ts) < BigInt(b.ts) ? -1 : BigInt(a.ts) > BigInt(b.ts) ? 1 : 0);
