@@ -17,6 +17,9 @@
 namespace pharos::rules {
 
 constexpr size_t kMaxOutputBytes = 64 * 1024;
+// Parentheses, {{if}}/{{with}} blocks and {{else if}} links nest at most this deep: parsing
+// and executing recurse once per level, and a hostile template must not exhaust the stack.
+constexpr int kMaxNesting = 100;
 
 // ---- values ----
 
@@ -400,10 +403,14 @@ class ActionParser {
       return Status::Ok();
     }
     if (c == '(') {
+      if (++depth_ > kMaxNesting) {
+        return Error(fmt::format("parentheses nest deeper than {}", kMaxNesting));
+      }
       ++i_;
       op.kind = Operand::kPipe;
       op.pipe = std::make_shared<Pipeline>();
       PHAROS_RETURN_IF_ERROR(ParsePipeline(*op.pipe, false));
+      --depth_;
       SkipSpace();
       if (Peek() != ')') return Error("unclosed left paren");
       ++i_;
@@ -461,6 +468,7 @@ class ActionParser {
   std::string_view s_;
   size_t base_;
   size_t i_ = 0;
+  int depth_ = 0;
 };
 
 // Splits the text into text and actions, building the tree with if/with/else/end.
@@ -554,7 +562,19 @@ class TreeBuilder {
     return Status::Ok();
   }
 
+  // A block's condition and branches, one level deeper.
   Status ParseBranches(TemplateNode& node, std::string_view condition, size_t offset) {
+    if (depth_ >= kMaxNesting) {
+      return InvalidArgument(
+          fmt::format("template: at offset {}: blocks nest deeper than {}", offset, kMaxNesting));
+    }
+    ++depth_;
+    Status status = ParseBranchesAt(node, condition, offset);
+    --depth_;
+    return status;
+  }
+
+  Status ParseBranchesAt(TemplateNode& node, std::string_view condition, size_t offset) {
     ActionParser parser(condition, offset);
     PHAROS_RETURN_IF_ERROR(parser.ParsePipeline(node.pipe, true));
     if (!parser.AtEnd()) return parser.Error("unexpected text after the condition");
@@ -597,6 +617,7 @@ class TreeBuilder {
   std::string_view s_;
   size_t pos_ = 0;
   bool plain_ = true;
+  int depth_ = 0;
 };
 
 // ---- execution ----

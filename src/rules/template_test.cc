@@ -84,6 +84,30 @@ TEST(TemplateTest, ParseErrorsNameTheProblem) {
   EXPECT_FALSE(Template::Parse("{{ end }}").ok());
 }
 
+// The fuzz smoke run found that 20,000 "(" overflowed the stack: nesting is refused past
+// 100 levels, for parentheses, blocks and {{else if}} chains alike.
+TEST(TemplateTest, DeepNestingIsRefusedNotRecursedInto) {
+  auto repeat = [](std::string_view s, int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i) out += s;
+    return out;
+  };
+  Result<Template> parens = Template::Parse("{{" + repeat("(", 20000) + "}}");
+  ASSERT_FALSE(parens.ok());
+  EXPECT_NE(parens.status().message().find("nest deeper than 100"), std::string::npos);
+  Result<Template> blocks = Template::Parse(repeat("{{if 1}}", 20000));
+  ASSERT_FALSE(blocks.ok());
+  EXPECT_NE(blocks.status().message().find("nest deeper than 100"), std::string::npos);
+  EXPECT_FALSE(Template::Parse("{{if 0}}" + repeat("{{else if 0}}", 20000) + "{{end}}").ok());
+  // Up to the limit is fine.
+  Result<Template> fine = Template::Parse("{{" + repeat("(", 50) + "1" + repeat(")", 50) + "}}");
+  ASSERT_TRUE(fine.ok()) << fine.status().message();
+  EXPECT_EQ(*fine->Execute(TemplateData{}), "1");
+  Result<Template> nested = Template::Parse(repeat("{{if 1}}", 50) + "x" + repeat("{{end}}", 50));
+  ASSERT_TRUE(nested.ok()) << nested.status().message();
+  EXPECT_EQ(*nested->Execute(TemplateData{}), "x");
+}
+
 TEST(TemplateTest, ExecutionErrorsAreValues) {
   Result<Template> t = Template::Parse("{{ humanize \"abc\" }}");
   ASSERT_TRUE(t.ok());
