@@ -29,6 +29,7 @@
 #include "server/request_parser.h"
 #include "server/server.h"
 #include "server/server_metrics.h"
+#include "server/websocket.h"
 
 namespace pharos::server {
 
@@ -61,6 +62,17 @@ class RequestBuilder {
   }
 };
 
+// Query threads run at nice 10 (CFS weight 110 against a write thread's 1024), so a
+// burst of heavy queries leaves writes their latency. Linux sets niceness per thread.
+void internal::LowerThisThreadsPriority() {
+  thread_local bool lowered = false;
+  if (lowered) return;
+  lowered = true;
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10) != 0) {
+    LogDebug("cannot lower the query thread's priority", {{"error", std::strerror(errno)}});
+  }
+}
+
 namespace {
 
 constexpr uint32_t kAllScopes = config::kScopeRead | config::kScopeWrite | config::kScopeAdmin;
@@ -75,16 +87,7 @@ size_t PoolSize(int configured) {
                                             : std::max(2u, std::thread::hardware_concurrency()));
 }
 
-// Query threads run at nice 10 (CFS weight 110 against a write thread's 1024), so a
-// burst of heavy queries leaves writes their latency. Linux sets niceness per thread.
-void LowerThisThreadsPriority() {
-  thread_local bool lowered = false;
-  if (lowered) return;
-  lowered = true;
-  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10) != 0) {
-    LogDebug("cannot lower the query thread's priority", {{"error", std::strerror(errno)}});
-  }
-}
+using internal::LowerThisThreadsPriority;
 
 /// A connection as the sweeper and shutdown see it. Lives in the session's frame.
 struct Conn {
@@ -583,7 +586,34 @@ class HttpServerImpl final : public HttpServer {
         bool run_handler = false;
         route = Dispatch(request, data, allow, response, close_after, run_handler);
         if (route) label = route->label;
-        if (run_handler && route->blocking) {
+        if (run_handler && route->open_feed && internal::IsWebSocketUpgrade(data)) {
+          // A WebSocket route: open the feed on the query pool; when it opens, this
+          // connection streams it until the end and then closes.
+          std::unique_ptr<LiveFeed> feed;
+          const Router::Route* r = route;
+          co_await asio::co_spawn(
+              query_pool_,
+              [r, &request, &response, &feed]() -> asio::awaitable<void> {
+                LowerThisThreadsPriority();
+                try {
+                  feed = r->open_feed(request, response);
+                } catch (const std::exception& e) {
+                  LogError("feed opener threw", {{"route", r->label}, {"error", e.what()}});
+                  response = Response::Error(500, "internal", "internal error");
+                }
+                co_return;
+              },
+              asio::use_awaitable);
+          if (feed) {
+            uint64_t sent = 0;
+            bool upgraded = co_await internal::ServeLiveFeed(stream, data, std::move(feed),
+                                                             query_pool_, w.shutting_down, sent);
+            metrics_.sent_bytes.Inc(static_cast<double>(sent));
+            double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
+            metrics_.Observe(route->index, route->label, upgraded ? 101 : 400, seconds);
+            co_return;
+          }
+        } else if (run_handler && route->blocking) {
           // Run on the handler pool; this coroutine resumes on its own I/O thread when the
           // handler is done, and that thread serves other connections meanwhile.
           const Router::Route* r = route;

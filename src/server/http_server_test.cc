@@ -9,6 +9,7 @@
 
 #include "server/server.h"
 #include "tests/support/http_client.h"
+#include "tests/support/websocket_client.h"
 
 namespace pharos::server {
 namespace {
@@ -16,6 +17,30 @@ namespace {
 using pharos::testing::Get;
 using pharos::testing::Post;
 using pharos::testing::RawConnection;
+using pharos::testing::WebSocketClient;
+
+// Counts to `last` one message per poll, then ends with `end` (unless OK); counts the
+// feeds alive so a test can see the server destroy them.
+class CountingFeed : public LiveFeed {
+ public:
+  CountingFeed(int last, Status end, std::atomic<int>& alive)
+      : last_(last), end_(std::move(end)), alive_(alive) {
+    ++alive_;
+  }
+  ~CountingFeed() override { --alive_; }
+  Status Poll(std::vector<std::string>& messages) override {
+    if (next_ <= last_) messages.push_back(fmt::format("message {}", next_++));
+    if (next_ > last_) return end_;
+    return Status::Ok();
+  }
+  std::chrono::milliseconds interval() const override { return std::chrono::milliseconds(10); }
+
+ private:
+  int last_;
+  int next_ = 1;
+  Status end_;
+  std::atomic<int>& alive_;
+};
 
 class HttpServerTest : public ::testing::Test {
  protected:
@@ -41,6 +66,18 @@ class HttpServerTest : public ::testing::Test {
         "/shaped", [](const Request&, int status, std::string_view type, std::string_view message) {
           return Response::Text(status, fmt::format("shaped {} {}: {}", status, type, message));
         });
+    router->HandleWebSocket("/feed", config::kScopeRead, [this](const Request& req, Response& r) {
+      std::string kind = req.QueryParam("end").value_or("none");
+      int last = std::stoi(req.QueryParam("last").value_or("3"));
+      if (kind == "refuse") {
+        r = Response::Text(400, "no feed for you\n");
+        return std::unique_ptr<LiveFeed>();
+      }
+      Status end = kind == "limit"  ? ResourceExhausted("too many lines for this tail")
+                   : kind == "fail" ? Internal("the store went away")
+                                    : Status::Ok();
+      return std::unique_ptr<LiveFeed>(new CountingFeed(last, end, feeds_alive_));
+    });
     auto created = HttpServer::Create(cfg, auth, router, registry_);
     ASSERT_TRUE(created.ok()) << created.status().ToString();
     server_ = std::move(created).value();
@@ -54,7 +91,15 @@ class HttpServerTest : public ::testing::Test {
   selfmon::Registry registry_;
   std::unique_ptr<HttpServer> server_;
   uint16_t port_ = 0;
+  std::atomic<int> feeds_alive_{0};
 };
+
+bool WaitFor(const std::function<bool()>& condition) {
+  for (int i = 0; i < 500 && !condition(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return condition();
+}
 
 TEST_F(HttpServerTest, KeepAliveAndPipelining) {
   StartServer();
@@ -364,6 +409,91 @@ TEST_F(HttpServerTest, ShutdownFinishesInFlightRequest) {
   // Not accepting any more.
   RawConnection after(port_);
   EXPECT_FALSE(after.connected() && after.Send("GET / HTTP/1.1\r\n\r\n") && after.Read().status);
+}
+
+TEST_F(HttpServerTest, WebSocketFeedStreamsUntilItEnds) {
+  StartServer();
+  {
+    WebSocketClient ws(port_, "/feed?last=3&end=limit");
+    ASSERT_TRUE(ws.connected()) << ws.refusal_status() << " " << ws.refusal_body();
+    EXPECT_EQ(ws.Read(), "message 1");
+    EXPECT_EQ(ws.Read(), "message 2");
+    EXPECT_EQ(ws.Read(), "message 3");
+    // A limit ends the feed with a policy close and the status's message.
+    EXPECT_EQ(ws.Read(), std::nullopt);
+    EXPECT_EQ(ws.close_code(), 1008);
+    EXPECT_EQ(ws.close_reason(), "too many lines for this tail");
+  }
+  {
+    WebSocketClient ws(port_, "/feed?last=1&end=fail");
+    ASSERT_TRUE(ws.connected());
+    EXPECT_EQ(ws.Read(), "message 1");
+    EXPECT_EQ(ws.Read(), std::nullopt);
+    EXPECT_EQ(ws.close_code(), 1011);
+    EXPECT_EQ(ws.close_reason(), "the store went away");
+  }
+  EXPECT_TRUE(WaitFor([&] { return feeds_alive_ == 0; }));
+  // The connection counts as one request of its route, answered 101.
+  std::string exposition = registry_.Render();
+  EXPECT_NE(exposition.find("code=\"101\""), std::string::npos);
+}
+
+TEST_F(HttpServerTest, WebSocketClientCloseEndsTheFeed) {
+  StartServer();
+  WebSocketClient ws(port_, "/feed?last=1000000");
+  ASSERT_TRUE(ws.connected());
+  EXPECT_EQ(ws.Read(), "message 1");
+  EXPECT_EQ(feeds_alive_, 1);
+  ws.Close();
+  EXPECT_TRUE(WaitFor([&] { return feeds_alive_ == 0; }));
+  // A client that vanishes without a close frame ends it too.
+  auto gone = std::make_unique<WebSocketClient>(port_, "/feed?last=1000000");
+  ASSERT_TRUE(gone->connected());
+  EXPECT_TRUE(gone->Read().has_value());
+  gone.reset();
+  EXPECT_TRUE(WaitFor([&] { return feeds_alive_ == 0; }));
+}
+
+TEST_F(HttpServerTest, WebSocketRefusalsAreHttpAnswers) {
+  config::Config parsed;
+  ASSERT_TRUE(
+      config::LoadYaml("auth:\n  tokens:\n"
+                       "    - {name: reader, token: secret-read-0123456789, scopes: [read]}\n",
+                       "t", parsed)
+          .ok());
+  StartServer({}, parsed.auth);
+  // No token: 401 instead of the upgrade.
+  WebSocketClient anonymous(port_, "/feed");
+  EXPECT_FALSE(anonymous.connected());
+  EXPECT_EQ(anonymous.refusal_status(), 401);
+  // The opener's own refusal.
+  WebSocketClient refused(port_, "/feed?end=refuse",
+                          {{"Authorization", "Bearer secret-read-0123456789"}});
+  EXPECT_FALSE(refused.connected());
+  EXPECT_EQ(refused.refusal_status(), 400);
+  EXPECT_EQ(refused.refusal_body(), "no feed for you\n");
+  // A plain GET of a WebSocket route.
+  auto plain = Get(port_, "/feed", "Authorization: Bearer secret-read-0123456789\r\n");
+  EXPECT_EQ(plain.status, 400);
+  EXPECT_NE(plain.body.find("WebSocket"), std::string::npos);
+  WebSocketClient ok(port_, "/feed?last=1", {{"Authorization", "Bearer secret-read-0123456789"}});
+  ASSERT_TRUE(ok.connected());
+  EXPECT_EQ(ok.Read(), "message 1");
+}
+
+TEST_F(HttpServerTest, ShutdownClosesWebSocketsAsGoingAway) {
+  StartServer();
+  WebSocketClient ws(port_, "/feed?last=1000000");
+  ASSERT_TRUE(ws.connected());
+  EXPECT_TRUE(ws.Read().has_value());
+  std::thread stopper([&] { server_->Shutdown(); });
+  std::optional<std::string> m;
+  do {
+    m = ws.Read();
+  } while (m.has_value());
+  EXPECT_EQ(ws.close_code(), 1001);
+  stopper.join();
+  EXPECT_EQ(feeds_alive_, 0);
 }
 
 TEST(HttpServerBlockingTest, BlockingHandlersLeaveTheIoThreadFree) {

@@ -189,6 +189,20 @@ void Router::HandleControl(Method method, std::string path, uint32_t required_sc
   Add(e, method, std::move(route));
 }
 
+void Router::HandleWebSocket(std::string path, uint32_t required_scopes, FeedOpener open,
+                             std::string label) {
+  if (label.empty()) label = path;
+  Entry& e = exact_[path];
+  e.path = path;
+  Route route{std::move(label), required_scopes, [](const Request&, Response& response) {
+                response = Response::Text(400,
+                                          "this route streams over a WebSocket: send a GET with "
+                                          "\"Connection: Upgrade\" and \"Upgrade: websocket\"\n");
+              }};
+  route.open_feed = std::move(open);
+  Add(e, Method::kGet, std::move(route));
+}
+
 void Router::HandlePrefix(Method method, std::string prefix, uint32_t required_scopes,
                           Handler handler, std::string label, Runs runs) {
   if (label.empty()) label = prefix + "*";

@@ -21,12 +21,15 @@
 //   scopes (401, 403). Every refusal is answered in Prometheus's error envelope and
 //   counted in pharos_http_refused_total{reason}. Malformed HTTP gets 400 and the
 //   connection is closed.
+// - A WebSocket route (Router::HandleWebSocket) answers an upgrade GET, after the same
+//   auth, with its LiveFeed's messages (see the class) and closes when the feed ends.
 // - Shutdown() stops accepting, closes idle keep-alive connections, lets in-flight
 //   requests finish for up to server.shutdown_timeout, then stops the threads. It is
 //   idempotent and safe to call from any thread.
 // - Beast and Asio stay inside this module's .cc files.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -141,6 +144,26 @@ Handler WhenReady(const Services& services, std::string not_ready, Fn fn) {
 using ErrorShape = std::function<Response(const Request&, int http_status,
                                           std::string_view error_type, std::string_view message)>;
 
+/// A live feed of text messages to a WebSocket client (Loki's /tail): the server calls
+/// Poll on the query pool about every interval() until Poll fails, the client closes or
+/// goes silent (Beast's suggested server timeouts: pings after 300 s idle), or the server
+/// shuts down (close code 1001). Poll is never called concurrently with itself; the feed
+/// is destroyed on the query pool or the connection's I/O thread once the socket closes.
+class LiveFeed {
+ public:
+  virtual ~LiveFeed() = default;
+  /// Appends the messages to send now. A non-OK status ends the feed after they are sent:
+  /// the socket closes with code 1008 (policy) for ResourceExhausted or
+  /// DeadlineExceeded, 1011 otherwise, and the status's message as the reason (cut to
+  /// the 123 bytes a close frame holds).
+  virtual Status Poll(std::vector<std::string>& messages) = 0;
+  virtual std::chrono::milliseconds interval() const { return std::chrono::milliseconds(500); }
+};
+
+/// Opens a feed for a WebSocket upgrade request (run on the query pool, after auth), or
+/// leaves it null and fills `response` with the refusal that is sent instead of the upgrade.
+using FeedOpener = std::function<std::unique_ptr<LiveFeed>(const Request&, Response&)>;
+
 /// Scope bits (config::Scope); 0 means the route is public.
 inline constexpr uint32_t kPublic = 0;
 
@@ -157,6 +180,10 @@ class Router {
   /// Like HandleBlocking, on the control pool: for handlers that wait on the meta store.
   void HandleControl(Method method, std::string path, uint32_t required_scopes, Handler handler,
                      std::string label = "");
+  /// A GET route that upgrades to a WebSocket (RFC 6455) and streams `open`'s feed; a GET
+  /// without the upgrade headers gets 400.
+  void HandleWebSocket(std::string path, uint32_t required_scopes, FeedOpener open,
+                       std::string label = "");
   /// Where a prefix route's handler runs: as Handle, HandleBlocking or HandleControl.
   enum class Runs { kOnIoThread, kBlocking, kControl };
   /// Every path starting with `prefix` (longest prefix wins over shorter ones).
@@ -171,6 +198,7 @@ class Router {
     bool control = false;              // with blocking: the control pool
     size_t index = 0;                  // 1..route_count(), for per-route state kept in arrays
     ErrorShape error_shape = nullptr;  // null: Prometheus's envelope
+    FeedOpener open_feed = nullptr;    // set: a WebSocket route (HandleWebSocket)
   };
   /// Gives every method of the exact path `path` (registered before) its refusals' shape.
   void ShapeErrors(std::string_view path, ErrorShape shape);
