@@ -71,6 +71,12 @@ struct StreamInput {
   std::span<const RecordInput> records;
 };
 
+/// A stream's records as an append kept them (Options::on_append).
+struct AppendedStream {
+  const model::Labels* labels;  // sorted and valid
+  std::span<const RecordInput> records;
+};
+
 struct AppendResult {
   uint64_t accepted = 0;
   uint64_t rejected = 0;
@@ -114,6 +120,10 @@ struct Options {
   Duration max_cut_wait = std::chrono::seconds(10);
   /// Tests: called between the steps of a cut, to crash or write in between.
   std::function<void(std::string_view step)> on_step;
+  /// Called with the records of each append that the WAL acknowledged (refused ones left
+  /// out), before Append returns, while appends are held off from a cut: it must not call
+  /// back into the store. Live tails take their lines here.
+  std::function<void(std::span<const AppendedStream> kept)> on_append;
 };
 
 /// Compares a column with a value. A missing column is null: it never equals, contains or

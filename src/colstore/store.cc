@@ -220,6 +220,12 @@ class StoreImpl : public Store {
       result.accepted += a.records.size();
     }
     metrics_.appended.Inc(static_cast<double>(result.accepted));
+    if (options_.on_append) {
+      std::vector<AppendedStream> kept;
+      kept.reserve(accepted.size());
+      for (const Accepted& a : accepted) kept.push_back({&a.labels, a.records});
+      options_.on_append(kept);
+    }
     // A full head is cut now, not at the next maintenance tick: at ingest rates of 100 MB/s
     // a tick of seconds would let the head grow to gigabytes.
     if (head->bytes() >= options_.head_max_bytes && worker_.joinable() && !kick_.exchange(true)) {

@@ -56,6 +56,42 @@ Status ParseRange(const Request& req, Range& range) {
   return Status::Ok();
 }
 
+void AppendStreamsJson(std::string& out, const std::vector<logql::Stream>& streams,
+                       bool categorize) {
+  out += '[';
+  for (size_t k = 0; k < streams.size(); ++k) {
+    const logql::Stream& st = streams[k];
+    if (k) out += ',';
+    out += R"({"stream":)";
+    model::AppendLabelsJson(out, st.labels);
+    out += R"(,"values":[)";
+    for (size_t e = 0; e < st.entries.size(); ++e) {
+      const logql::StreamEntry& en = st.entries[e];
+      if (e) out += ',';
+      out += "[\"";
+      out += std::to_string(en.ts_ns);
+      out += "\",";
+      AppendJsonString(out, en.line);
+      if (categorize) {
+        out += ",{";
+        if (!en.structured_metadata.empty()) {
+          out += R"("structuredMetadata":)";
+          model::AppendLabelsJson(out, en.structured_metadata);
+        }
+        if (!en.parsed.empty()) {
+          if (!en.structured_metadata.empty()) out += ',';
+          out += R"("parsed":)";
+          model::AppendLabelsJson(out, en.parsed);
+        }
+        out += '}';
+      }
+      out += ']';
+    }
+    out += "]}";
+  }
+  out += ']';
+}
+
 void AppendStatsJson(std::string& out, uint64_t lines, uint64_t bytes, double seconds) {
   fmt::format_to(
       std::back_inserter(out),

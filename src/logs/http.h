@@ -43,6 +43,10 @@ Status SelectorParams(const server::Request& req, std::vector<std::vector<model:
 /// The streams the request's selectors match in its range, sorted, each once.
 Result<std::vector<model::Labels>> MatchingStreams(const server::Request& req, Store& store);
 void StringList(server::Response& resp, const std::vector<std::string>& items);
+/// A log query's streams as Loki's JSON array: [{"stream":{...},"values":[["<ns>","line"]]}];
+/// with `categorize`, each value gains {"structuredMetadata":{...},"parsed":{...}}.
+void AppendStreamsJson(std::string& out, const std::vector<logql::Stream>& streams,
+                       bool categorize);
 
 /// Wraps a handler that needs the log store: 503 with Retry-After until it is published.
 template <typename Fn>
@@ -54,5 +58,7 @@ auto WhenStoreReady(const Services& services, Fn fn) {
 /// /loki/api/v1/index/stats, index/volume, index/volume_range, detected_labels and
 /// status/buildinfo.
 void RegisterIndexRoutes(server::Router& router, const Services& services);
+/// /loki/api/v1/tail (tail.cc).
+void RegisterTailRoute(server::Router& router, const Services& services);
 
 }  // namespace pharos::logs

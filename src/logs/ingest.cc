@@ -11,6 +11,7 @@
 #include "common/units.h"
 #include "logs/logs.h"
 #include "logs/push.h"
+#include "logs/tail.h"
 
 namespace pharos::logs {
 
@@ -97,9 +98,15 @@ Result<std::unique_ptr<Store>> Store::Open(const Options& options, selfmon::Regi
   co.head_max_bytes = options.head_max_bytes;
   co.text_column = kLineColumn;  // needles in lines read only the blocks that may hold them
   co.value_column = "trace_id";  // and `| trace_id="..."` (OTLP logs) only those with the id
+  // Live tails see each acknowledged write (the hub outlives the colstore that calls it).
+  auto tails = std::make_shared<TailHub>();
+  co.on_append = [tails](std::span<const colstore::AppendedStream> kept) {
+    tails->Offer(kept, UnixNowMs() * 1'000'000);
+  };
   Result<std::unique_ptr<colstore::Store>> records = colstore::Store::Open(co, registry);
   if (!records.ok()) return records.status();
   auto store = std::unique_ptr<Store>(new Store());
+  store->tails_ = std::move(tails);
   store->records_ = std::move(records).value();
   store->gate_ = std::make_unique<Gate>(options, registry);
   store->max_query_bytes_read_ = options.max_query_bytes_read;

@@ -100,11 +100,14 @@ struct IngestResult {
 /// absent); the line is the body (a string as it is, other values as JSON); severity_text,
 /// trace_id and span_id (hex), the scope's name and version, every other resource
 /// attribute and every log attribute become structured metadata (names with '.' as '_').
+class TailHub;  // tail.h: live tails of acknowledged writes
+
 class Store : public model::LogsSink {
  public:
   static Result<std::unique_ptr<Store>> Open(const Options& options, selfmon::Registry& registry);
   ~Store() override;
   colstore::Store& records() { return *records_; }
+  TailHub& tails() { return *tails_; }
   uint64_t max_query_bytes_read() const { return max_query_bytes_read_; }
   Status Close() { return records_->Close(); }
   Status AppendOtlpLogs(std::span<const model::ResourceLogs> logs,
@@ -119,6 +122,7 @@ class Store : public model::LogsSink {
 
  private:
   struct Gate;
+  std::shared_ptr<TailHub> tails_;
   std::unique_ptr<colstore::Store> records_;
   std::unique_ptr<Gate> gate_;
   uint64_t max_query_bytes_read_ = 0;

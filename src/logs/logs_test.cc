@@ -11,6 +11,7 @@
 #include "logs/http.h"
 #include "logs/patterns.h"
 #include "logs/push.h"
+#include "logs/tail.h"
 #include "tests/support/protobuf.h"
 
 namespace pharos::logs {
@@ -195,6 +196,53 @@ class ReadingSource : public logql::Source {
 
 // count_over_time and rate from the store's block counts answer what reading the lines
 // answers, for windows inside, across and outside blocks, in the head and in segments.
+// The hub hands each write's lines to the subscriptions whose selector matches the stream,
+// with their metadata; a subscription that is not drained drops past its bound and says so.
+TEST(TailTest, HubOffersMatchingStreamsAndDropsPastTheBound) {
+  TailHub hub;
+  EXPECT_EQ(hub.active(), 0u);
+  Result<model::Matcher> api = model::Matcher::Make(model::MatchType::kEqual, "app", "api");
+  ASSERT_TRUE(api.ok());
+  auto sub = hub.Subscribe({*api});
+  model::Labels api_labels = {{"app", "api"}, {"env", "prod"}};
+  model::Labels web_labels = {{"app", "web"}};
+  std::vector<colstore::Column> with_meta = {{kLineColumn, colstore::Value::String("hello")},
+                                             {"trace_id", colstore::Value::String("abc")}};
+  std::vector<colstore::RecordInput> records = {{100, with_meta}};
+  std::vector<colstore::AppendedStream> batch = {{&api_labels, records}, {&web_labels, records}};
+  hub.Offer(batch, 5);
+  std::vector<TailedLine> lines;
+  std::vector<DroppedLine> dropped;
+  uint64_t dropped_total = 0;
+  sub->Take(4, lines, dropped, dropped_total);  // arrived after 4: held back (delay_for)
+  EXPECT_TRUE(lines.empty());
+  sub->Take(5, lines, dropped, dropped_total);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(model::FormatLabels(*lines[0].stream), R"({app="api", env="prod"})");
+  EXPECT_EQ(lines[0].line, "hello");
+  EXPECT_EQ(lines[0].ts_ns, 100);
+  ASSERT_EQ(lines[0].metadata.size(), 1u);
+  EXPECT_EQ(lines[0].metadata[0].value, "abc");
+
+  // 9 MiB of lines into a subscription that holds 8: the rest are dropped and reported.
+  std::string big(1 << 20, 'x');
+  std::vector<colstore::Column> big_line = {{kLineColumn, colstore::Value::String(big)}};
+  std::vector<colstore::RecordInput> many(9, {200, big_line});
+  std::vector<colstore::AppendedStream> flood = {{&api_labels, many}};
+  hub.Offer(flood, 6);
+  lines.clear();
+  sub->Take(6, lines, dropped, dropped_total);
+  EXPECT_EQ(lines.size(), 7u);
+  EXPECT_EQ(dropped_total, 2u);
+  ASSERT_EQ(dropped.size(), 2u);
+  EXPECT_EQ(dropped[0].ts_ns, 200);
+
+  // A subscription ends with its last owner; the hub forgets it at the next offer.
+  sub.reset();
+  hub.Offer(batch, 7);
+  EXPECT_EQ(hub.active(), 0u);
+}
+
 TEST(StoreSourceTest, CountsFromBlocksMatchReadingTheLines) {
   std::filesystem::path dir =
       std::filesystem::temp_directory_path() / ("logs_count_" + std::to_string(::getpid()));

@@ -174,41 +174,9 @@ void Query(const Request& req, Response& resp, Store& store, bool instant) {
   body += R"(","result":)";
   uint64_t bytes = result->stats.bytes_read;
   switch (result->type) {
-    case logql::ResultType::kStreams: {
-      body += '[';
-      for (size_t k = 0; k < result->streams.size(); ++k) {
-        const logql::Stream& st = result->streams[k];
-        if (k) body += ',';
-        body += R"({"stream":)";
-        model::AppendLabelsJson(body, st.labels);
-        body += R"(,"values":[)";
-        for (size_t e = 0; e < st.entries.size(); ++e) {
-          if (e) body += ',';
-          body += "[\"";
-          body += std::to_string(st.entries[e].ts_ns);
-          body += "\",";
-          AppendJsonString(body, st.entries[e].line);
-          if (params.categorize_labels) {
-            const logql::StreamEntry& en = st.entries[e];
-            body += ",{";
-            if (!en.structured_metadata.empty()) {
-              body += R"("structuredMetadata":)";
-              model::AppendLabelsJson(body, en.structured_metadata);
-            }
-            if (!en.parsed.empty()) {
-              if (!en.structured_metadata.empty()) body += ',';
-              body += R"("parsed":)";
-              model::AppendLabelsJson(body, en.parsed);
-            }
-            body += '}';
-          }
-          body += ']';
-        }
-        body += "]}";
-      }
-      body += ']';
+    case logql::ResultType::kStreams:
+      AppendStreamsJson(body, result->streams, params.categorize_labels);
       break;
-    }
     case logql::ResultType::kScalar: AppendSample(body, result->scalar_t_ns, result->scalar); break;
     case logql::ResultType::kVector:
     case logql::ResultType::kMatrix: {
@@ -289,6 +257,7 @@ void RegisterRoutes(server::Router& router, const Services& services, selfmon::R
                           }));
   }
   RegisterIndexRoutes(router, services);
+  RegisterTailRoute(router, services);
   // Loki's ingester flush: the head becomes a segment now (benchmarks, backups).
   router.HandleBlocking(Method::kPost, "/flush", config::kScopeAdmin,
                         ready([](const Request&, Response& resp, Store& store) {

@@ -14,6 +14,7 @@
 #include "tests/support/http_client.h"
 #include "tests/support/protobuf.h"
 #include "tests/support/remote_write.h"
+#include "tests/support/websocket_client.h"
 
 namespace pharos::testing {
 namespace {
@@ -178,6 +179,80 @@ TEST(LokiApiTest, OtlpLogsAreQueriedThroughLoki) {
 
 // LogQL metric queries through Loki's API: a vector at one instant, a matrix over a range,
 // a scalar, in Loki's JSON shapes; a pipeline error is a 400 naming it.
+// Grafana's live tail: /loki/api/v1/tail over a WebSocket sends the history since `start`
+// (at most `limit` lines, oldest first), then each pushed line that the query keeps, with
+// its pipeline applied, whatever the line's timestamp.
+TEST(LokiApiTest, TailStreamsHistoryThenLiveLinesThroughThePipeline) {
+  PharosProcess pharos;
+  ASSERT_TRUE(pharos.StartServe()) << pharos.Stderr();
+  auto push = [&](const std::string& app, const std::string& ts, const std::string& line) {
+    std::string body = R"({"streams":[{"stream":{"app":")" + app + R"("},"values":[[")" + ts +
+                       R"(",")" + line + R"("]]}]})";
+    return Post(pharos.port(), "/loki/api/v1/push", body, kJson).status;
+  };
+  ASSERT_EQ(push("api", Ns(30), "level=error msg=old-1"), 204);
+  ASSERT_EQ(push("api", Ns(20), "level=info msg=old-2"), 204);
+  ASSERT_EQ(push("api", Ns(10), "level=error msg=old-3"), 204);
+  ASSERT_EQ(push("web", Ns(10), "level=error msg=other-app"), 204);
+
+  std::string query =
+      UrlQueryEscape(R"({app="api"} |= "error" | logfmt | line_format "{{.msg}}!")");
+  WebSocketClient tail(pharos.port(), "/loki/api/v1/tail?limit=1&query=" + query);
+  ASSERT_TRUE(tail.connected()) << tail.refusal_status() << " " << tail.refusal_body();
+  // The history: only the newest matching line (limit=1), through the pipeline.
+  std::optional<std::string> history = tail.Read();
+  ASSERT_TRUE(history.has_value());
+  EXPECT_NE(history->find(R"("values":[[")"), std::string::npos) << *history;
+  EXPECT_NE(history->find(R"(","old-3!"]])"), std::string::npos) << *history;
+  EXPECT_EQ(history->find("old-1"), std::string::npos) << *history;
+  EXPECT_NE(history->find(R"("dropped_entries":null)"), std::string::npos) << *history;
+  EXPECT_NE(history->find(R"("level":"error")"), std::string::npos) << *history;
+
+  // Live: a matching line (even one stamped in the past), a filtered one, another app's.
+  ASSERT_EQ(push("api", Ns(0), "level=error msg=live-1"), 204);
+  ASSERT_EQ(push("api", Ns(0), "level=info msg=live-info"), 204);
+  ASSERT_EQ(push("web", Ns(0), "level=error msg=live-web"), 204);
+  ASSERT_EQ(push("api", Ns(600), "level=error msg=late-but-new"), 204);
+  std::string live;
+  for (int i = 0; i < 20 && live.find("late-but-new!") == std::string::npos; ++i) {
+    std::optional<std::string> m = tail.Read(std::chrono::seconds(5));
+    ASSERT_TRUE(m.has_value()) << live;
+    live += *m;
+  }
+  EXPECT_NE(live.find(R"(","live-1!"])"), std::string::npos) << live;
+  EXPECT_NE(live.find("late-but-new!"), std::string::npos) << live;
+  EXPECT_EQ(live.find("live-info"), std::string::npos) << live;
+  EXPECT_EQ(live.find("live-web"), std::string::npos) << live;
+  EXPECT_EQ(live.find("old-3"), std::string::npos) << live;  // not sent twice
+  tail.Close();
+
+  // Refusals are HTTP answers before the upgrade, in Loki's words.
+  WebSocketClient metric(pharos.port(), "/loki/api/v1/tail?query=" +
+                                            UrlQueryEscape(R"(count_over_time({app="api"}[1m]))"));
+  EXPECT_FALSE(metric.connected());
+  EXPECT_EQ(metric.refusal_status(), 400);
+  WebSocketClient delayed(
+      pharos.port(), "/loki/api/v1/tail?delay_for=6&query=" + UrlQueryEscape(R"({app="api"})"));
+  EXPECT_EQ(delayed.refusal_status(), 400);
+  EXPECT_EQ(delayed.refusal_body(), "delay_for can't be greater than 5\n");
+  // A plain GET is not a tail.
+  EXPECT_EQ(
+      Get(pharos.port(), "/loki/api/v1/tail?query=" + UrlQueryEscape(R"({app="api"})")).status,
+      400);
+  // At most 10 tails at once (Loki's max_concurrent_tail_requests).
+  std::vector<std::unique_ptr<WebSocketClient>> tails;
+  for (int i = 0; i < 10; ++i) {
+    tails.push_back(std::make_unique<WebSocketClient>(
+        pharos.port(), "/loki/api/v1/tail?query=" + UrlQueryEscape(R"({app="none"})")));
+    ASSERT_TRUE(tails.back()->connected()) << i;
+  }
+  WebSocketClient eleventh(pharos.port(),
+                           "/loki/api/v1/tail?query=" + UrlQueryEscape(R"({app="none"})"));
+  EXPECT_EQ(eleventh.refusal_status(), 429);
+  EXPECT_NE(eleventh.refusal_body().find("max concurrent tail requests limit exceeded"),
+            std::string::npos);
+}
+
 TEST(LokiApiTest, MetricQueriesAnswerVectorsMatricesAndScalars) {
   PharosProcess pharos;
   ASSERT_TRUE(pharos.StartServe()) << pharos.Stderr();
