@@ -719,7 +719,7 @@ class HttpServerImpl final : public HttpServer {
     }
     // Auth before decoding, so an anonymous client cannot make us inflate anything.
     if (route->required_scopes != kPublic || !auth_.tokens.empty()) {
-      if (!Authorize(request, *route, response)) return route;
+      if (!Authorize(request, data, *route, response)) return route;
     } else {
       RequestBuilder::Grant(request, kAllScopes, {});
     }
@@ -764,12 +764,18 @@ class HttpServerImpl final : public HttpServer {
     }
   }
 
-  bool Authorize(Request& request, const Router::Route& route, Response& response) {
+  bool Authorize(Request& request, const RequestData& data, const Router::Route& route,
+                 Response& response) {
     if (auth_.tokens.empty()) {
       RequestBuilder::Grant(request, kAllScopes, {});
       return true;
     }
     std::optional<std::string_view> header = request.Header("Authorization");
+    std::string websocket_bearer;
+    if (!header && route.open_feed) {
+      websocket_bearer = internal::WebSocketBearer(data);
+      if (!websocket_bearer.empty()) header = websocket_bearer;
+    }
     const config::TokenConfig* match = header ? config::FindBearerToken(auth_, *header) : nullptr;
     if (match) RequestBuilder::Grant(request, match->scopes, match->name);
     if (route.required_scopes == kPublic) return true;

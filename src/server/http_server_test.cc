@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "common/strings.h"
 #include "server/server.h"
 #include "tests/support/http_client.h"
 #include "tests/support/websocket_client.h"
@@ -479,6 +480,16 @@ TEST_F(HttpServerTest, WebSocketRefusalsAreHttpAnswers) {
   WebSocketClient ok(port_, "/feed?last=1", {{"Authorization", "Bearer secret-read-0123456789"}});
   ASSERT_TRUE(ok.connected());
   EXPECT_EQ(ok.Read(), "message 1");
+  // A browser offers the token as a subprotocol; the server selects "pharos.v1".
+  WebSocketClient browser(port_, "/feed?last=1",
+                          {{"Sec-WebSocket-Protocol",
+                            "pharos.v1, pharos.bearer." + Base64Encode("secret-read-0123456789")}});
+  ASSERT_TRUE(browser.connected()) << browser.refusal_status();
+  EXPECT_EQ(browser.Read(), "message 1");
+  WebSocketClient wrong(
+      port_, "/feed",
+      {{"Sec-WebSocket-Protocol", "pharos.v1, pharos.bearer." + Base64Encode("nope")}});
+  EXPECT_EQ(wrong.refusal_status(), 401);
 }
 
 TEST_F(HttpServerTest, ShutdownClosesWebSocketsAsGoingAway) {

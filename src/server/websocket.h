@@ -44,6 +44,36 @@ inline bool IsWebSocketUpgrade(const RequestData& data) {
   return upgrade && websocket;
 }
 
+/// Browsers cannot set Authorization on a WebSocket, so the console offers its token as a
+/// subprotocol, "pharos.bearer.<base64url of the token>", beside "pharos.v1" (which the
+/// server then selects, as browsers require). Returns "Bearer <token>", or "" when absent.
+inline std::string WebSocketBearer(const RequestData& data) {
+  constexpr std::string_view kPrefix = "pharos.bearer.";
+  for (size_t i = 0; i < data.header_count; ++i) {
+    if (!EqualsIgnoreCase(data.headers[i].first, "Sec-WebSocket-Protocol")) continue;
+    for (std::string_view offered : Split(data.headers[i].second, ',')) {
+      offered = Trim(offered);
+      std::string token;
+      if (offered.substr(0, kPrefix.size()) == kPrefix &&
+          Base64Decode(offered.substr(kPrefix.size()), token) && !token.empty()) {
+        return "Bearer " + token;
+      }
+    }
+  }
+  return {};
+}
+
+/// Whether the client offered the console's subprotocol "pharos.v1".
+inline bool OffersPharosProtocol(const RequestData& data) {
+  for (size_t i = 0; i < data.header_count; ++i) {
+    if (!EqualsIgnoreCase(data.headers[i].first, "Sec-WebSocket-Protocol")) continue;
+    for (std::string_view offered : Split(data.headers[i].second, ',')) {
+      if (Trim(offered) == "pharos.v1") return true;
+    }
+  }
+  return false;
+}
+
 /// A close frame's reason holds at most 123 bytes: cut at a character boundary.
 inline std::string CloseReason(std::string_view message) {
   if (message.size() <= 123) return std::string(message);
@@ -72,6 +102,11 @@ boost::asio::awaitable<bool> ServeLiveFeed(Stream& stream, const RequestData& da
   }
   websocket::stream<Stream&> ws(stream);
   ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+  if (OffersPharosProtocol(data)) {
+    ws.set_option(websocket::stream_base::decorator([](websocket::response_type& response) {
+      response.set(beast::http::field::sec_websocket_protocol, "pharos.v1");
+    }));
+  }
   ws.read_message_max(64 * 1024);  // clients of a feed send nothing but control frames
   auto [accept_ec] = co_await ws.async_accept(upgrade, asio::as_tuple(asio::use_awaitable));
   if (accept_ec) co_return false;

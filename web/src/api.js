@@ -88,4 +88,28 @@ export const loki = {
   // neighbours: Loki reads 19 digits as nanoseconds).
   range: (q, start, end, { limit, step, direction = "backward" } = {}) =>
     api("/loki/api/v1/query_range", { params: { query: q, start, end, limit, step, direction }, headers: CATEGORIZE }),
+  // Loki's live tail over a WebSocket: onFrame gets each {streams, dropped_entries} frame,
+  // onClose(code, reason) the end. A browser cannot set Authorization on a WebSocket, so
+  // the token goes as the subprotocol "pharos.bearer.<base64url>" beside "pharos.v1".
+  tail: (q, limit, onFrame, onClose) => {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const url = `${scheme}//${location.host}/loki/api/v1/tail${query({ query: q, limit })}`;
+    const protocols = ["pharos.v1"];
+    const token = getToken();
+    if (token) {
+      const b64 = btoa(String.fromCharCode(...new TextEncoder().encode(token)))
+        .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+      protocols.push(`pharos.bearer.${b64}`);
+    }
+    const socket = new WebSocket(url, protocols);
+    socket.onmessage = (e) => {
+      try {
+        onFrame(JSON.parse(e.data));
+      } catch {
+        // A frame that is not JSON is not Loki's: ignore it.
+      }
+    };
+    socket.onclose = (e) => onClose(e.code, e.reason);
+    return () => socket.close(1000);
+  },
 };

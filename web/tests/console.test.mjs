@@ -237,6 +237,29 @@ test("the logs page shows the lines and the volume LogQL returns", async () => {
   await context.close();
 });
 
+test("live tail shows the query's recent lines, then new ones on top as they are pushed", async () => {
+  const q = '{service_name="shop"} |= "checkout"';
+  const { page, errors, context } = await open(`/logs?q=${encodeURIComponent(q)}&range=1h`);
+  await page.waitForSelector(".log-lines[data-lines]");
+  await page.getByRole("button", { name: "Live" }).click();
+  // The history first: the 60 pushed lines, newest on top.
+  await page.waitForFunction(() => document.querySelector(".live .log-lines")?.getAttribute("data-lines") === "60");
+  assert.match(await page.locator(".live .log-lines li code").first().innerText(), /order=o-0 /);
+  const pushed = await fetch(`${base}/loki/api/v1/push`, {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ streams: [{ stream: { service_name: "shop", env: "demo" },
+      values: [[String(BigInt(Date.now()) * 1000000n), 'level=info msg="checkout done" order=o-live']] }] }),
+  });
+  assert.equal(pushed.status, 204);
+  await page.waitForFunction(() => document.querySelector(".live .log-lines")?.getAttribute("data-lines") === "61");
+  assert.match(await page.locator(".live .log-lines li code").first().innerText(), /order=o-live/);
+  assert.match(await page.getByRole("status").innerText(), /61 lines/);
+  await page.getByRole("button", { name: "Stop" }).click();
+  await page.waitForSelector(".live", { state: "detached" });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test("an alert is silenced from the UI and the silence is in the API", async () => {
   const { page, context } = await open("/alerts");
   const row = page.locator(".alert-row", { hasText: "DemoCartBusy" }).first();

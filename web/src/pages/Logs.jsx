@@ -1,9 +1,9 @@
 // The logs explorer: a LogQL query over a time range. A log query shows its volume over
 // the range (count_over_time per step) and its newest lines, each opening to its stream's
 // labels, structured metadata and parsed labels and to the lines around it in its stream;
-// a metric query is drawn as a chart. Everything is
-// kept in the URL.
-import { useEffect, useState } from "preact/hooks";
+// a metric query is drawn as a chart. Live follows the query through Loki's tail
+// WebSocket, newest lines on top. Everything but live mode is kept in the URL.
+import { useEffect, useRef, useState } from "preact/hooks";
 import { loki } from "../api.js";
 import { Chart, seriesName } from "../components/Chart.jsx";
 import { QueryEditor } from "../components/QueryEditor.jsx";
@@ -48,6 +48,17 @@ function selectorOf(stream) {
   return `{${Object.entries(stream).map(([k, v]) => `${k}="${esc(v)}"`).join(", ")}}`;
 }
 
+// The lines of a tail frame, each with its stream.
+function frameLines(frame) {
+  const lines = [];
+  for (const st of frame.streams || []) {
+    for (const v of st.values) lines.push({ ts: v[0], line: v[1], stream: st.stream, meta: null });
+  }
+  return lines;
+}
+
+const byNewest = (a, b) => (BigInt(b.ts) > BigInt(a.ts) ? 1 : BigInt(b.ts) < BigInt(a.ts) ? -1 : 0);
+
 function Context({ entry }) {
   const [lines, setLines] = useState(null);
   const [error, setError] = useState(null);
@@ -82,6 +93,31 @@ function Context({ entry }) {
   );
 }
 
+// Lines newest first; a click opens a line's labels by where they came from and its context.
+function LogLines({ lines, open, setOpen }) {
+  return (
+    <ol class="log-lines" data-lines={lines.length}>
+      {lines.map((l, i) => (
+        <li class={open === i ? "log-line open" : "log-line"} onClick={() => setOpen(open === i ? null : i)}>
+          <time>{formatNs(l.ts)}</time>
+          <code>{l.line}</code>
+          {open === i && (
+            <dl class="log-labels">
+              {[["logs.stream_labels", l.stream], ["logs.metadata", l.meta?.structuredMetadata],
+                ["logs.parsed", l.meta?.parsed]].map(([title, labels]) =>
+                labels && Object.keys(labels).length > 0 && [
+                  <dt class="group">{t(title)}</dt>, <dd class="group" />,
+                  ...Object.entries(labels).map(([k, v]) => [<dt>{k}</dt>, <dd>{v}</dd>]),
+                ])}
+            </dl>
+          )}
+          {open === i && <Context entry={l} />}
+        </li>
+      ))}
+    </ol>
+  );
+}
+
 export function Logs({ params }) {
   const [state, setState] = useState(() => readState(params));
   const [draft, setDraft] = useState(state.query);
@@ -89,6 +125,36 @@ export function Logs({ params }) {
   const [error, setError] = useState(null);
   const [loading, setLoading] = useState(false);
   const [open, setOpen] = useState(null);
+  const [live, setLive] = useState(null);  // {lines, dropped} while tailing
+  const stopLive = useRef(null);
+
+  const startLive = () => {
+    const q = draft.trim();
+    if (!q) return;
+    setError(null);
+    setOpen(null);
+    setResult(null);
+    setLive({ lines: [], dropped: 0 });
+    stopLive.current = loki.tail(q, state.limit, (frame) => {
+      setLive((cur) => {
+        if (!cur) return cur;
+        const dropped = cur.dropped + (frame.dropped_entries ? frame.dropped_entries.length : 0);
+        // Newest on top; at most `limit` lines kept.
+        const lines = [...frameLines(frame).sort(byNewest), ...cur.lines].slice(0, state.limit);
+        return { lines, dropped };
+      });
+    }, (code, reason) => {
+      stopLive.current = null;
+      if (code !== 1000 && code !== 1001) setError(t("logs.live_closed", { reason: reason || `code ${code}` }));
+      setLive((cur) => (cur ? { ...cur, ended: true } : cur));
+    });
+  };
+  const endLive = () => {
+    if (stopLive.current) stopLive.current();
+    stopLive.current = null;
+    setLive(null);
+  };
+  useEffect(() => () => stopLive.current && stopLive.current(), []);
 
   const run = async (s = state) => {
     writeState(s);
@@ -115,7 +181,7 @@ export function Logs({ params }) {
             lines.push({ ts: v[0], line: v[1], stream: st.stream, meta: v[2] || null });
           }
         }
-        lines.sort((a, b) => (BigInt(b.ts) > BigInt(a.ts) ? 1 : BigInt(b.ts) < BigInt(a.ts) ? -1 : 0));
+        lines.sort(byNewest);
         const series = volume.result.map((r) => ({ name: t("logs.lines"), values: r.values }));
         setResult({ kind: "logs", lines, series, ms: performance.now() - started, step });
       } else {
@@ -152,9 +218,13 @@ export function Logs({ params }) {
             {LIMITS.map((n) => <option value={n}>{n}</option>)}
           </select>
         </label>
-        <button class="primary" onClick={() => (draft === state.query ? run() : submit())} disabled={loading}>
+        <button class="primary" onClick={() => (draft === state.query ? run() : submit())}
+          disabled={loading || live !== null}>
           {loading ? t("common.loading") : t("explore.run")}
         </button>
+        {live === null
+          ? <button class="live-button" onClick={startLive}>{t("logs.live")}</button>
+          : <button class="live-button active" onClick={endLive}>{t("logs.stop")}</button>}
       </div>
       <div class="query-row logql">
         <QueryEditor language="logql" value={draft} index={0} label={t("logs.query")}
@@ -169,30 +239,19 @@ export function Logs({ params }) {
             : <div class="empty">{t("explore.no_data")}</div>}
         </div>
       )}
+      {live && (
+        <div class="result live">
+          <div class="meta" role="status">{t("logs.live_status", { lines: live.lines.length })}</div>
+          {live.dropped > 0 && <div class="warning">{t("logs.live_dropped", { count: live.dropped })}</div>}
+          {live.lines.length > 0 && <LogLines lines={live.lines} open={open} setOpen={setOpen} />}
+        </div>
+      )}
       {result && result.kind === "logs" && (
         <div class="result">
           <div class="meta">{t("logs.stats", { lines: result.lines.length, ms: Math.round(result.ms) })}</div>
           {result.series.length > 0 && <Chart series={result.series} dark={settings.theme === "dark"} />}
           {result.lines.length === 0 ? <div class="empty">{t("explore.no_data")}</div> : (
-            <ol class="log-lines" data-lines={result.lines.length}>
-              {result.lines.map((l, i) => (
-                <li class={open === i ? "log-line open" : "log-line"} onClick={() => setOpen(open === i ? null : i)}>
-                  <time>{formatNs(l.ts)}</time>
-                  <code>{l.line}</code>
-                  {open === i && (
-                    <dl class="log-labels">
-                      {[["logs.stream_labels", l.stream], ["logs.metadata", l.meta?.structuredMetadata],
-                        ["logs.parsed", l.meta?.parsed]].map(([title, labels]) =>
-                        labels && Object.keys(labels).length > 0 && [
-                          <dt class="group">{t(title)}</dt>, <dd class="group" />,
-                          ...Object.entries(labels).map(([k, v]) => [<dt>{k}</dt>, <dd>{v}</dd>]),
-                        ])}
-                    </dl>
-                  )}
-                  {open === i && <Context entry={l} />}
-                </li>
-              ))}
-            </ol>
+            <LogLines lines={result.lines} open={open} setOpen={setOpen} />
           )}
         </div>
       )}
