@@ -253,6 +253,11 @@ const std::vector<Field>& Fields() {
           "line bytes one LogQL query may read before it is refused (max_query_bytes_read; 0: "
           "no limit)",
           [](Config& c) -> uint64_t& { return c.logs.max_query_bytes_read; }, 0, 1ULL << 50),
+      BoolField("logs.discover_log_levels",
+                "give each line without a level label the structured metadata detected_level "
+                "(trace, debug, info, warn, error, critical, fatal) from a level field or word, "
+                "as Loki 3's discover_log_levels",
+                [](Config& c) -> bool& { return c.logs.discover_log_levels; }),
       DurationField(
           "logs.reject_old_samples_max_age",
           "log lines older than this are refused (0 accepts any age)",

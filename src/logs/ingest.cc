@@ -48,6 +48,7 @@ std::string RepairUtf8(std::string_view s) {
 struct Store::Gate {
   explicit Gate(const Options& o, selfmon::Registry& registry)
       : limits(o.push),
+        discover_levels(o.discover_log_levels),
         now(o.now_ns ? o.now_ns : [] { return UnixNowMs() * 1'000'000; }),
         refused(registry.AddCounter("pharos_logs_refused_lines_total",
                                     "Log lines refused by a push limit, by limit.", {"reason"})),
@@ -77,6 +78,7 @@ struct Store::Gate {
   }
 
   PushLimits limits;
+  bool discover_levels = true;
   std::function<int64_t()> now;
   selfmon::Family<selfmon::Counter>& refused;
   selfmon::Family<selfmon::Counter>& repaired;
@@ -128,6 +130,16 @@ Status Store::Ingest(std::span<IngestStream> streams, IngestResult& result) {
     if (result.errors.size() < 8) result.errors.push_back(std::move(message));
   };
   uint64_t lines = 0, bytes = 0;
+  // Lines given detected_level get their columns and the level here, in one vector
+  // reserved whole, so the records' spans into it stay valid.
+  std::vector<colstore::Column> leveled;
+  if (g.discover_levels) {
+    size_t most = 0;
+    for (const IngestStream& st : streams) {
+      for (const colstore::RecordInput& rec : st.records) most += rec.columns.size() + 1;
+    }
+    leveled.reserve(most);
+  }
   for (IngestStream& st : streams) {
     std::vector<colstore::RecordInput> kept;
     kept.reserve(st.records.size());
@@ -170,6 +182,14 @@ Status Store::Ingest(std::span<IngestStream> streams, IngestResult& result) {
             c.value.s = repaired_strings.emplace_back(RepairUtf8(c.value.s));
         }
         out.columns = cols;
+      }
+      if (g.discover_levels) {
+        if (std::string_view level = DetectLevel(st.labels, out.columns); !level.empty()) {
+          size_t first = leveled.size();
+          leveled.insert(leveled.end(), out.columns.begin(), out.columns.end());
+          leveled.push_back({kDetectedLevel, colstore::Value::String(level)});
+          out.columns = std::span<const colstore::Column>(leveled).subspan(first);
+        }
       }
       ++lines;
       bytes += line.size();

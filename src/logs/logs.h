@@ -54,9 +54,20 @@ namespace pharos::logs {
 /// The column that holds a record's log line (the rest are structured metadata).
 inline constexpr char kLineColumn[] = "line";
 
+/// The structured metadata a line's detected level goes in (Loki 3's discover_log_levels).
+inline constexpr char kDetectedLevel[] = "detected_level";
 /// A label or metadata name from any key: every character outside [a-zA-Z0-9_] becomes
 /// '_', and a leading digit gets a '_' before it, as Loki's OTLP translation does.
 std::string LabelName(std::string_view key);
+
+/// The level to store as detected_level for a line: "" when its stream has a level label
+/// (level, lvl, severity in any case) or the line already carries detected_level; else
+/// from a level field of its metadata (those names and severity_text), else a level field
+/// in the line's first 512 bytes (`level=warn`, `"level":"warn"`), else the first level
+/// word there (error, WARN, Info, ...). Always one of trace, debug, info, warn, error,
+/// critical, fatal, or "" when none is found.
+std::string_view DetectLevel(std::span<const model::LabelView> stream,
+                             std::span<const colstore::Column> columns);
 
 /// Loki's push limits (see config::LogsConfig).
 struct PushLimits {
@@ -77,6 +88,8 @@ struct Options {
   PushLimits push;
   /// Loki's max_query_bytes_read: line bytes a query may read (0: no limit).
   uint64_t max_query_bytes_read = 0;
+  /// Loki 3's discover_log_levels: see DetectLevel.
+  bool discover_log_levels = true;
   std::function<int64_t()> now_ns;  // the clock; the wall clock when empty
 };
 
@@ -117,7 +130,8 @@ class Store : public model::LogsSink {
   /// max_age or further ahead than grace is refused by name (the others are kept); invalid
   /// UTF-8 in a line or a metadata value becomes U+FFFD (counted). When the write would
   /// exceed the ingestion rate, all of it is refused: ResourceExhausted with Loki's text
-  /// and retry_after_s. Unavailable when the WAL fails.
+  /// and retry_after_s. Unavailable when the WAL fails. With Options::discover_log_levels,
+  /// a kept line gets the metadata detected_level (DetectLevel) when one is found.
   Status Ingest(std::span<IngestStream> streams, IngestResult& result);
 
  private:

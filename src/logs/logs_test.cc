@@ -243,6 +243,40 @@ TEST(TailTest, HubOffersMatchingStreamsAndDropsPastTheBound) {
   EXPECT_EQ(hub.active(), 0u);
 }
 
+TEST(LevelTest, DetectsLevelsAsLoki3Does) {
+  auto detect = [](std::string_view line, std::vector<model::LabelView> stream = {},
+                   std::vector<colstore::Column> metadata = {}) {
+    std::vector<colstore::Column> columns = {{kLineColumn, colstore::Value::String(line)}};
+    columns.insert(columns.end(), metadata.begin(), metadata.end());
+    return std::string(DetectLevel(stream, columns));
+  };
+  // Fields: logfmt, JSON, any case; a level field wins over an earlier level word.
+  EXPECT_EQ(detect("ts=1 level=warn msg=\"disk error soon\""), "warn");
+  EXPECT_EQ(detect(R"({"msg":"error budget","level":"INFO"})"), "info");
+  EXPECT_EQ(detect(R"({"severity": "Error", "x": 1})"), "error");
+  EXPECT_EQ(detect("info: retry; lvl=DEBUG"), "debug");
+  // Words: the first level word, in any case.
+  EXPECT_EQ(detect("2024-01-01 ERROR [main] connection refused"), "error");
+  EXPECT_EQ(detect("[Warning] low disk, error soon"), "warn");
+  EXPECT_EQ(detect("kernel: FATAL machine check"), "fatal");
+  EXPECT_EQ(detect("GET /index.html 200 12ms"), "");
+  EXPECT_EQ(detect("sending alert to the pager"), "");  // a noun in text, not a severity
+  EXPECT_EQ(detect("errors=0 terrible"), "");           // words, not substrings
+  // Metadata: a level field (syslog's severity, OTLP's severity_text) and its names.
+  EXPECT_EQ(detect("x", {}, {{"severity", colstore::Value::String("alert")}}), "critical");
+  EXPECT_EQ(detect("x", {}, {{"severity_text", colstore::Value::String("WARN")}}), "warn");
+  // Nothing added when the stream has its own level or the sender set detected_level.
+  EXPECT_EQ(detect("ERROR x", {{"level", "error"}}), "");
+  EXPECT_EQ(detect("ERROR x", {}, {{kDetectedLevel, colstore::Value::String("info")}}), "");
+  // Words across the 64-byte steps of the scan.
+  EXPECT_EQ(detect(std::string(62, ' ') + "ERROR here"), "error");
+  EXPECT_EQ(detect(std::string(60, '.') + " severity_text=" + std::string(70, ' ') + "x debug"),
+            "debug");
+  EXPECT_EQ(detect(std::string(126, '-') + "lvl=\"Warning\""), "warn");
+  // Only the first 512 bytes are read.
+  EXPECT_EQ(detect(std::string(600, 'a') + " error"), "");
+}
+
 TEST(StoreSourceTest, CountsFromBlocksMatchReadingTheLines) {
   std::filesystem::path dir =
       std::filesystem::temp_directory_path() / ("logs_count_" + std::to_string(::getpid()));

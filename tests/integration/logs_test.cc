@@ -48,18 +48,24 @@ TEST(LokiApiTest, PushQueryLabelsAndRestart) {
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_NE(r.body.find(R"("resultType":"streams")"), std::string::npos) << r.body;
   EXPECT_NE(
-      r.body.find(R"({"stream":{"app":"api","env":"prod"},"values":[[")" + t3 +
-                  R"(","GET /pay 500 error",{"structuredMetadata":{"trace_id":"abc"}}],[")" + t1),
+      r.body.find(
+          R"({"stream":{"app":"api","env":"prod"},"values":[[")" + t3 +
+          R"(","GET /pay 500 error",{"structuredMetadata":{"detected_level":"error","trace_id":"abc"}}],[")" +
+          t1),
       std::string::npos)
       << r.body;  // newest first (backward)
   EXPECT_NE(r.body.find(R"("encodingFlags":["categorize-labels"])"), std::string::npos);
   EXPECT_NE(r.body.find(R"("stats":{"summary")"), std::string::npos);
-  // Without the flag, as Loki 3 does, metadata is part of each line's stream labels.
+  // The level found in a line is its structured metadata detected_level, as Loki 3's
+  // discover_log_levels gives it. Without the flag, as Loki 3 does, metadata is part of
+  // each line's stream labels.
   r = Get(pharos.port(), q);
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_NE(r.body.find(R"({"stream":{"app":"api","env":"prod","trace_id":"abc"},"values":[[")" +
-                        t3 + R"(","GET /pay 500 error"]])"),
-            std::string::npos)
+  EXPECT_NE(
+      r.body.find(
+          R"({"stream":{"app":"api","detected_level":"error","env":"prod","trace_id":"abc"},"values":[[")" +
+          t3 + R"(","GET /pay 500 error"]])"),
+      std::string::npos)
       << r.body;
 
   // A needle with a line filter; a regex filter; forward with a limit.
@@ -291,7 +297,8 @@ TEST(LokiApiTest, MetricQueriesAnswerVectorsMatricesAndScalars) {
   EXPECT_NE(r.body.find(R"("resultType":"matrix")"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find(R"(,"values":[[)" + start + R"(,)"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("[" + now_s + R"(,"29"]]})"), std::string::npos) << r.body;
-  EXPECT_NE(r.body.find(R"({"metric":{"app":"shop","level":"error"})"), std::string::npos)
+  EXPECT_NE(r.body.find(R"({"metric":{"app":"shop","detected_level":"error","level":"error"})"),
+            std::string::npos)
       << r.body;
 
   r = Get(pharos.port(), "/loki/api/v1/query?time=" + now_s + "&query=1%2B1");

@@ -195,10 +195,13 @@ test("the logs page shows the lines and the volume LogQL returns", async () => {
   const list = await page.waitForSelector(".log-lines[data-lines]");
   assert.equal(Number(await list.getAttribute("data-lines")), expected);
   assert.equal(await page.locator(".log-lines li").count(), expected);
-  await page.waitForSelector(".chart canvas");  // the volume over the range
+  await page.waitForSelector(".chart canvas");  // the volume over the range, by level
+  assert.equal(await page.locator(".chart").getAttribute("data-series"), "1");
+  assert.match(await page.locator(".chart .u-legend").innerText(), /error/);
   // Newest first, and a line opens to show its labels (stream and parsed).
   const first = page.locator(".log-lines li").first();
   assert.match(await first.locator("code").innerText(), /order=o-0 /);
+  assert.equal(await first.getAttribute("data-level"), "error");
   await first.click();
   assert.equal(await first.locator("dt", { hasText: "service_name" }).count(), 1);
   // logfmt's labels are shown as parsed, apart from the stream's.
@@ -241,6 +244,10 @@ test("live tail shows the query's recent lines, then new ones on top as they are
   const q = '{service_name="shop"} |= "checkout"';
   const { page, errors, context } = await open(`/logs?q=${encodeURIComponent(q)}&range=1h`);
   await page.waitForSelector(".log-lines[data-lines]");
+  // Without a parser the levels are those detected at ingest: error and info bars.
+  await page.waitForSelector('.chart[data-series="2"]');
+  const legend = await page.locator(".chart .u-legend").innerText();
+  assert.ok(legend.indexOf("error") >= 0 && legend.indexOf("error") < legend.indexOf("info"), legend);
   await page.getByRole("button", { name: "Live" }).click();
   // The history first: the 60 pushed lines, newest on top.
   await page.waitForFunction(() => document.querySelector(".live .log-lines")?.getAttribute("data-lines") === "60");

@@ -14,7 +14,7 @@ export function seriesName(metric) {
   return `${name}{${rest.join(", ")}}`;
 }
 
-// series: [{name, values: [[t, "v"], ...]}] -> uPlot's aligned columns.
+// series: [{name, values: [[t, "v"], ...], color?}] -> uPlot's aligned columns.
 export function align(series) {
   const times = new Set();
   for (const s of series) for (const [t] of s.values) times.add(t);
@@ -28,11 +28,27 @@ export function align(series) {
   return [xs, ...columns];
 }
 
-export function Chart({ series, height = 320, dark }) {
+// Stacked bars (a log volume): series i's bar reaches the sum of series i..n at each time, and
+// each is drawn over the taller ones before it, so the first series sits on top; the legend
+// shows each series' own value.
+function stack(columns) {
+  const out = columns.map((c) => c.slice());
+  for (let i = out.length - 2; i >= 0; i--) {
+    for (let k = 0; k < out[i].length; k++) {
+      const own = columns[i][k] || 0;
+      const below = out[i + 1][k] || 0;
+      out[i][k] = own + below || null;
+    }
+  }
+  return out;
+}
+
+export function Chart({ series, height = 320, dark, bars = false }) {
   const el = useRef(null);
   const plot = useRef(null);
   useEffect(() => {
     if (!el.current) return undefined;
+    const raw = align(series);
     const axisColor = dark ? "#cbd5e1" : "#334155";
     const gridColor = dark ? "#334155" : "#e2e8f0";
     const opts = {
@@ -40,19 +56,26 @@ export function Chart({ series, height = 320, dark }) {
       height,
       series: [{}, ...series.map((s, i) => ({
         label: s.name,
-        stroke: PALETTE[i % PALETTE.length],
-        width: 1.5,
+        stroke: s.color || PALETTE[i % PALETTE.length],
+        width: bars ? 0 : 1.5,
         points: { show: false },
         spanGaps: false,
+        ...(bars ? {
+          fill: s.color || PALETTE[i % PALETTE.length],
+          paths: uPlot.paths.bars({ size: [0.8, 40] }),
+          value: (u, v, si, di) => (di == null || raw[si][di] == null ? "--" : String(raw[si][di])),
+        } : {}),
       }))],
       axes: [
         { stroke: axisColor, grid: { stroke: gridColor } },
         { stroke: axisColor, grid: { stroke: gridColor }, size: 70 },
       ],
       legend: { live: true },
+      // Bars stand on zero.
+      ...(bars ? { scales: { y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } } } : {}),
       cursor: { drag: { x: true, y: false } },
     };
-    plot.current = new uPlot(opts, align(series), el.current);
+    plot.current = new uPlot(opts, bars ? [raw[0], ...stack(raw.slice(1))] : raw, el.current);
     const resize = () => plot.current && plot.current.setSize({ width: el.current.clientWidth, height });
     window.addEventListener("resize", resize);
     return () => {
@@ -60,6 +83,6 @@ export function Chart({ series, height = 320, dark }) {
       plot.current.destroy();
       plot.current = null;
     };
-  }, [series, height, dark]);
+  }, [series, height, dark, bars]);
   return <div class="chart" ref={el} data-series={series.length} />;
 }

@@ -1,5 +1,5 @@
 // The logs explorer: a LogQL query over a time range. A log query shows its volume over
-// the range (count_over_time per step) and its newest lines, each opening to its stream's
+// the range by level (count_over_time per step) and its newest lines, each opening to its stream's
 // labels, structured metadata and parsed labels and to the lines around it in its stream;
 // a metric query is drawn as a chart. Live follows the query through Loki's tail
 // WebSocket, newest lines on top. Everything but live mode is kept in the URL.
@@ -48,6 +48,31 @@ function selectorOf(stream) {
   return `{${Object.entries(stream).map(([k, v]) => `${k}="${esc(v)}"`).join(", ")}}`;
 }
 
+// The volume by level, as Grafana draws it: one series per level (the line's level label,
+// else the detected_level Pharos gives it at ingest, else "unknown"), most severe first.
+const LEVELS = [["critical", "#a855f7"], ["fatal", "#7c3aed"], ["error", "#ef4444"], ["warn", "#f59e0b"],
+  ["info", "#10b981"], ["debug", "#3b82f6"], ["trace", "#94a3b8"], ["unknown", "#64748b"]];
+
+function volumeByLevel(result) {
+  const sums = new Map();
+  for (const r of result) {
+    const raw = String(r.metric.level || r.metric.detected_level || "unknown").toLowerCase();
+    const level = raw === "warning" ? "warn" : raw === "err" ? "error" : raw;
+    const values = sums.get(level) || new Map();
+    for (const [ts, v] of r.values) values.set(ts, (values.get(ts) || 0) + Number(v));
+    sums.set(level, values);
+  }
+  const rank = (name) => {
+    const i = LEVELS.findIndex(([l]) => l === name);
+    return i < 0 ? LEVELS.length : i;
+  };
+  return [...sums.entries()].sort((a, b) => rank(a[0]) - rank(b[0])).map(([level, values]) => ({
+    name: level,
+    color: (LEVELS.find(([l]) => l === level) || [])[1],
+    values: [...values.entries()].sort((a, b) => a[0] - b[0]).map(([ts, v]) => [ts, String(v)]),
+  }));
+}
+
 // The lines of a tail frame, each with its stream.
 function frameLines(frame) {
   const lines = [];
@@ -93,12 +118,22 @@ function Context({ entry }) {
   );
 }
 
-// Lines newest first; a click opens a line's labels by where they came from and its context.
+// A line's level: its stream's level label, else its detected_level (metadata when the
+// answer is categorized, a stream label in a tail's frames).
+function levelOf(l) {
+  const meta = l.meta?.structuredMetadata || {};
+  const parsed = l.meta?.parsed || {};
+  return String(l.stream.level || parsed.level || meta.detected_level || l.stream.detected_level || "unknown")
+    .toLowerCase();
+}
+
+// Lines newest first, each marked by its level's colour; a click opens a line's labels by where they came from and its context.
 function LogLines({ lines, open, setOpen }) {
   return (
     <ol class="log-lines" data-lines={lines.length}>
       {lines.map((l, i) => (
-        <li class={open === i ? "log-line open" : "log-line"} onClick={() => setOpen(open === i ? null : i)}>
+        <li class={open === i ? "log-line open" : "log-line"} data-level={levelOf(l)}
+          onClick={() => setOpen(open === i ? null : i)}>
           <time>{formatNs(l.ts)}</time>
           <code>{l.line}</code>
           {open === i && (
@@ -174,7 +209,9 @@ export function Logs({ params }) {
       if (answer.resultType === "streams") {
         // About 60 bars of volume: a coarser step than a metric chart's.
         const bar = autoStep(span * 4);
-        const volume = await loki.range(`sum(count_over_time(${q} [${bar}s]))`, start, end, { step: bar });
+        const volume = await loki.range(
+          `sum by (level, detected_level) (count_over_time(${q} | drop __error__ [${bar}s]))`,
+          start, end, { step: bar });
         const lines = [];
         for (const st of answer.result) {
           for (const v of st.values) {
@@ -182,7 +219,7 @@ export function Logs({ params }) {
           }
         }
         lines.sort(byNewest);
-        const series = volume.result.map((r) => ({ name: t("logs.lines"), values: r.values }));
+        const series = volumeByLevel(volume.result);
         setResult({ kind: "logs", lines, series, ms: performance.now() - started, step });
       } else {
         const series = answer.result.map((r) => ({ name: seriesName(r.metric), values: r.values }));
@@ -249,7 +286,7 @@ export function Logs({ params }) {
       {result && result.kind === "logs" && (
         <div class="result">
           <div class="meta">{t("logs.stats", { lines: result.lines.length, ms: Math.round(result.ms) })}</div>
-          {result.series.length > 0 && <Chart series={result.series} dark={settings.theme === "dark"} />}
+          {result.series.length > 0 && <Chart series={result.series} bars dark={settings.theme === "dark"} />}
           {result.lines.length === 0 ? <div class="empty">{t("explore.no_data")}</div> : (
             <LogLines lines={result.lines} open={open} setOpen={setOpen} />
           )}
