@@ -1,9 +1,13 @@
 // libFuzzer target: LogQL. The first line of the input is a query, the rest are log lines
 // of one stream. Whatever the bytes, parsing returns a tree or an error, and a tree
 // evaluates (log query, instant and range metric query) over those lines without
-// crashing, hanging or growing without bound.
+// crashing, hanging or growing without bound; and it formats (FormatQuery) to text that
+// parses back and formats to itself.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -38,6 +42,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view query = bytes.substr(0, nl);
   pharos::Result<pharos::logql::ExprPtr> expr = pharos::logql::ParseExpr(query);
   if (!expr.ok()) return 0;
+  // A parsed query formats to text that parses and formats to itself.
+  std::string formatted = pharos::logql::FormatQuery(**expr);
+  pharos::Result<std::string> again = pharos::logql::FormatQuery(formatted);
+  if (!again.ok() || *again != formatted) {
+    std::fprintf(stderr, "format round trip failed:\n  query: %.*s\n  formatted: %s\n  %s\n",
+                 static_cast<int>(query.size()), query.data(), formatted.c_str(),
+                 again.ok() ? again->c_str() : again.status().message().c_str());
+    std::abort();
+  }
   Lines src;
   if (nl != std::string_view::npos) {
     std::string_view rest = bytes.substr(nl + 1);

@@ -352,35 +352,47 @@ class Runner {
         want.scalar = v;
       }
     }
+    if (std::string why = Check(query, params, want); !why.empty()) return Fail(line, query, why);
+    // The query as /format_query prints it must parse, format to itself and answer the same.
+    if (Result<logql::ExprPtr> parsed = logql::ParseExpr(query); parsed.ok()) {
+      std::string formatted = logql::FormatQuery(**parsed);
+      Result<std::string> again = logql::FormatQuery(formatted);
+      if (!again.ok())
+        return Fail(line, query,
+                    fmt::format("formatted as \"{}\", which does not parse: {}", formatted,
+                                again.status().message()));
+      if (*again != formatted)
+        return Fail(line, query,
+                    fmt::format("formatted as \"{}\", then as \"{}\"", formatted, *again));
+      if (std::string why = Check(formatted, params, want); !why.empty())
+        return Fail(line, query, fmt::format("formatted as \"{}\": {}", formatted, why));
+    }
+    ++passed;
+  }
+
+  // "" when `query` answers as `want` says, else why not.
+  std::string Check(const std::string& query, const logql::QueryParams& params,
+                    const Expectation& want) {
     logql::Engine engine;
     Result<logql::QueryResult> got = engine.Query(src_, query, params);
     if (want.fail) {
-      if (got.ok()) return Fail(line, query, "expected an error, got a result");
+      if (got.ok()) return "expected an error, got a result";
       const std::string& msg = got.status().message();
       if (!want.fail_msg.empty() && msg.find(want.fail_msg) == std::string::npos)
-        return Fail(line, query, fmt::format("error \"{}\" lacks \"{}\"", msg, want.fail_msg));
+        return fmt::format("error \"{}\" lacks \"{}\"", msg, want.fail_msg);
       if (!want.fail_regex.empty() && !RE2::PartialMatch(msg, want.fail_regex))
-        return Fail(line, query,
-                    fmt::format("error \"{}\" does not match /{}/", msg, want.fail_regex));
-      ++passed;
-      return;
+        return fmt::format("error \"{}\" does not match /{}/", msg, want.fail_regex);
+      return "";
     }
-    if (!got.ok()) return Fail(line, query, "error: " + got.status().message());
+    if (!got.ok()) return "error: " + got.status().message();
     if (want.scalar) {
       if (got->type != logql::ResultType::kScalar || !Close(got->scalar, *want.scalar))
-        return Fail(line, query,
-                    fmt::format("want scalar {}, got {}", *want.scalar, Describe(*got)));
-      ++passed;
-      return;
+        return fmt::format("want scalar {}, got {}", *want.scalar, Describe(*got));
+      return "";
     }
-    if (want.empty) {
-      if (!got->series.empty()) return Fail(line, query, "want empty, got " + Describe(*got));
-      ++passed;
-      return;
-    }
+    if (want.empty) return got->series.empty() ? "" : "want empty, got " + Describe(*got);
     if (got->series.size() != want.series.size())
-      return Fail(line, query,
-                  fmt::format("want {} series, got {}", want.series.size(), Describe(*got)));
+      return fmt::format("want {} series, got {}", want.series.size(), Describe(*got));
     int steps = params.instant
                     ? 1
                     : static_cast<int>((params.end_ns - params.start_ns) / params.step_ns) + 1;
@@ -395,10 +407,9 @@ class Runner {
         }
       }
       if (match == nullptr)
-        return Fail(line, query,
-                    fmt::format("no series {} in {}", model::FormatLabels(labels), Describe(*got)));
+        return fmt::format("no series {} in {}", model::FormatLabels(labels), Describe(*got));
       if (static_cast<int>(values.size()) != steps)
-        return Fail(line, query, "expectation has the wrong number of values");
+        return "expectation has the wrong number of values";
       size_t next = 0;
       for (int i = 0; i < steps; ++i) {
         int64_t t = params.start_ns + static_cast<int64_t>(i) * params.step_ns;
@@ -407,13 +418,12 @@ class Runner {
           at = &match->samples[next++];
         if (values[i].has_value() != (at != nullptr) ||
             (at != nullptr && !Close(at->v, *values[i])))
-          return Fail(line, query,
-                      fmt::format("{} step {}: want {}, got {}", model::FormatLabels(labels), i,
-                                  values[i] ? fmt::format("{}", *values[i]) : "_",
-                                  at ? fmt::format("{}", at->v) : "_"));
+          return fmt::format("{} step {}: want {}, got {}", model::FormatLabels(labels), i,
+                             values[i] ? fmt::format("{}", *values[i]) : "_",
+                             at ? fmt::format("{}", at->v) : "_");
       }
     }
-    ++passed;
+    return "";
   }
 
   static std::string Describe(const logql::QueryResult& r) {

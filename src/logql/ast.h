@@ -38,6 +38,9 @@ struct LogSelector {
   /// that come before any stage that could change the labels (parsers, label_format,
   /// drop, keep), so the store can skip blocks that lack the value (a trace id).
   std::vector<std::pair<std::string, std::string>> required_labels;
+  /// Each stage's text in canonical form (`| json a="b"`, `|= "x" or "y"`), for
+  /// FormatQuery.
+  std::vector<std::string> stage_texts;
 };
 
 enum class UnwrapConversion { kFloat, kBytes, kDuration };
@@ -46,6 +49,8 @@ struct Unwrap {
   std::string label;
   UnwrapConversion conversion = UnwrapConversion::kFloat;
   std::vector<StagePtr> post_filters;  // label filters after `| unwrap x`
+  std::string text;                    // canonical: `| unwrap duration(took)`
+  std::vector<std::string> post_filter_texts;
 };
 
 enum class RangeOp {
@@ -136,7 +141,9 @@ struct RangeExpr : Expr {
   std::optional<Unwrap> unwrap;
   int64_t range_ns = 0;
   int64_t offset_ns = 0;
-  double param = 0;  // quantile_over_time's quantile
+  std::string range_text;   // as written: "5m"
+  std::string offset_text;  // "" without an offset
+  double param = 0;         // quantile_over_time's quantile
   std::optional<Grouping> grouping;
 };
 

@@ -159,6 +159,15 @@ class Engine {
   EngineOptions options_;
 };
 
+/// The query in canonical form (Loki's /format_query): matchers `{a="b", c=~"d"}`, strings
+/// in Go's double quotes, one space between the parts of a pipeline, `by (...)` after the
+/// aggregation's name. A query of at most 100 characters stays on one line; a longer one is
+/// broken at its structure (arguments, pipeline stages, binary operands), two spaces per
+/// level. The text parses back to the same query, and formatting it again changes nothing.
+std::string FormatQuery(const Expr& expr);
+/// The same from text; errors are ParseExpr's.
+Result<std::string> FormatQuery(std::string_view query);
+
 // ---- conversions, as Go and Loki do them ----
 
 /// Go's time.ParseDuration, in seconds; errors carry Go's text.

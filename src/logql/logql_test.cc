@@ -341,3 +341,63 @@ TEST(LogqlPipelineTest, ConversionsAndAddresses) {
 
 }  // namespace
 }  // namespace pharos::logql
+
+namespace pharos::logql {
+namespace {
+
+TEST(FormatQueryTest, CanonicalOnOneLine) {
+  auto format = [](std::string_view q) {
+    Result<std::string> f = FormatQuery(q);
+    return f.ok() ? *f : "error: " + f.status().message();
+  };
+  EXPECT_EQ(format(R"q({app = "api" ,env=~`prod|stag`}|="err"   or `warn`|json|level = "error")q"),
+            R"q({app="api", env=~"prod|stag"} |= "err" or "warn" | json | level="error")q");
+  EXPECT_EQ(format(R"q(sum(count_over_time({a="b"}[5m])) by (x,y))q"),
+            R"q(sum by (x, y) (count_over_time({a="b"} [5m])))q");
+  EXPECT_EQ(format(R"q(topk(3, rate({a="b"} |~ "x\\d" [1m] offset 5m)))q"),
+            R"q(topk(3, rate({a="b"} |~ "x\\d" [1m] offset 5m)))q");
+  EXPECT_EQ(
+      format(
+          R"q(quantile_over_time(0.99,{a="b"}|logfmt --strict|unwrap bytes(t)|__error__=""[5m]) by (a))q"),
+      R"q(quantile_over_time(0.99, {a="b"} | logfmt --strict | unwrap bytes(t) | __error__="" [5m]) by (a))q");
+  EXPECT_EQ(format(R"q((1 + 2) * 3)q"), "9");  // literals fold, as Loki's parser does
+  EXPECT_EQ(format(R"q(sum(rate({a="b"}[1m])) / (sum(rate({a="b"}[1m])) + 1))q"),
+            R"q(sum(rate({a="b"} [1m])) / (sum(rate({a="b"} [1m])) + 1))q");
+  EXPECT_EQ(format(R"q(rate({a="b"}[1m]) > bool on(x) group_left(y) rate({c="d"}[1m]))q"),
+            R"q(rate({a="b"} [1m]) > bool on (x) group_left (y) rate({c="d"} [1m]))q");
+  EXPECT_EQ(
+      format(
+          R"q({a="b"} | line_format "{{.x}}\n" | label_format y=x, z="{{.w}}" | drop a, b="c")q"),
+      R"q({a="b"} | line_format "{{.x}}\n" | label_format y=x, z="{{.w}}" | drop a, b="c")q");
+  EXPECT_EQ(format(R"q({a="b"} | status >= 500 and (dur > 1s or size < 1KB))q"),
+            R"q({a="b"} | status>=500 and (dur>1s or size<1KB))q");
+  EXPECT_EQ(format(R"q(label_replace(rate({a="b"}[1m]),"dst","$1","src","(.*)"))q"),
+            R"q(label_replace(rate({a="b"} [1m]), "dst", "$1", "src", "(.*)"))q");
+  EXPECT_EQ(format("vector(1) or vector(2)"), "vector(1) or vector(2)");
+  EXPECT_EQ(format("{a=\"b\"} |= ip(\"10.0.0.0/8\")"), R"q({a="b"} |= ip("10.0.0.0/8"))q");
+  EXPECT_EQ(format("{a="),
+            "error: parse error at line 1, col 4: syntax error: unexpected $end, expecting STRING");
+}
+
+TEST(FormatQueryTest, LongQueriesBreakAtTheirStructure) {
+  Result<std::string> f = FormatQuery(
+      R"q(sum by (service_name) (count_over_time({service_name="checkout", env="production"} |= "payment" | json | status >= 500 [5m])) / sum by (service_name) (count_over_time({service_name="checkout", env="production"} [5m])))q");
+  ASSERT_TRUE(f.ok()) << f.status().message();
+  EXPECT_EQ(*f, R"q(  sum by (service_name) (
+    count_over_time(
+      {service_name="checkout", env="production"}
+        |= "payment"
+        | json
+        | status>=500 [5m]
+    )
+  )
+/
+  sum by (service_name) (count_over_time({service_name="checkout", env="production"} [5m])))q");
+  // It parses back, and formats to itself.
+  Result<std::string> again = FormatQuery(*f);
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_EQ(*again, *f);
+}
+
+}  // namespace
+}  // namespace pharos::logql

@@ -622,6 +622,7 @@ class Parser {
     if (Peek().number > kMaxDurationSeconds || Peek().number <= 0)
       return Error(
           fmt::format("invalid range [{}]: want more than 0 and at most 100 years", Peek().text));
+    r->range_text = Peek().text;
     r->range_ns = static_cast<int64_t>(std::llround(Next().number * 1e9));
     if (!parenthesized && r->selector.stages.empty() && !r->unwrap &&
         (Peek().kind == Tok::kPipe || Peek().kind == Tok::kPipeExact || Peek().kind == Tok::kNeq ||
@@ -634,6 +635,7 @@ class Parser {
       if (Peek().kind != Tok::kDuration) return Unexpected("DURATION");
       if (std::abs(Peek().number) > kMaxDurationSeconds)
         return Error(fmt::format("invalid offset {}: at most 100 years", Peek().text));
+      r->offset_text = Peek().text;
       r->offset_ns = static_cast<int64_t>(std::llround(Next().number * 1e9));
     }
     if (Status s = Expect(Tok::kRParen, ")"); !s.ok()) return s;
@@ -790,12 +792,14 @@ class Parser {
     bool labels_untouched = true;  // no stage has added, changed or dropped labels yet
     while (true) {
       Tok k = Peek().kind;
+      const size_t stage_begin = p_;
       if (k == Tok::kPipeExact || k == Tok::kNeq || k == Tok::kPipeMatch || k == Tok::kNre ||
           k == Tok::kPipePattern || k == Tok::kNpa) {
         if (unwrap != nullptr && *unwrap) return Unexpected();
         Result<StagePtr> f = ParseLineFilter(sel, line_untouched);
         if (!f.ok()) return f.status();
         sel.stages.push_back(std::move(f).value());
+        sel.stage_texts.push_back(Canonical(stage_begin, p_, /*line_filter=*/true));
         continue;
       }
       if (k != Tok::kPipe) return Status::Ok();
@@ -819,6 +823,8 @@ class Parser {
         Result<StagePtr> f = ParseLabelFilterOr();
         if (!f.ok()) return f.status();
         (after_unwrap ? (*unwrap)->post_filters : sel.stages).push_back(std::move(f).value());
+        (after_unwrap ? (*unwrap)->post_filter_texts : sel.stage_texts)
+            .push_back(Canonical(stage_begin, p_, false));
         continue;
       }
       if (after_unwrap) return Unexpected();
@@ -851,6 +857,7 @@ class Parser {
         Result<Unwrap> u = ParseUnwrap();
         if (!u.ok()) return u.status();
         *unwrap = std::move(u).value();
+        (*unwrap)->text = Canonical(stage_begin, p_, false);
         continue;
       } else {
         --p_;
@@ -860,7 +867,54 @@ class Parser {
       line_untouched = false;
       if (word != "line_format" && word != "decolorize") labels_untouched = false;
       sel.stages.push_back(std::move(stage).value());
+      sel.stage_texts.push_back(Canonical(stage_begin, p_, false));
     }
+  }
+
+  // Tokens [begin, end) in canonical form: strings in Go's quotes, one space between
+  // tokens except inside parentheses, before commas, between a function and its '(', and
+  // around the comparisons of matchers and label filters (line filters keep theirs).
+  std::string Canonical(size_t begin, size_t end, bool line_filter) const {
+    auto compact = [&](Tok k) {
+      if (line_filter) return false;
+      switch (k) {
+        case Tok::kEq:
+        case Tok::kNeq:
+        case Tok::kRe:
+        case Tok::kNre:
+        case Tok::kCmpEq:
+        case Tok::kGt:
+        case Tok::kGte:
+        case Tok::kLt:
+        case Tok::kLte: return true;
+        default: return false;
+      }
+    };
+    auto keyword = [](const std::string& w) {
+      return w == "by" || w == "without" || w == "on" || w == "ignoring" || w == "group_left" ||
+             w == "group_right" || w == "and" || w == "or" || w == "unless" || w == "bool";
+    };
+    std::string out;
+    for (size_t i = begin; i < end && i < toks_.size(); ++i) {
+      const Token& t = toks_[i];
+      if (i > begin) {
+        const Token& prev = toks_[i - 1];
+        bool space = true;
+        if (prev.kind == Tok::kLParen || t.kind == Tok::kRParen || t.kind == Tok::kComma)
+          space = false;
+        else if (prev.kind == Tok::kIdent && t.kind == Tok::kLParen && !keyword(prev.text))
+          space = false;
+        else if (compact(prev.kind) || compact(t.kind))
+          space = false;
+        if (space) out += ' ';
+      }
+      switch (t.kind) {
+        case Tok::kString: out += QuoteGo(t.text); break;
+        case Tok::kRange: out += "[" + t.text + "]"; break;
+        default: out += t.text;
+      }
+    }
+    return out;
   }
 
   static bool IsFilterOperator(Tok k) {

@@ -26,6 +26,11 @@
 //     GET/POST /loki/api/v1/patterns    the lines of a stream selector's streams in the range
 //                                       mined into patterns (Drain, patterns.h; at most a
 //                                       million lines read), with counts per step
+//     GET/POST /loki/api/v1/format_query the query in canonical form (logql::FormatQuery)
+//     GET /loki/api/v1/tail             a WebSocket: the history since `start` (`limit`
+//                                       lines), then each acknowledged line the query keeps
+//                                       ({"streams":[...],"dropped_entries":...} frames);
+//                                       delay_for <= 5 s, 10 tails at once, 1 h each
 //     GET /loki/api/v1/status/buildinfo the Loki version whose API Pharos follows
 //     POST /flush                       the head becomes a segment now (admin scope)
 //   in Loki's JSON shapes (nanosecond timestamps as strings). Errors are Loki's: plain

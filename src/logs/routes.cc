@@ -256,6 +256,22 @@ void RegisterRoutes(server::Router& router, const Services& services, selfmon::R
                             resp = Response::Text(200, std::move(body), "application/json");
                           }));
   }
+  // Needs no store: the query in canonical form (logql::FormatQuery).
+  for (Method m : {Method::kGet, Method::kPost}) {
+    router.Handle(m, "/loki/api/v1/format_query", config::kScopeRead,
+                  [](const Request& req, Response& resp) {
+                    std::optional<std::string> text = req.FormValue("query");
+                    if (!text || text->empty())
+                      return void(resp = LokiError(400, "query is required"));
+                    Result<std::string> formatted = logql::FormatQuery(*text);
+                    if (!formatted.ok())
+                      return void(resp = LokiError(400, formatted.status().message()));
+                    std::string body = R"({"status":"success","data":)";
+                    AppendJsonString(body, *formatted);
+                    body += '}';
+                    resp = Response::Text(200, std::move(body), "application/json");
+                  });
+  }
   RegisterIndexRoutes(router, services);
   RegisterTailRoute(router, services);
   // Loki's ingester flush: the head becomes a segment now (benchmarks, backups).

@@ -232,6 +232,18 @@ TEST(LokiApiTest, TailStreamsHistoryThenLiveLinesThroughThePipeline) {
   EXPECT_EQ(live.find("old-3"), std::string::npos) << live;  // not sent twice
   tail.Close();
 
+  // format_query: the canonical text, and Loki's parse error.
+  HttpResponse formatted =
+      Get(pharos.port(), "/loki/api/v1/format_query?query=" +
+                             UrlQueryEscape(R"(sum(rate({app="api"}|json[5m]))by(x))"));
+  ASSERT_EQ(formatted.status, 200) << formatted.body;
+  EXPECT_EQ(formatted.body,
+            R"j({"status":"success","data":"sum by (x) (rate({app=\"api\"} | json [5m]))"})j");
+  HttpResponse bad =
+      Get(pharos.port(), "/loki/api/v1/format_query?query=" + UrlQueryEscape("{app="));
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("syntax error"), std::string::npos) << bad.body;
+
   // Refusals are HTTP answers before the upgrade, in Loki's words.
   WebSocketClient metric(pharos.port(), "/loki/api/v1/tail?query=" +
                                             UrlQueryEscape(R"(count_over_time({app="api"}[1m]))"));
