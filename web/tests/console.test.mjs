@@ -267,6 +267,30 @@ test("live tail shows the query's recent lines, then new ones on top as they are
   await context.close();
 });
 
+test("a line's trace id links to the lines of that trace in every stream", async () => {
+  const trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+  const ns = (ago) => String(BigInt(Date.now() - ago * 1000) * 1000000n);
+  const pushed = await fetch(`${base}/loki/api/v1/push`, {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ streams: [
+      { stream: { service_name: "gateway" }, values: [[ns(5), "POST /pay 502", { trace_id: trace }]] },
+      { stream: { service_name: "payments" }, values: [[ns(4), "card declined", { trace_id: trace }],
+        [ns(3), "unrelated", { trace_id: "00000000000000000000000000000001" }]] },
+    ] }),
+  });
+  assert.equal(pushed.status, 204);
+  const { page, errors, context } = await open(`/logs?q=${encodeURIComponent('{service_name="gateway"}')}&range=1h`);
+  const line = page.locator(".log-lines li").first();
+  await line.click();
+  await line.getByRole("link", { name: `Lines of trace ${trace}` }).click();
+  await page.waitForFunction(() => document.querySelector(".log-lines")?.getAttribute("data-lines") === "2");
+  const texts = await page.locator(".log-lines li code").allInnerTexts();
+  assert.deepEqual(texts, ["card declined", "POST /pay 502"]);
+  assert.equal(await page.getByLabel("LogQL query").inputValue(), `{service_name=~".+"} | trace_id="${trace}"`);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test("an alert is silenced from the UI and the silence is in the API", async () => {
   const { page, context } = await open("/alerts");
   const row = page.locator(".alert-row", { hasText: "DemoCartBusy" }).first();

@@ -127,6 +127,26 @@ function levelOf(l) {
     .toLowerCase();
 }
 
+// A line's trace id: its trace_id metadata or parsed label, else a trace id field in its
+// text (trace_id=..., traceId, "traceID":"..."), 16 or 32 hex digits.
+const TRACE_IN_TEXT = /\btrace_?id["']?\s*[=:]\s*["']?([0-9a-f]{32}|[0-9a-f]{16})\b/i;
+
+function traceOf(l) {
+  const fields = { ...l.stream, ...(l.meta?.parsed || {}), ...(l.meta?.structuredMetadata || {}) };
+  for (const name of ["trace_id", "traceId", "traceID", "trace"]) {
+    if (/^[0-9a-f]{16,32}$/i.test(fields[name] || "")) return { id: fields[name], field: name };
+  }
+  const m = TRACE_IN_TEXT.exec(l.line);
+  return m ? { id: m[1], field: null } : null;
+}
+
+// The lines of the trace, across every stream (the traces page will take this link).
+function traceQuery(l, trace) {
+  const label = "service_name" in l.stream ? "service_name" : Object.keys(l.stream)[0];
+  const selector = `{${label}=~".+"}`;
+  return trace.field ? `${selector} | ${trace.field}="${trace.id}"` : `${selector} |= "${trace.id}"`;
+}
+
 // Lines newest first, each marked by its level's colour; a click opens a line's labels by where they came from and its context.
 function LogLines({ lines, open, setOpen }) {
   return (
@@ -146,6 +166,12 @@ function LogLines({ lines, open, setOpen }) {
                 ])}
             </dl>
           )}
+          {open === i && traceOf(l) && (
+            <a class="trace-link" onClick={(e) => e.stopPropagation()}
+              href={`#/logs?${new URLSearchParams({ q: traceQuery(l, traceOf(l)), range: "24h", limit: "1000" })}`}>
+              {t("logs.trace", { id: traceOf(l).id })}
+            </a>
+          )}
           {open === i && <Context entry={l} />}
         </li>
       ))}
@@ -161,6 +187,16 @@ export function Logs({ params }) {
   const [loading, setLoading] = useState(false);
   const [open, setOpen] = useState(null);
   const [live, setLive] = useState(null);  // {lines, dropped} while tailing
+  // A link to this page with another query (a trace's lines) takes effect here.
+  const linked = params.toString();
+  useEffect(() => {
+    const next = readState(params);
+    if (next.query !== state.query || next.range !== state.range || next.limit !== state.limit) {
+      setState(next);
+      setDraft(next.query);
+    }
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [linked]);
   const stopLive = useRef(null);
 
   const startLive = () => {
