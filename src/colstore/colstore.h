@@ -17,6 +17,11 @@
 //   head into an immutable segment once it holds head_max_bytes or spans
 //   head_max_duration, and deletes segments past retention (time) or over max_bytes
 //   (oldest first). A cut pauses appends only to roll the WAL and swap the head.
+// - Merge() (and the background merger, every maintenance_interval, beside the worker so a
+//   long merge never holds a cut back) rewrites merge_fan_in consecutive segments of one
+//   size tier as one, a batch of streams at a time, with full blocks: the new segment names
+//   the ones it replaces, so a crash at any point leaves either the inputs or the merged
+//   segment (Open removes inputs a merged segment names), never both.
 // - Scan() answers a plan (time range, stream matchers, column filters, projection, limit,
 //   direction): rows in time order across every stream (ties by stream order), from the
 //   segments and the head as one store, reading only blocks whose stream matches and whose
@@ -120,6 +125,12 @@ struct Options {
   Duration max_cut_wait = std::chrono::seconds(10);
   /// Tests: called between the steps of a cut, to crash or write in between.
   std::function<void(std::string_view step)> on_step;
+  /// Merges: merge_fan_in consecutive segments of one size tier (a factor of 4 per tier
+  /// from 1 MiB) become one, while the result stays within merge_max_bytes and spans at
+  /// most merge_max_span (retention drops whole segments). 0 fan-in: no merges.
+  uint32_t merge_fan_in = 4;
+  uint64_t merge_max_bytes = 1ULL << 30;
+  Duration merge_max_span = std::chrono::hours(24);
   /// Called with the records of each append that the WAL acknowledged (refused ones left
   /// out), before Append returns, while appends are held off from a cut: it must not call
   /// back into the store. Live tails take their lines here.
@@ -194,6 +205,7 @@ struct Stats {
   uint64_t segments = 0;
   uint64_t segment_bytes = 0;
   uint64_t segment_rows = 0;
+  uint64_t merged_segments = 0;  // segments written by a merge
 };
 
 class Store {
@@ -220,6 +232,8 @@ class Store {
   virtual Status Flush() = 0;
   /// One round of background maintenance now: cut if due, then retention.
   virtual Status Maintain() = 0;
+  /// One merge, when segments call for it (see the contract). Sets `merged` when it wrote one.
+  virtual Status Merge(bool* merged = nullptr) = 0;
   virtual Stats GetStats() = 0;
   virtual Status Close() = 0;
 };

@@ -502,6 +502,88 @@ TEST_F(ColstoreTest, CutSurvivesACrashAfterEveryCall) {
   }
 }
 
+// Four cuts of one tier become one segment with full blocks: every row once, in order,
+// found by filters and counts as before, and after a reopen.
+TEST_F(ColstoreTest, MergeRewritesSegmentsAsOneWithEveryRow) {
+  options_.text_column = "body";
+  options_.block_rows = 64;
+  Open();
+  std::vector<std::string> want;
+  for (int cut = 0; cut < 5; ++cut) {
+    std::vector<std::pair<int64_t, std::string>> api, web;
+    for (int i = 0; i < 40; ++i) {
+      int64_t t = cut * 1000 + i * 10;
+      api.push_back({t, fmt::format("api-{}-{} id={:016x}", cut, i, t * 7919)});
+      web.push_back({t + 5, fmt::format("web-{}-{}", cut, i)});
+    }
+    Write("api", api);
+    Write("web", web);
+    ASSERT_TRUE(store_->Flush().ok());
+  }
+  std::vector<std::string> before = Rows(ScanPlan());
+  ASSERT_EQ(before.size(), 400u);
+  const std::string id = fmt::format("{:016x}", 2010 * 7919);  // the filter views it
+  ScanPlan needle;
+  needle.filters.push_back({"body", Filter::Op::kContains, Value::String(id)});
+  const std::vector<std::string> found = {"api:2010:" +
+                                          fmt::format("api-2-1 id={:016x}", 2010 * 7919)};
+  EXPECT_EQ(Rows(needle), found);
+  Stats stats = store_->GetStats();
+  ASSERT_EQ(stats.segments, 5u);
+  bool merged = false;
+  ASSERT_TRUE(store_->Merge(&merged).ok());
+  EXPECT_TRUE(merged);
+  stats = store_->GetStats();
+  EXPECT_EQ(stats.segments, 2u);  // four merged, the fifth of the run left
+  EXPECT_EQ(stats.merged_segments, 1u);
+  EXPECT_EQ(stats.segment_rows, 400u);
+  EXPECT_EQ(Rows(ScanPlan()), before);
+  // Filters and counts read the merged blocks.
+  EXPECT_EQ(Rows(needle), found);
+  ASSERT_TRUE(store_->Merge(&merged).ok());
+  EXPECT_FALSE(merged);  // nothing left that calls for one
+  Open();
+  EXPECT_EQ(Rows(ScanPlan()), before);
+  EXPECT_EQ(store_->GetStats().segments, 2u);
+  // Only the merged segment and the fifth are on disk.
+  size_t files = 0;
+  for (const auto& f : std::filesystem::directory_iterator(dir_ / "segments"))
+    files += f.path().extension() == ".seg";
+  EXPECT_EQ(files, 2u);
+}
+
+// A crash after every mutating call of a merge leaves a store that reopens with every row
+// once: the inputs, or the merged segment that names them.
+TEST_F(ColstoreTest, MergeSurvivesACrashAfterEveryCall) {
+  for (int64_t crash_at = 0;; ++crash_at) {
+    std::filesystem::remove_all(dir_);
+    env_.Reset();
+    Open();
+    std::vector<std::string> want;
+    for (int cut = 0; cut < 4; ++cut) {
+      Write("api", {{cut * 10 + 1, fmt::format("a{}", cut)}});
+      Write("web", {{cut * 10 + 2, fmt::format("w{}", cut)}});
+      ASSERT_TRUE(store_->Flush().ok());
+    }
+    std::vector<std::string> before = Rows(ScanPlan());
+    ASSERT_EQ(before.size(), 8u);
+    env_.crash_after = env_.mutating_calls.load() + crash_at;
+    bool merged = false;
+    Status s = store_->Merge(&merged);
+    bool crashed = env_.crashed();
+    store_.reset();
+    env_.Reset();
+    Open();
+    EXPECT_EQ(Rows(ScanPlan()), before) << "crash after " << crash_at << " calls";
+    if (!crashed) {
+      EXPECT_TRUE(s.ok() && merged) << s.message();
+      EXPECT_EQ(store_->GetStats().segments, 1u);
+      break;
+    }
+    ASSERT_LT(crash_at, 200);
+  }
+}
+
 TEST_F(ColstoreTest, RetentionByTimeAndSize) {
   env_.now_ms = 10'000'000;
   options_.retention = std::chrono::hours(1);
@@ -659,7 +741,12 @@ TEST_F(ColstoreTest, ConcurrentAppendsCutsAndScans) {
   reader.join();
   maintainer.join();
   EXPECT_EQ(Rows(ScanPlan()).size(), 2000u);
-  EXPECT_GE(store_->GetStats().segments, 10u);
+  // At least 10 cuts (the merger, running beside them, folds segments together).
+  std::string metrics = registry_->Render();
+  size_t at = metrics.find("pharos_colstore_cuts_total{store=\"records\"} ");
+  ASSERT_NE(at, std::string::npos) << metrics;
+  EXPECT_GE(std::stoi(metrics.substr(at + 44)), 10);
+  EXPECT_GE(store_->GetStats().segments, 1u);
   Open();
   EXPECT_EQ(Rows(ScanPlan()).size(), 2000u);
 }
@@ -731,15 +818,17 @@ TEST_F(ColstoreTest, AcknowledgedRecordsSurviveKill9) {
   }
   std::printf(
       "colstore kill -9: %d kills, %zu acknowledged, %zu present, %lu lost, %lu duplicated, "
-      "%lu never sent, %lu segments\n",
+      "%lu never sent, %lu segments (%lu merged)\n",
       kKills, acked.size(), seen.size(), static_cast<unsigned long>(lost),
       static_cast<unsigned long>(duplicated), static_cast<unsigned long>(never_sent),
-      static_cast<unsigned long>(store_->GetStats().segments));
+      static_cast<unsigned long>(store_->GetStats().segments),
+      static_cast<unsigned long>(store_->GetStats().merged_segments));
   EXPECT_GT(acked.size(), 1000u);
   EXPECT_EQ(lost, 0u);
   EXPECT_EQ(duplicated, 0u);
   EXPECT_EQ(never_sent, 0u);
-  EXPECT_GT(store_->GetStats().segments, 0u);  // cuts happened between the kills
+  EXPECT_GT(store_->GetStats().segments, 0u);         // cuts happened between the kills
+  EXPECT_GT(store_->GetStats().merged_segments, 0u);  // and merges
 }
 
 }  // namespace

@@ -385,115 +385,166 @@ class BlockEncoder {
 
 }  // namespace
 
-Status WriteSegment(Env& env, const std::string& dir, const std::string& name,
-                    std::span<const SegmentStreamInput> streams, uint64_t wal_cover,
-                    const WriteOptions& options, SegmentInfo* info) {
-  const uint32_t block_rows = options.block_rows;
-  const bool filtered = options.filtered();
-  std::string tmp = dir + "/" + name + ".tmp";
-  std::string path = dir + "/" + name;
-  (void)env.Remove(tmp);
-  Result<std::unique_ptr<AppendFile>> opened = env.OpenAppend(tmp);
+struct SegmentWriter::State {
+  Env* env = nullptr;
+  std::string dir, name, tmp, path;
+  WriteOptions options;
+  std::unique_ptr<AppendFile> file;
+  uint64_t offset = 0;
+  NameTable table;
+  // The filters go together after the blocks: a query touching a few words of each maps
+  // filter pages only, never the blocks around them.
+  std::string filters;
+  std::string index;  // the streams' entries, without their count
+  uint64_t streams = 0;
+  SegmentInfo meta;
+  bool finished = false;
+};
+
+Result<std::unique_ptr<SegmentWriter>> SegmentWriter::Create(Env& env, const std::string& dir,
+                                                             const std::string& name,
+                                                             const WriteOptions& options) {
+  auto w = std::unique_ptr<SegmentWriter>(new SegmentWriter());
+  w->state_ = std::make_unique<State>();
+  State& st = *w->state_;
+  st.env = &env;
+  st.dir = dir;
+  st.name = name;
+  st.tmp = dir + "/" + name + ".tmp";
+  st.path = dir + "/" + name;
+  st.options = options;
+  (void)env.Remove(st.tmp);
+  Result<std::unique_ptr<AppendFile>> opened = env.OpenAppend(st.tmp);
   if (!opened.ok()) return opened.status();
-  std::unique_ptr<AppendFile> file = std::move(opened).value();
+  st.file = std::move(opened).value();
   std::string header(kSegmentMagic, 8);
   PutFixed32(header, kSegmentVersion);
-  PHAROS_RETURN_IF_ERROR(file->Append(header));
-  uint64_t offset = header.size();
-  NameTable table;
+  PHAROS_RETURN_IF_ERROR(st.file->Append(header));
+  st.offset = header.size();
+  st.meta.min_t = INT64_MAX;
+  st.meta.max_t = INT64_MIN;
+  return w;
+}
+
+SegmentWriter::~SegmentWriter() {
+  if (state_ && !state_->finished) {
+    if (state_->file) (void)state_->file->Close();
+    (void)state_->env->Remove(state_->tmp);
+  }
+}
+
+Status SegmentWriter::Add(std::span<const SegmentStreamInput> streams) {
+  State& st = *state_;
+  const uint32_t block_rows = st.options.block_rows;
+  const bool filtered = st.options.filtered();
   std::vector<std::span<const RowRef>> jobs;  // every block, in file order
   for (const SegmentStreamInput& s : streams) {
     for (size_t at = 0; at < s.rows.size(); at += block_rows)
       jobs.emplace_back(s.rows.data() + at, std::min<size_t>(block_rows, s.rows.size() - at));
   }
-  BlockEncoder encoder(jobs, options, table, options.threads);
+  BlockEncoder encoder(jobs, st.options, st.table, st.options.threads);
   size_t job = 0;
-  // The filters go together after the blocks: a query touching a few words of each maps
-  // filter pages only, never the blocks around them.
-  std::string filters;
-  SegmentInfo meta;
-  meta.wal_cover = wal_cover;
-  meta.min_t = INT64_MAX;
-  meta.max_t = INT64_MIN;
-  std::string index;
-  PutUvarint(index, streams.size());
   for (const SegmentStreamInput& s : streams) {
-    PutUvarint(index, s.labels->size());
+    ++st.streams;
+    PutUvarint(st.index, s.labels->size());
     for (const model::Label& l : *s.labels) {
-      PutUvarint(index, l.name.size());
-      index += l.name;
-      PutUvarint(index, l.value.size());
-      index += l.value;
+      PutUvarint(st.index, l.name.size());
+      st.index += l.name;
+      PutUvarint(st.index, l.value.size());
+      st.index += l.value;
     }
     size_t nblocks = (s.rows.size() + block_rows - 1) / block_rows;
-    PutUvarint(index, nblocks);
+    PutUvarint(st.index, nblocks);
     for (size_t b = 0; b < nblocks; ++b) {
       std::span<const RowRef> rows = jobs[job];
       auto [block, filter] = encoder.Take(job++);
-      PHAROS_RETURN_IF_ERROR(file->Append(block));
+      PHAROS_RETURN_IF_ERROR(st.file->Append(block));
       int64_t min_t = rows.front().time_ns, max_t = rows.back().time_ns;
-      PutUvarint(index, offset);
-      PutUvarint(index, block.size());
-      PutUvarint(index, rows.size());
-      PutVarint(index, min_t);
-      PutVarint(index, max_t);
-      offset += block.size();
+      PutUvarint(st.index, st.offset);
+      PutUvarint(st.index, block.size());
+      PutUvarint(st.index, rows.size());
+      PutVarint(st.index, min_t);
+      PutVarint(st.index, max_t);
+      st.offset += block.size();
       if (filtered) {
-        PutUvarint(index, filters.size());  // from the start of the filter section
-        PutUvarint(index, filter.size());
-        filters += filter;
-        PutFixed32(filters, Crc32c(filter));
+        PutUvarint(st.index, st.filters.size());  // from the start of the filter section
+        PutUvarint(st.index, filter.size());
+        st.filters += filter;
+        PutFixed32(st.filters, Crc32c(filter));
       }
-      meta.rows += rows.size();
-      meta.min_t = std::min(meta.min_t, min_t);
-      meta.max_t = std::max(meta.max_t, max_t);
+      st.meta.rows += rows.size();
+      st.meta.min_t = std::min(st.meta.min_t, min_t);
+      st.meta.max_t = std::max(st.meta.max_t, max_t);
     }
   }
+  return Status::Ok();
+}
+
+Status SegmentWriter::Finish(uint64_t wal_cover, SegmentInfo* info) {
+  State& st = *state_;
+  const bool filtered = st.options.filtered();
+  SegmentInfo& meta = st.meta;
+  meta.wal_cover = wal_cover;
   if (meta.rows == 0) meta.min_t = meta.max_t = 0;
-  const uint64_t filters_offset = offset;
-  PHAROS_RETURN_IF_ERROR(file->Append(filters));
-  offset += filters.size();
+  const uint64_t filters_offset = st.offset;
+  PHAROS_RETURN_IF_ERROR(st.file->Append(st.filters));
+  st.offset += st.filters.size();
   std::string footer;
   PutUvarint(footer, meta.wal_cover);
   PutVarint(footer, meta.min_t);
   PutVarint(footer, meta.max_t);
   PutUvarint(footer, meta.rows);
-  meta.columns = std::move(table.stats);
+  meta.columns = std::move(st.table.stats);
   PutUvarint(footer, meta.columns.size());
-  for (const ColumnStats& st : meta.columns) {
-    PutUvarint(footer, st.name.size());
-    footer += st.name;
+  for (const ColumnStats& c : meta.columns) {
+    PutUvarint(footer, c.name.size());
+    footer += c.name;
   }
-  for (const ColumnStats& st : meta.columns) {
-    PutUvarint(footer, st.values);
-    PutUvarint(footer, st.bytes);
+  for (const ColumnStats& c : meta.columns) {
+    PutUvarint(footer, c.values);
+    PutUvarint(footer, c.bytes);
   }
-  meta.text_column = options.text_column;
-  meta.gram_sample_shift = filtered ? options.gram_sample_shift : 0;
+  meta.text_column = st.options.text_column;
+  meta.gram_sample_shift = filtered ? st.options.gram_sample_shift : 0;
   PutUvarint(footer, meta.text_column.size());
   footer += meta.text_column;
   PutUvarint(footer, filtered ? kGramBytes : 0);
   PutUvarint(footer, meta.gram_sample_shift);
   PutUvarint(footer, filtered ? filters_offset : 0);
-  meta.value_column = options.value_column;
+  meta.value_column = st.options.value_column;
   PutUvarint(footer, meta.value_column.size());
   footer += meta.value_column;
-  footer += index;
+  meta.replaces = st.options.replaces;
+  PutUvarint(footer, meta.replaces.size());
+  for (uint64_t id : meta.replaces) PutUvarint(footer, id);
+  PutUvarint(footer, st.streams);
+  footer += st.index;
   std::string trailer;
-  PutFixed64(trailer, offset);
+  PutFixed64(trailer, st.offset);
   PutFixed32(trailer, static_cast<uint32_t>(footer.size()));
   PutFixed32(trailer, Crc32c(footer));
   PutFixed32(trailer, kSegmentVersion);
   trailer.append(kSegmentMagic, 8);
-  PHAROS_RETURN_IF_ERROR(file->Append(footer));
-  PHAROS_RETURN_IF_ERROR(file->Append(trailer));
-  PHAROS_RETURN_IF_ERROR(file->Sync());
-  PHAROS_RETURN_IF_ERROR(file->Close());
-  meta.bytes = offset + footer.size() + trailer.size();
-  PHAROS_RETURN_IF_ERROR(env.Rename(tmp, path));
-  PHAROS_RETURN_IF_ERROR(env.SyncDir(dir));
+  PHAROS_RETURN_IF_ERROR(st.file->Append(footer));
+  PHAROS_RETURN_IF_ERROR(st.file->Append(trailer));
+  PHAROS_RETURN_IF_ERROR(st.file->Sync());
+  PHAROS_RETURN_IF_ERROR(st.file->Close());
+  st.file.reset();
+  meta.bytes = st.offset + footer.size() + trailer.size();
+  PHAROS_RETURN_IF_ERROR(st.env->Rename(st.tmp, st.path));
+  st.finished = true;
+  PHAROS_RETURN_IF_ERROR(st.env->SyncDir(st.dir));
   if (info) *info = std::move(meta);
   return Status::Ok();
+}
+
+Status WriteSegment(Env& env, const std::string& dir, const std::string& name,
+                    std::span<const SegmentStreamInput> streams, uint64_t wal_cover,
+                    const WriteOptions& options, SegmentInfo* info) {
+  Result<std::unique_ptr<SegmentWriter>> writer = SegmentWriter::Create(env, dir, name, options);
+  if (!writer.ok()) return writer.status();
+  PHAROS_RETURN_IF_ERROR((*writer)->Add(streams));
+  return (*writer)->Finish(wal_cover, info);
 }
 
 Result<std::unique_ptr<Segment>> Segment::Open(Env& env, const std::string& path) {
@@ -558,6 +609,15 @@ Result<std::unique_ptr<Segment>> Segment::Parse(std::string_view data) {
       return Corrupt("text index header");
     std::string_view value_column;
     if (version >= 3 && !r.String(value_column)) return Corrupt("value index header");
+    if (version >= 4) {
+      uint64_t replaced;
+      if (!r.Uvarint(replaced) || replaced > footer.size()) return Corrupt("replaced segments");
+      for (uint64_t i = 0; i < replaced; ++i) {
+        uint64_t id;
+        if (!r.Uvarint(id)) return Corrupt("replaced segments");
+        info.replaces.push_back(id);
+      }
+    }
     filtered = !text_column.empty() || !value_column.empty();
     if (filtered && (gram_bytes != kGramBytes || shift == 0 || shift > kMaxGramSampleShift))
       return Corrupt(

@@ -41,7 +41,7 @@ bool DecodeWalRecord(std::string_view data, WalRecord& out);
 // ---- segments ----
 
 inline constexpr char kSegmentMagic[8] = {'P', 'H', 'C', 'O', 'L', 'S', 'G', '1'};
-inline constexpr uint32_t kSegmentVersion = 3;
+inline constexpr uint32_t kSegmentVersion = 4;
 inline constexpr uint32_t kOldestSegmentVersion = 1;  // read, never written
 
 /// One row on its way into a segment: time and EncodeColumns bytes.
@@ -89,6 +89,9 @@ struct SegmentInfo {
   uint32_t gram_sample_shift = 0;
   /// The column whose whole values the blocks' filters also hold (empty: none; version 3).
   std::string value_column;
+  /// Segments (by id) whose rows this one holds: a merge's inputs (version 4). Opening the
+  /// store removes any of them still on disk.
+  std::vector<uint64_t> replaces;
   bool filtered() const { return !text_column.empty() || !value_column.empty(); }
 };
 
@@ -102,6 +105,28 @@ struct WriteOptions {
   bool filtered() const { return !text_column.empty() || !value_column.empty(); }
   /// Threads encoding blocks (1: the caller's alone).
   uint32_t threads = 1;
+  /// The merged segments this one replaces (SegmentInfo::replaces).
+  std::vector<uint64_t> replaces;
+};
+
+/// Writes a segment a batch of streams at a time (a merge holds one batch, not the whole
+/// segment): to a temporary file, synced, then renamed into place and the directory
+/// synced by Finish. Destroyed unfinished, it removes the temporary file.
+class SegmentWriter {
+ public:
+  static Result<std::unique_ptr<SegmentWriter>> Create(Env& env, const std::string& dir,
+                                                       const std::string& name,
+                                                       const WriteOptions& options);
+  ~SegmentWriter();
+  /// Streams sorted by labels (and after every stream of earlier calls), each by time;
+  /// their blocks are encoded on options.threads threads.
+  Status Add(std::span<const SegmentStreamInput> streams);
+  Status Finish(uint64_t wal_cover, SegmentInfo* info);
+
+ private:
+  SegmentWriter() = default;
+  struct State;
+  std::unique_ptr<State> state_;
 };
 
 /// Writes streams (sorted by labels, each sorted by time) as one segment at `path`: to a

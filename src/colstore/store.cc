@@ -2,8 +2,11 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
+#include <map>
 #include <mutex>
 #include <queue>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -38,6 +41,8 @@ struct Metrics {
                          .WithLabels({name})),
         segments_deleted(r.AddCounter("pharos_colstore_segments_deleted_total",
                                       "Segments deleted by retention.", {"store", "reason"})),
+        merges(r.AddCounter("pharos_colstore_merges_total",
+                            "Merges of segments into one, by outcome.", {"store", "outcome"})),
         waits(r.AddCounter("pharos_colstore_append_waits_total",
                            "Appends that waited for a cut because the head was full.", {"store"})
                   .WithLabels({name})),
@@ -52,11 +57,26 @@ struct Metrics {
   selfmon::Counter& cuts;
   selfmon::Counter& cut_failures;
   selfmon::Family<selfmon::Counter>& segments_deleted;
+  selfmon::Family<selfmon::Counter>& merges;
   selfmon::Counter& waits;
   std::string name_;
 };
 
 std::string SegmentFileName(uint64_t id) { return fmt::format("{:016x}.seg", id); }
+
+// The id in a segment's file name (16 hex digits).
+uint64_t SegmentId(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  std::string name = path.substr(slash == std::string::npos ? 0 : slash + 1, 16);
+  return std::strtoull(name.c_str(), nullptr, 16);
+}
+
+// A merge tier: segments within a factor of 4 of each other in size, from 1 MiB.
+int SizeTier(uint64_t bytes) {
+  int tier = 0;
+  for (uint64_t b = bytes >> 20; b >= 4; b >>= 2) ++tier;
+  return tier;
+}
 
 class StoreImpl : public Store {
  public:
@@ -84,10 +104,28 @@ class StoreImpl : public Store {
       Result<std::unique_ptr<Segment>> seg = Segment::Open(env_, path);
       if (!seg.ok()) return seg.status();
       cover = std::max(cover, (*seg)->info().wal_cover);
-      next_segment_id_ =
-          std::max<uint64_t>(next_segment_id_, std::stoull(f.substr(0, 16), nullptr, 16) + 1);
+      next_segment_id_ = std::max<uint64_t>(next_segment_id_, SegmentId(path) + 1);
       segments.push_back(std::move(seg).value());
     }
+    // A merge that crashed after writing its result but before removing its inputs: the
+    // result holds their rows, so they go now.
+    std::set<uint64_t> replaced;
+    for (const auto& seg : segments)
+      replaced.insert(seg->info().replaces.begin(), seg->info().replaces.end());
+    std::vector<std::shared_ptr<const Segment>> live;
+    for (auto& seg : segments) {
+      if (replaced.count(SegmentId(seg->path()))) {
+        PHAROS_RETURN_IF_ERROR(env_.Remove(seg->path()));
+        continue;
+      }
+      live.push_back(std::move(seg));
+    }
+    segments = std::move(live);
+    // Oldest first (retention by size drops from the front): a merged segment sits where
+    // its rows' times put it, not where its new id would.
+    std::stable_sort(segments.begin(), segments.end(), [](const auto& a, const auto& b) {
+      return a->info().max_t < b->info().max_t;
+    });
     wal::Options wo;
     wo.dir = options_.dir + "/wal";
     wo.env = &env_;
@@ -133,6 +171,7 @@ class StoreImpl : public Store {
     }
     if (options_.maintenance_interval.count() > 0) {
       worker_ = std::thread([this] { Work(); });
+      merger_ = std::thread([this] { MergeLoop(); });
     }
     return Status::Ok();
   }
@@ -557,8 +596,25 @@ class StoreImpl : public Store {
     for (const auto& s : segments_) {
       st.segment_bytes += s->info().bytes;
       st.segment_rows += s->info().rows;
+      st.merged_segments += !s->info().replaces.empty();
     }
     return st;
+  }
+
+  Status Merge(bool* merged) override {
+    if (merged) *merged = false;
+    std::lock_guard<std::mutex> merge_lock(merge_mu_);
+    std::vector<std::shared_ptr<const Segment>> inputs = PickMerge();
+    if (inputs.empty()) return Status::Ok();
+    Status s = MergeSegments(inputs);
+    metrics_.merges.WithLabels({options_.name, s.ok() ? "merged" : "failed"}).Inc();
+    if (!s.ok()) {
+      LogError("colstore merge failed; its inputs stay",
+               {{"store", options_.name}, {"error", s.message()}});
+      return s;
+    }
+    if (merged) *merged = true;
+    return Status::Ok();
   }
 
   Status Close() override {
@@ -569,6 +625,7 @@ class StoreImpl : public Store {
     }
     worker_cv_.notify_all();
     if (worker_.joinable()) worker_.join();
+    if (merger_.joinable()) merger_.join();
     return wal_ ? wal_->Close() : Status::Ok();
   }
 
@@ -782,6 +839,160 @@ class StoreImpl : public Store {
     return Status::Ok();
   }
 
+  // The oldest run of merge_fan_in consecutive segments of one size tier whose merge
+  // stays within merge_max_bytes and merge_max_span.
+  std::vector<std::shared_ptr<const Segment>> PickMerge() {
+    const size_t fan_in = options_.merge_fan_in;
+    if (fan_in < 2) return {};
+    MutexLock lock(state_mu_);
+    for (size_t i = 0; i + fan_in <= segments_.size(); ++i) {
+      int tier = SizeTier(segments_[i]->info().bytes);
+      uint64_t bytes = 0;
+      int64_t min_t = INT64_MAX, max_t = INT64_MIN;
+      bool ok = true;
+      for (size_t k = i; k < i + fan_in && ok; ++k) {
+        const internal::SegmentInfo& info = segments_[k]->info();
+        ok = SizeTier(info.bytes) == tier;
+        bytes += info.bytes;
+        min_t = std::min(min_t, info.min_t);
+        max_t = std::max(max_t, info.max_t);
+      }
+      if (!ok || bytes > options_.merge_max_bytes) continue;
+      if (max_t - min_t >
+          std::chrono::duration_cast<std::chrono::nanoseconds>(options_.merge_max_span).count())
+        continue;
+      return {segments_.begin() + static_cast<long>(i),
+              segments_.begin() + static_cast<long>(i + fan_in)};
+    }
+    return {};
+  }
+
+  // Writes the inputs' rows as one segment, a batch of streams at a time (about 64 MiB of
+  // rows held), then swaps it in for them and removes their files.
+  Status MergeSegments(const std::vector<std::shared_ptr<const Segment>>& inputs) {
+    uint64_t id;
+    {
+      MutexLock lock(state_mu_);
+      id = next_segment_id_++;
+    }
+    std::string name = SegmentFileName(id);
+    internal::WriteOptions wo;
+    wo.block_rows = options_.block_rows;
+    wo.text_column = options_.text_column;
+    wo.value_column = options_.value_column;
+    wo.threads = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+    uint64_t cover = 0;
+    for (const auto& in : inputs) {
+      wo.replaces.push_back(SegmentId(in->path()));
+      cover = std::max(cover, in->info().wal_cover);
+    }
+    Result<std::unique_ptr<internal::SegmentWriter>> opened =
+        internal::SegmentWriter::Create(env_, segments_dir_, name, wo);
+    if (!opened.ok()) return opened.status();
+    internal::SegmentWriter& writer = **opened;
+    // Every stream once, in label order, with where it is in each input.
+    struct ByLabels {
+      bool operator()(const model::Labels& a, const model::Labels& b) const {
+        return model::LabelsLess(a, b);
+      }
+    };
+    std::map<model::Labels, std::vector<std::pair<size_t, size_t>>, ByLabels> streams;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const auto& list = inputs[i]->streams();
+      for (size_t k = 0; k < list.size(); ++k) streams[list[k].labels].push_back({i, k});
+    }
+    constexpr size_t kBatchBytes = 64u << 20;
+    std::deque<std::string> arena;  // rows' EncodeColumns bytes; chunks never move
+    size_t batch_bytes = 0;
+    std::vector<internal::SegmentStreamInput> batch;
+    internal::DecodedBlock block;
+    std::vector<Column> row;
+    std::string encoded;
+    auto flush = [&]() -> Status {
+      if (batch.empty()) return Status::Ok();
+      PHAROS_RETURN_IF_ERROR(writer.Add(batch));
+      batch.clear();
+      arena.clear();
+      batch_bytes = 0;
+      return Status::Ok();
+    };
+    for (const auto& [labels, where] : streams) {
+      internal::SegmentStreamInput& out = batch.emplace_back();
+      out.labels = &labels;
+      for (const auto& [i, k] : where) {
+        for (const internal::BlockRef& ref : inputs[i]->streams()[k].blocks) {
+          PHAROS_RETURN_IF_ERROR(inputs[i]->ReadBlock(ref, nullptr, block));
+          for (size_t r = 0; r < block.times.size(); ++r) {
+            row.clear();
+            for (size_t c = 0; c < block.names.size(); ++c) {
+              const Value& v = block.columns[c][r];
+              if (v.type != Value::Type::kNull) row.push_back({block.names[c], v});
+            }
+            encoded.clear();
+            internal::EncodeColumns(encoded, row);
+            if (arena.empty() || arena.back().size() + encoded.size() > arena.back().capacity()) {
+              arena.emplace_back().reserve(std::max<size_t>(encoded.size(), 4u << 20));
+            }
+            std::string& chunk = arena.back();
+            size_t at = chunk.size();
+            chunk += encoded;
+            out.rows.push_back(
+                {block.times[r], std::string_view(chunk).substr(at, encoded.size())});
+            batch_bytes += encoded.size() + sizeof(internal::RowRef);
+          }
+        }
+      }
+      // Inputs are each in time order; ties keep the inputs' order.
+      std::stable_sort(out.rows.begin(), out.rows.end(),
+                       [](const internal::RowRef& a, const internal::RowRef& b) {
+                         return a.time_ns < b.time_ns;
+                       });
+      if (batch_bytes >= kBatchBytes) PHAROS_RETURN_IF_ERROR(flush());
+    }
+    PHAROS_RETURN_IF_ERROR(flush());
+    PHAROS_RETURN_IF_ERROR(writer.Finish(cover, nullptr));
+    Step("merged");
+    Result<std::unique_ptr<Segment>> seg = Segment::Open(env_, segments_dir_ + "/" + name);
+    if (!seg.ok()) return seg.status();
+    bool swapped = false;
+    {
+      MutexLock lock(state_mu_);
+      // Retention may have dropped an input meanwhile: then the merge is void.
+      auto first = std::find(segments_.begin(), segments_.end(), inputs.front());
+      size_t present = 0;
+      for (const auto& in : inputs)
+        present += std::find(segments_.begin(), segments_.end(), in) != segments_.end();
+      if (first != segments_.end() && present == inputs.size()) {
+        *first = std::move(seg).value();
+        std::erase_if(segments_, [&](const auto& s) {
+          return std::find(inputs.begin() + 1, inputs.end(), s) != inputs.end();
+        });
+        swapped = true;
+      }
+    }
+    if (!swapped) return env_.Remove(segments_dir_ + "/" + name);
+    Step("swapped");
+    for (const auto& in : inputs) PHAROS_RETURN_IF_ERROR(env_.Remove(in->path()));
+    return Status::Ok();
+  }
+
+  void MergeLoop() {
+    std::unique_lock<std::mutex> lock(worker_mu_);
+    while (!closed_) {
+      worker_cv_.wait_for(lock, options_.maintenance_interval, [this] { return closed_; });
+      if (closed_) break;
+      lock.unlock();
+      bool merged = true;
+      // Merge until nothing calls for it (or the store closes).
+      while (merged) {
+        if (!Merge(&merged).ok()) break;
+        std::lock_guard<std::mutex> check(worker_mu_);
+        if (closed_) break;
+      }
+      lock.lock();
+    }
+  }
+
   Status ApplyRetention() {
     std::vector<std::pair<std::shared_ptr<const Segment>, std::string>> doomed;
     {
@@ -853,6 +1064,8 @@ class StoreImpl : public Store {
   std::condition_variable worker_cv_;
   bool closed_ = false;
   std::thread worker_;
+  std::mutex merge_mu_;  // one merge at a time
+  std::thread merger_;
 };
 
 }  // namespace
