@@ -274,10 +274,13 @@ void RegisterRoutes(server::Router& router, const Services& services, selfmon::R
   }
   RegisterIndexRoutes(router, services);
   RegisterTailRoute(router, services);
-  // Loki's ingester flush: the head becomes a segment now (benchmarks, backups).
+  // Loki's ingester flush: the head becomes a segment now, and segments due a merge are
+  // merged (benchmarks, backups: the store as it settles).
   router.HandleBlocking(Method::kPost, "/flush", config::kScopeAdmin,
                         ready([](const Request&, Response& resp, Store& store) {
                           Status s = store.records().Flush();
+                          for (bool merged = s.ok(); merged && s.ok();)
+                            s = store.records().Merge(&merged);
                           resp = s.ok() ? Response::Text(204, "", "text/plain")
                                         : LokiError(500, s.message());
                         }));
