@@ -867,7 +867,7 @@ class StoreImpl : public Store {
     return {};
   }
 
-  // Writes the inputs' rows as one segment, a batch of streams at a time (about 64 MiB of
+  // Writes the inputs' rows as one segment, a batch of streams at a time (about 32 MiB of
   // rows held), then swaps it in for them and removes their files.
   Status MergeSegments(const std::vector<std::shared_ptr<const Segment>>& inputs) {
     uint64_t id;
@@ -901,7 +901,7 @@ class StoreImpl : public Store {
       const auto& list = inputs[i]->streams();
       for (size_t k = 0; k < list.size(); ++k) streams[list[k].labels].push_back({i, k});
     }
-    constexpr size_t kBatchBytes = 64u << 20;
+    constexpr size_t kBatchBytes = 32u << 20;
     std::deque<std::string> arena;  // rows' EncodeColumns bytes; chunks never move
     size_t batch_bytes = 0;
     std::vector<internal::SegmentStreamInput> batch;
