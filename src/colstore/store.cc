@@ -93,6 +93,7 @@ class StoreImpl : public Store {
     std::vector<std::string> names = *files;
     std::sort(names.begin(), names.end());
     uint64_t cover = 0;
+    uint64_t next_id = 1;
     std::vector<std::shared_ptr<const Segment>> segments;
     for (const std::string& f : names) {
       std::string path = segments_dir_ + "/" + f;
@@ -104,7 +105,7 @@ class StoreImpl : public Store {
       Result<std::unique_ptr<Segment>> seg = Segment::Open(env_, path);
       if (!seg.ok()) return seg.status();
       cover = std::max(cover, (*seg)->info().wal_cover);
-      next_segment_id_ = std::max<uint64_t>(next_segment_id_, SegmentId(path) + 1);
+      next_id = std::max<uint64_t>(next_id, SegmentId(path) + 1);
       segments.push_back(std::move(seg).value());
     }
     // A merge that crashed after writing its result but before removing its inputs: the
@@ -166,6 +167,7 @@ class StoreImpl : public Store {
     {
       MutexLock lock(state_mu_);
       segments_ = std::move(segments);
+      next_segment_id_ = next_id;
       head_ = std::move(head);
       head_started_ms_ = env_.NowMs();
     }
@@ -809,18 +811,8 @@ class StoreImpl : public Store {
     }
     Step("rolled");
     std::vector<internal::SegmentStreamInput> streams = cutting->Sorted();
-    uint64_t id;
-    {
-      MutexLock lock(state_mu_);
-      id = next_segment_id_++;
-    }
-    std::string name = SegmentFileName(id);
-    internal::WriteOptions wo;
-    wo.block_rows = options_.block_rows;
-    wo.text_column = options_.text_column;
-    wo.value_column = options_.value_column;
-    // The cut encodes blocks on every core: while it runs, a full head holds appends back.
-    wo.threads = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+    std::string name = NewSegmentName();
+    internal::WriteOptions wo = SegmentWriteOptions();
     PHAROS_RETURN_IF_ERROR(
         internal::WriteSegment(env_, segments_dir_, name, streams, cover, wo, nullptr));
     Step("written");
@@ -837,6 +829,22 @@ class StoreImpl : public Store {
     PHAROS_RETURN_IF_ERROR(wal_->RemoveSegmentsBefore(cover));
     Step("wal-trimmed");
     return Status::Ok();
+  }
+
+  std::string NewSegmentName() {
+    MutexLock lock(state_mu_);
+    return SegmentFileName(next_segment_id_++);
+  }
+
+  // How cuts and merges write segments. Blocks are encoded on every core: while a cut runs,
+  // a full head holds appends back.
+  internal::WriteOptions SegmentWriteOptions() const {
+    internal::WriteOptions wo;
+    wo.block_rows = options_.block_rows;
+    wo.text_column = options_.text_column;
+    wo.value_column = options_.value_column;
+    wo.threads = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+    return wo;
   }
 
   // The oldest run of merge_fan_in consecutive segments of one size tier whose merge
@@ -870,17 +878,8 @@ class StoreImpl : public Store {
   // Writes the inputs' rows as one segment, a batch of streams at a time (about 32 MiB of
   // rows held), then swaps it in for them and removes their files.
   Status MergeSegments(const std::vector<std::shared_ptr<const Segment>>& inputs) {
-    uint64_t id;
-    {
-      MutexLock lock(state_mu_);
-      id = next_segment_id_++;
-    }
-    std::string name = SegmentFileName(id);
-    internal::WriteOptions wo;
-    wo.block_rows = options_.block_rows;
-    wo.text_column = options_.text_column;
-    wo.value_column = options_.value_column;
-    wo.threads = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+    std::string name = NewSegmentName();
+    internal::WriteOptions wo = SegmentWriteOptions();
     uint64_t cover = 0;
     for (const auto& in : inputs) {
       wo.replaces.push_back(SegmentId(in->path()));
@@ -1056,7 +1055,7 @@ class StoreImpl : public Store {
   uint64_t cutting_cover_ PHAROS_GUARDED_BY(state_mu_) = 0;
   int64_t head_started_ms_ PHAROS_GUARDED_BY(state_mu_) = 0;
   std::vector<std::shared_ptr<const Segment>> segments_ PHAROS_GUARDED_BY(state_mu_);
-  uint64_t next_segment_id_ = 1;
+  uint64_t next_segment_id_ PHAROS_GUARDED_BY(state_mu_) = 1;
 
   std::mutex cut_wait_mu_;  // appends waiting for a cut (WaitWhileHeadIsFull)
   std::condition_variable cut_done_;

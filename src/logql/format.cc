@@ -4,6 +4,7 @@
 #include <string>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "logql/logql.h"
 
@@ -76,12 +77,7 @@ std::string Number(double v) {
 }
 
 std::string LabelList(const std::vector<std::string>& labels) {
-  std::string out = "(";
-  for (size_t i = 0; i < labels.size(); ++i) {
-    if (i) out += ", ";
-    out += labels[i];
-  }
-  return out + ")";
+  return fmt::format("({})", fmt::join(labels, ", "));
 }
 
 std::string GroupingText(const std::optional<Grouping>& g) {
@@ -119,12 +115,7 @@ std::vector<std::string> SelectorParts(const LogSelector& sel,
 }
 
 std::string Join(const std::vector<std::string>& parts) {
-  std::string out;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (i) out += ' ';
-    out += parts[i];
-  }
-  return out;
+  return fmt::format("{}", fmt::join(parts, " "));
 }
 
 std::string RangeSuffix(const RangeExpr& r) {

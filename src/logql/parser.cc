@@ -875,21 +875,7 @@ class Parser {
   // tokens except inside parentheses, before commas, between a function and its '(', and
   // around the comparisons of matchers and label filters (line filters keep theirs).
   std::string Canonical(size_t begin, size_t end, bool line_filter) const {
-    auto compact = [&](Tok k) {
-      if (line_filter) return false;
-      switch (k) {
-        case Tok::kEq:
-        case Tok::kNeq:
-        case Tok::kRe:
-        case Tok::kNre:
-        case Tok::kCmpEq:
-        case Tok::kGt:
-        case Tok::kGte:
-        case Tok::kLt:
-        case Tok::kLte: return true;
-        default: return false;
-      }
-    };
+    auto compact = [&](Tok k) { return !line_filter && IsFilterOperator(k); };
     auto keyword = [](const std::string& w) {
       return w == "by" || w == "without" || w == "on" || w == "ignoring" || w == "group_left" ||
              w == "group_right" || w == "and" || w == "or" || w == "unless" || w == "bool";
