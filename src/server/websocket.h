@@ -82,6 +82,30 @@ inline std::string CloseReason(std::string_view message) {
   return std::string(message.substr(0, n));
 }
 
+/// What a feed's writer and its reader share (on the connection's one I/O thread).
+struct FeedState {
+  explicit FeedState(const boost::asio::any_io_executor& ex) : wake(ex) {}
+  boost::asio::steady_timer wake;  // the writer's pause; the reader cancels it when it ends
+  bool client_gone = false;
+  bool reader_done = false;
+};
+
+/// Reads (and drops) the client's frames until the connection closes. A coroutine
+/// function, not a capturing lambda: its arguments live in its own frame.
+template <typename WebSocket>
+boost::asio::awaitable<void> ReadUntilClosed(WebSocket& ws, std::shared_ptr<FeedState> state) {
+  namespace asio = boost::asio;
+  boost::beast::flat_buffer scratch;
+  while (true) {
+    auto [ec, n] = co_await ws.async_read(scratch, asio::as_tuple(asio::use_awaitable));
+    if (ec) break;
+    scratch.consume(scratch.size());
+  }
+  state->client_gone = true;
+  state->reader_done = true;
+  state->wake.cancel();
+}
+
 /// Upgrades the connection and runs `feed` until it fails, the client closes, or `stopping`
 /// (the I/O thread's shutdown flag) becomes true. Polls run on `pool`. Returns false when
 /// the handshake failed (nothing was sent that the caller should follow).
@@ -112,27 +136,8 @@ boost::asio::awaitable<bool> ServeLiveFeed(Stream& stream, const RequestData& da
   if (accept_ec) co_return false;
 
   // The reader answers pings and notices the client's close; it ends before this frame does.
-  struct Shared {
-    explicit Shared(const asio::any_io_executor& ex) : wake(ex) {}
-    asio::steady_timer wake;
-    bool client_gone = false;
-    bool reader_done = false;
-  };
-  auto shared = std::make_shared<Shared>(co_await asio::this_coro::executor);
-  asio::co_spawn(
-      co_await asio::this_coro::executor,
-      [&ws, shared]() -> asio::awaitable<void> {
-        beast::flat_buffer scratch;
-        while (true) {
-          auto [ec, n] = co_await ws.async_read(scratch, asio::as_tuple(asio::use_awaitable));
-          if (ec) break;
-          scratch.consume(scratch.size());
-        }
-        shared->client_gone = true;
-        shared->reader_done = true;
-        shared->wake.cancel();
-      },
-      asio::detached);
+  auto shared = std::make_shared<FeedState>(co_await asio::this_coro::executor);
+  asio::co_spawn(co_await asio::this_coro::executor, ReadUntilClosed(ws, shared), asio::detached);
 
   std::vector<std::string> messages;
   Status ended;

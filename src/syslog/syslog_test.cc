@@ -246,10 +246,13 @@ TEST_F(ReceiverTest, TcpAndUdpMessagesBecomeLogLines) {
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(lines["GET /a 200"],
             "{app=\"nginx\", host=\"web01\", job=\"syslog\"} severity=notice facility=local4 "
-            "procid=42 msgid=ACCESS req_1_path=/a ");
+            "procid=42 msgid=ACCESS req_1_path=/a detected_level=info ");
   EXPECT_EQ(lines["slow query"],
-            "{app=\"pg\", host=\"db01\", job=\"syslog\"} severity=err facility=user procid=7 ");
-  EXPECT_EQ(lines["from udp"], "{host=\"edge\", job=\"syslog\"} severity=notice facility=user ");
+            "{app=\"pg\", host=\"db01\", job=\"syslog\"} severity=err facility=user procid=7 "
+            "detected_level=error ");
+  // The syslog severity gives each line its detected_level (notice is info, err error).
+  EXPECT_EQ(lines["from udp"],
+            "{host=\"edge\", job=\"syslog\"} severity=notice facility=user detected_level=info ");
   close(tcp);
   close(udp);
 }
