@@ -626,6 +626,7 @@ class StoreImpl : public Store {
       closed_ = true;
     }
     worker_cv_.notify_all();
+    merger_cv_.notify_all();
     if (worker_.joinable()) worker_.join();
     if (merger_.joinable()) merger_.join();
     return wal_ ? wal_->Close() : Status::Ok();
@@ -978,7 +979,7 @@ class StoreImpl : public Store {
   void MergeLoop() {
     std::unique_lock<std::mutex> lock(worker_mu_);
     while (!closed_) {
-      worker_cv_.wait_for(lock, options_.maintenance_interval, [this] { return closed_; });
+      merger_cv_.wait_for(lock, options_.maintenance_interval, [this] { return closed_; });
       if (closed_) break;
       lock.unlock();
       bool merged = true;
@@ -1064,6 +1065,8 @@ class StoreImpl : public Store {
   bool closed_ = false;
   std::thread worker_;
   std::mutex merge_mu_;  // one merge at a time
+  // The merger's own: an append's kick (notify_one on worker_cv_) must reach the worker.
+  std::condition_variable merger_cv_;
   std::thread merger_;
 };
 
