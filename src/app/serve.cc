@@ -290,6 +290,7 @@ int Serve(const ServeOptions& options) {
   logs_options.push.grace = config.logs.creation_grace_period;
   logs_options.max_query_bytes_read = config.logs.max_query_bytes_read;
   logs_options.discover_log_levels = config.logs.discover_log_levels;
+  logs_options.maintenance_interval = config.logs.maintenance_interval;
   logs_options.limits.max_labels_per_stream = config.logs.max_label_names_per_series;
   logs_options.limits.max_streams = config.logs.max_streams;
   // Room for the line and its structured metadata.

@@ -253,6 +253,12 @@ const std::vector<Field>& Fields() {
           "line bytes one LogQL query may read before it is refused (max_query_bytes_read; 0: "
           "no limit)",
           [](Config& c) -> uint64_t& { return c.logs.max_query_bytes_read; }, 0, 1ULL << 50),
+      DurationField(
+          "logs.maintenance_interval",
+          "how often the log store cuts an old head, merges segments and applies retention "
+          "(a full head is cut at once)",
+          [](Config& c) -> Duration& { return c.logs.maintenance_interval; }, milliseconds(10),
+          hours(1)),
       BoolField("logs.discover_log_levels",
                 "give each line without a level label the structured metadata detected_level "
                 "(trace, debug, info, warn, error, critical, fatal) from a level field or word, "

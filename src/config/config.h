@@ -127,6 +127,7 @@ struct LogsConfig {
   uint64_t head_max_bytes = 64ULL << 20;  // lines kept in memory before a cut
   uint64_t max_query_bytes_read = 0;      // line bytes a query may read; 0: no limit
   bool discover_log_levels = true;        // detected_level metadata, as Loki 3
+  Duration maintenance_interval = std::chrono::seconds(10);  // cuts by age, merges, retention
 };
 
 /// PromQL evaluation limits (Prometheus's --query.* flags).

@@ -98,6 +98,7 @@ Result<std::unique_ptr<Store>> Store::Open(const Options& options, selfmon::Regi
   co.max_bytes = options.max_bytes;
   co.limits = options.limits;
   co.head_max_bytes = options.head_max_bytes;
+  co.maintenance_interval = options.maintenance_interval;
   co.text_column = kLineColumn;  // needles in lines read only the blocks that may hold them
   co.value_column = "trace_id";  // and `| trace_id="..."` (OTLP logs) only those with the id
   // Live tails see each acknowledged write (the hub outlives the colstore that calls it).

@@ -96,6 +96,8 @@ struct Options {
   uint64_t max_query_bytes_read = 0;
   /// Loki 3's discover_log_levels: see DetectLevel.
   bool discover_log_levels = true;
+  /// How often the store cuts an old head, merges segments and applies retention.
+  Duration maintenance_interval = std::chrono::seconds(10);
   std::function<int64_t()> now_ns;  // the clock; the wall clock when empty
 };
 

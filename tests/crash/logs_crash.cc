@@ -1,7 +1,7 @@
 // The log store's crash harness: Loki JSON pushes on the real binary, SIGKILL at random
-// moments (with a head of 256 KB, so cuts run every few hundred milliseconds and kills
-// land in them), and after every restart an exact comparison of the lines the server
-// returns with a ledger of what it acknowledged.
+// moments (with a head of 256 KB and maintenance every 200 ms, so cuts and merges run
+// every few hundred milliseconds and kills land in them), and after every restart an exact
+// comparison of the lines the server returns with a ledger of what it acknowledged.
 //
 // Every line is unique ("w<writer>-<seq>" at its own nanosecond). A push is acknowledged
 // (204), refused (4xx: none of its lines may appear) or uncertain (cut off by the kill).
@@ -129,14 +129,15 @@ int Run(int argc, char** argv) {
     dir = std::filesystem::temp_directory_path() /
           ("pharos-logs-crash-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
-  PharosServer server(pharos, dir + "/data", dir + "/pharos.log",
-                      {"--set", "logs.head_max_bytes=256KB"});
+  PharosServer server(
+      pharos, dir + "/data", dir + "/pharos.log",
+      {"--set", "logs.head_max_bytes=256KB", "--set", "logs.maintenance_interval=200ms"});
   Ledger ledger;
   std::mt19937 rng(20261207);
   int64_t base_ns = NowNs() - int64_t{1800} * 1'000'000'000;
   std::vector<uint64_t> seqs(static_cast<size_t>(writers), 0);
   uint64_t lost = 0, duplicated = 0, never_sent = 0, refused_present = 0, acked_total = 0;
-  uint64_t cuts = 0;
+  uint64_t cuts = 0, merges = 0;
   std::atomic<uint16_t> port{0};
   for (int cycle = 0; cycle <= kills; ++cycle) {
     if (!server.Start(true)) {
@@ -177,17 +178,19 @@ int Run(int argc, char** argv) {
     std::string metrics = Get(port, "/metrics").body;
     size_t at = metrics.find("pharos_colstore_cuts_total{store=\"logs\"} ");
     if (at != std::string::npos) cuts += std::stoull(metrics.substr(metrics.find(' ', at) + 1));
+    at = metrics.find("pharos_colstore_merges_total{store=\"logs\",outcome=\"merged\"} ");
+    if (at != std::string::npos) merges += std::stoull(metrics.substr(metrics.find(' ', at) + 1));
     server.Kill();
     stop = true;
     for (std::thread& t : threads) t.join();
   }
   server.Kill();
   std::printf(
-      "logs_crash: %d kills, %llu cuts, %llu lines acknowledged; lost %llu, duplicated %llu, "
-      "never_sent %llu, refused_present %llu\n",
-      kills, static_cast<unsigned long long>(cuts), static_cast<unsigned long long>(acked_total),
-      static_cast<unsigned long long>(lost), static_cast<unsigned long long>(duplicated),
-      static_cast<unsigned long long>(never_sent),
+      "logs_crash: %d kills, %llu cuts, %llu merges, %llu lines acknowledged; lost %llu, "
+      "duplicated %llu, never_sent %llu, refused_present %llu\n",
+      kills, static_cast<unsigned long long>(cuts), static_cast<unsigned long long>(merges),
+      static_cast<unsigned long long>(acked_total), static_cast<unsigned long long>(lost),
+      static_cast<unsigned long long>(duplicated), static_cast<unsigned long long>(never_sent),
       static_cast<unsigned long long>(refused_present));
   if (temp) std::filesystem::remove_all(dir);
   bool ok = lost == 0 && duplicated == 0 && never_sent == 0 && refused_present == 0 &&
