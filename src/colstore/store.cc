@@ -891,12 +891,8 @@ class StoreImpl : public Store {
     if (!opened.ok()) return opened.status();
     internal::SegmentWriter& writer = **opened;
     // Every stream once, in label order, with where it is in each input.
-    struct ByLabels {
-      bool operator()(const model::Labels& a, const model::Labels& b) const {
-        return model::LabelsLess(a, b);
-      }
-    };
-    std::map<model::Labels, std::vector<std::pair<size_t, size_t>>, ByLabels> streams;
+    std::map<model::Labels, std::vector<std::pair<size_t, size_t>>, decltype(&model::LabelsLess)>
+        streams(&model::LabelsLess);
     for (size_t i = 0; i < inputs.size(); ++i) {
       const auto& list = inputs[i]->streams();
       for (size_t k = 0; k < list.size(); ++k) streams[list[k].labels].push_back({i, k});

@@ -21,6 +21,12 @@ bool IsValidUtf8(std::string_view s);
 std::string JsonString(std::string_view s);
 /// Appends code point `cp` as UTF-8 (the caller keeps it below U+110000 and off surrogates).
 void AppendUtf8(std::string& out, uint32_t cp);
+/// `s` as a Go double-quoted string literal (strconv.Quote for ASCII): quotes, backslashes,
+/// \n, \r, \t and other control bytes (\xNN) escaped, everything else as it is; Go's
+/// parser, PromQL's and LogQL's read it back.
+std::string QuoteGo(std::string_view s);
+/// The longest prefix of `s` of at most `max_bytes` that does not cut a UTF-8 sequence.
+std::string_view TruncateUtf8(std::string_view s, size_t max_bytes);
 
 std::vector<std::string_view> Split(std::string_view s, char sep);
 std::string_view Trim(std::string_view s);

@@ -87,6 +87,10 @@ enum class VectorOp {
   kApproxTopk,
 };
 const char* VectorOpName(VectorOp op);
+/// topk, bottomk and approx_topk take a parameter before their expression.
+inline bool TakesParam(VectorOp op) {
+  return op == VectorOp::kTopk || op == VectorOp::kBottomk || op == VectorOp::kApproxTopk;
+}
 
 enum class BinOp {
   kOr,

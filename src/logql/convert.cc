@@ -16,27 +16,6 @@
 
 namespace pharos::logql {
 
-std::string QuoteGo(std::string_view text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += fmt::format("\\x{:02x}", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-  return out;
-}
-
 Result<double> ParseGoDuration(std::string_view orig) {
   auto invalid = [&] { return InvalidArgument("time: invalid duration " + QuoteGo(orig)); };
   std::string_view s = orig;

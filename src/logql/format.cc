@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "common/strings.h"
 #include "logql/logql.h"
 
 namespace pharos::logql {
@@ -91,12 +92,7 @@ std::string Matchers(const LogSelector& sel) {
     const model::Matcher& m = sel.matchers[i];
     if (i) out += ", ";
     out += m.name();
-    switch (m.type()) {
-      case model::MatchType::kEqual: out += "="; break;
-      case model::MatchType::kNotEqual: out += "!="; break;
-      case model::MatchType::kRegexMatch: out += "=~"; break;
-      case model::MatchType::kRegexNoMatch: out += "!~"; break;
-    }
+    out += model::MatchTypeText(m.type());
     out += QuoteGo(m.value());
   }
   return out + "}";
@@ -162,8 +158,7 @@ std::string OneLine(const Expr& e) {
       const auto& v = static_cast<const VectorExpr&>(e);
       std::string out = std::string(VectorOpName(v.op)) + GroupingText(v.grouping);
       out += v.grouping ? " (" : "(";
-      if (v.op == VectorOp::kTopk || v.op == VectorOp::kBottomk || v.op == VectorOp::kApproxTopk)
-        out += std::to_string(v.param) + ", ";
+      if (TakesParam(v.op)) out += std::to_string(v.param) + ", ";
       return out + OneLine(*v.expr) + ")";
     }
     case NodeKind::kBinary: {
@@ -209,8 +204,7 @@ std::string Pretty(const Expr& e, int level) {
       const auto& v = static_cast<const VectorExpr&>(e);
       std::string out =
           in + VectorOpName(v.op) + GroupingText(v.grouping) + (v.grouping ? " (\n" : "(\n");
-      if (v.op == VectorOp::kTopk || v.op == VectorOp::kBottomk || v.op == VectorOp::kApproxTopk)
-        out += Indent(level + 1) + std::to_string(v.param) + ",\n";
+      if (TakesParam(v.op)) out += Indent(level + 1) + std::to_string(v.param) + ",\n";
       return out + Pretty(*v.expr, level + 1) + "\n" + in + ")";
     }
     case NodeKind::kBinary: {

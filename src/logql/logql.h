@@ -178,7 +178,5 @@ Result<double> ParseHumanBytes(std::string_view text);
 Result<double> ParseGoFloat(std::string_view text);
 /// A Go string literal "..." with its escapes, for templates and queries.
 Result<std::string> UnquoteGo(std::string_view quoted);
-/// Go's %q of a string (strconv.Quote).
-std::string QuoteGo(std::string_view text);
 
 }  // namespace pharos::logql

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "common/strings.h"
 #include "common/units.h"
 #include "logql/logql.h"
 #include "logql/pipeline.h"
@@ -685,8 +686,7 @@ class Parser {
     Result<std::optional<Grouping>> before = ParseGrouping();
     if (!before.ok()) return before.status();
     if (Status s = Expect(Tok::kLParen, "("); !s.ok()) return s;
-    bool takes_param =
-        op == VectorOp::kTopk || op == VectorOp::kBottomk || op == VectorOp::kApproxTopk;
+    bool takes_param = TakesParam(op);
     bool has_param = false;
     if (takes_param && Peek().kind == Tok::kNumber && Peek(1).kind == Tok::kComma) {
       Result<ExprPtr> k = ParseNumber();

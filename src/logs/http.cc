@@ -56,6 +56,25 @@ Status ParseRange(const Request& req, Range& range) {
   return Status::Ok();
 }
 
+Status CheckQueryLength(const Range& range) {
+  if (range.end_ns - range.start_ns <= kMaxQueryLengthNs) return Status::Ok();
+  return InvalidArgument(fmt::format(
+      "the query time range exceeds the limit (query length: {}, limit: 721h0m0s)",
+      FormatDuration(std::chrono::milliseconds((range.end_ns - range.start_ns) / 1'000'000))));
+}
+
+Result<uint64_t> ParseLimit(const Request& req, uint64_t fallback) {
+  std::optional<std::string> v = req.FormValue("limit");
+  if (!v || v->empty()) return fallback;
+  char* end = nullptr;
+  unsigned long long n = std::strtoull(v->c_str(), &end, 10);
+  if (*end != '\0' || n == 0) return InvalidArgument("invalid limit: want a positive integer");
+  if (n > kMaxLimit)
+    return InvalidArgument(fmt::format(
+        "max entries limit per query exceeded, limit > max_entries_limit ({} > {})", n, kMaxLimit));
+  return static_cast<uint64_t>(n);
+}
+
 void AppendStreamsJson(std::string& out, const std::vector<logql::Stream>& streams,
                        bool categorize) {
   out += '[';

@@ -27,6 +27,11 @@ struct Range {
 };
 /// `start` and `end`: the last hour by default.
 Status ParseRange(const server::Request& req, Range& range);
+/// Loki's max_query_length (721h) over a range, refused with Loki's text.
+Status CheckQueryLength(const Range& range);
+/// A log query's `limit` (`fallback` when absent): a positive integer up to kMaxLimit,
+/// refused with Loki's texts.
+Result<uint64_t> ParseLimit(const server::Request& req, uint64_t fallback);
 void AppendStatsJson(std::string& out, uint64_t lines, uint64_t bytes, double seconds);
 /// Seconds with up to millisecond precision, as Loki prints sample times.
 void AppendSampleTime(std::string& out, int64_t ns);

@@ -142,6 +142,7 @@ Status Store::Ingest(std::span<IngestStream> streams, IngestResult& result) {
     leveled.reserve(most);
   }
   for (IngestStream& st : streams) {
+    const bool detect = g.discover_levels && !StreamNamesLevel(st.labels);
     std::vector<colstore::RecordInput> kept;
     kept.reserve(st.records.size());
     for (const colstore::RecordInput& rec : st.records) {
@@ -184,8 +185,8 @@ Status Store::Ingest(std::span<IngestStream> streams, IngestResult& result) {
         }
         out.columns = cols;
       }
-      if (g.discover_levels) {
-        if (std::string_view level = DetectLevel(st.labels, out.columns); !level.empty()) {
+      if (detect) {
+        if (std::string_view level = DetectLevel(out.columns); !level.empty()) {
           size_t first = leveled.size();
           leveled.insert(leveled.end(), out.columns.begin(), out.columns.end());
           leveled.push_back({kDetectedLevel, colstore::Value::String(level)});

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "common/strings.h"
 #include "logs/logs.h"
 
 namespace pharos::logs {
@@ -90,8 +91,9 @@ bool HasLevelPrefix(const char* p) {
 // (`in_text`), only the words that name nothing else count: "alert" or "notice" there is
 // more often a noun than a syslog severity.
 std::string_view LevelOfWord(std::string_view word, bool in_text = false) {
-  if (word.size() < 3 || word.size() > 11) return {};
-  std::array<char, 12> lower{};
+  constexpr size_t kLongest = 13;  // "informational"
+  if (word.size() < 3 || word.size() > kLongest) return {};
+  std::array<char, kLongest> lower{};
   for (size_t i = 0; i < word.size(); ++i) lower[i] = static_cast<char>(word[i] | 0x20);
   std::string_view w(lower.data(), word.size());
   switch (w[0]) {
@@ -112,14 +114,8 @@ std::string_view LevelOfWord(std::string_view word, bool in_text = false) {
 
 // A field name that holds a level: level, lvl, severity (any ASCII case), severity_text.
 bool IsLevelKey(std::string_view name) {
-  auto equals = [&](std::string_view want) {
-    if (name.size() != want.size()) return false;
-    for (size_t i = 0; i < name.size(); ++i) {
-      if ((name[i] | 0x20) != want[i]) return false;
-    }
-    return true;
-  };
-  return equals("level") || equals("lvl") || equals("severity") || name == "severity_text";
+  return EqualsIgnoreCase(name, "level") || EqualsIgnoreCase(name, "lvl") ||
+         EqualsIgnoreCase(name, "severity") || name == "severity_text";
 }
 
 // The value after a key at `end` in `line`: `=value`, `="value"`, `":"value"` or `: value`.
@@ -137,11 +133,11 @@ std::string_view ValueAfterKey(std::string_view line, size_t end) {
 
 }  // namespace
 
-std::string_view DetectLevel(std::span<const model::LabelView> stream,
-                             std::span<const colstore::Column> columns) {
-  for (const model::LabelView& l : stream) {
-    if (IsLevelKey(l.name)) return {};  // the stream names its level itself
-  }
+bool StreamNamesLevel(std::span<const model::LabelView> stream) {
+  return std::ranges::any_of(stream, [](const model::LabelView& l) { return IsLevelKey(l.name); });
+}
+
+std::string_view DetectLevel(std::span<const colstore::Column> columns) {
   std::string_view line;
   for (const colstore::Column& c : columns) {
     if (c.value.type != colstore::Value::Type::kString) continue;

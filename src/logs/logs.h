@@ -66,14 +66,16 @@ inline constexpr char kDetectedLevel[] = "detected_level";
 /// '_', and a leading digit gets a '_' before it, as Loki's OTLP translation does.
 std::string LabelName(std::string_view key);
 
-/// The level to store as detected_level for a line: "" when its stream has a level label
-/// (level, lvl, severity in any case) or the line already carries detected_level; else
-/// from a level field of its metadata (those names and severity_text), else a level field
-/// in the line's first 512 bytes (`level=warn`, `"level":"warn"`), else the first level
-/// word there (error, WARN, Info, ...). Always one of trace, debug, info, warn, error,
-/// critical, fatal, or "" when none is found.
-std::string_view DetectLevel(std::span<const model::LabelView> stream,
-                             std::span<const colstore::Column> columns);
+/// Whether a stream names its lines' level itself (a label level, lvl or severity in any
+/// case): its lines get no detected_level.
+bool StreamNamesLevel(std::span<const model::LabelView> stream);
+/// The level to store as detected_level for a line of a stream that does not name it: ""
+/// when the line already carries detected_level; else from a level field of its metadata
+/// (level, lvl, severity in any case, severity_text), else a level field in the line's
+/// first 512 bytes (`level=warn`, `"level":"warn"`), else the first level word there
+/// (error, WARN, Info, ...). Always one of trace, debug, info, warn, error, critical,
+/// fatal, or "" when none is found.
+std::string_view DetectLevel(std::span<const colstore::Column> columns);
 
 /// Loki's push limits (see config::LogsConfig).
 struct PushLimits {

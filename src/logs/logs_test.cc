@@ -213,10 +213,9 @@ TEST(TailTest, HubOffersMatchingStreamsAndDropsPastTheBound) {
   hub.Offer(batch, 5);
   std::vector<TailedLine> lines;
   std::vector<DroppedLine> dropped;
-  uint64_t dropped_total = 0;
-  sub->Take(4, lines, dropped, dropped_total);  // arrived after 4: held back (delay_for)
+  sub->Take(4, lines, dropped);  // arrived after 4: held back (delay_for)
   EXPECT_TRUE(lines.empty());
-  sub->Take(5, lines, dropped, dropped_total);
+  sub->Take(5, lines, dropped);
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_EQ(model::FormatLabels(*lines[0].stream), R"({app="api", env="prod"})");
   EXPECT_EQ(lines[0].line, "hello");
@@ -231,9 +230,8 @@ TEST(TailTest, HubOffersMatchingStreamsAndDropsPastTheBound) {
   std::vector<colstore::AppendedStream> flood = {{&api_labels, many}};
   hub.Offer(flood, 6);
   lines.clear();
-  sub->Take(6, lines, dropped, dropped_total);
+  sub->Take(6, lines, dropped);
   EXPECT_EQ(lines.size(), 7u);
-  EXPECT_EQ(dropped_total, 2u);
   ASSERT_EQ(dropped.size(), 2u);
   EXPECT_EQ(dropped[0].ts_ns, 200);
 
@@ -248,7 +246,7 @@ TEST(LevelTest, DetectsLevelsAsLoki3Does) {
                    std::vector<colstore::Column> metadata = {}) {
     std::vector<colstore::Column> columns = {{kLineColumn, colstore::Value::String(line)}};
     columns.insert(columns.end(), metadata.begin(), metadata.end());
-    return std::string(DetectLevel(stream, columns));
+    return StreamNamesLevel(stream) ? std::string() : std::string(DetectLevel(columns));
   };
   // Fields: logfmt, JSON, any case; a level field wins over an earlier level word.
   EXPECT_EQ(detect("ts=1 level=warn msg=\"disk error soon\""), "warn");
@@ -265,6 +263,7 @@ TEST(LevelTest, DetectsLevelsAsLoki3Does) {
   // Metadata: a level field (syslog's severity, OTLP's severity_text) and its names.
   EXPECT_EQ(detect("x", {}, {{"severity", colstore::Value::String("alert")}}), "critical");
   EXPECT_EQ(detect("x", {}, {{"severity_text", colstore::Value::String("WARN")}}), "warn");
+  EXPECT_EQ(detect("x", {}, {{"severity", colstore::Value::String("Informational")}}), "info");
   // Nothing added when the stream has its own level or the sender set detected_level.
   EXPECT_EQ(detect("ERROR x", {{"level", "error"}}), "");
   EXPECT_EQ(detect("ERROR x", {}, {{kDetectedLevel, colstore::Value::String("info")}}), "");

@@ -127,12 +127,7 @@ void Query(const Request& req, Response& resp, Store& store, bool instant) {
   } else if (Status s = ParseRange(req, range); !s.ok()) {
     return void(resp = LokiError(400, s.message()));
   }
-  if (range.end_ns - range.start_ns > kMaxQueryLengthNs)
-    return void(
-        resp = LokiError(400, fmt::format("the query time range exceeds the limit (query length: "
-                                          "{}, limit: 721h0m0s)",
-                                          FormatDuration(std::chrono::milliseconds(
-                                              (range.end_ns - range.start_ns) / 1'000'000)))));
+  if (Status s = CheckQueryLength(range); !s.ok()) return void(resp = LokiError(400, s.message()));
   params.start_ns = range.start_ns;
   params.end_ns = instant && log_query ? range.end_ns + 1 : range.end_ns;
   if (!instant && !log_query) {
@@ -140,17 +135,9 @@ void Query(const Request& req, Response& resp, Store& store, bool instant) {
     if (!step.ok()) return void(resp = LokiError(400, step.status().message()));
     params.step_ns = *step;
   }
-  if (auto v = req.FormValue("limit"); v && !v->empty()) {
-    char* end = nullptr;
-    unsigned long long n = std::strtoull(v->c_str(), &end, 10);
-    if (*end != '\0' || n == 0)
-      return void(resp = LokiError(400, "invalid limit: want a positive integer"));
-    if (n > kMaxLimit)
-      return void(resp = LokiError(400, fmt::format("max entries limit per query exceeded, limit > "
-                                                    "max_entries_limit ({} > {})",
-                                                    n, kMaxLimit)));
-    params.limit = n;
-  }
+  Result<uint64_t> limit = ParseLimit(req, params.limit);
+  if (!limit.ok()) return void(resp = LokiError(400, limit.status().message()));
+  params.limit = *limit;
   std::string direction = req.FormValue("direction").value_or("backward");
   if (direction != "backward" && direction != "forward")
     return void(resp = LokiError(400, "invalid direction: want forward or backward"));

@@ -21,14 +21,23 @@ namespace pharos::logs {
 
 // ---- the hub ----
 
+namespace {
+
+// The bytes a waiting line counts against kMaxPendingBytes.
+size_t Footprint(const TailedLine& l) {
+  size_t bytes = l.line.size() + 64;
+  for (const model::Label& m : l.metadata) bytes += m.name.size() + m.value.size();
+  return bytes;
+}
+
+}  // namespace
+
 void TailSubscription::Add(std::vector<TailedLine>& lines) {
   MutexLock lock(mu_);
   for (TailedLine& l : lines) {
-    size_t bytes = l.line.size() + 64;
-    for (const model::Label& m : l.metadata) bytes += m.name.size() + m.value.size();
+    size_t bytes = Footprint(l);
     if (pending_bytes_ + bytes > kMaxPendingBytes) {
       // The client reads slower than the lines arrive: Loki drops and says which.
-      ++dropped_total_;
       if (dropped_.size() < kMaxDroppedReported) dropped_.push_back({l.stream, l.ts_ns});
       continue;
     }
@@ -38,22 +47,18 @@ void TailSubscription::Add(std::vector<TailedLine>& lines) {
 }
 
 void TailSubscription::Take(int64_t arrived_by_ns, std::vector<TailedLine>& lines,
-                            std::vector<DroppedLine>& dropped, uint64_t& dropped_total) {
+                            std::vector<DroppedLine>& dropped) {
   MutexLock lock(mu_);
   auto ready = std::stable_partition(pending_.begin(), pending_.end(), [&](const TailedLine& l) {
     return l.arrived_ns <= arrived_by_ns;
   });
   for (auto it = pending_.begin(); it != ready; ++it) {
-    size_t bytes = it->line.size() + 64;
-    for (const model::Label& m : it->metadata) bytes += m.name.size() + m.value.size();
-    pending_bytes_ -= std::min(pending_bytes_, bytes);
+    pending_bytes_ -= std::min(pending_bytes_, Footprint(*it));
     lines.push_back(std::move(*it));
   }
   pending_.erase(pending_.begin(), ready);
   dropped.insert(dropped.end(), dropped_.begin(), dropped_.end());
   dropped_.clear();
-  dropped_total += dropped_total_;
-  dropped_total_ = 0;
 }
 
 std::shared_ptr<TailSubscription> TailHub::Subscribe(std::vector<model::Matcher> matchers) {
@@ -160,6 +165,7 @@ class TailFeed : public server::LiveFeed {
     logql::Engine engine(options);
     int64_t now_ns = UnixNowMs() * 1'000'000;
     std::vector<logql::Stream> streams;
+    std::vector<DroppedLine> dropped;
     if (first_) {
       // The history: the newest `limit` lines since `start`, oldest first as Loki sends them.
       first_ = false;
@@ -179,9 +185,7 @@ class TailFeed : public server::LiveFeed {
       }
     } else {
       std::vector<TailedLine> lines;
-      std::vector<DroppedLine> dropped;
-      uint64_t dropped_total = 0;
-      subscription_->Take(now_ns - delay_ns_, lines, dropped, dropped_total);
+      subscription_->Take(now_ns - delay_ns_, lines, dropped);
       if (!lines.empty()) {
         std::stable_sort(lines.begin(), lines.end(), [](const TailedLine& a, const TailedLine& b) {
           return a.ts_ns < b.ts_ns;
@@ -205,11 +209,9 @@ class TailFeed : public server::LiveFeed {
           sent_.clear();
         }
       }
-      dropped_ = std::move(dropped);
     }
     std::erase_if(streams, [](const logql::Stream& s) { return s.entries.empty(); });
-    if (!streams.empty() || !dropped_.empty()) messages.push_back(Message(streams));
-    dropped_.clear();
+    if (!streams.empty() || !dropped.empty()) messages.push_back(Message(streams, dropped));
     if (std::chrono::steady_clock::now() - opened_ > kTailMaxDuration)
       return DeadlineExceeded("the tail reached its maximum duration of 1h; reconnect to go on");
     return Status::Ok();
@@ -220,19 +222,20 @@ class TailFeed : public server::LiveFeed {
  private:
   // Loki's tail frame: {"streams":[{"stream":{...},"values":[["<ns>","<line>"]]}],
   // "dropped_entries":[{"labels":{...},"timestamp":"<ns>"}] or null}.
-  std::string Message(const std::vector<logql::Stream>& streams) const {
+  static std::string Message(const std::vector<logql::Stream>& streams,
+                             const std::vector<DroppedLine>& dropped) {
     std::string out = R"({"streams":)";
     AppendStreamsJson(out, streams, false);
     out += R"(,"dropped_entries":)";
-    if (dropped_.empty()) {
+    if (dropped.empty()) {
       out += "null";
     } else {
       out += '[';
-      for (size_t i = 0; i < dropped_.size(); ++i) {
+      for (size_t i = 0; i < dropped.size(); ++i) {
         if (i) out += ',';
         out += R"({"labels":)";
-        model::AppendLabelsJson(out, *dropped_[i].stream);
-        fmt::format_to(std::back_inserter(out), R"(,"timestamp":"{}"}})", dropped_[i].ts_ns);
+        model::AppendLabelsJson(out, *dropped[i].stream);
+        fmt::format_to(std::back_inserter(out), R"(,"timestamp":"{}"}})", dropped[i].ts_ns);
       }
       out += ']';
     }
@@ -250,7 +253,6 @@ class TailFeed : public server::LiveFeed {
   std::chrono::steady_clock::time_point opened_;
   bool first_ = true;
   std::unordered_set<uint64_t> sent_;  // the history's lines, until the first live batch
-  std::vector<DroppedLine> dropped_;
 };
 
 std::unique_ptr<server::LiveFeed> OpenTail(const server::Request& req, server::Response& resp,
@@ -267,17 +269,8 @@ std::unique_ptr<server::LiveFeed> OpenTail(const server::Request& req, server::R
   if ((*expr)->kind != logql::NodeKind::kLog)
     return refuse(
         "tail takes a log query (a stream selector and its pipeline), not a metric query");
-  uint64_t limit = 100;
-  if (auto v = req.QueryParam("limit"); v && !v->empty()) {
-    char* end = nullptr;
-    unsigned long long n = std::strtoull(v->c_str(), &end, 10);
-    if (*end != '\0' || n == 0) return refuse("invalid limit: want a positive integer");
-    if (n > kMaxLimit)
-      return refuse(
-          fmt::format("max entries limit per query exceeded, limit > max_entries_limit ({} > {})",
-                      n, kMaxLimit));
-    limit = n;
-  }
+  Result<uint64_t> limit = ParseLimit(req, 100);
+  if (!limit.ok()) return refuse(limit.status().message());
   int64_t delay_s = 0;
   if (auto v = req.QueryParam("delay_for"); v && !v->empty()) {
     char* end = nullptr;
@@ -287,15 +280,10 @@ std::unique_ptr<server::LiveFeed> OpenTail(const server::Request& req, server::R
       return refuse(fmt::format("delay_for can't be greater than {}", kMaxDelayForSeconds));
     delay_s = n;
   }
-  int64_t now_ns = UnixNowMs() * 1'000'000;
-  int64_t start_ns = now_ns - 3'600'000'000'000LL;
-  if (auto v = req.QueryParam("start"); v && !v->empty()) {
-    Result<int64_t> t = ParseLokiTime(*v);
-    if (!t.ok()) return refuse(fmt::format("invalid start: {}", t.status().message()));
-    start_ns = *t;
-  }
-  if (now_ns - start_ns > kMaxQueryLengthNs)
-    return refuse("the tail's start is more than 721h ago (max_query_length)");
+  // From `start` (an hour ago by default) to now, within Loki's max_query_length.
+  Range range;
+  if (Status s = ParseRange(req, range); !s.ok()) return refuse(s.message());
+  if (Status s = CheckQueryLength(range); !s.ok()) return refuse(s.message());
   if (open_tails->fetch_add(1) >= kMaxConcurrentTails) {
     open_tails->fetch_sub(1);
     resp = LokiError(429, fmt::format("max concurrent tail requests limit exceeded, count > limit "
@@ -306,7 +294,7 @@ std::unique_ptr<server::LiveFeed> OpenTail(const server::Request& req, server::R
   // Subscribe before reading the history, so that no line falls between the two.
   auto subscription =
       store.tails().Subscribe(static_cast<const logql::LogExpr&>(**expr).selector.matchers);
-  return std::make_unique<TailFeed>(store, std::move(expr).value(), start_ns, limit,
+  return std::make_unique<TailFeed>(store, std::move(expr).value(), range.start_ns, *limit,
                                     delay_s * 1'000'000'000, std::move(subscription), open_tails);
 }
 

@@ -40,9 +40,10 @@ class TailSubscription {
   explicit TailSubscription(std::vector<model::Matcher> matchers)
       : matchers_(std::move(matchers)) {}
   const std::vector<model::Matcher>& matchers() const { return matchers_; }
-  /// Moves out the lines that arrived at or before `arrived_by_ns`, and the drops so far.
+  /// Moves out the lines that arrived at or before `arrived_by_ns`, and the drops so far
+  /// (at most kMaxDroppedReported between two takes).
   void Take(int64_t arrived_by_ns, std::vector<TailedLine>& lines,
-            std::vector<DroppedLine>& dropped, uint64_t& dropped_total);
+            std::vector<DroppedLine>& dropped);
   void Add(std::vector<TailedLine>& lines);
 
  private:
@@ -51,7 +52,6 @@ class TailSubscription {
   std::vector<TailedLine> pending_ PHAROS_GUARDED_BY(mu_);
   size_t pending_bytes_ PHAROS_GUARDED_BY(mu_) = 0;
   std::vector<DroppedLine> dropped_ PHAROS_GUARDED_BY(mu_);
-  uint64_t dropped_total_ PHAROS_GUARDED_BY(mu_) = 0;
 };
 
 class TailHub {

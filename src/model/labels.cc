@@ -43,15 +43,8 @@ std::string FormatBounded(const L& labels, size_t max_bytes) {
     if (i) out += ", ";
     out.append(std::string_view(labels[i].name).substr(0, max_bytes));
     out += '=';
-    std::string_view value(labels[i].value);
-    bool cut = value.size() > max_bytes;
-    if (cut) {
-      // Keep whole UTF-8 sequences: back up to a lead byte.
-      size_t end = max_bytes;
-      while (end > 0 && (static_cast<unsigned char>(value[end]) & 0xC0) == 0x80) --end;
-      value = value.substr(0, end);
-    }
-    AppendJsonString(out, value);
+    bool cut = labels[i].value.size() > max_bytes;
+    AppendJsonString(out, TruncateUtf8(labels[i].value, max_bytes));
     if (cut) out += fmt::format("... ({} bytes)", labels[i].value.size());
   }
   out += '}';

@@ -43,9 +43,18 @@ bool Matcher::Matches(std::string_view value) const {
 
 bool Matcher::Matches(const Labels& labels) const { return Matches(LabelValue(labels, name_)); }
 
+std::string_view MatchTypeText(MatchType type) {
+  switch (type) {
+    case MatchType::kEqual: return "=";
+    case MatchType::kNotEqual: return "!=";
+    case MatchType::kRegexMatch: return "=~";
+    case MatchType::kRegexNoMatch: return "!~";
+  }
+  return "=";
+}
+
 std::string Matcher::ToString() const {
-  static constexpr std::string_view kOps[] = {"=", "!=", "=~", "!~"};
-  return name_ + std::string(kOps[static_cast<int>(type_)]) + JsonString(value_);
+  return name_ + std::string(MatchTypeText(type_)) + JsonString(value_);
 }
 
 bool MatchesAll(std::span<const Matcher> matchers, const Labels& labels) {

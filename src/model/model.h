@@ -75,6 +75,8 @@ std::string LabelsJson(const Labels& labels);
 // ---- matchers ----
 
 enum class MatchType { kEqual, kNotEqual, kRegexMatch, kRegexNoMatch };
+/// The operator as selectors write it: "=", "!=", "=~", "!~".
+std::string_view MatchTypeText(MatchType type);
 /// Whose regex rules a matcher follows (see the contract above).
 enum class RegexDialect { kPrometheus, kAlertmanager };
 

@@ -5,41 +5,12 @@
 #include <charconv>
 #include <cmath>
 
+#include "common/strings.h"
 #include "promql/functions.h"
 #include "promql/promql.h"
 
 namespace pharos::promql {
 namespace {
-
-std::string GoQuote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += fmt::format("\\x{:02x}", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
-
-std::string MatcherOp(model::MatchType t) {
-  switch (t) {
-    case model::MatchType::kEqual: return "=";
-    case model::MatchType::kNotEqual: return "!=";
-    case model::MatchType::kRegexMatch: return "=~";
-    case model::MatchType::kRegexNoMatch: return "!~";
-  }
-  return "=";
-}
 
 std::string Join(const std::vector<std::string>& v) {
   std::string out;
@@ -92,7 +63,7 @@ bool IsPlainName(std::string_view name, bool metric) {
 }
 
 std::string LabelName(std::string_view name) {
-  return IsPlainName(name, false) ? std::string(name) : GoQuote(name);
+  return IsPlainName(name, false) ? std::string(name) : QuoteGo(name);
 }
 
 std::string LabelList(const std::vector<std::string>& names) {
@@ -105,13 +76,14 @@ std::string SelectorText(const VectorSelector& vs) {
   bool plain_name = vs.name.empty() || IsPlainName(vs.name, true);
   std::string out = plain_name ? vs.name : "";
   std::vector<std::string> parts;
-  if (!plain_name) parts.push_back(GoQuote(vs.name));
+  if (!plain_name) parts.push_back(QuoteGo(vs.name));
   for (const model::Matcher& m : vs.matchers) {
     if (!vs.name.empty() && m.name() == "__name__" && m.type() == model::MatchType::kEqual &&
         m.value() == vs.name) {
       continue;
     }
-    parts.push_back(LabelName(m.name()) + MatcherOp(m.type()) + GoQuote(m.value()));
+    parts.push_back(LabelName(m.name()) + std::string(model::MatchTypeText(m.type())) +
+                    QuoteGo(m.value()));
   }
   if (!parts.empty() || vs.name.empty()) out += "{" + Join(parts) + "}";
   return out;
@@ -273,7 +245,7 @@ std::string Format(const Expr& e) {
       double v = static_cast<const NumberLiteral&>(e).value;
       return std::isinf(v) && v > 0 ? "Inf" : FormatFloat(v);
     }
-    case NodeKind::kString: return GoQuote(static_cast<const StringLiteral&>(e).value);
+    case NodeKind::kString: return QuoteGo(static_cast<const StringLiteral&>(e).value);
     case NodeKind::kVectorSelector: {
       const auto& vs = static_cast<const VectorSelector&>(e);
       return SelectorText(vs) + TimeSuffix(vs.time);

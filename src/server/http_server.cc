@@ -595,12 +595,7 @@ class HttpServerImpl final : public HttpServer {
               query_pool_,
               [r, &request, &response, &feed]() -> asio::awaitable<void> {
                 LowerThisThreadsPriority();
-                try {
-                  feed = r->open_feed(request, response);
-                } catch (const std::exception& e) {
-                  LogError("feed opener threw", {{"route", r->label}, {"error", e.what()}});
-                  response = Response::Error(500, "internal", "internal error");
-                }
+                RunGuarded(*r, request, response, [&] { feed = r->open_feed(request, response); });
                 co_return;
               },
               asio::use_awaitable);
@@ -755,8 +750,15 @@ class HttpServerImpl final : public HttpServer {
   }
 
   static void RunHandler(const Router::Route& route, const Request& request, Response& response) {
+    RunGuarded(route, request, response, [&] { route.handler(request, response); });
+  }
+
+  // Runs a route's code; an exception that escapes it becomes a logged 500.
+  template <typename Fn>
+  static void RunGuarded(const Router::Route& route, const Request& request, Response& response,
+                         Fn&& fn) {
     try {
-      route.handler(request, response);
+      fn();
     } catch (const std::exception& e) {
       LogError("handler threw",
                {{"route", route.label}, {"error", e.what()}, {"request_id", request.request_id()}});

@@ -44,42 +44,30 @@ inline bool IsWebSocketUpgrade(const RequestData& data) {
   return upgrade && websocket;
 }
 
+/// The subprotocols the client offers (Sec-WebSocket-Protocol, every header, trimmed).
+inline std::vector<std::string_view> OfferedProtocols(const RequestData& data) {
+  std::vector<std::string_view> out;
+  for (size_t i = 0; i < data.header_count; ++i) {
+    if (!EqualsIgnoreCase(data.headers[i].first, "Sec-WebSocket-Protocol")) continue;
+    for (std::string_view offered : Split(data.headers[i].second, ','))
+      out.push_back(Trim(offered));
+  }
+  return out;
+}
+
 /// Browsers cannot set Authorization on a WebSocket, so the console offers its token as a
 /// subprotocol, "pharos.bearer.<base64url of the token>", beside "pharos.v1" (which the
 /// server then selects, as browsers require). Returns "Bearer <token>", or "" when absent.
 inline std::string WebSocketBearer(const RequestData& data) {
   constexpr std::string_view kPrefix = "pharos.bearer.";
-  for (size_t i = 0; i < data.header_count; ++i) {
-    if (!EqualsIgnoreCase(data.headers[i].first, "Sec-WebSocket-Protocol")) continue;
-    for (std::string_view offered : Split(data.headers[i].second, ',')) {
-      offered = Trim(offered);
-      std::string token;
-      if (offered.substr(0, kPrefix.size()) == kPrefix &&
-          Base64Decode(offered.substr(kPrefix.size()), token) && !token.empty()) {
-        return "Bearer " + token;
-      }
+  for (std::string_view offered : OfferedProtocols(data)) {
+    std::string token;
+    if (offered.starts_with(kPrefix) && Base64Decode(offered.substr(kPrefix.size()), token) &&
+        !token.empty()) {
+      return "Bearer " + token;
     }
   }
   return {};
-}
-
-/// Whether the client offered the console's subprotocol "pharos.v1".
-inline bool OffersPharosProtocol(const RequestData& data) {
-  for (size_t i = 0; i < data.header_count; ++i) {
-    if (!EqualsIgnoreCase(data.headers[i].first, "Sec-WebSocket-Protocol")) continue;
-    for (std::string_view offered : Split(data.headers[i].second, ',')) {
-      if (Trim(offered) == "pharos.v1") return true;
-    }
-  }
-  return false;
-}
-
-/// A close frame's reason holds at most 123 bytes: cut at a character boundary.
-inline std::string CloseReason(std::string_view message) {
-  if (message.size() <= 123) return std::string(message);
-  size_t n = 123;
-  while (n > 0 && (static_cast<unsigned char>(message[n]) & 0xC0) == 0x80) --n;
-  return std::string(message.substr(0, n));
 }
 
 /// What a feed's writer and its reader share (on the connection's one I/O thread).
@@ -126,7 +114,7 @@ boost::asio::awaitable<bool> ServeLiveFeed(Stream& stream, const RequestData& da
   }
   websocket::stream<Stream&> ws(stream);
   ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-  if (OffersPharosProtocol(data)) {
+  if (std::ranges::count(OfferedProtocols(data), std::string_view("pharos.v1")) > 0) {
     ws.set_option(websocket::stream_base::decorator([](websocket::response_type& response) {
       response.set(beast::http::field::sec_websocket_protocol, "pharos.v1");
     }));
@@ -172,7 +160,8 @@ boost::asio::awaitable<bool> ServeLiveFeed(Stream& stream, const RequestData& da
     } else {
       bool policy = ended.code() == StatusCode::kResourceExhausted ||
                     ended.code() == StatusCode::kDeadlineExceeded;
-      std::string text = CloseReason(ended.message());
+      // A close frame's reason holds at most 123 bytes.
+      std::string text(TruncateUtf8(ended.message(), 123));
       reason = websocket::close_reason(
           policy ? websocket::close_code::policy_error : websocket::close_code::internal_error,
           text);

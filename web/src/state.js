@@ -74,3 +74,24 @@ export function useEscape(onEscape) {
     return () => window.removeEventListener("keydown", on);
   }, [onEscape]);
 }
+
+// A page's query: its result, error and loading flag. load(fn) runs fn and keeps what it
+// returns, or its error's message (and no result).
+export function useLoad() {
+  const [result, setResult] = useState(null);
+  const [error, setError] = useState(null);
+  const [loading, setLoading] = useState(false);
+  const load = async (fn) => {
+    setLoading(true);
+    setError(null);
+    try {
+      setResult(await fn());
+    } catch (e) {
+      setError(e.message);
+      setResult(null);
+    } finally {
+      setLoading(false);
+    }
+  };
+  return { result, setResult, error, setError, loading, load };
+}

@@ -54,18 +54,21 @@ export function Chart({ series, height = 320, dark, bars = false }) {
     const opts = {
       width: el.current.clientWidth || 800,
       height,
-      series: [{}, ...series.map((s, i) => ({
-        label: s.name,
-        stroke: s.color || PALETTE[i % PALETTE.length],
-        width: bars ? 0 : 1.5,
-        points: { show: false },
-        spanGaps: false,
-        ...(bars ? {
-          fill: s.color || PALETTE[i % PALETTE.length],
-          paths: uPlot.paths.bars({ size: [0.8, 40] }),
-          value: (u, v, si, di) => (di == null || raw[si][di] == null ? "--" : String(raw[si][di])),
-        } : {}),
-      }))],
+      series: [{}, ...series.map((s, i) => {
+        const color = s.color || PALETTE[i % PALETTE.length];
+        return {
+          label: s.name,
+          stroke: color,
+          width: bars ? 0 : 1.5,
+          points: { show: false },
+          spanGaps: false,
+          ...(bars ? {
+            fill: color,
+            paths: uPlot.paths.bars({ size: [0.8, 40] }),
+            value: (u, v, si, di) => (di == null || raw[si][di] == null ? "--" : String(raw[si][di])),
+          } : {}),
+        };
+      })],
       axes: [
         { stroke: axisColor, grid: { stroke: gridColor } },
         { stroke: axisColor, grid: { stroke: gridColor }, size: 70 },

@@ -5,7 +5,7 @@ import { prom } from "../api.js";
 import { Chart, seriesName } from "../components/Chart.jsx";
 import { QueryEditor } from "../components/QueryEditor.jsx";
 import { t } from "../i18n.js";
-import { replaceParams, settings } from "../state.js";
+import { replaceParams, settings, useLoad } from "../state.js";
 import { RELATIVE_RANGES, autoStep, fromLocalInput, resolveRange, toLocalInput } from "../time.js";
 
 function readState(params) {
@@ -39,9 +39,7 @@ function writeState(s) {
 
 export function Explore({ params }) {
   const [state, setState] = useState(() => readState(params));
-  const [result, setResult] = useState(null);
-  const [error, setError] = useState(null);
-  const [loading, setLoading] = useState(false);
+  const { result, setResult, error, loading, load } = useLoad();
   const change = (patch) => setState((s) => ({ ...s, ...patch }));
 
   const run = async (s = state) => {
@@ -51,10 +49,8 @@ export function Explore({ params }) {
       setResult(null);
       return;
     }
-    setLoading(true);
-    setError(null);
     const started = performance.now();
-    try {
+    await load(async () => {
       if (s.tab === "graph") {
         const { start, end, span } = resolveRange(s.range, s.end, s.start);
         const step = Number(s.step) || autoStep(span);
@@ -66,18 +62,12 @@ export function Explore({ params }) {
             series.push({ name: queries.length > 1 ? `#${i + 1} ${name}` : name, values: r.values });
           }
         });
-        setResult({ kind: "graph", series, ms: performance.now() - started, step });
-      } else {
-        const time = s.end ? Number(s.end) : undefined;
-        const answers = await Promise.all(queries.map((q) => prom.query(q, time)));
-        setResult({ kind: "table", answers, queries, ms: performance.now() - started });
+        return { kind: "graph", series, ms: performance.now() - started, step };
       }
-    } catch (e) {
-      setError(e.message);
-      setResult(null);
-    } finally {
-      setLoading(false);
-    }
+      const time = s.end ? Number(s.end) : undefined;
+      const answers = await Promise.all(queries.map((q) => prom.query(q, time)));
+      return { kind: "table", answers, queries, ms: performance.now() - started };
+    });
   };
 
   useEffect(() => {

@@ -8,7 +8,7 @@ import { loki } from "../api.js";
 import { Chart, seriesName } from "../components/Chart.jsx";
 import { QueryEditor } from "../components/QueryEditor.jsx";
 import { t } from "../i18n.js";
-import { replaceParams, settings } from "../state.js";
+import { replaceParams, settings, useLoad } from "../state.js";
 import { RELATIVE_RANGES, autoStep, resolveRange } from "../time.js";
 
 const LIMITS = [100, 500, 1000, 5000];
@@ -53,11 +53,16 @@ function selectorOf(stream) {
 const LEVELS = [["critical", "#a855f7"], ["fatal", "#7c3aed"], ["error", "#ef4444"], ["warn", "#f59e0b"],
   ["info", "#10b981"], ["debug", "#3b82f6"], ["trace", "#94a3b8"], ["unknown", "#64748b"]];
 
+// One name per level ("warning" is "warn", "err" "error"), "unknown" for none.
+function normalizeLevel(raw) {
+  const level = String(raw || "unknown").toLowerCase();
+  return level === "warning" ? "warn" : level === "err" ? "error" : level;
+}
+
 function volumeByLevel(result) {
   const sums = new Map();
   for (const r of result) {
-    const raw = String(r.metric.level || r.metric.detected_level || "unknown").toLowerCase();
-    const level = raw === "warning" ? "warn" : raw === "err" ? "error" : raw;
+    const level = normalizeLevel(r.metric.level || r.metric.detected_level);
     const values = sums.get(level) || new Map();
     for (const [ts, v] of r.values) values.set(ts, (values.get(ts) || 0) + Number(v));
     sums.set(level, values);
@@ -73,16 +78,17 @@ function volumeByLevel(result) {
   }));
 }
 
-// The lines of a tail frame, each with its stream.
-function frameLines(frame) {
-  const lines = [];
-  for (const st of frame.streams || []) {
-    for (const v of st.values) lines.push({ ts: v[0], line: v[1], stream: st.stream, meta: null });
-  }
-  return lines;
-}
-
 const byNewest = (a, b) => (BigInt(b.ts) > BigInt(a.ts) ? 1 : BigInt(b.ts) < BigInt(a.ts) ? -1 : 0);
+
+// The lines of Loki's streams (a query's answer or a tail frame), newest first, each with
+// its stream and, when the answer is categorized, its metadata and parsed labels.
+function streamLines(streams) {
+  const lines = [];
+  for (const st of streams || []) {
+    for (const v of st.values) lines.push({ ts: v[0], line: v[1], stream: st.stream, meta: v[2] || null });
+  }
+  return lines.sort(byNewest);
+}
 
 function Context({ entry }) {
   const [lines, setLines] = useState(null);
@@ -98,9 +104,8 @@ function Context({ entry }) {
         loki.range(q, ns - hour, ns, { limit: CONTEXT_LINES, direction: "backward" }),
         loki.range(q, ns + 1n, ns + hour, { limit: CONTEXT_LINES, direction: "forward" }),
       ]);
-      const flat = (answer) => answer.result.flatMap((st) => st.values.map((v) => ({ ts: v[0], line: v[1] })));
-      const order = (a, b) => (BigInt(a.ts) < BigInt(b.ts) ? -1 : BigInt(a.ts) > BigInt(b.ts) ? 1 : 0);
-      setLines([...flat(before).sort(order), { ...entry, self: true }, ...flat(after).sort(order)]);
+      const oldestFirst = (answer) => streamLines(answer.result).reverse();
+      setLines([...oldestFirst(before), { ...entry, self: true }, ...oldestFirst(after)]);
     } catch (err) {
       setError(err.message);
     }
@@ -118,13 +123,16 @@ function Context({ entry }) {
   );
 }
 
-// A line's level: its stream's level label, else its detected_level (metadata when the
-// answer is categorized, a stream label in a tail's frames).
+// Every label of a line: its stream's, its parsed ones and its structured metadata (in a
+// tail's frames these are all stream labels).
+function fieldsOf(l) {
+  return { ...l.stream, ...(l.meta?.parsed || {}), ...(l.meta?.structuredMetadata || {}) };
+}
+
+// A line's level: a level label, else its detected_level.
 function levelOf(l) {
-  const meta = l.meta?.structuredMetadata || {};
-  const parsed = l.meta?.parsed || {};
-  return String(l.stream.level || parsed.level || meta.detected_level || l.stream.detected_level || "unknown")
-    .toLowerCase();
+  const fields = fieldsOf(l);
+  return normalizeLevel(fields.level || fields.detected_level);
 }
 
 // A line's trace id: its trace_id metadata or parsed label, else a trace id field in its
@@ -132,7 +140,7 @@ function levelOf(l) {
 const TRACE_IN_TEXT = /\btrace_?id["']?\s*[=:]\s*["']?([0-9a-f]{32}|[0-9a-f]{16})\b/i;
 
 function traceOf(l) {
-  const fields = { ...l.stream, ...(l.meta?.parsed || {}), ...(l.meta?.structuredMetadata || {}) };
+  const fields = fieldsOf(l);
   for (const name of ["trace_id", "traceId", "traceID", "trace"]) {
     if (/^[0-9a-f]{16,32}$/i.test(fields[name] || "")) return { id: fields[name], field: name };
   }
@@ -145,6 +153,17 @@ function traceQuery(l, trace) {
   const label = "service_name" in l.stream ? "service_name" : Object.keys(l.stream)[0];
   const selector = `{${label}=~".+"}`;
   return trace.field ? `${selector} | ${trace.field}="${trace.id}"` : `${selector} |= "${trace.id}"`;
+}
+
+function TraceLink({ line }) {
+  const trace = traceOf(line);
+  if (!trace) return null;
+  const params = new URLSearchParams({ q: traceQuery(line, trace), range: "24h", limit: "1000" });
+  return (
+    <a class="trace-link" onClick={(e) => e.stopPropagation()} href={`#/logs?${params}`}>
+      {t("logs.trace", { id: trace.id })}
+    </a>
+  );
 }
 
 // Lines newest first, each marked by its level's colour; a click opens a line's labels by where they came from and its context.
@@ -166,12 +185,7 @@ function LogLines({ lines, open, setOpen }) {
                 ])}
             </dl>
           )}
-          {open === i && traceOf(l) && (
-            <a class="trace-link" onClick={(e) => e.stopPropagation()}
-              href={`#/logs?${new URLSearchParams({ q: traceQuery(l, traceOf(l)), range: "24h", limit: "1000" })}`}>
-              {t("logs.trace", { id: traceOf(l).id })}
-            </a>
-          )}
+          {open === i && <TraceLink line={l} />}
           {open === i && <Context entry={l} />}
         </li>
       ))}
@@ -182,9 +196,7 @@ function LogLines({ lines, open, setOpen }) {
 export function Logs({ params }) {
   const [state, setState] = useState(() => readState(params));
   const [draft, setDraft] = useState(state.query);
-  const [result, setResult] = useState(null);
-  const [error, setError] = useState(null);
-  const [loading, setLoading] = useState(false);
+  const { result, setResult, error, setError, loading, load } = useLoad();
   const [open, setOpen] = useState(null);
   const [live, setLive] = useState(null);  // {lines, dropped} while tailing
   // A link to this page with another query (a trace's lines) takes effect here.
@@ -211,13 +223,12 @@ export function Logs({ params }) {
         if (!cur) return cur;
         const dropped = cur.dropped + (frame.dropped_entries ? frame.dropped_entries.length : 0);
         // Newest on top; at most `limit` lines kept.
-        const lines = [...frameLines(frame).sort(byNewest), ...cur.lines].slice(0, state.limit);
+        const lines = [...streamLines(frame.streams), ...cur.lines].slice(0, state.limit);
         return { lines, dropped };
       });
     }, (code, reason) => {
       stopLive.current = null;
       if (code !== 1000 && code !== 1001) setError(t("logs.live_closed", { reason: reason || `code ${code}` }));
-      setLive((cur) => (cur ? { ...cur, ended: true } : cur));
     });
   };
   const endLive = () => {
@@ -234,11 +245,9 @@ export function Logs({ params }) {
       setResult(null);
       return;
     }
-    setLoading(true);
-    setError(null);
     setOpen(null);
     const started = performance.now();
-    try {
+    await load(async () => {
       const { start, end, span } = resolveRange(s.range);
       const step = autoStep(span);
       const answer = await loki.range(q, start, end, { limit: s.limit, step });
@@ -248,25 +257,13 @@ export function Logs({ params }) {
         const volume = await loki.range(
           `sum by (level, detected_level) (count_over_time(${q} | drop __error__ [${bar}s]))`,
           start, end, { step: bar });
-        const lines = [];
-        for (const st of answer.result) {
-          for (const v of st.values) {
-            lines.push({ ts: v[0], line: v[1], stream: st.stream, meta: v[2] || null });
-          }
-        }
-        lines.sort(byNewest);
+        const lines = streamLines(answer.result);
         const series = volumeByLevel(volume.result);
-        setResult({ kind: "logs", lines, series, ms: performance.now() - started, step });
-      } else {
-        const series = answer.result.map((r) => ({ name: seriesName(r.metric), values: r.values }));
-        setResult({ kind: "metric", series, ms: performance.now() - started, step });
+        return { kind: "logs", lines, series, ms: performance.now() - started, step };
       }
-    } catch (e) {
-      setError(e.message);
-      setResult(null);
-    } finally {
-      setLoading(false);
-    }
+      const series = answer.result.map((r) => ({ name: seriesName(r.metric), values: r.values }));
+      return { kind: "metric", series, ms: performance.now() - started, step };
+    });
   };
 
   useEffect(() => {
