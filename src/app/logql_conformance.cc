@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "app/app.h"
+#include "common/units.h"
 #include "logql/logql.h"
 
 namespace pharos::app {
@@ -50,7 +51,7 @@ std::string StripComment(std::string_view s) {
 }
 
 bool ParseOffset(std::string_view s, int64_t& ns) {
-  Result<double> d = logql::ParseGoDuration(s);
+  Result<double> d = ParseGoDuration(s);
   if (!d.ok()) return false;
   ns = kEpochNs + static_cast<int64_t>(std::llround(*d * 1e9));
   return true;
@@ -153,7 +154,7 @@ Status LoadLine(std::string_view text, MemorySource& src) {
       std::istringstream is(inner.substr(13));
       std::string step, word;
       is >> step >> word >> count;
-      Result<double> d = logql::ParseGoDuration(step);
+      Result<double> d = ParseGoDuration(step);
       if (!d.ok() || word != "for" || count < 1) return InvalidArgument("bad repeat");
       every = static_cast<int64_t>(std::llround(*d * 1e9));
     } else if (inner.starts_with("metadata ")) {

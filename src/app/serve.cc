@@ -27,6 +27,7 @@
 #include "selfmon/metrics.h"
 #include "server/server.h"
 #include "syslog/syslog.h"
+#include "traces/traces.h"
 #include "tsdb/tsdb.h"
 
 namespace pharos::app {
@@ -175,6 +176,7 @@ int Serve(const ServeOptions& options) {
   promql::Engine engine(engine_options);
   api::RegisterQueryRoutes(*router, services, engine, config, registry);
   logs::RegisterRoutes(*router, services, registry);
+  traces::RegisterRoutes(*router, services, registry);
   api::RegisterAlertingRoutes(*router, services);
   api::RegisterIncidentRoutes(*router, services);
   // Prometheus's lifecycle endpoint: the same reload as SIGHUP.
@@ -307,6 +309,29 @@ int Serve(const ServeOptions& options) {
   std::unique_ptr<logs::Store> log_store = std::move(opened_logs).value();
   services.Publish(log_store.get());
   services.Publish<model::LogsSink>(log_store.get());
+  traces::Options traces_options;
+  traces_options.dir = config.storage.data_dir + "/traces";
+  traces_options.retention = config.storage.retention;
+  traces_options.head_max_bytes = config.traces.head_max_bytes;
+  traces_options.maintenance_interval = config.traces.maintenance_interval;
+  traces_options.limits.max_attributes_per_span = config.traces.max_attributes_per_span;
+  traces_options.limits.max_attribute_bytes =
+      static_cast<uint32_t>(config.traces.max_attribute_bytes);
+  traces_options.limits.max_span_bytes = static_cast<uint32_t>(config.traces.max_span_bytes);
+  traces_options.limits.max_streams = config.traces.max_streams;
+  Result<std::unique_ptr<traces::Store>> opened_traces =
+      traces::Store::Open(traces_options, registry);
+  if (!opened_traces.ok()) {
+    LogError("cannot open the trace store",
+             {{"error", opened_traces.status().message()}, {"dir", traces_options.dir}});
+    http->Shutdown();
+    (void)log_store->Close();
+    (void)db->Close();
+    return opened_traces.status().code() == StatusCode::kDataLoss ? kExitDamagedStore : 1;
+  }
+  std::unique_ptr<traces::Store> trace_store = std::move(opened_traces).value();
+  services.Publish(trace_store.get());
+  services.Publish<model::SpansSink>(trace_store.get());
   services.Publish(db.get());
   services.Publish<model::MetricsSink>(db.get());
   // Syslog writes into the log store: started once it is published, stopped before it
@@ -410,6 +435,10 @@ int Serve(const ServeOptions& options) {
   services.Withdraw<tsdb::Db>();
   services.Withdraw<model::LogsSink>();
   services.Withdraw<logs::Store>();
+  services.Withdraw<model::SpansSink>();
+  services.Withdraw<traces::Store>();
+  if (Status s = trace_store->Close(); !s.ok())
+    LogError("closing the trace store failed", {{"error", s.message()}});
   if (Status s = log_store->Close(); !s.ok())
     LogError("closing the log store failed", {{"error", s.message()}});
   Status closed = db->Close();

@@ -1,11 +1,14 @@
-// A bounds-checked reader of the protobuf wire format, for decoders that view strings in
-// place instead of building message objects (the write paths decode millions of labels and
-// lines a second and must not allocate per field). Shared by every protobuf decoder.
+// Writers of protobuf fields, and a bounds-checked reader of the protobuf wire format, for decoders
+// that view strings in place instead of building message objects (the write paths decode millions
+// of labels and lines a second and must not allocate per field). Shared by every protobuf decoder.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <string_view>
+
+#include "common/varint.h"
 
 namespace pharos {
 
@@ -88,5 +91,34 @@ class ProtoReader {
   size_t pos_ = 0;
   bool ok_ = true;
 };
+
+// ---- writers (append one field to `out`) ----
+
+inline void PutTag(std::string& out, uint32_t field, WireType type) {
+  PutUvarint(out, static_cast<uint64_t>(field) << 3 | static_cast<uint32_t>(type));
+}
+inline void PutVarintField(std::string& out, uint32_t field, uint64_t v) {
+  PutTag(out, field, WireType::kVarint);
+  PutUvarint(out, v);
+}
+inline void PutFixed64Field(std::string& out, uint32_t field, uint64_t v) {
+  PutTag(out, field, WireType::kFixed64);
+  PutFixed64(out, v);
+}
+inline void PutFixed32Field(std::string& out, uint32_t field, uint32_t v) {
+  PutTag(out, field, WireType::kFixed32);
+  PutFixed32(out, v);
+}
+inline void PutDoubleField(std::string& out, uint32_t field, double v) {
+  uint64_t bits;
+  std::memcpy(&bits, &v, 8);
+  PutFixed64Field(out, field, bits);
+}
+/// A string, bytes or an encoded message.
+inline void PutBytesField(std::string& out, uint32_t field, std::string_view bytes) {
+  PutTag(out, field, WireType::kLen);
+  PutUvarint(out, bytes.size());
+  out.append(bytes);
+}
 
 }  // namespace pharos

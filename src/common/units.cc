@@ -1,5 +1,6 @@
 #include "common/units.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <ctime>
@@ -7,6 +8,8 @@
 #include <string>
 
 #include <fmt/format.h>
+
+#include "common/strings.h"
 
 namespace pharos {
 namespace {
@@ -191,6 +194,65 @@ Result<int64_t> ParseTimestampMs(std::string_view text) {
   }
   time_t t = timegm(&tm);
   return (static_cast<int64_t>(t) - offset_seconds) * 1000 + millis;
+}
+
+Result<double> ParseGoDuration(std::string_view orig) {
+  auto invalid = [&] { return InvalidArgument("time: invalid duration " + QuoteGo(orig)); };
+  std::string_view s = orig;
+  bool neg = false;
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) {
+    neg = s[0] == '-';
+    s.remove_prefix(1);
+  }
+  if (s == "0") return 0.0;
+  if (s.empty()) return invalid();
+  double total = 0;
+  while (!s.empty()) {
+    if (!(std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '.')) return invalid();
+    size_t i = 0;
+    double whole = 0;
+    bool digits = false;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
+      whole = whole * 10 + (s[i++] - '0');
+      digits = true;
+    }
+    double frac = 0;
+    if (i < s.size() && s[i] == '.') {
+      ++i;
+      double scale = 0.1;
+      while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
+        frac += (s[i++] - '0') * scale;
+        scale /= 10;
+        digits = true;
+      }
+    }
+    if (!digits) return invalid();
+    size_t u = i;
+    while (u < s.size() && s[u] != '.' && !std::isdigit(static_cast<unsigned char>(s[u]))) ++u;
+    std::string_view unit = s.substr(i, u - i);
+    if (unit.empty()) return InvalidArgument("time: missing unit in duration " + QuoteGo(orig));
+    double scale;
+    if (unit == "ns") {
+      scale = 1e-9;
+    } else if (unit == "us" || unit == "\xc2\xb5s" || unit == "\xce\xbcs") {
+      scale = 1e-6;
+    } else if (unit == "ms") {
+      scale = 1e-3;
+    } else if (unit == "s") {
+      scale = 1;
+    } else if (unit == "m") {
+      scale = 60;
+    } else if (unit == "h") {
+      scale = 3600;
+    } else {
+      return InvalidArgument("time: unknown unit " + QuoteGo(unit) + " in duration " +
+                             QuoteGo(orig));
+    }
+    total += (whole + frac) * scale;
+    s.remove_prefix(u);
+  }
+  if (total > 9223372036.854775807) return invalid();
+  return neg ? -total : total;
 }
 
 }  // namespace pharos

@@ -21,6 +21,10 @@ Result<Duration> ParseDuration(std::string_view text);
 /// The shortest Prometheus-style spelling: 90000ms -> "1m30s", 0 -> "0s".
 std::string FormatDuration(Duration d);
 
+/// Go's time.ParseDuration ("1.5s", "300ms", "2h45m", "1us"), in seconds; errors carry
+/// Go's text (LogQL's duration conversions and Jaeger's minDuration take this syntax).
+Result<double> ParseGoDuration(std::string_view text);
+
 Result<uint64_t> ParseByteSize(std::string_view text);
 
 /// A point in time as Prometheus's HTTP API takes it: Unix seconds with an optional

@@ -283,6 +283,29 @@ const std::vector<Field>& Fields() {
       IntField(
           "logs.max_streams", "log streams the store holds in its head at once",
           [](Config& c) -> uint64_t& { return c.logs.max_streams; }, 1, 100'000'000),
+      IntField(
+          "traces.max_attributes_per_span", "attributes a span may have (more: it is refused)",
+          [](Config& c) -> uint32_t& { return c.traces.max_attributes_per_span; }, 1, 4096),
+      BytesField(
+          "traces.max_attribute_bytes",
+          "bytes of one span attribute, key and value (more: the span is refused)",
+          [](Config& c) -> uint64_t& { return c.traces.max_attribute_bytes; }, 64, 16ULL << 20),
+      BytesField(
+          "traces.max_span_bytes", "bytes one span stores, all fields together",
+          [](Config& c) -> uint64_t& { return c.traces.max_span_bytes; }, 1024, 64ULL << 20),
+      IntField(
+          "traces.max_streams",
+          "span streams (service, span name and kind) the trace store holds in its head",
+          [](Config& c) -> uint64_t& { return c.traces.max_streams; }, 1, 100'000'000),
+      BytesField(
+          "traces.head_max_bytes",
+          "spans held in memory (and the WAL) before they are cut into a segment",
+          [](Config& c) -> uint64_t& { return c.traces.head_max_bytes; }, 64 << 10, 4ULL << 30),
+      DurationField(
+          "traces.maintenance_interval",
+          "how often the trace store cuts an old head, merges segments and applies retention",
+          [](Config& c) -> Duration& { return c.traces.maintenance_interval; }, milliseconds(10),
+          hours(1)),
       StringField(
           "storage.data_dir", "directory that holds all of Pharos's data",
           [](Config& c) -> std::string& { return c.storage.data_dir; },

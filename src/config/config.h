@@ -130,6 +130,15 @@ struct LogsConfig {
   Duration maintenance_interval = std::chrono::seconds(10);  // cuts by age, merges, retention
 };
 
+struct TracesConfig {
+  uint32_t max_attributes_per_span = 128;  // the OpenTelemetry SDKs' default
+  uint64_t max_attribute_bytes = 64 * 1024;
+  uint64_t max_span_bytes = 1 << 20;
+  uint64_t max_streams = 100'000;         // services x span names x kinds in the head
+  uint64_t head_max_bytes = 64ULL << 20;  // spans kept in memory before a cut
+  Duration maintenance_interval = std::chrono::seconds(10);  // cuts by age, merges, retention
+};
+
 /// PromQL evaluation limits (Prometheus's --query.* flags).
 struct QueryConfig {
   Duration timeout = std::chrono::minutes(2);
@@ -258,6 +267,7 @@ struct Config {
   LogConfig log;
   StorageConfig storage;
   LogsConfig logs;
+  TracesConfig traces;
   LimitsConfig limits;
   QueryConfig query;
 };

@@ -48,6 +48,10 @@ struct DecodedBatch {
 /// Decodes a Prometheus remote_write 1.0 WriteRequest (protobuf, after snappy).
 Status DecodeWriteRequest(std::string_view body, DecodedBatch& out);
 
+/// Decodes an OTLP ExportTraceServiceRequest (protobuf, or OTLP JSON with `json`): every
+/// field of FIELDS.md section 3 kept as it arrived (ids unchecked: the store validates).
+Status DecodeOtlpTraces(std::string_view body, bool json, std::vector<model::ResourceSpans>& out);
+
 /// Text exposition formats.
 enum class TextFormat {
   kPrometheus,   // text/plain; version=0.0.4: lenient, comments and blank lines allowed
@@ -114,8 +118,8 @@ class Receivers {
   /// POST /api/v1/write (remote_write 1.0) and POST /api/v1/import/prometheus (text
   /// formats; `timestamp` gives samples without one a time).
   void RegisterRoutes(server::Router& router) const;
-  /// POST /v1/metrics and /v1/logs (OTLP/HTTP, protobuf or JSON by Content-Type, answered
-  /// in the same encoding with partial success).
+  /// POST /v1/metrics, /v1/logs and /v1/traces (OTLP/HTTP, protobuf or JSON by Content-Type,
+  /// answered in the same encoding with partial success).
   void RegisterOtlpRoutes(server::Router& router) const;
 
   /// What became of one OTLP metrics export, whatever carried it (HTTP or gRPC).
@@ -138,6 +142,9 @@ class Receivers {
   /// The same for an ExportLogsServiceRequest, written to the model::LogsSink published in
   /// the services (kNotReady until there is one); counted as protocol "otlp_logs".
   ExportOutcome ExportOtlpLogs(std::string_view body, bool json) const;
+  /// The same for an ExportTraceServiceRequest, written to the model::SpansSink published in
+  /// the services; counted as protocol "otlp_traces".
+  ExportOutcome ExportOtlpTraces(std::string_view body, bool json) const;
 
   struct State;
 

@@ -70,6 +70,8 @@ struct Request {
 Status DecodeProto(std::string_view body, Request& out);
 /// An ExportLogsServiceRequest, protobuf or (with `json`) OTLP JSON.
 Status DecodeLogs(std::string_view body, bool json, std::vector<model::ResourceLogs>& out);
+/// An ExportTraceServiceRequest, protobuf or (with `json`) OTLP JSON.
+Status DecodeTraces(std::string_view body, bool json, std::vector<model::ResourceSpans>& out);
 Status DecodeJson(std::string_view body, Request& out);
 
 /// Prometheus series of one request, with owned label strings.

@@ -50,6 +50,17 @@ Status EachValue(std::string_view data, std::string_view what, Fn fn) {
 
 }  // namespace
 
+Status JsonHexId(simdjson::dom::object o, const char* field, size_t bytes, std::string& out) {
+  simdjson::dom::element e;
+  if (o[field].get(e) != simdjson::SUCCESS) return Status::Ok();
+  if (!e.is_string()) return BadJson(field, "a hex string");
+  std::string_view hex = e.get_string().value();
+  if (hex.empty()) return Status::Ok();
+  if (hex.size() != bytes * 2 || !HexDecode(hex, out))
+    return BadJson(field, fmt::format("{} hex digits", bytes * 2));
+  return Status::Ok();
+}
+
 Status DecodeAnyValue(std::string_view data, model::AnyValue& out, int depth) {
   using Type = model::AnyValue::Type;
   if (depth > model::kMaxAnyValueDepth) return TooDeep();

@@ -57,6 +57,8 @@ bool JsonInt64(simdjson::dom::element e, int64_t& out);
 /// A number, or "NaN", "Infinity", "-Infinity".
 bool JsonDouble(simdjson::dom::element e, double& out);
 
+/// The id `field` of `o` in hex (OTLP JSON's ids), `bytes` long; absent or "" is empty.
+Status JsonHexId(simdjson::dom::object o, const char* field, size_t bytes, std::string& out);
 Status DecodeAnyValueJson(simdjson::dom::element v, model::AnyValue& out, int depth = 0);
 /// The "attributes" array of `parent` (absent is empty).
 Status DecodeAttributesJson(simdjson::dom::object parent, model::Attributes& out);
@@ -93,6 +95,32 @@ auto CollectScope(Groups& groups) {
     groups.back().scopes.emplace_back().scope = std::move(s);
     return Status::Ok();
   };
+}
+
+/// Decodes a whole export request of one signal into `out`, a vector of {resource,
+/// scopes} whose scopes hold their items in the member `items` (&ScopeSpans::spans):
+/// `decode(bytes, item)` decodes one protobuf item, `decode_json(object, item)` one JSON
+/// item.
+template <typename Groups, typename ItemsMember, typename Decode, typename DecodeJson>
+Status DecodeSignal(std::string_view body, bool json, const EnvelopeNames& names,
+                    const JsonEnvelopeNames& json_names, ItemsMember items, Decode decode,
+                    DecodeJson decode_json, Groups& out) {
+  out.clear();
+  auto scope_items = [&out, items ]() -> auto& { return out.back().scopes.back().*items; };
+  if (json) {
+    return DecodeEnvelopeJson(body, json_names,
+                              {.resource = CollectResource(out),
+                               .scope = CollectScope(out),
+                               .item = [&](simdjson::dom::object item) {
+                                 return decode_json(item, scope_items().emplace_back());
+                               }});
+  }
+  return DecodeEnvelope(
+      body, names,
+      {.resource = CollectResource(out),
+       .scope = CollectScope(out),
+       .item = [&](std::string_view item) { return decode(item, scope_items().emplace_back()); },
+       .expect = [&](size_t n) { scope_items().reserve(n); }});
 }
 
 /// Calls fn(object) for each element of the array `field` of `o` (absent is empty).

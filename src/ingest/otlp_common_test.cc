@@ -216,5 +216,104 @@ TEST(OtlpLogsTest, DecodesTheSpecificationExampleAndProtobuf) {
   EXPECT_NE(s.message().find("traceId"), std::string::npos) << s.message();
 }
 
+TEST(OtlpTracesTest, DecodesTheSpecificationExampleAndEveryFieldInProtobuf) {
+  const char* dir = std::getenv("PHAROS_TESTDATA");
+  std::string path = std::string(dir ? dir : "../shared/testdata") + "/otlp/examples/trace.json";
+  std::vector<model::ResourceSpans> spans;
+  Result<std::string> json = DefaultEnv()->ReadFile(path);
+  if (json.ok()) {
+    Status s = DecodeTraces(*json, true, spans);
+    ASSERT_TRUE(s.ok()) << s.message();
+    ASSERT_EQ(spans.size(), 1u);
+    ASSERT_EQ(spans[0].scopes.size(), 1u);
+    EXPECT_EQ(spans[0].scopes[0].scope.attributes.size(), 1u);
+    ASSERT_EQ(spans[0].scopes[0].spans.size(), 1u);
+    const model::Span& span = spans[0].scopes[0].spans[0];
+    EXPECT_EQ(HexEncode(span.trace_id), "5b8efff798038103d269b633813fc60c");
+    EXPECT_EQ(HexEncode(span.parent_span_id), "eee19b7ec3c1b173");
+    EXPECT_EQ(span.kind, 2);
+    EXPECT_EQ(span.end_time_unix_nano - span.start_time_unix_nano, 1'000'000'000u);
+    EXPECT_EQ(model::FindAttribute(span.attributes, "my.span.attr")->str, "some value");
+  }
+  // Every Span field in protobuf, events, links and status included.
+  std::string event =
+      Pb().Fixed(1, 7).Len(2, "exception").Len(3, KeyValue("k", StringValue("v"))).Int(4, 1).out;
+  std::string link = Pb().Len(1, std::string(16, '\x33'))
+                         .Len(2, std::string(8, '\x44'))
+                         .Len(3, "ts")
+                         .Len(4, KeyValue("lk", StringValue("lv")))
+                         .Int(5, 2)
+                         .Key(6, 5)
+                         .out;
+  link += std::string("\x00\x01\x00\x00", 4);  // fixed32 flags = 256
+  std::string span = Pb().Len(1, std::string(16, '\x11'))
+                         .Len(2, std::string(8, '\x22'))
+                         .Len(3, "rojo=1")
+                         .Len(4, std::string(8, '\x21'))
+                         .Len(5, "GET /")
+                         .Int(6, 3)
+                         .Fixed(7, 100)
+                         .Fixed(8, 250)
+                         .Len(9, KeyValue("http.status_code", Pb().Int(3, 404).out))
+                         .Int(10, 1)
+                         .Len(11, event)
+                         .Int(12, 2)
+                         .Len(13, link)
+                         .Int(14, 3)
+                         .Len(15, Pb().Len(2, "not found").Int(3, 2).out)
+                         .Key(16, 5)
+                         .out;
+  span += std::string("\x01\x03\x00\x00", 4);  // fixed32 flags = 0x301
+  std::string scope_spans = Pb().Len(1, Pb().Len(1, "lib").out).Len(2, span).out;
+  std::string resource_spans =
+      Pb().Len(1, Pb().Len(1, KeyValue("service.name", StringValue("api"))).out)
+          .Len(2, scope_spans)
+          .out;
+  Status s = DecodeTraces(Pb().Len(1, resource_spans).out, false, spans);
+  ASSERT_TRUE(s.ok()) << s.message();
+  const model::Span& p = spans.at(0).scopes.at(0).spans.at(0);
+  EXPECT_EQ(p.trace_state, "rojo=1");
+  EXPECT_EQ(p.parent_span_id, std::string(8, '\x21'));
+  EXPECT_EQ(p.name, "GET /");
+  EXPECT_EQ(p.kind, 3);
+  EXPECT_EQ(p.start_time_unix_nano, 100u);
+  EXPECT_EQ(p.end_time_unix_nano, 250u);
+  EXPECT_EQ(p.attributes.at(0).value.i, 404);
+  EXPECT_EQ(p.dropped_attributes_count, 1u);
+  ASSERT_EQ(p.events.size(), 1u);
+  EXPECT_EQ(p.events[0].time_unix_nano, 7u);
+  EXPECT_EQ(p.events[0].name, "exception");
+  EXPECT_EQ(p.events[0].dropped_attributes_count, 1u);
+  EXPECT_EQ(p.dropped_events_count, 2u);
+  ASSERT_EQ(p.links.size(), 1u);
+  EXPECT_EQ(p.links[0].trace_state, "ts");
+  EXPECT_EQ(p.links[0].attributes.at(0).key, "lk");
+  EXPECT_EQ(p.links[0].dropped_attributes_count, 2u);
+  EXPECT_EQ(p.links[0].flags, 256u);
+  EXPECT_EQ(p.dropped_links_count, 3u);
+  EXPECT_EQ(p.status_message, "not found");
+  EXPECT_EQ(p.status_code, 2);
+  EXPECT_EQ(p.flags, 0x301u);
+  // Wrong wire types and bad JSON are refused naming the field.
+  s = DecodeTraces(Pb().Len(1, Pb().Len(2, Pb().Len(2, Pb().Int(7, 5).out).out).out).out, false,
+                   spans);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("Span field 7"), std::string::npos) << s.message();
+  s = DecodeTraces(R"({"resourceSpans":[{"scopeSpans":[{"spans":[{"spanId":"12"}]}]}]})", true,
+                   spans);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("spanId"), std::string::npos) << s.message();
+  s = DecodeTraces(R"({"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":"SPAN_KIND_CLIENT",)"
+                   R"("status":{"code":"STATUS_CODE_ERROR"}}]}]}]})",
+                   true, spans);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(spans[0].scopes[0].spans[0].kind, 3);
+  EXPECT_EQ(spans[0].scopes[0].spans[0].status_code, 2);
+  s = DecodeTraces(R"({"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":"SIDEWAYS"}]}]}]})", true,
+                   spans);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("kind"), std::string::npos) << s.message();
+}
+
 }  // namespace
 }  // namespace pharos::ingest::otlp

@@ -17,8 +17,8 @@ Status DecodeLogRecord(std::string_view data, model::LogRecord& rec) {
   WireType t;
   while (r.Next(f, t)) {
     std::string_view sv;
-    uint64_t u;
-    uint32_t u32;
+    uint64_t u = 0;
+    uint32_t u32 = 0;
     bool ok = true;
     switch (f) {
       case 1: ok = t == WireType::kFixed64 && r.Fixed64(rec.time_unix_nano); break;
@@ -63,17 +63,6 @@ Status DecodeLogRecord(std::string_view data, model::LogRecord& rec) {
   return r.ok() ? Status::Ok() : Malformed("LogRecord");
 }
 
-Status HexId(simdjson::dom::object o, const char* field, size_t bytes, std::string& out) {
-  simdjson::dom::element e;
-  if (o[field].get(e) != simdjson::SUCCESS) return Status::Ok();
-  if (!e.is_string()) return BadJson(field, "a hex string");
-  std::string_view hex = e.get_string().value();
-  if (hex.empty()) return Status::Ok();
-  if (hex.size() != bytes * 2 || !HexDecode(hex, out))
-    return BadJson(field, fmt::format("{} hex digits", bytes * 2));
-  return Status::Ok();
-}
-
 Status DecodeLogRecordJson(simdjson::dom::object o, model::LogRecord& rec) {
   simdjson::dom::element e;
   auto u64 = [&](const char* field, uint64_t& out) -> Status {
@@ -100,8 +89,8 @@ Status DecodeLogRecordJson(simdjson::dom::object o, model::LogRecord& rec) {
   rec.dropped_attributes_count = static_cast<uint32_t>(n);
   PHAROS_RETURN_IF_ERROR(str("severityText", rec.severity_text));
   PHAROS_RETURN_IF_ERROR(str("eventName", rec.event_name));
-  PHAROS_RETURN_IF_ERROR(HexId(o, "traceId", 16, rec.trace_id));
-  PHAROS_RETURN_IF_ERROR(HexId(o, "spanId", 8, rec.span_id));
+  PHAROS_RETURN_IF_ERROR(JsonHexId(o, "traceId", 16, rec.trace_id));
+  PHAROS_RETURN_IF_ERROR(JsonHexId(o, "spanId", 8, rec.span_id));
   if (o["body"].get(e) == simdjson::SUCCESS)
     PHAROS_RETURN_IF_ERROR(DecodeAnyValueJson(e, rec.body));
   return DecodeAttributesJson(o, rec.attributes);
@@ -110,25 +99,9 @@ Status DecodeLogRecordJson(simdjson::dom::object o, model::LogRecord& rec) {
 }  // namespace
 
 Status DecodeLogs(std::string_view body, bool json, std::vector<model::ResourceLogs>& out) {
-  out.clear();
-  auto on_resource = CollectResource(out);
-  auto on_scope = CollectScope(out);
-  if (json) {
-    return DecodeEnvelopeJson(
-        body, {"resourceLogs", "scopeLogs", "logRecords"},
-        {.resource = on_resource, .scope = on_scope, .item = [&out](simdjson::dom::object rec) {
-           return DecodeLogRecordJson(rec, out.back().scopes.back().records.emplace_back());
-         }});
-  }
-  return DecodeEnvelope(
-      body, {"ExportLogsServiceRequest", "ResourceLogs", "ScopeLogs"},
-      {.resource = on_resource,
-       .scope = on_scope,
-       .item =
-           [&out](std::string_view rec) {
-             return DecodeLogRecord(rec, out.back().scopes.back().records.emplace_back());
-           },
-       .expect = [&out](size_t items) { out.back().scopes.back().records.reserve(items); }});
+  return DecodeSignal(body, json, {"ExportLogsServiceRequest", "ResourceLogs", "ScopeLogs"},
+                      {"resourceLogs", "scopeLogs", "logRecords"}, &model::ScopeLogs::records,
+                      DecodeLogRecord, DecodeLogRecordJson, out);
 }
 
 }  // namespace pharos::ingest::otlp

@@ -354,16 +354,22 @@ Receivers::ExportOutcome Receivers::ExportOtlpMetrics(std::string_view body, boo
   return out;
 }
 
-Receivers::ExportOutcome Receivers::ExportOtlpLogs(std::string_view body, bool json) const {
-  using Kind = ExportOutcome::Kind;
-  State& state = *state_;
+namespace {
+
+// An OTLP export of records (logs or spans) into the sink `Sink` published in the services:
+// decode into `Groups`, append, and tell what became of it. Counted as `protocol`.
+template <typename Sink, typename Groups, typename Decode, typename Append>
+Receivers::ExportOutcome ExportRecords(Receivers::State& state, std::string_view protocol,
+                                       std::string_view store, std::string_view body, bool json,
+                                       Decode decode, Append append) {
+  using Kind = Receivers::ExportOutcome::Kind;
   auto count = [&](std::string_view outcome) {
-    state.metrics.requests.WithLabels({"otlp_logs", outcome}).Inc();
+    state.metrics.requests.WithLabels({protocol, outcome}).Inc();
   };
-  model::LogsSink* sink = state.services.Get<model::LogsSink>();
+  Sink* sink = state.services.Get<Sink>();
   if (sink == nullptr) {
     count("unavailable");
-    return {Kind::kNotReady, 0, "the log store is recovering; retry shortly"};
+    return {Kind::kNotReady, 0, fmt::format("the {} is recovering; retry shortly", store)};
   }
   InFlight guard(state.in_flight);
   if (guard.value() > state.options.max_concurrent_writes) {
@@ -372,23 +378,41 @@ Receivers::ExportOutcome Receivers::ExportOtlpLogs(std::string_view body, bool j
             fmt::format("more than {} concurrent write requests; retry later",
                         state.options.max_concurrent_writes)};
   }
-  std::vector<model::ResourceLogs> logs;
-  Status s = otlp::DecodeLogs(body, json, logs);
+  Groups groups;
+  Status s = decode(body, json, groups);
   if (!s.ok()) {
     count("invalid");
     return {Kind::kInvalid, 0, s.message()};
   }
-  model::LogsAppendResult result;
-  s = sink->AppendOtlpLogs(logs, result);
+  model::RecordsAppendResult result;
+  s = append(*sink, groups, result);
   if (!s.ok()) {
     count("unavailable");
     return {Kind::kUnavailable, 0, s.message()};
   }
-  ExportOutcome out;
+  Receivers::ExportOutcome out;
   out.rejected = result.rejected;
   for (const std::string& e : result.errors) out.message += (out.message.empty() ? "" : "; ") + e;
   count(out.rejected ? "partial" : "ok");
   return out;
+}
+
+}  // namespace
+
+Receivers::ExportOutcome Receivers::ExportOtlpLogs(std::string_view body, bool json) const {
+  return ExportRecords<model::LogsSink, std::vector<model::ResourceLogs>>(
+      *state_, "otlp_logs", "log store", body, json, otlp::DecodeLogs,
+      [](model::LogsSink& sink, const auto& logs, model::RecordsAppendResult& result) {
+        return sink.AppendOtlpLogs(logs, result);
+      });
+}
+
+Receivers::ExportOutcome Receivers::ExportOtlpTraces(std::string_view body, bool json) const {
+  return ExportRecords<model::SpansSink, std::vector<model::ResourceSpans>>(
+      *state_, "otlp_traces", "trace store", body, json, otlp::DecodeTraces,
+      [](model::SpansSink& sink, const auto& spans, model::RecordsAppendResult& result) {
+        return sink.AppendOtlpSpans(spans, result);
+      });
 }
 
 namespace {
@@ -461,6 +485,9 @@ void Receivers::RegisterOtlpRoutes(server::Router& router) const {
   RegisterOtlpExport(
       router, "/v1/logs", "rejectedLogRecords", &state_->metrics,
       [self](std::string_view body, bool json) { return self.ExportOtlpLogs(body, json); });
+  RegisterOtlpExport(
+      router, "/v1/traces", "rejectedSpans", &state_->metrics,
+      [self](std::string_view body, bool json) { return self.ExportOtlpTraces(body, json); });
 }
 
 }  // namespace pharos::ingest

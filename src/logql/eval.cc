@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <re2/re2.h>
 
+#include "common/units.h"
 #include "logql/logql.h"
 #include "logql/pipeline.h"
 

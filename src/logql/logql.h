@@ -170,8 +170,6 @@ Result<std::string> FormatQuery(std::string_view query);
 
 // ---- conversions, as Go and Loki do them ----
 
-/// Go's time.ParseDuration, in seconds; errors carry Go's text.
-Result<double> ParseGoDuration(std::string_view text);
 /// go-humanize's ParseBytes; errors carry its text.
 Result<double> ParseHumanBytes(std::string_view text);
 /// Go's strconv.ParseFloat(text, 64); errors carry its text.

@@ -1,4 +1,5 @@
 #include "logql/logql.h"
+#include "common/units.h"
 
 #include <gtest/gtest.h>
 

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/units.h"
+
 namespace pharos::logql {
 
 // ---- LabelsBuilder ----

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "common/strings.h"
+#include "common/units.h"
 
 namespace pharos::logql {
 

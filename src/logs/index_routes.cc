@@ -225,7 +225,7 @@ std::string_view FieldType(std::string_view v) {
   }) && v != "-";
   if (integer) return "int";
   if (logql::ParseGoFloat(v).ok()) return "float";
-  if (logql::ParseGoDuration(v).ok()) return "duration";
+  if (ParseGoDuration(v).ok()) return "duration";
   if (!v.empty() && std::isdigit(static_cast<unsigned char>(v[0])) &&
       logql::ParseHumanBytes(v).ok())
     return "bytes";

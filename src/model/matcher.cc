@@ -9,6 +9,13 @@
 
 namespace pharos::model {
 
+Matcher Matcher::Equal(std::string name, std::string value) {
+  Matcher m;
+  m.name_ = std::move(name);
+  m.value_ = std::move(value);
+  return m;
+}
+
 Result<Matcher> Matcher::Make(MatchType type, std::string name, std::string value,
                               RegexDialect dialect) {
   Matcher m;

@@ -84,6 +84,8 @@ class Matcher {
  public:
   static Result<Matcher> Make(MatchType type, std::string name, std::string value,
                               RegexDialect dialect = RegexDialect::kPrometheus);
+  /// `name="value"`, which cannot fail.
+  static Matcher Equal(std::string name, std::string value);
   /// Matches one label value ("" when the label is absent).
   bool Matches(std::string_view value) const;
   /// Matches the value `name()` has in `labels`.
@@ -180,11 +182,13 @@ struct ResourceLogs {
   std::vector<ScopeLogs> scopes;
 };
 
-struct LogsAppendResult {
+/// What a sink of records (log lines, spans) kept and refused.
+struct RecordsAppendResult {
   uint64_t accepted = 0;
   uint64_t rejected = 0;
   std::vector<std::string> errors;  // the first few, each naming the stream and the reason
 };
+using LogsAppendResult = RecordsAppendResult;
 
 /// Where OTLP log receivers (HTTP and gRPC) write.
 class LogsSink {
@@ -193,6 +197,75 @@ class LogsSink {
   /// OK means what was accepted survives a kill -9; a failure to make anything durable is
   /// Unavailable. `result` is filled even when an error is returned.
   virtual Status AppendOtlpLogs(std::span<const ResourceLogs> logs, LogsAppendResult& result) = 0;
+};
+
+// ---- traces ----
+
+/// OpenTelemetry's Span (FIELDS.md section 3). Ids are raw bytes (16 and 8 when valid).
+struct SpanEvent {
+  uint64_t time_unix_nano = 0;
+  std::string name;
+  Attributes attributes;
+  uint32_t dropped_attributes_count = 0;
+};
+
+struct SpanLink {
+  std::string trace_id;
+  std::string span_id;
+  std::string trace_state;
+  Attributes attributes;
+  uint32_t dropped_attributes_count = 0;
+  uint32_t flags = 0;
+};
+
+enum class SpanKind : int32_t {
+  kUnspecified = 0,
+  kInternal = 1,
+  kServer = 2,
+  kClient = 3,
+  kProducer = 4,
+  kConsumer = 5
+};
+enum class StatusCode : int32_t { kUnset = 0, kOk = 1, kError = 2 };
+
+struct Span {
+  std::string trace_id;
+  std::string span_id;
+  std::string trace_state;
+  std::string parent_span_id;
+  uint32_t flags = 0;
+  std::string name;
+  int32_t kind = 0;  // SpanKind; other numbers are kept as they arrived
+  uint64_t start_time_unix_nano = 0;
+  uint64_t end_time_unix_nano = 0;
+  Attributes attributes;
+  uint32_t dropped_attributes_count = 0;
+  std::vector<SpanEvent> events;
+  uint32_t dropped_events_count = 0;
+  std::vector<SpanLink> links;
+  uint32_t dropped_links_count = 0;
+  std::string status_message;
+  int32_t status_code = 0;  // StatusCode
+};
+
+struct ScopeSpans {
+  InstrumentationScope scope;
+  std::vector<Span> spans;
+};
+
+struct ResourceSpans {
+  Resource resource;
+  std::vector<ScopeSpans> scopes;
+};
+
+/// Where OTLP trace receivers (HTTP and gRPC) write.
+class SpansSink {
+ public:
+  virtual ~SpansSink() = default;
+  /// OK means what was accepted survives a kill -9; a failure to make anything durable is
+  /// Unavailable. `result` is filled even when an error is returned.
+  virtual Status AppendOtlpSpans(std::span<const ResourceSpans> spans,
+                                 RecordsAppendResult& result) = 0;
 };
 
 // ---- metrics ----

@@ -6,12 +6,12 @@
 // Contract:
 // - Start() binds `listen` (refusing a non-loopback address without API tokens unless
 //   `insecure`) and serves until Shutdown() or destruction.
-// - /opentelemetry.proto.collector.metrics.v1.MetricsService/Export and
-//   .../logs.v1.LogsService/Export are stored through ingest::Receivers (the same write cap
-//   and counters as OTLP/HTTP; metrics through the delta table into the metrics sink, logs
-//   into the log sink) and answered with an Export*ServiceResponse, with partial_success
-//   when points or records were rejected. The trace service answers UNIMPLEMENTED, naming
-//   what is missing; any other method UNIMPLEMENTED.
+// - /opentelemetry.proto.collector.metrics.v1.MetricsService/Export, .../logs.v1.LogsService/
+//   Export and .../trace.v1.TraceService/Export are stored through ingest::Receivers (the
+//   same write cap and counters as OTLP/HTTP; metrics through the delta table into the
+//   metrics sink, logs into the log sink, spans into the span sink) and answered with an
+//   Export*ServiceResponse, with partial_success when points, records or spans were
+//   rejected. Any other method answers UNIMPLEMENTED.
 // - Status codes follow the OTLP specification: INVALID_ARGUMENT for data that can never be
 //   accepted, UNAVAILABLE while storage recovers or refuses (retryable), RESOURCE_EXHAUSTED
 //   with google.rpc.RetryInfo over the write cap, UNAUTHENTICATED and PERMISSION_DENIED for

@@ -180,13 +180,14 @@ TEST_F(OtlpGrpcTest, BadInputAndOtherServices) {
   grpc::Status s = Call(kMetrics, "\xff\xff\xff");
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_FALSE(s.error_message().empty());
-  // No log store is published in this fixture: logs are refused as not ready, not dropped.
+  // No log or trace store is published in this fixture: logs and spans are refused as not
+  // ready (retryable), not dropped.
   s = Call("/opentelemetry.proto.collector.logs.v1.LogsService/Export", "");
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_NE(s.error_message().find("log store"), std::string::npos) << s.error_message();
   s = Call("/opentelemetry.proto.collector.trace.v1.TraceService/Export", "");
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_NE(s.error_message().find("traces"), std::string::npos) << s.error_message();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_NE(s.error_message().find("trace store"), std::string::npos) << s.error_message();
   s = Call("/nope.Service/Method", "");
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
   // Still serving after all that.

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "common/log.h"
+#include "common/protowire.h"
 #include "common/task_pool.h"
 #include "common/varint.h"
 #include "otlp_grpc/otlp_grpc.h"
@@ -23,12 +24,6 @@ constexpr std::string_view kLogsExport =
     "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 constexpr std::string_view kTraceExport =
     "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
-
-void PutBytesField(std::string& out, int field, std::string_view bytes) {
-  out.push_back(static_cast<char>(field << 3 | 2));
-  PutUvarint(out, bytes.size());
-  out.append(bytes);
-}
 
 // ExportMetricsServiceResponse { ExportMetricsPartialSuccess partial_success = 1 {
 // int64 rejected_data_points = 1; string error_message = 2; } }, the field only when
@@ -228,13 +223,6 @@ ExportCall::ExportCall(ReceiverImpl& owner, grpc::GenericCallbackServerContext* 
     End(auth);
     return;
   }
-  if (service_ == "traces") {
-    End({grpc::StatusCode::UNIMPLEMENTED,
-         fmt::format("Pharos does not store OTLP traces yet (metrics and logs only); {} is not "
-                     "served",
-                     method)});
-    return;
-  }
   StartRead(&request_);
 }
 
@@ -258,8 +246,9 @@ void ExportCall::Export() {
   }
   using Kind = ingest::Receivers::ExportOutcome::Kind;
   ingest::Receivers::ExportOutcome outcome =
-      service_ == "logs" ? owner_.receivers().ExportOtlpLogs(body, false)
-                         : owner_.receivers().ExportOtlpMetrics(body, false);
+      service_ == "logs"     ? owner_.receivers().ExportOtlpLogs(body, false)
+      : service_ == "traces" ? owner_.receivers().ExportOtlpTraces(body, false)
+                             : owner_.receivers().ExportOtlpMetrics(body, false);
   switch (outcome.kind) {
     case Kind::kStored: {
       std::string encoded = PartialSuccessResponse(outcome.rejected, outcome.message);

@@ -553,19 +553,6 @@ TEST(LokiApiTest, DemoSendsLogs) {
   EXPECT_NE(lines.body.find("level=info method="), std::string::npos) << lines.body;
 }
 
-// Runs `node SCRIPT ARGS` in tests/JS_DIR; its exit status and output.
-int RunNode(const std::string& js_dir, const std::string& script_and_args, std::string& output) {
-  return RunShell("cd " PHAROS_SOURCE_DIR "/tests/" + js_dir + " && node " + script_and_args,
-                  output);
-}
-
-// The port of a listener Pharos logged at start ("msg":"<what> listening","port":N).
-int LoggedPort(const std::string& stderr_text, const std::string& what) {
-  const std::string needle = "\"msg\":\"" + what + " listening\",\"port\":";
-  size_t at = stderr_text.find(needle);
-  return at == std::string::npos ? 0 : std::stoi(stderr_text.substr(at + needle.size()));
-}
-
 // The OpenTelemetry JavaScript SDK's log exporters (OTLP/HTTP protobuf and JSON, OTLP/gRPC)
 // export without errors; the records read back through Loki's API with the resource's
 // indexed attributes as labels, the rest, severity and the trace context as metadata, and

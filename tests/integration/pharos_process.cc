@@ -167,4 +167,15 @@ int64_t NowMs() {
       .count();
 }
 
+int RunNode(const std::string& js_dir, const std::string& script_and_args, std::string& output) {
+  return RunShell("cd " PHAROS_SOURCE_DIR "/tests/" + js_dir + " && node " + script_and_args,
+                  output);
+}
+
+int LoggedPort(const std::string& stderr_text, const std::string& what) {
+  const std::string needle = "\"msg\":\"" + what + " listening\",\"port\":";
+  size_t at = stderr_text.find(needle);
+  return at == std::string::npos ? 0 : std::stoi(stderr_text.substr(at + needle.size()));
+}
+
 }  // namespace pharos::testing

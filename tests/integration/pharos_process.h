@@ -60,4 +60,10 @@ int64_t NowMs();
 /// Runs `pharos ARGS...` to completion; returns the exit code and fills stdout/stderr.
 int RunPharos(const std::vector<std::string>& args, std::string* out, std::string* err);
 
+/// Runs `node SCRIPT ARGS` in tests/JS_DIR; its exit status and output.
+int RunNode(const std::string& js_dir, const std::string& script_and_args, std::string& output);
+
+/// The port of a listener Pharos logged at start ("msg":"<what> listening","port":N), or 0.
+int LoggedPort(const std::string& stderr_text, const std::string& what);
+
 }  // namespace pharos::testing

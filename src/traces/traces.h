@@ -1,0 +1,151 @@
+// traces: Pharos's trace store (a colstore of spans) and the Jaeger and Tempo query APIs on
+// it.
+//
+// Contract:
+// - Store::Open opens (or creates) the trace store under Options::dir. Spans arrive as OTLP
+//   (model::SpansSink, from OTLP/HTTP and gRPC) and are kept with every field of FIELDS.md
+//   section 3: a span is a record of the stream {service_name, span_name, span_kind} at
+//   its start time, with its ids, duration, status and scope as columns, each scalar
+//   attribute as a typed column `span.<key>` or `resource.<key>`, and whatever has no
+//   column (events, links, attributes holding bools, bytes, arrays or maps, scope
+//   attributes, dropped counts of resource and scope) as one OTLP-encoded column. Reading a
+//   span back gives the span that arrived (attributes in another order).
+// - A span is refused, counted (pharos_traces_refused_total{reason}) and named in the
+//   result, never silently dropped, when its trace id is not 16 bytes or all zero, its span
+//   id not 8 bytes or all zero, its parent id neither empty nor 8 bytes, it has no start
+//   time, or it is over Limits. Acknowledged spans survive kill -9 (colstore's contract).
+// - FindTrace reads only the blocks whose filter may hold the trace id (the trace-id
+//   index); Search scans newest first and stops at its limit of traces.
+// - RegisterRoutes serves, once a traces::Store is published in `services` (503 before),
+//   with the read scope:
+//     Jaeger's query API (what the Jaeger UI and Grafana's Jaeger data source call), in
+//     Jaeger's JSON ({"data":...,"total":...,"limit":0,"offset":0,"errors":null}):
+//       GET /api/services, /api/services/{service}/operations, /api/operations
+//       GET /api/traces?service=&operation=&tags=&minDuration=&maxDuration=&start=&end=
+//           &lookback=&limit=   (start and end in microseconds, durations in Go's syntax)
+//       GET /api/traces/{id}, /api/dependencies?endTs=&lookback= (milliseconds)
+//     Tempo's (Grafana's Tempo data source):
+//       GET /api/traces/{id}    with Accept: application/protobuf, Tempo's Trace message;
+//                               otherwise Jaeger's JSON (the Jaeger UI shares the path)
+//       GET /api/v2/traces/{id} {"trace":{"resourceSpans":[...]}} in OTLP JSON, or
+//                               TraceByIDResponse in protobuf by Accept
+//       GET /api/echo, /api/status/buildinfo
+// - Every method is safe for concurrent use.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "colstore/colstore.h"
+#include "common/services.h"
+#include "common/status.h"
+#include "model/model.h"
+#include "selfmon/metrics.h"
+#include "server/server.h"
+
+namespace pharos::traces {
+
+/// The labels of a span's stream.
+inline constexpr char kServiceLabel[] = "service_name";
+inline constexpr char kNameLabel[] = "span_name";
+inline constexpr char kKindLabel[] = "span_kind";
+
+/// Jaeger's name of an OTLP span kind ("server", "client", "producer", "consumer",
+/// "internal"; "unspecified" for 0 and for numbers OTLP does not define).
+std::string_view KindName(int32_t kind);
+
+struct Limits {
+  uint32_t max_attributes_per_span = 128;    // the OpenTelemetry SDKs' default limit
+  uint32_t max_attribute_bytes = 64 * 1024;  // a key and its value
+  uint32_t max_span_bytes = 1 << 20;         // everything a span stores
+  uint64_t max_streams = 100'000;            // services x operations x kinds in the head
+};
+
+struct Options {
+  std::string dir;
+  Env* env = DefaultEnv();
+  Duration retention = std::chrono::hours(24 * 15);
+  uint64_t max_bytes = 0;  // 0: no size limit
+  uint64_t head_max_bytes = 64ULL << 20;
+  /// How often the store cuts an old head, merges segments and applies retention.
+  Duration maintenance_interval = std::chrono::seconds(10);
+  Limits limits;
+  std::function<int64_t()> now_ns;  // the clock; the wall clock when empty
+};
+
+/// A trace as stored: its spans grouped by resource and scope, each group's spans in start
+/// order.
+struct Trace {
+  std::vector<model::ResourceSpans> groups;
+  uint64_t spans = 0;
+  int64_t start_ns = 0;  // the earliest start
+  int64_t end_ns = 0;    // the latest end
+};
+
+struct SearchQuery {
+  std::string service;    // "": any
+  std::string operation;  // "": any
+  std::string span_kind;  // "": any (KindName's words)
+  /// Each must hold on one span: a span or resource attribute whose value prints as this
+  /// text, or error=true|false, span.kind, otel.status_code (OK, ERROR, UNSET) and
+  /// otel.status_description, as Jaeger shows OTLP spans.
+  std::vector<std::pair<std::string, std::string>> tags;
+  int64_t min_duration_ns = 0;  // 0: no bound
+  int64_t max_duration_ns = 0;  // 0: no bound
+  int64_t mint_ns = INT64_MIN;
+  int64_t maxt_ns = INT64_MAX;
+  size_t limit = 20;  // traces
+};
+
+struct Operation {
+  std::string name;
+  std::string span_kind;  // KindName's words
+};
+
+class Store : public model::SpansSink {
+ public:
+  static Result<std::unique_ptr<Store>> Open(const Options& options, selfmon::Registry& registry);
+  ~Store() override;
+
+  Status AppendOtlpSpans(std::span<const model::ResourceSpans> spans,
+                         model::RecordsAppendResult& result) override;
+
+  /// The spans of the trace `trace_id` (16 raw bytes) that start in [mint_ns, maxt_ns]; a
+  /// trace without any has no groups.
+  Result<Trace> FindTrace(std::string_view trace_id, int64_t mint_ns = INT64_MIN,
+                          int64_t maxt_ns = INT64_MAX);
+  /// The ids (raw) of up to `limit` traces with a span that matches, the trace of the newest
+  /// such span first.
+  Result<std::vector<std::string>> Search(const SearchQuery& query);
+  /// Services with spans in the range, sorted.
+  Result<std::vector<std::string>> Services(int64_t mint_ns = INT64_MIN,
+                                            int64_t maxt_ns = INT64_MAX);
+  /// A service's operations (span names and kinds) with spans in the range, sorted.
+  Result<std::vector<Operation>> Operations(std::string_view service, int64_t mint_ns = INT64_MIN,
+                                            int64_t maxt_ns = INT64_MAX);
+  /// Calls between services in [mint_ns, maxt_ns]: (parent service, child service) ->
+  /// calls, from spans whose parent span is in the range and of another service. Reads at
+  /// most `max_spans` spans (ResourceExhausted beyond, naming the limit).
+  Result<std::vector<std::pair<std::pair<std::string, std::string>, uint64_t>>> Dependencies(
+      int64_t mint_ns, int64_t maxt_ns, uint64_t max_spans = 5'000'000);
+
+  int64_t NowNs() const;
+  colstore::Store& spans() { return *spans_; }
+  Status Close() { return spans_->Close(); }
+
+ private:
+  struct Counters;
+  Store() = default;
+  Options options_;
+  std::unique_ptr<Counters> counters_;
+  std::unique_ptr<colstore::Store> spans_;
+};
+
+void RegisterRoutes(server::Router& router, const Services& services, selfmon::Registry& registry);
+
+}  // namespace pharos::traces

@@ -1,0 +1,369 @@
+#include "traces/traces.h"
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "common/strings.h"
+#include "ingest/ingest.h"
+#include "traces/otlp_encode.h"
+
+namespace pharos::traces {
+namespace {
+
+constexpr uint64_t kT0 = 1'700'000'000'000'000'000;  // ns
+
+std::string Id(char fill, size_t bytes, char last) {
+  std::string id(bytes, fill);
+  id.back() = last;
+  return id;
+}
+
+model::AnyValue Int(int64_t i) {
+  model::AnyValue v;
+  v.type = model::AnyValue::Type::kInt;
+  v.i = i;
+  return v;
+}
+model::AnyValue Bool(bool b) {
+  model::AnyValue v;
+  v.type = model::AnyValue::Type::kBool;
+  v.b = b;
+  return v;
+}
+model::AnyValue Double(double d) {
+  model::AnyValue v;
+  v.type = model::AnyValue::Type::kDouble;
+  v.d = d;
+  return v;
+}
+
+model::Span MakeSpan(const std::string& trace, char span, char parent, std::string name,
+                     int32_t kind, uint64_t start_ms, uint64_t duration_ms) {
+  model::Span s;
+  s.trace_id = trace;
+  s.span_id = Id('\x01', 8, span);
+  if (parent) s.parent_span_id = Id('\x01', 8, parent);
+  s.name = std::move(name);
+  s.kind = kind;
+  s.start_time_unix_nano = kT0 + start_ms * 1'000'000;
+  s.end_time_unix_nano = s.start_time_unix_nano + duration_ms * 1'000'000;
+  return s;
+}
+
+model::ResourceSpans Service(std::string name, std::vector<model::Span> spans) {
+  model::ResourceSpans rs;
+  rs.resource.attributes.push_back({"service.name", model::AnyValue::String(std::move(name))});
+  rs.resource.attributes.push_back({"host.name", model::AnyValue::String("h1")});
+  rs.scopes.emplace_back().scope.name = "lib";
+  rs.scopes[0].spans = std::move(spans);
+  return rs;
+}
+
+// A span with every field of FIELDS.md section 3 set, attributes of every type.
+model::ResourceSpans EveryField() {
+  model::ResourceSpans rs;
+  rs.resource.attributes = {{"service.name", model::AnyValue::String("checkout")},
+                            {"process.pid", Int(4242)},
+                            {"host.arch.bits", Double(64.5)},
+                            {"container.ready", Bool(true)}};
+  rs.resource.dropped_attributes_count = 3;
+  model::ScopeSpans& ss = rs.scopes.emplace_back();
+  ss.scope.name = "io.opentelemetry.http";
+  ss.scope.version = "1.2.3";
+  ss.scope.attributes = {{"scope.attr", model::AnyValue::String("x")}};
+  ss.scope.dropped_attributes_count = 1;
+  model::Span s = MakeSpan(Id('\xab', 16, '\x01'), 'a', 'z', "POST /pay", 2, 0, 1500);
+  s.trace_state = "vendor=1";
+  s.flags = 0x301;
+  model::AnyValue array;
+  array.type = model::AnyValue::Type::kArray;
+  array.array = {model::AnyValue::String("a"), Int(2)};
+  model::AnyValue map;
+  map.type = model::AnyValue::Type::kKvList;
+  map.kvlist = {{"inner", Bool(false)}};
+  model::AnyValue bytes;
+  bytes.type = model::AnyValue::Type::kBytes;
+  bytes.str = std::string("\x00\xff", 2);
+  s.attributes = {{"http.method", model::AnyValue::String("POST")},
+                  {"http.status_code", Int(500)},
+                  {"ratio", Double(0.25)},
+                  {"retry", Bool(true)},
+                  {"list", array},
+                  {"map", map},
+                  {"raw", bytes}};
+  s.dropped_attributes_count = 2;
+  s.events.push_back({kT0 + 5, "exception", {{"exception.type", model::AnyValue::String("E")}}, 1});
+  s.dropped_events_count = 4;
+  s.links.push_back(
+      {Id('\x02', 16, '\x09'), Id('\x02', 8, '\x08'), "l=1", {{"link.attr", Int(1)}}, 2, 0x100});
+  s.dropped_links_count = 5;
+  s.status_code = 2;
+  s.status_message = "card declined";
+  ss.spans.push_back(s);
+  return rs;
+}
+
+// A canonical encoding to compare traces: attributes sorted by key everywhere.
+std::string Canonical(std::vector<model::ResourceSpans> groups) {
+  auto sort = [](model::Attributes& a) {
+    std::sort(a.begin(), a.end(),
+              [](const model::KeyValue& x, const model::KeyValue& y) { return x.key < y.key; });
+  };
+  for (model::ResourceSpans& rs : groups) {
+    sort(rs.resource.attributes);
+    for (model::ScopeSpans& ss : rs.scopes) {
+      sort(ss.scope.attributes);
+      for (model::Span& s : ss.spans) sort(s.attributes);
+    }
+  }
+  std::string out;
+  EncodeResourceSpans(groups, out);
+  return out;
+}
+
+class TracesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("traces_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    Reopen();
+  }
+  void TearDown() override {
+    if (store_) (void)store_->Close();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Reopen() {
+    if (store_) {
+      ASSERT_TRUE(store_->Close().ok());
+    }
+    store_.reset();
+    registry_ = std::make_unique<selfmon::Registry>();
+    Options options;
+    options.dir = dir_.string();
+    options.maintenance_interval = Duration(0);
+    options.limits = limits_;
+    options.now_ns = [] { return static_cast<int64_t>(kT0) + 3'600'000'000'000; };
+    Result<std::unique_ptr<Store>> opened = Store::Open(options, *registry_);
+    ASSERT_TRUE(opened.ok()) << opened.status().message();
+    store_ = std::move(opened).value();
+  }
+  model::RecordsAppendResult Append(std::vector<model::ResourceSpans> groups) {
+    model::RecordsAppendResult result;
+    Status s = store_->AppendOtlpSpans(groups, result);
+    EXPECT_TRUE(s.ok()) << s.message();
+    return result;
+  }
+
+  std::filesystem::path dir_;
+  Limits limits_;
+  std::unique_ptr<selfmon::Registry> registry_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST(OtlpEncodeTest, ProtobufAndJsonRoundTripThroughTheDecoders) {
+  std::vector<model::ResourceSpans> in = {EveryField()};
+  std::string proto;
+  EncodeResourceSpans(in, proto);
+  std::vector<model::ResourceSpans> back;
+  Status s = ingest::DecodeOtlpTraces(proto, false, back);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(Canonical(back), Canonical(in));
+  std::string json;
+  AppendTracesJson(in, "resourceSpans", json);
+  s = ingest::DecodeOtlpTraces(json, true, back);
+  ASSERT_TRUE(s.ok()) << s.message() << "\n" << json;
+  EXPECT_EQ(Canonical(back), Canonical(in)) << json;
+}
+
+TEST_F(TracesTest, EveryFieldComesBackFromTheHeadTheSegmentsAndAfterReopening) {
+  std::vector<model::ResourceSpans> in = {EveryField()};
+  model::RecordsAppendResult r = Append(in);
+  EXPECT_EQ(r.accepted, 1u);
+  EXPECT_EQ(r.rejected, 0u);
+  auto check = [&](const char* where) {
+    Result<Trace> t = store_->FindTrace(in[0].scopes[0].spans[0].trace_id);
+    ASSERT_TRUE(t.ok()) << t.status().message();
+    EXPECT_EQ(t->spans, 1u) << where;
+    EXPECT_EQ(Canonical(t->groups), Canonical(in)) << where;
+    EXPECT_EQ(t->end_ns - t->start_ns, 1'500'000'000) << where;
+  };
+  check("head");
+  Reopen();  // from the WAL
+  check("replayed");
+  ASSERT_TRUE(store_->spans().Flush().ok());
+  check("segment");
+  Reopen();
+  check("segment after reopening");
+  Result<Trace> none = store_->FindTrace(Id('\x77', 16, '\x01'));
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->spans, 0u);
+}
+
+TEST_F(TracesTest, ATraceGroupsItsSpansByResourceAndScope) {
+  std::string trace = Id('\x10', 16, '\x01');
+  Append({Service("frontend", {MakeSpan(trace, 'a', 0, "GET /", 2, 0, 100)}),
+          Service("cart", {MakeSpan(trace, 'b', 'a', "cart.get", 2, 10, 20),
+                           MakeSpan(trace, 'c', 'b', "SELECT", 3, 12, 5)})});
+  Append({Service("cart", {MakeSpan(trace, 'd', 'a', "cart.put", 2, 40, 20)})});
+  Result<Trace> t = store_->FindTrace(trace);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->spans, 4u);
+  ASSERT_EQ(t->groups.size(), 2u);
+  size_t cart =
+      model::FindAttribute(t->groups[0].resource.attributes, "service.name")->str == "cart" ? 0 : 1;
+  ASSERT_EQ(t->groups[cart].scopes.size(), 1u);
+  const std::vector<model::Span>& spans = t->groups[cart].scopes[0].spans;
+  ASSERT_EQ(spans.size(), 3u);
+  EXPECT_TRUE(std::is_sorted(spans.begin(), spans.end(), [](const auto& a, const auto& b) {
+    return a.start_time_unix_nano < b.start_time_unix_nano;
+  }));
+  EXPECT_EQ(t->start_ns, static_cast<int64_t>(kT0));
+  EXPECT_EQ(t->end_ns, static_cast<int64_t>(kT0 + 100'000'000));
+}
+
+TEST_F(TracesTest, InvalidSpansAreRefusedByNameAndCountedTheRestKept) {
+  limits_.max_attributes_per_span = 2;
+  limits_.max_attribute_bytes = 100;
+  Reopen();
+  std::string trace = Id('\x20', 16, '\x01');
+  model::Span ok = MakeSpan(trace, 'a', 0, "ok", 1, 0, 1);
+  model::Span zero_trace = MakeSpan(std::string(16, '\0'), 'b', 0, "x", 1, 0, 1);
+  model::Span short_span = MakeSpan(trace, 'c', 0, "x", 1, 0, 1);
+  short_span.span_id = "abc";
+  model::Span no_start = MakeSpan(trace, 'd', 0, "x", 1, 0, 1);
+  no_start.start_time_unix_nano = 0;
+  model::Span many = MakeSpan(trace, 'e', 0, "x", 1, 0, 1);
+  many.attributes = {{"a", Int(1)}, {"b", Int(2)}, {"c", Int(3)}};
+  model::Span big = MakeSpan(trace, 'f', 0, "x", 1, 0, 1);
+  big.attributes = {{"blob", model::AnyValue::String(std::string(200, 'x'))}};
+  model::Span bad_parent = MakeSpan(trace, 'g', 0, "x", 1, 0, 1);
+  bad_parent.parent_span_id = "12";
+  model::RecordsAppendResult r =
+      Append({Service("svc", {ok, zero_trace, short_span, no_start, many, big, bad_parent})});
+  EXPECT_EQ(r.accepted, 1u);
+  EXPECT_EQ(r.rejected, 6u);
+  std::string all;
+  for (const std::string& e : r.errors) all += e + "\n";
+  for (const char* want :
+       {"trace id must be 16 bytes", "span id must be 8 bytes", "start_time_unix_nano",
+        "3 attributes, over the limit of 2", "attribute \"blob\" is over the limit of 100 bytes",
+        "parent span id must be empty or 8 bytes"}) {
+    EXPECT_NE(all.find(want), std::string::npos) << want << " in\n" << all;
+  }
+  std::string text = registry_->Render();
+  EXPECT_NE(text.find(R"(pharos_traces_refused_total{reason="attributes"} 1)"), std::string::npos)
+      << text;
+  Result<Trace> t = store_->FindTrace(trace);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->spans, 1u);
+}
+
+TEST_F(TracesTest, SearchByServiceOperationTagsAndDurationNewestFirst) {
+  std::vector<std::string> traces;
+  for (char i = 1; i <= 6; ++i) traces.push_back(Id('\x30', 16, i));
+  auto pay = [&](int i, uint64_t start_ms, uint64_t duration_ms, int status, bool retry) {
+    model::Span s = MakeSpan(traces[i], 'p', 'a', "charge", 2, start_ms, duration_ms);
+    s.attributes = {{"http.status_code", Int(status)},
+                    {"card", model::AnyValue::String(i % 2 ? "visa" : "amex")},
+                    {"retry", Bool(retry)}};
+    if (status >= 500) s.status_code = 2;
+    return s;
+  };
+  Append({Service("payment", {pay(0, 0, 100, 200, false), pay(1, 1000, 2500, 500, true),
+                              pay(2, 2000, 50, 200, false), pay(3, 3000, 1200, 503, false)}),
+          Service("frontend", {MakeSpan(traces[4], 'a', 0, "GET /", 2, 4000, 10)})});
+  ASSERT_TRUE(store_->spans().Flush().ok());  // half in a segment, half in the head
+  Append({Service("payment", {pay(5, 5000, 10, 200, true)})});
+  // A query for the payment service, changed by `edit`.
+  auto query = [](auto edit) {
+    SearchQuery q;
+    q.service = "payment";
+    edit(q);
+    return q;
+  };
+  auto search = [&](SearchQuery q) {
+    Result<std::vector<std::string>> ids = store_->Search(q);
+    EXPECT_TRUE(ids.ok()) << ids.status().message();
+    std::vector<int> which;
+    for (const std::string& id : *ids)
+      which.push_back(
+          static_cast<int>(std::find(traces.begin(), traces.end(), id) - traces.begin()));
+    return which;
+  };
+  using Q = SearchQuery&;
+  EXPECT_EQ(search(query([](Q) {})), (std::vector<int>{5, 3, 2, 1, 0}));
+  EXPECT_EQ(search(query([](Q q) { q.limit = 2; })), (std::vector<int>{5, 3}));
+  EXPECT_EQ(search(query([](Q q) { q.operation = "nope"; })), std::vector<int>{});
+  EXPECT_EQ(search(query([](Q q) {
+              q.service = "frontend";
+              q.span_kind = "server";
+            })),
+            std::vector<int>{4});
+  EXPECT_EQ(search(query([](Q q) {
+              q.tags = {{"http.status_code", "500"}};
+            })),
+            std::vector<int>{1});
+  EXPECT_EQ(search(query([](Q q) { q.tags = {{"error", "true"}}; })), (std::vector<int>{3, 1}));
+  EXPECT_EQ(search(query([](Q q) { q.tags = {{"retry", "true"}}; })), (std::vector<int>{5, 1}));
+  EXPECT_EQ(search(query([](Q q) {
+              q.tags = {{"card", "visa"}, {"retry", "false"}};
+            })),
+            std::vector<int>{3});
+  EXPECT_EQ(search(query([](Q q) { q.tags = {{"host.name", "h1"}}; })).size(), 5u);
+  EXPECT_EQ(search(query([](Q q) { q.min_duration_ns = 1'000'000'000; })),
+            (std::vector<int>{3, 1}));
+  EXPECT_EQ(search(query([](Q q) {
+              q.min_duration_ns = 1'000'000'000;
+              q.max_duration_ns = 2'000'000'000;
+            })),
+            std::vector<int>{3});
+  int64_t t2 = static_cast<int64_t>(kT0) + 2'000'000'000;
+  EXPECT_EQ(search(query([&](Q q) {
+              q.mint_ns = t2;
+              q.maxt_ns = t2 + 1'500'000'000;
+            })),
+            (std::vector<int>{3, 2}));
+}
+
+TEST_F(TracesTest, ServicesOperationsAndDependencies) {
+  std::string trace = Id('\x40', 16, '\x01');
+  Append({Service("frontend", {MakeSpan(trace, 'a', 0, "GET /", 2, 0, 100),
+                               MakeSpan(trace, 'b', 'a', "HTTP POST", 3, 1, 50)}),
+          Service("checkout", {MakeSpan(trace, 'c', 'b', "POST /checkout", 2, 2, 40),
+                               MakeSpan(trace, 'd', 'c', "charge", 3, 3, 10)}),
+          Service("payment", {MakeSpan(trace, 'e', 'd', "charge", 2, 4, 5)})});
+  Result<std::vector<std::string>> services = store_->Services();
+  ASSERT_TRUE(services.ok());
+  EXPECT_EQ(*services, (std::vector<std::string>{"checkout", "frontend", "payment"}));
+  Result<std::vector<Operation>> ops = store_->Operations("frontend");
+  ASSERT_TRUE(ops.ok());
+  ASSERT_EQ(ops->size(), 2u);
+  EXPECT_EQ((*ops)[0].name, "GET /");
+  EXPECT_EQ((*ops)[0].span_kind, "server");
+  EXPECT_EQ((*ops)[1].span_kind, "client");
+  auto deps = store_->Dependencies(INT64_MIN, INT64_MAX);
+  ASSERT_TRUE(deps.ok());
+  using Edge = std::pair<std::pair<std::string, std::string>, uint64_t>;
+  EXPECT_EQ(*deps,
+            (std::vector<Edge>{{{"checkout", "payment"}, 1}, {{"frontend", "checkout"}, 1}}));
+  auto capped = store_->Dependencies(INT64_MIN, INT64_MAX, 2);
+  EXPECT_EQ(capped.status().code(), StatusCode::kResourceExhausted);
+}
+
+TEST(KindNameTest, JaegerWords) {
+  EXPECT_EQ(KindName(0), "unspecified");
+  EXPECT_EQ(KindName(2), "server");
+  EXPECT_EQ(KindName(5), "consumer");
+  EXPECT_EQ(KindName(9), "unspecified");
+  EXPECT_EQ(KindName(-1), "unspecified");
+}
+
+}  // namespace
+}  // namespace pharos::traces
