@@ -179,6 +179,24 @@ int Serve(const ServeOptions& options) {
   traces::RegisterRoutes(*router, services, registry);
   api::RegisterAlertingRoutes(*router, services);
   api::RegisterIncidentRoutes(*router, services);
+  // Loki's and Tempo's ingester flush: every column store's head becomes a segment now, and
+  // segments due a merge are merged (benchmarks, backups: the stores as they settle).
+  router->HandleBlocking(
+      server::Method::kPost, "/flush", config::kScopeAdmin,
+      [&services](const server::Request&, server::Response& r) {
+        logs::Store* logs = services.Get<logs::Store>();
+        traces::Store* spans = services.Get<traces::Store>();
+        if (logs == nullptr || spans == nullptr)
+          return void(r = server::NotReady("the log and trace stores are not open yet"));
+        for (colstore::Store* store : {&logs->records(), &spans->spans()}) {
+          Status s = store->Flush();
+          for (bool merged = s.ok(); merged && s.ok();) s = store->Merge(&merged);
+          if (!s.ok())
+            return void(
+                r = server::Response::Text(500, s.message() + "\n", "text/plain; charset=utf-8"));
+        }
+        r = server::Response::Text(204, "", "text/plain");
+      });
   // Prometheus's lifecycle endpoint: the same reload as SIGHUP.
   router->HandleBlocking(
       server::Method::kPost, "/-/reload", config::kScopeAdmin,

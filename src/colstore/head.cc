@@ -232,6 +232,10 @@ class SegmentStreamCursor : public Cursor {
     empty = blocks_.empty();
     if (!empty) bound = selection->backward ? blocks_.front()->max_t : blocks_.front()->min_t;
     wanted_ = [this](std::string_view name) { return selection_->Wanted(name); };
+    filtered_ = [this](std::string_view name) {
+      return std::any_of(selection_->filters.begin(), selection_->filters.end(),
+                         [&](const Filter& f) { return f.column == name; });
+    };
   }
 
   bool Next() override {
@@ -253,6 +257,7 @@ class SegmentStreamCursor : public Cursor {
     // block with a match is read to its end, its matches copied out. Never past that end:
     // the next block would be decoded into the buffers the matches still view.
     size_t bytes = 0;
+    block_ = std::move(FilteredScratch());
     while (matches_.empty() || row_ < rows_in_block_) {
       if (!NextRow(/*may_read_block=*/matches_.empty())) break;
       matches_.push_back({time_ns, match_columns_.size(), match_columns_.size() + columns.size()});
@@ -262,7 +267,7 @@ class SegmentStreamCursor : public Cursor {
       }
     }
     if (!status.ok() || matches_.empty()) {
-      block_ = DecodedBlock();
+      FilteredScratch() = std::move(block_);
       return false;
     }
     arena_.reserve(bytes);
@@ -272,9 +277,20 @@ class SegmentStreamCursor : public Cursor {
       arena_.append(c.value.s);
       c.value.s = std::string_view(arena_).substr(at, c.value.s.size());
     }
-    block_ = DecodedBlock();  // free the decoded block until the next one is read
+    FilteredScratch() = std::move(block_);  // the thread's, until its next filtered read
     rows_in_block_ = row_ = 0;
     return ServeMatch();
+  }
+
+  // The decoding buffers of filtered reads, one set per thread: a filtered cursor holds
+  // only its matches between reads, and allocating a block's buffers for every read would
+  // cost more than decoding it. Dropped when a block made them large.
+  static DecodedBlock& FilteredScratch() {
+    thread_local DecodedBlock scratch;
+    size_t cells = 0;
+    for (const std::vector<Value>& c : scratch.columns) cells += c.capacity();
+    if (cells > (1u << 18)) scratch = DecodedBlock();
+    return scratch;
   }
 
   bool ServeMatch() {
@@ -289,12 +305,8 @@ class SegmentStreamCursor : public Cursor {
     while (true) {
       if (row_ >= rows_in_block_) {
         if (!may_read_block || next_block_ >= blocks_.size()) return false;
-        status = segment_->ReadBlock(*blocks_[next_block_++], &wanted_, block_);
-        if (!status.ok()) return false;
-        ++stats.blocks_read;
-        rows_in_block_ = block_.times.size();
-        row_ = 0;
-        SearchBlock();
+        if (!ReadNextBlock()) return false;
+        if (row_ >= rows_in_block_) continue;  // no row can pass
       }
       size_t i = selection_->backward ? rows_in_block_ - 1 - row_ : row_;
       ++row_;
@@ -317,13 +329,51 @@ class SegmentStreamCursor : public Cursor {
     }
   }
 
-  // Marks the rows of the block that may pass the plan's "contains" filters (candidates_;
-  // empty: all may). A column stored plain keeps its values in row order in one buffer,
-  // so one memmem pass over that buffer skips the rows without the needle far faster than
-  // a search per row; a hit across two values is no match. Dictionary-coded columns (not
-  // in row order) are left to the check per row.
+  // Reads the next block. With an equality among the filters (a trace by id), the filtered
+  // columns are decoded first: a block where no row passes them (a false positive of its
+  // filter) is dropped there, and otherwise only the rows that pass are decoded whole.
+  bool ReadNextBlock() {
+    const BlockRef& ref = *blocks_[next_block_++];
+    ++stats.blocks_read;
+    row_ = 0;
+    bool two_phase = std::any_of(selection_->filters.begin(), selection_->filters.end(),
+                                 [](const Filter& f) { return f.op == Filter::Op::kEqual; });
+    status = segment_->ReadBlock(ref, two_phase ? &filtered_ : &wanted_, block_);
+    if (!status.ok()) return false;
+    rows_in_block_ = block_.times.size();
+    SearchBlock();
+    if (!two_phase) return true;
+    if (std::find(candidates_.begin(), candidates_.end(), 1) == candidates_.end()) {
+      row_ = rows_in_block_;
+      return true;
+    }
+    status = segment_->ReadBlock(ref, &wanted_, block_, &candidates_);
+    return status.ok();
+  }
+
+  // Marks the rows of the block that may pass the plan's "equal" and "contains" filters
+  // (candidates_; empty: all may), so that the rows that cannot are skipped without
+  // gathering their columns (a trace by id keeps a row or two of a block). An equality is
+  // checked down its column. A column stored plain keeps its values in row order in one
+  // buffer, so one memmem pass over that buffer skips the rows without the needle far
+  // faster than a search per row; a hit across two values is no match. Dictionary-coded
+  // columns (not in row order) are left to the check per row.
   void SearchBlock() {
     candidates_.clear();
+    for (const Filter& f : selection_->filters) {
+      if (f.op != Filter::Op::kEqual) continue;
+      auto name = std::find(block_.names.begin(), block_.names.end(), f.column);
+      hits_.assign(rows_in_block_, 0);
+      if (name != block_.names.end()) {
+        const std::vector<Value>& values = block_.columns[name - block_.names.begin()];
+        for (size_t r = 0; r < values.size(); ++r) hits_[r] = values[r] == f.value;
+      }
+      if (candidates_.empty()) {
+        candidates_.swap(hits_);
+      } else {
+        for (size_t r = 0; r < rows_in_block_; ++r) candidates_[r] &= hits_[r];
+      }
+    }
     for (const Filter& f : selection_->filters) {
       if (f.op != Filter::Op::kContains || f.value.type != Value::Type::kString ||
           f.value.s.empty())
@@ -397,6 +447,7 @@ class SegmentStreamCursor : public Cursor {
   size_t row_ = 0;
   std::vector<Column> all_;
   std::function<bool(std::string_view)> wanted_;
+  std::function<bool(std::string_view)> filtered_;  // the columns the filters read
 };
 
 class HeadStreamCursor : public Cursor {

@@ -675,7 +675,8 @@ Result<std::unique_ptr<Segment>> Segment::Parse(std::string_view data) {
 }
 
 Status Segment::ReadBlock(const BlockRef& ref, const std::function<bool(std::string_view)>* wanted,
-                          DecodedBlock& out) const {
+                          DecodedBlock& out, const std::vector<uint8_t>* only_rows) const {
+  auto keep = [only_rows](uint32_t i) { return only_rows == nullptr || (*only_rows)[i]; };
   out.times.clear();
   out.names.clear();
   if (file_) file_->WillNeed(ref.offset, ref.length);
@@ -730,6 +731,10 @@ Status Segment::ReadBlock(const BlockRef& ref, const std::function<bool(std::str
     // Every slot is written below when every row has the column; else absent rows stay null.
     if (presence == 0) {
       values.resize(rows);
+    } else if (only_rows != nullptr) {  // the other rows' slots are never read
+      values.resize(rows);
+      for (uint32_t i = 0; i < rows; ++i)
+        if ((*only_rows)[i]) values[i] = Value();
     } else {
       values.assign(rows, Value());
     }
@@ -755,18 +760,19 @@ Status Segment::ReadBlock(const BlockRef& ref, const std::function<bool(std::str
       if (encoding == kConst) {
         std::string_view v;
         if (!p.String(v)) return bad("constant");
-        for (uint32_t i : at) values[i] = Value::String(v);
+        for (uint32_t i : at)
+          if (keep(i)) values[i] = Value::String(v);
       } else if (encoding == kPlain) {
         for (uint32_t i : at) {
           std::string_view v;
           if (!p.String(v)) return bad("strings");
-          values[i] = Value::String(v);
+          if (keep(i)) values[i] = Value::String(v);
         }
       } else if (encoding == kDict) {
         for (uint32_t i : at) {
           uint64_t code;
           if (!p.Uvarint(code) || code >= dict.size()) return bad("dictionary code");
-          values[i] = Value::String(dict[code]);
+          if (keep(i)) values[i] = Value::String(dict[code]);
         }
       } else if (encoding == kDictRle) {
         size_t k = 0;
@@ -775,7 +781,8 @@ Status Segment::ReadBlock(const BlockRef& ref, const std::function<bool(std::str
           if (!p.Uvarint(code) || code >= dict.size() || !p.Uvarint(run) || run == 0 ||
               run > at.size() - k)
             return bad("dictionary run");
-          for (uint64_t j = 0; j < run; ++j) values[at[k++]] = Value::String(dict[code]);
+          for (uint64_t j = 0; j < run; ++j, ++k)
+            if (keep(at[k])) values[at[k]] = Value::String(dict[code]);
         }
       } else {
         return bad("string encoding");
@@ -784,14 +791,15 @@ Status Segment::ReadBlock(const BlockRef& ref, const std::function<bool(std::str
       if (encoding == kConst) {
         int64_t v;
         if (!p.Varint(v)) return bad("constant");
-        for (uint32_t i : at) values[i] = Value::Int(v);
+        for (uint32_t i : at)
+          if (keep(i)) values[i] = Value::Int(v);
       } else if (encoding == kPlain) {
         int64_t prev = 0;
         for (uint32_t i : at) {
           int64_t d;
           if (!p.Varint(d)) return bad("ints");
           prev = static_cast<int64_t>(static_cast<uint64_t>(prev) + static_cast<uint64_t>(d));
-          values[i] = Value::Int(prev);
+          if (keep(i)) values[i] = Value::Int(prev);
         }
       } else {
         return bad("int encoding");
@@ -800,12 +808,13 @@ Status Segment::ReadBlock(const BlockRef& ref, const std::function<bool(std::str
       if (encoding == kConst) {
         double v;
         if (!p.Double(v)) return bad("constant");
-        for (uint32_t i : at) values[i] = Value::Double(v);
+        for (uint32_t i : at)
+          if (keep(i)) values[i] = Value::Double(v);
       } else if (encoding == kPlain) {
         for (uint32_t i : at) {
           double v;
           if (!p.Double(v)) return bad("doubles");
-          values[i] = Value::Double(v);
+          if (keep(i)) values[i] = Value::Double(v);
         }
       } else {
         return bad("double encoding");
@@ -813,7 +822,7 @@ Status Segment::ReadBlock(const BlockRef& ref, const std::function<bool(std::str
     }
   }
   if (!r.done()) return bad("trailing bytes");
-  out.columns.resize(used_columns);
+  // columns beyond names.size() are kept, not freed: the next block reuses their memory.
   // A scan reads each block once: its pages leave this process's resident set (values
   // viewing into them fault them back from the page cache if read again).
   if (file_) file_->Release(ref.offset, ref.length);

@@ -140,7 +140,7 @@ Status WriteSegment(Env& env, const std::string& dir, const std::string& name,
 struct DecodedBlock {
   std::vector<int64_t> times;
   std::vector<std::string_view> names;      // decoded columns, in block order
-  std::vector<std::vector<Value>> columns;  // [column][row]
+  std::vector<std::vector<Value>> columns;  // [column][row], column < names.size()
   std::vector<std::string> buffers;
   std::vector<uint32_t> present_rows;  // scratch
 };
@@ -158,9 +158,10 @@ class Segment {
   const std::string& path() const { return path_; }
 
   /// Decodes block `ref`, only the columns `wanted` accepts (every column when null),
-  /// checking its CRC.
+  /// checking its CRC. With `only_rows` (a flag per row), only the flagged rows' values are
+  /// set: the others hold whatever they held.
   Status ReadBlock(const BlockRef& ref, const std::function<bool(std::string_view)>* wanted,
-                   DecodedBlock& out) const;
+                   DecodedBlock& out, const std::vector<uint8_t>* only_rows = nullptr) const;
   /// The block's substring filter of info().text_column (checked at open); empty if none.
   std::string_view Filter(const BlockRef& ref) const {
     return data_.substr(ref.filter_offset, ref.filter_length);

@@ -32,8 +32,6 @@
 //                                       ({"streams":[...],"dropped_entries":...} frames);
 //                                       delay_for <= 5 s, 10 tails at once, 1 h each
 //     GET /loki/api/v1/status/buildinfo the Loki version whose API Pharos follows
-//     POST /flush                       the head becomes a segment now, and segments due
-//                                       a merge are merged (admin scope)
 //   in Loki's JSON shapes (nanosecond timestamps as strings). Errors are Loki's: plain
 //   text with the status code.
 // - Query limits are Loki's defaults: 5000 lines per log query (max_entries_limit), 500

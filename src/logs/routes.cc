@@ -261,16 +261,6 @@ void RegisterRoutes(server::Router& router, const Services& services, selfmon::R
   }
   RegisterIndexRoutes(router, services);
   RegisterTailRoute(router, services);
-  // Loki's ingester flush: the head becomes a segment now, and segments due a merge are
-  // merged (benchmarks, backups: the store as it settles).
-  router.HandleBlocking(Method::kPost, "/flush", config::kScopeAdmin,
-                        ready([](const Request&, Response& resp, Store& store) {
-                          Status s = store.records().Flush();
-                          for (bool merged = s.ok(); merged && s.ok();)
-                            s = store.records().Merge(&merged);
-                          resp = s.ok() ? Response::Text(204, "", "text/plain")
-                                        : LokiError(500, s.message());
-                        }));
   router.HandlePrefix(Method::kGet, "/loki/api/v1/label/", config::kScopeRead,
                       ready([](const Request& req, Response& resp, Store& store) {
                         std::string_view rest =

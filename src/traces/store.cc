@@ -209,6 +209,7 @@ Result<std::unique_ptr<Store>> Store::Open(const Options& options, selfmon::Regi
       kFixedColumns + options.limits.max_attributes_per_span + kMaxResourceColumns + 1);
   co.limits.max_streams = options.limits.max_streams;
   co.limits.max_labels_per_stream = 3;
+  co.block_rows = 1024;  // a trace by id decodes a block in each stream it touches
   co.value_column = std::string(kTraceId);  // trace by id reads only the blocks that may hold it
   Result<std::unique_ptr<colstore::Store>> spans = colstore::Store::Open(co, registry);
   if (!spans.ok()) return spans.status();
