@@ -349,7 +349,20 @@ int Serve(const ServeOptions& options) {
   }
   std::unique_ptr<traces::Store> trace_store = std::move(opened_traces).value();
   services.Publish(trace_store.get());
-  services.Publish<model::SpansSink>(trace_store.get());
+  // Span metrics and the service graph see every span before the store does.
+  std::unique_ptr<traces::MetricsGenerator> span_metrics;
+  model::SpansSink* spans_sink = trace_store.get();
+  if (config.traces.metrics_interval.count() > 0) {
+    traces::GeneratorOptions generator_options;
+    generator_options.flush_interval = config.traces.metrics_interval;
+    generator_options.max_series = config.traces.metrics_max_series;
+    generator_options.edge_wait = config.traces.service_graph_wait;
+    generator_options.max_pending_edges = config.traces.service_graph_max_pending;
+    span_metrics = std::make_unique<traces::MetricsGenerator>(services, registry, generator_options,
+                                                              *trace_store);
+    spans_sink = span_metrics.get();
+  }
+  services.Publish<model::SpansSink>(spans_sink);
   services.Publish(db.get());
   services.Publish<model::MetricsSink>(db.get());
   // Syslog writes into the log store: started once it is published, stopped before it
@@ -449,11 +462,16 @@ int Serve(const ServeOptions& options) {
   stack->Stop(services);
   services.Withdraw<scrape::Scraper>();
   scraper->Stop();  // writes staleness markers for what it scraped
+  services.Withdraw<model::SpansSink>();
+  if (span_metrics) {  // its last counts, while the metrics store still takes them
+    if (Status s = span_metrics->Flush(); !s.ok())
+      LogError("writing span metrics failed", {{"error", s.message()}});
+    span_metrics.reset();
+  }
   services.Withdraw<model::MetricsSink>();
   services.Withdraw<tsdb::Db>();
   services.Withdraw<model::LogsSink>();
   services.Withdraw<logs::Store>();
-  services.Withdraw<model::SpansSink>();
   services.Withdraw<traces::Store>();
   if (Status s = trace_store->Close(); !s.ok())
     LogError("closing the trace store failed", {{"error", s.message()}});

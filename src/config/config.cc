@@ -306,6 +306,28 @@ const std::vector<Field>& Fields() {
           "how often the trace store cuts an old head, merges segments and applies retention",
           [](Config& c) -> Duration& { return c.traces.maintenance_interval; }, milliseconds(10),
           hours(1)),
+      DurationField(
+          "traces.metrics_interval",
+          "how often span metrics and the service graph are written to the metrics store "
+          "(0 turns them off)",
+          [](Config& c) -> Duration& { return c.traces.metrics_interval; }, milliseconds(0),
+          hours(1)),
+      IntField(
+          "traces.metrics_max_series",
+          "span metric series (service, span name, kind, status) kept; spans of more are "
+          "not counted",
+          [](Config& c) -> uint64_t& { return c.traces.metrics_max_series; }, 1, 10'000'000),
+      DurationField(
+          "traces.service_graph_wait",
+          "how long a client or server span waits for its other half to make a service graph "
+          "edge",
+          [](Config& c) -> Duration& { return c.traces.service_graph_wait; }, milliseconds(1),
+          hours(1)),
+      IntField(
+          "traces.service_graph_max_pending",
+          "client and server spans waiting for their other half at once",
+          [](Config& c) -> uint64_t& { return c.traces.service_graph_max_pending; }, 1,
+          100'000'000),
       StringField(
           "storage.data_dir", "directory that holds all of Pharos's data",
           [](Config& c) -> std::string& { return c.storage.data_dir; },

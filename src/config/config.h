@@ -137,6 +137,10 @@ struct TracesConfig {
   uint64_t max_streams = 100'000;         // services x span names x kinds in the head
   uint64_t head_max_bytes = 64ULL << 20;  // spans kept in memory before a cut
   Duration maintenance_interval = std::chrono::seconds(10);  // cuts by age, merges, retention
+  Duration metrics_interval = std::chrono::seconds(15);      // span metrics written; 0: off
+  uint64_t metrics_max_series = 10'000;                      // span metric series kept
+  Duration service_graph_wait = std::chrono::seconds(10);    // for a span's other half
+  uint64_t service_graph_max_pending = 10'000;               // spans waiting at once
 };
 
 /// PromQL evaluation limits (Prometheus's --query.* flags).

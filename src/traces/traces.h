@@ -30,18 +30,25 @@
 //       GET /api/v2/traces/{id} {"trace":{"resourceSpans":[...]}} in OTLP JSON, or
 //                               TraceByIDResponse in protobuf by Accept
 //       GET /api/echo, /api/status/buildinfo
+// - MetricsGenerator (in front of the store as the published model::SpansSink) turns every
+//   span into span metrics and service graph series in the metrics store (see the class).
 // - Every method is safe for concurrent use.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "colstore/colstore.h"
+#include "common/mutex.h"
 #include "common/services.h"
 #include "common/status.h"
 #include "model/model.h"
@@ -144,6 +151,88 @@ class Store : public model::SpansSink {
   Options options_;
   std::unique_ptr<Counters> counters_;
   std::unique_ptr<colstore::Store> spans_;
+};
+
+/// What MetricsGenerator computes and how often it writes.
+struct GeneratorOptions {
+  /// How often the series are written to the metrics store (0: never; tests call Flush).
+  Duration flush_interval = std::chrono::seconds(15);
+  /// Histogram bounds in seconds: the spanmetrics connector's defaults.
+  std::vector<double> buckets = {0.002, 0.004, 0.006, 0.008, 0.01, 0.05, 0.1, 0.2,
+                                 0.4,   0.8,   1,     1.4,   2,    5,    10,  15};
+  /// Span metric series (service x span name x kind x status) kept; more are dropped.
+  size_t max_series = 10'000;
+  /// Service graph: how long a client or server span waits for its other half, and how
+  /// many may wait at once (Tempo's metrics-generator defaults).
+  Duration edge_wait = std::chrono::seconds(10);
+  size_t max_pending_edges = 10'000;
+  std::function<int64_t()> now_ns;  // the clock; the wall clock when empty
+};
+
+/// Span metrics and the service graph, computed from every span as it arrives (before any
+/// sampling drops it), then passed on to `next` (the store). Every flush_interval it writes
+/// cumulative series to the model::MetricsSink published in `services`:
+/// - as the OpenTelemetry Collector's spanmetrics connector names them:
+///   traces_span_metrics_calls_total and traces_span_metrics_duration_seconds (a
+///   histogram: _bucket with le, _sum, _count) by service_name, span_name, span_kind
+///   (SPAN_KIND_SERVER ...) and status_code (STATUS_CODE_ERROR ...);
+/// - as Tempo's metrics-generator names the service graph: traces_service_graph_request_total,
+///   traces_service_graph_request_failed_total and the histograms
+///   traces_service_graph_request_client_seconds and ..._server_seconds by client and server
+///   (and connection_type="messaging_system" for producer and consumer), one request per
+///   client (producer) span whose server (consumer) child arrives within edge_wait.
+/// Memory is bounded by max_series and max_pending_edges; what they drop is counted
+/// (pharos_traces_generator_dropped_total{reason}). Thread-safe.
+class MetricsGenerator : public model::SpansSink {
+ public:
+  MetricsGenerator(const Services& services, selfmon::Registry& registry, GeneratorOptions options,
+                   model::SpansSink& next);
+  ~MetricsGenerator() override;
+  Status AppendOtlpSpans(std::span<const model::ResourceSpans> spans,
+                         model::RecordsAppendResult& result) override;
+  /// Counts the spans (AppendOtlpSpans does, then passes them on).
+  void Observe(std::span<const model::ResourceSpans> spans);
+  /// Writes every series now (and expires edges waiting longer than edge_wait).
+  Status Flush();
+
+ private:
+  struct Histogram {
+    std::vector<uint64_t> counts;  // per bucket, +Inf last
+    double sum = 0;
+    uint64_t count = 0;
+    void Observe(double seconds, std::span<const double> bounds);
+  };
+  struct SpanSeries {
+    std::string service, name, kind, status;
+    Histogram duration;
+  };
+  struct Half {  // a client or server span waiting for the other
+    std::string service;
+    double seconds;
+    bool failed;
+    bool client;
+    bool messaging;
+    int64_t seen_ns;
+  };
+  struct Edge {
+    std::string client, server;
+    bool messaging = false;
+    uint64_t requests = 0, failed = 0;
+    Histogram client_seconds, server_seconds;
+  };
+  int64_t NowNs() const;
+
+  const Services& services_;
+  GeneratorOptions options_;
+  model::SpansSink& next_;
+  selfmon::Family<selfmon::Counter>& dropped_;
+  Mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ PHAROS_GUARDED_BY(mu_) = false;
+  std::map<std::string, SpanSeries> calls_ PHAROS_GUARDED_BY(mu_);
+  std::unordered_map<std::string, Half> pending_ PHAROS_GUARDED_BY(mu_);
+  std::map<std::string, Edge> edges_ PHAROS_GUARDED_BY(mu_);
+  std::thread flusher_;
 };
 
 void RegisterRoutes(server::Router& router, const Services& services, selfmon::Registry& registry);

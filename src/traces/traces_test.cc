@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 
 #include "common/strings.h"
 #include "ingest/ingest.h"
@@ -363,6 +364,149 @@ TEST(KindNameTest, JaegerWords) {
   EXPECT_EQ(KindName(5), "consumer");
   EXPECT_EQ(KindName(9), "unspecified");
   EXPECT_EQ(KindName(-1), "unspecified");
+}
+
+}  // namespace
+}  // namespace pharos::traces
+
+namespace pharos::traces {
+namespace {
+
+using Groups = std::vector<model::ResourceSpans>;
+
+// A metrics store that keeps the last value written of each series.
+class FakeMetrics : public model::MetricsSink {
+ public:
+  Status Append(std::span<const model::SeriesInput> batch, model::AppendResult& result) override {
+    for (const model::SeriesInput& s : batch) {
+      last[model::FormatLabels(s.labels)] = s.samples.back().v;
+      ++result.samples_accepted;
+    }
+    return Status::Ok();
+  }
+  int64_t NowMs() const override { return 0; }
+  std::map<std::string, double> last;
+};
+
+class NullSpans : public model::SpansSink {
+ public:
+  Status AppendOtlpSpans(std::span<const model::ResourceSpans> spans,
+                         model::RecordsAppendResult& result) override {
+    for (const auto& rs : spans)
+      for (const auto& ss : rs.scopes) result.accepted += ss.spans.size();
+    return Status::Ok();
+  }
+};
+
+TEST(MetricsGeneratorTest, SpanMetricsAndServiceGraphAsTheCollectorAndTempoNameThem) {
+  Services services;
+  FakeMetrics metrics;
+  services.Publish<model::MetricsSink>(&metrics);
+  selfmon::Registry registry;
+  NullSpans store;
+  int64_t now = static_cast<int64_t>(kT0);
+  GeneratorOptions options;
+  options.flush_interval = Duration(0);
+  options.now_ns = [&now] { return now; };
+  MetricsGenerator generator(services, registry, options, store);
+  std::string trace = Id('\x50', 16, '\x01');
+  model::Span client = MakeSpan(trace, 'a', 0, "HTTP POST", 3, 0, 300);  // 0.3 s
+  model::Span server = MakeSpan(trace, 'b', 'a', "POST /pay", 2, 10, 250);
+  server.status_code = 2;
+  model::Span lonely = MakeSpan(Id('\x51', 16, '\x01'), 'c', 0, "HTTP GET", 3, 0, 5);
+  model::RecordsAppendResult r;
+  // The two halves of a request arrive in separate exports, the server's first.
+  ASSERT_TRUE(generator.AppendOtlpSpans(Groups{Service("payment", {server})}, r).ok());
+  EXPECT_EQ(r.accepted, 1u);
+  ASSERT_TRUE(generator.AppendOtlpSpans(Groups{Service("checkout", {client, lonely})}, r).ok());
+  ASSERT_TRUE(generator.Flush().ok());
+  auto at = [&](const std::string& series) {
+    auto it = metrics.last.find(series);
+    return it == metrics.last.end() ? -1.0 : it->second;
+  };
+  EXPECT_EQ(
+      at(R"({__name__="traces_span_metrics_calls_total", service_name="payment", )"
+         R"(span_kind="SPAN_KIND_SERVER", span_name="POST /pay", status_code="STATUS_CODE_ERROR"})"),
+      1);
+  EXPECT_EQ(
+      at(R"({__name__="traces_span_metrics_calls_total", service_name="checkout", )"
+         R"(span_kind="SPAN_KIND_CLIENT", span_name="HTTP GET", status_code="STATUS_CODE_UNSET"})"),
+      1);
+  const std::string base = R"(service_name="checkout", span_kind="SPAN_KIND_CLIENT", )"
+                           R"(span_name="HTTP POST", status_code="STATUS_CODE_UNSET")";
+  EXPECT_EQ(
+      at(R"({__name__="traces_span_metrics_duration_seconds_bucket", le="0.2", )" + base + "}"), 0);
+  EXPECT_EQ(
+      at(R"({__name__="traces_span_metrics_duration_seconds_bucket", le="0.4", )" + base + "}"), 1);
+  EXPECT_EQ(
+      at(R"({__name__="traces_span_metrics_duration_seconds_bucket", le="+Inf", )" + base + "}"),
+      1);
+  EXPECT_DOUBLE_EQ(at(R"({__name__="traces_span_metrics_duration_seconds_sum", )" + base + "}"),
+                   0.3);
+  EXPECT_EQ(
+      at(R"({__name__="traces_service_graph_request_total", client="checkout", server="payment"})"),
+      1);
+  EXPECT_EQ(
+      at(R"({__name__="traces_service_graph_request_failed_total", client="checkout", server="payment"})"),
+      1);
+  EXPECT_EQ(
+      at(R"({__name__="traces_service_graph_request_server_seconds_bucket", client="checkout", le="0.4", server="payment"})"),
+      1);
+  EXPECT_EQ(
+      at(R"({__name__="traces_service_graph_request_client_seconds_count", client="checkout", server="payment"})"),
+      1);
+
+  // The lonely client span waits for its server, then expires and is counted.
+  now += 11'000'000'000;
+  ASSERT_TRUE(generator.Flush().ok());
+  EXPECT_NE(
+      registry.Render().find(R"(pharos_traces_generator_dropped_total{reason="edge_expired"} 1)"),
+      std::string::npos)
+      << registry.Render();
+  // Counters are cumulative: a second request adds to the first.
+  model::Span again = MakeSpan(trace, 'd', 0, "HTTP POST", 3, 0, 1);
+  model::Span again_server = MakeSpan(trace, 'e', 'd', "POST /pay", 2, 0, 1);
+  ASSERT_TRUE(generator
+                  .AppendOtlpSpans(
+                      Groups{Service("checkout", {again}), Service("payment", {again_server})}, r)
+                  .ok());
+  ASSERT_TRUE(generator.Flush().ok());
+  EXPECT_EQ(
+      at(R"({__name__="traces_service_graph_request_total", client="checkout", server="payment"})"),
+      2);
+  EXPECT_EQ(
+      at(R"({__name__="traces_service_graph_request_failed_total", client="checkout", server="payment"})"),
+      1);
+}
+
+TEST(MetricsGeneratorTest, MemoryIsBoundedAndWhatIsDroppedCounted) {
+  Services services;
+  FakeMetrics metrics;
+  services.Publish<model::MetricsSink>(&metrics);
+  selfmon::Registry registry;
+  NullSpans store;
+  GeneratorOptions options;
+  options.flush_interval = Duration(0);
+  options.max_series = 2;
+  options.max_pending_edges = 1;
+  MetricsGenerator generator(services, registry, options, store);
+  std::vector<model::Span> spans;
+  for (char i = 1; i <= 4; ++i)
+    spans.push_back(MakeSpan(Id('\x60', 16, i), 'a', 0, std::string("op") + i, 3, 0, 1));
+  model::RecordsAppendResult r;
+  ASSERT_TRUE(generator.AppendOtlpSpans(Groups{Service("svc", spans)}, r).ok());
+  ASSERT_TRUE(generator.Flush().ok());
+  size_t calls = 0;
+  for (const auto& [series, v] : metrics.last)
+    calls += series.starts_with(R"({__name__="traces_span_metrics_calls_total")");
+  EXPECT_EQ(calls, 2u);
+  std::string text = registry.Render();
+  EXPECT_NE(text.find(R"(pharos_traces_generator_dropped_total{reason="series"} 2)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(pharos_traces_generator_dropped_total{reason="edge_pending"} 3)"),
+            std::string::npos)
+      << text;
 }
 
 }  // namespace

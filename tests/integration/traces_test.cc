@@ -7,6 +7,7 @@
 #include <chrono>
 #include <csignal>
 #include <string>
+#include <thread>
 
 #include "common/strings.h"
 #include "tests/integration/pharos_process.h"
@@ -211,6 +212,49 @@ TEST(TracesApiTest, OpenTelemetryJavaScriptSdkTraceExporters) {
                                                 "&tags=" + UrlQueryEscape(R"({"error":"true"})"));
     EXPECT_NE(found.body.find(id), std::string::npos) << found.body;
   }
+}
+
+// Span metrics and the service graph reach the metrics store as spans arrive, and PromQL
+// reads them.
+TEST(TracesApiTest, SpanMetricsAndServiceGraphInPromQL) {
+  PharosProcess pharos;
+  ASSERT_TRUE(pharos.StartServe({"--set", "traces.metrics_interval=100ms"})) << pharos.Stderr();
+  int64_t base = std::stoll(NowNs(5));
+  std::string t0 = std::to_string(base), t1 = std::to_string(base + 300'000'000),
+              t2 = std::to_string(base + 100'000'000);
+  std::string body = R"({"resourceSpans":[
+   {"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"shop"}}]},
+    "scopeSpans":[{"spans":[{"traceId":"11111111111111111111111111111111",
+      "spanId":"1111111111111111","name":"HTTP GET","kind":3,
+      "startTimeUnixNano":")" +
+                     t0 + R"(","endTimeUnixNano":")" + t1 + R"("}]}]},
+   {"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"stock"}}]},
+    "scopeSpans":[{"spans":[{"traceId":"11111111111111111111111111111111",
+      "spanId":"2222222222222222","parentSpanId":"1111111111111111","name":"GET /items",
+      "kind":2,"status":{"code":2},
+      "startTimeUnixNano":")" +
+                     t0 + R"(","endTimeUnixNano":")" + t2 + R"("}]}]}]})";
+  HttpResponse r = Post(pharos.port(), "/v1/traces", body, kJson);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto query = [&](const std::string& promql) {
+    for (int i = 0; i < 50; ++i) {
+      HttpResponse q = Get(pharos.port(), "/api/v1/query?query=" + UrlQueryEscape(promql));
+      if (q.body.find(R"("result":[])") == std::string::npos) return q.body;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return std::string("no result for ") + promql;
+  };
+  std::string calls = query(
+      R"(traces_span_metrics_calls_total{service_name="stock",status_code="STATUS_CODE_ERROR"})");
+  EXPECT_NE(calls.find(R"("span_kind":"SPAN_KIND_SERVER")"), std::string::npos) << calls;
+  EXPECT_NE(calls.find(R"(,"1"])"), std::string::npos) << calls;
+  std::string edge = query(R"(traces_service_graph_request_failed_total)");
+  EXPECT_NE(edge.find(R"("client":"shop")"), std::string::npos) << edge;
+  EXPECT_NE(edge.find(R"("server":"stock")"), std::string::npos) << edge;
+  std::string p99 = query(
+      R"(histogram_quantile(0.99, sum by (le) (traces_span_metrics_duration_seconds_bucket{service_name="shop"})))");
+  EXPECT_NE(p99.find(R"("resultType":"vector")"), std::string::npos) << p99;
+  EXPECT_NE(p99.find(R"(,"0.)"), std::string::npos) << p99;  // in the 0.2-0.4 s bucket
 }
 
 }  // namespace
