@@ -52,6 +52,10 @@ Status DecodeWriteRequest(std::string_view body, DecodedBatch& out);
 /// field of FIELDS.md section 3 kept as it arrived (ids unchecked: the store validates).
 Status DecodeOtlpTraces(std::string_view body, bool json, std::vector<model::ResourceSpans>& out);
 
+/// Decodes Zipkin v2 JSON (an array of spans) into OTLP's model as the OpenTelemetry
+/// Collector's zipkin receiver maps it (see zipkin.cc), grouped by local service.
+Status DecodeZipkinSpans(std::string_view body, std::vector<model::ResourceSpans>& out);
+
 /// Text exposition formats.
 enum class TextFormat {
   kPrometheus,   // text/plain; version=0.0.4: lenient, comments and blank lines allowed
@@ -115,8 +119,9 @@ class Receivers {
  public:
   Receivers(const Services& services, selfmon::Registry& registry, const Options& options);
 
-  /// POST /api/v1/write (remote_write 1.0) and POST /api/v1/import/prometheus (text
-  /// formats; `timestamp` gives samples without one a time).
+  /// POST /api/v1/write (remote_write 1.0), POST /api/v1/import/prometheus (text
+  /// formats; `timestamp` gives samples without one a time) and POST /api/v2/spans
+  /// (Zipkin v2 JSON; 202).
   void RegisterRoutes(server::Router& router) const;
   /// POST /v1/metrics, /v1/logs and /v1/traces (OTLP/HTTP, protobuf or JSON by Content-Type,
   /// answered in the same encoding with partial success).
@@ -145,6 +150,8 @@ class Receivers {
   /// The same for an ExportTraceServiceRequest, written to the model::SpansSink published in
   /// the services; counted as protocol "otlp_traces".
   ExportOutcome ExportOtlpTraces(std::string_view body, bool json) const;
+  /// The same for Zipkin v2 JSON spans (DecodeZipkinSpans); counted as protocol "zipkin".
+  ExportOutcome ExportZipkin(std::string_view body) const;
 
   struct State;
 

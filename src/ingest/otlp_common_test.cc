@@ -4,6 +4,7 @@
 
 #include "common/env.h"
 #include "common/strings.h"
+#include "ingest/ingest.h"
 #include "ingest/otlp.h"
 #include "tests/support/protobuf.h"
 
@@ -317,3 +318,58 @@ TEST(OtlpTracesTest, DecodesTheSpecificationExampleAndEveryFieldInProtobuf) {
 
 }  // namespace
 }  // namespace pharos::ingest::otlp
+
+namespace pharos::ingest {
+namespace {
+
+TEST(ZipkinTest, V2JsonMapsAsTheCollectorsZipkinReceiver) {
+  std::vector<model::ResourceSpans> out;
+  Status s = DecodeZipkinSpans(R"([
+    {"traceId":"5af7183fb1d4cf5f","id":"6b221d5bc9e6496c","parentId":"352bff9a74ca9ad2",
+     "name":"get /api","kind":"SERVER","timestamp":1556604172355737,"duration":1431,
+     "localEndpoint":{"serviceName":"backend","ipv4":"192.168.99.1","port":3306},
+     "remoteEndpoint":{"serviceName":"frontend","ipv4":"172.19.0.2","port":58648},
+     "tags":{"http.method":"GET","http.path":"/api","error":"timeout"},
+     "annotations":[{"timestamp":1556604172355800,"value":"cache miss"}]},
+    {"traceId":"463ac35c9f6413ad48485a3953bb6124","id":"a2fb4a1d1a96d312","name":"query",
+     "timestamp":1556604172355900,"duration":10,"localEndpoint":{"serviceName":"db"}},
+    {"traceId":"5af7183fb1d4cf5f","id":"0000000000000007","kind":"CLIENT",
+     "timestamp":1556604172355737,"localEndpoint":{"serviceName":"backend"}}])",
+                               out);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(out.size(), 2u);  // backend and db
+  EXPECT_EQ(model::FindAttribute(out[0].resource.attributes, "service.name")->str, "backend");
+  ASSERT_EQ(out[0].scopes[0].spans.size(), 2u);
+  const model::Span& span = out[0].scopes[0].spans[0];
+  EXPECT_EQ(HexEncode(span.trace_id), "00000000000000005af7183fb1d4cf5f");
+  EXPECT_EQ(HexEncode(span.span_id), "6b221d5bc9e6496c");
+  EXPECT_EQ(HexEncode(span.parent_span_id), "352bff9a74ca9ad2");
+  EXPECT_EQ(span.kind, 2);
+  EXPECT_EQ(span.start_time_unix_nano, 1556604172355737000u);
+  EXPECT_EQ(span.end_time_unix_nano - span.start_time_unix_nano, 1431000u);
+  EXPECT_EQ(span.status_code, 2);
+  EXPECT_EQ(span.status_message, "timeout");
+  EXPECT_EQ(model::FindAttribute(span.attributes, "http.method")->str, "GET");
+  EXPECT_EQ(model::FindAttribute(span.attributes, "peer.service")->str, "frontend");
+  EXPECT_EQ(model::FindAttribute(span.attributes, "network.peer.port")->i, 58648);
+  ASSERT_EQ(span.events.size(), 1u);
+  EXPECT_EQ(span.events[0].name, "cache miss");
+  EXPECT_EQ(out[0].scopes[0].spans[1].kind, 3);
+  EXPECT_EQ(HexEncode(out[1].scopes[0].spans[0].trace_id), "463ac35c9f6413ad48485a3953bb6124");
+  // Bad input names what is wrong.
+  for (const auto& [body, want] : std::vector<std::pair<std::string, std::string>>{
+           {"{}", "array of spans"},
+           {"[1]", "each span must be an object"},
+           {R"([{"id":"6b221d5bc9e6496c"}])", "traceId"},
+           {R"([{"traceId":"5af7183fb1d4cf5f","id":"6b22"}])", "id must be 16 hex digits"},
+           {R"([{"traceId":"5af7183fb1d4cf5f","id":"6b221d5bc9e6496c","tags":{"a":1}}])",
+            "tag \"a\" must be a string"},
+           {"[", "Zipkin v2 JSON"}}) {
+    s = DecodeZipkinSpans(body, out);
+    ASSERT_FALSE(s.ok()) << body;
+    EXPECT_NE(s.message().find(want), std::string::npos) << body << ": " << s.message();
+  }
+}
+
+}  // namespace
+}  // namespace pharos::ingest

@@ -237,6 +237,42 @@ void Receivers::RegisterRoutes(server::Router& router) const {
         resp = server::Response::Error(400, "bad_data", message);
       },
       "/api/v1/import/prometheus");
+  // Zipkin's v2 collector endpoint (JSON): 202 once stored; what the store refused is
+  // counted and described in the body (Zipkin's clients read only the status).
+  Receivers self = *this;
+  router.HandleBlocking(
+      server::Method::kPost, "/api/v2/spans", config::kScopeWrite,
+      [self](const server::Request& req, server::Response& resp) {
+        std::string_view type = req.Header("Content-Type").value_or("application/json");
+        if (type.substr(0, 16) != "application/json") {
+          resp = server::Response::Text(
+              415,
+              fmt::format("unsupported Content-Type \"{}\": send Zipkin v2 JSON "
+                          "(application/json)\n",
+                          type),
+              "text/plain; charset=utf-8");
+          return;
+        }
+        using Kind = ExportOutcome::Kind;
+        ExportOutcome outcome = self.ExportZipkin(req.body());
+        switch (outcome.kind) {
+          case Kind::kStored:
+            resp = server::Response::Text(202, "", "text/plain");
+            if (outcome.rejected) {
+              resp.content_type = "application/json";
+              resp.body = fmt::format(R"({{"rejected":{},"error":)", outcome.rejected);
+              AppendJsonString(resp.body, outcome.message);
+              resp.body += '}';
+            }
+            return;
+          case Kind::kInvalid:
+            resp = server::Response::Text(400, outcome.message + "\n", "text/plain; charset=utf-8");
+            return;
+          case Kind::kNotReady:
+          case Kind::kUnavailable: resp = Throttled(outcome.message, 503, "5"); return;
+          case Kind::kBusy: resp = Throttled(outcome.message, 429, "1"); return;
+        }
+      });
 }
 
 namespace {
@@ -410,6 +446,17 @@ Receivers::ExportOutcome Receivers::ExportOtlpLogs(std::string_view body, bool j
 Receivers::ExportOutcome Receivers::ExportOtlpTraces(std::string_view body, bool json) const {
   return ExportRecords<model::SpansSink, std::vector<model::ResourceSpans>>(
       *state_, "otlp_traces", "trace store", body, json, otlp::DecodeTraces,
+      [](model::SpansSink& sink, const auto& spans, model::RecordsAppendResult& result) {
+        return sink.AppendOtlpSpans(spans, result);
+      });
+}
+
+Receivers::ExportOutcome Receivers::ExportZipkin(std::string_view body) const {
+  return ExportRecords<model::SpansSink, std::vector<model::ResourceSpans>>(
+      *state_, "zipkin", "trace store", body, true,
+      [](std::string_view b, bool, std::vector<model::ResourceSpans>& out) {
+        return DecodeZipkinSpans(b, out);
+      },
       [](model::SpansSink& sink, const auto& spans, model::RecordsAppendResult& result) {
         return sink.AppendOtlpSpans(spans, result);
       });
