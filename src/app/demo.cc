@@ -3,11 +3,13 @@
 // real ingest path. Request rates follow a daily shape, latencies a long-tailed
 // distribution, with short error bursts; every so often a real incident (payment latency
 // spikes, its error ratio crosses 5%) fires the example rules and opens an incident. The
-// services' logs (access lines, errors, the incident's timeouts) go to OTLP/HTTP logs.
-// Later modules (traces, product events) will extend the same simulation.
+// services' logs (access lines, errors, the incident's timeouts) go to OTLP/HTTP logs, and
+// a sample of its requests as traces (frontend -> cart, or checkout -> inventory and
+// payment, each with its database query) to OTLP/HTTP traces.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
@@ -320,6 +322,127 @@ class Shop {
     return body;
   }
 
+  // A sample of the shop's requests for the `dt` seconds ending at t_ms as traces, an
+  // OTLP/JSON ExportTraceServiceRequest: each a frontend server span and, by route, the
+  // calls it makes (cart, or checkout -> inventory and payment), each call a client span
+  // and the callee's server span, each service's database queries client spans of
+  // db.system postgresql. Payments are slow and fail during an incident.
+  std::string ExportTraces(int64_t t_ms, double dt) {
+    std::uniform_real_distribution<double> u(0, 1);
+    std::lognormal_distribution<double> spread(0, 0.5);
+    const bool incident = InIncident(t_ms);
+    auto hex = [&](int digits) {
+      static const char* kHex = "0123456789abcdef";
+      std::string out;
+      for (int i = 0; i < digits; ++i) out += kHex[rng_() & 15];
+      return out;
+    };
+    std::map<std::string, std::string> spans;  // service -> its spans, JSON
+    struct Call {
+      std::string trace;
+      int64_t start_ns;
+    };
+    // One span; returns its id.
+    auto span = [&](const std::string& service, const Call& c, const std::string& parent,
+                    const std::string& name, int kind, int64_t start_ns, int64_t duration_ns,
+                    bool error, const std::string& attributes) {
+      std::string id = hex(16);
+      std::string& out = spans[service];
+      if (!out.empty()) out += ',';
+      out += fmt::format(R"({{"traceId":"{}","spanId":"{}",{}"name":)", c.trace, id,
+                         parent.empty() ? "" : fmt::format(R"("parentSpanId":"{}",)", parent));
+      AppendJsonString(out, name);
+      out += fmt::format(
+          R"(,"kind":{},"startTimeUnixNano":"{}","endTimeUnixNano":"{}","attributes":[{}],)"
+          R"("status":{{{}}}}})",
+          kind, start_ns, start_ns + duration_ns, attributes,
+          error ? R"("code":2,"message":"upstream returned an error")" : "");
+      return id;
+    };
+    auto str = [](const char* key, const std::string& value) {
+      std::string out = fmt::format(R"({{"key":"{}","value":{{"stringValue":)", key);
+      AppendJsonString(out, value);
+      return out + "}}";
+    };
+    auto num = [](const char* key, int64_t value) {
+      return fmt::format(R"({{"key":"{}","value":{{"intValue":"{}"}}}})", key, value);
+    };
+    auto latency_ns = [&](const std::string& service) {
+      double l = 0.02;
+      for (const Service& s : Services())
+        if (s.name == service) l = s.latency_s;
+      if (incident && service == "payment") l *= 9;
+      if (incident && service == "checkout") l *= 3;
+      return static_cast<int64_t>(l * spread(rng_) * 1e9) + 200'000;
+    };
+    // A call from `from`'s span `parent` to `to`: a client span, the server span under it,
+    // and a database query under that; returns whether it failed.
+    std::function<bool(const std::string&, const std::string&, const std::string&, Call, int64_t,
+                       const std::string&)>
+        call = [&](const std::string& from, const std::string& parent, const std::string& to,
+                   Call c, int64_t at, const std::string& route) {
+          int64_t d = latency_ns(to);
+          double error_ratio = incident && to == "payment" ? 0.3 : 0.01;
+          bool failed = u(rng_) < error_ratio;
+          std::string client =
+              span(from, c, parent, "POST " + route, 3, at, d + 1'000'000, failed,
+                   str("http.request.method", "POST") + "," + str("server.address", to) + "," +
+                       num("http.response.status_code", failed ? 503 : 200));
+          std::string server =
+              span(to, c, client, "POST " + route, 2, at + 500'000, d, failed,
+                   str("http.request.method", "POST") + "," + str("http.route", route) + "," +
+                       num("http.response.status_code", failed ? 503 : 200));
+          span(to, c, server, "SELECT " + to, 3, at + 600'000, d / 4, false,
+               str("db.system", "postgresql") + "," + str("db.name", "shop") + "," +
+                   str("db.operation", "SELECT"));
+          return failed;
+        };
+    int traces = static_cast<int>(std::min(20.0, 0.6 * dt + 2 * u(rng_)));
+    for (int i = 0; i < traces; ++i) {
+      Call c{hex(32), (t_ms - static_cast<int64_t>(u(rng_) * dt * 1000)) * 1'000'000};
+      const std::vector<std::string>& routes = Services()[0].routes;
+      const std::string& route = routes[rng_() % routes.size()];
+      std::string root_id = hex(16);
+      int64_t at = c.start_ns + 1'000'000;
+      bool failed = false;
+      if (route == "/cart") {
+        failed = call("frontend", root_id, "cart", c, at, "/cart/view");
+      } else if (route == "/checkout") {
+        failed |= call("frontend", root_id, "checkout", c, at, "/checkout/confirm");
+        failed |= call("checkout", root_id, "inventory", c, at + 2'000'000, "/reserve");
+        failed |= call("checkout", root_id, "payment", c, at + 5'000'000, "/pay");
+      } else {
+        failed = call("frontend", root_id, "inventory", c, at, "/stock");
+      }
+      // The root, written last so that its duration covers its calls.
+      std::string& out = spans["frontend"];
+      if (!out.empty()) out += ',';
+      out += fmt::format(
+          R"({{"traceId":"{}","spanId":"{}","name":"GET {}","kind":2,"startTimeUnixNano":"{}",)"
+          R"("endTimeUnixNano":"{}","attributes":[{},{},{}],"status":{{{}}}}})",
+          c.trace, root_id, route, c.start_ns,
+          c.start_ns + latency_ns("frontend") +
+              (incident && route == "/checkout" ? 2'000'000'000 : 30'000'000),
+          str("http.request.method", "GET"), str("http.route", route),
+          num("http.response.status_code", failed ? 500 : 200), failed ? R"("code":2)" : "");
+    }
+    std::string body = R"({"resourceSpans":[)";
+    bool first = true;
+    for (const auto& [service, list] : spans) {
+      std::string host = "host-a";
+      for (const Service& s : Services())
+        if (s.name == service) host = s.host;
+      body += fmt::format(
+          R"({}{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"{}"}}}},)"
+          R"({{"key":"host.name","value":{{"stringValue":"{}"}}}},)"
+          R"({{"key":"deployment.environment","value":{{"stringValue":"demo"}}}}]}},)"
+          R"("scopeSpans":[{{"scope":{{"name":"pharos-demo"}},"spans":[{}]}}]}})",
+          first ? "" : ",", service, host, list);
+      first = false;
+    }
+    return body + "]}";
+  }
+
  private:
   std::mt19937_64 rng_;
   int64_t incident_every_ms_;
@@ -333,12 +456,15 @@ class Shop {
 
 constexpr std::string_view kDemoUsage = R"(Usage: pharos demo [flags]
 
-Simulates a small online shop and sends its metrics and logs to Pharos over OTLP/HTTP.
+Simulates a small online shop and sends its metrics, logs and traces to Pharos over
+OTLP/HTTP.
 
   --url URL              OTLP/HTTP metrics endpoint (default http://127.0.0.1:4318/v1/metrics;
                          a server's main port serves /v1/metrics too)
   --logs-url URL         OTLP/HTTP logs endpoint (default: --url with /v1/logs for
                          /v1/metrics; "" sends no logs)
+  --traces-url URL       OTLP/HTTP traces endpoint (default: --url with /v1/traces for
+                         /v1/metrics; "" sends no traces)
   --token TOKEN          API token with the write scope (default $PHAROS_TOKEN)
   --interval D           time between exports (default 10s)
   --backfill D           first send this much history, oldest first (default 1h)
@@ -353,6 +479,7 @@ Simulates a small online shop and sends its metrics and logs to Pharos over OTLP
 int RunDemo(const std::vector<std::string>& args) {
   std::string url = "http://127.0.0.1:4318/v1/metrics";
   std::optional<std::string> logs_url;
+  std::optional<std::string> traces_url;
   std::string token = std::getenv("PHAROS_TOKEN") ? std::getenv("PHAROS_TOKEN") : "";
   int64_t interval = 10'000, backfill = 3'600'000, every = 1'800'000, duration = 360'000;
   uint64_t seed = 1;
@@ -385,6 +512,8 @@ int RunDemo(const std::vector<std::string>& args) {
       url = v;
     } else if (a == "--logs-url") {
       logs_url = v;
+    } else if (a == "--traces-url") {
+      traces_url = v;
     } else if (a == "--token") {
       token = v;
     } else if (a == "--interval") {
@@ -408,6 +537,9 @@ int RunDemo(const std::vector<std::string>& args) {
   }
   if (!logs_url) {
     logs_url = url.ends_with("/v1/metrics") ? url.substr(0, url.size() - 11) + "/v1/logs" : "";
+  }
+  if (!traces_url) {
+    traces_url = url.ends_with("/v1/metrics") ? url.substr(0, url.size() - 11) + "/v1/traces" : "";
   }
   auto send = [&](const std::string& body, bool wait_for_server = false,
                   const std::string* to = nullptr) -> bool {
@@ -451,6 +583,10 @@ int RunDemo(const std::vector<std::string>& args) {
         !send(shop.ExportLogs(t + interval, static_cast<double>(interval) / 1000), false,
               &*logs_url))
       return 1;
+    if (!traces_url->empty() &&
+        !send(shop.ExportTraces(t + interval, static_cast<double>(interval) / 1000), false,
+              &*traces_url))
+      return 1;
     ++sent;
   }
   LogInfo("demo history sent", {{"exports", sent}, {"url", url}});
@@ -469,6 +605,9 @@ int RunDemo(const std::vector<std::string>& args) {
     (void)send(shop.Export(next));  // a failed export is logged; the shop keeps running
     if (!logs_url->empty())
       (void)send(shop.ExportLogs(next, static_cast<double>(interval) / 1000), false, &*logs_url);
+    if (!traces_url->empty())
+      (void)send(shop.ExportTraces(next, static_cast<double>(interval) / 1000), false,
+                 &*traces_url);
     t = next;
   }
 }

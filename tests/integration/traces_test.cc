@@ -275,5 +275,34 @@ TEST(TracesApiTest, SpanMetricsAndServiceGraphInPromQL) {
   EXPECT_NE(p99.find(R"(,"0.)"), std::string::npos) << p99;  // in the 0.2-0.4 s bucket
 }
 
+// `pharos demo` sends its shop's traces beside its metrics and logs: every service has
+// spans, a checkout trace runs frontend -> checkout -> inventory and payment, and the
+// service graph shows the calls.
+TEST(TracesApiTest, DemoSendsTraces) {
+  PharosProcess pharos;
+  ASSERT_TRUE(pharos.StartServe({"--set", "traces.metrics_interval=100ms"})) << pharos.Stderr();
+  std::string out, err;
+  ASSERT_EQ(RunPharos({"demo", "--once", "--backfill", "10m", "--interval", "15s", "--url",
+                       "http://127.0.0.1:" + std::to_string(pharos.port()) + "/v1/metrics"},
+                      &out, &err),
+            0)
+      << err;
+  HttpResponse r = Get(pharos.port(), "/api/services");
+  ASSERT_EQ(r.status, 200) << r.body;
+  for (const char* service : {"frontend", "cart", "checkout", "payment", "inventory"})
+    EXPECT_NE(r.body.find(std::string("\"") + service + "\""), std::string::npos)
+        << service << ": " << r.body;
+  r = Get(pharos.port(), "/api/traces?service=payment&limit=1&lookback=1h");
+  ASSERT_EQ(r.status, 200) << r.body;
+  for (const char* want : {R"("serviceName":"frontend")", R"("serviceName":"checkout")",
+                           R"("serviceName":"inventory")", R"("operationName":"GET /checkout")",
+                           R"({"key":"db.system","type":"string","value":"postgresql"})"})
+    EXPECT_NE(r.body.find(want), std::string::npos) << want << "\n" << r.body;
+  r = Get(pharos.port(), "/api/dependencies?lookback=3600000");
+  EXPECT_NE(r.body.find(R"({"parent":"checkout","child":"payment","callCount":)"),
+            std::string::npos)
+      << r.body;
+}
+
 }  // namespace
 }  // namespace pharos::testing
