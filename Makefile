@@ -66,7 +66,7 @@ test-build:
 # libFuzzer targets for every decoder, built with clang, ASan and UBSan.
 FUZZ_DIR := build/fuzz
 FUZZ_TARGETS := remote_write text_format http_request selector promql promql_eval otlp_proto otlp_json \
-  rule_file alerting_config wal_replay block colstore_segment loki logql syslog otlp_traces
+  rule_file alerting_config wal_replay block colstore_segment loki logql syslog otlp_traces traceql
 FUZZ_SECONDS ?= 60
 # Libraries no fuzz target links, built here too so that clang's -Werror=thread-safety
 # (CMakeLists.txt) checks every module's locking, not only the decoders'.

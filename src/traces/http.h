@@ -14,5 +14,6 @@ server::Response JaegerTraceById(std::string_view hex, Store& store);
 
 void RegisterJaegerRoutes(server::Router& router, const Services& services);
 void RegisterTempoRoutes(server::Router& router, const Services& services);
+void RegisterTempoSearchRoutes(server::Router& router, const Services& services);
 
 }  // namespace pharos::traces

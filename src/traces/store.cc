@@ -529,6 +529,24 @@ Result<std::vector<std::string>> Store::Search(const SearchQuery& q) {
   return ids;
 }
 
+Status Store::ScanSpans(
+    std::span<const model::Matcher> streams, int64_t mint_ns, int64_t maxt_ns,
+    const std::function<bool(const model::Resource&, const model::Span&)>& visit) {
+  colstore::ScanPlan plan;
+  plan.mint_ns = mint_ns;
+  plan.maxt_ns = maxt_ns;
+  plan.backward = true;
+  plan.streams.assign(streams.begin(), streams.end());
+  Status failed = Status::Ok();
+  Result<colstore::ScanStats> scanned = spans_->Scan(plan, [&](const colstore::Row& row) {
+    Decoded d;
+    failed = DecodeRow(row, d);
+    return failed.ok() && visit(d.resource, d.span);
+  });
+  if (!scanned.ok()) return scanned.status();
+  return failed.WithContext("a stored span");
+}
+
 Result<std::vector<std::string>> Store::Services(int64_t mint_ns, int64_t maxt_ns) {
   Result<std::vector<model::Labels>> streams = spans_->Streams({}, mint_ns, maxt_ns);
   if (!streams.ok()) return streams.status();

@@ -112,6 +112,7 @@ void RegisterRoutes(server::Router& router, const Services& services,
                     selfmon::Registry& /*registry*/) {
   RegisterJaegerRoutes(router, services);
   RegisterTempoRoutes(router, services);
+  RegisterTempoSearchRoutes(router, services);
 }
 
 }  // namespace pharos::traces

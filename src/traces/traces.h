@@ -29,6 +29,11 @@
 //                               otherwise Jaeger's JSON (the Jaeger UI shares the path)
 //       GET /api/v2/traces/{id} {"trace":{"resourceSpans":[...]}} in OTLP JSON, or
 //                               TraceByIDResponse in protobuf by Accept
+//       GET /api/search     TraceQL in `q` (docs/traceql-compat.md) or the older `tags`
+//                           (logfmt), minDuration, maxDuration; start and end in Unix
+//                           seconds (the last hour by default), limit (20), spss (3)
+//       GET /api/search/tags, /api/v2/search/tags, /api/search/tag/{tag}/values,
+//           /api/v2/search/tag/{tag}/values   from the newest 10,000 spans in the range
 //       GET /api/echo, /api/status/buildinfo
 // - MetricsGenerator (in front of the store as the published model::SpansSink) turns every
 //   span into span metrics and service graph series in the metrics store (see the class).
@@ -129,6 +134,10 @@ class Store : public model::SpansSink {
   /// The ids (raw) of up to `limit` traces with a span that matches, the trace of the newest
   /// such span first.
   Result<std::vector<std::string>> Search(const SearchQuery& query);
+  /// Decodes the spans that start in [mint_ns, maxt_ns] in the streams matching `streams`,
+  /// newest first, until `visit` returns false.
+  Status ScanSpans(std::span<const model::Matcher> streams, int64_t mint_ns, int64_t maxt_ns,
+                   const std::function<bool(const model::Resource&, const model::Span&)>& visit);
   /// Services with spans in the range, sorted.
   Result<std::vector<std::string>> Services(int64_t mint_ns = INT64_MIN,
                                             int64_t maxt_ns = INT64_MAX);

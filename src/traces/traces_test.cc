@@ -511,3 +511,135 @@ TEST(MetricsGeneratorTest, MemoryIsBoundedAndWhatIsDroppedCounted) {
 
 }  // namespace
 }  // namespace pharos::traces
+
+#include "traces/traceql.h"
+
+namespace pharos::traces::traceql {
+namespace {
+
+// frontend GET /checkout (server, 900 ms) -> checkout POST (client) -> payment charge
+// (server, error, 700 ms, card=visa) -> payment SELECT (client, db.system=postgresql);
+// frontend also calls cart (server, 20 ms).
+class TraceQLTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string t = Id('\x70', 16, '\x01');
+    model::Span root = MakeSpan(t, 'a', 0, "GET /checkout", 2, 0, 900);
+    root.attributes = {{"http.response.status_code", Int(500)}};
+    model::Span call = MakeSpan(t, 'b', 'a', "POST", 3, 10, 800);
+    model::Span charge = MakeSpan(t, 'c', 'b', "charge", 2, 20, 700);
+    charge.status_code = 2;
+    charge.attributes = {
+        {"card", model::AnyValue::String("visa")}, {"amount", Double(42.5)}, {"retry", Bool(true)}};
+    model::Span query = MakeSpan(t, 'd', 'c', "SELECT", 3, 30, 5);
+    query.attributes = {{"db.system", model::AnyValue::String("postgresql")}};
+    model::Span cart = MakeSpan(t, 'e', 'a', "cart.Get", 2, 40, 20);
+    groups_ = {Service("frontend", {root, call}), Service("payment", {charge, query}),
+               Service("cart", {cart})};
+    trace_ = Trace::From(groups_);
+  }
+  // The names of the spans the query yields.
+  std::vector<std::string> Run(const std::string& text) {
+    Result<Query> q = Parse(text);
+    EXPECT_TRUE(q.ok()) << text << ": " << q.status().message();
+    if (!q.ok()) return {"<parse error>"};
+    std::vector<std::string> names;
+    for (size_t i : Evaluate(*q, trace_)) names.push_back(trace_.spans[i].span->name);
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+  std::vector<model::ResourceSpans> groups_;
+  Trace trace_;
+};
+
+using Names = std::vector<std::string>;
+
+TEST_F(TraceQLTest, SpansetFiltersOnIntrinsicsAndAttributes) {
+  EXPECT_EQ(Run("{}").size(), 5u);
+  EXPECT_EQ(Run(R"({ name = "charge" })"), Names{"charge"});
+  EXPECT_EQ(Run("{ status = error }"), Names{"charge"});
+  EXPECT_EQ(Run("{ kind = client }"), (Names{"POST", "SELECT"}));
+  EXPECT_EQ(Run("{ duration > 600ms }"), (Names{"GET /checkout", "POST", "charge"}));
+  EXPECT_EQ(Run("{ duration <= 20ms && kind = server }"), Names{"cart.Get"});
+  EXPECT_EQ(Run(R"({ span.card = "visa" })"), Names{"charge"});
+  EXPECT_EQ(Run(R"({ resource.card = "visa" })"), Names{});
+  EXPECT_EQ(Run(R"({ resource.service.name = "payment" })"), (Names{"SELECT", "charge"}));
+  EXPECT_EQ(Run(R"({ .service.name = "cart" || .db.system = "postgresql" })"),
+            (Names{"SELECT", "cart.Get"}));
+  EXPECT_EQ(Run("{ .http.response.status_code >= 500 }"), Names{"GET /checkout"});
+  EXPECT_EQ(Run(R"({ .http.response.status_code = "500" })"), Names{});  // types differ
+  EXPECT_EQ(Run("{ .amount > 40 && .retry = true }"), Names{"charge"});
+  EXPECT_EQ(Run(R"({ name =~ "GET.*|cart\\..*" })"), (Names{"GET /checkout", "cart.Get"}));
+  EXPECT_EQ(Run(R"({ name =~ "GET" })"), Names{});  // anchored
+  EXPECT_EQ(Run(R"({ name !~ ".*[a-z].*" })"), (Names{"POST", "SELECT"}));
+  EXPECT_EQ(Run("{ .card != nil }"), Names{"charge"});
+  EXPECT_EQ(Run("{ .card = nil && kind = server }"), (Names{"GET /checkout", "cart.Get"}));
+  EXPECT_EQ(Run("{ !(kind = server) }"), (Names{"POST", "SELECT"}));
+  EXPECT_EQ(Run(R"({ rootServiceName = "frontend" && status = error })"), Names{"charge"});
+  EXPECT_EQ(Run(R"({ rootName = "GET /checkout" && traceDuration > 800ms && name = "SELECT" })"),
+            Names{"SELECT"});
+  EXPECT_EQ(Run(R"({ span:name = "charge" && trace:rootService = "frontend" })"), Names{"charge"});
+}
+
+TEST_F(TraceQLTest, SpansetOperatorsAndPipelines) {
+  EXPECT_EQ(Run("{ status = error } && { kind = client }"), (Names{"POST", "SELECT", "charge"}));
+  EXPECT_EQ(Run(R"({ status = error } && { name = "nope" })"), Names{});
+  EXPECT_EQ(Run(R"({ name = "nope" } || { kind = client })"), (Names{"POST", "SELECT"}));
+  EXPECT_EQ(Run("{ kind = client } > { kind = server }"), Names{"charge"});
+  EXPECT_EQ(Run(R"({ name = "GET /checkout" } >> { kind = client })"), (Names{"POST", "SELECT"}));
+  EXPECT_EQ(Run(R"({ name = "POST" } ~ { kind = server })"), Names{"cart.Get"});
+  EXPECT_EQ(Run(R"(({ name = "POST" } ~ { kind = server }) || { status = error })"),
+            (Names{"cart.Get", "charge"}));
+  EXPECT_EQ(Run("{ kind = server } | count() > 2").size(), 3u);
+  EXPECT_EQ(Run("{ kind = server } | count() > 3"), Names{});
+  EXPECT_EQ(Run("{ kind = server } | avg(duration) > 500ms").size(), 3u);
+  EXPECT_EQ(Run("{ kind = server } | max(duration) < 500ms"), Names{});
+  EXPECT_EQ(Run("{ kind = client } | sum(duration) = 805ms").size(), 2u);
+  EXPECT_EQ(Run("{ status = error } | select(span.card, resource.service.name)"), Names{"charge"});
+  Result<Query> q = Parse("{ status = error } | select(span.card, .amount) | count() = 1");
+  ASSERT_TRUE(q.ok());
+  std::vector<Field> fields = ReferencedFields(*q);
+  ASSERT_EQ(fields.size(), 3u);
+  EXPECT_EQ(fields[1].ToString(), "span.card");
+  size_t charge = Evaluate(*q, trace_).at(0);
+  EXPECT_EQ(FieldValue(fields[2], trace_, charge).n, 42.5);
+}
+
+TEST_F(TraceQLTest, ParseErrorsNameThePosition) {
+  for (const auto& [text, want] : std::vector<std::pair<std::string, std::string>>{
+           {"", "col 1: syntax error: unexpected end of query, expecting \"{\""},
+           {"{ name = }", "col 10: syntax error: unexpected \"}\", expecting a value"},
+           {"{ foo = 1 }", "unknown field foo"},
+           {"{ name == \"x\" }", "col 9"},
+           {"{ .a = \"x\" ", "expecting \"}\""},
+           {"{ name = \"x }", "unterminated string"},
+           {"{ name =~ \"(\" }", "invalid regular expression"},
+           {"{ name =~ 3 }", "must be a string"},
+           {"{} | by(name)", "by() is not supported"},
+           {"{} | count() =~ 3", "expecting a comparison operator"},
+           {"{ duration > 3parsecs }", "invalid number or duration"},
+           {"{} }", "expecting end of query"},
+       }) {
+    Result<Query> q = Parse(text);
+    ASSERT_FALSE(q.ok()) << text;
+    EXPECT_NE(q.status().message().find(want), std::string::npos)
+        << text << ": " << q.status().message();
+  }
+  std::string deep(200, '(');
+  EXPECT_NE(Parse(deep + "{}").status().message().find("nests too deeply"), std::string::npos);
+}
+
+TEST_F(TraceQLTest, APrefilterPassesEverySpanOfAMatchingTrace) {
+  Result<Query> q = Parse(R"({ status = error } && { .db.system = "postgresql" })");
+  ASSERT_TRUE(q.ok());
+  size_t passed = 0;
+  for (const Trace::Span& s : trace_.spans) passed += AnyFilterMatches(*q, *s.resource, *s.span);
+  EXPECT_EQ(passed, 2u);                // charge and SELECT
+  q = Parse("{ traceDuration > 1h }");  // a trace-level field: every span is a candidate
+  ASSERT_TRUE(q.ok());
+  EXPECT_TRUE(AnyFilterMatches(*q, *trace_.spans[0].resource, *trace_.spans[0].span));
+  EXPECT_TRUE(Evaluate(*q, trace_).empty());
+}
+
+}  // namespace
+}  // namespace pharos::traces::traceql

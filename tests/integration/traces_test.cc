@@ -128,6 +128,49 @@ TEST(TracesApiTest, OtlpInJaegerAndTempoOutAndRestart) {
   EXPECT_NE(Get(pharos.port(), "/api/status/buildinfo").body.find(R"("version":)"),
             std::string::npos);
 
+  // Tempo's search with TraceQL, the older tags, and the tags the query builder offers.
+  r2 = Get(pharos.port(), "/api/search?q=" + UrlQueryEscape(R"({ status = error })"));
+  ASSERT_EQ(r2.status, 200) << r2.body;
+  for (const char* want :
+       {R"({"traces":[{"traceID":"5b8efff798038103d269b633813fc60c")",
+        R"("rootServiceName":"frontend","rootTraceName":"GET /cart")", R"("durationMs":2000)",
+        R"("spanID":"0000000000000002","name":"cart.Get")", R"("matched":1)"})
+    EXPECT_NE(r2.body.find(want), std::string::npos) << want << "\n" << r2.body;
+  r2 = Get(pharos.port(),
+           "/api/search?q=" + UrlQueryEscape(R"({ resource.service.name = "frontend" } > )"
+                                             R"({ .cached = true })"));
+  EXPECT_NE(r2.body.find(R"({"traces":[],)"), std::string::npos) << r2.body;  // not a child
+  r2 = Get(pharos.port(),
+           "/api/search?q=" + UrlQueryEscape(R"({ .cached = true } | select(.host.name))"));
+  EXPECT_NE(r2.body.find(R"({"key":"host.name","value":{"stringValue":"web-1"}})"),
+            std::string::npos)
+      << r2.body;
+  r2 = Get(pharos.port(),
+           "/api/search?tags=" + UrlQueryEscape("service.name=cart") + "&minDuration=1s");
+  EXPECT_NE(r2.body.find(id), std::string::npos) << r2.body;
+  r2 = Get(pharos.port(), "/api/search?q=" + UrlQueryEscape("{ nope = 1 }"));
+  EXPECT_EQ(r2.status, 400);
+  EXPECT_NE(r2.body.find("unknown field nope"), std::string::npos) << r2.body;
+  r2 = Get(pharos.port(), "/api/v2/search/tags");
+  EXPECT_NE(r2.body.find(R"({"name":"resource","tags":["host.name","service.name"]})"),
+            std::string::npos)
+      << r2.body;
+  EXPECT_NE(r2.body.find(R"({"name":"span","tags":["cached","http.response.status_code"]})"),
+            std::string::npos)
+      << r2.body;
+  r2 = Get(pharos.port(), "/api/search/tags");
+  EXPECT_NE(r2.body.find(R"("service.name")"), std::string::npos) << r2.body;
+  r2 = Get(pharos.port(), "/api/v2/search/tag/resource.service.name/values");
+  EXPECT_EQ(
+      r2.body,
+      R"({"tagValues":[{"type":"string","value":"cart"},{"type":"string","value":"frontend"}]})");
+  r2 = Get(pharos.port(), "/api/search/tag/service.name/values");
+  EXPECT_EQ(r2.body, R"({"tagValues":["cart","frontend"]})");
+  r2 = Get(pharos.port(), "/api/v2/search/tag/status/values");
+  EXPECT_EQ(
+      r2.body,
+      R"({"tagValues":[{"type":"keyword","value":"error"},{"type":"keyword","value":"unset"}]})");
+
   // Not found, bad ids and a search without a service.
   r2 = Get(pharos.port(), "/api/traces/0123456789abcdef0123456789abcdef");
   EXPECT_EQ(r2.status, 404);
