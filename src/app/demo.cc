@@ -6,6 +6,7 @@
 // services' logs (access lines, errors, the incident's timeouts) go to OTLP/HTTP logs, and
 // a sample of its requests as traces (frontend -> cart, or checkout -> inventory and
 // payment, each with its database query) to OTLP/HTTP traces.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -375,6 +376,8 @@ class Shop {
       if (incident && service == "checkout") l *= 3;
       return static_cast<int64_t>(l * spread(rng_) * 1e9) + 200'000;
     };
+    int64_t latest_end = 0;   // of the calls of the trace being made
+    std::string last_server;  // the server span of the last call
     // A call from `from`'s span `parent` to `to`: a client span, the server span under it,
     // and a database query under that; returns whether it failed.
     std::function<bool(const std::string&, const std::string&, const std::string&, Call, int64_t,
@@ -382,6 +385,7 @@ class Shop {
         call = [&](const std::string& from, const std::string& parent, const std::string& to,
                    Call c, int64_t at, const std::string& route) {
           int64_t d = latency_ns(to);
+          latest_end = std::max(latest_end, at + d + 1'000'000);
           double error_ratio = incident && to == "payment" ? 0.3 : 0.01;
           bool failed = u(rng_) < error_ratio;
           std::string client =
@@ -392,6 +396,7 @@ class Shop {
               span(to, c, client, "POST " + route, 2, at + 500'000, d, failed,
                    str("http.request.method", "POST") + "," + str("http.route", route) + "," +
                        num("http.response.status_code", failed ? 503 : 200));
+          last_server = server;
           span(to, c, server, "SELECT " + to, 3, at + 600'000, d / 4, false,
                str("db.system", "postgresql") + "," + str("db.name", "shop") + "," +
                    str("db.operation", "SELECT"));
@@ -404,13 +409,15 @@ class Shop {
       const std::string& route = routes[rng_() % routes.size()];
       std::string root_id = hex(16);
       int64_t at = c.start_ns + 1'000'000;
+      latest_end = 0;
       bool failed = false;
       if (route == "/cart") {
         failed = call("frontend", root_id, "cart", c, at, "/cart/view");
       } else if (route == "/checkout") {
         failed |= call("frontend", root_id, "checkout", c, at, "/checkout/confirm");
-        failed |= call("checkout", root_id, "inventory", c, at + 2'000'000, "/reserve");
-        failed |= call("checkout", root_id, "payment", c, at + 5'000'000, "/pay");
+        std::string checkout = last_server;
+        failed |= call("checkout", checkout, "inventory", c, at + 2'000'000, "/reserve");
+        failed |= call("checkout", checkout, "payment", c, at + 5'000'000, "/pay");
       } else {
         failed = call("frontend", root_id, "inventory", c, at, "/stock");
       }
@@ -421,8 +428,7 @@ class Shop {
           R"({{"traceId":"{}","spanId":"{}","name":"GET {}","kind":2,"startTimeUnixNano":"{}",)"
           R"("endTimeUnixNano":"{}","attributes":[{},{},{}],"status":{{{}}}}})",
           c.trace, root_id, route, c.start_ns,
-          c.start_ns + latency_ns("frontend") +
-              (incident && route == "/checkout" ? 2'000'000'000 : 30'000'000),
+          std::max(c.start_ns + latency_ns("frontend"), latest_end + 2'000'000),
           str("http.request.method", "GET"), str("http.route", route),
           num("http.response.status_code", failed ? 500 : 200), failed ? R"("code":2)" : "");
     }

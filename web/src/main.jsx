@@ -8,10 +8,11 @@ import { Explore } from "./pages/Explore.jsx";
 import { Incident, Incidents } from "./pages/Incidents.jsx";
 import { Logs } from "./pages/Logs.jsx";
 import { Status } from "./pages/Status.jsx";
+import { TraceView, Traces } from "./pages/Traces.jsx";
 import { update, useEscape, useRoute, useSettings } from "./state.js";
 import "./style.css";
 
-const NAV = [["/explore", "nav.explore"], ["/logs", "nav.logs"], ["/alerts", "nav.alerts"], ["/incidents", "nav.incidents"], ["/status", "nav.status"]];
+const NAV = [["/explore", "nav.explore"], ["/logs", "nav.logs"], ["/traces", "nav.traces"], ["/alerts", "nav.alerts"], ["/incidents", "nav.incidents"], ["/status", "nav.status"]];
 
 function TokenDialog({ onClose }) {
   useEscape(onClose);
@@ -39,7 +40,10 @@ function App() {
   document.title = `Pharos · ${t(NAV.find(([p]) => route.path.startsWith(p))?.[1] || "nav.explore")}`;
   let page;
   const incident = /^\/incidents\/(\d+)$/.exec(route.path);
+  const trace = /^\/traces\/([0-9a-fA-F]{1,32})$/.exec(route.path);
   if (incident) page = <Incident id={incident[1]} />;
+  else if (trace) page = <TraceView id={trace[1]} key={trace[1]} />;
+  else if (route.path.startsWith("/traces")) page = <Traces params={route.params} />;
   else if (route.path.startsWith("/alerts")) page = <Alerts params={route.params} />;
   else if (route.path.startsWith("/incidents")) page = <Incidents params={route.params} />;
   else if (route.path.startsWith("/status")) page = <Status />;

@@ -141,6 +141,8 @@ test("every page loads without console errors", async () => {
     ["incident", `/incidents/${incidents[0].id}`, ".timeline li"],
     ["status", "/status", "table.kv"],
     ["logs", "/logs?q=%7Bservice_name%3D%22shop%22%7D&range=1h", ".log-lines li"],
+    ["traces", "/traces?service=payment&lookback=1h", "tr.trace-row"],
+    ["service-map", "/traces?tab=map", "svg.service-map .node"],
   ];
   for (const [name, path, selector] of pages) {
     const { page, errors, context } = await open(path);
@@ -287,6 +289,54 @@ test("a line's trace id links to the lines of that trace in every stream", async
   const texts = await page.locator(".log-lines li code").allInnerTexts();
   assert.deepEqual(texts, ["card declined", "POST /pay 502"]);
   assert.equal(await page.getByLabel("LogQL query").inputValue(), `{service_name=~".+"} | trace_id="${trace}"`);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("the traces page finds a service's traces and opens one as a waterfall", async () => {
+  const nowUs = Date.now() * 1000;
+  const found = await api(`/api/traces?service=checkout&limit=20&start=${nowUs - 3.6e9}&end=${nowUs}`);
+  assert.ok(found.data.length > 0, "the demo sends checkout traces");
+  const { page, errors, context } = await open("/traces");
+  await page.getByTestId("service").selectOption("checkout");
+  await page.getByTestId("find").click();
+  await page.waitForSelector("tr.trace-row");
+  assert.equal(await page.locator("tr.trace-row").count(), found.data.length);
+  assert.ok(page.url().includes("service=checkout"), page.url());
+  // The first result as a waterfall: a row per span, a span's details on a click.
+  await page.locator("tr.trace-row a").first().click();
+  const waterfall = await page.waitForSelector(".waterfall[data-spans]");
+  const id = page.url().split("/traces/")[1];
+  const trace = (await api(`/api/traces/${id}`)).data[0];
+  assert.equal(Number(await waterfall.getAttribute("data-spans")), trace.spans.length);
+  await page.locator(".span-row").last().click();
+  const details = page.getByTestId("span-details");
+  await details.waitFor();
+  assert.match(await details.innerText(), /db\.system|http\.route/);
+  await page.screenshot({ path: join(shots, "trace.png"), fullPage: true });
+  // Collapsing the root hides every other row.
+  await page.locator(".span-row").first().locator("button.toggle").click();
+  await page.waitForFunction(() => document.querySelector(".waterfall")?.getAttribute("data-spans") === "1");
+  assert.match(await page.getByTestId("trace-logs").getAttribute("href"), new RegExp(`trace_id%3D%22${id}`));
+  // TraceQL instead of the fields.
+  await page.goto(`${base}/#/traces`);
+  await page.getByTestId("traceql").fill('{ resource.service.name = "inventory" && kind = server }');
+  await page.getByTestId("find").click();
+  await page.waitForSelector("tr.trace-row");
+  assert.match(await page.locator("tr.trace-row").first().innerText(), /inventory/);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("the service map draws the service graph's calls", async () => {
+  const deps = (await api(`/api/dependencies?endTs=${Date.now()}&lookback=3600000`)).data;
+  const services = new Set(deps.flatMap((d) => [d.parent, d.child]));
+  assert.ok(services.has("payment"), JSON.stringify(deps));
+  const { page, errors, context } = await open("/traces?tab=map");
+  await page.waitForSelector("svg.service-map .node");
+  assert.equal(await page.locator("svg.service-map .node").count(), services.size);
+  assert.equal(await page.locator("svg.service-map .edge").count(), deps.length);
+  assert.equal(await page.locator("table.edges tbody tr").count(), deps.length);
   assert.deepEqual(errors, []);
   await context.close();
 });

@@ -160,9 +160,14 @@ function TraceLink({ line }) {
   if (!trace) return null;
   const params = new URLSearchParams({ q: traceQuery(line, trace), range: "24h", limit: "1000" });
   return (
-    <a class="trace-link" onClick={(e) => e.stopPropagation()} href={`#/logs?${params}`}>
-      {t("logs.trace", { id: trace.id })}
-    </a>
+    <span class="trace-links">
+      <a class="trace-link" onClick={(e) => e.stopPropagation()} href={`#/traces/${trace.id}`}>
+        {t("logs.open_trace", { id: trace.id })}
+      </a>
+      <a class="trace-link" onClick={(e) => e.stopPropagation()} href={`#/logs?${params}`}>
+        {t("logs.trace", { id: trace.id })}
+      </a>
+    </span>
   );
 }
 
