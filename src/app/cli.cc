@@ -7,6 +7,7 @@
 #include "app/app.h"
 #include "app/version.h"
 #include "common/log.h"
+#include "traces/traces.h"
 
 namespace pharos::app {
 namespace {
@@ -77,6 +78,14 @@ int CheckConfig(const std::vector<std::string>& args) {
   if (!s.ok()) {
     LogError("invalid configuration", {{"error", s.message()}});
     return 2;
+  }
+  if (!config.traces.tail_sampling_yaml.empty()) {
+    Result<traces::SamplingOptions> sampling =
+        traces::ParseTailSampling(config.traces.tail_sampling_yaml);
+    if (!sampling.ok()) {
+      LogError("invalid configuration", {{"error", sampling.status().message()}});
+      return 2;
+    }
   }
   // The rules, alerting and incident sections are checked as serve would check them.
   Result<alerting::Config> alerting_config = BuildAlertingConfig(config, "http://localhost");

@@ -349,9 +349,26 @@ int Serve(const ServeOptions& options) {
   }
   std::unique_ptr<traces::Store> trace_store = std::move(opened_traces).value();
   services.Publish(trace_store.get());
-  // Span metrics and the service graph see every span before the store does.
-  std::unique_ptr<traces::MetricsGenerator> span_metrics;
+  // Tail sampling (when configured) decides which traces the store keeps; span metrics
+  // and the service graph see every span before it.
+  std::unique_ptr<traces::TailSampler> sampler;
   model::SpansSink* spans_sink = trace_store.get();
+  if (!config.traces.tail_sampling_yaml.empty()) {
+    Result<traces::SamplingOptions> sampling =
+        traces::ParseTailSampling(config.traces.tail_sampling_yaml);
+    if (!sampling.ok()) {  // check-config refuses it first; a reload cannot change it
+      LogError("invalid configuration", {{"error", sampling.status().message()}});
+      http->Shutdown();
+      (void)trace_store->Close();
+      (void)log_store->Close();
+      (void)db->Close();
+      return 2;
+    }
+    sampler =
+        std::make_unique<traces::TailSampler>(std::move(sampling).value(), registry, *trace_store);
+    spans_sink = sampler.get();
+  }
+  std::unique_ptr<traces::MetricsGenerator> span_metrics;
   if (config.traces.metrics_interval.count() > 0) {
     traces::GeneratorOptions generator_options;
     generator_options.flush_interval = config.traces.metrics_interval;
@@ -359,7 +376,7 @@ int Serve(const ServeOptions& options) {
     generator_options.edge_wait = config.traces.service_graph_wait;
     generator_options.max_pending_edges = config.traces.service_graph_max_pending;
     span_metrics = std::make_unique<traces::MetricsGenerator>(services, registry, generator_options,
-                                                              *trace_store);
+                                                              *spans_sink);
     spans_sink = span_metrics.get();
   }
   services.Publish<model::SpansSink>(spans_sink);
@@ -467,6 +484,10 @@ int Serve(const ServeOptions& options) {
     if (Status s = span_metrics->Flush(); !s.ok())
       LogError("writing span metrics failed", {{"error", s.message()}});
     span_metrics.reset();
+  }
+  if (sampler) {  // a clean stop decides the traces still waiting rather than lose them
+    sampler->Decide(INT64_MAX);
+    sampler.reset();
   }
   services.Withdraw<model::MetricsSink>();
   services.Withdraw<tsdb::Db>();

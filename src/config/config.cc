@@ -589,6 +589,15 @@ class YamlLoader {
         PHAROS_RETURN_IF_ERROR(LoadAlerting(value, kv.first));
         continue;
       }
+      if (key == "traces.tail_sampling") {  // the Collector's keys, checked by traces
+        if (value.IsNull()) continue;
+        if (!value.IsMap())
+          return Error(kv.first, key, fmt::format("expected a map, got {}", NodeKind(value)));
+        YAML::Emitter text;
+        text << value;
+        config_.traces.tail_sampling_yaml = text.c_str();
+        continue;
+      }
       if (key == "global.external_labels") {
         if (!value.IsMap() && !value.IsNull()) {
           return Error(kv.first, key, fmt::format("expected a map, got {}", NodeKind(value)));

@@ -141,6 +141,9 @@ struct TracesConfig {
   uint64_t metrics_max_series = 10'000;                      // span metric series kept
   Duration service_graph_wait = std::chrono::seconds(10);    // for a span's other half
   uint64_t service_graph_max_pending = 10'000;               // spans waiting at once
+  /// The OpenTelemetry Collector's tail_sampling processor configuration, as YAML text
+  /// ("" when absent: every span is kept); parsed by traces::ParseTailSampling.
+  std::string tail_sampling_yaml;
 };
 
 /// PromQL evaluation limits (Prometheus's --query.* flags).

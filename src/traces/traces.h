@@ -42,6 +42,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -59,6 +60,10 @@
 #include "model/model.h"
 #include "selfmon/metrics.h"
 #include "server/server.h"
+
+namespace re2 {
+class RE2;
+}
 
 namespace pharos::traces {
 
@@ -242,6 +247,116 @@ class MetricsGenerator : public model::SpansSink {
   std::unordered_map<std::string, Half> pending_ PHAROS_GUARDED_BY(mu_);
   std::map<std::string, Edge> edges_ PHAROS_GUARDED_BY(mu_);
   std::thread flusher_;
+};
+
+/// One tail sampling policy, as the OpenTelemetry Collector's tail_sampling processor
+/// configures it (`type` and the section of that name).
+struct SamplingPolicy {
+  enum class Type {
+    kAlwaysSample,
+    kLatency,
+    kStatusCode,
+    kStringAttribute,
+    kNumericAttribute,
+    kProbabilistic,
+    kRateLimiting,
+    kAnd
+  };
+  std::string name;
+  Type type = Type::kAlwaysSample;
+  int64_t threshold_ms = 0, upper_threshold_ms = 0;       // latency (0: no upper bound)
+  std::vector<int32_t> status_codes;                      // status_code (ERROR 2, OK 1, UNSET 0)
+  std::string key;                                        // string and numeric attributes
+  std::vector<std::string> values;                        // string_attribute
+  bool regex = false;                                     // enabled_regex_matching
+  std::vector<std::shared_ptr<const re2::RE2>> patterns;  // the values, compiled
+  int64_t min_value = INT64_MIN, max_value = INT64_MAX;   // numeric_attribute
+  bool invert = false;                                    // invert_match
+  double percentage = 0;                                  // probabilistic
+  std::string salt;                                       // hash_salt
+  int64_t spans_per_second = 0;                           // rate_limiting
+  std::vector<SamplingPolicy> sub;                        // and_sub_policy
+};
+
+struct SamplingOptions {
+  Duration decision_wait = std::chrono::seconds(30);  // the Collector's default
+  uint64_t num_traces = 50'000;
+  std::vector<SamplingPolicy> policies;
+  std::function<int64_t()> now_ns;  // the clock; the wall clock when empty
+};
+
+/// Parses the Collector's tail_sampling keys (decision_wait, num_traces, policies with
+/// always_sample, latency, status_code, string_attribute, numeric_attribute,
+/// probabilistic, rate_limiting and `and`); any other key or policy type is refused,
+/// naming its path (traces.tail_sampling.policies[2].type).
+Result<SamplingOptions> ParseTailSampling(std::string_view yaml);
+
+/// Tail sampling in front of the store: a trace's spans wait decision_wait after its first
+/// span arrives, then the policies decide on the whole trace (sampled when a policy
+/// samples it and no inverted match refuses it, as the Collector decides) and a sampled
+/// trace goes to `next`; spans that arrive after the decision follow it. At most num_traces
+/// traces wait: beyond, the oldest are dropped undecided. Every decision and drop is
+/// counted (pharos_traces_sampling_traces_total{decision},
+/// pharos_traces_sampling_late_spans_total{decision}). Spans wait in memory: what is
+/// acknowledged is stored only once sampled (a kill -9 loses the traces waiting), as with
+/// the Collector. Thread-safe.
+class TailSampler : public model::SpansSink {
+ public:
+  TailSampler(SamplingOptions options, selfmon::Registry& registry, model::SpansSink& next);
+  ~TailSampler() override;
+  Status AppendOtlpSpans(std::span<const model::ResourceSpans> spans,
+                         model::RecordsAppendResult& result) override;
+  /// Decides every trace that has waited decision_wait by `now_ns` (a background thread
+  /// calls it every 200 ms; tests call it).
+  void Decide(int64_t now_ns);
+  /// Traces waiting.
+  size_t Pending();
+
+ private:
+  struct Grouped {  // spans by resource and scope, as they arrived
+    std::vector<model::ResourceSpans> groups;
+    uint64_t export_id = 0;
+    const model::ResourceSpans* resource = nullptr;
+    const model::ScopeSpans* scope = nullptr;
+  };
+  struct PendingTrace {
+    int64_t first_seen_ns = 0;
+    uint64_t spans = 0;
+    Grouped spans_by_group;
+  };
+  struct RateWindow {
+    int64_t second = 0;
+    int64_t spans = 0;
+  };
+  enum class Verdict { kSampled, kNotSampled, kInvertSampled, kInvertNotSampled };
+  struct TraceFacts {
+    const std::string* trace_id;
+    const std::vector<model::ResourceSpans>* groups;
+    uint64_t spans;
+    int64_t now_ns, start_ns, end_ns;
+  };
+  Verdict Judge(const SamplingPolicy& policy, const TraceFacts& trace) PHAROS_REQUIRES(mu_);
+  static void Add(Grouped& into, uint64_t export_id, const model::ResourceSpans& rs,
+                  const model::ScopeSpans& ss, const model::Span& span);
+  void Remember(const std::string& trace_id, bool sampled) PHAROS_REQUIRES(mu_);
+  bool Sample(const std::string& trace_id, const std::vector<model::ResourceSpans>& groups,
+              uint64_t spans, int64_t now_ns) PHAROS_REQUIRES(mu_);
+  int64_t NowNs() const;
+
+  SamplingOptions options_;
+  model::SpansSink& next_;
+  selfmon::Family<selfmon::Counter>& traces_;
+  selfmon::Family<selfmon::Counter>& late_spans_;
+  Mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ PHAROS_GUARDED_BY(mu_) = false;
+  uint64_t exports_ PHAROS_GUARDED_BY(mu_) = 0;
+  std::unordered_map<std::string, PendingTrace> pending_ PHAROS_GUARDED_BY(mu_);
+  std::deque<std::string> order_ PHAROS_GUARDED_BY(mu_);  // pending, oldest first
+  std::unordered_map<std::string, bool> decided_ PHAROS_GUARDED_BY(mu_);
+  std::deque<std::string> decided_order_ PHAROS_GUARDED_BY(mu_);
+  std::map<const SamplingPolicy*, RateWindow> rates_ PHAROS_GUARDED_BY(mu_);
+  std::thread decider_;
 };
 
 void RegisterRoutes(server::Router& router, const Services& services, selfmon::Registry& registry);

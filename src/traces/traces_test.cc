@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <random>
 
 #include "common/strings.h"
 #include "ingest/ingest.h"
@@ -643,3 +644,223 @@ TEST_F(TraceQLTest, APrefilterPassesEverySpanOfAMatchingTrace) {
 
 }  // namespace
 }  // namespace pharos::traces::traceql
+
+namespace pharos::traces {
+namespace {
+
+// A store that keeps what reaches it.
+class CollectingSpans : public model::SpansSink {
+ public:
+  Status AppendOtlpSpans(std::span<const model::ResourceSpans> spans,
+                         model::RecordsAppendResult& result) override {
+    for (const auto& rs : spans)
+      for (const auto& ss : rs.scopes)
+        for (const auto& s : ss.spans) {
+          ++by_trace[s.trace_id];
+          ++result.accepted;
+        }
+    return Status::Ok();
+  }
+  std::map<std::string, int> by_trace;
+};
+
+constexpr char kSamplingYaml[] = R"(
+decision_wait: 10s
+num_traces: 100000
+expected_new_traces_per_sec: 100
+policies:
+  - name: errors
+    type: status_code
+    status_code: {status_codes: [ERROR]}
+  - name: slow
+    type: latency
+    latency: {threshold_ms: 1000}
+  - name: some-but-no-health-checks
+    type: and
+    and:
+      and_sub_policy:
+        - {name: some, type: probabilistic, probabilistic: {sampling_percentage: 10}}
+        - name: no-health-checks
+          type: string_attribute
+          string_attribute: {key: http.route, values: ["/health.*"], enabled_regex_matching: true, invert_match: true}
+)";
+
+TEST(TailSamplingTest, TheCollectorsConfigurationAndItsRefusals) {
+  Result<SamplingOptions> o = ParseTailSampling(kSamplingYaml);
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  EXPECT_EQ(o->decision_wait, std::chrono::seconds(10));
+  ASSERT_EQ(o->policies.size(), 3u);
+  EXPECT_EQ(o->policies[2].sub[1].patterns.size(), 1u);
+  o = ParseTailSampling(R"(
+policies:
+  - {name: a, type: and, and: {and_sub_policy: [{name: b, type: numeric_attribute, numeric_attribute: {key: x, min_value: 1, max_value: 5}}, {name: c, type: rate_limiting, rate_limiting: {spans_per_second: 100}}]}}
+  - {name: d, type: always_sample})");
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  EXPECT_EQ(o->policies[0].sub[0].max_value, 5);
+  for (const auto& [yaml, want] : std::vector<std::pair<std::string, std::string>>{
+           {"policies: [{name: a, type: composite, composite: {}}]",
+            "traces.tail_sampling.policies[0].type: \"composite\" is not supported"},
+           {"policies: [{name: a, type: latency, latency: {threshold: 3}}]",
+            "traces.tail_sampling.policies[0].latency.threshold: unknown or unsupported key"},
+           {"policies: [{name: a, type: probabilistic, probabilistic: {sampling_percentage: 140}}]",
+            "sampling_percentage: must be between 0 and 100"},
+           {"policies: [{name: a, type: string_attribute, string_attribute: {values: [x]}}]",
+            "string_attribute.key: required"},
+           {"decision_wait: soon\npolicies: [{type: always_sample}]", "decision_wait: expected"},
+           {"policies: []", "policies: expected a list"},
+           {"spans: 3\npolicies: [{type: always_sample}]", "traces.tail_sampling.spans: unknown"},
+       }) {
+    Result<SamplingOptions> bad = ParseTailSampling(yaml);
+    ASSERT_FALSE(bad.ok()) << yaml;
+    EXPECT_NE(bad.status().message().find(want), std::string::npos)
+        << yaml << ": " << bad.status().message();
+  }
+}
+
+TEST(TailSamplingTest, DecisionsOnALabelledSetAreExactAndTheShareWithinOnePercent) {
+  Result<SamplingOptions> o = ParseTailSampling(kSamplingYaml);
+  ASSERT_TRUE(o.ok());
+  int64_t now = static_cast<int64_t>(kT0);
+  o->now_ns = [&now] { return now; };
+  selfmon::Registry registry;
+  CollectingSpans store;
+  TailSampler sampler(std::move(o).value(), registry, store);
+  // 20,000 traces of three spans each, the root and its children in separate exports:
+  // 1% fail, 1% are slow, 1% are health checks (never kept by the probabilistic share).
+  std::mt19937_64 rng(7);
+  std::vector<std::string> errors, slow, health, plain;
+  for (int i = 0; i < 20'000; ++i) {
+    std::string trace(16, '\0');
+    for (char& c : trace) c = static_cast<char>(rng());
+    int kind = i % 100;  // 0 error, 1 slow, 2 health check, else plain
+    model::Span root = MakeSpan(trace, 'a', 0, "GET /", 2, 0, kind == 1 ? 1500 : 40);
+    root.attributes = {{"http.route", model::AnyValue::String(kind == 2 ? "/healthz" : "/")}};
+    model::Span db = MakeSpan(trace, 'b', 'a', "SELECT", 3, 1, 5);
+    model::Span cache = MakeSpan(trace, 'c', 'a', "GET cache", 3, 2, 1);
+    if (kind == 0) db.status_code = 2;
+    model::RecordsAppendResult r;
+    ASSERT_TRUE(sampler.AppendOtlpSpans(Groups{Service("api", {root})}, r).ok());
+    ASSERT_TRUE(sampler.AppendOtlpSpans(Groups{Service("db", {db, cache})}, r).ok());
+    (kind == 0 ? errors : kind == 1 ? slow : kind == 2 ? health : plain).push_back(trace);
+  }
+  EXPECT_EQ(sampler.Pending(), 20'000u);
+  sampler.Decide(now + 9'000'000'000);  // not yet: they wait decision_wait
+  EXPECT_TRUE(store.by_trace.empty());
+  now += 10'000'000'000;
+  sampler.Decide(now);
+  EXPECT_EQ(sampler.Pending(), 0u);
+  for (const std::string& t : errors) EXPECT_EQ(store.by_trace[t], 3) << "every error trace, whole";
+  for (const std::string& t : slow) EXPECT_EQ(store.by_trace[t], 3) << "every slow trace, whole";
+  for (const std::string& t : health) EXPECT_EQ(store.by_trace.count(t), 0u) << "inverted match";
+  size_t kept = 0;
+  for (const std::string& t : plain) kept += store.by_trace.count(t);
+  double share = static_cast<double>(kept) / static_cast<double>(plain.size());
+  EXPECT_NEAR(share, 0.10, 0.01) << kept << " of " << plain.size();
+  // A late span follows its trace's decision.
+  model::RecordsAppendResult r;
+  ASSERT_TRUE(sampler
+                  .AppendOtlpSpans(
+                      Groups{Service("late", {MakeSpan(errors[0], 'z', 'a', "late", 1, 3, 1)})}, r)
+                  .ok());
+  ASSERT_TRUE(sampler
+                  .AppendOtlpSpans(
+                      Groups{Service("late", {MakeSpan(health[0], 'z', 'a', "late", 1, 3, 1)})}, r)
+                  .ok());
+  EXPECT_EQ(store.by_trace[errors[0]], 4);
+  EXPECT_EQ(store.by_trace.count(health[0]), 0u);
+  std::string text = registry.Render();
+  EXPECT_NE(text.find(R"(pharos_traces_sampling_late_spans_total{decision="sampled"} 1)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(pharos_traces_sampling_traces_total{decision="sampled"} )" +
+                      std::to_string(store.by_trace.size())),
+            std::string::npos)
+      << text;
+}
+
+TEST(TailSamplingTest, AnInvertedMatchRefusesATraceWhateverElseSamplesIt) {
+  Result<SamplingOptions> o = ParseTailSampling(R"(
+policies:
+  - {name: all, type: always_sample}
+  - name: no-health-checks
+    type: string_attribute
+    string_attribute: {key: http.route, values: [/healthz], invert_match: true})");
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  selfmon::Registry registry;
+  CollectingSpans store;
+  TailSampler sampler(std::move(o).value(), registry, store);
+  std::string health = Id('\x03', 16, '\x01'), order = Id('\x03', 16, '\x02');
+  model::Span h = MakeSpan(health, 'a', 0, "GET", 2, 0, 1);
+  h.attributes = {{"http.route", model::AnyValue::String("/healthz")}};
+  h.status_code = 2;
+  model::Span k = MakeSpan(order, 'a', 0, "POST", 2, 0, 1);
+  k.attributes = {{"http.route", model::AnyValue::String("/order")}};
+  model::RecordsAppendResult r;
+  ASSERT_TRUE(sampler.AppendOtlpSpans(Groups{Service("s", {h, k})}, r).ok());
+  sampler.Decide(INT64_MAX);
+  EXPECT_EQ(store.by_trace.count(health), 0u);
+  EXPECT_EQ(store.by_trace.count(order), 1u);
+}
+
+TEST(TailSamplingTest, AtMostNumTracesWaitTheOldestDroppedAndCounted) {
+  Result<SamplingOptions> o =
+      ParseTailSampling("num_traces: 100\npolicies: [{type: always_sample}]");
+  ASSERT_TRUE(o.ok());
+  int64_t now = static_cast<int64_t>(kT0);
+  o->now_ns = [&now] { return now; };
+  selfmon::Registry registry;
+  CollectingSpans store;
+  TailSampler sampler(std::move(o).value(), registry, store);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 250; ++i) {
+    std::string trace = Id('\x01', 16, static_cast<char>(i % 250 + 1));
+    trace[0] = static_cast<char>(i / 250 + 2);
+    trace[1] = static_cast<char>(i);
+    ids.push_back(trace);
+    model::RecordsAppendResult r;
+    ASSERT_TRUE(
+        sampler.AppendOtlpSpans(Groups{Service("s", {MakeSpan(trace, 'a', 0, "op", 2, 0, 1)})}, r)
+            .ok());
+    EXPECT_LE(sampler.Pending(), 100u);
+  }
+  sampler.Decide(INT64_MAX);
+  EXPECT_EQ(store.by_trace.size(), 100u);
+  EXPECT_EQ(store.by_trace.count(ids.back()), 1u);  // the newest waited
+  EXPECT_EQ(store.by_trace.count(ids.front()), 0u);
+  EXPECT_NE(registry.Render().find(
+                R"(pharos_traces_sampling_traces_total{decision="dropped_early"} 150)"),
+            std::string::npos);
+}
+
+TEST(TailSamplingTest, RateLimitingAndAnd) {
+  Result<SamplingOptions> o = ParseTailSampling(R"(
+policies:
+  - name: big-orders-within-budget
+    type: and
+    and:
+      and_sub_policy:
+        - {name: big, type: numeric_attribute, numeric_attribute: {key: order.items, min_value: 10}}
+        - {name: budget, type: rate_limiting, rate_limiting: {spans_per_second: 3}})");
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  int64_t now = static_cast<int64_t>(kT0);
+  o->now_ns = [&now] { return now; };
+  selfmon::Registry registry;
+  CollectingSpans store;
+  TailSampler sampler(std::move(o).value(), registry, store);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) {
+    std::string trace = Id('\x02', 16, static_cast<char>(i + 1));
+    model::Span s = MakeSpan(trace, 'a', 0, "order", 2, 0, 1);
+    s.attributes = {{"order.items", Int(i < 5 ? 12 : 2)}};
+    model::RecordsAppendResult r;
+    ASSERT_TRUE(sampler.AppendOtlpSpans(Groups{Service("shop", {s})}, r).ok());
+    ids.push_back(trace);
+  }
+  sampler.Decide(now + 31'000'000'000);
+  // Three big orders fit the budget of three spans a second; the small one never counts.
+  EXPECT_EQ(store.by_trace.size(), 3u);
+  EXPECT_EQ(store.by_trace.count(ids[5]), 0u);
+}
+
+}  // namespace
+}  // namespace pharos::traces

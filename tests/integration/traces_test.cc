@@ -347,5 +347,51 @@ TEST(TracesApiTest, DemoSendsTraces) {
       << r.body;
 }
 
+// Tail sampling configured as the OpenTelemetry Collector's: after decision_wait, the
+// error trace is stored and the other is not; a bad policy stops check-config and serve.
+TEST(TracesApiTest, TailSamplingKeepsWhatThePoliciesSample) {
+  PharosProcess pharos;
+  std::string config = pharos.WriteFile("pharos.yaml", R"(traces:
+  tail_sampling:
+    decision_wait: 500ms
+    num_traces: 1000
+    policies:
+      - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}
+)");
+  ASSERT_TRUE(pharos.StartServe({"--config", config})) << pharos.Stderr();
+  std::string start = NowNs(3), end = NowNs(2);
+  auto span = [&](const std::string& trace, int code) {
+    return R"({"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":)"
+           R"({"stringValue":"sampled"}}]},"scopeSpans":[{"spans":[{"traceId":")" +
+           trace + R"(","spanId":"0000000000000001","name":"op","kind":2,"startTimeUnixNano":")" +
+           start + R"(","endTimeUnixNano":")" + end + R"(","status":{"code":)" +
+           std::to_string(code) + "}}]}]}]}";
+  };
+  const std::string failed = "e0000000000000000000000000000001";
+  const std::string fine = "f0000000000000000000000000000001";
+  ASSERT_EQ(Post(pharos.port(), "/v1/traces", span(failed, 2), kJson).status, 200);
+  ASSERT_EQ(Post(pharos.port(), "/v1/traces", span(fine, 1), kJson).status, 200);
+  HttpResponse r;
+  for (int i = 0; i < 50; ++i) {
+    r = Get(pharos.port(), "/api/traces/" + failed);
+    if (r.status == 200) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Get(pharos.port(), "/api/traces/" + fine).status, 404);
+  HttpResponse metrics = Get(pharos.port(), "/metrics");
+  EXPECT_NE(metrics.body.find(R"(pharos_traces_sampling_traces_total{decision="not_sampled"} 1)"),
+            std::string::npos);
+
+  std::string bad = pharos.WriteFile("bad.yaml", R"(traces:
+  tail_sampling:
+    policies:
+      - {name: x, type: composite, composite: {}}
+)");
+  std::string out, err;
+  EXPECT_EQ(RunPharos({"check-config", bad}, &out, &err), 2);
+  EXPECT_NE(err.find("traces.tail_sampling.policies[0].type"), std::string::npos) << err;
+}
+
 }  // namespace
 }  // namespace pharos::testing
