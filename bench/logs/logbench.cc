@@ -265,40 +265,12 @@ int Ingest(int argc, char** argv) {
     bodies.push_back(std::move(body));
   }
   std::vector<Line>().swap(lines);
-  std::atomic<size_t> next{0};
-  std::atomic<int> failures{0};
-  auto t0 = std::chrono::steady_clock::now();
-  std::vector<std::thread> threads;
-  for (int c = 0; c < connections; ++c) {
-    threads.emplace_back([&] {
-      auto conn = std::make_unique<RawConnection>(static_cast<uint16_t>(port));
-      for (size_t i; (i = next.fetch_add(1)) < bodies.size();) {
-        std::string req = fmt::format(
-            "POST {} HTTP/1.1\r\nHost: x\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n",
-            otlp ? "/v1/logs" : "/loki/api/v1/push",
-            otlp ? "application/x-protobuf" : "application/json", bodies[i].size());
-        req += bodies[i];
-        HttpResponse r;
-        for (int attempt = 0; attempt < 50; ++attempt) {
-          if (!conn->connected())
-            conn = std::make_unique<RawConnection>(static_cast<uint16_t>(port));
-          conn->Send(req);
-          r = conn->Read(60000);
-          if (r.closed) conn = std::make_unique<RawConnection>(static_cast<uint16_t>(port));
-          if (r.status != 429 && r.status != 503) break;
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        }
-        if (r.status != (otlp ? 200 : 204)) {
-          if (failures.fetch_add(1) < 3)
-            std::fprintf(stderr, "logbench: push answered %d: %s\n", r.status,
-                         r.body.substr(0, 300).c_str());
-        }
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (failures > 0) return 1;
+  pharos::testing::PostAllResult sent = pharos::testing::PostAll(
+      static_cast<uint16_t>(port), otlp ? "/v1/logs" : "/loki/api/v1/push",
+      otlp ? "application/x-protobuf" : "application/json", bodies, connections,
+      [otlp](const HttpResponse& r) { return r.status == (otlp ? 200 : 204); }, "logbench");
+  double seconds = sent.seconds;
+  if (sent.failures > 0) return 1;
   std::printf(R"({"lines":%lld,"raw_bytes":%llu,"ingest_seconds":%.3f,"lines_per_second":%.0f,)"
               R"("mb_per_second":%.1f,"start_ns":%lld,"end_ns":%lld,"needle":"%s","json_5xx":%llu,)"
               R"("errors_last_hour":{)",

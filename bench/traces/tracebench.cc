@@ -278,40 +278,12 @@ int Ingest(int argc, char** argv) {
   for (const std::string& b : bodies) bytes += b.size();
   size_t n = spans.size();
   std::vector<Span>().swap(spans);
-  std::atomic<size_t> next{0};
-  std::atomic<int> failures{0};
-  auto t0 = std::chrono::steady_clock::now();
-  std::vector<std::thread> threads;
-  for (int c = 0; c < connections; ++c) {
-    threads.emplace_back([&] {
-      auto conn = std::make_unique<RawConnection>(static_cast<uint16_t>(port));
-      for (size_t i; (i = next.fetch_add(1)) < bodies.size();) {
-        std::string req = fmt::format(
-            "POST {} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
-            "Content-Length: {}\r\n\r\n",
-            path, bodies[i].size());
-        req += bodies[i];
-        HttpResponse r;
-        for (int attempt = 0; attempt < 50; ++attempt) {
-          if (!conn->connected())
-            conn = std::make_unique<RawConnection>(static_cast<uint16_t>(port));
-          conn->Send(req);
-          r = conn->Read(60000);
-          if (r.closed) conn = std::make_unique<RawConnection>(static_cast<uint16_t>(port));
-          if (r.status != 429 && r.status != 503) break;
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        }
-        if (r.status != 200 || !r.body.empty()) {  // a partial success has a body
-          if (failures.fetch_add(1) < 3)
-            std::fprintf(stderr, "tracebench: export answered %d: %s\n", r.status,
-                         r.body.substr(0, 300).c_str());
-        }
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (failures > 0) return 1;
+  // An export is acknowledged whole: 200 without partial success (an empty body).
+  pharos::testing::PostAllResult sent = pharos::testing::PostAll(
+      static_cast<uint16_t>(port), path, "application/x-protobuf", bodies, connections,
+      [](const HttpResponse& r) { return r.status == 200 && r.body.empty(); }, "tracebench");
+  double seconds = sent.seconds;
+  if (sent.failures > 0) return 1;
   // 200 traces spread over the data, with their span counts, for the lookups.
   std::string sample;
   for (size_t i = 0; i < 200 && i < traces.size(); ++i) {

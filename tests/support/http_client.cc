@@ -7,9 +7,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <thread>
+#include <vector>
 
 namespace pharos::testing {
 
@@ -169,6 +173,44 @@ int RunShell(const std::string& command, std::string& output) {
   size_t n;
   while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) output.append(buf, n);
   return ::pclose(p);
+}
+
+PostAllResult PostAll(uint16_t port, std::string_view path, std::string_view content_type,
+                      const std::vector<std::string>& bodies, int connections,
+                      const std::function<bool(const HttpResponse&)>& wanted,
+                      std::string_view who) {
+  std::atomic<size_t> next{0};
+  std::atomic<int> failures{0};
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  for (int c = 0; c < connections; ++c) {
+    threads.emplace_back([&] {
+      auto conn = std::make_unique<RawConnection>(port);
+      for (size_t i; (i = next.fetch_add(1)) < bodies.size();) {
+        std::string req = "POST " + std::string(path) +
+                          " HTTP/1.1\r\nHost: x\r\nContent-Type: " + std::string(content_type) +
+                          "\r\nContent-Length: " + std::to_string(bodies[i].size()) + "\r\n\r\n";
+        req += bodies[i];
+        HttpResponse r;
+        for (int attempt = 0; attempt < 50; ++attempt) {
+          if (!conn->connected()) conn = std::make_unique<RawConnection>(port);
+          conn->Send(req);
+          r = conn->Read(60000);
+          if (r.closed) conn = std::make_unique<RawConnection>(port);
+          if (r.status != 429 && r.status != 503) break;
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        if (!wanted(r) && failures.fetch_add(1) < 3) {
+          std::fprintf(stderr, "%.*s: %.*s answered %d: %s\n", static_cast<int>(who.size()),
+                       who.data(), static_cast<int>(path.size()), path.data(), r.status,
+                       r.body.substr(0, 300).c_str());
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  return {std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+          failures.load()};
 }
 
 }  // namespace pharos::testing

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace pharos::testing {
 
@@ -42,6 +44,18 @@ class RawConnection {
 HttpResponse Get(uint16_t port, std::string_view path, std::string_view extra_headers = "");
 HttpResponse Post(uint16_t port, std::string_view path, std::string_view body,
                   std::string_view extra_headers = "");
+
+/// Posts every body to `path` over `connections` keep-alive connections at once (the
+/// benchmarks' senders), retrying one answered 429 or 503 up to 50 times, 100 ms apart.
+/// `wanted` says whether an answer is the one expected; the first three that are not are
+/// printed to stderr after `who`.
+struct PostAllResult {
+  double seconds = 0;
+  int failures = 0;
+};
+PostAllResult PostAll(uint16_t port, std::string_view path, std::string_view content_type,
+                      const std::vector<std::string>& bodies, int connections,
+                      const std::function<bool(const HttpResponse&)>& wanted, std::string_view who);
 
 /// A loopback TCP port nothing listens on right now.
 uint16_t FreePort();
