@@ -209,6 +209,80 @@ Status ParseTime(const Request& req, std::string_view name, int64_t default_ms, 
   return Status::Ok();
 }
 
+// Every vector selector of an expression (matrix selectors' and subqueries' included).
+void CollectSelectors(const promql::Expr& e, std::vector<const promql::VectorSelector*>& out) {
+  using K = promql::NodeKind;
+  switch (e.kind) {
+    case K::kVectorSelector: out.push_back(static_cast<const promql::VectorSelector*>(&e)); return;
+    case K::kMatrixSelector:
+      out.push_back(static_cast<const promql::MatrixSelector&>(e).selector.get());
+      return;
+    case K::kSubquery:
+      CollectSelectors(*static_cast<const promql::SubqueryExpr&>(e).expr, out);
+      return;
+    case K::kCall:
+      for (const auto& a : static_cast<const promql::CallExpr&>(e).args) CollectSelectors(*a, out);
+      return;
+    case K::kAggregate: {
+      const auto& a = static_cast<const promql::AggregateExpr&>(e);
+      CollectSelectors(*a.expr, out);
+      if (a.param) CollectSelectors(*a.param, out);
+      return;
+    }
+    case K::kBinary: {
+      const auto& b = static_cast<const promql::BinaryExpr&>(e);
+      CollectSelectors(*b.lhs, out);
+      CollectSelectors(*b.rhs, out);
+      return;
+    }
+    case K::kUnary: CollectSelectors(*static_cast<const promql::UnaryExpr&>(e).expr, out); return;
+    case K::kParen: CollectSelectors(*static_cast<const promql::ParenExpr&>(e).expr, out); return;
+    default: return;
+  }
+}
+
+// Prometheus's /api/v1/query_exemplars: the exemplars in [start, end] of the series each
+// selector of the query selects, by series.
+void QueryExemplars(const Services& services, const Request& req, Response& resp) {
+  Result<promql::ExprPtr> e = ParseQueryParam(req);
+  if (!e.ok()) return void(resp = QueryError(e.status()));
+  int64_t now = UnixNowMs(), start = 0, end = 0;
+  Status s = ParseTime(req, "start", now - 3'600'000, start);
+  if (s.ok()) s = ParseTime(req, "end", now, end);
+  if (!s.ok()) return void(resp = Response::Error(400, "bad_data", s.message()));
+  if (end < start)
+    return void(resp = Response::Error(400, "bad_data",
+                                       "end timestamp must not be before start timestamp"));
+  tsdb::ExemplarStore* store = services.Get<tsdb::ExemplarStore>();
+  std::vector<const promql::VectorSelector*> selectors;
+  CollectSelectors(**e, selectors);
+  std::map<std::string, tsdb::ExemplarStore::SeriesExemplars> found;
+  for (const promql::VectorSelector* sel : selectors) {
+    if (store == nullptr) break;
+    for (auto& series : store->Select(sel->matchers, start, end))
+      found.emplace(model::FormatLabels(series.series), std::move(series));
+  }
+  std::string data = "[";
+  bool first = true;
+  for (const auto& [key, series] : found) {
+    if (!first) data += ',';
+    first = false;
+    data += R"({"seriesLabels":)";
+    model::AppendLabelsJson(data, series.series);
+    data += R"(,"exemplars":[)";
+    for (size_t i = 0; i < series.exemplars.size(); ++i) {
+      const model::Exemplar& x = series.exemplars[i];
+      if (i) data += ',';
+      data += R"({"labels":)";
+      model::AppendLabelsJson(data, x.labels);
+      fmt::format_to(std::back_inserter(data), R"(,"value":"{}","timestamp":{:.3f}}})", x.value,
+                     static_cast<double>(x.t_ms) / 1000);
+    }
+    data += "]}";
+  }
+  resp = Response::JsonSuccess(data + "]");
+}
+
 // A duration as Prometheus's API takes it: seconds as a float, or "5m".
 Status ParseDurationParam(const Request& req, std::string_view name, int64_t& out_ms) {
   auto v = req.FormValue(name);
@@ -628,13 +702,9 @@ void RegisterQueryRoutes(server::Router& router, const Services& services, promq
     router.HandleBlocking(m, "/api/v1/query_range", config::kScopeRead,
                           [st](const Request& req, Response& resp) { RangeQuery(*st, req, resp); });
     router.Handle(m, "/api/v1/format_query", config::kScopeRead, FormatQuery);
-    // Exemplars are counted on ingest, not stored: the answer is a valid empty list, so
-    // Grafana's exemplar toggle works without errors.
-    router.Handle(m, "/api/v1/query_exemplars", config::kScopeRead,
-                  [](const Request& req, Response& resp) {
-                    Result<promql::ExprPtr> e = ParseQueryParam(req);
-                    resp = e.ok() ? Response::JsonSuccess("[]") : QueryError(e.status());
-                  });
+    router.Handle(
+        m, "/api/v1/query_exemplars", config::kScopeRead,
+        [&services](const Request& req, Response& resp) { QueryExemplars(services, req, resp); });
     router.Handle(m, "/api/v1/parse_query", config::kScopeRead, ParseQuery);
   }
   router.Handle(Method::kGet, "/api/v1/metadata", config::kScopeRead,

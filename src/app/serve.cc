@@ -382,6 +382,10 @@ int Serve(const ServeOptions& options) {
   services.Publish<model::SpansSink>(spans_sink);
   services.Publish(db.get());
   services.Publish<model::MetricsSink>(db.get());
+  // Exemplars (span metrics' traces) in memory, as Prometheus keeps them.
+  tsdb::ExemplarStore exemplars;
+  services.Publish(&exemplars);
+  services.Publish<model::ExemplarSink>(&exemplars);
   // Syslog writes into the log store: started once it is published, stopped before it
   // closes (declared after it).
   std::unique_ptr<syslog::Receiver> syslog_receiver;
@@ -489,6 +493,8 @@ int Serve(const ServeOptions& options) {
     sampler->Decide(INT64_MAX);
     sampler.reset();
   }
+  services.Withdraw<model::ExemplarSink>();
+  services.Withdraw<tsdb::ExemplarStore>();
   services.Withdraw<model::MetricsSink>();
   services.Withdraw<tsdb::Db>();
   services.Withdraw<model::LogsSink>();

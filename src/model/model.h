@@ -295,6 +295,26 @@ struct AppendResult {
   std::vector<std::string> errors;
 };
 
+/// An exemplar: a sample of one observation behind a series' value (a trace id and span
+/// id with the duration of one request), as Prometheus's exemplar API returns them.
+struct Exemplar {
+  Labels labels;  // e.g. trace_id, span_id
+  double value = 0;
+  int64_t t_ms = 0;
+};
+
+struct ExemplarInput {
+  std::span<const LabelView> series;  // the series it belongs to, sorted
+  Exemplar exemplar;
+};
+
+/// Where generators of metrics (span metrics) leave exemplars; kept in memory, bounded.
+class ExemplarSink {
+ public:
+  virtual ~ExemplarSink() = default;
+  virtual void AppendExemplars(std::span<const ExemplarInput> exemplars) = 0;
+};
+
 // ---- sinks ----
 
 /// Where metric receivers (remote_write, OTLP, the text format, scraping) write.

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "common/log.h"
+#include "common/strings.h"
 #include "traces/traces.h"
 
 namespace pharos::traces {
@@ -126,7 +127,14 @@ void MetricsGenerator::Observe(std::span<const model::ResourceSpans> groups) {
                      .first;
           }
         }
-        if (it != calls_.end()) it->second.duration.Observe(seconds, options_.buckets);
+        if (it != calls_.end()) {
+          it->second.duration.Observe(seconds, options_.buckets);
+          Pick& pick = it->second.exemplar;
+          if (!pick.set || seconds > pick.seconds) {
+            pick = {true, seconds, static_cast<int64_t>(span.end_time_unix_nano / 1'000'000),
+                    HexEncode(span.trace_id), HexEncode(span.span_id)};
+          }
+        }
         // The service graph: a client (producer) span and the server (consumer) span whose
         // parent it is make one request from the one's service to the other's.
         bool client = span.kind == 3 || span.kind == 4;
@@ -189,6 +197,7 @@ Status MetricsGenerator::Flush() {
     add(std::move(count), static_cast<double>(h.count));
   };
   uint64_t expired = 0;
+  std::vector<std::pair<model::Labels, model::Exemplar>> exemplars;
   {
     MutexLock lock(mu_);
     const int64_t wait_ns =
@@ -201,11 +210,26 @@ Status MetricsGenerator::Flush() {
         ++it;
       }
     }
-    for (const auto& [key, s] : calls_) {
+    for (auto& [key, s] : calls_) {
       model::Labels base = {{"service_name", s.service},
                             {"span_name", s.name},
                             {"span_kind", s.kind},
                             {"status_code", s.status}};
+      if (s.exemplar.set) {
+        size_t b =
+            std::lower_bound(options_.buckets.begin(), options_.buckets.end(), s.exemplar.seconds) -
+            options_.buckets.begin();
+        model::Labels labels = base;
+        labels.push_back({"__name__", "traces_span_metrics_duration_seconds_bucket"});
+        labels.push_back(
+            {"le", b < options_.buckets.size() ? fmt::format("{}", options_.buckets[b]) : "+Inf"});
+        model::SortLabels(labels);
+        exemplars.push_back({std::move(labels),
+                             {{{"span_id", s.exemplar.span_id}, {"trace_id", s.exemplar.trace_id}},
+                              s.exemplar.seconds,
+                              s.exemplar.t_ms}});
+        s.exemplar = Pick();
+      }
       model::Labels calls = base;
       calls.push_back({"__name__", "traces_span_metrics_calls_total"});
       add(std::move(calls), static_cast<double>(s.duration.count));
@@ -224,6 +248,17 @@ Status MetricsGenerator::Flush() {
     }
   }
   if (expired) dropped_.WithLabels({"edge_expired"}).Inc(static_cast<double>(expired));
+  if (model::ExemplarSink* sink = services_.Get<model::ExemplarSink>();
+      sink != nullptr && !exemplars.empty()) {
+    std::vector<std::vector<model::LabelView>> views(exemplars.size());
+    std::vector<model::ExemplarInput> inputs;
+    inputs.reserve(exemplars.size());
+    for (size_t i = 0; i < exemplars.size(); ++i) {
+      for (const model::Label& l : exemplars[i].first) views[i].push_back({l.name, l.value});
+      inputs.push_back({views[i], exemplars[i].second});
+    }
+    sink->AppendExemplars(inputs);
+  }
   if (series.empty()) return Status::Ok();
   model::MetricsSink* sink = services_.Get<model::MetricsSink>();
   if (sink == nullptr) return Unavailable("the metrics store is not open yet");

@@ -195,8 +195,11 @@ struct GeneratorOptions {
 ///   traces_service_graph_request_client_seconds and ..._server_seconds by client and server
 ///   (and connection_type="messaging_system" for producer and consumer), one request per
 ///   client (producer) span whose server (consumer) child arrives within edge_wait.
-/// Memory is bounded by max_series and max_pending_edges; what they drop is counted
-/// (pharos_traces_generator_dropped_total{reason}). Thread-safe.
+/// Each flush also leaves, for each span metric series that counted spans since the last
+/// one, its slowest span (trace_id and span_id) as an exemplar on the duration bucket it
+/// fell in, in the model::ExemplarSink published in `services` (when there is one), so a
+/// latency panel links to a trace. Memory is bounded by max_series and max_pending_edges;
+/// what they drop is counted (pharos_traces_generator_dropped_total{reason}). Thread-safe.
 class MetricsGenerator : public model::SpansSink {
  public:
   MetricsGenerator(const Services& services, selfmon::Registry& registry, GeneratorOptions options,
@@ -216,9 +219,16 @@ class MetricsGenerator : public model::SpansSink {
     uint64_t count = 0;
     void Observe(double seconds, std::span<const double> bounds);
   };
+  struct Pick {  // the slowest span of a series since the last flush: its exemplar
+    bool set = false;
+    double seconds = 0;
+    int64_t t_ms = 0;
+    std::string trace_id, span_id;  // hex
+  };
   struct SpanSeries {
     std::string service, name, kind, status;
     Histogram duration;
+    Pick exemplar;
   };
   struct Half {  // a client or server span waiting for the other
     std::string service;

@@ -389,6 +389,14 @@ class FakeMetrics : public model::MetricsSink {
   std::map<std::string, double> last;
 };
 
+class FakeExemplars : public model::ExemplarSink {
+ public:
+  void AppendExemplars(std::span<const model::ExemplarInput> in) override {
+    for (const auto& e : in) got.emplace_back(model::FormatLabels(e.series), e.exemplar);
+  }
+  std::vector<std::pair<std::string, model::Exemplar>> got;
+};
+
 class NullSpans : public model::SpansSink {
  public:
   Status AppendOtlpSpans(std::span<const model::ResourceSpans> spans,
@@ -403,6 +411,8 @@ TEST(MetricsGeneratorTest, SpanMetricsAndServiceGraphAsTheCollectorAndTempoNameT
   Services services;
   FakeMetrics metrics;
   services.Publish<model::MetricsSink>(&metrics);
+  FakeExemplars exemplars;
+  services.Publish<model::ExemplarSink>(&exemplars);
   selfmon::Registry registry;
   NullSpans store;
   int64_t now = static_cast<int64_t>(kT0);
@@ -456,6 +466,18 @@ TEST(MetricsGeneratorTest, SpanMetricsAndServiceGraphAsTheCollectorAndTempoNameT
   EXPECT_EQ(
       at(R"({__name__="traces_service_graph_request_client_seconds_count", client="checkout", server="payment"})"),
       1);
+  // The slowest span of each series is an exemplar on the bucket it fell in.
+  ASSERT_FALSE(exemplars.got.empty());
+  bool found = false;
+  for (const auto& [series, e] : exemplars.got) {
+    if (series.find(R"(span_name="HTTP POST")") == std::string::npos) continue;
+    found = true;
+    EXPECT_NE(series.find(R"(le="0.4")"), std::string::npos) << series;
+    EXPECT_EQ(model::LabelValue(e.labels, "trace_id"), HexEncode(trace));
+    EXPECT_EQ(model::LabelValue(e.labels, "span_id"), HexEncode(client.span_id));
+    EXPECT_DOUBLE_EQ(e.value, 0.3);
+  }
+  EXPECT_TRUE(found);
 
   // The lonely client span waits for its server, then expires and is counted.
   now += 11'000'000'000;

@@ -513,3 +513,33 @@ TEST_F(DbTest, AcceptedSamplesSurviveConcurrentCuts) {
 
 }  // namespace
 }  // namespace pharos::tsdb
+
+namespace pharos::tsdb {
+namespace {
+
+TEST(ExemplarStoreTest, SelectsByMatchersAndTimeAndKeepsTheNewest) {
+  ExemplarStore store(3);
+  auto add = [&](std::string job, std::string trace, int64_t t) {
+    std::vector<LabelView> series = {{"__name__", "latency_bucket"}, {"job", job}};
+    model::ExemplarInput in{series, {{{"trace_id", trace}}, 0.25, t}};
+    store.AppendExemplars(std::span<const model::ExemplarInput>(&in, 1));
+  };
+  add("api", "a1", 1000);
+  add("web", "w1", 2000);
+  add("api", "a2", 3000);
+  std::vector<Matcher> api = {Matcher::Equal("job", "api")};
+  auto got = store.Select(api, 0, 10'000);
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_EQ(got[0].exemplars.size(), 2u);
+  EXPECT_EQ(got[0].exemplars[0].labels[0].value, "a1");
+  EXPECT_EQ(model::LabelValue(got[0].series, "job"), "api");
+  EXPECT_EQ(store.Select(api, 2500, 10'000)[0].exemplars.size(), 1u);
+  add("web", "w2", 4000);  // over capacity: the oldest (a1) goes
+  got = store.Select(api, 0, 10'000);
+  ASSERT_EQ(got[0].exemplars.size(), 1u);
+  EXPECT_EQ(got[0].exemplars[0].labels[0].value, "a2");
+  EXPECT_EQ(store.Select({}, 0, 10'000).size(), 2u);
+}
+
+}  // namespace
+}  // namespace pharos::tsdb

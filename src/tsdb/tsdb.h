@@ -30,7 +30,9 @@
 
 #include <bit>
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -39,6 +41,7 @@
 #include <vector>
 
 #include "common/env.h"
+#include "common/mutex.h"
 #include "common/status.h"
 #include "common/units.h"
 #include "model/model.h"
@@ -217,6 +220,38 @@ class Db : public model::MetricsSink {
   /// Runs one round of background maintenance now: cut, merge, expire.
   virtual Status Maintain() = 0;
   virtual Status Close() = 0;
+};
+
+/// Exemplars in memory, as Prometheus keeps them (its circular exemplar storage): the
+/// newest `capacity` of all series together, lost on restart. As a model::ExemplarSink it
+/// takes them from generators (span metrics); Select answers /api/v1/query_exemplars.
+/// Thread-safe.
+class ExemplarStore : public model::ExemplarSink {
+ public:
+  explicit ExemplarStore(size_t capacity = 100'000) : capacity_(capacity) {}
+  void AppendExemplars(std::span<const model::ExemplarInput> exemplars) override;
+  struct SeriesExemplars {
+    Labels series;
+    std::vector<model::Exemplar> exemplars;  // oldest first
+  };
+  /// The exemplars in [mint_ms, maxt_ms] of the series every matcher matches, by series
+  /// (sorted by labels).
+  std::vector<SeriesExemplars> Select(std::span<const Matcher> matchers, int64_t mint_ms,
+                                      int64_t maxt_ms);
+
+ private:
+  struct Entry {
+    std::string series_key;
+    model::Exemplar exemplar;
+  };
+  const size_t capacity_;
+  Mutex mu_;
+  std::deque<Entry> entries_ PHAROS_GUARDED_BY(mu_);  // oldest first
+  struct Series {
+    Labels labels;
+    size_t exemplars = 0;  // in entries_
+  };
+  std::map<std::string, Series> series_ PHAROS_GUARDED_BY(mu_);
 };
 
 }  // namespace pharos::tsdb

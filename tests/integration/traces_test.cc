@@ -316,6 +316,18 @@ TEST(TracesApiTest, SpanMetricsAndServiceGraphInPromQL) {
       R"(histogram_quantile(0.99, sum by (le) (traces_span_metrics_duration_seconds_bucket{service_name="shop"})))");
   EXPECT_NE(p99.find(R"("resultType":"vector")"), std::string::npos) << p99;
   EXPECT_NE(p99.find(R"(,"0.)"), std::string::npos) << p99;  // in the 0.2-0.4 s bucket
+  // The slowest span of a series is its exemplar: the latency panel links to the trace.
+  HttpResponse ex =
+      Get(pharos.port(), "/api/v1/query_exemplars?query=" +
+                             UrlQueryEscape(R"(histogram_quantile(0.99, sum by (le) ()"
+                                            R"(rate(traces_span_metrics_duration_seconds_bucket)"
+                                            R"({service_name="shop"}[5m]))))"));
+  ASSERT_EQ(ex.status, 200) << ex.body;
+  EXPECT_NE(ex.body.find(R"("le":"0.4")"), std::string::npos) << ex.body;
+  EXPECT_NE(ex.body.find(R"({"labels":{"span_id":"1111111111111111","trace_id":")"
+                         R"(11111111111111111111111111111111"},"value":"0.3","timestamp":)"),
+            std::string::npos)
+      << ex.body;
 }
 
 // `pharos demo` sends its shop's traces beside its metrics and logs: every service has
