@@ -164,24 +164,6 @@ void AppendJaegerTrace(std::string_view trace_hex, const Trace& trace, std::stri
   out += R"(},"warnings":null})";
 }
 
-// A Jaeger trace id: up to 32 hex digits (leading zeros may be left out).
-bool ParseTraceId(std::string_view hex, std::string& raw) {
-  if (hex.empty() || hex.size() > 32) return false;
-  std::string padded(32 - hex.size(), '0');
-  padded += hex;
-  return HexDecode(padded, raw);
-}
-
-Result<int64_t> IntParam(const Request& req, std::string_view name, int64_t fallback) {
-  std::optional<std::string> v = req.QueryParam(name);
-  if (!v || v->empty()) return fallback;
-  int64_t out = 0;
-  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
-  if (ec != std::errc() || end != v->data() + v->size())
-    return InvalidArgument(fmt::format("unable to parse param '{}': {}", name, QuoteGo(*v)));
-  return out;
-}
-
 Result<int64_t> DurationParam(const Request& req, std::string_view name) {
   std::optional<std::string> v = req.QueryParam(name);
   if (!v || v->empty()) return 0;
@@ -272,6 +254,23 @@ void FindTraces(const Request& req, Response& resp, Store& store) {
 }
 
 }  // namespace
+
+bool ParseTraceId(std::string_view hex, std::string& raw) {
+  if (hex.empty() || hex.size() > 32) return false;
+  std::string padded(32 - hex.size(), '0');
+  padded += hex;
+  return HexDecode(padded, raw);
+}
+
+Result<int64_t> IntParam(const Request& req, std::string_view name, int64_t fallback) {
+  std::optional<std::string> v = req.QueryParam(name);
+  if (!v || v->empty()) return fallback;
+  int64_t out = 0;
+  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+  if (ec != std::errc() || end != v->data() + v->size())
+    return InvalidArgument(fmt::format("unable to parse param '{}': {}", name, QuoteGo(*v)));
+  return out;
+}
 
 Response JaegerTraceById(std::string_view hex, Store& store) {
   std::string raw;

@@ -236,14 +236,10 @@ Status Store::AppendOtlpSpans(std::span<const model::ResourceSpans> groups,
   // Every record's columns in one vector, reserved whole so the records' spans into it
   // stay valid.
   size_t most = 0;
-  for (const model::ResourceSpans& rs : groups) {
+  for (const model::ResourceSpans& rs : groups)
     for (const model::ScopeSpans& ss : rs.scopes)
-      most += ss.spans.size() * (kFixedColumns + rs.resource.attributes.size()) + [&] {
-        size_t n = 0;
-        for (const model::Span& s : ss.spans) n += s.attributes.size();
-        return n;
-      }();
-  }
+      for (const model::Span& span : ss.spans)
+        most += kFixedColumns + rs.resource.attributes.size() + span.attributes.size();
   std::vector<colstore::Column> columns;
   columns.reserve(most);
   struct StreamRecords {
@@ -463,14 +459,17 @@ Result<std::vector<std::string>> Store::Search(const SearchQuery& q) {
   if (!q.span_kind.empty()) plan.streams.push_back(equal(kKindLabel, q.span_kind));
   plan.columns = {std::string(kTraceId), std::string(kDuration)};
   bool residue = false;
+  // Each tag's span and resource column names, built once for the scan (by tag index).
+  std::vector<std::pair<std::string, std::string>> tag_columns;
   for (const auto& [key, value] : q.tags) {
+    tag_columns.emplace_back(std::string(kSpanPrefix) + key, std::string(kResourcePrefix) + key);
     if (key == "error" || key == "otel.status_code") {
       plan.columns.emplace_back(kStatusCode);
     } else if (key == "otel.status_description") {
       plan.columns.emplace_back(kStatusMessage);
     } else if (key != "span.kind") {
-      plan.columns.push_back(std::string(kSpanPrefix) + key);
-      plan.columns.push_back(std::string(kResourcePrefix) + key);
+      plan.columns.push_back(tag_columns.back().first);
+      plan.columns.push_back(tag_columns.back().second);
       residue = true;  // bools, arrays and the like are only in the OTLP column
     }
   }
@@ -488,7 +487,8 @@ Result<std::vector<std::string>> Store::Search(const SearchQuery& q) {
     if (q.min_duration_ns > 0 && d < q.min_duration_ns) return true;
     if (q.max_duration_ns > 0 && d > q.max_duration_ns) return true;
     std::optional<Decoded> decoded;  // the OTLP column, decoded for the first tag needing it
-    for (const auto& [key, want] : q.tags) {
+    for (size_t t = 0; t < q.tags.size(); ++t) {
+      const auto& [key, want] = q.tags[t];
       bool ok = false;
       if (key == "error") {
         const colstore::Value* code = find(row, kStatusCode);
@@ -502,8 +502,8 @@ Result<std::vector<std::string>> Store::Search(const SearchQuery& q) {
       } else if (key == "span.kind") {
         ok = model::LabelValue(*row.stream, kKindLabel) == want;
       } else {
-        const colstore::Value* v = find(row, std::string(kSpanPrefix) + key);
-        if (v == nullptr) v = find(row, std::string(kResourcePrefix) + key);
+        const colstore::Value* v = find(row, tag_columns[t].first);
+        if (v == nullptr) v = find(row, tag_columns[t].second);
         if (v != nullptr) {
           ok = ValueText(*v) == want;
         } else if (find(row, kOtlp) != nullptr) {

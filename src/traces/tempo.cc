@@ -1,7 +1,5 @@
 // Tempo's query API for Grafana's Tempo data source: trace by id in OTLP (protobuf or
 // JSON), echo and build info. /api/traces/{id} is shared with Jaeger (by Accept).
-#include <charconv>
-
 #include <fmt/format.h>
 
 #include "common/protowire.h"
@@ -24,29 +22,17 @@ bool WantsProtobuf(const Request& req) {
   return req.Header("Accept").value_or("").find("application/protobuf") != std::string_view::npos;
 }
 
-// Tempo's `start` and `end` (Unix seconds) around a trace-by-id lookup.
-Status TimeRange(const Request& req, int64_t& mint_ns, int64_t& maxt_ns) {
-  for (auto [name, out] : {std::pair{"start", &mint_ns}, std::pair{"end", &maxt_ns}}) {
-    std::optional<std::string> v = req.QueryParam(name);
-    if (!v || v->empty() || *v == "0") continue;
-    int64_t seconds = 0;
-    auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), seconds);
-    if (ec != std::errc() || end != v->data() + v->size())
-      return InvalidArgument(fmt::format("invalid {}: {}", name, QuoteGo(*v)));
-    *out = seconds * 1'000'000'000 + (out == &maxt_ns ? 999'999'999 : 0);
-  }
-  return Status::Ok();
-}
-
-// The trace of `hex` (Tempo pads ids shorter than 32 hex digits with zeros).
+// The trace of `hex` with a span starting in Tempo's `start` and `end` (Unix seconds; 0
+// or absent: unbounded).
 Result<Trace> Lookup(const Request& req, std::string_view hex, Store& store) {
   std::string raw;
-  if (hex.empty() || hex.size() > 32 ||
-      !HexDecode(std::string(32 - hex.size(), '0') + std::string(hex), raw))
+  if (!ParseTraceId(hex, raw))
     return InvalidArgument(fmt::format("invalid trace id {}", QuoteGo(hex)));
-  int64_t mint = INT64_MIN, maxt = INT64_MAX;
-  PHAROS_RETURN_IF_ERROR(TimeRange(req, mint, maxt));
-  Result<Trace> trace = store.FindTrace(raw, mint, maxt);
+  Result<int64_t> start = IntParam(req, "start", 0);
+  Result<int64_t> end = IntParam(req, "end", 0);
+  for (const Status& s : {start.status(), end.status()}) PHAROS_RETURN_IF_ERROR(s);
+  Result<Trace> trace = store.FindTrace(raw, *start ? *start * 1'000'000'000 : INT64_MIN,
+                                        *end ? *end * 1'000'000'000 + 999'999'999 : INT64_MAX);
   if (trace.ok() && trace->spans == 0) return NotFound("trace not found");
   return trace;
 }

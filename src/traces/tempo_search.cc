@@ -1,7 +1,6 @@
 // Tempo's search API for Grafana's Tempo data source: /api/search with TraceQL (or the
 // older tags), and the tag names and values its query builder offers.
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -37,16 +36,6 @@ Response TempoError(int status, std::string_view message) {
   return Response::Text(status, std::string(message) + "\n", "text/plain; charset=utf-8");
 }
 
-Result<int64_t> UnixSeconds(const Request& req, std::string_view name, int64_t fallback) {
-  std::optional<std::string> v = req.QueryParam(name);
-  if (!v || v->empty()) return fallback;
-  int64_t out = 0;
-  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
-  if (ec != std::errc() || end != v->data() + v->size())
-    return InvalidArgument(fmt::format("invalid {}: {}", name, QuoteGo(*v)));
-  return out;
-}
-
 struct Window {
   int64_t mint_ns, maxt_ns;
 };
@@ -54,9 +43,9 @@ struct Window {
 // `start` and `end` (Unix seconds), the last hour by default.
 Result<Window> TimeWindow(const Request& req, const Store& store) {
   int64_t now_s = store.NowNs() / 1'000'000'000;
-  Result<int64_t> end = UnixSeconds(req, "end", now_s);
+  Result<int64_t> end = IntParam(req, "end", now_s);
   if (!end.ok()) return end.status();
-  Result<int64_t> start = UnixSeconds(req, "start", *end - 3600);
+  Result<int64_t> start = IntParam(req, "start", *end - 3600);
   if (!start.ok()) return start.status();
   if (*start > *end) return InvalidArgument("invalid start: after end");
   return Window{*start * 1'000'000'000, *end * 1'000'000'000 + 999'999'999};
@@ -173,8 +162,8 @@ void Search(const Request& req, Response& resp, Store& store) {
   }
   Result<traceql::Query> query = traceql::Parse(text);
   if (!query.ok()) return void(resp = TempoError(400, query.status().message()));
-  Result<int64_t> limit = UnixSeconds(req, "limit", kDefaultLimit);
-  Result<int64_t> spss = UnixSeconds(req, "spss", kDefaultSpansPerSpanset);
+  Result<int64_t> limit = IntParam(req, "limit", kDefaultLimit);
+  Result<int64_t> spss = IntParam(req, "spss", kDefaultSpansPerSpanset);
   for (const Status& s : {limit.status(), spss.status()})
     if (!s.ok()) return void(resp = TempoError(400, s.message()));
   size_t want = std::clamp<int64_t>(*limit <= 0 ? kDefaultLimit : *limit, 1, kMaxLimit);
