@@ -123,6 +123,7 @@ void MetricsGenerator::Observe(std::span<const model::ResourceSpans> groups) {
                                               span.name,
                                               std::string(KindEnum(span.kind)),
                                               std::string(StatusEnum(span.status_code)),
+                                              {},
                                               {}})
                      .first;
           }
