@@ -236,6 +236,8 @@ class SegmentStreamCursor : public Cursor {
       return std::any_of(selection_->filters.begin(), selection_->filters.end(),
                          [&](const Filter& f) { return f.column == name; });
     };
+    two_phase_ = std::any_of(selection->filters.begin(), selection->filters.end(),
+                             [](const Filter& f) { return f.op == Filter::Op::kEqual; });
   }
 
   bool Next() override {
@@ -336,13 +338,11 @@ class SegmentStreamCursor : public Cursor {
     const BlockRef& ref = *blocks_[next_block_++];
     ++stats.blocks_read;
     row_ = 0;
-    bool two_phase = std::any_of(selection_->filters.begin(), selection_->filters.end(),
-                                 [](const Filter& f) { return f.op == Filter::Op::kEqual; });
-    status = segment_->ReadBlock(ref, two_phase ? &filtered_ : &wanted_, block_);
+    status = segment_->ReadBlock(ref, two_phase_ ? &filtered_ : &wanted_, block_);
     if (!status.ok()) return false;
     rows_in_block_ = block_.times.size();
     SearchBlock();
-    if (!two_phase) return true;
+    if (!two_phase_) return true;
     if (std::find(candidates_.begin(), candidates_.end(), 1) == candidates_.end()) {
       row_ = rows_in_block_;
       return true;
@@ -448,6 +448,7 @@ class SegmentStreamCursor : public Cursor {
   std::vector<Column> all_;
   std::function<bool(std::string_view)> wanted_;
   std::function<bool(std::string_view)> filtered_;  // the columns the filters read
+  bool two_phase_ = false;  // an equality filter: decode the filtered columns first
 };
 
 class HeadStreamCursor : public Cursor {
